@@ -1,0 +1,57 @@
+//! The shared vocabulary of MCP authorization (MCP spec revision 2025-11-25).
+//!
+//! This crate has no I/O and no async runtime. It holds the types and rules that the resource server
+//! ([`mcp-auth-resource`]), the authorization server and the client share:
+//!
+//! - [`metadata`]: RFC 9728 protected resource metadata, RFC 8414 authorization server metadata (with
+//!   the OpenID Connect discovery fields) and RFC 7591 client metadata, with serde round trips.
+//! - [`well_known`]: well-known URL construction exactly as RFC 9728 §3.1 / RFC 8414 §3.1 (path-aware
+//!   insertion) and OpenID Connect Discovery §4 (appended form).
+//! - [`ResourceId`]: a canonical resource identifier (RFC 8707) that never grows the trailing slash the
+//!   `url` crate adds to origin-only URLs.
+//! - [`challenge`]: one `WWW-Authenticate` builder and parser (RFC 9110 §11.6.1, RFC 6750 §3).
+//! - [`ScopeSet`]: RFC 6749 §3.3 scopes, order-preserving, with union and difference.
+//! - [`pkce`]: PKCE S256 (RFC 7636) verifiers and challenges.
+//! - [`error`]: OAuth error codes and the RFC 6749 §5.2 error body.
+//! - [`Clock`]: where time comes from, so expiry can be tested.
+//!
+//! # Example
+//!
+//! ```
+//! use mcp_auth_core::{ResourceId, ScopeSet, challenge::BearerChallenge, well_known};
+//!
+//! let resource = ResourceId::parse("https://MCP.example.com/mcp")?;
+//! assert_eq!(resource.as_str(), "https://mcp.example.com/mcp");
+//!
+//! let prm = well_known::protected_resource_metadata_url(&resource);
+//! assert_eq!(prm, "https://mcp.example.com/.well-known/oauth-protected-resource/mcp");
+//!
+//! let challenge = BearerChallenge::new()
+//!     .resource_metadata(&prm)
+//!     .scope(&"mcp:tools".parse::<ScopeSet>()?);
+//! assert_eq!(
+//!     challenge.to_string(),
+//!     r#"Bearer resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp", scope="mcp:tools""#,
+//! );
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! [`mcp-auth-resource`]: https://docs.rs/mcp-auth-resource
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod challenge;
+pub mod error;
+pub mod metadata;
+pub mod pkce;
+mod resource_id;
+mod scope;
+mod secret;
+mod time;
+pub mod well_known;
+
+pub use self::{
+    resource_id::{InvalidResourceId, ResourceId},
+    scope::{InvalidScope, Scope, ScopeSet, is_scope_token},
+    secret::Secret,
+    time::{Clock, ManualClock, SystemClock},
+};
