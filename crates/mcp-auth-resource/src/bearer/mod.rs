@@ -1,0 +1,2 @@
+//! TODO(helper): placeholder
+pub struct BearerAuth; pub struct BearerAuthLayer;

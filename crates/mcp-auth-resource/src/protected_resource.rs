@@ -1,0 +1,351 @@
+//! The protected resource's identity and its RFC 9728 metadata document.
+
+use std::{sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use http::HeaderValue;
+use mcp_auth_core::{
+    ResourceId, ScopeSet,
+    challenge::BearerChallenge,
+    error::ErrorCode,
+    metadata::ProtectedResourceMetadata,
+    well_known,
+};
+
+use crate::{
+    VerifyErrorKind,
+    error::{ConfigError, fetch_url},
+};
+
+/// Who this resource server is: its canonical URI, the authorization servers it trusts, its
+/// scopes, and the RFC 9728 metadata document built from them once.
+///
+/// The bearer layer uses it for every challenge (`resource_metadata`, `scope`), the extractors for
+/// step-up challenges, and [`metadata_router`](Self::metadata_router) serves the document.
+/// Cloning is cheap.
+///
+/// # Example
+///
+/// ```
+/// use mcp_auth_resource::ProtectedResource;
+///
+/// let resource = ProtectedResource::builder("https://mcp.example.com/mcp")
+///     .authorization_server("https://auth.example.com")
+///     .scopes_supported("mcp:tools")
+///     .resource_name("Example MCP server")
+///     .build()?;
+/// assert_eq!(
+///     resource.metadata_url(),
+///     "https://mcp.example.com/.well-known/oauth-protected-resource/mcp",
+/// );
+/// assert_eq!(
+///     resource.metadata().scopes_supported,
+///     ["mcp:tools"],
+/// );
+/// # Ok::<(), mcp_auth_resource::ConfigError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ProtectedResource(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    resource: ResourceId,
+    metadata: ProtectedResourceMetadata,
+    metadata_json: Bytes,
+    metadata_url: String,
+    metadata_path: String,
+    challenge_scopes: ScopeSet,
+    missing_token_challenge: HeaderValue,
+    cache_control: HeaderValue,
+    serve_root: bool,
+}
+
+impl ProtectedResource {
+    /// Starts the configuration for the resource with this canonical URI (e.g. the MCP endpoint
+    /// `https://mcp.example.com/mcp`). The URI is checked in [`build`](ProtectedResourceBuilder::build).
+    pub fn builder(resource: impl Into<String>) -> ProtectedResourceBuilder {
+        ProtectedResourceBuilder {
+            resource: resource.into(),
+            authorization_servers: Vec::new(),
+            scopes_supported: Vec::new(),
+            challenge_scopes: None,
+            resource_name: None,
+            resource_documentation: None,
+            max_age: Duration::from_secs(3600),
+            serve_root: true,
+        }
+    }
+
+    /// The canonical resource identifier: the audience tokens must carry.
+    #[must_use]
+    pub fn resource(&self) -> &ResourceId {
+        &self.0.resource
+    }
+
+    /// The metadata document.
+    #[must_use]
+    pub fn metadata(&self) -> &ProtectedResourceMetadata {
+        &self.0.metadata
+    }
+
+    /// The metadata document, serialised once.
+    #[must_use]
+    pub fn metadata_json(&self) -> &Bytes {
+        &self.0.metadata_json
+    }
+
+    /// The absolute, path-aware URL of the metadata document, sent as `resource_metadata`.
+    #[must_use]
+    pub fn metadata_url(&self) -> &str {
+        &self.0.metadata_url
+    }
+
+    /// The path at which the metadata is served, e.g. `/.well-known/oauth-protected-resource/mcp`.
+    #[must_use]
+    pub fn metadata_path(&self) -> &str {
+        &self.0.metadata_path
+    }
+
+    /// The scopes named in the 401 challenge to a request without a token (SPEC RS-13).
+    #[must_use]
+    pub fn challenge_scopes(&self) -> &ScopeSet {
+        &self.0.challenge_scopes
+    }
+
+    /// The `scopes_supported` of the metadata, as a set.
+    #[must_use]
+    pub fn scopes_supported(&self) -> ScopeSet {
+        ScopeSet::from_tokens(&self.0.metadata.scopes_supported).unwrap_or_default()
+    }
+
+    /// A `Bearer` challenge with `resource_metadata` set: the start of every challenge this
+    /// resource sends.
+    #[must_use]
+    pub fn challenge(&self) -> BearerChallenge {
+        BearerChallenge::new().resource_metadata(&self.0.metadata_url)
+    }
+
+    /// The precomputed challenge for a request with no token:
+    /// `Bearer resource_metadata="…", scope="…"` (no `error`, RFC 6750 §3.1).
+    #[must_use]
+    pub fn missing_token_challenge(&self) -> &HeaderValue {
+        &self.0.missing_token_challenge
+    }
+
+    /// The `Cache-Control` value served with the metadata.
+    #[must_use]
+    pub fn cache_control(&self) -> &HeaderValue {
+        &self.0.cache_control
+    }
+
+    /// The scopes to name in a 403 `insufficient_scope` challenge, by the "recommended" strategy
+    /// of SPEC RS-16: the granted scopes that are still relevant to this resource (those in
+    /// `scopes_supported` or in `required`), followed by the required scopes not yet granted.
+    ///
+    /// A client that asks for exactly this set keeps what it had and gains what it lacks, so one
+    /// extra consent is enough (no step-up loop, no lost grants).
+    ///
+    /// ```
+    /// # use mcp_auth_resource::ProtectedResource;
+    /// # use mcp_auth_core::ScopeSet;
+    /// let resource = ProtectedResource::builder("https://mcp.example.com/mcp")
+    ///     .authorization_server("https://auth.example.com")
+    ///     .scopes_supported("mcp:tools")
+    ///     .build()?;
+    /// let granted: ScopeSet = "openid mcp:tools".parse()?;
+    /// let required: ScopeSet = "mcp:admin".parse()?;
+    /// assert_eq!(resource.step_up_scopes(&granted, &required).to_string(), "mcp:tools mcp:admin");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn step_up_scopes(&self, granted: &ScopeSet, required: &ScopeSet) -> ScopeSet {
+        let relevant: ScopeSet = granted
+            .iter()
+            .filter(|s| {
+                required.contains(s.as_str())
+                    || self.0.metadata.scopes_supported.iter().any(|k| k == s.as_str())
+            })
+            .cloned()
+            .collect();
+        relevant.union(required)
+    }
+
+    /// `Bearer error="insufficient_scope", scope="…", resource_metadata="…"` with the scopes of
+    /// [`step_up_scopes`](Self::step_up_scopes) (SPEC RS-16).
+    #[must_use]
+    pub fn insufficient_scope_challenge(&self, granted: &ScopeSet, required: &ScopeSet) -> HeaderValue {
+        BearerChallenge::new()
+            .error(ErrorCode::InsufficientScope)
+            .scope(&self.step_up_scopes(granted, required))
+            .resource_metadata(&self.0.metadata_url)
+            .to_header_value()
+    }
+
+    /// `Bearer error="invalid_token", error_description="…", resource_metadata="…"` for a token
+    /// that was rejected; the description is the kind's fixed text.
+    #[must_use]
+    pub fn invalid_token_challenge(&self, kind: VerifyErrorKind) -> HeaderValue {
+        BearerChallenge::new()
+            .error(ErrorCode::InvalidToken)
+            .error_description(kind.description())
+            .resource_metadata(&self.0.metadata_url)
+            .to_header_value()
+    }
+
+    /// `Bearer error="invalid_request", error_description="…", resource_metadata="…"` for a
+    /// malformed request (SPEC RS-17).
+    #[must_use]
+    pub fn invalid_request_challenge(&self, description: &str) -> HeaderValue {
+        BearerChallenge::new()
+            .error(ErrorCode::InvalidRequest)
+            .error_description(description)
+            .resource_metadata(&self.0.metadata_url)
+            .to_header_value()
+    }
+
+    /// Whether the document is also served at the root well-known path (the resource has a path
+    /// and [`serve_root_metadata`](ProtectedResourceBuilder::serve_root_metadata) was not turned off).
+    #[must_use]
+    pub fn serves_root_metadata(&self) -> bool {
+        self.0.serve_root && self.0.metadata_path != ROOT_METADATA_PATH
+    }
+}
+
+/// The root well-known path of protected resource metadata.
+pub const ROOT_METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
+
+/// Builds a [`ProtectedResource`]. Every setting is checked in [`build`](Self::build).
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ProtectedResourceBuilder {
+    resource: String,
+    authorization_servers: Vec<String>,
+    scopes_supported: Vec<String>,
+    challenge_scopes: Option<String>,
+    resource_name: Option<String>,
+    resource_documentation: Option<String>,
+    max_age: Duration,
+    serve_root: bool,
+}
+
+impl ProtectedResourceBuilder {
+    /// Adds a trusted authorization server (its issuer identifier, exactly as its metadata says).
+    /// At least one is required (SPEC RS-2).
+    pub fn authorization_server(mut self, issuer: impl Into<String>) -> Self {
+        self.authorization_servers.push(issuer.into());
+        self
+    }
+
+    /// Adds space-delimited scopes to `scopes_supported`. Keep this to the minimal set a client
+    /// needs for basic use (SPEC RS-6): clients request all of it when no challenge names scopes.
+    pub fn scopes_supported(mut self, scopes: impl Into<String>) -> Self {
+        self.scopes_supported.push(scopes.into());
+        self
+    }
+
+    /// The scopes named in the 401 challenge for a request with no token. Defaults to
+    /// `scopes_supported`.
+    pub fn challenge_scopes(mut self, scopes: impl Into<String>) -> Self {
+        self.challenge_scopes = Some(scopes.into());
+        self
+    }
+
+    /// `resource_name` (SPEC RS-7).
+    pub fn resource_name(mut self, name: impl Into<String>) -> Self {
+        self.resource_name = Some(name.into());
+        self
+    }
+
+    /// `resource_documentation`.
+    pub fn resource_documentation(mut self, url: impl Into<String>) -> Self {
+        self.resource_documentation = Some(url.into());
+        self
+    }
+
+    /// `Cache-Control: max-age` of the metadata response. Default one hour.
+    pub fn metadata_max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
+    }
+
+    /// Whether [`metadata_router`](ProtectedResource::metadata_router) also serves the document at
+    /// the root well-known URL when the resource has a path. Default `true`: clients fall back to
+    /// the root URL (SPEC C-5). The root document names the same `resource`.
+    pub fn serve_root_metadata(mut self, serve: bool) -> Self {
+        self.serve_root = serve;
+        self
+    }
+
+    /// Checks the configuration.
+    ///
+    /// # Errors
+    /// [`ConfigError`] for an invalid resource URI, no or an invalid authorization server, or an
+    /// invalid scope.
+    pub fn build(self) -> Result<ProtectedResource, ConfigError> {
+        let resource = ResourceId::parse(&self.resource)?;
+        if resource.as_str().starts_with("http://")
+            && !crate::error::is_loopback_host(host_of(resource.authority()))
+        {
+            return Err(ConfigError::InsecureUrl { what: "resource" });
+        }
+        if self.authorization_servers.is_empty() {
+            return Err(ConfigError::NoAuthorizationServer);
+        }
+        for issuer in &self.authorization_servers {
+            let url = fetch_url(issuer, "authorization server")?;
+            if url.fragment().is_some() || url.query().is_some() {
+                return Err(ConfigError::InvalidUrl { what: "authorization server" });
+            }
+        }
+        let mut scopes = ScopeSet::new();
+        for s in &self.scopes_supported {
+            scopes = scopes.union(&ScopeSet::parse(s)?);
+        }
+        let challenge_scopes = match &self.challenge_scopes {
+            Some(s) => ScopeSet::parse(s)?,
+            None => scopes.clone(),
+        };
+        if let Some(doc) = &self.resource_documentation {
+            url::Url::parse(doc).map_err(|_| ConfigError::InvalidUrl { what: "resource documentation" })?;
+        }
+
+        let mut metadata = ProtectedResourceMetadata::new(resource.as_str());
+        metadata.authorization_servers = self.authorization_servers;
+        metadata.scopes_supported = scopes.iter().map(|s| s.as_str().to_owned()).collect();
+        metadata.bearer_methods_supported = vec!["header".to_owned()];
+        metadata.resource_name = self.resource_name;
+        metadata.resource_documentation = self.resource_documentation;
+        let metadata_json = Bytes::from(serde_json::to_vec(&metadata).map_err(|_| ConfigError::InvalidUrl {
+            what: "metadata",
+        })?);
+
+        let metadata_url = well_known::protected_resource_metadata_url(&resource);
+        let metadata_path = well_known::protected_resource_metadata_path(&resource);
+        let missing_token_challenge = BearerChallenge::new()
+            .resource_metadata(&metadata_url)
+            .scope(&challenge_scopes)
+            .to_header_value();
+        let cache_control = HeaderValue::try_from(format!("public, max-age={}", self.max_age.as_secs()))
+            .map_err(|_| ConfigError::OutOfRange { what: "metadata max-age" })?;
+        let inner = Inner {
+            resource,
+            metadata,
+            metadata_json,
+            metadata_url,
+            metadata_path,
+            challenge_scopes,
+            missing_token_challenge,
+            cache_control,
+            serve_root: self.serve_root,
+        };
+        Ok(ProtectedResource(Arc::new(inner)))
+    }
+}
+
+fn host_of(authority: &str) -> &str {
+    if authority.starts_with('[') {
+        authority.split_once(']').map_or(authority, |(h, _)| h)
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+    }
+}
