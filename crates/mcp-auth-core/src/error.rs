@@ -160,7 +160,11 @@ impl ErrorResponse {
     /// A body with only the code.
     #[must_use]
     pub const fn new(error: ErrorCode) -> Self {
-        Self { error, error_description: None, error_uri: None }
+        Self {
+            error,
+            error_description: None,
+            error_uri: None,
+        }
     }
 
     /// Adds a description. Characters outside RFC 6749's `%x20-21 / %x23-5B / %x5D-7E` are replaced
@@ -197,7 +201,10 @@ mod tests {
     fn unknown_codes_round_trip() {
         let body: ErrorResponse = serde_json::from_str(r#"{"error":"slow_down","x":1}"#).unwrap();
         assert_eq!(body.error, ErrorCode::Other("slow_down".into()));
-        assert_eq!(serde_json::to_string(&body).unwrap(), r#"{"error":"slow_down"}"#);
+        assert_eq!(
+            serde_json::to_string(&body).unwrap(),
+            r#"{"error":"slow_down"}"#
+        );
     }
 
     #[test]

@@ -31,7 +31,8 @@ pub struct InvalidPkce(());
 
 fn is_unreserved_43_128(s: &str) -> bool {
     (43..=128).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
 /// A PKCE code verifier. A secret: `Debug` is redacted and the memory is zeroed on drop.
@@ -59,7 +60,11 @@ impl CodeVerifier {
     /// [`InvalidPkce`] when it is not 43 to 128 unreserved characters.
     pub fn new(verifier: impl Into<String>) -> Result<Self, InvalidPkce> {
         let v = verifier.into();
-        if is_unreserved_43_128(&v) { Ok(Self(v)) } else { Err(InvalidPkce(())) }
+        if is_unreserved_43_128(&v) {
+            Ok(Self(v))
+        } else {
+            Err(InvalidPkce(()))
+        }
     }
 
     /// The verifier, to send in the token request.
@@ -98,7 +103,11 @@ impl CodeChallenge {
     /// [`InvalidPkce`] when it is not 43 to 128 unreserved characters.
     pub fn new(challenge: impl Into<String>) -> Result<Self, InvalidPkce> {
         let c = challenge.into();
-        if is_unreserved_43_128(&c) { Ok(Self(c)) } else { Err(InvalidPkce(())) }
+        if is_unreserved_43_128(&c) {
+            Ok(Self(c))
+        } else {
+            Err(InvalidPkce(()))
+        }
     }
 
     /// The challenge string.
@@ -110,7 +119,11 @@ impl CodeChallenge {
     /// Whether `verifier` is the one this challenge was made from, compared in constant time.
     #[must_use]
     pub fn verify(&self, verifier: &CodeVerifier) -> bool {
-        Self::s256(verifier).0.as_bytes().ct_eq(self.0.as_bytes()).into()
+        Self::s256(verifier)
+            .0
+            .as_bytes()
+            .ct_eq(self.0.as_bytes())
+            .into()
     }
 }
 
@@ -127,7 +140,10 @@ mod tests {
     #[test]
     fn rfc_7636_appendix_b_vector() {
         let v = CodeVerifier::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk").unwrap();
-        assert_eq!(CodeChallenge::s256(&v).as_str(), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+        assert_eq!(
+            CodeChallenge::s256(&v).as_str(),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
     }
 
     #[test]

@@ -90,7 +90,10 @@ impl ResourceId {
         if host.is_empty() {
             return Err(InvalidResourceId::NoHost);
         }
-        if tail.chars().any(|c| c.is_ascii_whitespace() || c.is_ascii_control()) {
+        if tail
+            .chars()
+            .any(|c| c.is_ascii_whitespace() || c.is_ascii_control())
+        {
             return Err(InvalidResourceId::Malformed);
         }
         let mut canonical = String::with_capacity(input.len());
@@ -108,7 +111,10 @@ impl ResourceId {
         if tail != "/" {
             canonical.push_str(tail);
         }
-        Ok(Self { canonical: Arc::from(canonical), path_start })
+        Ok(Self {
+            canonical: Arc::from(canonical),
+            path_start,
+        })
     }
 
     /// The canonical string.
@@ -158,7 +164,9 @@ impl fmt::Display for ResourceId {
 
 impl fmt::Debug for ResourceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("ResourceId").field(&&*self.canonical).finish()
+        f.debug_tuple("ResourceId")
+            .field(&&*self.canonical)
+            .finish()
     }
 }
 
@@ -194,8 +202,15 @@ mod tests {
 
     #[test]
     fn origin_only_identifier_never_gets_a_trailing_slash() {
-        for input in ["https://mcp.example.com", "https://mcp.example.com/", "HTTPS://MCP.EXAMPLE.COM:443/"] {
-            assert_eq!(ResourceId::parse(input).unwrap().as_str(), "https://mcp.example.com");
+        for input in [
+            "https://mcp.example.com",
+            "https://mcp.example.com/",
+            "HTTPS://MCP.EXAMPLE.COM:443/",
+        ] {
+            assert_eq!(
+                ResourceId::parse(input).unwrap().as_str(),
+                "https://mcp.example.com"
+            );
         }
     }
 
@@ -220,11 +235,26 @@ mod tests {
 
     #[test]
     fn bad_identifiers_are_refused_with_a_reason() {
-        assert_eq!(ResourceId::parse("mcp.example.com"), Err(InvalidResourceId::NotHttp));
-        assert_eq!(ResourceId::parse("ftp://a.example"), Err(InvalidResourceId::NotHttp));
-        assert_eq!(ResourceId::parse("https://a.example/mcp#x"), Err(InvalidResourceId::Fragment));
-        assert_eq!(ResourceId::parse("https://u@a.example/"), Err(InvalidResourceId::UserInfo));
-        assert_eq!(ResourceId::parse("https:///mcp"), Err(InvalidResourceId::NoHost));
+        assert_eq!(
+            ResourceId::parse("mcp.example.com"),
+            Err(InvalidResourceId::NotHttp)
+        );
+        assert_eq!(
+            ResourceId::parse("ftp://a.example"),
+            Err(InvalidResourceId::NotHttp)
+        );
+        assert_eq!(
+            ResourceId::parse("https://a.example/mcp#x"),
+            Err(InvalidResourceId::Fragment)
+        );
+        assert_eq!(
+            ResourceId::parse("https://u@a.example/"),
+            Err(InvalidResourceId::UserInfo)
+        );
+        assert_eq!(
+            ResourceId::parse("https:///mcp"),
+            Err(InvalidResourceId::NoHost)
+        );
         assert!(ResourceId::parse("https://a.example/m cp").is_err());
     }
 

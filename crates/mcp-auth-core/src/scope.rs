@@ -23,7 +23,11 @@ impl Scope {
     /// [`InvalidScope`] when `token` is empty or has a character RFC 6749 §3.3 does not allow
     /// (a space, `"`, `\`, a control character or anything outside ASCII).
     pub fn new(token: &str) -> Result<Self, InvalidScope> {
-        if is_scope_token(token) { Ok(Self(Arc::from(token))) } else { Err(InvalidScope(())) }
+        if is_scope_token(token) {
+            Ok(Self(Arc::from(token)))
+        } else {
+            Err(InvalidScope(()))
+        }
     }
 
     /// The scope as a string.
@@ -167,13 +171,25 @@ impl ScopeSet {
     /// The scopes of `self` that are not in `other`, in `self`'s order.
     #[must_use]
     pub fn difference(&self, other: &Self) -> Self {
-        Self(self.0.iter().filter(|s| !other.contains(s.as_str())).cloned().collect())
+        Self(
+            self.0
+                .iter()
+                .filter(|s| !other.contains(s.as_str()))
+                .cloned()
+                .collect(),
+        )
     }
 
     /// The scopes of `self` that are also in `other`, in `self`'s order.
     #[must_use]
     pub fn intersection(&self, other: &Self) -> Self {
-        Self(self.0.iter().filter(|s| other.contains(s.as_str())).cloned().collect())
+        Self(
+            self.0
+                .iter()
+                .filter(|s| other.contains(s.as_str()))
+                .cloned()
+                .collect(),
+        )
     }
 
     /// The scopes in order.

@@ -93,13 +93,19 @@ pub fn openid_configuration_url(issuer: &str) -> String {
 pub fn protected_resource_metadata_url(resource: &ResourceId) -> String {
     let path = resource.path();
     let path = path.strip_suffix('/').unwrap_or(path);
-    format!("{}/.well-known/{OAUTH_PROTECTED_RESOURCE}{path}", resource.origin())
+    format!(
+        "{}/.well-known/{OAUTH_PROTECTED_RESOURCE}{path}",
+        resource.origin()
+    )
 }
 
 /// The root protected resource metadata URL of a resource's origin, the client's fallback.
 #[must_use]
 pub fn root_protected_resource_metadata_url(resource: &ResourceId) -> String {
-    format!("{}/.well-known/{OAUTH_PROTECTED_RESOURCE}", resource.origin())
+    format!(
+        "{}/.well-known/{OAUTH_PROTECTED_RESOURCE}",
+        resource.origin()
+    )
 }
 
 /// The path component of the path-aware protected resource metadata URL, for routing:
@@ -201,8 +207,14 @@ mod tests {
     #[test]
     fn routing_path_for_the_protected_resource_metadata() {
         let id = ResourceId::parse("http://127.0.0.1:8080/mcp").unwrap();
-        assert_eq!(protected_resource_metadata_path(&id), "/.well-known/oauth-protected-resource/mcp");
+        assert_eq!(
+            protected_resource_metadata_path(&id),
+            "/.well-known/oauth-protected-resource/mcp"
+        );
         let id = ResourceId::parse("http://127.0.0.1:8080").unwrap();
-        assert_eq!(protected_resource_metadata_path(&id), "/.well-known/oauth-protected-resource");
+        assert_eq!(
+            protected_resource_metadata_path(&id),
+            "/.well-known/oauth-protected-resource"
+        );
     }
 }

@@ -96,7 +96,9 @@ impl AuthInfo {
     /// `exp`, as a time.
     #[must_use]
     pub fn expires_at(&self) -> Option<SystemTime> {
-        self.0.expires_at.map(|s| UNIX_EPOCH + Duration::from_secs(s))
+        self.0
+            .expires_at
+            .map(|s| UNIX_EPOCH + Duration::from_secs(s))
     }
 
     /// `iat`, in seconds since the Unix epoch.
@@ -146,7 +148,9 @@ pub struct AuthInfoBuilder(Inner);
 
 impl fmt::Debug for Inner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Inner").field("subject", &self.subject).finish_non_exhaustive()
+        f.debug_struct("Inner")
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
     }
 }
 

@@ -5,11 +5,8 @@ use std::{sync::Arc, time::Duration};
 use bytes::Bytes;
 use http::HeaderValue;
 use mcp_auth_core::{
-    ResourceId, ScopeSet,
-    challenge::BearerChallenge,
-    error::ErrorCode,
-    metadata::ProtectedResourceMetadata,
-    well_known,
+    ResourceId, ScopeSet, challenge::BearerChallenge, error::ErrorCode,
+    metadata::ProtectedResourceMetadata, well_known,
 };
 
 use crate::{
@@ -163,7 +160,12 @@ impl ProtectedResource {
             .iter()
             .filter(|s| {
                 required.contains(s.as_str())
-                    || self.0.metadata.scopes_supported.iter().any(|k| k == s.as_str())
+                    || self
+                        .0
+                        .metadata
+                        .scopes_supported
+                        .iter()
+                        .any(|k| k == s.as_str())
             })
             .cloned()
             .collect();
@@ -173,7 +175,11 @@ impl ProtectedResource {
     /// `Bearer error="insufficient_scope", scope="…", resource_metadata="…"` with the scopes of
     /// [`step_up_scopes`](Self::step_up_scopes) (SPEC RS-16).
     #[must_use]
-    pub fn insufficient_scope_challenge(&self, granted: &ScopeSet, required: &ScopeSet) -> HeaderValue {
+    pub fn insufficient_scope_challenge(
+        &self,
+        granted: &ScopeSet,
+        required: &ScopeSet,
+    ) -> HeaderValue {
         BearerChallenge::new()
             .error(ErrorCode::InsufficientScope)
             .scope(&self.step_up_scopes(granted, required))
@@ -294,7 +300,9 @@ impl ProtectedResourceBuilder {
         for issuer in &self.authorization_servers {
             let url = fetch_url(issuer, "authorization server")?;
             if url.fragment().is_some() || url.query().is_some() {
-                return Err(ConfigError::InvalidUrl { what: "authorization server" });
+                return Err(ConfigError::InvalidUrl {
+                    what: "authorization server",
+                });
             }
         }
         let mut scopes = ScopeSet::new();
@@ -306,7 +314,9 @@ impl ProtectedResourceBuilder {
             None => scopes.clone(),
         };
         if let Some(doc) = &self.resource_documentation {
-            url::Url::parse(doc).map_err(|_| ConfigError::InvalidUrl { what: "resource documentation" })?;
+            url::Url::parse(doc).map_err(|_| ConfigError::InvalidUrl {
+                what: "resource documentation",
+            })?;
         }
 
         let mut metadata = ProtectedResourceMetadata::new(resource.as_str());
@@ -315,9 +325,10 @@ impl ProtectedResourceBuilder {
         metadata.bearer_methods_supported = vec!["header".to_owned()];
         metadata.resource_name = self.resource_name;
         metadata.resource_documentation = self.resource_documentation;
-        let metadata_json = Bytes::from(serde_json::to_vec(&metadata).map_err(|_| ConfigError::InvalidUrl {
-            what: "metadata",
-        })?);
+        let metadata_json = Bytes::from(
+            serde_json::to_vec(&metadata)
+                .map_err(|_| ConfigError::InvalidUrl { what: "metadata" })?,
+        );
 
         let metadata_url = well_known::protected_resource_metadata_url(&resource);
         let metadata_path = well_known::protected_resource_metadata_path(&resource);
@@ -325,8 +336,12 @@ impl ProtectedResourceBuilder {
             .resource_metadata(&metadata_url)
             .scope(&challenge_scopes)
             .to_header_value();
-        let cache_control = HeaderValue::try_from(format!("public, max-age={}", self.max_age.as_secs()))
-            .map_err(|_| ConfigError::OutOfRange { what: "metadata max-age" })?;
+        let cache_control =
+            HeaderValue::try_from(format!("public, max-age={}", self.max_age.as_secs())).map_err(
+                |_| ConfigError::OutOfRange {
+                    what: "metadata max-age",
+                },
+            )?;
         let inner = Inner {
             resource,
             metadata,

@@ -74,7 +74,11 @@ impl BearerChallenge {
     /// The first `Bearer` challenge among `challenges`.
     #[must_use]
     pub fn find(challenges: &[Challenge]) -> Option<Self> {
-        challenges.iter().find(|c| c.is_scheme("Bearer")).cloned().map(Self)
+        challenges
+            .iter()
+            .find(|c| c.is_scheme("Bearer"))
+            .cloned()
+            .map(Self)
     }
 
     /// Reads a challenge as a `Bearer` challenge; `None` for another scheme.
@@ -124,7 +128,8 @@ impl BearerChallenge {
     pub fn to_header_value(&self) -> HeaderValue {
         // Display writes only visible ASCII, spaces and tabs, so this cannot fail; fall back to a
         // bare scheme rather than panic if that ever changes.
-        HeaderValue::try_from(self.to_string()).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
+        HeaderValue::try_from(self.to_string())
+            .unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
     }
 }
 
@@ -137,7 +142,13 @@ impl fmt::Display for BearerChallenge {
 /// RFC 6750 §3 limits `error`, `error_description` and `error_uri` to `%x20-21 / %x23-5B / %x5D-7E`.
 fn sanitize(text: &str) -> String {
     text.chars()
-        .map(|c| if matches!(c as u32, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E) { c } else { '?' })
+        .map(|c| {
+            if matches!(c as u32, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E) {
+                c
+            } else {
+                '?'
+            }
+        })
         .collect()
 }
 
@@ -158,13 +169,22 @@ mod tests {
 
     #[test]
     fn setting_twice_keeps_one_parameter_in_its_first_place() {
-        let h = BearerChallenge::new().error(ErrorCode::InvalidToken).realm("r").error(ErrorCode::InvalidRequest);
-        assert_eq!(h.to_string(), r#"Bearer error="invalid_request", realm="r""#);
+        let h = BearerChallenge::new()
+            .error(ErrorCode::InvalidToken)
+            .realm("r")
+            .error(ErrorCode::InvalidRequest);
+        assert_eq!(
+            h.to_string(),
+            r#"Bearer error="invalid_request", realm="r""#
+        );
     }
 
     #[test]
     fn descriptions_cannot_break_out_of_the_quoted_string() {
         let h = BearerChallenge::new().error_description("x\", scope=\"admin");
-        assert_eq!(h.to_string(), r#"Bearer error_description="x?, scope=?admin""#);
+        assert_eq!(
+            h.to_string(),
+            r#"Bearer error_description="x?, scope=?admin""#
+        );
     }
 }

@@ -57,7 +57,11 @@ impl Challenge {
     /// The scheme should be an RFC 9110 token; characters that are not are dropped when printed.
     #[must_use]
     pub fn new(scheme: impl Into<String>) -> Self {
-        Self { scheme: scheme.into(), token68: None, params: Vec::new() }
+        Self {
+            scheme: scheme.into(),
+            token68: None,
+            params: Vec::new(),
+        }
     }
 
     /// The auth-scheme, as written.
@@ -87,14 +91,21 @@ impl Challenge {
     /// The first value of a parameter, its name compared case-insensitively (RFC 9110 §11.2).
     #[must_use]
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.params
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// Sets a parameter: replaces the value of an existing one (keeping its place) or appends it.
     pub fn set_param(&mut self, name: impl Into<String>, value: impl Into<String>) {
         let name = name.into();
         let value = value.into();
-        if let Some(slot) = self.params.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+        if let Some(slot) = self
+            .params
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(&name))
+        {
             slot.1 = value;
         } else {
             self.params.push((name, value));
@@ -167,5 +178,9 @@ impl fmt::Display for Challenge {
 /// Prints several challenges as one header value, separated by `, `.
 #[must_use]
 pub fn to_header_string(challenges: &[Challenge]) -> String {
-    challenges.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    challenges
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -45,12 +45,17 @@ impl Cursor<'_> {
     }
 
     fn error(&self, reason: &'static str) -> ParseError {
-        ParseError { position: self.pos, reason }
+        ParseError {
+            position: self.pos,
+            reason,
+        }
     }
 
     /// Length of the run of bytes matching `f` starting at `pos + offset`.
     fn run_len(&self, offset: usize, f: fn(u8) -> bool) -> usize {
-        self.input.get(self.pos + offset..).map_or(0, |s| s.iter().take_while(|b| f(**b)).count())
+        self.input
+            .get(self.pos + offset..)
+            .map_or(0, |s| s.iter().take_while(|b| f(**b)).count())
     }
 
     fn take(&mut self, len: usize) -> String {
@@ -152,7 +157,10 @@ impl Cursor<'_> {
 /// # Errors
 /// [`ParseError`] when the value is not a list of RFC 9110 challenges (an empty value included).
 pub fn parse(header: &str) -> Result<Vec<Challenge>, ParseError> {
-    let mut c = Cursor { input: header.as_bytes(), pos: 0 };
+    let mut c = Cursor {
+        input: header.as_bytes(),
+        pos: 0,
+    };
     let mut challenges = Vec::new();
     loop {
         c.skip_ows_and_commas();
@@ -247,8 +255,10 @@ mod tests {
 
     #[test]
     fn several_challenges_in_one_header() {
-        let all = parse(r#"Newauth realm="apps", type=1, title="Login to \"apps\"", Basic realm="simple""#)
-            .unwrap();
+        let all = parse(
+            r#"Newauth realm="apps", type=1, title="Login to \"apps\"", Basic realm="simple""#,
+        )
+        .unwrap();
         assert_eq!(all.len(), 2);
         assert_eq!(all[0].scheme(), "Newauth");
         assert_eq!(all[0].param("title"), Some(r#"Login to "apps""#));
@@ -275,7 +285,14 @@ mod tests {
 
     #[test]
     fn malformed_headers_are_errors() {
-        for bad in ["", "   ", "\"x\"", r#"Bearer realm="open"#, "Bearer a=b c=d", "Bearer=x"] {
+        for bad in [
+            "",
+            "   ",
+            "\"x\"",
+            r#"Bearer realm="open"#,
+            "Bearer a=b c=d",
+            "Bearer=x",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?} should not parse");
         }
     }

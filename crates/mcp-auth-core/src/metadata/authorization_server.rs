@@ -133,7 +133,9 @@ impl AuthorizationServerMetadata {
     /// Whether the document advertises PKCE `S256`.
     #[must_use]
     pub fn supports_s256(&self) -> bool {
-        self.code_challenge_methods_supported.iter().any(|m| m == crate::pkce::S256)
+        self.code_challenge_methods_supported
+            .iter()
+            .any(|m| m == crate::pkce::S256)
     }
 }
 

@@ -130,7 +130,10 @@ mod tests {
             "x": true
         });
         let info: ClientInformation = serde_json::from_value(json.clone()).unwrap();
-        assert_eq!(info.client_secret.as_ref().map(Secret::expose), Some("hunter2"));
+        assert_eq!(
+            info.client_secret.as_ref().map(Secret::expose),
+            Some("hunter2")
+        );
         assert!(!format!("{info:?}").contains("hunter2"));
         assert_eq!(serde_json::to_value(&info).unwrap(), json);
     }

@@ -151,14 +151,22 @@ impl VerifyError {
     /// An error of this kind.
     #[must_use]
     pub const fn new(kind: VerifyErrorKind) -> Self {
-        Self { kind, retry_after: None, source: None }
+        Self {
+            kind,
+            retry_after: None,
+            source: None,
+        }
     }
 
     /// An [`Unavailable`](VerifyErrorKind::Unavailable) error, with the time after which a retry may
     /// succeed (sent as `Retry-After`).
     #[must_use]
     pub const fn unavailable(retry_after: Option<Duration>) -> Self {
-        Self { kind: VerifyErrorKind::Unavailable, retry_after, source: None }
+        Self {
+            kind: VerifyErrorKind::Unavailable,
+            retry_after,
+            source: None,
+        }
     }
 
     /// Attaches the underlying cause, for logs. It must not contain the token.
@@ -216,7 +224,9 @@ impl fmt::Display for VerifyError {
 
 impl StdError for VerifyError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source.as_deref().map(|s| s as &(dyn StdError + 'static))
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn StdError + 'static))
     }
 }
 
