@@ -18,7 +18,16 @@ fn run(args: &[&str]) -> bool {
 
 fn ci() -> bool {
     run(&["fmt", "--all", "--", "--check"])
-        && run(&["clippy", "--workspace", "--all-targets", "--all-features", "--locked", "--", "-D", "warnings"])
+        && run(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ])
         && run(&["test", "--workspace"])
 }
 
@@ -32,5 +41,9 @@ fn main() -> ExitCode {
             false
         }
     };
-    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

@@ -90,7 +90,7 @@ proptest! {
         }
         let id = ResourceId::parse(&raw).unwrap();
         let url = well_known::protected_resource_metadata_url(&id);
-        let prefix = format!("https://{}/.well-known/oauth-protected-resource", host);
+        let prefix = format!("https://{host}/.well-known/oauth-protected-resource");
         prop_assert!(url.starts_with(&prefix));
         prop_assert!(!url.ends_with('/'));
         let as_url = well_known::authorization_server_metadata_url(&raw).unwrap();

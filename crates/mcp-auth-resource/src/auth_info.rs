@@ -46,7 +46,6 @@ struct Inner {
 
 impl AuthInfo {
     /// Starts an `AuthInfo`; verifiers use this, and so can tests.
-    #[must_use]
     pub fn builder() -> AuthInfoBuilder {
         AuthInfoBuilder(Inner::default())
     }

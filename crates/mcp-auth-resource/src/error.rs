@@ -60,11 +60,16 @@ pub enum ConfigError {
 pub(crate) fn is_loopback_host(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Parses a URL the crate will fetch: absolute http(s), https unless the host is loopback.
-#[cfg_attr(not(any(feature = "remote", feature = "introspection")), allow(dead_code))]
+#[cfg_attr(
+    not(any(feature = "remote", feature = "introspection")),
+    allow(dead_code)
+)]
 pub(crate) fn fetch_url(raw: &str, what: &'static str) -> Result<url::Url, ConfigError> {
     let url = url::Url::parse(raw).map_err(|_| ConfigError::InvalidUrl { what })?;
     match url.scheme() {

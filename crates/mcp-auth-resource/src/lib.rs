@@ -9,11 +9,11 @@ mod error;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod extract;
-#[cfg(feature = "axum")]
-mod metadata_router;
 #[cfg(feature = "mcp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mcp")))]
 pub mod mcp;
+#[cfg(feature = "axum")]
+mod metadata_router;
 pub mod origin;
 mod protected_resource;
 pub mod verify;

@@ -1,1 +1,167 @@
-//! TODO(helper): placeholder
+//! Serving the RFC 9728 metadata document with axum: [`ProtectedResource::metadata_router`].
+//!
+//! The document must stay unauthenticated (SPEC RS-9): clients fetch it *because* they have no
+//! token yet. So the router is merged **outside** the bearer layer, and CORS goes outside both,
+//! so browser preflights to the MCP endpoint are answered instead of getting a 401:
+//!
+//! ```text
+//! Router::new()
+//!     .route("/mcp", post(mcp))            // the protected routes …
+//!     .layer(BearerAuthLayer::new(..))     // … authenticated: `layer` wraps the routes added so far
+//!     .merge(resource.metadata_router())   // the metadata: added after, so not authenticated
+//!     .layer(cors)                         // outermost: sees every request first
+//! ```
+
+use axum::{
+    Router,
+    body::Body,
+    response::Response,
+    routing::{MethodRouter, get},
+};
+use bytes::Bytes;
+use http::{HeaderValue, header};
+
+use crate::{ProtectedResource, ROOT_METADATA_PATH};
+
+const ALLOW_METHODS: &str = "GET, HEAD, OPTIONS";
+const ALLOW_HEADERS: &str = "mcp-protocol-version";
+const PREFLIGHT_MAX_AGE: &str = "86400";
+
+impl ProtectedResource {
+    /// An axum router that serves the metadata document at
+    /// [`metadata_path`](Self::metadata_path) and, when
+    /// [`serves_root_metadata`](Self::serves_root_metadata), at `/.well-known/oauth-protected-resource`
+    /// too (clients fall back to it, SPEC C-5).
+    ///
+    /// | Request | Response |
+    /// | --- | --- |
+    /// | `GET`, `HEAD` | 200, the precomputed [`metadata_json`](Self::metadata_json) (no body for `HEAD`), `Content-Type: application/json`, `Cache-Control` from [`cache_control`](Self::cache_control), `Access-Control-Allow-Origin: *` |
+    /// | `OPTIONS` (CORS preflight) | 200, empty body, `Access-Control-Allow-Origin: *`, `Access-Control-Allow-Methods: GET, HEAD, OPTIONS`, `Access-Control-Allow-Headers: mcp-protocol-version`, `Access-Control-Max-Age: 86400` |
+    /// | any other method | 405 with `Allow: GET,HEAD,OPTIONS` |
+    ///
+    /// The preflight answer is 200, not 204: axum adds `Content-Length: 0` to every response, and
+    /// RFC 9110 §8.6 forbids that header on a 204; the Fetch standard accepts any 2xx.
+    ///
+    /// The router is generic over the state `S`, so it merges into any app. Merge it **outside**
+    /// the [`BearerAuthLayer`](crate::BearerAuthLayer) (after the `.layer(..)` call): the document
+    /// must be reachable without a token. CORS goes outside both (the last `.layer(..)`), so
+    /// browser preflights to the MCP endpoint are answered instead of getting a 401:
+    ///
+    /// ```text
+    /// Router::new()
+    ///     .route("/mcp", post(mcp))            // the protected routes …
+    ///     .layer(BearerAuthLayer::new(..))     // … authenticated: `layer` wraps the routes added so far
+    ///     .merge(resource.metadata_router())   // the metadata: added after, so not authenticated
+    ///     .layer(cors)                         // outermost: sees every request first
+    /// ```
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use axum::{Router, body::Body, routing::post};
+    /// use http::{Request, StatusCode};
+    /// use mcp_auth_resource::{AuthInfo, BearerAuthLayer, ProtectedResource, TokenVerifier, VerifyError, VerifyErrorKind};
+    /// use tower::ServiceExt;
+    ///
+    /// #[derive(Debug)]
+    /// struct RejectAll;
+    /// impl TokenVerifier for RejectAll {
+    ///     async fn verify(&self, _: &str) -> Result<AuthInfo, VerifyError> {
+    ///         Err(VerifyErrorKind::Inactive.into())
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let resource = ProtectedResource::builder("https://mcp.example.com/mcp")
+    ///     .authorization_server("https://auth.example.com")
+    ///     .build()?;
+    /// let app = Router::new()
+    ///     .route("/mcp", post(|| async { "tool result" }))
+    ///     .layer(BearerAuthLayer::new(RejectAll, resource.clone()))
+    ///     .merge(resource.metadata_router());
+    ///     // A CORS layer would go here, last: `.layer(cors)`.
+    ///
+    /// let request = Request::post("/mcp").body(Body::empty())?;
+    /// assert_eq!(app.clone().oneshot(request).await?.status(), StatusCode::UNAUTHORIZED);
+    ///
+    /// let request = Request::get("/.well-known/oauth-protected-resource/mcp").body(Body::empty())?;
+    /// let response = app.oneshot(request).await?;
+    /// assert_eq!(response.status(), StatusCode::OK);
+    /// assert_eq!(response.headers()["content-type"], "application/json");
+    /// assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn metadata_router<S>(&self) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        let method_router =
+            metadata_method_router(self.metadata_json().clone(), self.cache_control().clone());
+        // The path comes from a URL, so it holds no `{`/`}` (percent-encoded), but escape them
+        // anyway, and skip axum's checks for segments starting with `:` or `*`: this path is
+        // literal, never a pattern.
+        let router = Router::new()
+            .without_v07_checks()
+            .route(&escape_route(self.metadata_path()), method_router.clone());
+        if self.serves_root_metadata() {
+            router.route(ROOT_METADATA_PATH, method_router)
+        } else {
+            router
+        }
+    }
+}
+
+fn metadata_method_router<S>(json: Bytes, cache_control: HeaderValue) -> MethodRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    // `get` also answers HEAD, without the body; other methods get axum's 405 with `Allow`.
+    get(move || {
+        let json = json.clone();
+        let cache_control = cache_control.clone();
+        async move {
+            let mut response = Response::new(Body::from(json));
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            headers.insert(header::CACHE_CONTROL, cache_control);
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            );
+            response
+        }
+    })
+    // 200 rather than 204: axum adds `Content-Length: 0` to every response, which RFC 9110 §8.6
+    // forbids on a 204. Fetch accepts any 2xx for a preflight; tower-http's CORS layer sends 200.
+    .options(|| async {
+        let mut response = Response::new(Body::empty());
+        let headers = response.headers_mut();
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static(ALLOW_METHODS),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static(ALLOW_HEADERS),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static(PREFLIGHT_MAX_AGE),
+        );
+        response
+    })
+}
+
+/// Escapes a literal path for axum's router syntax (`{` and `}` are doubled).
+fn escape_route(path: &str) -> String {
+    path.replace('{', "{{").replace('}', "}}")
+}

@@ -1,1 +1,415 @@
-//! TODO(helper): placeholder
+//! [`JwtVerifier`]: JWT access tokens (RFC 9068) verified against a static or remote JWK Set.
+//!
+//! # What is checked
+//!
+//! In this order; the first failure decides the [`VerifyErrorKind`] (each kind has a fixed
+//! description: no library text, key id or claim ever reaches the client).
+//!
+//! 1. **Shape** (before any key lookup): at most [`MAX_TOKEN_BYTES`], three base64url segments,
+//!    a JSON object header ⇒ [`Malformed`](VerifyErrorKind::Malformed).
+//! 2. **`alg`** in the allow-list ⇒ else [`Algorithm`](VerifyErrorKind::Algorithm). The default
+//!    list is every asymmetric algorithm ([`JwsAlgorithm::ASYMMETRIC`]). `none` is never
+//!    accepted. HMAC (`HS*`) only with a secret set through
+//!    [`hmac_secret`](JwtVerifierBuilder::hmac_secret), and an HMAC token is verified only with
+//!    that secret, never with a key of the JWK Set (so a token "signed" with an RSA public key as
+//!    HMAC secret fails).
+//! 3. **`crit`** present ⇒ [`Unsupported`](VerifyErrorKind::Unsupported).
+//! 4. **`typ`**: `at+jwt` or `application/at+jwt` (RFC 9068 §2.1, any case) ⇒ else
+//!    [`TokenType`](VerifyErrorKind::TokenType). This strict default keeps ID tokens and other
+//!    JWTs of the same issuer from being replayed as access tokens.
+//!    [`accept_jwt_typ`](JwtVerifierBuilder::accept_jwt_typ) also accepts `JWT` and no `typ`
+//!    (needed for Keycloak, Auth0 and Entra ID, which send `typ: JWT`).
+//! 5. **Key**: a token with `kid` is verified only with the key of that `kid` whose type and
+//!    declared `alg` fit the token's `alg` (never with "the only key"); a token without `kid`
+//!    uses the one fitting key, if exactly one fits ⇒ else
+//!    [`UnknownKey`](VerifyErrorKind::UnknownKey) or [`Algorithm`](VerifyErrorKind::Algorithm).
+//! 6. **Signature** ⇒ [`InvalidSignature`](VerifyErrorKind::InvalidSignature).
+//! 7. **`cnf`** present (a DPoP- or mTLS-bound token) ⇒ [`Unsupported`](VerifyErrorKind::Unsupported).
+//! 8. **`iss`**: one string, exactly the configured issuer (no normalisation, arrays refused)
+//!    ⇒ [`Issuer`](VerifyErrorKind::Issuer).
+//! 9. **`aud`**: a string or an array with one entry that names the canonical resource by
+//!    [`ResourceId::matches`] (so `https://a.example/` equals `https://a.example`, but
+//!    `https://a.example/mcp/` is not `https://a.example/mcp`) ⇒
+//!    [`Audience`](VerifyErrorKind::Audience).
+//! 10. **`exp`** required ⇒ [`MissingClaim`](VerifyErrorKind::MissingClaim) /
+//!     [`Expired`](VerifyErrorKind::Expired); **`nbf`** enforced ⇒
+//!     [`NotYetValid`](VerifyErrorKind::NotYetValid); both with a leeway (default 60 s, at most
+//!     300 s), against the configured [`Clock`].
+//! 11. Claims named by [`require_claim`](JwtVerifierBuilder::require_claim) ⇒
+//!     [`MissingClaim`](VerifyErrorKind::MissingClaim).
+//!
+//! The [`AuthInfo`] gets `sub`, `iss`, `aud`, `exp`, `iat`, `jti`, all claims, the client
+//! (`client_id`, else `azp`) and the scopes: `scope` and `scp`, each a space-delimited string or
+//! an array; invalid scope tokens are skipped.
+//!
+//! # Key sets
+//!
+//! [`jwks`](JwtVerifierBuilder::jwks) / [`jwks_json`](JwtVerifierBuilder::jwks_json) /
+//! [`jwk`](JwtVerifierBuilder::jwk) give static keys;
+//! [`jwks_uri`](JwtVerifierBuilder::jwks_uri) and
+//! [`discover_jwks`](JwtVerifierBuilder::discover_jwks) (feature `remote`) fetch them. Each JWK is
+//! parsed on its own, so one bad key never sinks the set. Skipped: `use` other than `sig`,
+//! `key_ops` without `verify`, `oct` keys, unknown key types and curves, an `alg` that is not an
+//! asymmetric JWS algorithm or does not fit the key, RSA keys outside 2048–8192 bits. A set
+//! larger than [`MAX_JWKS_BYTES`] or with more than [`MAX_KEYS`] entries is refused.
+//!
+//! # Remote key sets
+//!
+//! - The keys are fetched on the first verification (or by [`JwtVerifier::refresh_keys`]) and
+//!   held in an [`ArcSwap`](arc_swap::ArcSwap): a token whose key is cached is verified without a
+//!   lock and never waits for a fetch.
+//! - A token naming an unknown `kid` triggers one fetch, shared by every request that needs it
+//!   (single flight) and run on a detached task, so a cancelled request cannot wedge it. At most
+//!   one such fetch per cool-down ([`unknown_kid_cooldown`](JwtVerifierBuilder::unknown_kid_cooldown),
+//!   default 60 s, measured from the last attempt, failed or not).
+//! - A background task refreshes the keys when their lifetime ends: `Cache-Control: max-age`
+//!   clamped to [`refresh_interval`](JwtVerifierBuilder::refresh_interval) (default 5 min – 24 h),
+//!   1 h without the header, up to 10 % earlier at random. It holds only a weak reference and is
+//!   aborted when the last clone of the verifier is dropped. After a failure it retries after the
+//!   cool-down, doubling up to the larger of the cool-down and the minimum interval.
+//! - **Outage ≠ bad token**: when the authorization server is unreachable the old keys stay in
+//!   use; a token with a cached key still verifies. A token whose key is unknown, or any token
+//!   before the first successful fetch, gets [`Unavailable`](VerifyErrorKind::Unavailable)
+//!   (503 with `Retry-After`), not 401, so clients retry instead of re-authorizing.
+//! - Requests: connect timeout 5 s, total 10 s, bodies capped at 256 KiB, redirects never
+//!   followed, https only (plain http on loopback).
+//! - Discovery: the metadata `issuer` must equal the configured issuer byte for byte (RFC 8414
+//!   §3.3).
+//!
+//! Keys named by the token itself (`jwk`, `jku`, `x5u`, `x5c` header parameters) are never used
+//! or fetched.
+//!
+//! # Example
+//!
+//! A static JWK Set, and a token signed with ES256:
+//!
+//! ```
+//! use std::time::{Duration, UNIX_EPOCH};
+//!
+//! use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+//! use jsonwebtoken::{Algorithm, EncodingKey, Header, jwk::Jwk};
+//! use mcp_auth_core::{ManualClock, ResourceId};
+//! use mcp_auth_resource::verify::{TokenVerifier, VerifyErrorKind, jwt::JwtVerifier};
+//! use serde_json::json;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // The authorization server's key pair and its public JWK.
+//! let pkcs8 = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)?.to_pkcs8v1()?;
+//! let signing_key = EncodingKey::from_ec_der(pkcs8.as_ref());
+//! let mut jwk = serde_json::to_value(Jwk::from_encoding_key(&signing_key, Algorithm::ES256)?)?;
+//! jwk["kid"] = json!("key-1");
+//!
+//! let resource = ResourceId::parse("https://mcp.example.com/mcp")?;
+//! let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+//! let verifier = JwtVerifier::builder("https://auth.example.com", &resource)
+//!     .jwks(&json!({ "keys": [jwk] }))
+//!     .clock(clock.clone())
+//!     .build()?;
+//!
+//! // An RFC 9068 access token.
+//! let mut header = Header::new(Algorithm::ES256);
+//! header.typ = Some("at+jwt".into());
+//! header.kid = Some("key-1".into());
+//! let claims = json!({
+//!     "iss": "https://auth.example.com",
+//!     "aud": "https://mcp.example.com/mcp",
+//!     "sub": "alice",
+//!     "client_id": "my-client",
+//!     "scope": "mcp:tools files:read",
+//!     "exp": 1_700_000_300,
+//! });
+//! let token = jsonwebtoken::encode(&header, &claims, &signing_key)?;
+//!
+//! let info = verifier.verify(&token).await?;
+//! assert_eq!(info.subject(), Some("alice"));
+//! assert_eq!(info.client_id(), Some("my-client"));
+//! assert!(info.has_scope("mcp:tools") && info.has_scope("files:read"));
+//!
+//! // Ten minutes later (past `exp` and the 60 s leeway) the same token is refused.
+//! clock.advance(Duration::from_secs(600));
+//! let err = verifier.verify(&token).await.unwrap_err();
+//! assert_eq!(err.kind(), VerifyErrorKind::Expired);
+//! # Ok(())
+//! # }
+//! ```
+
+use std::{fmt, sync::Arc};
+
+use jsonwebtoken::DecodingKey;
+use mcp_auth_core::{Clock, ResourceId};
+
+use crate::{
+    AuthInfo, ProtectedResource,
+    verify::{TokenVerifier, VerifyError, VerifyErrorKind},
+};
+
+/// Emits a tracing event when the `tracing` feature is on; nothing otherwise.
+macro_rules! event {
+    ($level:ident, $($arg:tt)+) => {{
+        #[cfg(feature = "tracing")]
+        ::tracing::$level!(target: "mcp_auth_resource::jwt", $($arg)+);
+    }};
+}
+
+mod alg;
+mod builder;
+mod claims;
+#[cfg(feature = "remote")]
+mod fetch;
+mod jwks;
+#[cfg(feature = "remote")]
+mod source;
+mod token;
+
+#[cfg(feature = "remote")]
+#[cfg_attr(docsrs, doc(cfg(feature = "remote")))]
+pub use self::builder::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_REFRESH, DEFAULT_MIN_REFRESH, DEFAULT_REFRESH,
+    DEFAULT_TIMEOUT, DEFAULT_UNKNOWN_KID_COOLDOWN,
+};
+pub use self::{
+    alg::{JwsAlgorithm, UnknownAlgorithm},
+    builder::{DEFAULT_LEEWAY, JwtVerifierBuilder, MAX_LEEWAY, MIN_HMAC_SECRET_BYTES},
+    jwks::{MAX_JWKS_BYTES, MAX_KEYS},
+    token::MAX_TOKEN_BYTES,
+};
+use self::{
+    claims::ClaimPolicy,
+    jwks::{KeySet, Selected},
+    token::{HeaderPolicy, Token},
+};
+
+/// Verifies JWT access tokens (RFC 9068) for one issuer and one resource.
+///
+/// Build it with [`JwtVerifier::builder`]; it implements [`TokenVerifier`], so it plugs into the
+/// bearer layer. Cloning is cheap and clones share the key cache. See the
+/// [module docs](self) for the checks, the defaults and an example.
+#[derive(Clone)]
+pub struct JwtVerifier(Arc<Inner>);
+
+struct Inner {
+    header: HeaderPolicy,
+    claims: ClaimPolicy,
+    clock: Arc<dyn Clock>,
+    hmac: Option<DecodingKey>,
+    keys: Keys,
+}
+
+enum Keys {
+    /// Only the HMAC secret.
+    HmacOnly,
+    Static(KeySet),
+    #[cfg(feature = "remote")]
+    Remote(Arc<source::Remote>),
+}
+
+impl fmt::Debug for Keys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::HmacOnly => f.write_str("HmacOnly"),
+            Self::Static(set) => f.debug_tuple("Static").field(&set.len()).finish(),
+            #[cfg(feature = "remote")]
+            Self::Remote(remote) => f.debug_tuple("Remote").field(remote).finish(),
+        }
+    }
+}
+
+impl fmt::Debug for JwtVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.0;
+        f.debug_struct("JwtVerifier")
+            .field("issuer", &inner.claims.issuer)
+            .field("audience", &inner.claims.audience)
+            .field("algorithms", &inner.header.algorithms)
+            .field("accept_jwt_typ", &inner.header.accept_jwt_typ)
+            .field("leeway_secs", &inner.claims.leeway_secs)
+            .field("required_claims", &inner.claims.required)
+            .field("hmac_secret", &inner.hmac.as_ref().map(|_| "[REDACTED]"))
+            .field("keys", &inner.keys)
+            .field("clock", &inner.clock)
+            .finish()
+    }
+}
+
+/// What one pass over the cached keys decided.
+enum Step {
+    Done(Result<AuthInfo, VerifyError>),
+    /// The token's key is not cached (or no keys are usable): a fetch may help.
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
+    NeedKeys,
+}
+
+impl JwtVerifier {
+    /// Starts a verifier for tokens issued by `issuer` (compared byte for byte with `iss`) for
+    /// the resource `audience` (its canonical URI must be in `aud`).
+    pub fn builder(issuer: impl Into<String>, audience: &ResourceId) -> JwtVerifierBuilder {
+        JwtVerifierBuilder::new(issuer.into(), audience.clone())
+    }
+
+    /// [`builder`](Self::builder) with the audience of a [`ProtectedResource`].
+    pub fn for_resource(
+        issuer: impl Into<String>,
+        resource: &ProtectedResource,
+    ) -> JwtVerifierBuilder {
+        Self::builder(issuer, resource.resource())
+    }
+
+    /// The trusted issuer.
+    #[must_use]
+    pub fn issuer(&self) -> &str {
+        &self.0.claims.issuer
+    }
+
+    /// The audience tokens must name.
+    #[must_use]
+    pub fn audience(&self) -> &ResourceId {
+        &self.0.claims.audience
+    }
+
+    /// The algorithms tokens may be signed with.
+    #[must_use]
+    pub fn algorithms(&self) -> &[JwsAlgorithm] {
+        &self.0.header.algorithms
+    }
+
+    /// How many usable keys are cached now (for health checks). The HMAC secret is not counted.
+    #[must_use]
+    pub fn key_count(&self) -> usize {
+        match &self.0.keys {
+            Keys::HmacOnly => 0,
+            Keys::Static(set) => set.len(),
+            #[cfg(feature = "remote")]
+            Keys::Remote(remote) => remote.snapshot().set.len(),
+        }
+    }
+
+    /// Fetches a remote key set now, ignoring the cool-down (joining a fetch already running),
+    /// and waits for it: call it at startup to fail fast or to warm the cache. Static keys
+    /// answer `Ok` at once.
+    ///
+    /// # Errors
+    ///
+    /// [`Unavailable`](VerifyErrorKind::Unavailable) when the key set could not be fetched (the
+    /// cause is in [`source`](std::error::Error::source)); cached keys, if any, stay in use.
+    pub async fn refresh_keys(&self) -> Result<(), VerifyError> {
+        match &self.0.keys {
+            #[cfg(feature = "remote")]
+            Keys::Remote(remote) => remote.refresh_now().await,
+            _ => Ok(()),
+        }
+    }
+
+    fn check(&self, token: &Token<'_>, key: &DecodingKey) -> Result<AuthInfo, VerifyError> {
+        match jsonwebtoken::crypto::verify(
+            token.signature,
+            token.signing_input.as_bytes(),
+            key,
+            token.alg.to_jwt(),
+        ) {
+            Ok(true) => {}
+            Ok(false) | Err(_) => return Err(VerifyError::new(VerifyErrorKind::InvalidSignature)),
+        }
+        let claims = token::decode_object(token.payload)?;
+        claims::check(&self.0.claims, self.0.clock.unix_seconds(), claims)
+    }
+
+    fn with_selected(
+        &self,
+        selected: Selected<'_>,
+        token: &Token<'_>,
+    ) -> Option<Result<AuthInfo, VerifyError>> {
+        match selected {
+            Selected::Key(key) => Some(self.check(token, key.decoding_key())),
+            Selected::WrongAlgorithm => Some(Err(VerifyError::new(VerifyErrorKind::Algorithm))),
+            Selected::Ambiguous => Some(Err(VerifyError::new(VerifyErrorKind::UnknownKey))),
+            Selected::Unknown => None,
+        }
+    }
+
+    /// One pass over the keys cached now. `after_fetch`: a fetch has just been tried, so a key
+    /// still missing is unknown.
+    fn step(&self, token: &Token<'_>, after_fetch: bool) -> Step {
+        if token.alg.is_hmac() {
+            return Step::Done(match &self.0.hmac {
+                Some(secret) => self.check(token, secret),
+                None => Err(VerifyError::new(VerifyErrorKind::Algorithm)),
+            });
+        }
+        let _ = after_fetch;
+        match &self.0.keys {
+            Keys::HmacOnly => Step::Done(Err(VerifyError::new(VerifyErrorKind::UnknownKey))),
+            Keys::Static(set) => Step::Done(
+                self.with_selected(set.select(token.kid.as_deref(), token.alg), token)
+                    .unwrap_or_else(|| Err(VerifyError::new(VerifyErrorKind::UnknownKey))),
+            ),
+            #[cfg(feature = "remote")]
+            Keys::Remote(remote) => {
+                let snapshot = remote.snapshot();
+                if !remote.is_usable(&snapshot) {
+                    return if after_fetch {
+                        Step::Done(Err(VerifyError::unavailable(None)))
+                    } else {
+                        Step::NeedKeys
+                    };
+                }
+                match self
+                    .with_selected(snapshot.set.select(token.kid.as_deref(), token.alg), token)
+                {
+                    Some(result) => Step::Done(result),
+                    None if after_fetch => {
+                        Step::Done(Err(VerifyError::new(VerifyErrorKind::UnknownKey)))
+                    }
+                    None => Step::NeedKeys,
+                }
+            }
+        }
+    }
+
+    async fn verify_inner(&self, token: &str) -> Result<AuthInfo, VerifyError> {
+        let token = token::parse(token, &self.0.header)?;
+        match self.step(&token, false) {
+            Step::Done(result) => result,
+            Step::NeedKeys => {
+                #[cfg(feature = "remote")]
+                if let Keys::Remote(remote) = &self.0.keys {
+                    event!(debug, "token key not cached; refreshing the JWK Set");
+                    remote.refresh_for_unknown_key().await?;
+                    return match self.step(&token, true) {
+                        Step::Done(result) => result,
+                        Step::NeedKeys => Err(VerifyError::new(VerifyErrorKind::UnknownKey)),
+                    };
+                }
+                Err(VerifyError::new(VerifyErrorKind::UnknownKey))
+            }
+        }
+    }
+}
+
+fn log_outcome(result: &Result<AuthInfo, VerifyError>) {
+    if let Err(_error) = result {
+        event!(debug, kind = ?_error.kind(), "JWT access token refused");
+    }
+}
+
+impl TokenVerifier for JwtVerifier {
+    async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
+        let result = self.verify_inner(token).await;
+        log_outcome(&result);
+        result
+    }
+
+    /// Answers without a future whenever no key set fetch is needed (the token's key is cached,
+    /// or the token is refused before any key lookup).
+    fn verify_cached(&self, token: &str) -> Option<Result<AuthInfo, VerifyError>> {
+        let result = match token::parse(token, &self.0.header) {
+            Ok(token) => match self.step(&token, false) {
+                Step::Done(result) => result,
+                Step::NeedKeys => return None,
+            },
+            Err(error) => Err(error),
+        };
+        log_outcome(&result);
+        Some(result)
+    }
+}

@@ -1,0 +1,160 @@
+//! [`ResponseFuture`]: the response future of [`BearerAuth`](super::BearerAuth).
+
+use std::{
+    fmt,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll, ready},
+};
+
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tower_service::Service;
+
+use super::{
+    DefaultRejection, ResponseForBearerError,
+    layer::Config,
+    service::{admit, reject},
+};
+use crate::{AuthInfo, VerifyError};
+
+/// The boxed future of an asynchronous verification. It owns the token (zeroized on drop).
+pub(super) type VerifyFuture = Pin<Box<dyn Future<Output = Result<AuthInfo, VerifyError>> + Send>>;
+
+/// What the future needs once verification finishes.
+pub(super) struct Pending<S, ReqBody, R> {
+    pub(super) inner: S,
+    pub(super) request: Request<ReqBody>,
+    pub(super) config: Arc<Config>,
+    pub(super) rejection: R,
+}
+
+pin_project! {
+    /// Response future of [`BearerAuth`](super::BearerAuth).
+    ///
+    /// It is `Send` when the inner service, its future, the request body and the rejection
+    /// builder are. It is not `Sync`: the verifier's future need not be.
+    pub struct ResponseFuture<S, ReqBody, R = DefaultRejection>
+    where
+        S: Service<Request<ReqBody>>,
+    {
+        #[pin]
+        state: State<S, ReqBody, R>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, ReqBody, R>
+    where
+        S: Service<Request<ReqBody>>,
+    {
+        // Waiting for the verifier; the inner service that was made ready waits with the request.
+        Verifying {
+            verify: VerifyFuture,
+            pending: Option<Pending<S, ReqBody, R>>,
+        },
+        // The inner service is handling the request.
+        Calling {
+            #[pin]
+            future: S::Future,
+        },
+        // Rejected; `None` once the response was returned.
+        Rejected {
+            response: Option<S::Response>,
+        },
+    }
+}
+
+impl<S, ReqBody, R> ResponseFuture<S, ReqBody, R>
+where
+    S: Service<Request<ReqBody>>,
+{
+    pub(super) const fn called(future: S::Future) -> Self {
+        Self {
+            state: State::Calling { future },
+        }
+    }
+
+    pub(super) const fn rejected(response: S::Response) -> Self {
+        Self {
+            state: State::Rejected {
+                response: Some(response),
+            },
+        }
+    }
+
+    pub(super) const fn verifying(verify: VerifyFuture, pending: Pending<S, ReqBody, R>) -> Self {
+        Self {
+            state: State::Verifying {
+                verify,
+                pending: Some(pending),
+            },
+        }
+    }
+}
+
+impl<S, ReqBody, ResBody, R> Future for ResponseFuture<S, ReqBody, R>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    R: ResponseForBearerError<ResBody>,
+{
+    type Output = Result<Response<ResBody>, S::Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            match self.as_mut().project().state.project() {
+                StateProj::Verifying { verify, pending } => {
+                    let result = ready!(verify.as_mut().poll(cx));
+                    let Some(Pending {
+                        mut inner,
+                        mut request,
+                        config,
+                        mut rejection,
+                    }) = pending.take()
+                    else {
+                        panic!("ResponseFuture polled after completion");
+                    };
+                    match admit(&config, &mut request, result) {
+                        Ok(()) => {
+                            let future = inner.call(request);
+                            self.as_mut().project().state.set(State::Calling { future });
+                        }
+                        Err(error) => {
+                            let response = reject(&mut rejection, &request, error);
+                            self.as_mut()
+                                .project()
+                                .state
+                                .set(State::Rejected { response: None });
+                            return Poll::Ready(Ok(response));
+                        }
+                    }
+                }
+                StateProj::Calling { future } => return future.poll(cx),
+                StateProj::Rejected { response } => {
+                    let Some(response) = response.take() else {
+                        panic!("ResponseFuture polled after completion");
+                    };
+                    return Poll::Ready(Ok(response));
+                }
+            }
+        }
+    }
+}
+
+impl<S, ReqBody, R> fmt::Debug for ResponseFuture<S, ReqBody, R>
+where
+    S: Service<Request<ReqBody>>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Verifying { .. } => "Verifying",
+            State::Calling { .. } => "Calling",
+            State::Rejected { .. } => "Rejected",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .finish_non_exhaustive()
+    }
+}

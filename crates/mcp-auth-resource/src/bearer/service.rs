@@ -1,0 +1,523 @@
+//! [`BearerAuth`]: the bearer middleware service, and the parsing of the request's credentials.
+
+use std::{
+    any::type_name,
+    fmt, mem,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use http::{Request, Response, header::AUTHORIZATION};
+use tower_service::Service;
+use zeroize::Zeroizing;
+
+use super::{
+    Anonymous, BearerAuthLayer, BearerError, BearerErrorKind, DefaultRejection, InvalidRequestKind,
+    ResponseForBearerError,
+    future::{Pending, ResponseFuture},
+    layer::{Config, LayerContext},
+};
+use crate::{AuthInfo, ProtectedResource, TokenVerifier, VerifyError, VerifyErrorKind};
+
+/// The longest token the layer passes to a verifier; longer ones are `invalid_token` at once.
+pub(crate) const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// Middleware that authenticates every request with a bearer token.
+///
+/// See the [module docs](super) for the rules, the response table and an example.
+///
+/// # Be careful when cloning inner services
+///
+/// When a token is not answered by [`TokenVerifier::verify_cached`], verification is
+/// asynchronous and the inner service is called only after it. As the tower docs advise, the
+/// service keeps a clone and moves the instance that [`poll_ready`](Service::poll_ready)
+/// reserved into the response future, so the inner service must be `Clone`.
+#[must_use]
+pub struct BearerAuth<S, V, R = DefaultRejection> {
+    inner: S,
+    verifier: Arc<V>,
+    config: Arc<Config>,
+    rejection: R,
+}
+
+impl<S, V: TokenVerifier> BearerAuth<S, V> {
+    /// Wraps `inner`; the same as `BearerAuthLayer::new(verifier, resource).layer(inner)`.
+    pub fn new(inner: S, verifier: V, resource: ProtectedResource) -> Self {
+        tower_layer::Layer::layer(&BearerAuthLayer::new(verifier, resource), inner)
+    }
+}
+
+impl<V: TokenVerifier> BearerAuth<(), V> {
+    /// A [`BearerAuthLayer`] with this verifier and resource (`BearerAuth::layer(..)`).
+    pub fn layer(verifier: V, resource: ProtectedResource) -> BearerAuthLayer<V> {
+        BearerAuthLayer::new(verifier, resource)
+    }
+}
+
+impl<S, V, R> BearerAuth<S, V, R> {
+    pub(super) const fn from_parts(
+        inner: S,
+        verifier: Arc<V>,
+        config: Arc<Config>,
+        rejection: R,
+    ) -> Self {
+        Self {
+            inner,
+            verifier,
+            config,
+            rejection,
+        }
+    }
+
+    /// The inner service.
+    pub const fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub const fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: Clone, V, R: Clone> Clone for BearerAuth<S, V, R> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            verifier: Arc::clone(&self.verifier),
+            config: Arc::clone(&self.config),
+            rejection: self.rejection.clone(),
+        }
+    }
+}
+
+impl<S: fmt::Debug, V, R> fmt::Debug for BearerAuth<S, V, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BearerAuth")
+            .field("inner", &self.inner)
+            .field("verifier", &type_name::<V>())
+            .field("config", &self.config)
+            .field("rejection", &type_name::<R>())
+            .finish()
+    }
+}
+
+impl<S, V, R, ReqBody, ResBody> Service<Request<ReqBody>> for BearerAuth<S, V, R>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    V: TokenVerifier,
+    R: ResponseForBearerError<ResBody>,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody, R>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let token = match credentials(&req) {
+            Ok(Some(token)) => token,
+            Ok(None) if self.config.optional => {
+                #[cfg(feature = "tracing")]
+                tracing::trace!(
+                    path = req.uri().path(),
+                    "no credentials: passing as anonymous"
+                );
+                let ext = req.extensions_mut();
+                ext.remove::<AuthInfo>();
+                ext.insert(Anonymous);
+                ext.insert(LayerContext(Arc::clone(&self.config)));
+                return ResponseFuture::called(self.inner.call(req));
+            }
+            Ok(None) => {
+                let error = error_for(&self.config, BearerErrorKind::MissingToken);
+                return ResponseFuture::rejected(reject(&mut self.rejection, &req, error));
+            }
+            Err(kind) => {
+                let error = error_for(&self.config, kind);
+                return ResponseFuture::rejected(reject(&mut self.rejection, &req, error));
+            }
+        };
+
+        // The hot path: a verifier that already knows the answer, no future, no allocation
+        // beyond the extensions map.
+        if let Some(result) = self.verifier.verify_cached(token) {
+            return match admit(&self.config, &mut req, result) {
+                Ok(()) => ResponseFuture::called(self.inner.call(req)),
+                Err(error) => ResponseFuture::rejected(reject(&mut self.rejection, &req, error)),
+            };
+        }
+
+        let token = Zeroizing::new(token.to_owned());
+        let verifier = Arc::clone(&self.verifier);
+        let verify = async move { verifier.verify(&token).await };
+        #[cfg(feature = "tracing")]
+        let verify = tracing::Instrument::instrument(
+            verify,
+            tracing::debug_span!("bearer_verify", path = req.uri().path()),
+        );
+        // Keep a clone here and move the instance `poll_ready` reserved into the future.
+        let clone = self.inner.clone();
+        let inner = mem::replace(&mut self.inner, clone);
+        ResponseFuture::verifying(
+            Box::pin(verify),
+            Pending {
+                inner,
+                request: req,
+                config: Arc::clone(&self.config),
+                rejection: self.rejection.clone(),
+            },
+        )
+    }
+}
+
+/// Applies a verifier's answer to the request: on success, checks the layer's scope floor and
+/// inserts the [`AuthInfo`] and the layer context into the extensions.
+pub(super) fn admit<B>(
+    config: &Arc<Config>,
+    req: &mut Request<B>,
+    result: Result<AuthInfo, VerifyError>,
+) -> Result<(), BearerError> {
+    match result {
+        Ok(info) => {
+            if !config.required_scopes.is_empty()
+                && !info.scopes().contains_all(&config.required_scopes)
+            {
+                #[cfg(feature = "tracing")]
+                tracing::debug!(
+                    sub = info.subject(),
+                    client_id = info.client_id(),
+                    jti = info.jwt_id(),
+                    "bearer token lacks a required scope",
+                );
+                let challenge = config
+                    .resource
+                    .insufficient_scope_challenge(info.scopes(), &config.required_scopes);
+                return Err(BearerError::new(
+                    BearerErrorKind::InsufficientScope,
+                    Some(challenge),
+                    None,
+                ));
+            }
+            #[cfg(feature = "tracing")]
+            tracing::trace!(
+                sub = info.subject(),
+                client_id = info.client_id(),
+                jti = info.jwt_id(),
+                "bearer token accepted",
+            );
+            let ext = req.extensions_mut();
+            ext.insert(info);
+            ext.insert(LayerContext(Arc::clone(config)));
+            Ok(())
+        }
+        Err(err) if err.is_unavailable() => {
+            #[cfg(feature = "tracing")]
+            tracing::error!(error = ?err, "token verifier unavailable: answering 503");
+            let retry_after = err.retry_after().unwrap_or(config.retry_after);
+            Err(BearerError::new(
+                BearerErrorKind::Unavailable,
+                None,
+                Some(retry_after),
+            ))
+        }
+        Err(err) => Err(error_for(config, BearerErrorKind::InvalidToken(err.kind()))),
+    }
+}
+
+/// The error, with its challenge, for a rejection decided before or without the verifier.
+pub(super) fn error_for(config: &Config, kind: BearerErrorKind) -> BearerError {
+    let resource = &config.resource;
+    let challenge = match kind {
+        BearerErrorKind::MissingToken => Some(resource.missing_token_challenge().clone()),
+        BearerErrorKind::InvalidRequest(k) => {
+            Some(resource.invalid_request_challenge(k.description()))
+        }
+        BearerErrorKind::InvalidToken(k) => Some(resource.invalid_token_challenge(k)),
+        BearerErrorKind::InsufficientScope => Some(resource.insufficient_scope_challenge(
+            &mcp_auth_core::ScopeSet::new(),
+            &config.required_scopes,
+        )),
+        BearerErrorKind::Unavailable => None,
+    };
+    let retry_after = matches!(kind, BearerErrorKind::Unavailable).then_some(config.retry_after);
+    BearerError::new(kind, challenge, retry_after)
+}
+
+/// Builds the rejection response and attaches the error to it.
+pub(super) fn reject<B, ResBody, R: ResponseForBearerError<ResBody>>(
+    rejection: &mut R,
+    req: &Request<B>,
+    error: BearerError,
+) -> Response<ResBody> {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(
+        path = req.uri().path(),
+        kind = ?error.kind(),
+        status = error.status().as_u16(),
+        "bearer: request rejected",
+    );
+    let _ = req;
+    let mut response = rejection.response_for_bearer_error(&error);
+    response.extensions_mut().insert(error);
+    response
+}
+
+/// Finds the bearer token of a request: `Ok(None)` when it has no credentials at all.
+///
+/// Allocates nothing: the token borrows from the header.
+pub(crate) fn credentials<B>(req: &Request<B>) -> Result<Option<&str>, BearerErrorKind> {
+    if req.uri().query().is_some_and(has_access_token_param) {
+        return Err(BearerErrorKind::InvalidRequest(
+            InvalidRequestKind::TokenInQuery,
+        ));
+    }
+    let mut values = req.headers().get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(BearerErrorKind::InvalidRequest(
+            InvalidRequestKind::DuplicateAuthorization,
+        ));
+    }
+    parse_authorization(value.as_bytes()).map(Some)
+}
+
+/// Parses one `Authorization` value as `Bearer <b64token>`.
+///
+/// The scheme is case-insensitive (RFC 9110 §11.1); any run of spaces or tabs may separate it
+/// from the token, and surrounding whitespace is ignored.
+fn parse_authorization(value: &[u8]) -> Result<&str, BearerErrorKind> {
+    let value = value.trim_ascii();
+    if value.is_empty() {
+        return Err(BearerErrorKind::InvalidRequest(
+            InvalidRequestKind::EmptyCredentials,
+        ));
+    }
+    let (scheme, rest) = match value.iter().position(|&b| b == b' ' || b == b'\t') {
+        Some(i) => value.split_at(i),
+        None => (value, &[][..]),
+    };
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        return Err(BearerErrorKind::InvalidRequest(
+            InvalidRequestKind::UnsupportedScheme,
+        ));
+    }
+    let token = rest.trim_ascii_start();
+    if token.is_empty() {
+        return Err(BearerErrorKind::InvalidRequest(
+            InvalidRequestKind::EmptyCredentials,
+        ));
+    }
+    if token.len() > MAX_TOKEN_LEN || !is_b64token(token) {
+        return Err(BearerErrorKind::InvalidToken(VerifyErrorKind::Malformed));
+    }
+    std::str::from_utf8(token)
+        .map_err(|_| BearerErrorKind::InvalidToken(VerifyErrorKind::Malformed))
+}
+
+/// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+///
+/// Written branch-free over 64-byte chunks so the compiler vectorises it: tokens are long (JWTs
+/// are ~1 KiB) and this runs on every request.
+fn is_b64token(token: &[u8]) -> bool {
+    let padding = token.iter().rev().take_while(|&&b| b == b'=').count();
+    let body = &token[..token.len() - padding];
+    if body.is_empty() {
+        return false;
+    }
+    let mut chunks = body.chunks_exact(64);
+    for chunk in &mut chunks {
+        let mut bad = 0u8;
+        for &b in chunk {
+            bad |= u8::from(!is_b64_char(b));
+        }
+        if bad != 0 {
+            return false;
+        }
+    }
+    chunks.remainder().iter().all(|&b| is_b64_char(b))
+}
+
+/// `+`, `-./0-9` (one range), `A-Z`/`a-z` (folded by `| 0x20`, which maps nothing else onto
+/// `a..=z`), `_` and `~`.
+#[inline]
+const fn is_b64_char(b: u8) -> bool {
+    (b.wrapping_sub(b'-') < 13)
+        | (b == b'+')
+        | ((b | 0x20).wrapping_sub(b'a') < 26)
+        | (b == b'_')
+        | (b == b'~')
+}
+
+/// Whether the query has a parameter named `access_token` (RFC 6750 §2.3), percent-encoded or
+/// not, with or without a value.
+fn has_access_token_param(query: &str) -> bool {
+    query.split('&').any(|pair| {
+        let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+        is_access_token_name(name.as_bytes())
+    })
+}
+
+fn is_access_token_name(name: &[u8]) -> bool {
+    const NAME: &[u8] = b"access_token";
+    if name == NAME {
+        return true;
+    }
+    if !name.contains(&b'%') {
+        return false;
+    }
+    // Decode %XX on the fly and compare.
+    let mut decoded = NAME.iter();
+    let mut i = 0;
+    while i < name.len() {
+        let byte = match name[i] {
+            b'%' => match (hex(name.get(i + 1)), hex(name.get(i + 2))) {
+                (Some(hi), Some(lo)) => {
+                    i += 3;
+                    hi << 4 | lo
+                }
+                _ => {
+                    i += 1;
+                    b'%'
+                }
+            },
+            b => {
+                i += 1;
+                b
+            }
+        };
+        if decoded.next() != Some(&byte) {
+            return false;
+        }
+    }
+    decoded.next().is_none()
+}
+
+fn hex(b: Option<&u8>) -> Option<u8> {
+    match *b? {
+        b @ b'0'..=b'9' => Some(b - b'0'),
+        b @ b'a'..=b'f' => Some(b - b'a' + 10),
+        b @ b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(value: &str) -> Result<&str, BearerErrorKind> {
+        parse_authorization(value.as_bytes())
+    }
+
+    #[test]
+    fn scheme_is_case_insensitive_and_whitespace_runs_are_tolerated() {
+        assert_eq!(kind("Bearer abc"), Ok("abc"));
+        assert_eq!(kind("bearer abc"), Ok("abc"));
+        assert_eq!(kind("BEARER abc"), Ok("abc"));
+        assert_eq!(kind("Bearer \t  abc  "), Ok("abc"));
+        assert_eq!(kind("  Bearer abc"), Ok("abc"));
+    }
+
+    #[test]
+    fn b64token_allows_its_alphabet_and_trailing_padding_only() {
+        assert_eq!(kind("Bearer aZ09-._~+/=="), Ok("aZ09-._~+/=="));
+        let long = "a".repeat(100) + "/" + &"B".repeat(100);
+        assert_eq!(kind(&format!("Bearer {long}")), Ok(long.as_str()));
+        for bad in [
+            "Bearer a b",
+            "Bearer a=b",
+            "Bearer ===",
+            "Bearer a,b",
+            "Bearer \"abc\"",
+            "Bearer a@b",
+            "Bearer a[b",
+            "Bearer a{b",
+            "Bearer a`b",
+        ] {
+            assert_eq!(
+                kind(bad),
+                Err(BearerErrorKind::InvalidToken(VerifyErrorKind::Malformed)),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            parse_authorization(b"Bearer a\xC3\xA9b"),
+            Err(BearerErrorKind::InvalidToken(VerifyErrorKind::Malformed))
+        );
+        // A bad byte deep inside a long token (past the first vector chunk) is found too.
+        let mut long = "a".repeat(70);
+        long.push('!');
+        assert!(kind(&format!("Bearer {long}")).is_err());
+    }
+
+    #[test]
+    fn b64_alphabet_matches_rfc6750_for_every_byte() {
+        for b in 0..=u8::MAX {
+            let expected = b.is_ascii_alphanumeric() || b"-._~+/".contains(&b);
+            assert_eq!(is_b64_char(b), expected, "{b:#04x}");
+        }
+    }
+
+    #[test]
+    fn oversized_tokens_are_malformed_without_reaching_the_verifier() {
+        let token = "a".repeat(MAX_TOKEN_LEN + 1);
+        assert_eq!(
+            kind(&format!("Bearer {token}")),
+            Err(BearerErrorKind::InvalidToken(VerifyErrorKind::Malformed))
+        );
+    }
+
+    #[test]
+    fn empty_credentials_and_other_schemes_are_invalid_requests() {
+        let empty = Err(BearerErrorKind::InvalidRequest(
+            InvalidRequestKind::EmptyCredentials,
+        ));
+        assert_eq!(kind(""), empty);
+        assert_eq!(kind("Bearer"), empty);
+        assert_eq!(kind("Bearer   "), empty);
+        let scheme = Err(BearerErrorKind::InvalidRequest(
+            InvalidRequestKind::UnsupportedScheme,
+        ));
+        assert_eq!(kind("Basic dXNlcjpwYXNz"), scheme);
+        assert_eq!(kind("Bearerabc"), scheme);
+        assert_eq!(kind("Bearer:abc"), scheme);
+        assert_eq!(kind("DPoP abc"), scheme);
+    }
+
+    #[test]
+    fn access_token_query_parameter_is_found_in_any_position_and_encoding() {
+        for q in [
+            "access_token=x",
+            "a=1&access_token=x",
+            "access_token",
+            "access_token=",
+            "a=1&access%5Ftoken=x",
+            "%61ccess_token=x",
+            "access_toke%6E=x",
+        ] {
+            assert!(has_access_token_param(q), "{q}");
+        }
+        for q in [
+            "",
+            "a=access_token",
+            "access_tokens=x",
+            "xaccess_token=x",
+            "access+token=x",
+            "access%5",
+            "access_token%",
+            "%",
+        ] {
+            assert!(!has_access_token_param(q), "{q}");
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! [`ResponseFuture`]: reads the body, decides, then runs the inner service.
+
+use std::{
+    fmt,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll, ready},
+};
+
+use bytes::{Buf, BufMut, BytesMut};
+use http::{HeaderMap, Request, Response, request::Parts};
+use http_body::Body;
+use mcp_auth_core::ScopeSet;
+use pin_project_lite::pin_project;
+use tokio::time::Sleep;
+use tower_service::Service;
+
+use super::{ToolScopesBody, ToolScopesRejectionKind, layer::Config, rejection};
+use crate::AuthInfo;
+
+/// The first allocation for a body; it grows as chunks arrive, up to the limit.
+const INITIAL_CAPACITY: usize = 16 * 1024;
+
+pin_project! {
+    /// Response future of [`ToolScopes`](super::ToolScopes).
+    ///
+    /// It reads the `POST` body (bounded in size and time), classifies it, and then either
+    /// resolves to a rejection or runs the inner service's future.
+    pub struct ResponseFuture<S, B>
+    where
+        S: Service<Request<ToolScopesBody<B>>>,
+    {
+        #[pin]
+        state: State<S, B>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, B>
+    where
+        S: Service<Request<ToolScopesBody<B>>>,
+    {
+        Reading {
+            #[pin]
+            body: B,
+            #[pin]
+            deadline: Option<Sleep>,
+            read: Option<Read<S>>,
+        },
+        Calling {
+            #[pin]
+            future: S::Future,
+        },
+        Rejected {
+            response: Option<S::Response>,
+        },
+    }
+}
+
+/// What the reading state owns until the body is complete.
+struct Read<S> {
+    parts: Parts,
+    inner: S,
+    config: Arc<Config>,
+    buf: BytesMut,
+    trailers: Option<HeaderMap>,
+}
+
+impl<S, B> ResponseFuture<S, B>
+where
+    S: Service<Request<ToolScopesBody<B>>>,
+{
+    pub(super) fn call(future: S::Future) -> Self {
+        Self {
+            state: State::Calling { future },
+        }
+    }
+
+    pub(super) fn rejected(response: S::Response) -> Self {
+        Self {
+            state: State::Rejected {
+                response: Some(response),
+            },
+        }
+    }
+
+    pub(super) fn read(parts: Parts, body: B, inner: S, config: Arc<Config>) -> Self {
+        // Without a Tokio runtime there is no timer to register with; see `body_timeout`.
+        let deadline = tokio::runtime::Handle::try_current()
+            .ok()
+            .map(|_| tokio::time::sleep(config.body_timeout));
+        let capacity = config.max_body_size.min(INITIAL_CAPACITY);
+        Self {
+            state: State::Reading {
+                body,
+                deadline,
+                read: Some(Read {
+                    parts,
+                    inner,
+                    config,
+                    buf: BytesMut::with_capacity(capacity),
+                    trailers: None,
+                }),
+            },
+        }
+    }
+}
+
+impl<S, B> fmt::Debug for ResponseFuture<S, B>
+where
+    S: Service<Request<ToolScopesBody<B>>>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Reading { .. } => "Reading",
+            State::Calling { .. } => "Calling",
+            State::Rejected { .. } => "Rejected",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .finish()
+    }
+}
+
+impl<S, B, ResBody> Future for ResponseFuture<S, B>
+where
+    S: Service<Request<ToolScopesBody<B>>, Response = Response<ResBody>>,
+    B: Body,
+    ResBody: Default,
+{
+    type Output = Result<Response<ResBody>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        loop {
+            let next = match state.as_mut().project() {
+                StateProj::Calling { future } => return future.poll(cx),
+                StateProj::Rejected { response } => {
+                    #[expect(
+                        clippy::expect_used,
+                        reason = "a future polled after completion is a caller bug, as in tower-http"
+                    )]
+                    let response = response
+                        .take()
+                        .expect("ResponseFuture polled after completion");
+                    return Poll::Ready(Ok(response));
+                }
+                StateProj::Reading {
+                    body,
+                    deadline,
+                    read,
+                } => {
+                    let outcome = ready!(poll_body(body, deadline, read.as_mut(), cx));
+                    #[expect(
+                        clippy::expect_used,
+                        reason = "`read` is only taken on the way out of this state"
+                    )]
+                    let read = read.take().expect("ResponseFuture polled after completion");
+                    match outcome {
+                        Ok(()) => decide(read),
+                        Err(kind) => {
+                            #[cfg(feature = "tracing")]
+                            tracing::debug!(reason = ?kind, "request body refused before classification");
+                            State::Rejected {
+                                response: Some(rejection(
+                                    &read.config,
+                                    kind,
+                                    None,
+                                    ScopeSet::new(),
+                                )),
+                            }
+                        }
+                    }
+                }
+            };
+            state.set(next);
+        }
+    }
+}
+
+/// Reads frames until the body ends (`Ok`), or fails, overflows or times out (`Err`).
+fn poll_body<S, B: Body>(
+    mut body: Pin<&mut B>,
+    deadline: Pin<&mut Option<Sleep>>,
+    read: Option<&mut Read<S>>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), ToolScopesRejectionKind>> {
+    let Some(read) = read else {
+        // Unreachable: the state changes as soon as `read` is taken. Fail closed anyway.
+        return Poll::Ready(Err(ToolScopesRejectionKind::BodyReadFailed));
+    };
+    loop {
+        match body.as_mut().poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                Ok(data) => {
+                    if read.buf.len().saturating_add(data.remaining()) > read.config.max_body_size {
+                        return Poll::Ready(Err(ToolScopesRejectionKind::BodyTooLarge));
+                    }
+                    read.buf.put(data);
+                }
+                Err(frame) => {
+                    if let Ok(trailers) = frame.into_trailers() {
+                        read.trailers
+                            .get_or_insert_with(HeaderMap::new)
+                            .extend(trailers);
+                    }
+                }
+            },
+            Poll::Ready(Some(Err(_))) => {
+                return Poll::Ready(Err(ToolScopesRejectionKind::BodyReadFailed));
+            }
+            Poll::Ready(None) => return Poll::Ready(Ok(())),
+            Poll::Pending => {
+                if let Some(deadline) = deadline.as_pin_mut()
+                    && deadline.poll(cx).is_ready()
+                {
+                    return Poll::Ready(Err(ToolScopesRejectionKind::BodyTimeout));
+                }
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+/// Rules 4 to 8: classify, check the caller's scopes, and either call the inner service with
+/// the body replayed or reject.
+fn decide<S, B, ResBody>(read: Read<S>) -> State<S, B>
+where
+    S: Service<Request<ToolScopesBody<B>>, Response = Response<ResBody>>,
+    ResBody: Default,
+{
+    let Read {
+        parts,
+        mut inner,
+        config,
+        buf,
+        trailers,
+    } = read;
+    let body = buf.freeze();
+    let required = config.required_scopes(&body);
+
+    let refusal = if required.scopes.is_empty() {
+        None
+    } else {
+        match parts.extensions.get::<AuthInfo>() {
+            None => Some((ToolScopesRejectionKind::MissingToken, None)),
+            Some(info) if info.scopes().contains_all(&required.scopes) => None,
+            Some(info) => Some((
+                ToolScopesRejectionKind::InsufficientScope,
+                Some(info.scopes()),
+            )),
+        }
+    };
+
+    match refusal {
+        None => {
+            #[cfg(feature = "tracing")]
+            tracing::trace!(
+                calls = required.calls,
+                required = %required.scopes,
+                ambiguous = required.ambiguous,
+                "tool scopes satisfied"
+            );
+            let request = Request::from_parts(parts, ToolScopesBody::buffered(body, trailers));
+            State::Calling {
+                future: inner.call(request),
+            }
+        }
+        Some((kind, granted)) => {
+            #[cfg(feature = "tracing")]
+            if kind == ToolScopesRejectionKind::MissingToken
+                && parts.extensions.get::<crate::bearer::Anonymous>().is_none()
+            {
+                tracing::warn!(
+                    "a tool call needs scopes but the request has neither AuthInfo nor the Anonymous \
+                     marker: is BearerAuthLayer installed outside ToolScopesLayer?"
+                );
+            }
+            #[cfg(feature = "tracing")]
+            tracing::debug!(
+                reason = ?kind,
+                calls = required.calls,
+                required = %required.scopes,
+                ambiguous = required.ambiguous,
+                "tool call refused"
+            );
+            State::Rejected {
+                response: Some(rejection(&config, kind, granted, required.scopes)),
+            }
+        }
+    }
+}

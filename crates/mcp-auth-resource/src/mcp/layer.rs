@@ -1,0 +1,233 @@
+//! [`ToolScopesLayer`]: the configuration of the tool-scope check.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use mcp_auth_core::ScopeSet;
+use tower_layer::Layer;
+
+use super::{ToolScopes, classify};
+use crate::{ConfigError, ProtectedResource};
+
+/// Applies [`ToolScopes`]: per-tool scope checks on MCP `tools/call` requests, answered with an
+/// HTTP 403 step-up challenge before the MCP server sees the call.
+///
+/// Configuration is checked here, when it is built. Cloning is cheap (one `Arc`).
+///
+/// See the [module docs](crate::mcp) for the rules and an example.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ToolScopesLayer {
+    pub(super) config: Arc<Config>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Config {
+    pub(super) resource: ProtectedResource,
+    /// Tool name → scopes.
+    tools: HashMap<String, ScopeSet>,
+    /// Tool names, in the order they were first configured (for a stable strictest set).
+    order: Vec<String>,
+    default: ScopeSet,
+    /// `default` ∪ every tool's scopes, in configuration order.
+    pub(super) strictest: ScopeSet,
+    pub(super) max_body_size: usize,
+    pub(super) body_timeout: Duration,
+}
+
+impl Config {
+    /// The scopes a POST with this body needs (see [`ToolScopesLayer::required_scopes`]).
+    pub(super) fn required_scopes(&self, body: &[u8]) -> Requirement {
+        match classify::tool_calls(body) {
+            Err(classify::Ambiguous) => Requirement {
+                scopes: self.strictest.clone(),
+                calls: 0,
+                ambiguous: true,
+            },
+            Ok(names) => {
+                let mut scopes = ScopeSet::new();
+                for name in &names {
+                    let needed = self.tools.get(name.as_str()).unwrap_or(&self.default);
+                    scopes.extend(needed.iter().cloned());
+                }
+                Requirement {
+                    scopes,
+                    calls: names.len(),
+                    ambiguous: false,
+                }
+            }
+        }
+    }
+
+    fn recompute_strictest(&mut self) {
+        let mut strictest = self.default.clone();
+        for scopes in self.order.iter().filter_map(|name| self.tools.get(name)) {
+            strictest.extend(scopes.iter().cloned());
+        }
+        self.strictest = strictest;
+    }
+}
+
+/// The outcome of classifying one body.
+#[derive(Debug)]
+pub(super) struct Requirement {
+    pub(super) scopes: ScopeSet,
+    /// How many `tools/call` messages were found (0 when ambiguous).
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(super) calls: usize,
+    /// Whether the body could not be classified and the strictest set applies.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(super) ambiguous: bool,
+}
+
+impl ToolScopesLayer {
+    /// The default body limit: 1 MiB.
+    pub const DEFAULT_MAX_BODY_SIZE: usize = 1024 * 1024;
+    /// The smallest body limit accepted: 4 KiB.
+    pub const MIN_MAX_BODY_SIZE: usize = 4 * 1024;
+    /// The largest body limit accepted: 64 MiB.
+    pub const MAX_MAX_BODY_SIZE: usize = 64 * 1024 * 1024;
+    /// The default time allowed to receive the whole body: 10 seconds.
+    pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+    /// The longest body timeout accepted: 5 minutes.
+    pub const MAX_BODY_TIMEOUT: Duration = Duration::from_secs(300);
+
+    /// A layer for `resource` with no tool mapped yet: until [`tool`](Self::tool) or
+    /// [`default_scopes`](Self::default_scopes) is called, every request passes untouched.
+    pub fn new(resource: ProtectedResource) -> Self {
+        Self {
+            config: Arc::new(Config {
+                resource,
+                tools: HashMap::new(),
+                order: Vec::new(),
+                default: ScopeSet::new(),
+                strictest: ScopeSet::new(),
+                max_body_size: Self::DEFAULT_MAX_BODY_SIZE,
+                body_timeout: Self::DEFAULT_BODY_TIMEOUT,
+            }),
+        }
+    }
+
+    /// Requires the space-delimited `scopes` for calls of the tool `name`.
+    ///
+    /// Names match byte for byte (after JSON unescaping), with no case folding or trimming. A
+    /// tool's scopes *replace* the [default](Self::default_scopes); an empty string makes the tool
+    /// public. Calling this again for the same tool adds to its scopes, so a later call can never
+    /// weaken an earlier one.
+    ///
+    /// # Errors
+    /// [`ConfigError::Scope`] when a scope token is invalid (RFC 6749 §3.3).
+    pub fn tool(self, name: impl Into<String>, scopes: &str) -> Result<Self, ConfigError> {
+        let scopes = ScopeSet::parse(scopes)?;
+        Ok(self.tool_scope_set(name, scopes))
+    }
+
+    /// Like [`tool`](Self::tool), with an already parsed [`ScopeSet`].
+    pub fn tool_scope_set(mut self, name: impl Into<String>, scopes: ScopeSet) -> Self {
+        let name = name.into();
+        let config = Arc::make_mut(&mut self.config);
+        match config.tools.get_mut(&name) {
+            Some(existing) => existing.extend(scopes.iter().cloned()),
+            None => {
+                config.order.push(name.clone());
+                config.tools.insert(name, scopes);
+            }
+        }
+        config.recompute_strictest();
+        self
+    }
+
+    /// Requires the space-delimited `scopes` for calls of tools that are not mapped with
+    /// [`tool`](Self::tool). Default: none. Replaces an earlier default.
+    ///
+    /// # Errors
+    /// [`ConfigError::Scope`] when a scope token is invalid (RFC 6749 §3.3).
+    pub fn default_scopes(mut self, scopes: &str) -> Result<Self, ConfigError> {
+        let scopes = ScopeSet::parse(scopes)?;
+        let config = Arc::make_mut(&mut self.config);
+        config.default = scopes;
+        config.recompute_strictest();
+        Ok(self)
+    }
+
+    /// The largest request body read, in bytes; a larger body gets `413 Payload Too Large`.
+    /// Default [1 MiB](Self::DEFAULT_MAX_BODY_SIZE).
+    ///
+    /// # Errors
+    /// [`ConfigError::OutOfRange`] outside [4 KiB](Self::MIN_MAX_BODY_SIZE) ..=
+    /// [64 MiB](Self::MAX_MAX_BODY_SIZE).
+    pub fn max_body_size(mut self, bytes: usize) -> Result<Self, ConfigError> {
+        if !(Self::MIN_MAX_BODY_SIZE..=Self::MAX_MAX_BODY_SIZE).contains(&bytes) {
+            return Err(ConfigError::OutOfRange {
+                what: "tool scopes max body size",
+            });
+        }
+        Arc::make_mut(&mut self.config).max_body_size = bytes;
+        Ok(self)
+    }
+
+    /// The time allowed to receive the whole body, counted from when the request reaches this
+    /// layer; a slower body gets `408 Request Timeout`. Default
+    /// [10 seconds](Self::DEFAULT_BODY_TIMEOUT).
+    ///
+    /// The timer is a Tokio timer: the service must run inside a Tokio runtime with the time
+    /// driver enabled (as hyper and axum servers do). Outside any Tokio runtime no timer is set.
+    ///
+    /// # Errors
+    /// [`ConfigError::OutOfRange`] for zero or more than [5 minutes](Self::MAX_BODY_TIMEOUT).
+    pub fn body_timeout(mut self, timeout: Duration) -> Result<Self, ConfigError> {
+        if timeout.is_zero() || timeout > Self::MAX_BODY_TIMEOUT {
+            return Err(ConfigError::OutOfRange {
+                what: "tool scopes body timeout",
+            });
+        }
+        Arc::make_mut(&mut self.config).body_timeout = timeout;
+        Ok(self)
+    }
+
+    /// The scopes a POST with this body needs, as the service computes them: the union over
+    /// every `tools/call` in the message or batch of the tool's scopes (or the default ones), or
+    /// the [strictest set](Self::strictest_scopes) when the body cannot be classified safely.
+    /// Empty when no scope is needed.
+    ///
+    /// Exposed for tests and for frameworks that read the body themselves.
+    ///
+    /// ```
+    /// # use mcp_auth_resource::{ProtectedResource, mcp::ToolScopesLayer};
+    /// # let resource = ProtectedResource::builder("https://mcp.example.com/mcp")
+    /// #     .authorization_server("https://auth.example.com").build()?;
+    /// let layer = ToolScopesLayer::new(resource)
+    ///     .tool("admin_tool", "mcp:admin")?
+    ///     .tool("report", "files:read")?;
+    /// let call = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"admin_tool"}}"#;
+    /// assert_eq!(layer.required_scopes(call).to_string(), "mcp:admin");
+    /// assert!(layer.required_scopes(br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#).is_empty());
+    /// assert_eq!(layer.required_scopes(b"{oops").to_string(), "mcp:admin files:read");
+    /// # Ok::<(), mcp_auth_resource::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn required_scopes(&self, body: &[u8]) -> ScopeSet {
+        self.config.required_scopes(body).scopes
+    }
+
+    /// The strictest set: the default scopes and every mapped tool's scopes, in configuration
+    /// order. Required of a body that cannot be classified safely.
+    #[must_use]
+    pub fn strictest_scopes(&self) -> &ScopeSet {
+        &self.config.strictest
+    }
+
+    /// The scopes required for calls of `name`, or `None` when the tool is not mapped (the
+    /// [default](Self::default_scopes) applies).
+    #[must_use]
+    pub fn tool_scopes(&self, name: &str) -> Option<&ScopeSet> {
+        self.config.tools.get(name)
+    }
+}
+
+impl<S> Layer<S> for ToolScopesLayer {
+    type Service = ToolScopes<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ToolScopes::from_layer(inner, self.clone())
+    }
+}
