@@ -1,6 +1,116 @@
 //! Protect any tower service as an OAuth 2.1 resource server for MCP (spec revision 2025-11-25).
 //!
-//! MODULE-DOCS-PLACEHOLDER
+//! An MCP server that trusts an existing authorization server (Keycloak, Auth0, Entra ID, Okta,
+//! `mcp-auth-server`) needs only this crate:
+//!
+//! - [`ProtectedResource`]: who this resource is (its canonical URI, trusted issuers, minimal
+//!   `scopes_supported`), and [`metadata_router`](ProtectedResource::metadata_router) serving the
+//!   RFC 9728 document at the path-aware (and root) well-known URL.
+//! - [`BearerAuthLayer`]: a tower layer that reads exactly one `Authorization: Bearer` header,
+//!   verifies the token and answers RFC 6750 challenges (401 / 400 / 403, 503 when the
+//!   authorization server is unreachable). See the [`bearer`] module for the response table.
+//! - [`TokenVerifier`] and its implementations in [`verify`]: [`JwtVerifier`](verify::jwt::JwtVerifier)
+//!   (RFC 9068 JWTs, static or remote JWKS, issuer discovery), [`IntrospectionVerifier`](verify::introspection::IntrospectionVerifier)
+//!   (RFC 7662, opaque tokens) and [`CachedVerifier`](verify::cache::CachedVerifier) (a repeated
+//!   token costs a hash and a lookup).
+//! - [`extract`] (feature `axum`): `Auth`, `Option<Auth>`, `RequireScope<S>` with scopes named at
+//!   the type level by [`scopes!`], and `auth.require(..)`; a missing scope answers the 403
+//!   step-up challenge that asks only for the extra consent.
+//! - [`mcp`] (feature `mcp`): [`ToolScopesLayer`](mcp::ToolScopesLayer) maps MCP tools to scopes
+//!   and answers `tools/call` of a tool the token may not use with the HTTP 403 step-up challenge,
+//!   before the MCP server sees the call.
+//! - [`origin`]: [`OriginGuardLayer`](origin::OriginGuardLayer), the MCP transport's `Origin` rule
+//!   and a DNS-rebinding defence, safe by default on loopback.
+//!
+//! Tokens, secrets and verifiers never reach a log or a `Debug` string.
+//!
+//! # Order
+//!
+//! Outermost first: CORS (if any) → [`OriginGuardLayer`](origin::OriginGuardLayer) →
+//! [`BearerAuthLayer`] → [`ToolScopesLayer`](mcp::ToolScopesLayer) → the MCP service. The metadata
+//! router is merged *outside* the bearer layer: discovery must work without a token.
+//!
+//! # Example
+//!
+//! ```
+//! use axum::{Router, body::Body, http::{Request, StatusCode}, routing::post};
+//! use mcp_auth_resource::{
+//!     AuthInfo, BearerAuthLayer, ProtectedResource, VerifyError, VerifyErrorKind,
+//!     extract::RequireScope, verify::TokenVerifier,
+//! };
+//! use tower::ServiceExt;
+//!
+//! // In production: JwtVerifier::for_resource(issuer, &resource).discover_jwks().build()?
+//! #[derive(Debug, Clone)]
+//! struct Demo;
+//! impl TokenVerifier for Demo {
+//!     async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
+//!         match token {
+//!             "tools" => Ok(AuthInfo::builder().subject("alice").scopes("mcp:tools".parse().unwrap()).build()),
+//!             _ => Err(VerifyErrorKind::Expired.into()),
+//!         }
+//!     }
+//! }
+//!
+//! mcp_auth_resource::scopes!(Admin = "mcp:admin");
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let resource = ProtectedResource::builder("https://mcp.example.com/mcp")
+//!     .authorization_server("https://auth.example.com")
+//!     .scopes_supported("mcp:tools")
+//!     .build()?;
+//!
+//! let app = Router::new()
+//!     .route("/mcp", post(|_: RequireScope<Admin>| async { "done" }))
+//!     .layer(BearerAuthLayer::new(Demo, resource.clone()))
+//!     .merge(resource.metadata_router());
+//!
+//! let call = |token: Option<&str>| {
+//!     let mut req = Request::post("/mcp");
+//!     if let Some(t) = token {
+//!         req = req.header("authorization", format!("Bearer {t}"));
+//!     }
+//!     app.clone().oneshot(req.body(Body::empty()).unwrap())
+//! };
+//!
+//! let res = call(None).await?;
+//! assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+//! assert_eq!(
+//!     res.headers()["www-authenticate"],
+//!     r#"Bearer resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp", scope="mcp:tools""#,
+//! );
+//!
+//! let res = call(Some("expired")).await?;
+//! assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+//!
+//! // Granted mcp:tools, the route needs mcp:admin: ask for both, not just the new one.
+//! let res = call(Some("tools")).await?;
+//! assert_eq!(res.status(), StatusCode::FORBIDDEN);
+//! assert_eq!(
+//!     res.headers()["www-authenticate"],
+//!     r#"Bearer error="insufficient_scope", scope="mcp:tools mcp:admin", resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp""#,
+//! );
+//!
+//! let res = app
+//!     .clone()
+//!     .oneshot(Request::get("/.well-known/oauth-protected-resource/mcp").body(Body::empty())?)
+//!     .await?;
+//! assert_eq!(res.status(), StatusCode::OK);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Features
+//!
+//! | feature | default | what |
+//! |---|---|---|
+//! | `jwt` | yes | [`JwtVerifier`](verify::jwt::JwtVerifier) (jsonwebtoken 11 on aws-lc-rs) |
+//! | `remote` | yes | remote JWK Sets (`jwks_uri`, issuer discovery) over reqwest/rustls |
+//! | `introspection` | yes | [`IntrospectionVerifier`](verify::introspection::IntrospectionVerifier) |
+//! | `axum` | yes | extractors and the metadata router |
+//! | `mcp` | yes | the tool-scope layer |
+//! | `tracing` | yes | spans and events on every decision (never a token) |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod auth_info;

@@ -697,34 +697,39 @@ fn bearer_error_kinds_map_to_their_status_and_error_code() {
 #[cfg(feature = "tracing")]
 #[tokio::test]
 async fn decisions_are_logged_with_the_subject_but_never_the_token() {
-    use std::{
-        io,
-        sync::{Mutex, PoisonError},
-    };
+    use std::io;
 
-    #[derive(Clone, Default)]
-    struct Capture(Arc<Mutex<Vec<u8>>>);
-    impl io::Write for Capture {
+    // One global subscriber for the whole test binary: with a thread-local (`set_default`) one,
+    // a callsite first hit by a parallel test thread can be cached as "never interested" and the
+    // event is lost. Events are formatted on the emitting thread, so the writer records only on a
+    // thread that asked for it.
+    thread_local! {
+        static CAPTURE: std::cell::RefCell<Option<Vec<u8>>> = const { std::cell::RefCell::new(None) };
+    }
+    struct ThreadCapture;
+    impl io::Write for ThreadCapture {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.0
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .extend_from_slice(buf);
+            CAPTURE.with(|c| {
+                if let Some(v) = c.borrow_mut().as_mut() {
+                    v.extend_from_slice(buf);
+                }
+            });
             Ok(buf.len())
         }
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
     }
-
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(|| ThreadCapture)
+            .with_ansi(false)
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+    });
+    CAPTURE.with(|c| *c.borrow_mut() = Some(Vec::new()));
 
     let (layer, _) = layer();
     for auth in [
@@ -740,7 +745,8 @@ async fn decisions_are_logged_with_the_subject_but_never_the_token() {
         request_to("/mcp?access_token=querysecret", &[]),
     )
     .await;
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs =
+        String::from_utf8(CAPTURE.with(|c| c.borrow_mut().take()).unwrap_or_default()).unwrap();
     assert!(logs.contains("bearer token accepted"), "{logs}");
     assert!(logs.contains("alice") && logs.contains("jti-1"), "{logs}");
     assert!(logs.contains("token verifier unavailable"), "{logs}");

@@ -177,7 +177,9 @@ pub fn app(config: &Config) -> Result<Router, Error> {
 
     let mut guard = OriginGuardLayer::for_bind_addr(config.addr);
     let authority = resource.resource().authority();
-    guard = guard.allow_host(authority)?.allow_origin(resource.resource().origin())?;
+    guard = guard
+        .allow_host(authority)?
+        .allow_origin(resource.resource().origin())?;
     let guard = guard.build()?;
 
     let tool_scopes = ToolScopesLayer::new(resource.clone())
@@ -190,5 +192,7 @@ pub fn app(config: &Config) -> Result<Router, Error> {
         .layer(tool_scopes)
         .service(mcp);
 
-    Ok(Router::new().nest_service("/mcp", protected).merge(resource.metadata_router()))
+    Ok(Router::new()
+        .nest_service("/mcp", protected)
+        .merge(resource.metadata_router()))
 }
