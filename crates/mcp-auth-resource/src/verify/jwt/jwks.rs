@@ -29,50 +29,12 @@ pub const MAX_JWKS_BYTES: usize = 256 * 1024;
 pub const MAX_KEYS: usize = 64;
 
 /// Decodes unpadded base64url (RFC 7515 §2), strictly: no padding, no whitespace, no
-/// non-canonical trailing bits.
+/// non-canonical trailing bits (the `base64` crate's `URL_SAFE_NO_PAD` engine).
 pub(super) fn b64url_decode(input: &str) -> Option<Vec<u8>> {
-    fn value(c: u8) -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'-' => 62,
-            b'_' => 63,
-            _ => return None,
-        } as u32)
-    }
-    let bytes = input.as_bytes();
-    if bytes.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(bytes.len() / 4 * 3 + 2);
-    let mut chunks = bytes.chunks_exact(4);
-    for chunk in &mut chunks {
-        let n = (value(chunk[0])? << 18)
-            | (value(chunk[1])? << 12)
-            | (value(chunk[2])? << 6)
-            | value(chunk[3])?;
-        out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
-    }
-    match *chunks.remainder() {
-        [] => {}
-        [a, b] => {
-            let n = (value(a)? << 18) | (value(b)? << 12);
-            if n & 0xFFFF != 0 {
-                return None;
-            }
-            out.push((n >> 16) as u8);
-        }
-        [a, b, c] => {
-            let n = (value(a)? << 18) | (value(b)? << 12) | (value(c)? << 6);
-            if n & 0xFF != 0 {
-                return None;
-            }
-            out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8]);
-        }
-        _ => return None,
-    }
-    Some(out)
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(input)
+        .ok()
 }
 
 /// The type (and curve) of a verification key.
