@@ -588,3 +588,52 @@ async fn opaque_tokens_are_checked_by_introspection() {
     clock.advance(Duration::from_secs(400));
     assert_eq!(server.get("/mcp", Some("good")).await.status(), 503);
 }
+
+#[tokio::test]
+async fn tool_step_up_keeps_the_bearer_layers_scope_floor_so_clients_cannot_loop() {
+    use mcp_auth_resource::mcp::ToolScopesLayer;
+
+    let idp = FakeIdp::start().await;
+    let (listener, base) = listen().await;
+    let resource = ProtectedResource::builder(format!("{base}/mcp"))
+        .authorization_server(idp.issuer())
+        .scopes_supported("mcp:tools")
+        .build()
+        .unwrap();
+    let verifier = JwtVerifier::for_resource(idp.issuer(), &resource)
+        .discover_jwks()
+        .clock(support::clock())
+        .build()
+        .unwrap();
+    // The floor `corp:user` is not advertised in scopes_supported.
+    let bearer = BearerAuthLayer::new(verifier, resource.clone())
+        .required_scopes("corp:user".parse().unwrap());
+    let tools = ToolScopesLayer::new(resource.clone())
+        .tool("admin_tool", "mcp:admin")
+        .unwrap();
+    let router = Router::new()
+        .route("/mcp", post(|| async { "called" }))
+        .layer(tools)
+        .layer(bearer);
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    let token = idp
+        .token(resource.resource().as_str())
+        .claim("scope", "corp:user mcp:tools")
+        .sign(&idp.key("es-1"));
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/mcp"))
+        .header(AUTHORIZATION, format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"admin_tool"}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert_eq!(
+        challenge(&resp).unwrap(),
+        format!(
+            r#"Bearer error="insufficient_scope", scope="corp:user mcp:tools mcp:admin", resource_metadata="{base}/.well-known/oauth-protected-resource/mcp""#
+        )
+    );
+}

@@ -21,7 +21,7 @@ pub(crate) struct Config {
 /// What the layer inserts into the request extensions next to the `AuthInfo` or `Anonymous`
 /// marker: proof that the layer ran, and what the extractors need for their challenges.
 #[derive(Debug, Clone)]
-#[cfg_attr(not(feature = "axum"), allow(dead_code))]
+#[cfg_attr(not(any(feature = "axum", feature = "mcp")), allow(dead_code))]
 pub(crate) struct LayerContext(pub(crate) Arc<Config>);
 
 /// Applies [`BearerAuth`]: authenticates every request with a bearer token.

@@ -231,7 +231,7 @@ mod response;
 mod service;
 
 // For the extractors (and any crate-internal layer that needs the layer's scope floor).
-#[cfg_attr(not(feature = "axum"), allow(unused_imports))]
+#[cfg_attr(not(any(feature = "axum", feature = "mcp")), allow(unused_imports))]
 pub(crate) use self::{
     error::INSUFFICIENT_SCOPE_DESCRIPTION,
     layer::{Config, LayerContext},
