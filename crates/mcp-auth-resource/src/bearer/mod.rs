@@ -230,12 +230,11 @@ mod layer;
 mod response;
 mod service;
 
-// For the extractors (and any crate-internal layer that needs the layer's scope floor).
-#[cfg_attr(not(any(feature = "axum", feature = "mcp")), allow(unused_imports))]
-pub(crate) use self::{
-    error::INSUFFICIENT_SCOPE_DESCRIPTION,
-    layer::{Config, LayerContext},
-};
+// For the extractors, and for the tool-scope layer, which needs the layer's scope floor.
+#[cfg(feature = "axum")]
+pub(crate) use self::{error::INSUFFICIENT_SCOPE_DESCRIPTION, layer::Config};
+#[cfg(any(feature = "axum", feature = "mcp"))]
+pub(crate) use self::layer::LayerContext;
 pub use self::{
     error::{BearerError, BearerErrorKind, InvalidRequestKind},
     future::ResponseFuture,

@@ -430,11 +430,13 @@ struct IdpState {
     metadata_issuer: Mutex<Option<String>>,
     serve_oauth_metadata: AtomicBool,
     serve_openid_configuration: AtomicBool,
+    serve_openid_inserted: AtomicBool,
     failing: AtomicBool,
     delay_ms: AtomicU64,
     jwks_hits: AtomicUsize,
     oauth_metadata_hits: AtomicUsize,
     openid_configuration_hits: AtomicUsize,
+    openid_appended_hits: AtomicUsize,
     other_hits: AtomicUsize,
 }
 
@@ -463,7 +465,9 @@ impl FakeIdp {
         Self::start_with_path("").await
     }
 
-    /// An IdP whose issuer has a path, e.g. `/realms/mcp`.
+    /// An IdP whose issuer has a path, e.g. `/realms/mcp`. A terminating `/` (e.g. `"/"` for
+    /// Auth0's `https://<tenant>/`) stays in the issuer but not in the metadata URLs, as the
+    /// well-known URL rules remove it.
     pub async fn start_with_path(issuer_path: &str) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -482,11 +486,13 @@ impl FakeIdp {
             metadata_issuer: Mutex::new(None),
             serve_oauth_metadata: AtomicBool::new(true),
             serve_openid_configuration: AtomicBool::new(true),
+            serve_openid_inserted: AtomicBool::new(true),
             failing: AtomicBool::new(false),
             delay_ms: AtomicU64::new(0),
             jwks_hits: AtomicUsize::new(0),
             oauth_metadata_hits: AtomicUsize::new(0),
             openid_configuration_hits: AtomicUsize::new(0),
+            openid_appended_hits: AtomicUsize::new(0),
             other_hits: AtomicUsize::new(0),
         });
         let app = Router::new()
@@ -596,6 +602,14 @@ impl FakeIdp {
             .store(on, Ordering::SeqCst);
     }
 
+    /// Whether the inserted OpenID Connect form `/.well-known/openid-configuration<path>` is
+    /// served (else 404; still counted in [`openid_configuration_hits`](Self::openid_configuration_hits)).
+    /// Only matters for an issuer with a path: without one both forms are the same URL. Off: the
+    /// IdP serves only `<issuer>/.well-known/openid-configuration` (Keycloak, Entra ID, Okta).
+    pub fn serve_openid_inserted(&self, on: bool) {
+        self.state.serve_openid_inserted.store(on, Ordering::SeqCst);
+    }
+
     /// Outage switch: every endpoint answers 500.
     pub fn set_failing(&self, failing: bool) {
         self.state.failing.store(failing, Ordering::SeqCst);
@@ -631,6 +645,12 @@ impl FakeIdp {
         self.state.openid_configuration_hits.load(Ordering::SeqCst)
     }
 
+    /// Hits on the appended OpenID Connect form `<issuer>/.well-known/openid-configuration` only
+    /// (a subset of [`openid_configuration_hits`](Self::openid_configuration_hits)).
+    pub fn openid_appended_hits(&self) -> usize {
+        self.state.openid_appended_hits.load(Ordering::SeqCst)
+    }
+
     /// Hits on any other path.
     pub fn other_hits(&self) -> usize {
         self.state.other_hits.load(Ordering::SeqCst)
@@ -657,8 +677,10 @@ impl Drop for FakeIdp {
     }
 }
 
+/// The issuer's path without a terminating `/` (how the well-known URLs are built).
 fn issuer_path(state: &IdpState) -> &str {
-    &state.issuer[state.base.len()..]
+    let path = &state.issuer[state.base.len()..];
+    path.strip_suffix('/').unwrap_or(path)
 }
 
 async fn handle(State(state): State<Arc<IdpState>>, uri: Uri) -> Response {
@@ -668,23 +690,25 @@ async fn handle(State(state): State<Arc<IdpState>>, uri: Uri) -> Response {
         Jwks,
         OAuth,
         OpenId,
+        OpenIdInserted,
         Other,
     }
     let endpoint = if path == "/jwks" {
         Endpoint::Jwks
     } else if path == format!("/.well-known/oauth-authorization-server{issuer_path}") {
         Endpoint::OAuth
-    } else if path == format!("/.well-known/openid-configuration{issuer_path}")
-        || path == format!("{issuer_path}/.well-known/openid-configuration")
-    {
+    } else if path == format!("{issuer_path}/.well-known/openid-configuration") {
+        state.openid_appended_hits.fetch_add(1, Ordering::SeqCst);
         Endpoint::OpenId
+    } else if path == format!("/.well-known/openid-configuration{issuer_path}") {
+        Endpoint::OpenIdInserted
     } else {
         Endpoint::Other
     };
     let counter = match endpoint {
         Endpoint::Jwks => &state.jwks_hits,
         Endpoint::OAuth => &state.oauth_metadata_hits,
-        Endpoint::OpenId => &state.openid_configuration_hits,
+        Endpoint::OpenId | Endpoint::OpenIdInserted => &state.openid_configuration_hits,
         Endpoint::Other => &state.other_hits,
     };
     counter.fetch_add(1, Ordering::SeqCst);
@@ -719,10 +743,15 @@ async fn handle(State(state): State<Arc<IdpState>>, uri: Uri) -> Response {
         Endpoint::OAuth if !state.serve_oauth_metadata.load(Ordering::SeqCst) => {
             StatusCode::NOT_FOUND.into_response()
         }
-        Endpoint::OpenId if !state.serve_openid_configuration.load(Ordering::SeqCst) => {
+        Endpoint::OpenId | Endpoint::OpenIdInserted
+            if !state.serve_openid_configuration.load(Ordering::SeqCst) =>
+        {
             StatusCode::NOT_FOUND.into_response()
         }
-        Endpoint::OAuth | Endpoint::OpenId => {
+        Endpoint::OpenIdInserted if !state.serve_openid_inserted.load(Ordering::SeqCst) => {
+            StatusCode::NOT_FOUND.into_response()
+        }
+        Endpoint::OAuth | Endpoint::OpenId | Endpoint::OpenIdInserted => {
             let issuer = state
                 .metadata_issuer
                 .lock()
