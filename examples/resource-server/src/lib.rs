@@ -47,6 +47,9 @@ pub struct Config {
     /// `MCP_AUTH_ACCEPT_JWT_TYP=1`: also accept JWTs with `typ: JWT` (Keycloak, Auth0 and Entra ID
     /// send that instead of RFC 9068's `at+jwt`).
     pub accept_jwt_typ: bool,
+    /// `MCP_AUTH_ACCEPT_AUDIENCE`: one more `aud` value to accept, by exact string (Microsoft
+    /// Entra ID v2.0 access tokens carry the API's client ID there). Name only this resource.
+    pub accept_audience: Option<String>,
 }
 
 /// Why the configuration cannot be used.
@@ -93,6 +96,7 @@ impl Config {
             introspection_url: var("MCP_AUTH_INTROSPECTION_URL"),
             introspection_client,
             accept_jwt_typ: var("MCP_AUTH_ACCEPT_JWT_TYP").is_some_and(|v| v == "1" || v == "true"),
+            accept_audience: var("MCP_AUTH_ACCEPT_AUDIENCE"),
         })
     }
 }
@@ -152,6 +156,9 @@ pub fn verifier(config: &Config, resource: &ProtectedResource) -> Result<Verifie
     let mut builder = JwtVerifier::for_resource(&config.issuer, resource).discover_jwks();
     if config.accept_jwt_typ {
         builder = builder.accept_jwt_typ();
+    }
+    if let Some(audience) = &config.accept_audience {
+        builder = builder.accept_audience(audience);
     }
     Ok(Verifier::Jwt(CachedVerifier::new(builder.build()?)))
 }

@@ -65,6 +65,7 @@ pub struct JwtVerifierBuilder {
     remote: Option<RemoteSource>,
     leeway: Duration,
     accept_jwt_typ: bool,
+    extra_audiences: Vec<String>,
     required_claims: Vec<String>,
     clock: Arc<dyn Clock>,
     #[cfg(feature = "remote")]
@@ -89,6 +90,7 @@ impl fmt::Debug for JwtVerifierBuilder {
         let mut d = f.debug_struct("JwtVerifierBuilder");
         d.field("issuer", &self.issuer)
             .field("audience", &self.audience)
+            .field("extra_audiences", &self.extra_audiences)
             .field("algorithms", &self.algorithms)
             .field(
                 "hmac_secret",
@@ -119,6 +121,7 @@ impl JwtVerifierBuilder {
             remote: None,
             leeway: DEFAULT_LEEWAY,
             accept_jwt_typ: false,
+            extra_audiences: Vec::new(),
             required_claims: Vec::new(),
             clock: Arc::new(SystemClock::default()),
             #[cfg(feature = "remote")]
@@ -243,6 +246,19 @@ impl JwtVerifierBuilder {
     /// for them. Other `typ` values are refused either way.
     pub fn accept_jwt_typ(mut self) -> Self {
         self.accept_jwt_typ = true;
+        self
+    }
+
+    /// Also accepts tokens whose `aud` is exactly `audience` (plain string equality), besides the
+    /// canonical resource URI.
+    ///
+    /// **Use with care**: this is for authorization servers that cannot put the resource URI into
+    /// `aud`. Microsoft Entra ID v2.0 access tokens carry the API's client ID (a GUID) as `aud`,
+    /// whatever the Application ID URI is. Name only an audience that identifies *this* resource
+    /// and nothing else, or tokens issued for another service become valid here (SPEC RS-22).
+    /// Each call is logged at `warn` when the verifier is built.
+    pub fn accept_audience(mut self, audience: impl Into<String>) -> Self {
+        self.extra_audiences.push(audience.into());
         self
     }
 
@@ -418,6 +434,20 @@ impl JwtVerifierBuilder {
             }
         };
 
+        #[cfg(feature = "tracing")]
+        for extra in &self.extra_audiences {
+            tracing::warn!(
+                target: "mcp_auth_resource::jwt",
+                audience = %extra,
+                resource = %self.audience,
+                "JwtVerifier also accepts tokens for an extra audience; make sure it names only this resource"
+            );
+        }
+        if self.extra_audiences.iter().any(String::is_empty) {
+            return Err(ConfigError::OutOfRange {
+                what: "extra audience (empty)",
+            });
+        }
         Ok(JwtVerifier(Arc::new(Inner {
             header: HeaderPolicy {
                 algorithms,
@@ -426,6 +456,7 @@ impl JwtVerifierBuilder {
             claims: ClaimPolicy {
                 issuer: self.issuer,
                 audience: self.audience,
+                extra_audiences: self.extra_audiences,
                 leeway_secs: self.leeway.as_secs(),
                 required: self.required_claims,
             },

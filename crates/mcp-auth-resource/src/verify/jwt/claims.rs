@@ -13,6 +13,8 @@ use crate::{
 pub(super) struct ClaimPolicy {
     pub(super) issuer: String,
     pub(super) audience: ResourceId,
+    /// Further `aud` values accepted by exact string match (opt-in, e.g. Entra ID's client GUID).
+    pub(super) extra_audiences: Vec<String>,
     pub(super) leeway_secs: u64,
     pub(super) required: Vec<String>,
 }
@@ -92,7 +94,10 @@ pub(super) fn check(
             .ok_or_else(|| err(VerifyErrorKind::Audience))?,
         Some(_) => return Err(err(VerifyErrorKind::Audience)),
     };
-    if !audience.iter().any(|aud| policy.audience.matches(aud)) {
+    if !audience
+        .iter()
+        .any(|aud| policy.audience.matches(aud) || policy.extra_audiences.iter().any(|a| a == aud))
+    {
         return Err(err(VerifyErrorKind::Audience));
     }
     let exp = claims
@@ -117,10 +122,11 @@ pub(super) fn check(
     };
     let subject = optional_string(&claims, "sub")?;
     let jwt_id = optional_string(&claims, "jti")?;
-    let client_id = match claims.get("client_id") {
-        Some(Value::String(id)) => Some(id.clone()),
-        _ => claims.get("azp").and_then(Value::as_str).map(str::to_owned),
-    };
+    // `client_id` (RFC 9068), else `azp` (OIDC: Keycloak, Auth0, Entra ID), else `cid` (Okta).
+    let client_id = ["client_id", "azp", "cid"]
+        .iter()
+        .find_map(|name| claims.get(*name).and_then(Value::as_str))
+        .map(str::to_owned);
     for name in &policy.required {
         if claims.get(name).is_none_or(Value::is_null) {
             return Err(err(VerifyErrorKind::MissingClaim));
@@ -163,6 +169,7 @@ mod tests {
         ClaimPolicy {
             issuer: "https://auth.example.com".to_owned(),
             audience: ResourceId::parse("https://mcp.example.com/mcp").unwrap(),
+            extra_audiences: Vec::new(),
             leeway_secs: 60,
             required: vec![],
         }

@@ -29,8 +29,9 @@
 //!    ⇒ [`Issuer`](VerifyErrorKind::Issuer).
 //! 9. **`aud`**: a string or an array with one entry that names the canonical resource by
 //!    [`ResourceId::matches`] (so `https://a.example/` equals `https://a.example`, but
-//!    `https://a.example/mcp/` is not `https://a.example/mcp`) ⇒
-//!    [`Audience`](VerifyErrorKind::Audience).
+//!    `https://a.example/mcp/` is not `https://a.example/mcp`), or equals, byte for byte, an
+//!    audience opted into with [`accept_audience`](JwtVerifierBuilder::accept_audience) (for
+//!    Entra ID v2.0's client-ID audiences) ⇒ [`Audience`](VerifyErrorKind::Audience).
 //! 10. **`exp`** required ⇒ [`MissingClaim`](VerifyErrorKind::MissingClaim) /
 //!     [`Expired`](VerifyErrorKind::Expired); **`nbf`** enforced ⇒
 //!     [`NotYetValid`](VerifyErrorKind::NotYetValid); both with a leeway (default 60 s, at most
@@ -39,8 +40,8 @@
 //!     [`MissingClaim`](VerifyErrorKind::MissingClaim).
 //!
 //! The [`AuthInfo`] gets `sub`, `iss`, `aud`, `exp`, `iat`, `jti`, all claims, the client
-//! (`client_id`, else `azp`) and the scopes: `scope` and `scp`, each a space-delimited string or
-//! an array; invalid scope tokens are skipped.
+//! (`client_id`, else `azp`, else Okta's `cid`) and the scopes: `scope` and `scp`, each a
+//! space-delimited string or an array; invalid scope tokens are skipped.
 //!
 //! # Key sets
 //!
