@@ -105,7 +105,7 @@
 //!
 //! | feature | default | what |
 //! |---|---|---|
-//! | `jwt` | yes | [`JwtVerifier`](verify::jwt::JwtVerifier) (jsonwebtoken 11 on aws-lc-rs) |
+//! | `jwt` | yes | [`JwtVerifier`](verify::jwt::JwtVerifier): signatures checked with aws-lc-rs keys parsed once per JWK Set (jsonwebtoken 11 for HMAC) |
 //! | `remote` | yes | remote JWK Sets (`jwks_uri`, issuer discovery) over reqwest/rustls |
 //! | `introspection` | yes | [`IntrospectionVerifier`](verify::introspection::IntrospectionVerifier) |
 //! | `axum` | yes | extractors and the metadata router |

@@ -231,10 +231,10 @@ mod response;
 mod service;
 
 // For the extractors, and for the tool-scope layer, which needs the layer's scope floor.
-#[cfg(feature = "axum")]
-pub(crate) use self::{error::INSUFFICIENT_SCOPE_DESCRIPTION, layer::Config};
 #[cfg(any(feature = "axum", feature = "mcp"))]
 pub(crate) use self::layer::LayerContext;
+#[cfg(feature = "axum")]
+pub(crate) use self::{error::INSUFFICIENT_SCOPE_DESCRIPTION, layer::Config};
 pub use self::{
     error::{BearerError, BearerErrorKind, InvalidRequestKind},
     future::ResponseFuture,

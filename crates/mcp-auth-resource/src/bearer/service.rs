@@ -313,25 +313,34 @@ fn parse_authorization(value: &[u8]) -> Result<&str, BearerErrorKind> {
 
 /// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
 ///
-/// Written branch-free over 64-byte chunks so the compiler vectorises it: tokens are long (JWTs
-/// are ~1 KiB) and this runs on every request.
+/// Written branch-free over 64-byte blocks so the compiler vectorises it: tokens are long (JWTs
+/// are ~1 KiB) and this runs on every request. The last partial block is copied into a block
+/// padded with `A` (a valid character), so no byte is checked by a scalar loop.
 fn is_b64token(token: &[u8]) -> bool {
     let padding = token.iter().rev().take_while(|&&b| b == b'=').count();
     let body = &token[..token.len() - padding];
     if body.is_empty() {
         return false;
     }
-    let mut chunks = body.chunks_exact(64);
-    for chunk in &mut chunks {
-        let mut bad = 0u8;
-        for &b in chunk {
-            bad |= u8::from(!is_b64_char(b));
-        }
-        if bad != 0 {
+    let (blocks, rest) = body.as_chunks::<64>();
+    for block in blocks {
+        if has_non_b64_char(block) {
             return false;
         }
     }
-    chunks.remainder().iter().all(|&b| is_b64_char(b))
+    let mut last = [b'A'; 64];
+    last[..rest.len()].copy_from_slice(rest);
+    !has_non_b64_char(&last)
+}
+
+/// Whether a block has a byte outside the `b64token` alphabet (without `=`).
+#[inline(always)]
+fn has_non_b64_char(block: &[u8; 64]) -> bool {
+    let mut bad = 0u8;
+    for &b in block {
+        bad |= u8::from(!is_b64_char(b));
+    }
+    bad != 0
 }
 
 /// `+`, `-./0-9` (one range), `A-Z`/`a-z` (folded by `| 0x20`, which maps nothing else onto
@@ -445,6 +454,28 @@ mod tests {
         let mut long = "a".repeat(70);
         long.push('!');
         assert!(kind(&format!("Bearer {long}")).is_err());
+    }
+
+    /// The block check (full blocks and the padded last block) against the grammar, byte by byte.
+    #[test]
+    fn b64token_matches_the_grammar_for_every_byte_and_position() {
+        let reference = |b: u8| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b);
+        for b in 0..=255u8 {
+            for len in [1usize, 2, 63, 64, 65, 127, 128, 129, 200] {
+                for at in [0, 1, len / 2, len.saturating_sub(2), len - 1] {
+                    if at >= len {
+                        continue;
+                    }
+                    let mut token = vec![b'x'; len];
+                    token[at] = b;
+                    let want = reference(b) || (b == b'=' && at == len - 1 && len > 1);
+                    assert_eq!(is_b64token(&token), want, "{b:#04x} at {at}/{len}");
+                    token.extend_from_slice(b"==");
+                    let want = reference(b) || (b == b'=' && at == len - 1 && len > 1);
+                    assert_eq!(is_b64token(&token), want, "{b:#04x} at {at}/{len} + ==");
+                }
+            }
+        }
     }
 
     #[test]

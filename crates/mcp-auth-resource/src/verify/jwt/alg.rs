@@ -2,6 +2,7 @@
 
 use std::{fmt, str::FromStr};
 
+use aws_lc_rs::signature::{self as sig, RsaParameters, VerificationAlgorithm};
 use jsonwebtoken::Algorithm;
 
 /// A JWS signature algorithm (RFC 7518 §3.1, RFC 8037 §3.1).
@@ -74,6 +75,16 @@ impl JwsAlgorithm {
     /// The HMAC algorithms.
     pub const HMAC: [Self; 3] = [Self::HS256, Self::HS384, Self::HS512];
 
+    /// The RSA algorithms.
+    pub(super) const RSA: [Self; 6] = [
+        Self::RS256,
+        Self::RS384,
+        Self::RS512,
+        Self::PS256,
+        Self::PS384,
+        Self::PS512,
+    ];
+
     /// The `alg` value, e.g. `"ES256"`.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
@@ -115,6 +126,34 @@ impl JwsAlgorithm {
             Self::HS384 => Algorithm::HS384,
             Self::HS512 => Algorithm::HS512,
         }
+    }
+
+    /// The aws-lc RSA verification parameters (2048 to 8192-bit moduli), for the RSA algorithms.
+    pub(super) fn rsa_parameters(self) -> Option<&'static RsaParameters> {
+        Some(match self {
+            Self::RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
+            Self::RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
+            Self::RS512 => &sig::RSA_PKCS1_2048_8192_SHA512,
+            Self::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
+            Self::PS384 => &sig::RSA_PSS_2048_8192_SHA384,
+            Self::PS512 => &sig::RSA_PSS_2048_8192_SHA512,
+            _ => return None,
+        })
+    }
+
+    /// The aws-lc verification algorithm of an asymmetric algorithm (ECDSA with fixed-size
+    /// `r || s` signatures, RFC 7518 §3.4); `None` for HMAC.
+    pub(super) fn verification_algorithm(self) -> Option<&'static dyn VerificationAlgorithm> {
+        Some(match self {
+            Self::ES256 => &sig::ECDSA_P256_SHA256_FIXED,
+            Self::ES384 => &sig::ECDSA_P384_SHA384_FIXED,
+            Self::EdDSA => &sig::ED25519,
+            _ => {
+                return self
+                    .rsa_parameters()
+                    .map(|p| p as &dyn VerificationAlgorithm);
+            }
+        })
     }
 
     /// Parses an `alg` value exactly (JWS algorithm names are case-sensitive, RFC 7515 §4.1.1).

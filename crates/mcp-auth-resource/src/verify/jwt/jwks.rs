@@ -18,7 +18,7 @@
 
 use std::fmt;
 
-use jsonwebtoken::DecodingKey;
+use aws_lc_rs::signature::{ParsedPublicKey, RsaPublicKeyComponents};
 use serde_json::{Map, Value};
 
 use super::alg::JwsAlgorithm;
@@ -72,7 +72,11 @@ pub(super) struct VerifyKey {
     /// The declared `alg`; `None` means any algorithm of the key type.
     alg: Option<JwsAlgorithm>,
     kind: KeyKind,
-    key: DecodingKey,
+    /// The aws-lc public key, parsed once per algorithm the key accepts (an aws-lc key is bound
+    /// to one algorithm; only RSA keys without a declared `alg` have more than one). An algorithm
+    /// missing here (aws-lc rejected the key material, e.g. a point not on the curve) verifies
+    /// nothing, exactly as when the key was parsed on every verification.
+    parsed: Box<[(JwsAlgorithm, ParsedPublicKey)]>,
 }
 
 impl VerifyKey {
@@ -81,9 +85,12 @@ impl VerifyKey {
         self.kind.allows(alg) && self.alg.is_none_or(|a| a == alg)
     }
 
-    /// The decoding key.
-    pub(super) fn decoding_key(&self) -> &DecodingKey {
-        &self.key
+    /// Whether `signature` (decoded) is a valid `alg` signature of `message` under this key.
+    pub(super) fn verify(&self, alg: JwsAlgorithm, message: &[u8], signature: &[u8]) -> bool {
+        self.parsed
+            .iter()
+            .find(|(a, _)| *a == alg)
+            .is_some_and(|(_, key)| key.verify_sig(message, signature).is_ok())
     }
 }
 
@@ -305,7 +312,7 @@ fn parse_jwk(entry: &Value) -> Result<VerifyKey, SkipReason> {
         Some(_) => return Err(SkipReason::UnsupportedAlgorithm),
     };
     let kty = jwk.get("kty").and_then(Value::as_str).unwrap_or_default();
-    let (kind, key) = match kty {
+    let (kind, parsed) = match kty {
         "RSA" => {
             let n = decode_member(jwk, "n")?;
             let e = decode_member(jwk, "e")?;
@@ -315,7 +322,17 @@ fn parse_jwk(entry: &Value) -> Result<VerifyKey, SkipReason> {
             if !(256..=1024).contains(&n.len()) || e.is_empty() || e.len() > 8 {
                 return Err(SkipReason::KeySize);
             }
-            (KeyKind::Rsa, DecodingKey::from_rsa_raw_components(n, e))
+            let components = RsaPublicKeyComponents { n, e };
+            let parsed = JwsAlgorithm::RSA
+                .into_iter()
+                .filter(|a| alg.is_none_or(|declared| declared == *a))
+                .filter_map(|a| {
+                    let params = a.rsa_parameters()?;
+                    // The size range is enforced by `verify_sig`, as it was on every call.
+                    Some((a, components.to_parsed_public_key(params).ok()?))
+                })
+                .collect();
+            (KeyKind::Rsa, parsed)
         }
         "EC" => {
             let (kind, size) = match jwk.get("crv").and_then(Value::as_str) {
@@ -328,22 +345,27 @@ fn parse_jwk(entry: &Value) -> Result<VerifyKey, SkipReason> {
             if x.len() != size || y.len() != size {
                 return Err(SkipReason::KeySize);
             }
-            let x = string_member(jwk, "x")?;
-            let y = string_member(jwk, "y")?;
-            let key =
-                DecodingKey::from_ec_components(x, y).map_err(|_| SkipReason::BadParameters)?;
-            (kind, key)
+            // The uncompressed point (SEC 1 §2.3.3): 0x04 || x || y.
+            let mut point = Vec::with_capacity(1 + 2 * size);
+            point.push(0x04);
+            point.extend_from_slice(&x);
+            point.extend_from_slice(&y);
+            let jws = if kind == KeyKind::P256 {
+                JwsAlgorithm::ES256
+            } else {
+                JwsAlgorithm::ES384
+            };
+            (kind, parse_single(jws, &point))
         }
         "OKP" => {
             if jwk.get("crv").and_then(Value::as_str) != Some("Ed25519") {
                 return Err(SkipReason::UnsupportedKeyType);
             }
-            if decode_member(jwk, "x")?.len() != 32 {
+            let x = decode_member(jwk, "x")?;
+            if x.len() != 32 {
                 return Err(SkipReason::KeySize);
             }
-            let key = DecodingKey::from_ed_components(string_member(jwk, "x")?)
-                .map_err(|_| SkipReason::BadParameters)?;
-            (KeyKind::Ed25519, key)
+            (KeyKind::Ed25519, parse_single(JwsAlgorithm::EdDSA, &x))
         }
         "oct" => return Err(SkipReason::SymmetricKey),
         _ => return Err(SkipReason::UnsupportedKeyType),
@@ -357,8 +379,17 @@ fn parse_jwk(entry: &Value) -> Result<VerifyKey, SkipReason> {
         kid,
         alg,
         kind,
-        key,
+        parsed,
     })
+}
+
+/// Parses an EC or Ed25519 public key for its one algorithm (none if aws-lc rejects it).
+fn parse_single(alg: JwsAlgorithm, bytes: &[u8]) -> Box<[(JwsAlgorithm, ParsedPublicKey)]> {
+    alg.verification_algorithm()
+        .and_then(|verification| ParsedPublicKey::new(verification, bytes).ok())
+        .map(|key| (alg, key))
+        .into_iter()
+        .collect()
 }
 
 fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {

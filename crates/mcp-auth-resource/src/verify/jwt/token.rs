@@ -1,5 +1,8 @@
 //! The header gate: everything checked before a key is looked up.
 
+use std::{borrow::Cow, fmt};
+
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::{alg::JwsAlgorithm, jwks::b64url_decode};
@@ -28,10 +31,32 @@ pub(super) struct Token<'t> {
     pub(super) signature: &'t str,
 }
 
-fn is_b64url(segment: &str) -> bool {
-    segment
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+/// Whether every byte of `token` is a base64url character (RFC 4648 §5) or `.`: with the split
+/// into exactly three segments, that is "every segment is base64url". Branch-free over 64-byte
+/// blocks so the compiler vectorises it (the last partial block is padded with `A`).
+fn is_b64url_or_dot(token: &[u8]) -> bool {
+    #[inline(always)]
+    fn has_bad(block: &[u8; 64]) -> bool {
+        let mut bad = 0u8;
+        for &b in block {
+            let ok = (b.wrapping_sub(b'0') < 10)
+                | ((b | 0x20).wrapping_sub(b'a') < 26)
+                | (b == b'-')
+                | (b == b'_')
+                | (b == b'.');
+            bad |= u8::from(!ok);
+        }
+        bad != 0
+    }
+    let (blocks, rest) = token.as_chunks::<64>();
+    for block in blocks {
+        if has_bad(block) {
+            return false;
+        }
+    }
+    let mut last = [b'A'; 64];
+    last[..rest.len()].copy_from_slice(rest);
+    !has_bad(&last)
 }
 
 fn err(kind: VerifyErrorKind) -> VerifyError {
@@ -42,6 +67,114 @@ fn err(kind: VerifyErrorKind) -> VerifyError {
 pub(super) fn decode_object(segment: &str) -> Result<Map<String, Value>, VerifyError> {
     let bytes = b64url_decode(segment).ok_or_else(|| err(VerifyErrorKind::Malformed))?;
     serde_json::from_slice(&bytes).map_err(|_| err(VerifyErrorKind::Malformed))
+}
+
+/// A JSON value in the header: a string (borrowed unless it has escapes) or anything else.
+///
+/// Every value is read with `deserialize_any`, all the way down, exactly as a
+/// [`serde_json::Value`] would be (same string, escape, number and nesting checks), so a header
+/// is accepted exactly when it parses as a JSON object, without building the object.
+enum Member<'a> {
+    Str(Cow<'a, str>),
+    Other,
+}
+
+struct MemberVisitor;
+
+impl<'de> Visitor<'de> for MemberVisitor {
+    type Value = Member<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Member::Other)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Member::Other)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Member::Other)
+    }
+    fn visit_i128<E>(self, _: i128) -> Result<Self::Value, E> {
+        Ok(Member::Other)
+    }
+    fn visit_u128<E>(self, _: u128) -> Result<Self::Value, E> {
+        Ok(Member::Other)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Member::Other)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Member::Other)
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(Member::Other)
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Member::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Member::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Member::Str(Cow::Owned(v)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<Member<'de>>()?.is_some() {}
+        Ok(Member::Other)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<Member<'de>, Member<'de>>()?.is_some() {}
+        Ok(Member::Other)
+    }
+}
+
+impl<'de> Deserialize<'de> for Member<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(MemberVisitor)
+    }
+}
+
+/// The header members the gate looks at. A repeated member counts with its last value, as in a
+/// `serde_json::Map`.
+#[derive(Default)]
+struct Header<'a> {
+    alg: Option<Member<'a>>,
+    typ: Option<Member<'a>>,
+    kid: Option<Member<'a>>,
+    crit: bool,
+}
+
+struct HeaderVisitor;
+
+impl<'de> Visitor<'de> for HeaderVisitor {
+    type Value = Header<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut header = Header::default();
+        while let Some(key) = map.next_key::<Member<'de>>()? {
+            let value = map.next_value::<Member<'de>>()?;
+            let Member::Str(key) = key else { continue };
+            match &*key {
+                "alg" => header.alg = Some(value),
+                "typ" => header.typ = Some(value),
+                "kid" => header.kid = Some(value),
+                "crit" => header.crit = true,
+                _ => {}
+            }
+        }
+        Ok(header)
+    }
+}
+
+impl<'de> Deserialize<'de> for Header<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(HeaderVisitor)
+    }
 }
 
 /// Checks the shape and the header of a compact JWS, in this order: size, three base64url
@@ -56,30 +189,27 @@ pub(super) fn parse<'t>(token: &'t str, policy: &HeaderPolicy) -> Result<Token<'
     else {
         return Err(err(VerifyErrorKind::Malformed));
     };
-    if header.is_empty()
-        || payload.is_empty()
-        || !is_b64url(header)
-        || !is_b64url(payload)
-        || !is_b64url(signature)
-    {
+    if header.is_empty() || payload.is_empty() || !is_b64url_or_dot(token.as_bytes()) {
         return Err(err(VerifyErrorKind::Malformed));
     }
-    let fields = decode_object(header)?;
+    let bytes = b64url_decode(header).ok_or_else(|| err(VerifyErrorKind::Malformed))?;
+    let fields: Header<'_> =
+        serde_json::from_slice(&bytes).map_err(|_| err(VerifyErrorKind::Malformed))?;
 
-    let alg = match fields.get("alg") {
-        Some(Value::String(name)) => JwsAlgorithm::from_name(name)
+    let alg = match &fields.alg {
+        Some(Member::Str(name)) => JwsAlgorithm::from_name(name)
             .filter(|alg| policy.algorithms.contains(alg))
             .ok_or_else(|| err(VerifyErrorKind::Algorithm))?,
         _ => return Err(err(VerifyErrorKind::Malformed)),
     };
-    if fields.contains_key("crit") {
+    if fields.crit {
         return Err(err(VerifyErrorKind::Unsupported));
     }
-    check_typ(fields.get("typ"), policy.accept_jwt_typ)?;
-    let kid = match fields.get("kid") {
+    check_typ(fields.typ.as_ref(), policy.accept_jwt_typ)?;
+    let kid = match fields.kid {
         None => None,
-        Some(Value::String(kid)) => Some(kid.clone()),
-        Some(_) => return Err(err(VerifyErrorKind::Malformed)),
+        Some(Member::Str(kid)) => Some(kid.into_owned()),
+        Some(Member::Other) => return Err(err(VerifyErrorKind::Malformed)),
     };
     if signature.is_empty() {
         return Err(err(VerifyErrorKind::InvalidSignature));
@@ -95,17 +225,17 @@ pub(super) fn parse<'t>(token: &'t str, policy: &HeaderPolicy) -> Result<Token<'
 
 /// `typ` (RFC 9068 §2.1, RFC 7515 §4.1.9: media types are case-insensitive and the
 /// `application/` prefix may be left out).
-fn check_typ(typ: Option<&Value>, accept_jwt_typ: bool) -> Result<(), VerifyError> {
-    let typ = match typ {
+fn check_typ(typ: Option<&Member<'_>>, accept_jwt_typ: bool) -> Result<(), VerifyError> {
+    let typ: &str = match typ {
         None if accept_jwt_typ => return Ok(()),
         None => return Err(err(VerifyErrorKind::TokenType)),
-        Some(Value::String(typ)) => typ,
-        Some(_) => return Err(err(VerifyErrorKind::Malformed)),
+        Some(Member::Str(typ)) => typ,
+        Some(Member::Other) => return Err(err(VerifyErrorKind::Malformed)),
     };
-    let bare = if typ.len() > 12 && typ[..12].eq_ignore_ascii_case("application/") {
-        &typ[12..]
-    } else {
-        typ.as_str()
+    // `get` (not `[..12]`): a multi-byte character across byte 12 is no prefix, not a panic.
+    let bare = match typ.get(..12) {
+        Some(prefix) if typ.len() > 12 && prefix.eq_ignore_ascii_case("application/") => &typ[12..],
+        _ => typ,
     };
     if bare.eq_ignore_ascii_case("at+jwt") || (accept_jwt_typ && bare.eq_ignore_ascii_case("jwt")) {
         Ok(())
@@ -179,10 +309,110 @@ mod tests {
                 Some(Malformed),
             ),
             (r#"["alg"]"#, false, Some(Malformed)),
+            // A repeated member counts with its last value (as in a `serde_json::Map`).
+            (
+                r#"{"alg":"HS256","alg":"ES256","typ":"at+jwt"}"#,
+                false,
+                None,
+            ),
+            (r#"{"\u0061lg":"ES256","t\u0079p":"at+jwt"}"#, false, None),
+            (
+                r#"{"alg":"ES256","typ":"at+jwt","x":{"y":[1,-2,2.5e3,null,true,"\u00e9"]}}"#,
+                false,
+                None,
+            ),
+            (
+                r#"{"alg":"ES256","typ":"at+jwt","crit":null}"#,
+                false,
+                Some(Unsupported),
+            ),
+            (
+                r#"{"alg":"ES256","typ":"at+jwt","x":"\ud800"}"#,
+                false,
+                Some(Malformed),
+            ),
+            (
+                r#"{"alg":"ES256","typ":"at+jwt"} x"#,
+                false,
+                Some(Malformed),
+            ),
+            (
+                r#"{"alg":"ES256","typ":"at+jwt","x":1e999}"#,
+                false,
+                Some(Malformed),
+            ),
+            (
+                r#"{"alg":"ES256","typ":"applicationé/at+jwt"}"#,
+                false,
+                Some(TokenType),
+            ),
+            (r#"{"alg":null,"typ":"at+jwt"}"#, false, Some(Malformed)),
+            (r#"{"alg":"ES256","typ":null}"#, true, Some(Malformed)),
+            (
+                r#"{"alg":"ES256","typ":"at+jwt","kid":"k\"1"}"#,
+                false,
+                None,
+            ),
         ];
         for (header, lenient, want) in rows {
             assert_eq!(kind(header, *lenient), *want, "{header} lenient={lenient}");
         }
+    }
+
+    /// The header gate accepts exactly the headers a `serde_json::Map` accepts.
+    #[test]
+    fn header_parses_like_a_json_object() {
+        let mut deep = String::from(r#"{"alg":"ES256","x":"#);
+        deep.push_str(&"[".repeat(200));
+        deep.push_str(&"]".repeat(200));
+        deep.push('}');
+        let cases = [
+            r#"{"alg":"ES256"}"#,
+            r#"{"alg":"ES256",}"#,
+            r#"{"alg":"ES256" "typ":"x"}"#,
+            r#"{"alg":"ES256","x":"\ud800"}"#,
+            r#"{"alg":"ES256","x":"\udc00\ud800"}"#,
+            r#"{"alg":"ES256","x":"\ud83d\ude00"}"#,
+            r#"{"alg":"ES256","x":"\x"}"#,
+            r#"{"alg":"ES256","x":01}"#,
+            r#"{"alg":"ES256","x":1e999}"#,
+            r#"{"alg":"ES256","x":[1,]}"#,
+            r#"{"alg":"ES256","x":{"a":1,"a":2}}"#,
+            "{\"alg\":\"ES256\",\"x\":\"tab\tin string\"}",
+            r#"{"alg":"ES256"}   "#,
+            r#"{"alg":"ES256"}}"#,
+            r#"[]"#,
+            r#""alg""#,
+            r#"null"#,
+            &deep,
+        ];
+        for case in cases {
+            let as_map = serde_json::from_slice::<Map<String, Value>>(case.as_bytes()).is_ok();
+            let as_header = serde_json::from_slice::<Header<'_>>(case.as_bytes()).is_ok();
+            assert_eq!(as_header, as_map, "{case:.60}");
+        }
+        let invalid_utf8: &[u8] = b"{\"alg\":\"ES256\",\"x\":\"\xff\"}";
+        assert!(serde_json::from_slice::<Map<String, Value>>(invalid_utf8).is_err());
+        assert!(serde_json::from_slice::<Header<'_>>(invalid_utf8).is_err());
+    }
+
+    #[test]
+    fn base64url_alphabet_over_all_bytes() {
+        for b in 0..=255u8 {
+            let want = b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.';
+            for len in [1, 63, 64, 65, 130] {
+                for at in [0, len / 2, len - 1] {
+                    let mut token = vec![b'A'; len];
+                    token[at] = b;
+                    assert_eq!(
+                        is_b64url_or_dot(&token),
+                        want,
+                        "byte {b:#04x} at {at}/{len}"
+                    );
+                }
+            }
+        }
+        assert!(is_b64url_or_dot(b""));
     }
 
     #[test]
