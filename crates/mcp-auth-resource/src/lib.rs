@@ -134,6 +134,7 @@ macro_rules! define_inner_service_accessors {
     };
 }
 
+mod ascii;
 mod auth_info;
 pub mod bearer;
 mod error;

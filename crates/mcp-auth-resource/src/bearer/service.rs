@@ -313,34 +313,14 @@ fn parse_authorization(value: &[u8]) -> Result<&str, BearerErrorKind> {
 
 /// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
 ///
-/// Written branch-free over 64-byte blocks so the compiler vectorises it: tokens are long (JWTs
-/// are ~1 KiB) and this runs on every request. The last partial block is copied into a block
-/// padded with `A` (a valid character), so no byte is checked by a scalar loop.
+/// Vectorised through [`all_bytes`](crate::ascii::all_bytes): this runs on every request.
 fn is_b64token(token: &[u8]) -> bool {
     let padding = token.iter().rev().take_while(|&&b| b == b'=').count();
     let body = &token[..token.len() - padding];
     if body.is_empty() {
         return false;
     }
-    let (blocks, rest) = body.as_chunks::<64>();
-    for block in blocks {
-        if has_non_b64_char(block) {
-            return false;
-        }
-    }
-    let mut last = [b'A'; 64];
-    last[..rest.len()].copy_from_slice(rest);
-    !has_non_b64_char(&last)
-}
-
-/// Whether a block has a byte outside the `b64token` alphabet (without `=`).
-#[inline(always)]
-fn has_non_b64_char(block: &[u8; 64]) -> bool {
-    let mut bad = 0u8;
-    for &b in block {
-        bad |= u8::from(!is_b64_char(b));
-    }
-    bad != 0
+    crate::ascii::all_bytes(body, b'A', is_b64_char)
 }
 
 /// `+`, `-./0-9` (one range), `A-Z`/`a-z` (folded by `| 0x20`, which maps nothing else onto

@@ -32,31 +32,15 @@ pub(super) struct Token<'t> {
 }
 
 /// Whether every byte of `token` is a base64url character (RFC 4648 §5) or `.`: with the split
-/// into exactly three segments, that is "every segment is base64url". Branch-free over 64-byte
-/// blocks so the compiler vectorises it (the last partial block is padded with `A`).
+/// into exactly three segments, that is "every segment is base64url".
 fn is_b64url_or_dot(token: &[u8]) -> bool {
-    #[inline(always)]
-    fn has_bad(block: &[u8; 64]) -> bool {
-        let mut bad = 0u8;
-        for &b in block {
-            let ok = (b.wrapping_sub(b'0') < 10)
-                | ((b | 0x20).wrapping_sub(b'a') < 26)
-                | (b == b'-')
-                | (b == b'_')
-                | (b == b'.');
-            bad |= u8::from(!ok);
-        }
-        bad != 0
-    }
-    let (blocks, rest) = token.as_chunks::<64>();
-    for block in blocks {
-        if has_bad(block) {
-            return false;
-        }
-    }
-    let mut last = [b'A'; 64];
-    last[..rest.len()].copy_from_slice(rest);
-    !has_bad(&last)
+    crate::ascii::all_bytes(token, b'A', |b| {
+        (b.wrapping_sub(b'0') < 10)
+            | ((b | 0x20).wrapping_sub(b'a') < 26)
+            | (b == b'-')
+            | (b == b'_')
+            | (b == b'.')
+    })
 }
 
 fn err(kind: VerifyErrorKind) -> VerifyError {
