@@ -62,8 +62,11 @@ pub trait TokenVerifier: Send + Sync + 'static {
     /// Verifies `token`.
     fn verify(&self, token: &str) -> impl Future<Output = Result<AuthInfo, VerifyError>> + Send;
 
-    /// Answers at once, without a future, when the verifier already knows the answer (a cache
-    /// hit). The bearer layer calls this first; the default is `None`.
+    /// Answers at once, without a future, when the verifier can decide without I/O: a cache hit
+    /// ([`CachedVerifier`](cache::CachedVerifier), the introspection cache) or a JWT whose key is
+    /// already loaded ([`JwtVerifier`](jwt::JwtVerifier)). `None` means "I need to wait for
+    /// something"; the bearer layer then calls [`verify`](Self::verify). The bearer layer calls
+    /// this first; the default is `None`.
     fn verify_cached(&self, token: &str) -> Option<Result<AuthInfo, VerifyError>> {
         let _ = token;
         None
