@@ -18,7 +18,9 @@
 //!   step-up challenge that asks only for the extra consent.
 //! - [`mcp`] (feature `mcp`): [`ToolScopesLayer`](mcp::ToolScopesLayer) maps MCP tools to scopes
 //!   and answers `tools/call` of a tool the token may not use with the HTTP 403 step-up challenge,
-//!   before the MCP server sees the call.
+//!   before the MCP server sees the call; [`SessionBindingLayer`](mcp::SessionBindingLayer) binds
+//!   each MCP session to the token's owner (SPEC RS-32), so a session id is useless with someone
+//!   else's token.
 //! - [`origin`]: [`OriginGuardLayer`](origin::OriginGuardLayer), the MCP transport's `Origin` rule
 //!   and a DNS-rebinding defence, safe by default on loopback.
 //!
@@ -27,7 +29,8 @@
 //! # Order
 //!
 //! Outermost first: CORS (if any) → [`OriginGuardLayer`](origin::OriginGuardLayer) →
-//! [`BearerAuthLayer`] → [`ToolScopesLayer`](mcp::ToolScopesLayer) → the MCP service. The metadata
+//! [`BearerAuthLayer`] → [`SessionBindingLayer`](mcp::SessionBindingLayer) →
+//! [`ToolScopesLayer`](mcp::ToolScopesLayer) → the MCP service. The metadata
 //! router is merged *outside* the bearer layer: discovery must work without a token.
 //!
 //! # Example
@@ -109,7 +112,7 @@
 //! | `remote` | yes | remote JWK Sets (`jwks_uri`, issuer discovery) over reqwest/rustls |
 //! | `introspection` | yes | [`IntrospectionVerifier`](verify::introspection::IntrospectionVerifier) |
 //! | `axum` | yes | extractors and the metadata router |
-//! | `mcp` | yes | the tool-scope layer |
+//! | `mcp` | yes | the tool-scope layer and the session binding layer |
 //! | `tracing` | yes | spans and events on every decision (never a token) |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -8,7 +8,7 @@ use std::{net::SocketAddr, time::Duration};
 use axum::Router;
 use mcp_auth_resource::{
     AuthInfo, BearerAuthLayer, ConfigError, ProtectedResource, TokenVerifier, VerifyError,
-    mcp::ToolScopesLayer,
+    mcp::{SessionBindingLayer, ToolScopesLayer},
     origin::OriginGuardLayer,
     verify::{
         cache::CachedVerifier,
@@ -164,7 +164,8 @@ pub fn verifier(config: &Config, resource: &ProtectedResource) -> Result<Verifie
 }
 
 /// The whole application: the RFC 9728 metadata (public) and `/mcp` behind the Origin/Host guard,
-/// the bearer layer and the tool-scope layer.
+/// the bearer layer, the session binding (a session is usable only by the user who created it)
+/// and the tool-scope layer.
 ///
 /// # Errors
 /// [`Error::Config`] for an invalid configuration.
@@ -196,6 +197,7 @@ pub fn app(config: &Config) -> Result<Router, Error> {
     let protected = ServiceBuilder::new()
         .layer(guard)
         .layer(BearerAuthLayer::new(verifier, resource.clone()))
+        .layer(SessionBindingLayer::new())
         .layer(tool_scopes)
         .service(mcp);
 

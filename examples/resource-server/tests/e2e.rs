@@ -234,6 +234,42 @@ async fn jwt_mode_serves_tools_and_steps_up_for_admin() {
 }
 
 #[tokio::test]
+async fn another_user_with_a_valid_token_cannot_use_alices_session() {
+    let idp = FakeIdp::start().await;
+    let app = start_app(idp.issuer(), None).await;
+    let key = idp.key("es-1");
+    let token = |sub: &str| {
+        idp.token(&app.resource)
+            .claim("sub", sub)
+            .claim("scope", "mcp:tools")
+            .claim("iat", now())
+            .claim("exp", now() + 300)
+            .sign(&key)
+    };
+    let alice = token("alice");
+    let mallory = token("mallory");
+
+    let session = app.initialize(&alice).await;
+    // Mallory's token is valid, but the session id she presents is Alice's: 404, as for an
+    // unknown session, and rmcp never sees the call.
+    let (status, challenge, json) = app.call(&mallory, &session, "whoami").await;
+    assert_eq!(status, 404);
+    assert_eq!(challenge, None);
+    assert_eq!(json, None);
+
+    // Alice's session is unaffected, and Mallory can open her own.
+    let (status, _, json) = app.call(&alice, &session, "whoami").await;
+    assert_eq!(status, 200);
+    let who: Value = serde_json::from_str(&tool_text(&json.unwrap())).unwrap();
+    assert_eq!(who["subject"], "alice");
+    let own = app.initialize(&mallory).await;
+    let (status, _, json) = app.call(&mallory, &own, "whoami").await;
+    assert_eq!(status, 200);
+    let who: Value = serde_json::from_str(&tool_text(&json.unwrap())).unwrap();
+    assert_eq!(who["subject"], "mallory");
+}
+
+#[tokio::test]
 async fn dns_rebinding_request_is_refused() {
     let idp = FakeIdp::start().await;
     let app = start_app(idp.issuer(), None).await;

@@ -141,7 +141,9 @@ mod classify;
 mod future;
 mod layer;
 mod service;
+pub mod session;
 
+pub use self::session::{SessionBinding, SessionBindingLayer};
 pub use self::{
     body::ToolScopesBody, future::ResponseFuture, layer::ToolScopesLayer, service::ToolScopes,
 };

@@ -1,0 +1,156 @@
+//! [`ResponseFuture`]: the inner service's future, then the bookkeeping on its response.
+
+use std::{
+    fmt,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll, ready},
+};
+
+use http::Response;
+use pin_project_lite::pin_project;
+
+use super::{
+    layer::Shared,
+    session_id,
+    store::{Bind, Digest},
+};
+
+pin_project! {
+    /// Response future of [`SessionBinding`](super::SessionBinding): a ready `404` (or `400`)
+    /// rejection, or the inner service's future, whose successful response then records or
+    /// forgets the session's binding.
+    pub struct ResponseFuture<F, B> {
+        #[pin]
+        kind: Kind<F, B>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F, B> {
+        Future { #[pin] future: F, after: Option<After> },
+        Rejected { response: Option<Response<B>> },
+    }
+}
+
+/// What to record once the inner service has answered.
+pub(super) struct After {
+    pub(super) shared: Arc<Shared>,
+    /// The caller; `None` when anonymous.
+    pub(super) owner: Option<Digest>,
+    /// The request's session, and whether it was unknown to the store (trust on first use).
+    pub(super) session: Option<(Digest, bool)>,
+    pub(super) delete: bool,
+}
+
+impl After {
+    fn finish<B>(self, response: &Response<B>) {
+        if !response.status().is_success() {
+            return;
+        }
+        let Self {
+            shared,
+            owner,
+            session,
+            delete,
+        } = self;
+        let settings = &shared.settings;
+        if delete {
+            if let Some((key, _)) = session
+                && shared.with_store(|store| store.remove(&key))
+            {
+                #[cfg(feature = "tracing")]
+                tracing::debug!("MCP session deleted; binding forgotten");
+            }
+            return;
+        }
+        let Some(owner) = owner else {
+            return;
+        };
+        // A session id the server issued (initialize) or rotated to.
+        let issued = session_id(response.headers())
+            .ok()
+            .flatten()
+            .map(|s| s.key)
+            .filter(|key| session.is_none_or(|(requested, _)| requested != *key));
+        let tofu = session.and_then(|(key, unknown)| unknown.then_some(key));
+        let now = settings.clock.now();
+        for key in tofu.into_iter().chain(issued) {
+            let outcome = shared.with_store(|store| {
+                store.bind(key, owner, now, settings.idle_ttl, settings.capacity)
+            });
+            #[cfg(feature = "tracing")]
+            match outcome {
+                Bind::New => tracing::debug!("MCP session bound to its owner"),
+                Bind::Same => {}
+                Bind::Conflict => tracing::warn!(
+                    "MCP session already bound to another owner; the binding was kept"
+                ),
+            }
+            #[cfg(not(feature = "tracing"))]
+            let _: Bind = outcome;
+        }
+    }
+}
+
+impl<F, B> ResponseFuture<F, B> {
+    pub(super) fn future(future: F, after: After) -> Self {
+        Self {
+            kind: Kind::Future {
+                future,
+                after: Some(after),
+            },
+        }
+    }
+
+    pub(super) fn rejected(response: Response<B>) -> Self {
+        Self {
+            kind: Kind::Rejected {
+                response: Some(response),
+            },
+        }
+    }
+}
+
+impl<F, B> fmt::Debug for ResponseFuture<F, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match &self.kind {
+            Kind::Future { .. } => "Future",
+            Kind::Rejected { .. } => "Rejected",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("kind", &kind)
+            .finish()
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, B>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Future { future, after } => {
+                let result = ready!(future.poll(cx));
+                if let (Ok(response), Some(after)) = (&result, after.take()) {
+                    after.finish(response);
+                }
+                Poll::Ready(result)
+            }
+            KindProj::Rejected { response } => {
+                #[expect(
+                    clippy::expect_used,
+                    reason = "a future polled after completion is a caller bug, as in tower-http"
+                )]
+                let response = response
+                    .take()
+                    .expect("ResponseFuture polled after completion");
+                Poll::Ready(Ok(response))
+            }
+        }
+    }
+}

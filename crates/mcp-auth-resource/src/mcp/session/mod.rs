@@ -1,0 +1,305 @@
+//! Bind each MCP session to the user who created it (SPEC RS-30, RS-32): a session id alone never
+//! lets someone else in.
+//!
+//! An MCP Streamable HTTP server hands out an `Mcp-Session-Id` on `initialize` and keys its
+//! session state on it. The session id is not an authenticator (RS-30): if it leaks, a caller
+//! with a valid token *of their own* could otherwise drive the victim's session.
+//! [`SessionBindingLayer`] records who created each session and checks, on every request, that
+//! the token's owner is the session's owner, as SPEC RS-32 recommends.
+//!
+//! The **owner** of a request is the [`AuthInfo`] that
+//! [`BearerAuthLayer`](crate::BearerAuthLayer) put in its extensions: the pair (issuer, subject),
+//! or (issuer, client id) when the token has no `sub` (client credentials). A subject and a
+//! client id never match each other, and the same `sub` from two issuers is two owners. A request
+//! without `AuthInfo` (an [`Anonymous`](crate::bearer::Anonymous) one in the bearer layer's
+//! optional mode), or whose token has neither `sub` nor client id, has **no owner**.
+//!
+//! For each request the [`SessionBinding`] service applies these rules:
+//!
+//! 1. A request without `Mcp-Session-Id` passes. When the inner service answers it with a `2xx`
+//!    response that carries an `Mcp-Session-Id` (an `initialize`), that session is bound to the
+//!    request's owner. A request with no owner binds nothing.
+//! 2. A request with one `Mcp-Session-Id` of a session bound to its owner passes, and refreshes
+//!    the binding's idle timer.
+//! 3. A request with one `Mcp-Session-Id` of a session bound to *someone else*, or with no owner,
+//!    is refused with `404 Not Found` **without calling the inner service**, and logged at `WARN`.
+//! 4. A request with an `Mcp-Session-Id` unknown to the binder passes; if the inner service
+//!    answers `2xx`, the session is bound to the request's owner (see
+//!    [Trust on first use](#trust-on-first-use)).
+//! 5. A `DELETE` with an `Mcp-Session-Id` answered `2xx` forgets the binding; a failed `DELETE`
+//!    keeps it.
+//! 6. A request with more than one `Mcp-Session-Id` header is refused with `400 Bad Request`: the
+//!    binder and the server could otherwise read different ones.
+//! 7. Rejections are responses with an empty `ResBody::default()` body and a
+//!    [`SessionBindingRejection`] in their extensions; the service never returns an error of its
+//!    own (`Error = S::Error`).
+//!
+//! # Why 404
+//!
+//! The MCP Streamable HTTP transport answers `404 Not Found` to a request whose session id is
+//! unknown or terminated, and a client that gets it starts a new session. Answering a hijack
+//! attempt the same way tells the caller nothing: it cannot tell "this session exists but is not
+//! yours" from "no such session", so the layer is no oracle for valid session ids. A legitimate
+//! client whose user changed (a new login on the same session) recovers the standard way, with a
+//! fresh `initialize`. (A `403` would confirm that the session exists.) The status is the same as
+//! the server's, but the body is empty: the server's own 404 body may differ.
+//!
+//! # Trust on first use
+//!
+//! The binder keeps its bindings in memory. A session it does not know (created before a
+//! restart, evicted when the store was full, or idle past the TTL while the server kept it) is
+//! bound to the first owner that uses it successfully, rather than refused: refusing would break
+//! every live session on each deployment. The binding is recorded only after the inner service
+//! answered `2xx`, so made-up session ids (which the server answers with `404`) never fill the
+//! store or push real bindings out. The cost: in that window the first caller wins, and two
+//! callers racing with the same unknown id both reach the server once. To keep the window small,
+//! make the [idle TTL](SessionBindingLayer::idle_ttl) at least your server's session timeout and
+//! the [capacity](SessionBindingLayer::capacity) above its number of live sessions.
+//!
+//! # Store
+//!
+//! Bindings live in one `Mutex<HashMap>` shared by the layer and every service built from it,
+//! keyed by the SHA-256 of the session id and holding the SHA-256 of the owner (a fixed size per
+//! entry, whatever the ids' lengths). It holds at most [`capacity`](SessionBindingLayer::capacity)
+//! sessions (default 100 000); each binding expires after
+//! [`idle_ttl`](SessionBindingLayer::idle_ttl) (default 24 h) without an allowed request. When
+//! full, expired bindings are dropped first, then the least recently used. Every operation is
+//! O(1) amortised and the lock is never held across an `.await`. Time comes from a
+//! [`Clock`](mcp_auth_core::Clock).
+//!
+//! # Order
+//!
+//! The layer needs the `AuthInfo`, so it goes *inside* [`BearerAuthLayer`](crate::BearerAuthLayer);
+//! it does not read the body, so it can go before or after
+//! [`ToolScopesLayer`](crate::mcp::ToolScopesLayer):
+//!
+//! ```text
+//! ServiceBuilder::new()
+//!     .layer(origin_guard)      // Origin / Host (DNS rebinding)
+//!     .layer(bearer_auth)       // 401 for a missing or invalid token; inserts AuthInfo
+//!     .layer(session_binding)   // 404 for someone else's Mcp-Session-Id
+//!     .layer(tool_scopes)       // 403 for a tools/call the token's scopes do not cover
+//!     .service(mcp_server)
+//! ```
+//!
+//! Without a bearer layer outside it, every request has no owner: nothing is bound and nothing is
+//! refused.
+//!
+//! # Tracing
+//!
+//! With the `tracing` feature, a refusal is a `WARN` event with the reason and at most the first
+//! 8 characters of the caller's subject (or client id) and of the session id; new bindings and
+//! forgotten ones are `DEBUG` events. Tokens are never logged.
+//!
+//! # Example
+//!
+//! ```
+//! use std::convert::Infallible;
+//!
+//! use http::{HeaderValue, Request, Response, StatusCode};
+//! use mcp_auth_resource::{AuthInfo, mcp::SessionBindingLayer};
+//! use tower::{ServiceBuilder, ServiceExt};
+//!
+//! // Stands in for an MCP Streamable HTTP server: `initialize` (no session id) opens `session-1`.
+//! async fn mcp_server(req: Request<String>) -> Result<Response<String>, Infallible> {
+//!     let mut response = Response::new(String::new());
+//!     if !req.headers().contains_key("mcp-session-id") {
+//!         let id = HeaderValue::from_static("session-1");
+//!         response.headers_mut().insert("mcp-session-id", id);
+//!     }
+//!     Ok(response)
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let service = ServiceBuilder::new()
+//!     // Stands in for BearerAuthLayer: the token's subject, taken from a demo header.
+//!     .map_request(|mut req: Request<String>| {
+//!         let user = req.headers()["x-demo-user"].to_str().unwrap().to_owned();
+//!         let info = AuthInfo::builder().issuer("https://auth.example.com").subject(user).build();
+//!         req.extensions_mut().insert(info);
+//!         req
+//!     })
+//!     .layer(SessionBindingLayer::new())
+//!     .service_fn(mcp_server);
+//!
+//! let request = |user: &str, session: Option<&HeaderValue>| {
+//!     let mut req = Request::post("/mcp").header("x-demo-user", user);
+//!     if let Some(session) = session {
+//!         req = req.header("mcp-session-id", session);
+//!     }
+//!     req.body(String::new())
+//! };
+//!
+//! // Alice initializes: the session the server opens is bound to her.
+//! let response = service.clone().oneshot(request("alice", None)?).await?;
+//! let session = response.headers()["mcp-session-id"].clone();
+//!
+//! // Bob, with a valid token of his own and Alice's session id: 404, the server never sees it.
+//! let response = service.clone().oneshot(request("bob", Some(&session))?).await?;
+//! assert_eq!(response.status(), StatusCode::NOT_FOUND);
+//!
+//! // Alice carries on.
+//! let response = service.oneshot(request("alice", Some(&session))?).await?;
+//! assert_eq!(response.status(), StatusCode::OK);
+//! # Ok(())
+//! # }
+//! ```
+
+use std::fmt;
+
+use http::{Extensions, HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+use sha2::{Digest as _, Sha256};
+
+use crate::AuthInfo;
+
+mod future;
+mod layer;
+mod service;
+mod store;
+
+use self::future::After;
+pub use self::{future::ResponseFuture, layer::SessionBindingLayer, service::SessionBinding};
+
+/// The `Mcp-Session-Id` header of the MCP Streamable HTTP transport.
+const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
+
+/// Why [`SessionBinding`] refused a request. Every rejection response carries one in its
+/// extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionBindingRejection {
+    kind: SessionBindingRejectionKind,
+}
+
+impl SessionBindingRejection {
+    /// What went wrong.
+    #[must_use]
+    pub fn kind(&self) -> SessionBindingRejectionKind {
+        self.kind
+    }
+
+    /// The status code of the rejection.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        self.kind.status()
+    }
+}
+
+impl fmt::Display for SessionBindingRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self.kind {
+            SessionBindingRejectionKind::OwnerMismatch => "the MCP session belongs to another user",
+            SessionBindingRejectionKind::Anonymous => {
+                "the MCP session belongs to a user and the request has none"
+            }
+            SessionBindingRejectionKind::MultipleSessionIds => {
+                "the request carries more than one Mcp-Session-Id"
+            }
+        })
+    }
+}
+
+impl std::error::Error for SessionBindingRejection {}
+
+/// The kinds of [`SessionBindingRejection`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SessionBindingRejectionKind {
+    /// The session is bound to another owner: `404`.
+    OwnerMismatch,
+    /// The session is bound and the request has no owner (anonymous): `404`.
+    Anonymous,
+    /// More than one `Mcp-Session-Id` header: `400`.
+    MultipleSessionIds,
+}
+
+impl SessionBindingRejectionKind {
+    /// The status code answered for this kind.
+    #[must_use]
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::OwnerMismatch | Self::Anonymous => StatusCode::NOT_FOUND,
+            Self::MultipleSessionIds => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+fn rejection<B: Default>(kind: SessionBindingRejectionKind) -> Response<B> {
+    let mut response = Response::new(B::default());
+    *response.status_mut() = kind.status();
+    response
+        .extensions_mut()
+        .insert(SessionBindingRejection { kind });
+    response
+}
+
+/// One `Mcp-Session-Id`, as read from a header map.
+struct SessionId {
+    key: store::Digest,
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    value: HeaderValue,
+}
+
+/// The `Mcp-Session-Id` of a request or response: `Ok(None)` without one, `Err` with several.
+fn session_id(headers: &HeaderMap) -> Result<Option<SessionId>, ()> {
+    let mut values = headers.get_all(MCP_SESSION_ID).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(());
+    }
+    Ok(Some(SessionId {
+        key: Sha256::digest(value.as_bytes()).into(),
+        value: value.clone(),
+    }))
+}
+
+/// The principal of a request, when it has one: `sub`, else the client id (non-empty).
+fn principal(info: &AuthInfo) -> Option<(u8, &str)> {
+    let non_empty = |s: &&str| !s.is_empty();
+    match (
+        info.subject().filter(non_empty),
+        info.client_id().filter(non_empty),
+    ) {
+        (Some(sub), _) => Some((b's', sub)),
+        (None, Some(client_id)) => Some((b'c', client_id)),
+        (None, None) => None,
+    }
+}
+
+/// The owner of a request: the SHA-256 of (issuer, subject or client id), unambiguously framed.
+fn owner_of(extensions: &Extensions) -> Option<store::Digest> {
+    let info = extensions.get::<AuthInfo>()?;
+    let (tag, principal) = principal(info)?;
+    let mut hasher = Sha256::new();
+    match info.issuer() {
+        Some(issuer) => {
+            hasher.update([1]);
+            hasher.update((issuer.len() as u64).to_be_bytes());
+            hasher.update(issuer.as_bytes());
+        }
+        None => hasher.update([0]),
+    }
+    hasher.update([tag]);
+    hasher.update(principal.as_bytes());
+    Some(hasher.finalize().into())
+}
+
+/// Who is calling, for a log line: the subject or client id, or `anonymous`.
+#[cfg(feature = "tracing")]
+fn caller_name(extensions: &Extensions) -> &str {
+    extensions
+        .get::<AuthInfo>()
+        .and_then(principal)
+        .map_or("anonymous", |(_, name)| name)
+}
+
+/// At most the first 8 characters of `s`, escaped, followed by `…` when cut.
+#[cfg(feature = "tracing")]
+fn log_prefix(s: &str) -> String {
+    let mut chars = s.chars();
+    let head: String = chars.by_ref().take(8).collect();
+    let cut = if chars.next().is_some() { "…" } else { "" };
+    format!("{}{cut}", head.escape_debug())
+}

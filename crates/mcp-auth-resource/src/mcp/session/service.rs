@@ -1,0 +1,108 @@
+//! [`SessionBinding`]: the service.
+
+use std::{
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use http::{Method, Request, Response};
+use tower_service::Service;
+
+use super::{
+    After, ResponseFuture, SessionBindingLayer, SessionBindingRejectionKind, layer::Shared,
+    owner_of, rejection, session_id, store::Check,
+};
+
+/// Checks that the caller of an MCP session is the user who created it.
+///
+/// Built by [`SessionBindingLayer`]. A request on a session bound to someone else gets
+/// `404 Not Found` with an empty `ResBody::default()` body and is never passed to the inner
+/// service; rejections are responses, never errors: `Error = S::Error`. `poll_ready` delegates to
+/// the inner service.
+///
+/// See the [module docs](crate::mcp::session) for the rules and an example.
+#[derive(Debug, Clone)]
+pub struct SessionBinding<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> SessionBinding<S> {
+    /// A [`SessionBindingLayer`] with the default settings; same as [`SessionBindingLayer::new`].
+    pub fn layer() -> SessionBindingLayer {
+        SessionBindingLayer::new()
+    }
+
+    pub(super) fn from_layer(inner: S, layer: &SessionBindingLayer) -> Self {
+        Self {
+            inner,
+            shared: Arc::clone(&layer.shared),
+        }
+    }
+
+    /// How many sessions are bound right now, in the store shared with the layer.
+    #[must_use]
+    pub fn bound_sessions(&self) -> usize {
+        self.shared.bound_sessions()
+    }
+
+    define_inner_service_accessors!();
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SessionBinding<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: Default,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let owner = owner_of(req.extensions());
+        let Ok(session) = session_id(req.headers()) else {
+            #[cfg(feature = "tracing")]
+            tracing::warn!("request refused: more than one Mcp-Session-Id header");
+            return ResponseFuture::rejected(rejection(
+                SessionBindingRejectionKind::MultipleSessionIds,
+            ));
+        };
+
+        let mut unknown = false;
+        if let Some(session) = &session {
+            let settings = &self.shared.settings;
+            let now = settings.clock.now();
+            let check = self.shared.with_store(|store| {
+                store.check(&session.key, owner.as_ref(), now, settings.idle_ttl)
+            });
+            if check == Check::Refused {
+                let kind = if owner.is_some() {
+                    SessionBindingRejectionKind::OwnerMismatch
+                } else {
+                    SessionBindingRejectionKind::Anonymous
+                };
+                #[cfg(feature = "tracing")]
+                tracing::warn!(
+                    reason = ?kind,
+                    caller = %super::log_prefix(super::caller_name(req.extensions())),
+                    session = %super::log_prefix(session.value.to_str().unwrap_or("<non-ascii>")),
+                    "MCP session used by someone other than its owner; answered 404"
+                );
+                return ResponseFuture::rejected(rejection(kind));
+            }
+            unknown = check == Check::Unknown;
+        }
+
+        let after = After {
+            shared: Arc::clone(&self.shared),
+            owner,
+            session: session.map(|s| (s.key, unknown)),
+            delete: req.method() == Method::DELETE,
+        };
+        ResponseFuture::future(self.inner.call(req), after)
+    }
+}
