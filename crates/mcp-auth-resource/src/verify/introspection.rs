@@ -91,12 +91,13 @@
 
 use std::{error::Error as StdError, fmt, future::Future, sync::Arc, time::Duration};
 
-use mcp_auth_core::{Clock, ResourceId, Scope, ScopeSet, Secret};
+use mcp_auth_core::{Clock, ResourceId, ScopeSet, Secret};
 use serde_json::{Map, Value};
 
 use super::{
     TokenVerifier, VerifyError, VerifyErrorKind,
     cache::{CacheConfig, CachedVerifier, TokenCache},
+    claims::{audiences, client_id, collect_scopes, numeric_date},
 };
 use crate::{AuthInfo, ConfigError, error::fetch_url};
 
@@ -568,30 +569,23 @@ impl Config {
         let audience = match claims.get("aud") {
             None | Some(Value::Null) if self.allow_missing_audience => Vec::new(),
             None | Some(Value::Null) => return Err(VerifyErrorKind::Audience),
-            Some(Value::String(aud)) => vec![aud.clone()],
-            Some(Value::Array(values)) => values
-                .iter()
-                .map(|v| v.as_str().map(str::to_owned))
-                .collect::<Option<Vec<_>>>()
-                .ok_or(VerifyErrorKind::Audience)?,
-            Some(_) => return Err(VerifyErrorKind::Audience),
+            Some(aud) => {
+                let audience = audiences(aud).ok_or(VerifyErrorKind::Audience)?;
+                if !audience.iter().any(|aud| self.audience.matches(aud)) {
+                    return Err(VerifyErrorKind::Audience);
+                }
+                audience
+            }
         };
-        if claims.get("aud").is_some_and(|v| !v.is_null())
-            && !audience.iter().any(|aud| self.audience.matches(aud))
-        {
-            return Err(VerifyErrorKind::Audience);
-        }
         info = info.audience(audience);
 
-        info = info.scopes(scopes(claims.get("scope")));
+        let mut scopes = ScopeSet::new();
+        collect_scopes(claims.get("scope"), &mut scopes);
+        info = info.scopes(scopes);
         if let Some(sub) = claims.get("sub").and_then(Value::as_str) {
             info = info.subject(sub);
         }
-        if let Some(client_id) = claims
-            .get("client_id")
-            .or_else(|| claims.get("azp"))
-            .and_then(Value::as_str)
-        {
+        if let Some(client_id) = client_id(&claims) {
             info = info.client_id(client_id);
         }
         if let Some(jti) = claims.get("jti").and_then(Value::as_str) {
@@ -599,33 +593,6 @@ impl Config {
         }
         Ok(info.claims(claims).build())
     }
-}
-
-/// A NumericDate: non-negative seconds, fractions dropped.
-fn numeric_date(value: &Value) -> Option<u64> {
-    if let Some(n) = value.as_u64() {
-        return Some(n);
-    }
-    let f = value.as_f64()?;
-    // Truncation is the point: NumericDate may carry fractions of a second.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    (f.is_finite() && f >= 0.0 && f < u64::MAX as f64).then_some(f as u64)
-}
-
-/// The granted scopes; tokens that are not valid scope tokens are dropped.
-fn scopes(value: Option<&Value>) -> ScopeSet {
-    let mut set = ScopeSet::new();
-    let mut add = |token: &str| {
-        if let Ok(scope) = Scope::new(token) {
-            set.insert(scope);
-        }
-    };
-    match value {
-        Some(Value::String(s)) => s.split(' ').filter(|t| !t.is_empty()).for_each(&mut add),
-        Some(Value::Array(values)) => values.iter().filter_map(Value::as_str).for_each(&mut add),
-        _ => {}
-    }
-    set
 }
 
 fn form_encode(s: &str) -> String {
@@ -798,7 +765,7 @@ mod tests {
             ),
             (
                 json!({"active": true, "aud": aud, "exp": -1}),
-                Err(VerifyErrorKind::MissingClaim),
+                Err(VerifyErrorKind::Expired),
             ),
             (
                 json!({"active": true, "aud": aud, "nbf": NOW + 1}),
@@ -862,7 +829,9 @@ mod tests {
 
     #[test]
     fn scope_array_is_tolerated() {
-        assert_eq!(scopes(Some(&json!(["a", "b", 3, "a"]))).to_string(), "a b");
+        let mut scopes = ScopeSet::new();
+        collect_scopes(Some(&json!(["a", "b", 3, "a"])), &mut scopes);
+        assert_eq!(scopes.to_string(), "a b");
     }
 
     #[test]

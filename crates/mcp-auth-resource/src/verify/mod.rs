@@ -44,6 +44,7 @@ use std::{error::Error as StdError, fmt, future::Future, sync::Arc, time::Durati
 use crate::AuthInfo;
 
 pub mod cache;
+mod claims;
 #[cfg(feature = "introspection")]
 #[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
 pub mod introspection;

@@ -1,11 +1,14 @@
 //! Claim checks (RFC 9068 §4, RFC 7519 §4.1) and the [`AuthInfo`] they produce.
 
-use mcp_auth_core::{ResourceId, Scope, ScopeSet};
+use mcp_auth_core::{ResourceId, ScopeSet};
 use serde_json::{Map, Value};
 
 use crate::{
     AuthInfo,
-    verify::{VerifyError, VerifyErrorKind},
+    verify::{
+        VerifyError, VerifyErrorKind,
+        claims::{audiences, client_id, collect_scopes, numeric_date},
+    },
 };
 
 /// What the claim checks need from the configuration.
@@ -23,46 +26,11 @@ fn err(kind: VerifyErrorKind) -> VerifyError {
     VerifyError::new(kind)
 }
 
-/// A NumericDate (RFC 7519 §2) as whole seconds; fractions are dropped, negatives are 0.
-fn numeric_date(value: &Value) -> Option<u64> {
-    let Value::Number(n) = value else {
-        return None;
-    };
-    if let Some(v) = n.as_u64() {
-        return Some(v);
-    }
-    if n.as_i64().is_some() {
-        return Some(0);
-    }
-    let f = n.as_f64()?;
-    if !f.is_finite() {
-        return None;
-    }
-    // Saturating float-to-int conversion.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    Some(f.max(0.0) as u64)
-}
-
 fn optional_string(claims: &Map<String, Value>, name: &str) -> Result<Option<String>, VerifyError> {
     match claims.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(_) => Err(err(VerifyErrorKind::Malformed)),
-    }
-}
-
-/// Adds the scope tokens of one claim value: a space-delimited string, or an array whose every
-/// string is one scope token. Invalid tokens are skipped.
-fn collect_scopes(value: Option<&Value>, into: &mut ScopeSet) {
-    let mut add = |token: &str| {
-        if let Ok(scope) = Scope::new(token) {
-            into.insert(scope);
-        }
-    };
-    match value {
-        Some(Value::String(s)) => s.split(' ').filter(|t| !t.is_empty()).for_each(&mut add),
-        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).for_each(&mut add),
-        _ => {}
     }
 }
 
@@ -84,16 +52,10 @@ pub(super) fn check(
         Some(Value::String(iss)) if *iss == policy.issuer => {}
         Some(_) => return Err(err(VerifyErrorKind::Issuer)),
     }
-    let audience: Vec<String> = match claims.get("aud") {
-        None => return Err(err(VerifyErrorKind::MissingClaim)),
-        Some(Value::String(aud)) => vec![aud.clone()],
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| v.as_str().map(str::to_owned))
-            .collect::<Option<_>>()
-            .ok_or_else(|| err(VerifyErrorKind::Audience))?,
-        Some(_) => return Err(err(VerifyErrorKind::Audience)),
-    };
+    let audience = claims
+        .get("aud")
+        .ok_or_else(|| err(VerifyErrorKind::MissingClaim))
+        .and_then(|aud| audiences(aud).ok_or_else(|| err(VerifyErrorKind::Audience)))?;
     if !audience
         .iter()
         .any(|aud| policy.audience.matches(aud) || policy.extra_audiences.iter().any(|a| a == aud))
@@ -122,11 +84,7 @@ pub(super) fn check(
     };
     let subject = optional_string(&claims, "sub")?;
     let jwt_id = optional_string(&claims, "jti")?;
-    // `client_id` (RFC 9068), else `azp` (OIDC: Keycloak, Auth0, Entra ID), else `cid` (Okta).
-    let client_id = ["client_id", "azp", "cid"]
-        .iter()
-        .find_map(|name| claims.get(*name).and_then(Value::as_str))
-        .map(str::to_owned);
+    let client_id = client_id(&claims).map(str::to_owned);
     for name in &policy.required {
         if claims.get(name).is_none_or(Value::is_null) {
             return Err(err(VerifyErrorKind::MissingClaim));
