@@ -18,6 +18,26 @@ pub(crate) struct Config {
     pub(crate) retry_after: Duration,
 }
 
+impl Config {
+    /// The 403 `insufficient_scope` challenge for a request that needs `required`, as seen from
+    /// behind this layer: the layer's scope floor is added to `required`, so a client that
+    /// re-authorizes for exactly the challenged scopes keeps what every request here needs and
+    /// cannot loop between this layer and an inner one (an extractor, the tool-scope layer).
+    pub(crate) fn insufficient_scope_challenge(
+        &self,
+        granted: &ScopeSet,
+        required: &ScopeSet,
+    ) -> http::HeaderValue {
+        if self.required_scopes.is_empty() {
+            self.resource
+                .insufficient_scope_challenge(granted, required)
+        } else {
+            self.resource
+                .insufficient_scope_challenge(granted, &self.required_scopes.union(required))
+        }
+    }
+}
+
 /// What the layer inserts into the request extensions next to the `AuthInfo` or `Anonymous`
 /// marker: proof that the layer ran, and what the extractors need for their challenges.
 #[derive(Debug, Clone)]

@@ -8,6 +8,7 @@ use std::{
 };
 
 use http::{Request, Response, header::AUTHORIZATION};
+use mcp_auth_core::ScopeSet;
 use tower_service::Service;
 use zeroize::Zeroizing;
 
@@ -184,9 +185,8 @@ pub(super) fn admit<B>(
                     jti = info.jwt_id(),
                     "bearer token lacks a required scope",
                 );
-                let challenge = config
-                    .resource
-                    .insufficient_scope_challenge(info.scopes(), &config.required_scopes);
+                let challenge =
+                    config.insufficient_scope_challenge(info.scopes(), &ScopeSet::new());
                 return Err(BearerError::new(
                     BearerErrorKind::InsufficientScope,
                     Some(challenge),
@@ -228,10 +228,9 @@ pub(super) fn error_for(config: &Config, kind: BearerErrorKind) -> BearerError {
             Some(resource.invalid_request_challenge(k.description()))
         }
         BearerErrorKind::InvalidToken(k) => Some(resource.invalid_token_challenge(k)),
-        BearerErrorKind::InsufficientScope => Some(resource.insufficient_scope_challenge(
-            &mcp_auth_core::ScopeSet::new(),
-            &config.required_scopes,
-        )),
+        BearerErrorKind::InsufficientScope => {
+            Some(config.insufficient_scope_challenge(&ScopeSet::new(), &ScopeSet::new()))
+        }
         BearerErrorKind::Unavailable => None,
     };
     let retry_after = matches!(kind, BearerErrorKind::Unavailable).then_some(config.retry_after);

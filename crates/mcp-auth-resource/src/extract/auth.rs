@@ -67,16 +67,9 @@ impl Auth {
 
     /// The 403 rejection for an operation that requires `required`.
     pub(super) fn insufficient_scope(&self, required: &ScopeSet) -> InsufficientScope {
-        let floor = &self.context.required_scopes;
-        let challenge = if floor.is_empty() {
-            self.context
-                .resource
-                .insufficient_scope_challenge(self.info.scopes(), required)
-        } else {
-            self.context
-                .resource
-                .insufficient_scope_challenge(self.info.scopes(), &floor.union(required))
-        };
+        let challenge = self
+            .context
+            .insufficient_scope_challenge(self.info.scopes(), required);
         InsufficientScope::new(challenge, required.clone())
     }
 }

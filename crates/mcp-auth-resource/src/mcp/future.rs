@@ -169,6 +169,7 @@ where
                                     kind,
                                     None,
                                     ScopeSet::new(),
+                                    None,
                                 )),
                             }
                         }
@@ -291,20 +292,10 @@ where
                     &config,
                     kind,
                     granted,
-                    with_bearer_floor(&parts.extensions, required.scopes),
+                    required.scopes,
+                    parts.extensions.get::<crate::bearer::LayerContext>(),
                 )),
             }
         }
-    }
-}
-
-/// The scopes a step-up must ask for: the tool's, plus the scope floor of the `BearerAuthLayer`
-/// that ran outside this layer (if it has one). Without the floor, a client that re-authorizes for
-/// exactly the challenged scopes could lose a scope the outer layer requires and loop between
-/// the two layers.
-fn with_bearer_floor(extensions: &http::Extensions, required: ScopeSet) -> ScopeSet {
-    match extensions.get::<crate::bearer::LayerContext>() {
-        Some(ctx) if !ctx.0.required_scopes.is_empty() => ctx.0.required_scopes.union(&required),
-        _ => required,
     }
 }

@@ -224,21 +224,30 @@ impl ToolScopesRejectionKind {
 }
 
 /// Builds a rejection response: status, challenge for 401/403, the rejection in the extensions.
+///
+/// `bearer` is the context of the `BearerAuthLayer` that ran outside this layer, if any: its
+/// scope floor goes into the step-up challenge too.
 fn rejection<B: Default>(
     config: &layer::Config,
     kind: ToolScopesRejectionKind,
     granted: Option<&ScopeSet>,
     required: ScopeSet,
+    bearer: Option<&crate::bearer::LayerContext>,
 ) -> Response<B> {
     let challenge: Option<HeaderValue> = match kind {
         ToolScopesRejectionKind::MissingToken => {
             Some(config.resource.missing_token_challenge().clone())
         }
-        ToolScopesRejectionKind::InsufficientScope => Some(
-            config
-                .resource
-                .insufficient_scope_challenge(granted.unwrap_or(&ScopeSet::new()), &required),
-        ),
+        ToolScopesRejectionKind::InsufficientScope => {
+            let empty = ScopeSet::new();
+            let granted = granted.unwrap_or(&empty);
+            Some(match bearer {
+                Some(ctx) => ctx.0.insufficient_scope_challenge(granted, &required),
+                None => config
+                    .resource
+                    .insufficient_scope_challenge(granted, &required),
+            })
+        }
         _ => None,
     };
     let mut response = Response::new(B::default());

@@ -82,6 +82,7 @@ where
                 ToolScopesRejectionKind::BodyTooLarge,
                 None,
                 mcp_auth_core::ScopeSet::new(),
+                None,
             ));
         }
 
