@@ -115,13 +115,6 @@ impl ProtectedResource {
         ScopeSet::from_tokens(&self.0.metadata.scopes_supported).unwrap_or_default()
     }
 
-    /// A `Bearer` challenge with `resource_metadata` set: the start of every challenge this
-    /// resource sends.
-    #[must_use]
-    pub fn challenge(&self) -> BearerChallenge {
-        BearerChallenge::new().resource_metadata(&self.0.metadata_url)
-    }
-
     /// The precomputed challenge for a request with no token:
     /// `Bearer resource_metadata="…", scope="…"` (no `error`, RFC 6750 §3.1).
     #[must_use]
@@ -289,11 +282,8 @@ impl ProtectedResourceBuilder {
     /// invalid scope.
     pub fn build(self) -> Result<ProtectedResource, ConfigError> {
         let resource = ResourceId::parse(&self.resource)?;
-        if resource.as_str().starts_with("http://")
-            && !crate::error::is_loopback_host(host_of(resource.authority()))
-        {
-            return Err(ConfigError::InsecureUrl { what: "resource" });
-        }
+        // Clients send tokens to this URI: https, or plain http on loopback only.
+        fetch_url(resource.as_str(), "resource")?;
         if self.authorization_servers.is_empty() {
             return Err(ConfigError::NoAuthorizationServer);
         }
@@ -357,10 +347,39 @@ impl ProtectedResourceBuilder {
     }
 }
 
-fn host_of(authority: &str) -> &str {
-    if authority.starts_with('[') {
-        authority.split_once(']').map_or(authority, |(h, _)| h)
-    } else {
-        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(resource: &str) -> Result<ProtectedResource, ConfigError> {
+        ProtectedResource::builder(resource)
+            .authorization_server("https://auth.example.com")
+            .build()
+    }
+
+    #[test]
+    fn plain_http_resources_are_refused_off_loopback() {
+        assert_eq!(
+            build("http://mcp.example.com/mcp").unwrap_err(),
+            ConfigError::InsecureUrl { what: "resource" }
+        );
+        for ok in [
+            "https://mcp.example.com/mcp",
+            "http://127.0.0.1:8080/mcp",
+            "http://localhost/mcp",
+            "http://[::1]:3000/mcp",
+        ] {
+            assert!(build(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn at_least_one_authorization_server_is_required() {
+        assert_eq!(
+            ProtectedResource::builder("https://mcp.example.com/mcp")
+                .build()
+                .unwrap_err(),
+            ConfigError::NoAuthorizationServer
+        );
     }
 }
