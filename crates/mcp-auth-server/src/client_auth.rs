@@ -1,0 +1,227 @@
+//! Client authentication at the token and revocation endpoints (AS-23), and resource-server
+//! authentication at the introspection endpoint (AS-55).
+//!
+//! Rules:
+//! 1. At most one method per request: `Authorization: Basic` together with a `client_secret`
+//!    in the body is refused (`invalid_request`).
+//! 2. Basic credentials are form-urlencoded before base64 (RFC 6749 §2.3.1) and decoded so.
+//! 3. A confidential client must use the method it registered; a public client sends only its
+//!    `client_id` and must not send a secret.
+//! 4. Failures are `invalid_client`, 401, with `WWW-Authenticate: Basic` when the client used
+//!    the `Authorization` header.
+//! 5. Secrets are compared through their SHA-256 in constant time.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use http::HeaderMap;
+use mcp_auth_core::Secret;
+use subtle::ConstantTimeEq;
+
+use crate::error::OAuthError;
+use crate::form::Params;
+use crate::server::Inner;
+use crate::store::{ClientAuthMethod, ClientRecord, TokenHash};
+
+/// The credentials a request presented.
+#[derive(Debug)]
+pub(crate) struct Presented {
+    pub(crate) client_id: String,
+    pub(crate) secret: Option<Secret>,
+    pub(crate) method: ClientAuthMethod,
+}
+
+impl Presented {
+    /// The error to answer when these credentials are wrong.
+    pub(crate) fn fail(&self, description: &'static str) -> OAuthError {
+        let e = OAuthError::invalid_client(description);
+        if self.method == ClientAuthMethod::ClientSecretBasic {
+            e.with_basic_challenge()
+        } else {
+            e
+        }
+    }
+}
+
+/// Read the credentials from the `Authorization` header or the body (rule 1, 2).
+pub(crate) fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, OAuthError> {
+    let mut auth = headers.get_all(http::header::AUTHORIZATION).iter();
+    let header = auth.next();
+    if auth.next().is_some() {
+        return Err(OAuthError::invalid_request(
+            "more than one Authorization header",
+        ));
+    }
+    if let Some(value) = header {
+        let basic_error =
+            || OAuthError::invalid_client("malformed Basic credentials").with_basic_challenge();
+        let value = value.to_str().map_err(|_| basic_error())?;
+        let (scheme, rest) = value.split_once(' ').ok_or_else(basic_error)?;
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return Err(
+                OAuthError::invalid_client("unsupported client authentication scheme")
+                    .with_basic_challenge(),
+            );
+        }
+        if params.get("client_secret").is_some() {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method, not two",
+            ));
+        }
+        let decoded = STANDARD.decode(rest.trim()).map_err(|_| basic_error())?;
+        let decoded = String::from_utf8(decoded).map_err(|_| basic_error())?;
+        let (id, secret) = decoded.split_once(':').ok_or_else(basic_error)?;
+        let id = form_decode(id);
+        let secret = form_decode(secret);
+        if id.is_empty() {
+            return Err(basic_error());
+        }
+        if let Some(body_id) = params.get("client_id")
+            && body_id != id
+        {
+            return Err(OAuthError::invalid_request(
+                "client_id in the body differs from the Basic credentials",
+            ));
+        }
+        return Ok(Presented {
+            client_id: id,
+            secret: Some(Secret::new(secret)),
+            method: ClientAuthMethod::ClientSecretBasic,
+        });
+    }
+    let client_id = params.get("client_id").ok_or_else(|| {
+        OAuthError::invalid_client("client authentication is required (client_id missing)")
+    })?;
+    match params.get("client_secret") {
+        Some(secret) => Ok(Presented {
+            client_id: client_id.to_owned(),
+            secret: Some(Secret::new(secret)),
+            method: ClientAuthMethod::ClientSecretPost,
+        }),
+        None => Ok(Presented {
+            client_id: client_id.to_owned(),
+            secret: None,
+            method: ClientAuthMethod::None,
+        }),
+    }
+}
+
+fn form_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// Authenticate a client for the token or revocation endpoint (rules 3–5).
+pub(crate) async fn authenticate(
+    inner: &Inner,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<ClientRecord, OAuthError> {
+    let presented = presented(headers, params)?;
+    let client = crate::handlers::authorize::resolve_client(inner, &presented.client_id)
+        .await
+        .map_err(|_| presented.fail("unknown client"))?;
+    let now = inner.now();
+    match (client.auth_method, presented.method) {
+        (ClientAuthMethod::None, ClientAuthMethod::None) => Ok(client),
+        (ClientAuthMethod::None, _) => {
+            Err(presented.fail("this is a public client: send client_id without a secret"))
+        }
+        (_, ClientAuthMethod::None) => Err(presented.fail("this client must authenticate")),
+        (registered, used) if registered != used => Err(presented.fail(match registered {
+            ClientAuthMethod::ClientSecretBasic => {
+                "this client registered client_secret_basic: use HTTP Basic"
+            }
+            _ => "this client registered client_secret_post: send client_secret in the body",
+        })),
+        _ => {
+            let ok = match (&client.secret_hash, &presented.secret) {
+                (Some(hash), Some(secret)) => hash.verify(secret.expose()),
+                _ => false,
+            };
+            if !ok {
+                #[cfg(feature = "tracing")]
+                tracing::info!(client_id = %client.client_id, "client authentication failed");
+                return Err(presented.fail("client authentication failed"));
+            }
+            if client.secret_expires_at != 0 && now >= client.secret_expires_at {
+                return Err(presented.fail("the client secret has expired"));
+            }
+            Ok(client)
+        }
+    }
+}
+
+/// Authenticate a resource server at the introspection endpoint against the configured
+/// credentials. Returns the caller's id.
+pub(crate) fn authenticate_introspector(
+    inner: &Inner,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<String, OAuthError> {
+    let presented = presented(headers, params)?;
+    let Some(secret) = &presented.secret else {
+        return Err(presented.fail("introspection requires client credentials"));
+    };
+    let candidate = TokenHash::of(secret.expose());
+    let mut found = false;
+    for (id, hash) in &inner.config.introspection_clients {
+        let same_id: bool = id.as_bytes().ct_eq(presented.client_id.as_bytes()).into();
+        let same_secret: bool = hash.as_bytes().ct_eq(candidate.as_bytes()).into();
+        found |= same_id & same_secret;
+    }
+    if found {
+        Ok(presented.client_id)
+    } else {
+        Err(presented.fail("introspection credentials are not valid"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic(id: &str, secret: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        let v = format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")));
+        h.insert(http::header::AUTHORIZATION, v.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let p = presented(&basic("my%20client", "s%3Acret"), &Params::default()).unwrap();
+        assert_eq!(p.client_id, "my client");
+        assert_eq!(p.secret.unwrap().expose(), "s:cret");
+        assert_eq!(p.method, ClientAuthMethod::ClientSecretBasic);
+    }
+
+    #[test]
+    fn two_methods_at_once_are_refused() {
+        let params = Params::parse(b"client_id=a&client_secret=b");
+        let e = presented(&basic("a", "b"), &params).unwrap_err();
+        assert_eq!(e.code.as_str(), "invalid_request");
+    }
+
+    #[test]
+    fn public_client_presents_only_its_id() {
+        let p = presented(&HeaderMap::new(), &Params::parse(b"client_id=abc")).unwrap();
+        assert_eq!(p.method, ClientAuthMethod::None);
+        assert!(p.secret.is_none());
+    }
+
+    #[test]
+    fn failed_basic_gets_a_basic_challenge() {
+        let p = presented(&basic("a", "b"), &Params::default()).unwrap();
+        let e = p.fail("nope");
+        assert_eq!(e.status, http::StatusCode::UNAUTHORIZED);
+        assert!(e.www_authenticate.is_some());
+    }
+
+    #[test]
+    fn missing_client_id_is_invalid_client() {
+        let e = presented(&HeaderMap::new(), &Params::default()).unwrap_err();
+        assert_eq!(e.code.as_str(), "invalid_client");
+    }
+}

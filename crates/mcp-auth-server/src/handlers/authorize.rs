@@ -1,0 +1,667 @@
+//! `GET /authorize` (validate, then show the login and consent page or answer at once) and
+//! `POST /authorize` (the page's form).
+//!
+//! Order of checks (AS-8..AS-18):
+//! 1. `client_id` and `redirect_uri` first. Until both are trusted, every error is a page shown
+//!    to the user, never a redirect (AS-13, AS-14): unknown client, failed metadata document,
+//!    a redirect URI that is not registered (exact match; any port on loopback, AS-10).
+//! 2. Then everything else; errors now go back to the client as a 303 redirect with `error`,
+//!    `state` and `iss` (RFC 9207): `response_type=code` only, PKCE S256 only, `resource`
+//!    (RFC 8707) among the resources this server issues for, scopes known.
+//! 3. Then the user: the [`Login`](crate::login::Login) or a session cookie. A known user whose
+//!    consent covers the request (or a headless login) gets the code at once; otherwise the
+//!    page asks. The page's POST is bound to the browser by a cookie and carries a CSRF token.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use mcp_auth_core::pkce::CodeChallenge;
+use mcp_auth_core::{ScopeSet, error::ErrorCode};
+use subtle::ConstantTimeEq;
+
+use super::State;
+use crate::flow::{AuthRequest, TRANSACTION_TTL, Transaction};
+use crate::form::Params;
+use crate::login::User;
+use crate::login::page::{ConsentPage, render_consent, render_error};
+use crate::redirect;
+use crate::server::Inner;
+use crate::store::{ClientRecord, ClientSource, CodeRecord, ConsentRecord, TokenHash};
+use crate::token::{random_id, random_secret};
+
+/// Why a client could not be resolved (safe to show).
+#[derive(Debug)]
+pub(crate) struct UnknownClient(pub(crate) String);
+
+/// Find a client: a Client ID Metadata Document for URL-shaped ids (when enabled), else the store.
+pub(crate) async fn resolve_client(
+    inner: &Inner,
+    client_id: &str,
+) -> Result<ClientRecord, UnknownClient> {
+    #[cfg(feature = "cimd")]
+    if let Some(cimd) = &inner.cimd
+        && cimd.is_document_url(client_id)
+    {
+        return cimd.resolve(client_id, inner.now()).await.map_err(|e| {
+            UnknownClient(format!(
+                "The client's metadata document could not be used: {}",
+                e.message()
+            ))
+        });
+    }
+    match inner.store.get_client(client_id).await {
+        Ok(Some(client)) => Ok(client),
+        Ok(None) => Err(UnknownClient(
+            "This application is not registered with this server.".into(),
+        )),
+        Err(_e) => {
+            #[cfg(feature = "tracing")]
+            tracing::error!(error = %_e, "store failure while resolving a client");
+            Err(UnknownClient(
+                "The server could not look the application up. Try again shortly.".into(),
+            ))
+        }
+    }
+}
+
+/// `GET /authorize`.
+pub(crate) async fn get(axum::extract::State(inner): State, request: Request) -> Response {
+    let (parts, _body) = request.into_parts();
+    let params = Params::parse(parts.uri.query().unwrap_or("").as_bytes());
+    let req = match validate(&inner, &params).await {
+        Ok(req) => req,
+        Err(rejection) => return rejection,
+    };
+    let now = inner.now();
+    let browser = cookie(&parts.headers, &cookie_name(&inner, "browser"));
+    let user = current_user(&inner, &parts, now).await;
+
+    if let Some(user) = &user {
+        if inner.login.auto_approve() {
+            return issue_code(&inner, &req, user, now, Vec::new()).await;
+        }
+        if consent_covers(&inner, user, &req).await {
+            return issue_code(&inner, &req, user, now, Vec::new()).await;
+        }
+    }
+
+    // Ask the user. Bind the transaction to this browser.
+    let mut cookies = Vec::new();
+    let browser = match browser {
+        Some(value) => value,
+        None => match random_secret() {
+            Ok(value) => {
+                cookies.push(set_cookie(&inner, "browser", &value, 24 * 3600));
+                value
+            }
+            Err(_) => {
+                return error_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "Try again.",
+                );
+            }
+        },
+    };
+    let (Ok(id), Ok(csrf)) = (random_secret(), random_secret()) else {
+        return error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "Try again.",
+        );
+    };
+    let tx = Transaction {
+        request: req,
+        csrf,
+        browser: TokenHash::of(&browser),
+        expires_at: now + TRANSACTION_TTL,
+    };
+    let page = consent_page(&inner, &id, &tx, user.as_ref(), None);
+    if !inner.flow.insert_transaction(id, tx, now) {
+        return error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Too many sign-ins in progress",
+            "The server is busy. Try again in a few minutes.",
+        );
+    }
+    html(StatusCode::OK, page, cookies)
+}
+
+/// `POST /authorize`: the login and consent form.
+pub(crate) async fn post(axum::extract::State(inner): State, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    if !super::is_form(&parts.headers) {
+        return error_page(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Bad request",
+            "The form was not sent as a form.",
+        );
+    }
+    let Ok(bytes) = axum::body::to_bytes(body, inner.config.max_body_bytes).await else {
+        return error_page(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Bad request",
+            "The form was too large.",
+        );
+    };
+    let form = Params::parse(&bytes);
+    let now = inner.now();
+    let expired = || {
+        error_page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in request has expired",
+            "Go back to the application and start signing in again.",
+        )
+    };
+    let (Some(id), Some(csrf)) = (form.get("transaction"), form.get("csrf")) else {
+        return expired();
+    };
+    let browser =
+        cookie(&parts.headers, &cookie_name(&inner, "browser")).map(|b| TokenHash::of(&b));
+    let bound = inner.flow.with_transaction(id, now, |tx| {
+        let csrf_ok: bool = tx.csrf.as_bytes().ct_eq(csrf.as_bytes()).into();
+        let browser_ok = browser.is_some_and(|b| b == tx.browser);
+        csrf_ok && browser_ok
+    });
+    match bound {
+        None => return expired(),
+        Some(false) => {
+            #[cfg(feature = "tracing")]
+            tracing::warn!("consent form refused: CSRF token or browser binding mismatch");
+            return error_page(
+                StatusCode::FORBIDDEN,
+                "Request refused",
+                "This form was not submitted from the page this server showed you. Start again from the application.",
+            );
+        }
+        Some(true) => {}
+    }
+
+    if form.get("decision") == Some("deny") {
+        let Some(tx) = inner.flow.take_transaction(id, now) else {
+            return expired();
+        };
+        #[cfg(feature = "tracing")]
+        tracing::info!(client_id = %tx.request.client_id, "user denied the authorization request");
+        return redirect_error(
+            &inner,
+            &tx.request.redirect_uri,
+            tx.request.state.as_deref(),
+            ErrorCode::AccessDenied,
+            "the user denied the request",
+        );
+    }
+    if form.get("decision") != Some("approve") {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "Choose Approve or Deny.",
+        );
+    }
+
+    let mut cookies = Vec::new();
+    let user = match current_user(&inner, &parts, now).await {
+        Some(user) => user,
+        None => {
+            let (Some(username), Some(password)) = (form.get("username"), form.get("password"))
+            else {
+                return rerender(&inner, id, now, "Enter your username and password.");
+            };
+            if !inner.failed_logins.allows(username, now) {
+                return rerender(
+                    &inner,
+                    id,
+                    now,
+                    "Too many failed sign-ins for this username. Wait a few minutes and try again.",
+                );
+            }
+            let checked = match inner.password_checks.acquire().await {
+                Ok(_permit) => inner.login.verify_password(username, password).await,
+                Err(_) => None,
+            };
+            match checked {
+                Some(user) => {
+                    inner.failed_logins.clear(username);
+                    let Ok(session) = random_secret() else {
+                        return error_page(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "Something went wrong",
+                            "Try again.",
+                        );
+                    };
+                    inner
+                        .flow
+                        .insert_session(TokenHash::of(&session), user.clone(), now);
+                    cookies.push(set_cookie(
+                        &inner,
+                        "session",
+                        &session,
+                        crate::flow::SESSION_TTL,
+                    ));
+                    #[cfg(feature = "tracing")]
+                    tracing::info!(sub = %user.subject, "user signed in");
+                    user
+                }
+                None => {
+                    inner.failed_logins.hit(username, now);
+                    #[cfg(feature = "tracing")]
+                    tracing::info!("sign-in failed");
+                    return rerender(&inner, id, now, "Wrong username or password.");
+                }
+            }
+        }
+    };
+
+    let Some(tx) = inner.flow.take_transaction(id, now) else {
+        return expired();
+    };
+    let consent = ConsentRecord {
+        subject: user.subject.clone(),
+        client_id: tx.request.client_id.clone(),
+        resource: tx.request.resource.clone(),
+        scope: tx.request.scope.to_string(),
+        updated_at: now,
+    };
+    if let Err(_e) = inner.store.put_consent(consent).await {
+        #[cfg(feature = "tracing")]
+        tracing::error!(error = %_e, "storing consent failed");
+        return error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Try again shortly",
+            "The server could not record your approval.",
+        );
+    }
+    issue_code(&inner, &tx.request, &user, now, cookies).await
+}
+
+/// Validate an authorization request. `Err` is the complete response (page or redirect).
+async fn validate(inner: &Arc<Inner>, params: &Params) -> Result<AuthRequest, Response> {
+    // 1. Client and redirect URI: errors are shown, never redirected.
+    let bad = |message: String| {
+        error_page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in request is not valid",
+            &message,
+        )
+    };
+    if params.is_duplicated("client_id") || params.is_duplicated("redirect_uri") {
+        return Err(bad(
+            "The request names its client or redirect address more than once.".into(),
+        ));
+    }
+    let Some(client_id) = params.get("client_id") else {
+        return Err(bad(
+            "The request does not say which application is asking (client_id is missing).".into(),
+        ));
+    };
+    let client = resolve_client(inner, client_id)
+        .await
+        .map_err(|e| bad(e.0))?;
+    let registered = &client.metadata.redirect_uris;
+    let (redirect_uri, in_request) = match params.get("redirect_uri") {
+        Some(requested) => {
+            if !registered.iter().any(|r| redirect::matches(r, requested)) {
+                return Err(bad(format!(
+                    "The redirect address {requested:?} is not registered for this application, so the response cannot be sent there."
+                )));
+            }
+            (requested.to_owned(), true)
+        }
+        None => match registered.as_slice() {
+            [only] => (only.clone(), false),
+            _ => {
+                return Err(bad(
+                    "The request must name its redirect address (redirect_uri).".into(),
+                ));
+            }
+        },
+    };
+    let state = params.get("state").map(str::to_owned);
+
+    // 2. Everything else: errors go back to the client.
+    let fail = |code: ErrorCode, description: &str| {
+        redirect_error(inner, &redirect_uri, state.as_deref(), code, description)
+    };
+    if let Some(name) = params.duplicate() {
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            &format!("parameter {name:?} was given more than once"),
+        ));
+    }
+    match params.get("response_type") {
+        Some("code") => {}
+        None => return Err(fail(ErrorCode::InvalidRequest, "response_type is required")),
+        Some(_) => {
+            return Err(fail(
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            ));
+        }
+    }
+    if !client.metadata.grant_types.is_empty()
+        && !client
+            .metadata
+            .grant_types
+            .iter()
+            .any(|g| g == "authorization_code")
+    {
+        return Err(fail(
+            ErrorCode::UnauthorizedClient,
+            "this client is not registered for the authorization_code grant",
+        ));
+    }
+    let Some(challenge) = params.get("code_challenge") else {
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            "PKCE is required: send code_challenge with code_challenge_method=S256",
+        ));
+    };
+    match params.get("code_challenge_method") {
+        Some("S256") => {}
+        None => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "code_challenge_method=S256 is required (plain is not accepted)",
+            ));
+        }
+        Some(_) => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "only code_challenge_method=S256 is supported",
+            ));
+        }
+    }
+    let challenge = match CodeChallenge::new(challenge) {
+        Ok(c) if c.as_str().len() == 43 => c,
+        _ => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "code_challenge must be the 43-character base64url S256 value",
+            ));
+        }
+    };
+    let resource = match inner.config.resolve_resource(params.get("resource")) {
+        Ok(r) => r.as_str().to_owned(),
+        Err(message) => return Err(fail(ErrorCode::InvalidTarget, message)),
+    };
+    let scope = match params.get("scope") {
+        None => inner.config.default_scopes.clone(),
+        Some(raw) => match ScopeSet::parse(raw) {
+            Ok(s) => s,
+            Err(_) => return Err(fail(ErrorCode::InvalidScope, "scope is malformed")),
+        },
+    };
+    if let Some(unknown) = scope
+        .iter()
+        .find(|s| !inner.config.scopes.contains(s.as_str()))
+    {
+        return Err(fail(
+            ErrorCode::InvalidScope,
+            &format!("unknown scope {:?}", unknown.as_str()),
+        ));
+    }
+
+    let client_name = client
+        .metadata
+        .client_name
+        .clone()
+        .unwrap_or_else(|| client.client_id.clone());
+    Ok(AuthRequest {
+        client_id: client.client_id,
+        client_name,
+        client_source: client.source,
+        redirect_uri,
+        redirect_uri_in_request: in_request,
+        state,
+        code_challenge: challenge.as_str().to_owned(),
+        resource,
+        scope,
+    })
+}
+
+/// The user behind this browser: the login's own idea, else our session cookie.
+async fn current_user(inner: &Inner, parts: &http::request::Parts, now: u64) -> Option<User> {
+    if let Some(user) = inner.login.current_user(parts).await {
+        return Some(user);
+    }
+    let session = cookie(&parts.headers, &cookie_name(inner, "session"))?;
+    inner.flow.session_user(&TokenHash::of(&session), now)
+}
+
+async fn consent_covers(inner: &Inner, user: &User, req: &AuthRequest) -> bool {
+    match inner
+        .store
+        .get_consent(&user.subject, &req.client_id, &req.resource)
+        .await
+    {
+        Ok(Some(consent)) => {
+            ScopeSet::parse(&consent.scope).is_ok_and(|granted| granted.contains_all(&req.scope))
+        }
+        _ => false,
+    }
+}
+
+/// Issue a code and send the user back to the client (303, AS-16).
+async fn issue_code(
+    inner: &Inner,
+    req: &AuthRequest,
+    user: &User,
+    now: u64,
+    cookies: Vec<HeaderValue>,
+) -> Response {
+    let (Ok(code), Ok(grant_id)) = (random_secret(), random_id()) else {
+        return redirect_error(
+            inner,
+            &req.redirect_uri,
+            req.state.as_deref(),
+            ErrorCode::ServerError,
+            "try again",
+        );
+    };
+    let record = CodeRecord {
+        hash: TokenHash::of(&code),
+        client_id: req.client_id.clone(),
+        redirect_uri: req.redirect_uri.clone(),
+        redirect_uri_in_request: req.redirect_uri_in_request,
+        code_challenge: req.code_challenge.clone(),
+        resource: req.resource.clone(),
+        scope: req.scope.to_string(),
+        subject: user.subject.clone(),
+        grant_id,
+        issued_at: now,
+        expires_at: now + inner.config.code_ttl.as_secs(),
+    };
+    if let Err(_e) = inner.store.put_code(record).await {
+        #[cfg(feature = "tracing")]
+        tracing::error!(error = %_e, "storing an authorization code failed");
+        return redirect_error(
+            inner,
+            &req.redirect_uri,
+            req.state.as_deref(),
+            ErrorCode::TemporarilyUnavailable,
+            "try again shortly",
+        );
+    }
+    #[cfg(feature = "tracing")]
+    tracing::info!(client_id = %req.client_id, sub = %user.subject, scope = %req.scope, "authorization code issued");
+    let mut pairs = vec![("code", code.as_str())];
+    if let Some(state) = &req.state {
+        pairs.push(("state", state));
+    }
+    pairs.push(("iss", &inner.config.issuer));
+    let mut response = see_other(&req.redirect_uri, &pairs);
+    for c in cookies {
+        response.headers_mut().append(header::SET_COOKIE, c);
+    }
+    response
+}
+
+/// An error sent back to the client's (validated) redirect URI.
+fn redirect_error(
+    inner: &Inner,
+    redirect_uri: &str,
+    state: Option<&str>,
+    code: ErrorCode,
+    description: &str,
+) -> Response {
+    let mut pairs = vec![("error", code.as_str()), ("error_description", description)];
+    if let Some(state) = state {
+        pairs.push(("state", state));
+    }
+    pairs.push(("iss", &inner.config.issuer));
+    see_other(redirect_uri, &pairs)
+}
+
+/// 303 to `base` with `pairs` appended to its query.
+fn see_other(base: &str, pairs: &[(&str, &str)]) -> Response {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        query.append_pair(k, v);
+    }
+    let separator = if base.contains('?') { '&' } else { '?' };
+    let location = format!("{base}{separator}{}", query.finish());
+    let Ok(location) = HeaderValue::from_str(&location) else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "The redirect address is not valid.",
+        );
+    };
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    response.headers_mut().insert(header::LOCATION, location);
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+fn consent_page(
+    inner: &Inner,
+    id: &str,
+    tx: &Transaction,
+    user: Option<&User>,
+    error: Option<&str>,
+) -> String {
+    let req = &tx.request;
+    let redirect_host = url::Url::parse(&req.redirect_uri)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| req.redirect_uri.clone());
+    let client_id_host = (req.client_source == ClientSource::MetadataDocument)
+        .then(|| {
+            url::Url::parse(&req.client_id)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+        })
+        .flatten();
+    let scopes: Vec<&str> = req.scope.iter().map(|s| s.as_str()).collect();
+    let action = inner.config.path("/authorize");
+    let signed_in_as = user.map(|u| u.display_name.as_deref().unwrap_or(&u.subject));
+    render_consent(&ConsentPage {
+        action: &action,
+        client_name: &req.client_name,
+        client_id: &req.client_id,
+        redirect_host: &redirect_host,
+        redirect_uri: &req.redirect_uri,
+        loopback_redirect: crate::server::is_loopback_url(&req.redirect_uri),
+        client_id_host: client_id_host.as_deref(),
+        scopes: &scopes,
+        resource: &req.resource,
+        needs_login: user.is_none() && inner.login.has_password_form(),
+        signed_in_as,
+        error,
+        transaction: id,
+        csrf: &tx.csrf,
+    })
+}
+
+/// Show the page again with an error (wrong password); the transaction stays.
+fn rerender(inner: &Inner, id: &str, now: u64, error: &str) -> Response {
+    match inner
+        .flow
+        .with_transaction(id, now, |tx| consent_page(inner, id, tx, None, Some(error)))
+    {
+        Some(page) => html(StatusCode::OK, page, Vec::new()),
+        None => error_page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in request has expired",
+            "Start again from the application.",
+        ),
+    }
+}
+
+/// An HTML page with the anti-framing and no-cache headers (AS-18).
+fn html(status: StatusCode, body: String, cookies: Vec<HeaderValue>) -> Response {
+    let mut response = (status, Body::from(body)).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    for c in cookies {
+        h.append(header::SET_COOKIE, c);
+    }
+    response
+}
+
+fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    html(status, render_error(title, message), Vec::new())
+}
+
+/// Cookie names: `__Host-` prefixed and `Secure` on an https issuer (AS-50); plain on a
+/// loopback http issuer, where browsers would drop a `Secure` cookie.
+fn cookie_name(inner: &Inner, name: &str) -> String {
+    if inner.config.secure_cookies {
+        format!("__Host-mcp-auth-{name}")
+    } else {
+        format!("mcp-auth-{name}")
+    }
+}
+
+fn set_cookie(inner: &Inner, name: &str, value: &str, max_age: u64) -> HeaderValue {
+    let secure = if inner.config.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+        cookie_name(inner, name)
+    );
+    // Values are base64url, names fixed: always a valid header value.
+    HeaderValue::from_str(&cookie)
+        .unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.to_owned())
+        .filter(|v| !v.is_empty())
+}

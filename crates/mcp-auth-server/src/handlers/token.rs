@@ -1,0 +1,374 @@
+//! `POST /token`: the `authorization_code`, `refresh_token` and `client_credentials` grants.
+//!
+//! Rules (AS-22..AS-31):
+//! 1. POST, `application/x-www-form-urlencoded`, no duplicated parameters, empty = omitted.
+//! 2. The client authenticates first (public clients send `client_id`).
+//! 3. `authorization_code`: the code is consumed atomically; it must belong to the client, be
+//!    unexpired, match `redirect_uri` when the authorization request had one, and the
+//!    `code_verifier` must hash to the stored S256 challenge. A second redemption with valid
+//!    parameters revokes the grant the code produced.
+//! 4. `refresh_token`: bound to its client; rotated on every use; a rotated token presented
+//!    again revokes the family; `scope` may only narrow; `resource`, when sent, must be the
+//!    grant's.
+//! 5. `client_credentials`: confidential clients only.
+//! 6. Every response carries `Cache-Control: no-store`; errors are RFC 6749 §5.2 JSON.
+
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use mcp_auth_core::ScopeSet;
+use mcp_auth_core::error::ErrorCode;
+use mcp_auth_core::pkce::{CodeChallenge, CodeVerifier};
+
+use super::{State, cors, no_store_json};
+use crate::error::OAuthError;
+use crate::form::Params;
+use crate::server::Inner;
+use crate::store::{
+    ClientRecord, CodeTake, GrantRecord, RefreshRecord, RefreshState, Rotation, TokenHash,
+};
+use crate::token::{TokenResponse, access_token, random_secret};
+
+/// `POST /token`.
+pub(crate) async fn handle(axum::extract::State(inner): State, request: Request) -> Response {
+    let response = match exchange(&inner, request).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    };
+    cors(response)
+}
+
+/// Read the form body of a POST (rule 1).
+pub(crate) async fn read_form(
+    inner: &Inner,
+    request: Request,
+) -> Result<(http::request::Parts, Params), OAuthError> {
+    let (parts, body) = request.into_parts();
+    if !super::is_form(&parts.headers) {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let bytes = axum::body::to_bytes(body, inner.config.max_body_bytes)
+        .await
+        .map_err(|_| {
+            OAuthError::invalid_request("the request body is too large")
+                .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+        })?;
+    let params = Params::parse_strict(&bytes)?;
+    Ok((parts, params))
+}
+
+async fn exchange(inner: &Inner, request: Request) -> Result<Response, OAuthError> {
+    let (parts, params) = read_form(inner, request).await?;
+    let grant_type = params.require("grant_type")?;
+    // Refuse unknown grant types before touching client credentials.
+    if !matches!(
+        grant_type,
+        "authorization_code" | "refresh_token" | "client_credentials"
+    ) {
+        return Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            "supported grant types: authorization_code, refresh_token, client_credentials",
+        ));
+    }
+    let client = crate::client_auth::authenticate(inner, &parts.headers, &params).await?;
+    match grant_type {
+        "authorization_code" => authorization_code(inner, &client, &params).await,
+        "refresh_token" => refresh_token(inner, &client, &params).await,
+        _ => client_credentials(inner, &client, &params).await,
+    }
+}
+
+fn registered_for(client: &ClientRecord, grant: &str) -> bool {
+    let types = &client.metadata.grant_types;
+    // RFC 7591 §2: an omitted list means authorization_code only; we also allow refreshing the
+    // grants such clients obtained, since MCP clients often omit the list.
+    types.iter().any(|g| g == grant) || (types.is_empty() && grant != "client_credentials")
+}
+
+async fn authorization_code(
+    inner: &Inner,
+    client: &ClientRecord,
+    params: &Params,
+) -> Result<Response, OAuthError> {
+    let code = params.require("code")?;
+    let verifier = params.get("code_verifier");
+    let now = inner.now();
+    let record = match inner.store.take_code(&TokenHash::of(code)).await? {
+        CodeTake::Fresh(record) => record,
+        CodeTake::Replayed(record) => {
+            // AS-25: deny; revoke what the code produced, but only for a replay with valid
+            // parameters (an invalid replay must not let anyone revoke someone else's grant).
+            let valid = record.client_id == client.client_id
+                && verifier_ok(&record.code_challenge, verifier);
+            if valid && inner.store.revoke_grant(&record.grant_id, now).await? {
+                #[cfg(feature = "tracing")]
+                tracing::warn!(client_id = %client.client_id, grant = %record.grant_id, "authorization code replayed: grant revoked");
+            }
+            return Err(OAuthError::invalid_grant(
+                "the authorization code was already used",
+            ));
+        }
+        CodeTake::Unknown => {
+            return Err(OAuthError::invalid_grant(
+                "the authorization code is not valid",
+            ));
+        }
+    };
+    if record.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was issued to another client",
+        ));
+    }
+    if now >= record.expires_at {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code has expired",
+        ));
+    }
+    match params.get("redirect_uri") {
+        Some(uri) if uri != record.redirect_uri => {
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri does not match the authorization request",
+            ));
+        }
+        None if record.redirect_uri_in_request => {
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri is required: the authorization request had one",
+            ));
+        }
+        _ => {}
+    }
+    if verifier.is_none() {
+        return Err(OAuthError::invalid_grant("code_verifier is required"));
+    }
+    if !verifier_ok(&record.code_challenge, verifier) {
+        return Err(OAuthError::invalid_grant(
+            "code_verifier does not match the code_challenge",
+        ));
+    }
+    if let Some(resource) = params.get("resource")
+        && !mcp_auth_core::ResourceId::parse(&record.resource).is_ok_and(|r| r.matches(resource))
+    {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidTarget,
+            "resource differs from the one authorized",
+        ));
+    }
+
+    let refresh_allowed =
+        inner.config.issue_refresh_tokens && registered_for(client, "refresh_token");
+    let refresh_ttl = if client.is_public() {
+        inner.config.public_refresh_token_ttl
+    } else {
+        inner.config.refresh_token_ttl
+    };
+    let grant = GrantRecord {
+        grant_id: record.grant_id.clone(),
+        client_id: client.client_id.clone(),
+        subject: record.subject.clone(),
+        scope: record.scope.clone(),
+        resource: record.resource.clone(),
+        created_at: now,
+        expires_at: now + inner.config.grant_ttl.as_secs(),
+        revoked_at: None,
+    };
+    let refresh_token = if refresh_allowed {
+        Some(random_secret()?)
+    } else {
+        None
+    };
+    let refresh = refresh_token.as_deref().map(|token| RefreshRecord {
+        hash: TokenHash::of(token),
+        grant_id: grant.grant_id.clone(),
+        scope: grant.scope.clone(),
+        issued_at: now,
+        expires_at: (now + refresh_ttl.as_secs()).min(grant.expires_at),
+        state: RefreshState::Active,
+    });
+    inner.store.create_grant(grant.clone(), refresh).await?;
+    let minted = access_token(
+        inner,
+        &grant.subject,
+        &client.client_id,
+        &grant.scope,
+        &grant.resource,
+        Some(&grant.grant_id),
+        now,
+    )?;
+    respond(
+        &minted.token,
+        minted.expires_in,
+        &grant.scope,
+        refresh_token.as_deref(),
+    )
+}
+
+fn verifier_ok(challenge: &str, verifier: Option<&str>) -> bool {
+    let (Ok(challenge), Some(Ok(verifier))) = (
+        CodeChallenge::new(challenge),
+        verifier.map(CodeVerifier::new),
+    ) else {
+        return false;
+    };
+    challenge.verify(&verifier)
+}
+
+async fn refresh_token(
+    inner: &Inner,
+    client: &ClientRecord,
+    params: &Params,
+) -> Result<Response, OAuthError> {
+    let presented = params.require("refresh_token")?;
+    let hash = TokenHash::of(presented);
+    let now = inner.now();
+    let Some((old, grant)) = inner.store.get_refresh(&hash).await? else {
+        return Err(OAuthError::invalid_grant("the refresh token is not valid"));
+    };
+    if grant.client_id != client.client_id {
+        // Bound to its client (AS-29); another client's presentation changes nothing.
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    if old.state == RefreshState::Active && (now >= old.expires_at || !grant.is_active(now)) {
+        return Err(OAuthError::invalid_grant("the refresh token has expired"));
+    }
+    let granted = ScopeSet::parse(&old.scope).map_err(|_| OAuthError::server_error())?;
+    let scope = match params.get("scope") {
+        None => granted.clone(),
+        Some(raw) => {
+            let asked = ScopeSet::parse(raw)
+                .map_err(|_| OAuthError::new(ErrorCode::InvalidScope, "scope is malformed"))?;
+            if !granted.contains_all(&asked) {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    "a refresh may not widen the scope",
+                ));
+            }
+            asked
+        }
+    };
+    if let Some(resource) = params.get("resource")
+        && !mcp_auth_core::ResourceId::parse(&grant.resource).is_ok_and(|r| r.matches(resource))
+    {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidTarget,
+            "resource differs from the one authorized",
+        ));
+    }
+
+    let ttl = if client.is_public() {
+        inner.config.public_refresh_token_ttl
+    } else {
+        inner.config.refresh_token_ttl
+    };
+    let successor = random_secret()?;
+    let new = RefreshRecord {
+        hash: TokenHash::of(&successor),
+        grant_id: grant.grant_id.clone(),
+        // RFC 6749 §6: the new refresh token keeps the original scope, even when this access
+        // token is narrowed.
+        scope: old.scope.clone(),
+        issued_at: now,
+        expires_at: (now + ttl.as_secs()).min(grant.expires_at),
+        state: RefreshState::Active,
+    };
+    match inner.store.rotate_refresh(&hash, new, now).await? {
+        Rotation::Rotated => {}
+        Rotation::Reused {
+            grant_id: _grant_id,
+        } => {
+            #[cfg(feature = "tracing")]
+            tracing::warn!(client_id = %client.client_id, grant = %_grant_id, "refresh token reuse detected: grant revoked");
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was already used; the grant has been revoked",
+            ));
+        }
+        Rotation::Revoked => {
+            return Err(OAuthError::invalid_grant(
+                "the refresh token has been revoked",
+            ));
+        }
+        _ => return Err(OAuthError::invalid_grant("the refresh token is not valid")),
+    }
+    let scope = scope.to_string();
+    let minted = access_token(
+        inner,
+        &grant.subject,
+        &client.client_id,
+        &scope,
+        &grant.resource,
+        Some(&grant.grant_id),
+        now,
+    )?;
+    respond(&minted.token, minted.expires_in, &scope, Some(&successor))
+}
+
+async fn client_credentials(
+    inner: &Inner,
+    client: &ClientRecord,
+    params: &Params,
+) -> Result<Response, OAuthError> {
+    if client.is_public() {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "client_credentials is for confidential clients only",
+        ));
+    }
+    if !inner.config.client_credentials || !registered_for(client, "client_credentials") {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use client_credentials",
+        ));
+    }
+    let scope = match params.get("scope") {
+        None => inner.config.default_scopes.clone(),
+        Some(raw) => ScopeSet::parse(raw)
+            .map_err(|_| OAuthError::new(ErrorCode::InvalidScope, "scope is malformed"))?,
+    };
+    if let Some(unknown) = scope
+        .iter()
+        .find(|s| !inner.config.scopes.contains(s.as_str()))
+    {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            format!("unknown scope {:?}", unknown.as_str()),
+        ));
+    }
+    let resource = inner
+        .config
+        .resolve_resource(params.get("resource"))
+        .map_err(|m| OAuthError::new(ErrorCode::InvalidTarget, m))?
+        .as_str()
+        .to_owned();
+    let now = inner.now();
+    let scope = scope.to_string();
+    let minted = access_token(
+        inner,
+        &client.client_id,
+        &client.client_id,
+        &scope,
+        &resource,
+        None,
+        now,
+    )?;
+    respond(&minted.token, minted.expires_in, &scope, None)
+}
+
+fn respond(
+    access: &str,
+    expires_in: u64,
+    scope: &str,
+    refresh: Option<&str>,
+) -> Result<Response, OAuthError> {
+    let body = TokenResponse {
+        access_token: access,
+        token_type: "Bearer",
+        expires_in,
+        scope,
+        refresh_token: refresh,
+    };
+    let json = serde_json::to_vec(&body).map_err(|_| OAuthError::server_error())?;
+    Ok(no_store_json(StatusCode::OK, json))
+}

@@ -1,0 +1,78 @@
+//! An embeddable OAuth 2.1 authorization server for MCP.
+//!
+//! `mcp-auth-server` is the authorization server an MCP server mounts beside its `/mcp`
+//! endpoint, so that any spec-compliant MCP client connects with nothing but the server's URL:
+//!
+//! | endpoint | spec |
+//! |---|---|
+//! | `/.well-known/oauth-authorization-server[/path]`, `/.well-known/openid-configuration[/path]`, `[/path]/.well-known/openid-configuration` | RFC 8414, OIDC Discovery |
+//! | `/register` | RFC 7591 dynamic client registration |
+//! | `/authorize` (+ the login and consent page) | OAuth 2.1 §4.1, PKCE S256 only, RFC 8707 `resource`, RFC 9207 `iss` |
+//! | `/token` | `authorization_code`, `refresh_token` (rotated, reuse revokes the family), `client_credentials` |
+//! | `/revoke` | RFC 7009 |
+//! | `/introspect` | RFC 7662 (authenticated) |
+//! | `/jwks.json` | the public signing keys |
+//!
+//! Client ID Metadata Documents (an `https` `client_id` naming the client's metadata) are
+//! fetched with SSRF guards, a 5 KiB cap and HTTP caching. Access tokens are RFC 9068 JWTs
+//! (`typ: at+jwt`, `aud` = the requested resource), signed ES256 by default, so
+//! `mcp-auth-resource`'s `JwtVerifier` validates them with no extra configuration.
+//!
+//! Persistence goes through the [`Store`](store::Store) trait: [`MemoryStore`](store::MemoryStore)
+//! for tests, `SqliteStore` (feature `sqlite`, on by default) for a server that keeps its
+//! clients, refresh tokens, consents and signing keys across restarts.
+//!
+//! # When to use a dedicated identity provider instead
+//!
+//! If your organisation already runs Keycloak, Auth0, Entra ID or Okta, point
+//! `mcp-auth-resource` at it and skip this crate. `mcp-auth-server` is for MCP servers that
+//! must stand alone: one binary, its own users (or a fixed headless user for demos), and every
+//! MCP client able to connect by URL.
+//!
+//! # Example
+//!
+//! ```
+//! use mcp_auth_server::{AuthorizationServer, login::LocalLogin, store::MemoryStore};
+//! use tower::ServiceExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = AuthorizationServer::builder("https://mcp.example.com")
+//!     .resource("https://mcp.example.com/mcp")
+//!     .scopes(["mcp:tools"])
+//!     .store(MemoryStore::new())
+//!     .login(LocalLogin::new().with_user("alice", "correct horse battery staple"))
+//!     .build()
+//!     .await?;
+//! let app: axum::Router = server.router();
+//!
+//! let response = app
+//!     .oneshot(
+//!         http::Request::get("/.well-known/oauth-authorization-server")
+//!             .body(axum::body::Body::empty())?,
+//!     )
+//!     .await?;
+//! assert_eq!(response.status(), 200);
+//! # Ok(())
+//! # }
+//! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "cimd")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cimd")))]
+pub mod cimd;
+mod client_auth;
+mod error;
+mod flow;
+mod form;
+mod handlers;
+pub mod keys;
+mod limit;
+pub mod login;
+mod redirect;
+mod server;
+pub mod store;
+mod token;
+
+pub use self::error::ConfigError;
+pub use self::server::{AuthorizationServer, AuthorizationServerBuilder};

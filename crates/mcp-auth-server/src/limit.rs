@@ -1,0 +1,102 @@
+//! Fixed-window rate limits for the endpoints an anonymous caller can make expensive: open
+//! dynamic registration (AS-46) and password sign-in (brute force, and PBKDF2's CPU cost).
+//!
+//! Counters live in memory, one window per key, bounded in number; a full table first drops
+//! expired windows, then refuses new keys (failing closed).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Counts events per key in windows of `window` seconds; at most `max` per window.
+#[derive(Debug)]
+pub(crate) struct Limiter {
+    max: u32,
+    window: u64,
+    counters: Mutex<HashMap<String, (u64, u32)>>,
+}
+
+const MAX_KEYS: usize = 10_000;
+
+impl Limiter {
+    pub(crate) fn new(max: u32, window: u64) -> Self {
+        Self {
+            max,
+            window: window.max(1),
+            counters: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether `key` is still under its limit at `now` (does not count).
+    pub(crate) fn allows(&self, key: &str, now: u64) -> bool {
+        let Ok(map) = self.counters.lock() else {
+            return false;
+        };
+        match map.get(key) {
+            Some((start, count)) if now < start + self.window => *count < self.max,
+            _ => true,
+        }
+    }
+
+    /// Count one event for `key`; `false` when it is over the limit.
+    pub(crate) fn hit(&self, key: &str, now: u64) -> bool {
+        let Ok(mut map) = self.counters.lock() else {
+            return false;
+        };
+        if !map.contains_key(key) && map.len() >= MAX_KEYS {
+            let window = self.window;
+            map.retain(|_, (start, _)| now < *start + window);
+            if map.len() >= MAX_KEYS {
+                return false;
+            }
+        }
+        let entry = map.entry(key.to_owned()).or_insert((now, 0));
+        if now >= entry.0 + self.window {
+            *entry = (now, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+        entry.1 <= self.max
+    }
+
+    /// Seconds until the window of `key` ends.
+    pub(crate) fn retry_after(&self, key: &str, now: u64) -> u64 {
+        let Ok(map) = self.counters.lock() else {
+            return self.window;
+        };
+        map.get(key).map_or(self.window, |(start, _)| {
+            (start + self.window).saturating_sub(now).max(1)
+        })
+    }
+
+    /// Forget `key` (a successful sign-in clears its failures).
+    pub(crate) fn clear(&self, key: &str) {
+        if let Ok(mut map) = self.counters.lock() {
+            map.remove(key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_allows_max_events_then_refuses_until_it_ends() {
+        let l = Limiter::new(3, 60);
+        assert!(l.hit("a", 100) && l.hit("a", 101) && l.hit("a", 102));
+        assert!(!l.allows("a", 103));
+        assert!(!l.hit("a", 103));
+        assert!(l.allows("b", 103), "keys are independent");
+        assert_eq!(l.retry_after("a", 130), 30);
+        assert!(l.allows("a", 160), "a new window");
+        assert!(l.hit("a", 160));
+    }
+
+    #[test]
+    fn clear_forgets_a_key() {
+        let l = Limiter::new(1, 60);
+        assert!(l.hit("a", 0));
+        assert!(!l.allows("a", 1));
+        l.clear("a");
+        assert!(l.allows("a", 1));
+    }
+}

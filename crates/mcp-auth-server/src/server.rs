@@ -1,0 +1,595 @@
+//! [`AuthorizationServer`] and its builder.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use mcp_auth_core::metadata::AuthorizationServerMetadata;
+use mcp_auth_core::{Clock, ResourceId, Scope, ScopeSet, Secret, SystemClock};
+
+use crate::error::ConfigError;
+use crate::flow::Flow;
+use crate::keys::{KeyPolicy, KeySet, SigningAlgorithm};
+use crate::login::{LocalLogin, Login};
+use crate::store::{MemoryStore, Store, TokenHash};
+
+#[cfg(feature = "cimd")]
+use crate::cimd::{CimdConfig, CimdFetcher};
+
+/// An embeddable OAuth 2.1 authorization server for MCP.
+///
+/// Build it with [`AuthorizationServer::builder`], then mount [`router`](Self::router) into your
+/// application. Cheap to clone.
+///
+/// See the [crate docs](crate) for an example.
+#[derive(Clone)]
+pub struct AuthorizationServer {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl fmt::Debug for AuthorizationServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthorizationServer")
+            .field("issuer", &self.inner.config.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything the handlers share.
+pub(crate) struct Inner {
+    pub(crate) config: Config,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) keys: KeySet,
+    pub(crate) login: Arc<dyn Login>,
+    pub(crate) clock: Arc<dyn Clock>,
+    #[cfg(feature = "cimd")]
+    pub(crate) cimd: Option<CimdFetcher>,
+    /// Pending browser transactions and login sessions.
+    pub(crate) flow: Flow,
+    /// The metadata document, serialized once.
+    pub(crate) metadata_json: bytes::Bytes,
+    /// The OIDC discovery variant, serialized once.
+    pub(crate) openid_json: bytes::Bytes,
+    /// Registrations per minute (AS-46), one global window.
+    pub(crate) registrations: crate::limit::Limiter,
+    /// Failed sign-ins per username per 15 minutes.
+    pub(crate) failed_logins: crate::limit::Limiter,
+    /// Password checks running at once (PBKDF2 is deliberately slow).
+    pub(crate) password_checks: tokio::sync::Semaphore,
+}
+
+impl Inner {
+    /// Now, in UNIX seconds.
+    pub(crate) fn now(&self) -> u64 {
+        self.clock.unix_seconds()
+    }
+}
+
+/// The checked configuration.
+#[derive(Debug)]
+pub(crate) struct Config {
+    /// The issuer identifier, exactly as advertised.
+    pub(crate) issuer: String,
+    /// The issuer's path ("" or "/tenant"), the prefix of every endpoint path.
+    pub(crate) issuer_path: String,
+    /// Whether the issuer is https (cookies get `Secure` and the `__Host-` prefix).
+    pub(crate) secure_cookies: bool,
+    /// Resources tokens may be issued for (canonical strings).
+    pub(crate) resources: Vec<ResourceId>,
+    /// Used when a request names no resource (AS-21); `None`: such requests are refused.
+    pub(crate) default_resource: Option<ResourceId>,
+    /// Every scope a client may ask for.
+    pub(crate) scopes: ScopeSet,
+    /// The scopes advertised in `scopes_supported`.
+    pub(crate) scopes_advertised: ScopeSet,
+    /// Granted when a request names no scope.
+    pub(crate) default_scopes: ScopeSet,
+    pub(crate) access_token_ttl: Duration,
+    pub(crate) refresh_token_ttl: Duration,
+    pub(crate) public_refresh_token_ttl: Duration,
+    pub(crate) grant_ttl: Duration,
+    pub(crate) code_ttl: Duration,
+    pub(crate) dynamic_registration: bool,
+    pub(crate) client_credentials: bool,
+    pub(crate) issue_refresh_tokens: bool,
+    /// Credentials allowed to call the introspection endpoint: (client_id, secret hash).
+    pub(crate) introspection_clients: Vec<(String, TokenHash)>,
+    /// Largest accepted request body for form and JSON endpoints.
+    pub(crate) max_body_bytes: usize,
+}
+
+impl Config {
+    /// An endpoint's path: issuer path + `suffix` (e.g. `/token`).
+    pub(crate) fn path(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.issuer_path)
+    }
+
+    /// An endpoint's absolute URL.
+    pub(crate) fn url(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.issuer)
+    }
+
+    /// The resource a request names, checked against the configured ones (AS-19), or the
+    /// default when it names none (AS-21).
+    pub(crate) fn resolve_resource(
+        &self,
+        requested: Option<&str>,
+    ) -> Result<&ResourceId, &'static str> {
+        match requested {
+            None => self
+                .default_resource
+                .as_ref()
+                .ok_or("the resource parameter is required: name the MCP server's URL"),
+            Some(raw) => self
+                .resources
+                .iter()
+                .find(|r| r.matches(raw))
+                .ok_or("this authorization server does not issue tokens for that resource"),
+        }
+    }
+}
+
+impl AuthorizationServer {
+    /// Start configuring a server for `issuer` (an `https` URL, or `http` on loopback for
+    /// development; with or without a path).
+    pub fn builder(issuer: impl Into<String>) -> AuthorizationServerBuilder {
+        AuthorizationServerBuilder::new(issuer.into())
+    }
+
+    /// The axum router with every endpoint, at the paths the metadata advertises. It carries
+    /// its own state, so it merges into any `Router<S>`.
+    pub fn router<S>(&self) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        crate::handlers::router(self.inner.clone())
+    }
+
+    /// The RFC 8414 metadata this server publishes.
+    pub fn metadata(&self) -> AuthorizationServerMetadata {
+        #[cfg(feature = "cimd")]
+        let cimd_on = self.inner.cimd.is_some();
+        #[cfg(not(feature = "cimd"))]
+        let cimd_on = false;
+        crate::handlers::metadata::build(&self.inner.config, false, cimd_on)
+    }
+
+    /// The issuer identifier.
+    pub fn issuer(&self) -> &str {
+        &self.inner.config.issuer
+    }
+
+    /// The signing keys (for rotation: [`KeySet::rotate`]).
+    pub fn keys(&self) -> &KeySet {
+        &self.inner.keys
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// Housekeeping: apply the key policy and purge expired records. Call it periodically (the
+    /// demo server runs it every minute); safe to call concurrently.
+    pub async fn maintain(&self) -> Result<(), crate::store::StoreError> {
+        let now = self.inner.now();
+        if let Err(_error) = self
+            .inner
+            .keys
+            .maintain(self.inner.store.as_ref(), now)
+            .await
+        {
+            #[cfg(feature = "tracing")]
+            tracing::error!(error = %_error, "key maintenance failed");
+        }
+        self.inner.store.purge_expired(now).await?;
+        self.inner.flow.purge(now);
+        Ok(())
+    }
+}
+
+/// Configures an [`AuthorizationServer`]. Every setting is checked in
+/// [`build`](Self::build).
+#[must_use]
+pub struct AuthorizationServerBuilder {
+    issuer: String,
+    resources: Vec<String>,
+    default_resource: Option<String>,
+    scopes: Vec<String>,
+    unadvertised_scopes: Vec<String>,
+    default_scopes: Vec<String>,
+    store: Option<Arc<dyn Store>>,
+    login: Option<Arc<dyn Login>>,
+    clock: Arc<dyn Clock>,
+    key_policy: KeyPolicy,
+    access_token_ttl: Duration,
+    refresh_token_ttl: Duration,
+    public_refresh_token_ttl: Duration,
+    grant_ttl: Duration,
+    code_ttl: Duration,
+    dynamic_registration: bool,
+    client_credentials: bool,
+    issue_refresh_tokens: bool,
+    introspection_clients: Vec<(String, TokenHash)>,
+    registrations_per_minute: u32,
+    failed_logins_per_user: u32,
+    #[cfg(feature = "cimd")]
+    cimd: Option<CimdConfig>,
+}
+
+impl fmt::Debug for AuthorizationServerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthorizationServerBuilder")
+            .field("issuer", &self.issuer)
+            .field("resources", &self.resources)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthorizationServerBuilder {
+    fn new(issuer: String) -> Self {
+        Self {
+            issuer,
+            resources: Vec::new(),
+            default_resource: None,
+            scopes: Vec::new(),
+            unadvertised_scopes: Vec::new(),
+            default_scopes: Vec::new(),
+            store: None,
+            login: None,
+            clock: Arc::new(SystemClock::default()),
+            key_policy: KeyPolicy::default(),
+            access_token_ttl: Duration::from_secs(15 * 60),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            public_refresh_token_ttl: Duration::from_secs(14 * 24 * 3600),
+            grant_ttl: Duration::from_secs(90 * 24 * 3600),
+            code_ttl: Duration::from_secs(60),
+            dynamic_registration: true,
+            client_credentials: true,
+            issue_refresh_tokens: true,
+            introspection_clients: Vec::new(),
+            registrations_per_minute: 60,
+            failed_logins_per_user: 10,
+            #[cfg(feature = "cimd")]
+            cimd: Some(CimdConfig::default()),
+        }
+    }
+
+    /// A resource (RFC 8707; the MCP server's canonical URL) this server issues tokens for.
+    /// The first one is also the default for requests that name none, unless
+    /// [`default_resource`](Self::default_resource) says otherwise.
+    pub fn resource(mut self, resource: impl Into<String>) -> Self {
+        self.resources.push(resource.into());
+        self
+    }
+
+    /// The resource used when a request names none (AS-21), or `None` to refuse such requests
+    /// with `invalid_target`. Defaults to the first configured resource.
+    pub fn default_resource(mut self, resource: Option<&str>) -> Self {
+        self.default_resource = Some(resource.unwrap_or("").to_owned());
+        self
+    }
+
+    /// Scopes clients may request and that are advertised in `scopes_supported`.
+    pub fn scopes<I, T>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        self.scopes.extend(scopes.into_iter().map(Into::into));
+        self
+    }
+
+    /// Scopes clients may request but that are not advertised (reached by step-up).
+    pub fn unadvertised_scopes<I, T>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        self.unadvertised_scopes
+            .extend(scopes.into_iter().map(Into::into));
+        self
+    }
+
+    /// Scopes granted when an authorization request names none (default: none).
+    pub fn default_scopes<I, T>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        self.default_scopes
+            .extend(scopes.into_iter().map(Into::into));
+        self
+    }
+
+    /// The store (default: a [`MemoryStore`], which forgets everything on restart).
+    pub fn store(mut self, store: impl Store) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// A shared store.
+    pub fn shared_store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Who the user is (default: a [`LocalLogin`] with no users, so nobody can sign in).
+    pub fn login(mut self, login: impl Login) -> Self {
+        self.login = Some(Arc::new(login));
+        self
+    }
+
+    /// The clock (tests use [`ManualClock`](mcp_auth_core::ManualClock)).
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The algorithm for new signing keys (default ES256).
+    pub fn signing_algorithm(mut self, algorithm: SigningAlgorithm) -> Self {
+        self.key_policy.algorithm = algorithm;
+        self
+    }
+
+    /// Key rotation policy.
+    pub fn key_policy(mut self, policy: KeyPolicy) -> Self {
+        self.key_policy = policy;
+        self
+    }
+
+    /// Access-token lifetime (default 15 minutes; at most 24 hours).
+    pub fn access_token_ttl(mut self, ttl: Duration) -> Self {
+        self.access_token_ttl = ttl;
+        self
+    }
+
+    /// Refresh-token inactivity lifetime for confidential clients (default 30 days).
+    pub fn refresh_token_ttl(mut self, ttl: Duration) -> Self {
+        self.refresh_token_ttl = ttl;
+        self
+    }
+
+    /// Refresh-token inactivity lifetime for public clients (default 14 days; AS-46).
+    pub fn public_refresh_token_ttl(mut self, ttl: Duration) -> Self {
+        self.public_refresh_token_ttl = ttl;
+        self
+    }
+
+    /// Absolute lifetime of a grant, however active (default 90 days).
+    pub fn grant_ttl(mut self, ttl: Duration) -> Self {
+        self.grant_ttl = ttl;
+        self
+    }
+
+    /// Authorization-code lifetime (default 60 s; at most 10 minutes, AS-15).
+    pub fn code_ttl(mut self, ttl: Duration) -> Self {
+        self.code_ttl = ttl;
+        self
+    }
+
+    /// Mount `/register` (RFC 7591; default on).
+    pub fn dynamic_registration(mut self, enabled: bool) -> Self {
+        self.dynamic_registration = enabled;
+        self
+    }
+
+    /// Allow the `client_credentials` grant for confidential clients (default on).
+    pub fn client_credentials(mut self, enabled: bool) -> Self {
+        self.client_credentials = enabled;
+        self
+    }
+
+    /// Issue refresh tokens with authorization-code grants (default on).
+    pub fn refresh_tokens(mut self, enabled: bool) -> Self {
+        self.issue_refresh_tokens = enabled;
+        self
+    }
+
+    /// Credentials a resource server uses to call `/introspect` (Basic or form body). Without
+    /// any, the endpoint is not mounted.
+    pub fn introspection_client(mut self, client_id: impl Into<String>, secret: &Secret) -> Self {
+        self.introspection_clients
+            .push((client_id.into(), TokenHash::of(secret.expose())));
+        self
+    }
+
+    /// At most this many dynamic registrations per minute, server-wide (default 60; AS-46).
+    /// Over the limit, `/register` answers 429 with `Retry-After`.
+    pub fn registrations_per_minute(mut self, limit: u32) -> Self {
+        self.registrations_per_minute = limit;
+        self
+    }
+
+    /// After this many failed sign-ins for one username within 15 minutes, the login form
+    /// refuses that username until the window ends (default 10).
+    pub fn failed_logins_per_user(mut self, limit: u32) -> Self {
+        self.failed_logins_per_user = limit;
+        self
+    }
+
+    /// Client ID Metadata Document limits (`None` turns CIMD off; default on).
+    #[cfg(feature = "cimd")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cimd")))]
+    pub fn client_id_metadata_documents(mut self, config: Option<CimdConfig>) -> Self {
+        self.cimd = config;
+        self
+    }
+
+    /// Check the configuration, load (or create) the signing keys, and build the server.
+    pub async fn build(self) -> Result<AuthorizationServer, ConfigError> {
+        let issuer = check_issuer(&self.issuer)?;
+        let issuer_path = url::Url::parse(&issuer)
+            .map(|u| u.path().trim_end_matches('/').to_owned())
+            .map_err(|_| ConfigError::InvalidIssuer(self.issuer.clone()))?;
+        let issuer_loopback = is_loopback_url(&issuer);
+
+        if self.resources.is_empty() {
+            return Err(ConfigError::NoResource);
+        }
+        let mut resources = Vec::new();
+        for raw in &self.resources {
+            let id =
+                ResourceId::parse(raw).map_err(|_| ConfigError::InvalidResource(raw.clone()))?;
+            resources.push(id);
+        }
+        let default_resource = match &self.default_resource {
+            None => resources.first().cloned(),
+            Some(raw) if raw.is_empty() => None,
+            Some(raw) => Some(
+                resources
+                    .iter()
+                    .find(|r| r.matches(raw))
+                    .cloned()
+                    .ok_or_else(|| ConfigError::InvalidResource(raw.clone()))?,
+            ),
+        };
+
+        let scopes_advertised = parse_scopes(&self.scopes)?;
+        let default_scopes = parse_scopes(&self.default_scopes)?;
+        let all_scopes = scopes_advertised
+            .union(&parse_scopes(&self.unadvertised_scopes)?)
+            .union(&default_scopes);
+
+        let check = |ttl: Duration, max: Duration, name: &'static str| {
+            if ttl.is_zero() || ttl > max {
+                Err(ConfigError::InvalidLifetime(name))
+            } else {
+                Ok(ttl)
+            }
+        };
+        let day = Duration::from_secs(24 * 3600);
+        let access_token_ttl = check(self.access_token_ttl, day, "access tokens")?;
+        let code_ttl = check(
+            self.code_ttl,
+            Duration::from_secs(600),
+            "authorization codes",
+        )?;
+        let grant_ttl = check(self.grant_ttl, 3650 * day, "grants")?;
+        let refresh_token_ttl = check(self.refresh_token_ttl, grant_ttl, "refresh tokens")?;
+        let public_refresh_token_ttl = check(
+            self.public_refresh_token_ttl,
+            grant_ttl,
+            "public refresh tokens",
+        )?;
+
+        let login = self.login.unwrap_or_else(|| Arc::new(LocalLogin::new()));
+        if login.requires_loopback() && !issuer_loopback {
+            return Err(ConfigError::HeadlessNotLoopback(issuer));
+        }
+
+        let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        let now = self.clock.unix_seconds();
+        let mut key_policy = self.key_policy;
+        key_policy.keep_after_retire = key_policy.keep_after_retire.max(access_token_ttl);
+        let keys = KeySet::load_or_create(store.as_ref(), key_policy, now)
+            .await
+            .map_err(ConfigError::Keys)?;
+
+        #[cfg(feature = "cimd")]
+        let cimd = match self.cimd {
+            Some(config) => Some(
+                CimdFetcher::new(config).map_err(|e| ConfigError::Invalid(e.to_string().into()))?,
+            ),
+            None => None,
+        };
+
+        let config = Config {
+            secure_cookies: issuer.starts_with("https://"),
+            issuer,
+            issuer_path,
+            resources,
+            default_resource,
+            scopes: all_scopes,
+            scopes_advertised,
+            default_scopes,
+            access_token_ttl,
+            refresh_token_ttl,
+            public_refresh_token_ttl,
+            grant_ttl,
+            code_ttl,
+            dynamic_registration: self.dynamic_registration,
+            client_credentials: self.client_credentials,
+            issue_refresh_tokens: self.issue_refresh_tokens,
+            introspection_clients: self.introspection_clients,
+            max_body_bytes: 64 * 1024,
+        };
+        #[cfg(feature = "cimd")]
+        let cimd_on = cimd.is_some();
+        #[cfg(not(feature = "cimd"))]
+        let cimd_on = false;
+        let metadata = crate::handlers::metadata::build(&config, false, cimd_on);
+        let openid = crate::handlers::metadata::build(&config, true, cimd_on);
+        let metadata_json = serde_json::to_vec(&metadata)
+            .map_err(|e| ConfigError::Invalid(e.to_string().into()))?;
+        let openid_json =
+            serde_json::to_vec(&openid).map_err(|e| ConfigError::Invalid(e.to_string().into()))?;
+
+        Ok(AuthorizationServer {
+            inner: Arc::new(Inner {
+                config,
+                store,
+                keys,
+                login,
+                clock: self.clock,
+                #[cfg(feature = "cimd")]
+                cimd,
+                flow: Flow::default(),
+                metadata_json: metadata_json.into(),
+                openid_json: openid_json.into(),
+                registrations: crate::limit::Limiter::new(self.registrations_per_minute, 60),
+                failed_logins: crate::limit::Limiter::new(self.failed_logins_per_user, 15 * 60),
+                password_checks: tokio::sync::Semaphore::new(4),
+            }),
+        })
+    }
+}
+
+fn parse_scopes(list: &[String]) -> Result<ScopeSet, ConfigError> {
+    let mut set = ScopeSet::new();
+    for raw in list {
+        let scope = Scope::new(raw).map_err(|_| ConfigError::InvalidScope(raw.clone()))?;
+        set.insert(scope);
+    }
+    Ok(set)
+}
+
+/// RFC 8414 §2: https, no query, no fragment; http allowed on loopback for development.
+fn check_issuer(raw: &str) -> Result<String, ConfigError> {
+    let invalid = || ConfigError::InvalidIssuer(raw.to_owned());
+    let url = url::Url::parse(raw).map_err(|_| invalid())?;
+    if url.query().is_some() || url.fragment().is_some() || raw.contains('#') || raw.contains('?') {
+        return Err(invalid());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid());
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback_url(raw) => {}
+        _ => return Err(invalid()),
+    }
+    // The advertised issuer is the configured string without a terminating slash.
+    Ok(raw.trim_end_matches('/').to_owned())
+}
+
+/// Whether an URL's host is loopback (`localhost`, 127.0.0.0/8, `[::1]`).
+pub(crate) fn is_loopback_url(raw: &str) -> bool {
+    match url::Url::parse(raw)
+        .ok()
+        .and_then(|u| u.host().map(|h| h.to_owned()))
+    {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// The set of scopes as a sorted list (for stable output).
+#[allow(dead_code)]
+pub(crate) fn sorted(scopes: &ScopeSet) -> BTreeSet<&str> {
+    scopes.iter().map(Scope::as_str).collect()
+}

@@ -1,0 +1,390 @@
+//! [`MemoryStore`]: every record in process memory, behind one lock.
+
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use super::{
+    ClientRecord, CodeRecord, CodeTake, ConsentRecord, GrantRecord, RefreshRecord, RefreshState,
+    Rotation, Store, StoreError, StoreFuture, StoredKey, TokenHash,
+};
+
+/// An in-memory store (tests and single-process demos; forgets everything on restart).
+///
+/// Clones share the same records. Every operation takes one lock for its whole duration, so
+/// [`take_code`](Store::take_code) and [`rotate_refresh`](Store::rotate_refresh) are atomic; the
+/// lock is never held across an `.await`.
+///
+/// `Debug` prints record counts only.
+///
+/// # Example
+///
+/// ```
+/// use mcp_auth_server::store::{CodeRecord, CodeTake, MemoryStore, Store, TokenHash};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), mcp_auth_server::store::StoreError> {
+/// let store = MemoryStore::new();
+/// let mut code = CodeRecord::default();
+/// code.hash = TokenHash::of("the-code");
+/// code.client_id = "client-1".into();
+/// code.expires_at = 1_700_000_060;
+/// store.put_code(code).await?;
+///
+/// let hash = TokenHash::of("the-code");
+/// assert!(matches!(store.take_code(&hash).await?, CodeTake::Fresh(_)));
+/// assert!(matches!(store.take_code(&hash).await?, CodeTake::Replayed(_)));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    state: Arc<RwLock<State>>,
+}
+
+#[derive(Default)]
+struct State {
+    clients: HashMap<String, ClientRecord>,
+    /// Codes with their "used" flag.
+    codes: HashMap<TokenHash, (CodeRecord, bool)>,
+    grants: HashMap<String, GrantRecord>,
+    refresh: HashMap<TokenHash, RefreshRecord>,
+    /// Grant id → the hashes of its refresh tokens.
+    families: HashMap<String, HashSet<TokenHash>>,
+    /// Revoked access-token `jti` → its `exp`.
+    revoked_jtis: HashMap<String, u64>,
+    /// (subject, client_id, resource) → consent.
+    consents: HashMap<(String, String, String), ConsentRecord>,
+    keys: HashMap<String, StoredKey>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    // A panic while the lock is held cannot leave a half-applied change behind (every mutation
+    // is checked before it starts), so a poisoned lock is still consistent: keep serving.
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.read();
+        f.debug_struct("MemoryStore")
+            .field("clients", &state.clients.len())
+            .field("codes", &state.codes.len())
+            .field("grants", &state.grants.len())
+            .field("refresh_tokens", &state.refresh.len())
+            .field("revoked_access_tokens", &state.revoked_jtis.len())
+            .field("consents", &state.consents.len())
+            .field("keys", &state.keys.len())
+            .finish()
+    }
+}
+
+fn ready<'a, T: Send + 'a>(result: Result<T, StoreError>) -> StoreFuture<'a, T> {
+    Box::pin(std::future::ready(result))
+}
+
+/// The union of two space-separated scope lists: `existing` first, then what `added` brings
+/// that is new, in order, without duplicates.
+pub(super) fn merge_scopes(existing: &str, added: &str) -> String {
+    let mut seen = HashSet::new();
+    existing
+        .split_whitespace()
+        .chain(added.split_whitespace())
+        .filter(|scope| seen.insert(*scope))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub(super) fn foreign_refresh() -> StoreError {
+    StoreError::new("refresh token belongs to another grant")
+}
+
+impl State {
+    /// Revoke a grant and its family; whether the grant was active at `now` before.
+    fn revoke_family(&mut self, grant_id: &str, now: u64) -> bool {
+        let Some(grant) = self.grants.get_mut(grant_id) else {
+            return false;
+        };
+        let was_active = grant.is_active(now);
+        grant.revoked_at.get_or_insert(now);
+        if let Some(family) = self.families.get(grant_id) {
+            for hash in family {
+                if let Some(token) = self.refresh.get_mut(hash) {
+                    token.state = RefreshState::Revoked;
+                }
+            }
+        }
+        was_active
+    }
+
+    fn insert_refresh(&mut self, refresh: RefreshRecord) -> Result<(), StoreError> {
+        if self.refresh.contains_key(&refresh.hash) {
+            return Err(StoreError::new("refresh token already stored"));
+        }
+        self.families
+            .entry(refresh.grant_id.clone())
+            .or_default()
+            .insert(refresh.hash);
+        self.refresh.insert(refresh.hash, refresh);
+        Ok(())
+    }
+
+    fn remove_refresh(&mut self, hash: &TokenHash) -> bool {
+        let Some(token) = self.refresh.remove(hash) else {
+            return false;
+        };
+        if let Some(family) = self.families.get_mut(&token.grant_id) {
+            family.remove(hash);
+            if family.is_empty() {
+                self.families.remove(&token.grant_id);
+            }
+        }
+        true
+    }
+}
+
+impl Store for MemoryStore {
+    fn put_client(&self, client: ClientRecord) -> StoreFuture<'_, ()> {
+        self.write()
+            .clients
+            .insert(client.client_id.clone(), client);
+        ready(Ok(()))
+    }
+
+    fn get_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<ClientRecord>> {
+        ready(Ok(self.read().clients.get(client_id).cloned()))
+    }
+
+    fn delete_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool> {
+        ready(Ok(self.write().clients.remove(client_id).is_some()))
+    }
+
+    fn put_code(&self, code: CodeRecord) -> StoreFuture<'_, ()> {
+        let result = match self.write().codes.entry(code.hash) {
+            // Replacing would reset a consumed code to fresh.
+            Entry::Occupied(_) => Err(StoreError::new("authorization code already stored")),
+            Entry::Vacant(slot) => {
+                slot.insert((code, false));
+                Ok(())
+            }
+        };
+        ready(result)
+    }
+
+    fn take_code<'a>(&'a self, hash: &'a TokenHash) -> StoreFuture<'a, CodeTake> {
+        let mut state = self.write();
+        let take = match state.codes.get_mut(hash) {
+            None => CodeTake::Unknown,
+            Some((code, used)) if *used => CodeTake::Replayed(code.clone()),
+            Some((code, used)) => {
+                *used = true;
+                CodeTake::Fresh(code.clone())
+            }
+        };
+        ready(Ok(take))
+    }
+
+    fn create_grant(
+        &self,
+        grant: GrantRecord,
+        refresh: Option<RefreshRecord>,
+    ) -> StoreFuture<'_, ()> {
+        let mut state = self.write();
+        let result = (|| {
+            if refresh
+                .as_ref()
+                .is_some_and(|r| r.grant_id != grant.grant_id)
+            {
+                return Err(foreign_refresh());
+            }
+            if state.grants.contains_key(&grant.grant_id) {
+                return Err(StoreError::new("grant already stored"));
+            }
+            if refresh
+                .as_ref()
+                .is_some_and(|r| state.refresh.contains_key(&r.hash))
+            {
+                return Err(StoreError::new("refresh token already stored"));
+            }
+            state.grants.insert(grant.grant_id.clone(), grant);
+            if let Some(refresh) = refresh {
+                state.insert_refresh(refresh)?;
+            }
+            Ok(())
+        })();
+        ready(result)
+    }
+
+    fn get_grant<'a>(&'a self, grant_id: &'a str) -> StoreFuture<'a, Option<GrantRecord>> {
+        ready(Ok(self.read().grants.get(grant_id).cloned()))
+    }
+
+    fn get_refresh<'a>(
+        &'a self,
+        hash: &'a TokenHash,
+    ) -> StoreFuture<'a, Option<(RefreshRecord, GrantRecord)>> {
+        let state = self.read();
+        let found = state.refresh.get(hash).and_then(|token| {
+            let grant = state.grants.get(&token.grant_id)?;
+            Some((token.clone(), grant.clone()))
+        });
+        ready(Ok(found))
+    }
+
+    fn rotate_refresh<'a>(
+        &'a self,
+        old: &'a TokenHash,
+        new: RefreshRecord,
+        now: u64,
+    ) -> StoreFuture<'a, Rotation> {
+        let mut state = self.write();
+        let result = (|| {
+            let Some(token) = state.refresh.get(old) else {
+                return Ok(Rotation::Unknown);
+            };
+            let grant_id = token.grant_id.clone();
+            let token_state = token.state;
+            let grant_revoked = state
+                .grants
+                .get(&grant_id)
+                .is_none_or(|g| g.revoked_at.is_some());
+            if token_state == RefreshState::Revoked || grant_revoked {
+                return Ok(Rotation::Revoked);
+            }
+            if token_state == RefreshState::Rotated {
+                state.revoke_family(&grant_id, now);
+                return Ok(Rotation::Reused { grant_id });
+            }
+            if new.grant_id != grant_id {
+                return Err(foreign_refresh());
+            }
+            state.insert_refresh(new)?;
+            if let Some(token) = state.refresh.get_mut(old) {
+                token.state = RefreshState::Rotated;
+            }
+            Ok(Rotation::Rotated)
+        })();
+        ready(result)
+    }
+
+    fn revoke_grant<'a>(&'a self, grant_id: &'a str, now: u64) -> StoreFuture<'a, bool> {
+        ready(Ok(self.write().revoke_family(grant_id, now)))
+    }
+
+    fn revoke_access_token<'a>(&'a self, jti: &'a str, expires_at: u64) -> StoreFuture<'a, ()> {
+        let mut state = self.write();
+        let entry = state
+            .revoked_jtis
+            .entry(jti.to_owned())
+            .or_insert(expires_at);
+        *entry = (*entry).max(expires_at);
+        ready(Ok(()))
+    }
+
+    fn is_access_token_revoked<'a>(&'a self, jti: &'a str) -> StoreFuture<'a, bool> {
+        ready(Ok(self.read().revoked_jtis.contains_key(jti)))
+    }
+
+    fn put_consent(&self, consent: ConsentRecord) -> StoreFuture<'_, ()> {
+        let mut state = self.write();
+        let key = (
+            consent.subject.clone(),
+            consent.client_id.clone(),
+            consent.resource.clone(),
+        );
+        let existing = state.consents.get(&key).map_or("", |c| c.scope.as_str());
+        let scope = merge_scopes(existing, &consent.scope);
+        state
+            .consents
+            .insert(key, ConsentRecord { scope, ..consent });
+        ready(Ok(()))
+    }
+
+    fn get_consent<'a>(
+        &'a self,
+        subject: &'a str,
+        client_id: &'a str,
+        resource: &'a str,
+    ) -> StoreFuture<'a, Option<ConsentRecord>> {
+        let key = (
+            subject.to_owned(),
+            client_id.to_owned(),
+            resource.to_owned(),
+        );
+        ready(Ok(self.read().consents.get(&key).cloned()))
+    }
+
+    fn put_key(&self, key: StoredKey) -> StoreFuture<'_, ()> {
+        self.write().keys.insert(key.kid.clone(), key);
+        ready(Ok(()))
+    }
+
+    fn list_keys(&self) -> StoreFuture<'_, Vec<StoredKey>> {
+        let mut keys: Vec<StoredKey> = self.read().keys.values().cloned().collect();
+        keys.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then_with(|| a.kid.cmp(&b.kid))
+        });
+        ready(Ok(keys))
+    }
+
+    fn delete_key<'a>(&'a self, kid: &'a str) -> StoreFuture<'a, bool> {
+        ready(Ok(self.write().keys.remove(kid).is_some()))
+    }
+
+    fn purge_expired(&self, now: u64) -> StoreFuture<'_, u64> {
+        let mut state = self.write();
+        let mut removed: usize = 0;
+
+        let codes_before = state.codes.len();
+        state.codes.retain(|_, (code, _)| code.expires_at > now);
+        removed += codes_before - state.codes.len();
+
+        let expired_grants: Vec<String> = state
+            .grants
+            .values()
+            .filter(|grant| grant.expires_at <= now)
+            .map(|grant| grant.grant_id.clone())
+            .collect();
+        let mut doomed_tokens: HashSet<TokenHash> = state
+            .refresh
+            .values()
+            .filter(|token| token.expires_at <= now)
+            .map(|token| token.hash)
+            .collect();
+        for grant_id in &expired_grants {
+            if let Some(family) = state.families.get(grant_id) {
+                doomed_tokens.extend(family.iter().copied());
+            }
+        }
+        for hash in &doomed_tokens {
+            if state.remove_refresh(hash) {
+                removed += 1;
+            }
+        }
+        for grant_id in &expired_grants {
+            if state.grants.remove(grant_id).is_some() {
+                removed += 1;
+            }
+            state.families.remove(grant_id);
+        }
+
+        let jtis_before = state.revoked_jtis.len();
+        state.revoked_jtis.retain(|_, expires_at| *expires_at > now);
+        removed += jtis_before - state.revoked_jtis.len();
+
+        ready(Ok(u64::try_from(removed).unwrap_or(u64::MAX)))
+    }
+}

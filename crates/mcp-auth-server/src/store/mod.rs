@@ -1,0 +1,520 @@
+//! Persistence: the [`Store`] trait and its backends.
+//!
+//! Everything the authorization server must remember across a restart goes through one trait:
+//! registered clients, authorization codes, grants with their refresh-token families, consents and
+//! signing keys. Secrets never reach a store in the clear: codes and refresh tokens are kept as
+//! SHA-256 hashes ([`TokenHash`]), client secrets likewise, and signing keys are the one exception a
+//! server cannot avoid (see [`StoredKey`]).
+//!
+//! The operations the protocol needs to be atomic are single trait methods, so that a shared
+//! database backend implements them as one transaction or one conditional `UPDATE`:
+//!
+//! 1. [`Store::take_code`] consumes an authorization code at most once, however many requests race.
+//! 2. [`Store::rotate_refresh`] rotates a refresh token at most once; presenting an already rotated
+//!    token revokes its whole grant (family) in the same step.
+//!
+//! The record types are plain structs with public fields, so a backend in another crate can
+//! build them from its rows.
+//!
+//! Backends: [`MemoryStore`] (tests, single process) and, with the `sqlite` feature,
+//! [`SqliteStore`] (the embedded default; survives restarts). Every backend passes the same
+//! test suite (`tests/store.rs`).
+//!
+//! # Example
+//!
+//! ```
+//! use mcp_auth_server::store::{ClientRecord, MemoryStore, Store};
+//! use mcp_auth_core::metadata::ClientMetadata;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), mcp_auth_server::store::StoreError> {
+//! let store = MemoryStore::new();
+//! let mut metadata = ClientMetadata::default();
+//! metadata.redirect_uris = vec!["http://127.0.0.1/callback".into()];
+//! store.put_client(ClientRecord::public("client-1", metadata, 1_700_000_000)).await?;
+//! let client = store.get_client("client-1").await?.expect("stored");
+//! assert!(client.is_public());
+//! # Ok(())
+//! # }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use mcp_auth_core::metadata::ClientMetadata;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+mod memory;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+pub use self::memory::MemoryStore;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use self::sqlite::{Durability, SqliteStore};
+
+/// The boxed future every [`Store`] method returns (the trait is object safe, so the server holds
+/// an `Arc<dyn Store>`; one allocation per call is noise next to a database round trip).
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// A storage backend for the authorization server.
+///
+/// Times are UNIX seconds from the server's [`Clock`](mcp_auth_core::Clock), passed in as `now`
+/// so that backends never read the wall clock themselves.
+///
+/// Implementations must make [`take_code`](Self::take_code) and
+/// [`rotate_refresh`](Self::rotate_refresh) atomic: of any number of concurrent calls for the same
+/// hash, exactly one may observe the fresh record.
+pub trait Store: Send + Sync + fmt::Debug + 'static {
+    // ----- clients -----
+    /// Insert or replace a client.
+    fn put_client(&self, client: ClientRecord) -> StoreFuture<'_, ()>;
+    /// Look a client up by `client_id`.
+    fn get_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<ClientRecord>>;
+    /// Delete a client (its grants stay until revoked or expired). Returns whether it existed.
+    fn delete_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool>;
+
+    // ----- authorization codes -----
+    /// Store a freshly issued authorization code.
+    fn put_code(&self, code: CodeRecord) -> StoreFuture<'_, ()>;
+    /// Atomically consume a code.
+    ///
+    /// The first call for a hash returns [`CodeTake::Fresh`] and marks the code used; every later
+    /// call returns [`CodeTake::Replayed`] with the same record (so the caller can revoke the
+    /// grant the code produced) until the record is purged. Unknown hashes give
+    /// [`CodeTake::Unknown`]. Expiry is the caller's check: the record is returned either way.
+    fn take_code<'a>(&'a self, hash: &'a TokenHash) -> StoreFuture<'a, CodeTake>;
+
+    // ----- grants and refresh-token families -----
+    /// Record a new grant (what one consent + one code exchange, or one client-credentials
+    /// request, produced) together with its first refresh token, if any.
+    fn create_grant(
+        &self,
+        grant: GrantRecord,
+        refresh: Option<RefreshRecord>,
+    ) -> StoreFuture<'_, ()>;
+    /// Look a grant up.
+    fn get_grant<'a>(&'a self, grant_id: &'a str) -> StoreFuture<'a, Option<GrantRecord>>;
+    /// Look a refresh token up by hash, with its grant.
+    fn get_refresh<'a>(
+        &'a self,
+        hash: &'a TokenHash,
+    ) -> StoreFuture<'a, Option<(RefreshRecord, GrantRecord)>>;
+    /// Atomically rotate a refresh token: if `old` is [`RefreshState::Active`], mark it
+    /// [`RefreshState::Rotated`] and insert `new` (same grant). If `old` was already rotated,
+    /// revoke the whole grant (every refresh token of the family) and report
+    /// [`Rotation::Reused`]. Expiry and client binding are the caller's checks, made on the
+    /// record returned by [`get_refresh`](Self::get_refresh) before calling this; the store
+    /// re-checks only the state.
+    fn rotate_refresh<'a>(
+        &'a self,
+        old: &'a TokenHash,
+        new: RefreshRecord,
+        now: u64,
+    ) -> StoreFuture<'a, Rotation>;
+    /// Revoke a grant and every refresh token of its family. Returns whether it was active.
+    fn revoke_grant<'a>(&'a self, grant_id: &'a str, now: u64) -> StoreFuture<'a, bool>;
+
+    // ----- revoked access tokens (JWTs are stateless; revocation is a deny list until `exp`) -----
+    /// Remember that the access token `jti` is revoked until `expires_at`.
+    fn revoke_access_token<'a>(&'a self, jti: &'a str, expires_at: u64) -> StoreFuture<'a, ()>;
+    /// Whether the access token `jti` was revoked.
+    fn is_access_token_revoked<'a>(&'a self, jti: &'a str) -> StoreFuture<'a, bool>;
+
+    // ----- consents -----
+    /// Remember that `subject` approved `scopes` for `client_id` at `resource` (merging with any
+    /// earlier approval for the same triple).
+    fn put_consent(&self, consent: ConsentRecord) -> StoreFuture<'_, ()>;
+    /// The scopes `subject` approved for `client_id` at `resource`, if any.
+    fn get_consent<'a>(
+        &'a self,
+        subject: &'a str,
+        client_id: &'a str,
+        resource: &'a str,
+    ) -> StoreFuture<'a, Option<ConsentRecord>>;
+
+    // ----- signing keys -----
+    /// Insert or replace a signing key.
+    fn put_key(&self, key: StoredKey) -> StoreFuture<'_, ()>;
+    /// Every stored signing key, oldest first.
+    fn list_keys(&self) -> StoreFuture<'_, Vec<StoredKey>>;
+    /// Delete a signing key by `kid`.
+    fn delete_key<'a>(&'a self, kid: &'a str) -> StoreFuture<'a, bool>;
+
+    // ----- upkeep -----
+    /// Drop what can no longer be used at `now`: codes past expiry, refresh tokens and grants
+    /// past expiry, deny-listed access tokens past `exp`. Returns how many records went.
+    fn purge_expired(&self, now: u64) -> StoreFuture<'_, u64>;
+}
+
+/// A store failure. Opaque: the backend's own error is only reachable through
+/// [`std::error::Error::source`].
+#[derive(Debug, thiserror::Error)]
+#[error("storage error: {message}")]
+pub struct StoreError {
+    message: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl StoreError {
+    /// An error with a message and no source.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// An error wrapping a backend error.
+    pub fn with_source(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+}
+
+/// The SHA-256 of a secret value (a code, a refresh token, a client secret). Stores index by it;
+/// comparisons are constant time.
+///
+/// The `Default` (all zeros) is the hash of no secret; it exists so that records can be built
+/// with `Default` and field assignment outside this crate.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct TokenHash([u8; 32]);
+
+impl TokenHash {
+    /// Hash a secret.
+    pub fn of(secret: &str) -> Self {
+        Self(Sha256::digest(secret.as_bytes()).into())
+    }
+
+    /// From raw bytes (as read back from a database).
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The raw bytes.
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Constant-time check that `secret` hashes to this value.
+    pub fn verify(&self, secret: &str) -> bool {
+        Self::of(secret).0.ct_eq(&self.0).into()
+    }
+}
+
+impl fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A prefix identifies a record in logs without helping anyone guess the secret.
+        write!(
+            f,
+            "TokenHash({:02x}{:02x}{:02x}{:02x}…)",
+            self.0[0], self.0[1], self.0[2], self.0[3]
+        )
+    }
+}
+
+/// How a client authenticates at the token endpoint (`token_endpoint_auth_method`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ClientAuthMethod {
+    /// A public client: sends only `client_id`.
+    None,
+    /// HTTP Basic with the form-urlencoded id and secret.
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+}
+
+impl ClientAuthMethod {
+    /// The RFC 7591 name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+        }
+    }
+
+    /// Parse an RFC 7591 name; `None` for methods this server does not support.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "none" => Some(Self::None),
+            "client_secret_basic" => Some(Self::ClientSecretBasic),
+            "client_secret_post" => Some(Self::ClientSecretPost),
+            _ => None,
+        }
+    }
+}
+
+/// Where a client came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientSource {
+    /// Registered through `/register` (RFC 7591).
+    Dynamic,
+    /// Configured by the operator.
+    Static,
+    /// Resolved from a Client ID Metadata Document (never stored; cached by the fetcher).
+    MetadataDocument,
+}
+
+/// A registered client.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClientRecord {
+    /// The `client_id`.
+    pub client_id: String,
+    /// SHA-256 of the client secret, for confidential clients.
+    pub secret_hash: Option<TokenHash>,
+    /// When the secret expires (UNIX seconds); `0` means never (RFC 7591).
+    pub secret_expires_at: u64,
+    /// How it authenticates at the token endpoint.
+    pub auth_method: ClientAuthMethod,
+    /// The registered metadata, as echoed to the client (exact `redirect_uris` strings).
+    pub metadata: ClientMetadata,
+    /// When it was registered (UNIX seconds).
+    pub issued_at: u64,
+    /// Where it came from.
+    pub source: ClientSource,
+}
+
+impl ClientRecord {
+    /// A public client (`token_endpoint_auth_method: none`) registered dynamically.
+    pub fn public(client_id: impl Into<String>, metadata: ClientMetadata, issued_at: u64) -> Self {
+        Self {
+            client_id: client_id.into(),
+            secret_hash: None,
+            secret_expires_at: 0,
+            auth_method: ClientAuthMethod::None,
+            metadata,
+            issued_at,
+            source: ClientSource::Dynamic,
+        }
+    }
+
+    /// A confidential client authenticating with `method` and a secret whose hash is given.
+    pub fn confidential(
+        client_id: impl Into<String>,
+        method: ClientAuthMethod,
+        secret_hash: TokenHash,
+        metadata: ClientMetadata,
+        issued_at: u64,
+    ) -> Self {
+        Self {
+            client_id: client_id.into(),
+            secret_hash: Some(secret_hash),
+            secret_expires_at: 0,
+            auth_method: method,
+            metadata,
+            issued_at,
+            source: ClientSource::Dynamic,
+        }
+    }
+
+    /// Set where the client came from.
+    #[must_use]
+    pub fn with_source(mut self, source: ClientSource) -> Self {
+        self.source = source;
+        self
+    }
+
+    /// Whether the client is public (no secret).
+    pub fn is_public(&self) -> bool {
+        self.auth_method == ClientAuthMethod::None
+    }
+}
+
+/// An issued authorization code (stored by hash).
+///
+/// Outside this crate, build one with `CodeRecord::default()` and set the fields.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CodeRecord {
+    /// SHA-256 of the code.
+    pub hash: TokenHash,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The redirect URI the code was delivered to (the request's exact string).
+    pub redirect_uri: String,
+    /// Whether the authorization request carried `redirect_uri` (then the token request must
+    /// carry the identical value, RFC 6749 §4.1.3).
+    pub redirect_uri_in_request: bool,
+    /// The PKCE S256 `code_challenge`.
+    pub code_challenge: String,
+    /// The resource (RFC 8707) the grant is for: the token's `aud`.
+    pub resource: String,
+    /// The granted scopes, space separated.
+    pub scope: String,
+    /// The user.
+    pub subject: String,
+    /// The grant this code creates when exchanged (known in advance so a replay can revoke it).
+    pub grant_id: String,
+    /// Issued at (UNIX seconds).
+    pub issued_at: u64,
+    /// Expires at (UNIX seconds).
+    pub expires_at: u64,
+}
+
+/// The result of [`Store::take_code`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CodeTake {
+    /// First use: the code is now consumed.
+    Fresh(CodeRecord),
+    /// The code was already consumed.
+    Replayed(CodeRecord),
+    /// No such code.
+    Unknown,
+}
+
+/// A grant: one user's approval of one client for one resource and scope set, from which
+/// access and refresh tokens are issued. A refresh-token family belongs to one grant.
+///
+/// Outside this crate, build one with `GrantRecord::default()` and set the fields (the default
+/// `expires_at` of `0` makes it inactive until set).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GrantRecord {
+    /// Random identifier (also the access tokens' `sid` claim).
+    pub grant_id: String,
+    /// The client.
+    pub client_id: String,
+    /// The user (for client credentials: the client itself).
+    pub subject: String,
+    /// The consented scopes, space separated (refreshes may only narrow this).
+    pub scope: String,
+    /// The resource the grant is for.
+    pub resource: String,
+    /// Created at (UNIX seconds).
+    pub created_at: u64,
+    /// Absolute end of the grant (UNIX seconds), whatever the refresh activity.
+    pub expires_at: u64,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<u64>,
+}
+
+impl GrantRecord {
+    /// Whether the grant can still issue tokens at `now`.
+    pub fn is_active(&self, now: u64) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at
+    }
+}
+
+/// The state of one refresh token.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RefreshState {
+    /// Usable.
+    #[default]
+    Active,
+    /// Already exchanged for a successor: presenting it again is reuse.
+    Rotated,
+    /// Revoked (by the client, or with its family).
+    Revoked,
+}
+
+/// A refresh token (stored by hash).
+///
+/// Outside this crate, build one with `RefreshRecord::default()` and set the fields.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RefreshRecord {
+    /// SHA-256 of the token.
+    pub hash: TokenHash,
+    /// Its grant (family).
+    pub grant_id: String,
+    /// The scopes it carries, space separated (identical along a family, RFC 6749 §6).
+    pub scope: String,
+    /// Issued at (UNIX seconds).
+    pub issued_at: u64,
+    /// Expires at (UNIX seconds): inactivity limit, capped by the grant's end.
+    pub expires_at: u64,
+    /// Its state.
+    pub state: RefreshState,
+}
+
+/// The result of [`Store::rotate_refresh`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rotation {
+    /// Rotated: the old token is now [`RefreshState::Rotated`], the new one stored.
+    Rotated,
+    /// The old token had already been rotated: the grant is now revoked.
+    Reused {
+        /// The revoked grant.
+        grant_id: String,
+    },
+    /// The old token was revoked (or its grant was).
+    Revoked,
+    /// No such token.
+    Unknown,
+}
+
+/// A remembered consent.
+///
+/// Outside this crate, build one with `ConsentRecord::default()` and set the fields.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConsentRecord {
+    /// The user.
+    pub subject: String,
+    /// The client.
+    pub client_id: String,
+    /// The resource.
+    pub resource: String,
+    /// Approved scopes, space separated (union of every approval).
+    pub scope: String,
+    /// Last approval (UNIX seconds).
+    pub updated_at: u64,
+}
+
+/// A signing key as stored: the private key in PKCS#8 DER.
+///
+/// The `Debug` output never shows the key material. Outside this crate, build one with
+/// `StoredKey::default()` and set the fields.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    /// Key id (`kid`).
+    pub kid: String,
+    /// JWS algorithm name (`ES256`, `EdDSA`, `RS256`).
+    pub alg: String,
+    /// PKCS#8 DER of the private key.
+    pub pkcs8: zeroize::Zeroizing<Vec<u8>>,
+    /// Created, and published in the JWKS, at (UNIX seconds).
+    pub created_at: u64,
+    /// Used for signing from (UNIX seconds): later than `created_at` so that resource servers
+    /// see the key in the JWKS before any token signed with it.
+    pub activates_at: u64,
+    /// Stops signing at (UNIX seconds), if retired; published until `retired_at` + the longest
+    /// access-token lifetime, then deleted.
+    pub retired_at: Option<u64>,
+}
+
+impl Default for StoredKey {
+    fn default() -> Self {
+        Self {
+            kid: String::new(),
+            alg: String::new(),
+            pkcs8: zeroize::Zeroizing::new(Vec::new()),
+            created_at: 0,
+            activates_at: 0,
+            retired_at: None,
+        }
+    }
+}
+
+impl fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("pkcs8", &"[REDACTED]")
+            .field("created_at", &self.created_at)
+            .field("activates_at", &self.activates_at)
+            .field("retired_at", &self.retired_at)
+            .finish()
+    }
+}

@@ -1,0 +1,868 @@
+//! [`SqliteStore`]: the embedded, persistent backend (sqlx on SQLite, migrations embedded).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mcp_auth_core::metadata::ClientMetadata;
+use sqlx::error::BoxDynError;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::memory::{foreign_refresh, merge_scopes};
+use super::{
+    ClientAuthMethod, ClientRecord, ClientSource, CodeRecord, CodeTake, ConsentRecord, GrantRecord,
+    RefreshRecord, RefreshState, Rotation, Store, StoreError, StoreFuture, StoredKey, TokenHash,
+};
+
+/// Connections per pool: SQLite has one writer at a time, a few readers are plenty.
+const MAX_CONNECTIONS: u32 = 4;
+/// How long a statement waits for another connection's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A SQLite store: the persistent default. Everything survives a restart.
+///
+/// - The schema is embedded in the binary and migrated on open (`migrations/*.sql`, tracked in
+///   sqlx's `_sqlx_migrations` table); opening an up-to-date database again is a no-op.
+/// - Files are opened in WAL mode with a 5 s busy timeout and foreign keys on, through a pool
+///   of 4 connections, so that several processes or tasks can share one file.
+/// - [`take_code`](Store::take_code) is one conditional `UPDATE … RETURNING`;
+///   [`rotate_refresh`](Store::rotate_refresh), [`revoke_grant`](Store::revoke_grant),
+///   [`put_consent`](Store::put_consent) and [`purge_expired`](Store::purge_expired) each run in
+///   one `BEGIN IMMEDIATE` transaction.
+/// - Hashes are stored as 32-byte BLOBs, client metadata as JSON text, times as INTEGER
+///   (times beyond `i64::MAX` are stored as `i64::MAX`).
+///
+/// `Debug` shows the database location only.
+///
+/// # Example
+///
+/// ```
+/// use mcp_auth_core::metadata::ClientMetadata;
+/// use mcp_auth_server::store::{ClientRecord, SqliteStore, Store};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let path = std::env::temp_dir().join(format!("mcp-auth-doctest-{}.db", std::process::id()));
+/// # let _ = std::fs::remove_file(&path);
+/// let store = SqliteStore::open(&path).await?;
+/// let mut metadata = ClientMetadata::default();
+/// metadata.redirect_uris = vec!["http://127.0.0.1/callback".into()];
+/// store.put_client(ClientRecord::public("client-1", metadata, 1_700_000_000)).await?;
+/// store.close().await;
+///
+/// // A restart: the same file, a new store, the same client.
+/// let store = SqliteStore::open(&path).await?;
+/// let client = store.get_client("client-1").await?.expect("persisted");
+/// assert_eq!(client.metadata.redirect_uris, ["http://127.0.0.1/callback"]);
+/// store.close().await;
+/// # for suffix in ["", "-wal", "-shm"] {
+/// #     let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+/// # }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    location: Arc<str>,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("location", &self.location)
+            .field("connections", &self.pool.size())
+            .finish()
+    }
+}
+
+/// How hard SQLite works to keep a commit across a power loss.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Durability {
+    /// `synchronous=FULL` (the default): every commit is on disk before the call returns.
+    /// Costs one `fsync` per commit, which is most of a grant's time on ordinary disks.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL` in WAL mode: commits survive a crash of the process, but the last
+    /// ones may be lost on power failure (the database is never corrupted). A lost rotation
+    /// means a refresh token that was already exchanged is accepted once more.
+    Normal,
+}
+
+impl SqliteStore {
+    /// Open (creating it if missing) the database file at `path` and migrate it, with
+    /// [`Durability::Full`].
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(path, Durability::Full).await
+    }
+
+    /// [`open`](Self::open) with a chosen [`Durability`].
+    pub async fn open_with(
+        path: impl AsRef<Path>,
+        durability: Durability,
+    ) -> Result<Self, StoreError> {
+        let synchronous = match durability {
+            Durability::Full => SqliteSynchronous::Full,
+            Durability::Normal => SqliteSynchronous::Normal,
+        };
+        let options = SqliteConnectOptions::new()
+            .filename(path.as_ref())
+            .create_if_missing(true)
+            .synchronous(synchronous);
+        Self::with_options(options, false).await
+    }
+
+    /// Connect with a sqlx SQLite URL (`sqlite://path/to/file.db?mode=rwc`, `sqlite::memory:`)
+    /// and migrate. The URL decides whether a missing file is created (`mode=rwc`); WAL, the
+    /// busy timeout and foreign keys are set as by [`open`](Self::open). An in-memory database
+    /// lives as long as the returned store (and its clones).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::with_source("invalid SQLite URL", e))?;
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        Self::with_options(options, in_memory).await
+    }
+
+    /// Use an existing pool and migrate it (kept private so sqlx stays out of the public API).
+    async fn from_pool(pool: SqlitePool) -> Result<Self, StoreError> {
+        let location = pool.connect_options().get_filename().display().to_string();
+        migrate(&pool).await?;
+        Ok(Self {
+            pool,
+            location: location.into(),
+        })
+    }
+
+    /// Close every connection, waiting for those in use to be returned (graceful shutdown).
+    /// Later calls on this store or its clones fail.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn with_options(
+        options: SqliteConnectOptions,
+        in_memory: bool,
+    ) -> Result<Self, StoreError> {
+        let options = options
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let mut pool = SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS);
+        if in_memory {
+            // The database goes away with its last connection: keep one open for good.
+            pool = pool
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+        }
+        let pool = pool
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::with_source("cannot open the SQLite database", e))?;
+        Self::from_pool(pool).await
+    }
+}
+
+// ----- migrations -----
+
+/// The embedded migrations, oldest first. Never edit one that shipped: add the next.
+fn migrations() -> Vec<Migration> {
+    let embedded: [(i64, &'static str, &'static str); 1] =
+        [(1, "init", include_str!("../../migrations/0001_init.sql"))];
+    embedded
+        .into_iter()
+        .map(|(version, description, sql)| {
+            // Checksums must not depend on how git checked the file out.
+            let sql = if sql.contains('\r') {
+                Cow::Owned(sql.replace("\r\n", "\n"))
+            } else {
+                Cow::Borrowed(sql)
+            };
+            Migration::new(
+                version,
+                Cow::Borrowed(description),
+                MigrationType::Simple,
+                sql,
+                false,
+            )
+        })
+        .collect()
+}
+
+#[derive(Debug)]
+struct Embedded;
+
+impl MigrationSource<'static> for Embedded {
+    fn resolve(
+        self,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<Migration>, BoxDynError>> + Send + 'static>> {
+        Box::pin(std::future::ready(Ok(migrations())))
+    }
+}
+
+async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
+    let migrator = Migrator::new(Embedded)
+        .await
+        .map_err(|e| StoreError::with_source("cannot load the embedded migrations", e))?;
+    migrator
+        .run(pool)
+        .await
+        .map_err(|e| StoreError::with_source("cannot migrate the SQLite database", e))
+}
+
+// ----- conversions -----
+
+fn db_error(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |e| StoreError::with_source(context, e)
+}
+
+/// UNIX seconds to INTEGER (SQLite integers are signed; saturate instead of wrapping so that
+/// comparisons in SQL stay right).
+fn to_db(time: u64) -> i64 {
+    i64::try_from(time).unwrap_or(i64::MAX)
+}
+
+fn get_time(row: &SqliteRow, column: &str) -> Result<u64, StoreError> {
+    let value: i64 = row
+        .try_get(column)
+        .map_err(db_error("cannot read a stored time"))?;
+    Ok(u64::try_from(value).unwrap_or(0))
+}
+
+fn get_opt_time(row: &SqliteRow, column: &str) -> Result<Option<u64>, StoreError> {
+    let value: Option<i64> = row
+        .try_get(column)
+        .map_err(db_error("cannot read a stored time"))?;
+    Ok(value.map(|v| u64::try_from(v).unwrap_or(0)))
+}
+
+fn get_text(row: &SqliteRow, column: &str) -> Result<String, StoreError> {
+    row.try_get(column)
+        .map_err(db_error("cannot read a stored text"))
+}
+
+fn hash_from_blob(bytes: &[u8]) -> Result<TokenHash, StoreError> {
+    let bytes: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| StoreError::new("a stored hash is not 32 bytes long"))?;
+    Ok(TokenHash::from_bytes(bytes))
+}
+
+fn get_hash(row: &SqliteRow, column: &str) -> Result<TokenHash, StoreError> {
+    let bytes: &[u8] = row
+        .try_get(column)
+        .map_err(db_error("cannot read a stored hash"))?;
+    hash_from_blob(bytes)
+}
+
+const fn source_name(source: ClientSource) -> &'static str {
+    match source {
+        ClientSource::Dynamic => "dynamic",
+        ClientSource::Static => "static",
+        ClientSource::MetadataDocument => "metadata_document",
+    }
+}
+
+fn source_from_name(name: &str) -> Result<ClientSource, StoreError> {
+    match name {
+        "dynamic" => Ok(ClientSource::Dynamic),
+        "static" => Ok(ClientSource::Static),
+        "metadata_document" => Ok(ClientSource::MetadataDocument),
+        _ => Err(StoreError::new("a stored client has an unknown source")),
+    }
+}
+
+const fn state_name(state: RefreshState) -> &'static str {
+    match state {
+        RefreshState::Active => "active",
+        RefreshState::Rotated => "rotated",
+        RefreshState::Revoked => "revoked",
+    }
+}
+
+fn state_from_name(name: &str) -> Result<RefreshState, StoreError> {
+    match name {
+        "active" => Ok(RefreshState::Active),
+        "rotated" => Ok(RefreshState::Rotated),
+        "revoked" => Ok(RefreshState::Revoked),
+        _ => Err(StoreError::new(
+            "a stored refresh token has an unknown state",
+        )),
+    }
+}
+
+fn client_from_row(row: &SqliteRow) -> Result<ClientRecord, StoreError> {
+    let secret_hash: Option<&[u8]> = row
+        .try_get("secret_hash")
+        .map_err(db_error("cannot read a stored hash"))?;
+    let auth_method = ClientAuthMethod::from_name(&get_text(row, "auth_method")?)
+        .ok_or_else(|| StoreError::new("a stored client has an unknown auth method"))?;
+    let metadata: ClientMetadata = serde_json::from_str(&get_text(row, "metadata")?)
+        .map_err(|e| StoreError::with_source("a stored client has invalid metadata", e))?;
+    Ok(ClientRecord {
+        client_id: get_text(row, "client_id")?,
+        secret_hash: secret_hash.map(hash_from_blob).transpose()?,
+        secret_expires_at: get_time(row, "secret_expires_at")?,
+        auth_method,
+        metadata,
+        issued_at: get_time(row, "issued_at")?,
+        source: source_from_name(&get_text(row, "source")?)?,
+    })
+}
+
+macro_rules! code_columns {
+    () => {
+        "hash, client_id, redirect_uri, redirect_uri_in_request, code_challenge, resource, scope, \
+         subject, grant_id, issued_at, expires_at"
+    };
+}
+
+fn code_from_row(row: &SqliteRow) -> Result<CodeRecord, StoreError> {
+    Ok(CodeRecord {
+        hash: get_hash(row, "hash")?,
+        client_id: get_text(row, "client_id")?,
+        redirect_uri: get_text(row, "redirect_uri")?,
+        redirect_uri_in_request: row
+            .try_get("redirect_uri_in_request")
+            .map_err(db_error("cannot read a stored flag"))?,
+        code_challenge: get_text(row, "code_challenge")?,
+        resource: get_text(row, "resource")?,
+        scope: get_text(row, "scope")?,
+        subject: get_text(row, "subject")?,
+        grant_id: get_text(row, "grant_id")?,
+        issued_at: get_time(row, "issued_at")?,
+        expires_at: get_time(row, "expires_at")?,
+    })
+}
+
+/// Grant columns, prefixed `g_` where a join would make them ambiguous.
+macro_rules! grant_columns {
+    () => {
+        "g.grant_id AS g_grant_id, g.client_id AS g_client_id, g.subject AS g_subject, \
+         g.scope AS g_scope, g.resource AS g_resource, g.created_at AS g_created_at, \
+         g.expires_at AS g_expires_at, g.revoked_at AS g_revoked_at"
+    };
+}
+
+fn grant_from_row(row: &SqliteRow) -> Result<GrantRecord, StoreError> {
+    Ok(GrantRecord {
+        grant_id: get_text(row, "g_grant_id")?,
+        client_id: get_text(row, "g_client_id")?,
+        subject: get_text(row, "g_subject")?,
+        scope: get_text(row, "g_scope")?,
+        resource: get_text(row, "g_resource")?,
+        created_at: get_time(row, "g_created_at")?,
+        expires_at: get_time(row, "g_expires_at")?,
+        revoked_at: get_opt_time(row, "g_revoked_at")?,
+    })
+}
+
+macro_rules! refresh_columns {
+    () => {
+        "r.hash AS r_hash, r.grant_id AS r_grant_id, r.scope AS r_scope, \
+         r.issued_at AS r_issued_at, r.expires_at AS r_expires_at, r.state AS r_state"
+    };
+}
+
+fn refresh_from_row(row: &SqliteRow) -> Result<RefreshRecord, StoreError> {
+    Ok(RefreshRecord {
+        hash: get_hash(row, "r_hash")?,
+        grant_id: get_text(row, "r_grant_id")?,
+        scope: get_text(row, "r_scope")?,
+        issued_at: get_time(row, "r_issued_at")?,
+        expires_at: get_time(row, "r_expires_at")?,
+        state: state_from_name(&get_text(row, "r_state")?)?,
+    })
+}
+
+fn consent_from_row(row: &SqliteRow) -> Result<ConsentRecord, StoreError> {
+    Ok(ConsentRecord {
+        subject: get_text(row, "subject")?,
+        client_id: get_text(row, "client_id")?,
+        resource: get_text(row, "resource")?,
+        scope: get_text(row, "scope")?,
+        updated_at: get_time(row, "updated_at")?,
+    })
+}
+
+fn key_from_row(row: &SqliteRow) -> Result<StoredKey, StoreError> {
+    let pkcs8: Vec<u8> = row
+        .try_get("pkcs8")
+        .map_err(db_error("cannot read a stored key"))?;
+    Ok(StoredKey {
+        kid: get_text(row, "kid")?,
+        alg: get_text(row, "alg")?,
+        pkcs8: zeroize::Zeroizing::new(pkcs8),
+        created_at: get_time(row, "created_at")?,
+        activates_at: get_time(row, "activates_at")?,
+        retired_at: get_opt_time(row, "retired_at")?,
+    })
+}
+
+// ----- statements shared by several operations -----
+
+async fn begin_immediate(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, StoreError> {
+    pool.begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(db_error("cannot start a transaction"))
+}
+
+async fn commit(tx: Transaction<'static, Sqlite>) -> Result<(), StoreError> {
+    tx.commit()
+        .await
+        .map_err(db_error("cannot commit a transaction"))
+}
+
+async fn insert_refresh(
+    tx: &mut Transaction<'static, Sqlite>,
+    refresh: &RefreshRecord,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (hash, grant_id, scope, issued_at, expires_at, state) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .bind(refresh.hash.as_bytes().as_slice())
+    .bind(refresh.grant_id.as_str())
+    .bind(refresh.scope.as_str())
+    .bind(to_db(refresh.issued_at))
+    .bind(to_db(refresh.expires_at))
+    .bind(state_name(refresh.state))
+    .execute(&mut **tx)
+    .await
+    .map_err(db_error("cannot store a refresh token"))?;
+    Ok(())
+}
+
+/// Revoke a grant and its family inside `tx`; whether the grant was active at `now` before.
+async fn revoke_family(
+    tx: &mut Transaction<'static, Sqlite>,
+    grant_id: &str,
+    now: u64,
+) -> Result<bool, StoreError> {
+    let row = sqlx::query("SELECT expires_at, revoked_at FROM grants WHERE grant_id = ?1")
+        .bind(grant_id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_error("cannot read a grant"))?;
+    let Some(row) = row else {
+        return Ok(false);
+    };
+    let was_active =
+        get_opt_time(&row, "revoked_at")?.is_none() && now < get_time(&row, "expires_at")?;
+    sqlx::query("UPDATE grants SET revoked_at = COALESCE(revoked_at, ?2) WHERE grant_id = ?1")
+        .bind(grant_id)
+        .bind(to_db(now))
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error("cannot revoke a grant"))?;
+    sqlx::query("UPDATE refresh_tokens SET state = 'revoked' WHERE grant_id = ?1")
+        .bind(grant_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error("cannot revoke refresh tokens"))?;
+    Ok(was_active)
+}
+
+impl SqliteStore {
+    async fn rotate(
+        &self,
+        old: &TokenHash,
+        new: RefreshRecord,
+        now: u64,
+    ) -> Result<Rotation, StoreError> {
+        let mut tx = begin_immediate(&self.pool).await?;
+        let row = sqlx::query(
+            "SELECT r.grant_id, r.state, g.grant_id AS live_grant, g.revoked_at \
+             FROM refresh_tokens r LEFT JOIN grants g ON g.grant_id = r.grant_id \
+             WHERE r.hash = ?1",
+        )
+        .bind(old.as_bytes().as_slice())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error("cannot read a refresh token"))?;
+        let Some(row) = row else {
+            return Ok(Rotation::Unknown);
+        };
+        let grant_id = get_text(&row, "grant_id")?;
+        let state = state_from_name(&get_text(&row, "state")?)?;
+        let live_grant: Option<String> = row
+            .try_get("live_grant")
+            .map_err(db_error("cannot read a grant"))?;
+        let grant_revoked = live_grant.is_none() || get_opt_time(&row, "revoked_at")?.is_some();
+        let outcome = if state == RefreshState::Revoked || grant_revoked {
+            Rotation::Revoked
+        } else if state == RefreshState::Rotated {
+            revoke_family(&mut tx, &grant_id, now).await?;
+            Rotation::Reused { grant_id }
+        } else {
+            if new.grant_id != grant_id {
+                return Err(foreign_refresh());
+            }
+            sqlx::query("UPDATE refresh_tokens SET state = 'rotated' WHERE hash = ?1")
+                .bind(old.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error("cannot rotate a refresh token"))?;
+            insert_refresh(&mut tx, &new).await?;
+            Rotation::Rotated
+        };
+        commit(tx).await?;
+        Ok(outcome)
+    }
+
+    async fn purge(&self, now: u64) -> Result<u64, StoreError> {
+        let now = to_db(now);
+        let mut tx = begin_immediate(&self.pool).await?;
+        let mut removed = 0;
+        for statement in [
+            "DELETE FROM codes WHERE expires_at <= ?1",
+            "DELETE FROM refresh_tokens WHERE expires_at <= ?1 \
+             OR grant_id IN (SELECT grant_id FROM grants WHERE expires_at <= ?1)",
+            "DELETE FROM grants WHERE expires_at <= ?1",
+            "DELETE FROM revoked_access_tokens WHERE expires_at <= ?1",
+        ] {
+            removed += sqlx::query(statement)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error("cannot purge expired records"))?
+                .rows_affected();
+        }
+        commit(tx).await?;
+        Ok(removed)
+    }
+}
+
+impl Store for SqliteStore {
+    fn put_client(&self, client: ClientRecord) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let metadata = serde_json::to_string(&client.metadata)
+                .map_err(|e| StoreError::with_source("cannot serialize client metadata", e))?;
+            sqlx::query(
+                "INSERT OR REPLACE INTO clients \
+                 (client_id, secret_hash, secret_expires_at, auth_method, metadata, issued_at, source) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .bind(client.client_id.as_str())
+            .bind(client.secret_hash.as_ref().map(|h| h.as_bytes().as_slice()))
+            .bind(to_db(client.secret_expires_at))
+            .bind(client.auth_method.as_str())
+            .bind(metadata)
+            .bind(to_db(client.issued_at))
+            .bind(source_name(client.source))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error("cannot store a client"))?;
+            Ok(())
+        })
+    }
+
+    fn get_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<ClientRecord>> {
+        Box::pin(async move {
+            let row = sqlx::query(
+                "SELECT client_id, secret_hash, secret_expires_at, auth_method, metadata, \
+                 issued_at, source FROM clients WHERE client_id = ?1",
+            )
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error("cannot read a client"))?;
+            row.as_ref().map(client_from_row).transpose()
+        })
+    }
+
+    fn delete_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let done = sqlx::query("DELETE FROM clients WHERE client_id = ?1")
+                .bind(client_id)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error("cannot delete a client"))?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
+    fn put_code(&self, code: CodeRecord) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            // A plain INSERT: replacing a consumed code would make it fresh again.
+            sqlx::query(concat!(
+                "INSERT INTO codes (",
+                code_columns!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+            ))
+            .bind(code.hash.as_bytes().as_slice())
+            .bind(code.client_id.as_str())
+            .bind(code.redirect_uri.as_str())
+            .bind(code.redirect_uri_in_request)
+            .bind(code.code_challenge.as_str())
+            .bind(code.resource.as_str())
+            .bind(code.scope.as_str())
+            .bind(code.subject.as_str())
+            .bind(code.grant_id.as_str())
+            .bind(to_db(code.issued_at))
+            .bind(to_db(code.expires_at))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error("cannot store an authorization code"))?;
+            Ok(())
+        })
+    }
+
+    fn take_code<'a>(&'a self, hash: &'a TokenHash) -> StoreFuture<'a, CodeTake> {
+        Box::pin(async move {
+            // One statement: SQLite runs it under the write lock, so exactly one caller flips
+            // `used` and gets the row back. (`fetch_all` runs it to completion.)
+            let taken = sqlx::query(concat!(
+                "UPDATE codes SET used = 1 WHERE hash = ?1 AND used = 0 RETURNING ",
+                code_columns!()
+            ))
+            .bind(hash.as_bytes().as_slice())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error("cannot consume an authorization code"))?;
+            if let Some(row) = taken.first() {
+                return Ok(CodeTake::Fresh(code_from_row(row)?));
+            }
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                code_columns!(),
+                " FROM codes WHERE hash = ?1"
+            ))
+            .bind(hash.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error("cannot read an authorization code"))?;
+            Ok(match row {
+                Some(row) => CodeTake::Replayed(code_from_row(&row)?),
+                None => CodeTake::Unknown,
+            })
+        })
+    }
+
+    fn create_grant(
+        &self,
+        grant: GrantRecord,
+        refresh: Option<RefreshRecord>,
+    ) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            if refresh
+                .as_ref()
+                .is_some_and(|r| r.grant_id != grant.grant_id)
+            {
+                return Err(foreign_refresh());
+            }
+            let mut tx = begin_immediate(&self.pool).await?;
+            sqlx::query(
+                "INSERT INTO grants \
+                 (grant_id, client_id, subject, scope, resource, created_at, expires_at, revoked_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .bind(grant.grant_id.as_str())
+            .bind(grant.client_id.as_str())
+            .bind(grant.subject.as_str())
+            .bind(grant.scope.as_str())
+            .bind(grant.resource.as_str())
+            .bind(to_db(grant.created_at))
+            .bind(to_db(grant.expires_at))
+            .bind(grant.revoked_at.map(to_db))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error("cannot store a grant"))?;
+            if let Some(refresh) = &refresh {
+                insert_refresh(&mut tx, refresh).await?;
+            }
+            commit(tx).await
+        })
+    }
+
+    fn get_grant<'a>(&'a self, grant_id: &'a str) -> StoreFuture<'a, Option<GrantRecord>> {
+        Box::pin(async move {
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                grant_columns!(),
+                " FROM grants g WHERE g.grant_id = ?1"
+            ))
+            .bind(grant_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error("cannot read a grant"))?;
+            row.as_ref().map(grant_from_row).transpose()
+        })
+    }
+
+    fn get_refresh<'a>(
+        &'a self,
+        hash: &'a TokenHash,
+    ) -> StoreFuture<'a, Option<(RefreshRecord, GrantRecord)>> {
+        Box::pin(async move {
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                refresh_columns!(),
+                ", ",
+                grant_columns!(),
+                " FROM refresh_tokens r JOIN grants g ON g.grant_id = r.grant_id WHERE r.hash = ?1"
+            ))
+            .bind(hash.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error("cannot read a refresh token"))?;
+            row.map(|row| Ok((refresh_from_row(&row)?, grant_from_row(&row)?)))
+                .transpose()
+        })
+    }
+
+    fn rotate_refresh<'a>(
+        &'a self,
+        old: &'a TokenHash,
+        new: RefreshRecord,
+        now: u64,
+    ) -> StoreFuture<'a, Rotation> {
+        Box::pin(self.rotate(old, new, now))
+    }
+
+    fn revoke_grant<'a>(&'a self, grant_id: &'a str, now: u64) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let mut tx = begin_immediate(&self.pool).await?;
+            let was_active = revoke_family(&mut tx, grant_id, now).await?;
+            commit(tx).await?;
+            Ok(was_active)
+        })
+    }
+
+    fn revoke_access_token<'a>(&'a self, jti: &'a str, expires_at: u64) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES (?1, ?2) \
+                 ON CONFLICT (jti) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)",
+            )
+            .bind(jti)
+            .bind(to_db(expires_at))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error("cannot revoke an access token"))?;
+            Ok(())
+        })
+    }
+
+    fn is_access_token_revoked<'a>(&'a self, jti: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let row = sqlx::query("SELECT 1 FROM revoked_access_tokens WHERE jti = ?1")
+                .bind(jti)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error("cannot read the access-token deny list"))?;
+            Ok(row.is_some())
+        })
+    }
+
+    fn put_consent(&self, consent: ConsentRecord) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let mut tx = begin_immediate(&self.pool).await?;
+            let existing: Option<String> = sqlx::query_scalar(
+                "SELECT scope FROM consents WHERE subject = ?1 AND client_id = ?2 AND resource = ?3",
+            )
+            .bind(consent.subject.as_str())
+            .bind(consent.client_id.as_str())
+            .bind(consent.resource.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_error("cannot read a consent"))?;
+            let scope = merge_scopes(existing.as_deref().unwrap_or(""), &consent.scope);
+            sqlx::query(
+                "INSERT INTO consents (subject, client_id, resource, scope, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (subject, client_id, resource) \
+                 DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at",
+            )
+            .bind(consent.subject.as_str())
+            .bind(consent.client_id.as_str())
+            .bind(consent.resource.as_str())
+            .bind(scope)
+            .bind(to_db(consent.updated_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error("cannot store a consent"))?;
+            commit(tx).await
+        })
+    }
+
+    fn get_consent<'a>(
+        &'a self,
+        subject: &'a str,
+        client_id: &'a str,
+        resource: &'a str,
+    ) -> StoreFuture<'a, Option<ConsentRecord>> {
+        Box::pin(async move {
+            let row = sqlx::query(
+                "SELECT subject, client_id, resource, scope, updated_at FROM consents \
+                 WHERE subject = ?1 AND client_id = ?2 AND resource = ?3",
+            )
+            .bind(subject)
+            .bind(client_id)
+            .bind(resource)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error("cannot read a consent"))?;
+            row.as_ref().map(consent_from_row).transpose()
+        })
+    }
+
+    fn put_key(&self, key: StoredKey) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT OR REPLACE INTO signing_keys \
+                 (kid, alg, pkcs8, created_at, activates_at, retired_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .bind(key.kid.as_str())
+            .bind(key.alg.as_str())
+            .bind(key.pkcs8.as_slice())
+            .bind(to_db(key.created_at))
+            .bind(to_db(key.activates_at))
+            .bind(key.retired_at.map(to_db))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error("cannot store a signing key"))?;
+            Ok(())
+        })
+    }
+
+    fn list_keys(&self) -> StoreFuture<'_, Vec<StoredKey>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT kid, alg, pkcs8, created_at, activates_at, retired_at FROM signing_keys \
+                 ORDER BY created_at, kid",
+            )
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error("cannot read the signing keys"))?;
+            rows.iter().map(key_from_row).collect()
+        })
+    }
+
+    fn delete_key<'a>(&'a self, kid: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let done = sqlx::query("DELETE FROM signing_keys WHERE kid = ?1")
+                .bind(kid)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error("cannot delete a signing key"))?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
+    fn purge_expired(&self, now: u64) -> StoreFuture<'_, u64> {
+        Box::pin(self.purge(now))
+    }
+}

@@ -1,0 +1,414 @@
+//! Dynamic client registration (RFC 7591) over real HTTP on loopback: successful public and
+//! confidential registrations, and every rejection.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use mcp_auth_server::store::{ClientAuthMethod, ClientSource, MemoryStore};
+use mcp_auth_server::{AuthorizationServer, AuthorizationServerBuilder};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+struct Server {
+    base: String,
+    server: AuthorizationServer,
+    http: reqwest::Client,
+}
+
+impl Server {
+    async fn start(
+        configure: impl FnOnce(AuthorizationServerBuilder) -> AuthorizationServerBuilder,
+    ) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let builder = AuthorizationServer::builder(&base)
+            .resource(format!("{base}/mcp"))
+            .scopes(["mcp:tools"])
+            .store(MemoryStore::new());
+        let server = configure(builder).build().await.unwrap();
+        let app: axum::Router = server.router();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        Self { base, server, http }
+    }
+
+    async fn register(&self, body: &Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}/register", self.base))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Register and expect a 400 with `code`; returns the description.
+    async fn refused(&self, body: &Value, code: &str) -> String {
+        let response = self.register(body).await;
+        assert_eq!(response.status(), 400, "{body}");
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        assert_eq!(response.headers()["content-type"], "application/json");
+        assert_eq!(response.headers()["access-control-allow-origin"], "*");
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["error"], code, "{body} → {error}");
+        let description = error["error_description"].as_str().unwrap().to_owned();
+        assert!(!description.is_empty());
+        description
+    }
+}
+
+#[tokio::test]
+async fn a_public_client_registers_and_gets_its_metadata_echoed() {
+    let s = Server::start(|b| b).await;
+    let response = s
+        .register(&json!({
+            "client_name": "MCP Inspector",
+            "redirect_uris": ["http://localhost:6274/oauth/callback", "http://127.0.0.1/callback"],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+            "scope": "mcp:tools",
+            "client_uri": "https://inspector.example.com",
+            "x-unknown-member": {"ignored": true},
+        }))
+        .await;
+    assert_eq!(response.status(), 201);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    let info: Value = response.json().await.unwrap();
+
+    let client_id = info["client_id"].as_str().unwrap();
+    assert!(client_id.len() >= 22, "{client_id}");
+    assert!(!client_id.contains("://"), "a DCR client_id is never a URL");
+    assert!(info.get("client_secret").is_none());
+    assert!(info.get("client_secret_expires_at").is_none());
+    assert!(info["client_id_issued_at"].as_u64().unwrap() > 1_600_000_000);
+    assert_eq!(info["client_name"], "MCP Inspector");
+    assert_eq!(
+        info["redirect_uris"],
+        json!([
+            "http://localhost:6274/oauth/callback",
+            "http://127.0.0.1/callback"
+        ])
+    );
+    assert_eq!(
+        info["grant_types"],
+        json!(["authorization_code", "refresh_token"])
+    );
+    assert_eq!(info["response_types"], json!(["code"]));
+    assert_eq!(info["token_endpoint_auth_method"], "none");
+    assert_eq!(info["scope"], "mcp:tools");
+    assert_eq!(info["client_uri"], "https://inspector.example.com");
+    assert!(
+        info.get("x-unknown-member").is_none(),
+        "unknown members are ignored, not echoed"
+    );
+
+    let stored = s
+        .server
+        .store()
+        .get_client(client_id)
+        .await
+        .unwrap()
+        .expect("stored");
+    assert!(stored.is_public());
+    assert!(stored.secret_hash.is_none());
+    assert_eq!(stored.source, ClientSource::Dynamic);
+    assert_eq!(stored.metadata.redirect_uris.len(), 2);
+}
+
+#[tokio::test]
+async fn defaults_are_filled_in_and_echoed() {
+    let s = Server::start(|b| b).await;
+    let response = s
+        .register(&json!({"redirect_uris": ["https://app.example.com/cb"], "token_endpoint_auth_method": "none"}))
+        .await;
+    assert_eq!(response.status(), 201);
+    let info: Value = response.json().await.unwrap();
+    assert_eq!(
+        info["grant_types"],
+        json!(["authorization_code", "refresh_token"])
+    );
+    assert_eq!(info["response_types"], json!(["code"]));
+}
+
+#[tokio::test]
+async fn an_omitted_auth_method_registers_a_confidential_client_with_a_secret() {
+    let s = Server::start(|b| b).await;
+    let response = s
+        .register(&json!({"redirect_uris": ["https://app.example.com/callback"]}))
+        .await;
+    assert_eq!(response.status(), 201);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let info: Value = response.json().await.unwrap();
+    assert_eq!(
+        info["token_endpoint_auth_method"], "client_secret_basic",
+        "RFC 7591 §2 default"
+    );
+    let secret = info["client_secret"].as_str().unwrap();
+    assert_eq!(secret.len(), 43, "256 bits, base64url without padding");
+    assert!(
+        secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    );
+    assert_eq!(info["client_secret_expires_at"], 0);
+
+    let client_id = info["client_id"].as_str().unwrap();
+    let stored = s
+        .server
+        .store()
+        .get_client(client_id)
+        .await
+        .unwrap()
+        .expect("stored");
+    assert!(!stored.is_public());
+    assert_eq!(stored.auth_method, ClientAuthMethod::ClientSecretBasic);
+    let hash = stored.secret_hash.expect("a hash, never the secret");
+    assert!(hash.verify(secret));
+    assert!(!format!("{stored:?}").contains(secret));
+}
+
+#[tokio::test]
+async fn a_client_secret_post_client_registers() {
+    let s = Server::start(|b| b).await;
+    let response = s
+        .register(&json!({
+            "redirect_uris": ["https://app.example.com/callback"],
+            "token_endpoint_auth_method": "client_secret_post",
+        }))
+        .await;
+    assert_eq!(response.status(), 201);
+    let info: Value = response.json().await.unwrap();
+    assert_eq!(info["token_endpoint_auth_method"], "client_secret_post");
+    assert!(info["client_secret"].is_string());
+}
+
+#[tokio::test]
+async fn a_registered_machine_client_gets_a_token_with_its_secret() {
+    let s = Server::start(|b| b).await;
+    let response = s
+        .register(&json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_post"}))
+        .await;
+    assert_eq!(response.status(), 201);
+    let info: Value = response.json().await.unwrap();
+    assert!(info.get("redirect_uris").is_none());
+    assert!(info.get("response_types").is_none());
+    let (id, secret) = (
+        info["client_id"].as_str().unwrap(),
+        info["client_secret"].as_str().unwrap(),
+    );
+
+    let resource = format!("{}/mcp", s.base);
+    let token = s
+        .http
+        .post(format!("{}/token", s.base))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+            ("resource", resource.as_str()),
+            ("scope", "mcp:tools"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), 200, "{:?}", token.text().await);
+
+    let wrong = s
+        .http
+        .post(format!("{}/token", s.base))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", "not-the-secret"),
+            ("resource", resource.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+}
+
+#[tokio::test]
+async fn every_registration_gets_a_new_client_id() {
+    let s = Server::start(|b| b).await;
+    let body = json!({"redirect_uris": ["https://app.example.com/cb"], "token_endpoint_auth_method": "none"});
+    let a: Value = s.register(&body).await.json().await.unwrap();
+    let b: Value = s.register(&body).await.json().await.unwrap();
+    assert_ne!(a["client_id"], b["client_id"]);
+}
+
+#[tokio::test]
+async fn bad_redirect_uris_are_refused() {
+    let s = Server::start(|b| b).await;
+    for uris in [
+        json!(["http://app.example.com/callback"]),
+        json!(["https://app.example.com/callback#fragment"]),
+        json!(["/callback"]),
+        json!(["callback"]),
+        json!(["myapp://callback"]),
+        json!(["http://localhost.evil.com/callback"]),
+        json!(["http://127.0.0.1@evil.com/callback"]),
+        json!(["https://app.example.com/ok", "http://evil.example.com/cb"]),
+        json!([]),
+    ] {
+        let body = json!({"redirect_uris": uris, "token_endpoint_auth_method": "none"});
+        s.refused(&body, "invalid_redirect_uri").await;
+    }
+    // Omitted altogether with the authorization_code grant.
+    s.refused(
+        &json!({"token_endpoint_auth_method": "none"}),
+        "invalid_redirect_uri",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn too_many_or_too_long_redirect_uris_are_refused() {
+    let s = Server::start(|b| b).await;
+    let eleven: Vec<String> = (0..11)
+        .map(|i| format!("https://app.example.com/cb/{i}"))
+        .collect();
+    let description = s
+        .refused(
+            &json!({"redirect_uris": eleven, "token_endpoint_auth_method": "none"}),
+            "invalid_redirect_uri",
+        )
+        .await;
+    assert!(description.contains("10"), "{description}");
+    let ten: Vec<String> = (0..10)
+        .map(|i| format!("https://app.example.com/cb/{i}"))
+        .collect();
+    assert_eq!(
+        s.register(&json!({"redirect_uris": ten, "token_endpoint_auth_method": "none"}))
+            .await
+            .status(),
+        201
+    );
+    let long = format!("https://app.example.com/{}", "a".repeat(2100));
+    s.refused(
+        &json!({"redirect_uris": [long], "token_endpoint_auth_method": "none"}),
+        "invalid_redirect_uri",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unsupported_grant_and_response_types_are_refused() {
+    let s = Server::start(|b| b).await;
+    let uris = json!(["https://app.example.com/cb"]);
+    for body in [
+        json!({"redirect_uris": uris, "grant_types": ["implicit"]}),
+        json!({"redirect_uris": uris, "grant_types": ["password"]}),
+        json!({"redirect_uris": uris, "grant_types": ["authorization_code", "urn:ietf:params:oauth:grant-type:device_code"]}),
+        json!({"redirect_uris": uris, "grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"}),
+        json!({"redirect_uris": uris, "response_types": ["token"]}),
+        json!({"redirect_uris": uris, "response_types": ["code", "id_token"]}),
+        json!({"grant_types": ["client_credentials"], "response_types": ["code"]}),
+    ] {
+        s.refused(&body, "invalid_client_metadata").await;
+    }
+}
+
+#[tokio::test]
+async fn client_credentials_registration_follows_the_server_setting() {
+    let s = Server::start(|b| b.client_credentials(false)).await;
+    s.refused(
+        &json!({"grant_types": ["client_credentials"]}),
+        "invalid_client_metadata",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unsupported_auth_methods_and_bad_display_metadata_are_refused() {
+    let s = Server::start(|b| b).await;
+    let uris = json!(["https://app.example.com/cb"]);
+    for body in [
+        json!({"redirect_uris": uris, "token_endpoint_auth_method": "private_key_jwt"}),
+        json!({"redirect_uris": uris, "token_endpoint_auth_method": "client_secret_jwt"}),
+        json!({"redirect_uris": uris, "token_endpoint_auth_method": "tls_client_auth"}),
+        json!({"redirect_uris": uris, "client_name": "n".repeat(201)}),
+        json!({"redirect_uris": uris, "logo_uri": "javascript:alert(1)"}),
+        json!({"redirect_uris": uris, "client_name": 42}),
+        json!({"redirect_uris": "https://app.example.com/cb"}),
+    ] {
+        s.refused(&body, "invalid_client_metadata").await;
+    }
+}
+
+#[tokio::test]
+async fn non_json_bodies_are_refused() {
+    let s = Server::start(|b| b).await;
+    let url = format!("{}/register", s.base);
+    let form = s
+        .http
+        .post(&url)
+        .form(&[("redirect_uris", "https://app.example.com/cb")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 400);
+    let error: Value = form.json().await.unwrap();
+    assert_eq!(error["error"], "invalid_request");
+
+    let no_type = s
+        .http
+        .post(&url)
+        .body(r#"{"redirect_uris":["https://app.example.com/cb"]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_type.status(), 400);
+
+    for body in ["not json", "[]", "{\"redirect_uris\": [", ""] {
+        let response = s
+            .http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{body:?}");
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["error"], "invalid_client_metadata", "{body:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_refused() {
+    let s = Server::start(|b| b).await;
+    let body = json!({
+        "redirect_uris": ["https://app.example.com/cb"],
+        "token_endpoint_auth_method": "none",
+        "padding": "x".repeat(20 * 1024),
+    });
+    let response = s.register(&body).await;
+    assert_eq!(response.status(), 413);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"], "invalid_request");
+}
+
+#[tokio::test]
+async fn the_endpoint_answers_cors_preflight_and_only_post() {
+    let s = Server::start(|b| b).await;
+    let url = format!("{}/register", s.base);
+    let preflight = s
+        .http
+        .request(reqwest::Method::OPTIONS, &url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 204);
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    let get = s.http.get(&url).send().await.unwrap();
+    assert_eq!(get.status(), 405);
+}
+
+#[tokio::test]
+async fn registration_can_be_turned_off() {
+    let s = Server::start(|b| b.dynamic_registration(false)).await;
+    let response =
+        s.register(&json!({"redirect_uris": ["https://app.example.com/cb"], "token_endpoint_auth_method": "none"})).await;
+    assert_eq!(response.status(), 404);
+}

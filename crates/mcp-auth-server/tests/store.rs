@@ -1,0 +1,1031 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+// The record types are `#[non_exhaustive]`: outside the crate they can only be built with
+// `Default` and field assignment (the struct literal clippy suggests does not compile).
+#![allow(clippy::field_reassign_with_default)]
+//! One suite every `Store` backend passes: each case is an `async fn(Arc<dyn Store>)`, and
+//! `every_backend!` instantiates it as `memory::<case>` and `sqlite::<case>` (a fresh temp file
+//! per test). SQLite-only cases (restart, migrations) are in `sqlite_file`.
+
+use std::sync::Arc;
+
+use mcp_auth_core::metadata::ClientMetadata;
+use mcp_auth_server::store::{
+    ClientAuthMethod, ClientRecord, ClientSource, CodeRecord, CodeTake, ConsentRecord, GrantRecord,
+    MemoryStore, RefreshRecord, RefreshState, Rotation, Store, StoredKey, TokenHash,
+};
+
+const NOW: u64 = 1_700_000_000;
+
+// ----- fixtures -----
+
+/// A store plus whatever must live as long as it (the SQLite temp file).
+struct Fixture {
+    store: Arc<dyn Store>,
+    #[cfg(feature = "sqlite")]
+    _file: Option<TempDb>,
+}
+
+async fn memory() -> Fixture {
+    Fixture {
+        store: Arc::new(MemoryStore::new()),
+        #[cfg(feature = "sqlite")]
+        _file: None,
+    }
+}
+
+#[cfg(feature = "sqlite")]
+async fn sqlite() -> Fixture {
+    let file = TempDb::new();
+    let store = mcp_auth_server::store::SqliteStore::open(&file.path)
+        .await
+        .unwrap();
+    Fixture {
+        store: Arc::new(store),
+        _file: Some(file),
+    }
+}
+
+/// A database file in the temp dir, deleted (with its WAL files) on drop.
+#[cfg(feature = "sqlite")]
+struct TempDb {
+    path: std::path::PathBuf,
+}
+
+#[cfg(feature = "sqlite")]
+impl TempDb {
+    fn new() -> Self {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("mcp-auth-store-test-{}-{n}.db", std::process::id()));
+        let db = Self { path };
+        db.remove(); // left over by a crashed run with the same pid
+        db
+    }
+
+    fn remove(&self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = self.path.clone().into_os_string();
+            name.push(suffix);
+            let _ = std::fs::remove_file(name);
+        }
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+fn metadata() -> ClientMetadata {
+    serde_json::from_value(serde_json::json!({
+        "redirect_uris": ["http://127.0.0.1:33418/callback", "https://app.example/cb?x=1"],
+        "token_endpoint_auth_method": "client_secret_post",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "client_name": "Test Client ✓",
+        "scope": "mcp:tools mcp:read",
+        "software_statement_extra": {"nested": [1, 2, 3]},
+    }))
+    .unwrap()
+}
+
+fn code(secret: &str, grant_id: &str, expires_at: u64) -> CodeRecord {
+    let mut code = CodeRecord::default();
+    code.hash = TokenHash::of(secret);
+    code.client_id = "client-1".into();
+    code.redirect_uri = "http://127.0.0.1:33418/callback".into();
+    code.redirect_uri_in_request = true;
+    code.code_challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into();
+    code.resource = "https://mcp.example.com/mcp".into();
+    code.scope = "mcp:tools".into();
+    code.subject = "alice".into();
+    code.grant_id = grant_id.into();
+    code.issued_at = NOW;
+    code.expires_at = expires_at;
+    code
+}
+
+fn grant(grant_id: &str, expires_at: u64) -> GrantRecord {
+    let mut grant = GrantRecord::default();
+    grant.grant_id = grant_id.into();
+    grant.client_id = "client-1".into();
+    grant.subject = "alice".into();
+    grant.scope = "mcp:tools mcp:read".into();
+    grant.resource = "https://mcp.example.com/mcp".into();
+    grant.created_at = NOW;
+    grant.expires_at = expires_at;
+    grant
+}
+
+fn refresh(secret: &str, grant_id: &str, expires_at: u64) -> RefreshRecord {
+    let mut refresh = RefreshRecord::default();
+    refresh.hash = TokenHash::of(secret);
+    refresh.grant_id = grant_id.into();
+    refresh.scope = "mcp:tools mcp:read".into();
+    refresh.issued_at = NOW;
+    refresh.expires_at = expires_at;
+    refresh.state = RefreshState::Active;
+    refresh
+}
+
+fn consent(resource: &str, scope: &str, updated_at: u64) -> ConsentRecord {
+    let mut consent = ConsentRecord::default();
+    consent.subject = "alice".into();
+    consent.client_id = "client-1".into();
+    consent.resource = resource.into();
+    consent.scope = scope.into();
+    consent.updated_at = updated_at;
+    consent
+}
+
+const KEY_BYTES: [u8; 8] = [0xde, 0xad, 0xbe, 0xef, 0x5e, 0xc2, 0xe7, 0x42];
+
+fn key(kid: &str, created_at: u64) -> StoredKey {
+    let mut key = StoredKey::default();
+    key.kid = kid.into();
+    key.alg = "ES256".into();
+    key.pkcs8 = zeroize::Zeroizing::new(KEY_BYTES.to_vec());
+    key.created_at = created_at;
+    key.activates_at = created_at + 60;
+    key
+}
+
+async fn rotate(
+    store: &dyn Store,
+    old: &str,
+    new: RefreshRecord,
+    now: u64,
+) -> Result<Rotation, mcp_auth_server::store::StoreError> {
+    store.rotate_refresh(&TokenHash::of(old), new, now).await
+}
+
+async fn state_of(store: &dyn Store, secret: &str) -> Option<RefreshState> {
+    store
+        .get_refresh(&TokenHash::of(secret))
+        .await
+        .unwrap()
+        .map(|(r, _)| r.state)
+}
+
+// ----- cases -----
+
+async fn client_round_trip_keeps_metadata_secret_hash_method_and_source(store: Arc<dyn Store>) {
+    let mut confidential = ClientRecord::confidential(
+        "client-1",
+        ClientAuthMethod::ClientSecretPost,
+        TokenHash::of("s3cret"),
+        metadata(),
+        NOW,
+    )
+    .with_source(ClientSource::Static);
+    confidential.secret_expires_at = NOW + 86_400;
+    store.put_client(confidential.clone()).await.unwrap();
+    let public = ClientRecord::public("client-2", ClientMetadata::default(), NOW + 1);
+    store.put_client(public.clone()).await.unwrap();
+
+    let got = store.get_client("client-1").await.unwrap().unwrap();
+    assert_eq!(got, confidential);
+    assert!(got.secret_hash.unwrap().verify("s3cret"));
+    assert!(!got.is_public());
+    assert_eq!(store.get_client("client-2").await.unwrap(), Some(public));
+    assert_eq!(store.get_client("nobody").await.unwrap(), None);
+
+    // put replaces.
+    let mut replaced = confidential.clone();
+    replaced.metadata.client_name = Some("Renamed".into());
+    replaced.auth_method = ClientAuthMethod::ClientSecretBasic;
+    replaced.source = ClientSource::Dynamic;
+    store.put_client(replaced.clone()).await.unwrap();
+    assert_eq!(store.get_client("client-1").await.unwrap(), Some(replaced));
+
+    assert!(store.delete_client("client-1").await.unwrap());
+    assert!(!store.delete_client("client-1").await.unwrap());
+    assert_eq!(store.get_client("client-1").await.unwrap(), None);
+    assert!(store.get_client("client-2").await.unwrap().is_some());
+}
+
+async fn code_is_fresh_then_replayed_and_other_hashes_are_unknown(store: Arc<dyn Store>) {
+    let issued = code("code-1", "grant-1", NOW + 60);
+    store.put_code(issued.clone()).await.unwrap();
+
+    let hash = TokenHash::of("code-1");
+    assert_eq!(
+        store.take_code(&hash).await.unwrap(),
+        CodeTake::Fresh(issued.clone())
+    );
+    assert_eq!(
+        store.take_code(&hash).await.unwrap(),
+        CodeTake::Replayed(issued.clone())
+    );
+    assert_eq!(
+        store.take_code(&hash).await.unwrap(),
+        CodeTake::Replayed(issued)
+    );
+    assert_eq!(
+        store.take_code(&TokenHash::of("code-2")).await.unwrap(),
+        CodeTake::Unknown
+    );
+}
+
+async fn storing_a_code_twice_is_refused_so_a_used_code_cannot_become_fresh(store: Arc<dyn Store>) {
+    let issued = code("code-1", "grant-1", NOW + 60);
+    store.put_code(issued.clone()).await.unwrap();
+    let hash = TokenHash::of("code-1");
+    assert!(matches!(
+        store.take_code(&hash).await.unwrap(),
+        CodeTake::Fresh(_)
+    ));
+    assert!(store.put_code(issued).await.is_err());
+    assert!(matches!(
+        store.take_code(&hash).await.unwrap(),
+        CodeTake::Replayed(_)
+    ));
+}
+
+async fn code_is_consumed_exactly_once_by_64_concurrent_takes(store: Arc<dyn Store>) {
+    store
+        .put_code(code("raced", "grant-1", NOW + 60))
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..64)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.take_code(&TokenHash::of("raced")).await.unwrap() })
+        })
+        .collect();
+    let (mut fresh, mut replayed) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            CodeTake::Fresh(_) => fresh += 1,
+            CodeTake::Replayed(_) => replayed += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((fresh, replayed), (1, 63));
+}
+
+async fn grant_is_stored_with_its_first_refresh_token(store: Arc<dyn Store>) {
+    let g = grant("grant-1", NOW + 86_400);
+    let r = refresh("rt-1", "grant-1", NOW + 3_600);
+    store
+        .create_grant(g.clone(), Some(r.clone()))
+        .await
+        .unwrap();
+    assert_eq!(store.get_grant("grant-1").await.unwrap(), Some(g.clone()));
+    assert_eq!(
+        store.get_refresh(&TokenHash::of("rt-1")).await.unwrap(),
+        Some((r, g))
+    );
+    assert_eq!(
+        store.get_refresh(&TokenHash::of("rt-x")).await.unwrap(),
+        None
+    );
+    assert_eq!(store.get_grant("grant-x").await.unwrap(), None);
+
+    // client credentials: a grant without a refresh token.
+    let cc = grant("grant-cc", NOW + 3_600);
+    store.create_grant(cc.clone(), None).await.unwrap();
+    assert_eq!(store.get_grant("grant-cc").await.unwrap(), Some(cc));
+}
+
+async fn a_grant_or_refresh_token_cannot_be_stored_twice_or_under_another_grant(
+    store: Arc<dyn Store>,
+) {
+    store
+        .create_grant(
+            grant("grant-1", NOW + 86_400),
+            Some(refresh("rt-1", "grant-1", NOW + 60)),
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .create_grant(grant("grant-1", NOW + 86_400), None)
+            .await
+            .is_err()
+    );
+    assert!(
+        store
+            .create_grant(
+                grant("grant-2", NOW + 86_400),
+                Some(refresh("rt-1", "grant-2", NOW + 60))
+            )
+            .await
+            .is_err()
+    );
+    assert!(
+        store
+            .create_grant(
+                grant("grant-3", NOW + 86_400),
+                Some(refresh("rt-3", "grant-1", NOW + 60))
+            )
+            .await
+            .is_err()
+    );
+    // A failed create leaves nothing behind.
+    assert_eq!(store.get_grant("grant-2").await.unwrap(), None);
+    assert_eq!(store.get_grant("grant-3").await.unwrap(), None);
+    assert_eq!(state_of(&*store, "rt-3").await, None);
+}
+
+async fn reusing_a_rotated_refresh_token_revokes_the_grant_and_its_successor(
+    store: Arc<dyn Store>,
+) {
+    store
+        .create_grant(
+            grant("grant-1", NOW + 86_400),
+            Some(refresh("rt-1", "grant-1", NOW + 3_600)),
+        )
+        .await
+        .unwrap();
+    let old = TokenHash::of("rt-1");
+
+    let successor = refresh("rt-2", "grant-1", NOW + 7_200);
+    assert_eq!(
+        store
+            .rotate_refresh(&old, successor.clone(), NOW + 10)
+            .await
+            .unwrap(),
+        Rotation::Rotated
+    );
+    assert_eq!(state_of(&*store, "rt-1").await, Some(RefreshState::Rotated));
+    let (stored, g) = store
+        .get_refresh(&TokenHash::of("rt-2"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored, successor);
+    assert!(g.is_active(NOW + 10));
+
+    // The old token again: reuse. The whole family goes.
+    let reused = store.rotate_refresh(&old, refresh("rt-3", "grant-1", NOW + 7_200), NOW + 20);
+    assert_eq!(
+        reused.await.unwrap(),
+        Rotation::Reused {
+            grant_id: "grant-1".into()
+        }
+    );
+    let g = store.get_grant("grant-1").await.unwrap().unwrap();
+    assert_eq!(g.revoked_at, Some(NOW + 20));
+    assert!(!g.is_active(NOW + 20));
+    assert_eq!(state_of(&*store, "rt-1").await, Some(RefreshState::Revoked));
+    assert_eq!(state_of(&*store, "rt-2").await, Some(RefreshState::Revoked));
+    assert_eq!(
+        state_of(&*store, "rt-3").await,
+        None,
+        "no successor stored on reuse"
+    );
+
+    // The successor is now unusable, and so is the old token.
+    let next = refresh("rt-4", "grant-1", NOW + 7_200);
+    assert_eq!(
+        rotate(&*store, "rt-2", next.clone(), NOW + 30)
+            .await
+            .unwrap(),
+        Rotation::Revoked
+    );
+    assert_eq!(
+        store.rotate_refresh(&old, next, NOW + 30).await.unwrap(),
+        Rotation::Revoked
+    );
+    assert_eq!(state_of(&*store, "rt-4").await, None);
+    // The revocation time is the first one.
+    let g = store.get_grant("grant-1").await.unwrap().unwrap();
+    assert_eq!(g.revoked_at, Some(NOW + 20));
+}
+
+async fn rotating_an_unknown_token_or_into_another_grant_changes_nothing(store: Arc<dyn Store>) {
+    store
+        .create_grant(
+            grant("grant-1", NOW + 86_400),
+            Some(refresh("rt-1", "grant-1", NOW + 3_600)),
+        )
+        .await
+        .unwrap();
+    let unknown = rotate(&*store, "rt-x", refresh("rt-y", "grant-1", NOW), NOW);
+    assert_eq!(unknown.await.unwrap(), Rotation::Unknown);
+    assert_eq!(state_of(&*store, "rt-y").await, None);
+
+    let foreign = refresh("rt-2", "grant-other", NOW + 3_600);
+    assert!(rotate(&*store, "rt-1", foreign, NOW).await.is_err());
+    assert_eq!(state_of(&*store, "rt-1").await, Some(RefreshState::Active));
+    assert_eq!(state_of(&*store, "rt-2").await, None);
+}
+
+async fn refresh_token_is_rotated_exactly_once_by_64_concurrent_rotations(store: Arc<dyn Store>) {
+    store
+        .create_grant(
+            grant("grant-1", NOW + 86_400),
+            Some(refresh("rt-0", "grant-1", NOW + 3_600)),
+        )
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let new = refresh(&format!("rt-next-{i}"), "grant-1", NOW + 7_200);
+                rotate(&*store, "rt-0", new, NOW + 1).await.unwrap()
+            })
+        })
+        .collect();
+    let (mut rotated, mut reused, mut revoked) = (0, 0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            Rotation::Rotated => rotated += 1,
+            Rotation::Reused { grant_id } => {
+                assert_eq!(grant_id, "grant-1");
+                reused += 1;
+            }
+            Rotation::Revoked => revoked += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // The winner rotates, the next caller is a reuse that revokes the family, the rest find it
+    // revoked.
+    assert_eq!((rotated, reused, revoked), (1, 1, 62));
+    assert!(
+        store
+            .get_grant("grant-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+    let mut stored_successors = 0;
+    for i in 0..64 {
+        if let Some(state) = state_of(&*store, &format!("rt-next-{i}")).await {
+            assert_eq!(state, RefreshState::Revoked);
+            stored_successors += 1;
+        }
+    }
+    assert_eq!(stored_successors, 1);
+}
+
+async fn revoking_a_grant_revokes_every_refresh_token_of_its_family(store: Arc<dyn Store>) {
+    store
+        .create_grant(
+            grant("grant-1", NOW + 86_400),
+            Some(refresh("rt-1", "grant-1", NOW + 3_600)),
+        )
+        .await
+        .unwrap();
+    let rotation = rotate(
+        &*store,
+        "rt-1",
+        refresh("rt-2", "grant-1", NOW + 3_600),
+        NOW,
+    );
+    assert_eq!(rotation.await.unwrap(), Rotation::Rotated);
+    store
+        .create_grant(
+            grant("grant-2", NOW + 86_400),
+            Some(refresh("rt-other", "grant-2", NOW + 3_600)),
+        )
+        .await
+        .unwrap();
+
+    assert!(store.revoke_grant("grant-1", NOW + 5).await.unwrap());
+    assert!(
+        !store.revoke_grant("grant-1", NOW + 6).await.unwrap(),
+        "already revoked"
+    );
+    assert!(
+        !store.revoke_grant("grant-x", NOW + 6).await.unwrap(),
+        "unknown"
+    );
+    assert_eq!(
+        store
+            .get_grant("grant-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(NOW + 5)
+    );
+    assert_eq!(state_of(&*store, "rt-1").await, Some(RefreshState::Revoked));
+    assert_eq!(state_of(&*store, "rt-2").await, Some(RefreshState::Revoked));
+    let again = rotate(
+        &*store,
+        "rt-2",
+        refresh("rt-3", "grant-1", NOW + 3_600),
+        NOW + 7,
+    );
+    assert_eq!(again.await.unwrap(), Rotation::Revoked);
+
+    // Other families are untouched.
+    assert_eq!(
+        state_of(&*store, "rt-other").await,
+        Some(RefreshState::Active)
+    );
+    assert!(
+        store
+            .get_grant("grant-2")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_none()
+    );
+
+    // An expired grant was not active, but is still marked revoked.
+    store
+        .create_grant(grant("grant-old", NOW + 10), None)
+        .await
+        .unwrap();
+    assert!(!store.revoke_grant("grant-old", NOW + 10).await.unwrap());
+    assert_eq!(
+        store
+            .get_grant("grant-old")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(NOW + 10)
+    );
+}
+
+async fn revoked_access_tokens_are_deny_listed_by_jti(store: Arc<dyn Store>) {
+    assert!(!store.is_access_token_revoked("jti-1").await.unwrap());
+    store.revoke_access_token("jti-1", NOW + 300).await.unwrap();
+    store.revoke_access_token("jti-1", NOW + 300).await.unwrap(); // idempotent
+    assert!(store.is_access_token_revoked("jti-1").await.unwrap());
+    assert!(!store.is_access_token_revoked("jti-2").await.unwrap());
+}
+
+async fn consent_merges_scopes_in_order_without_duplicates(store: Arc<dyn Store>) {
+    let mcp = "https://mcp.example.com/mcp";
+    assert_eq!(
+        store.get_consent("alice", "client-1", mcp).await.unwrap(),
+        None
+    );
+    store
+        .put_consent(consent(mcp, "mcp:read mcp:tools", NOW))
+        .await
+        .unwrap();
+    store
+        .put_consent(consent(
+            mcp,
+            "mcp:tools  mcp:admin mcp:read mcp:admin",
+            NOW + 9,
+        ))
+        .await
+        .unwrap();
+    let merged = store
+        .get_consent("alice", "client-1", mcp)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(merged.scope, "mcp:read mcp:tools mcp:admin");
+    assert_eq!(merged.updated_at, NOW + 9);
+    assert_eq!(
+        (merged.subject.as_str(), merged.client_id.as_str()),
+        ("alice", "client-1")
+    );
+    assert_eq!(merged.resource, mcp);
+
+    // Another resource, client or subject is another consent.
+    let other = "https://other.example.com/mcp";
+    store.put_consent(consent(other, "x", NOW)).await.unwrap();
+    assert_eq!(
+        store
+            .get_consent("alice", "client-1", other)
+            .await
+            .unwrap()
+            .unwrap()
+            .scope,
+        "x"
+    );
+    assert_eq!(
+        store.get_consent("alice", "client-2", mcp).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.get_consent("bob", "client-1", mcp).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .get_consent("alice", "client-1", mcp)
+            .await
+            .unwrap()
+            .unwrap()
+            .scope,
+        "mcp:read mcp:tools mcp:admin"
+    );
+}
+
+async fn keys_are_listed_oldest_first_and_never_shown_in_debug(store: Arc<dyn Store>) {
+    for (kid, created_at) in [("k3", 300), ("k1", 100), ("kb", 200), ("ka", 200)] {
+        store.put_key(key(kid, created_at)).await.unwrap();
+    }
+    let kids = |keys: Vec<StoredKey>| keys.into_iter().map(|k| k.kid).collect::<Vec<_>>();
+    assert_eq!(
+        kids(store.list_keys().await.unwrap()),
+        ["k1", "ka", "kb", "k3"]
+    );
+
+    // put replaces (retiring a key).
+    let mut retired = key("k1", 100);
+    retired.retired_at = Some(400);
+    store.put_key(retired.clone()).await.unwrap();
+    let keys = store.list_keys().await.unwrap();
+    assert_eq!(keys.len(), 4);
+    assert_eq!(keys[0], retired);
+    assert_eq!(keys[0].pkcs8.as_slice(), KEY_BYTES);
+    assert_eq!(keys[0].activates_at, 160);
+
+    for shown in [
+        format!("{keys:?}"),
+        format!("{keys:#?}"),
+        format!("{store:?}"),
+    ] {
+        for bytes in [
+            "deadbeef".to_owned(),
+            "de ad be ef".to_owned(),
+            format!("{:?}", &KEY_BYTES[..4]),
+            format!("{:?}", &KEY_BYTES[..]),
+        ] {
+            assert!(
+                !shown.to_lowercase().contains(&bytes),
+                "{shown} shows {bytes}"
+            );
+        }
+    }
+    assert!(format!("{keys:?}").contains("REDACTED"));
+
+    assert!(store.delete_key("ka").await.unwrap());
+    assert!(!store.delete_key("ka").await.unwrap());
+    assert_eq!(kids(store.list_keys().await.unwrap()), ["k1", "kb", "k3"]);
+}
+
+async fn purge_expired_removes_exactly_what_expired(store: Arc<dyn Store>) {
+    let now = NOW + 1_000;
+    // Codes: expired unused, expired used, live unused, live used.
+    for (secret, expires_at) in [
+        ("c-old", now),
+        ("c-old-used", now - 1),
+        ("c-live", now + 1),
+        ("c-live-used", now + 60),
+    ] {
+        store
+            .put_code(code(secret, "grant-x", expires_at))
+            .await
+            .unwrap();
+    }
+    for used in ["c-old-used", "c-live-used"] {
+        assert!(matches!(
+            store.take_code(&TokenHash::of(used)).await.unwrap(),
+            CodeTake::Fresh(_)
+        ));
+    }
+    // An expired grant whose refresh tokens have not expired yet: all go.
+    store
+        .create_grant(
+            grant("g-old", now),
+            Some(refresh("rt-old-1", "g-old", now + 500)),
+        )
+        .await
+        .unwrap();
+    let r = rotate(
+        &*store,
+        "rt-old-1",
+        refresh("rt-old-2", "g-old", now + 600),
+        NOW,
+    );
+    assert_eq!(r.await.unwrap(), Rotation::Rotated);
+    // A live grant with one expired and one live refresh token (rotated earlier).
+    store
+        .create_grant(
+            grant("g-live", now + 86_400),
+            Some(refresh("rt-live-1", "g-live", now)),
+        )
+        .await
+        .unwrap();
+    let r = rotate(
+        &*store,
+        "rt-live-1",
+        refresh("rt-live-2", "g-live", now + 1),
+        NOW,
+    );
+    assert_eq!(r.await.unwrap(), Rotation::Rotated);
+    // A revoked, live grant stays (reuse must keep being detected).
+    store
+        .create_grant(
+            grant("g-revoked", now + 5),
+            Some(refresh("rt-revoked", "g-revoked", now + 5)),
+        )
+        .await
+        .unwrap();
+    assert!(store.revoke_grant("g-revoked", NOW).await.unwrap());
+    // Deny list.
+    store.revoke_access_token("jti-old", now).await.unwrap();
+    store
+        .revoke_access_token("jti-live", now + 1)
+        .await
+        .unwrap();
+    // Things without expiry.
+    store
+        .put_client(ClientRecord::public(
+            "client-1",
+            ClientMetadata::default(),
+            0,
+        ))
+        .await
+        .unwrap();
+    store
+        .put_consent(consent("https://mcp.example.com/mcp", "mcp:tools", 0))
+        .await
+        .unwrap();
+    store.put_key(key("k1", 0)).await.unwrap();
+
+    // 2 codes + 2 refresh tokens of g-old + rt-live-1 + g-old + jti-old.
+    assert_eq!(store.purge_expired(now).await.unwrap(), 7);
+    assert_eq!(store.purge_expired(now).await.unwrap(), 0);
+
+    assert_eq!(
+        store.take_code(&TokenHash::of("c-old")).await.unwrap(),
+        CodeTake::Unknown
+    );
+    assert_eq!(
+        store.take_code(&TokenHash::of("c-old-used")).await.unwrap(),
+        CodeTake::Unknown
+    );
+    assert!(matches!(
+        store.take_code(&TokenHash::of("c-live")).await.unwrap(),
+        CodeTake::Fresh(_)
+    ));
+    assert!(matches!(
+        store
+            .take_code(&TokenHash::of("c-live-used"))
+            .await
+            .unwrap(),
+        CodeTake::Replayed(_)
+    ));
+    assert_eq!(store.get_grant("g-old").await.unwrap(), None);
+    assert_eq!(state_of(&*store, "rt-old-1").await, None);
+    assert_eq!(state_of(&*store, "rt-old-2").await, None);
+    assert_eq!(state_of(&*store, "rt-live-1").await, None);
+    assert_eq!(
+        state_of(&*store, "rt-live-2").await,
+        Some(RefreshState::Active)
+    );
+    assert!(store.get_grant("g-live").await.unwrap().is_some());
+    assert_eq!(
+        state_of(&*store, "rt-revoked").await,
+        Some(RefreshState::Revoked)
+    );
+    assert!(!store.is_access_token_revoked("jti-old").await.unwrap());
+    assert!(store.is_access_token_revoked("jti-live").await.unwrap());
+    assert!(store.get_client("client-1").await.unwrap().is_some());
+    assert!(
+        store
+            .get_consent("alice", "client-1", "https://mcp.example.com/mcp")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(store.list_keys().await.unwrap().len(), 1);
+
+    // A rotation of an expired-then-purged token is unknown; the rest expire later.
+    let r = rotate(
+        &*store,
+        "rt-live-1",
+        refresh("rt-z", "g-live", now + 9),
+        now,
+    );
+    assert_eq!(r.await.unwrap(), Rotation::Unknown);
+    // c-live + g-revoked and its token + rt-live-2 + jti-live; c-live-used lasts until now + 60.
+    assert_eq!(store.purge_expired(now + 5).await.unwrap(), 5);
+    assert!(matches!(
+        store
+            .take_code(&TokenHash::of("c-live-used"))
+            .await
+            .unwrap(),
+        CodeTake::Replayed(_)
+    ));
+    assert_eq!(store.purge_expired(now + 60).await.unwrap(), 1);
+}
+
+// ----- instantiation -----
+
+macro_rules! every_backend {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let fixture = super::memory().await;
+                    super::$case(fixture.store.clone()).await;
+                }
+            )*
+        }
+
+        #[cfg(feature = "sqlite")]
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let fixture = super::sqlite().await;
+                    super::$case(fixture.store.clone()).await;
+                }
+            )*
+        }
+    };
+}
+
+every_backend!(
+    client_round_trip_keeps_metadata_secret_hash_method_and_source,
+    code_is_fresh_then_replayed_and_other_hashes_are_unknown,
+    storing_a_code_twice_is_refused_so_a_used_code_cannot_become_fresh,
+    code_is_consumed_exactly_once_by_64_concurrent_takes,
+    grant_is_stored_with_its_first_refresh_token,
+    a_grant_or_refresh_token_cannot_be_stored_twice_or_under_another_grant,
+    reusing_a_rotated_refresh_token_revokes_the_grant_and_its_successor,
+    rotating_an_unknown_token_or_into_another_grant_changes_nothing,
+    refresh_token_is_rotated_exactly_once_by_64_concurrent_rotations,
+    revoking_a_grant_revokes_every_refresh_token_of_its_family,
+    revoked_access_tokens_are_deny_listed_by_jti,
+    consent_merges_scopes_in_order_without_duplicates,
+    keys_are_listed_oldest_first_and_never_shown_in_debug,
+    purge_expired_removes_exactly_what_expired,
+);
+
+// ----- SQLite only: the file outlives the process -----
+
+#[cfg(feature = "sqlite")]
+mod sqlite_file {
+    use super::*;
+    use mcp_auth_server::store::SqliteStore;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn client_refresh_family_consent_key_and_deny_list_survive_a_reopen() {
+        let file = TempDb::new();
+        let client = ClientRecord::confidential(
+            "client-1",
+            ClientAuthMethod::ClientSecretBasic,
+            TokenHash::of("s3cret"),
+            metadata(),
+            NOW,
+        );
+        let mcp = "https://mcp.example.com/mcp";
+        {
+            let store = SqliteStore::open(&file.path).await.unwrap();
+            store.put_client(client.clone()).await.unwrap();
+            store
+                .put_code(code("code-1", "grant-1", NOW + 60))
+                .await
+                .unwrap();
+            assert!(matches!(
+                store.take_code(&TokenHash::of("code-1")).await.unwrap(),
+                CodeTake::Fresh(_)
+            ));
+            store
+                .create_grant(
+                    grant("grant-1", NOW + 86_400),
+                    Some(refresh("rt-1", "grant-1", NOW + 3_600)),
+                )
+                .await
+                .unwrap();
+            let r = rotate(&store, "rt-1", refresh("rt-2", "grant-1", NOW + 3_600), NOW);
+            assert_eq!(r.await.unwrap(), Rotation::Rotated);
+            store
+                .put_consent(consent(mcp, "mcp:tools", NOW))
+                .await
+                .unwrap();
+            store.put_key(key("k1", NOW)).await.unwrap();
+            store.revoke_access_token("jti-1", NOW + 300).await.unwrap();
+            store.close().await;
+        }
+
+        let store = SqliteStore::open(&file.path).await.unwrap();
+        assert_eq!(store.get_client("client-1").await.unwrap(), Some(client));
+        assert!(matches!(
+            store.take_code(&TokenHash::of("code-1")).await.unwrap(),
+            CodeTake::Replayed(_)
+        ));
+        assert_eq!(state_of(&store, "rt-1").await, Some(RefreshState::Rotated));
+        assert_eq!(state_of(&store, "rt-2").await, Some(RefreshState::Active));
+        // Reuse detection works across the restart.
+        let r = rotate(
+            &store,
+            "rt-1",
+            refresh("rt-3", "grant-1", NOW + 3_600),
+            NOW + 1,
+        );
+        assert_eq!(
+            r.await.unwrap(),
+            Rotation::Reused {
+                grant_id: "grant-1".into()
+            }
+        );
+        assert_eq!(
+            store
+                .get_consent("alice", "client-1", mcp)
+                .await
+                .unwrap()
+                .unwrap()
+                .scope,
+            "mcp:tools"
+        );
+        assert_eq!(store.list_keys().await.unwrap(), vec![key("k1", NOW)]);
+        assert!(store.is_access_token_revoked("jti-1").await.unwrap());
+        store.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn migrations_are_idempotent_when_the_same_file_is_opened_again() {
+        let file = TempDb::new();
+        let first = SqliteStore::open(&file.path).await.unwrap();
+        first.put_key(key("k1", NOW)).await.unwrap();
+        // A second store on the same file while the first is open, then after it closed.
+        let second = SqliteStore::open(&file.path).await.unwrap();
+        assert_eq!(second.list_keys().await.unwrap().len(), 1);
+        second.put_key(key("k2", NOW + 1)).await.unwrap();
+        assert_eq!(first.list_keys().await.unwrap().len(), 2);
+        first.close().await;
+        second.close().await;
+        let third = SqliteStore::open(&file.path).await.unwrap();
+        assert_eq!(third.list_keys().await.unwrap().len(), 2);
+        third.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connect_accepts_a_file_url_and_an_in_memory_url_shared_by_the_pool() {
+        let file = TempDb::new();
+        let url = format!("sqlite://{}?mode=rwc", file.path.display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        store.put_key(key("k1", NOW)).await.unwrap();
+        store.close().await;
+        assert_eq!(
+            SqliteStore::open(&file.path)
+                .await
+                .unwrap()
+                .list_keys()
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+
+        let store = Arc::new(SqliteStore::connect("sqlite::memory:").await.unwrap());
+        store
+            .put_code(code("code-1", "grant-1", NOW + 60))
+            .await
+            .unwrap();
+        // Several pool connections at once all see the one in-memory database.
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(
+                    async move { store.take_code(&TokenHash::of("code-1")).await.unwrap() },
+                )
+            })
+            .collect();
+        let mut fresh = 0;
+        for task in tasks {
+            if matches!(task.await.unwrap(), CodeTake::Fresh(_)) {
+                fresh += 1;
+            }
+        }
+        assert_eq!(fresh, 1);
+
+        assert!(SqliteStore::connect("postgres://nope").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn debug_shows_the_location_and_no_records() {
+        let file = TempDb::new();
+        let store = SqliteStore::open(&file.path).await.unwrap();
+        store.put_key(key("k1", NOW)).await.unwrap();
+        let shown = format!("{store:?}");
+        assert!(shown.starts_with("SqliteStore"), "{shown}");
+        assert!(shown.contains("mcp-auth-store-test-"), "{shown}");
+        assert!(!shown.contains("k1"), "{shown}");
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn store_errors_do_not_leak_sql_values() {
+        let file = TempDb::new();
+        let store = SqliteStore::open(&file.path).await.unwrap();
+        store
+            .put_code(code("code-secret", "grant-1", NOW + 60))
+            .await
+            .unwrap();
+        let error = store
+            .put_code(code("code-secret", "grant-1", NOW + 60))
+            .await
+            .unwrap_err();
+        let shown = format!("{error} {error:?}");
+        let hash = TokenHash::of("code-secret");
+        let hex: String = hash.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        assert!(!shown.to_lowercase().contains(&hex), "{shown}");
+        assert!(std::error::Error::source(&error).is_some());
+        store.close().await;
+    }
+}
