@@ -1,43 +1,155 @@
 //! Project automation. Run with `cargo xtask <command>`.
 //!
-//! - `cargo xtask ci`: what `.ci/run` runs (fmt check, clippy `-D warnings`, the README test command).
-//! - `cargo xtask bench`: the criterion benches of `mcp-auth-resource`.
+//! - `cargo xtask setup`: install what the tests need and this machine lacks (headless Chromium
+//!   and chromedriver from Debian; the MCP conformance suite and Node 22 from npm, into
+//!   `.tools/conformance`). Idempotent: a step whose tools are present is skipped.
+//! - `cargo xtask test`: `setup`, then `cargo test --workspace` with `MCP_AUTH_REQUIRE_BROWSER=1`
+//!   (a browser test fails instead of skipping when Chromium is missing), then `conformance`.
+//! - `cargo xtask ci`: what `.ci/run` runs (fmt check, clippy `-D warnings`, then `test`).
+//! - `cargo xtask bench`: the criterion benches (`mcp-auth-resource` verify, `mcp-auth-server` token).
+//! - `cargo xtask conformance [--suite NAME]… [--scenario NAME]`: the official MCP conformance
+//!   suite in client mode against `example-mcp-client` (suites `auth`, `backcompat`, `draft` by
+//!   default); see `conformance.rs`.
+
+mod conformance;
 
 use std::{
     env,
+    path::Path,
     process::{Command, ExitCode},
 };
 
-fn run(args: &[&str]) -> bool {
-    eprintln!("== cargo {}", args.join(" "));
+/// Runs `cargo <args>` with extra environment variables.
+fn cargo(args: &[&str], envs: &[(&str, &str)]) -> bool {
+    let shown: Vec<String> = envs.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+    eprintln!("== {}cargo {}", shown.concat(), args.join(" "));
     Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
         .args(args)
+        .envs(envs.iter().copied())
         .status()
         .is_ok_and(|s| s.success())
 }
 
+/// Runs `program <args>`, printing it first.
+fn sh(program: &str, args: &[&str]) -> bool {
+    eprintln!("== {program} {}", args.join(" "));
+    match Command::new(program).args(args).status() {
+        Ok(status) => status.success(),
+        Err(error) => {
+            eprintln!("xtask: cannot run {program}: {error}");
+            false
+        }
+    }
+}
+
+/// One thing the tests need from the machine.
+///
+/// To add a step, write a `present` check and an `install` function and append it to
+/// [`SETUP_STEPS`]. `install` runs only when `present` says no, and `present` is checked again
+/// afterwards.
+struct SetupStep {
+    /// Shown in the log.
+    name: &'static str,
+    /// Whether the step is already satisfied (cheap: file checks).
+    present: fn() -> bool,
+    /// Installs it; prints what it runs; `false` on failure.
+    install: fn() -> bool,
+}
+
+/// Every setup step, in order.
+const SETUP_STEPS: &[SetupStep] = &[
+    SetupStep {
+        name: "headless Chromium + chromedriver (browser tests)",
+        present: chromium_present,
+        install: install_chromium,
+    },
+    SetupStep {
+        name: "MCP conformance suite + Node 22 (npm ci into .tools/conformance)",
+        present: conformance::deps_present,
+        install: conformance::install_deps,
+    },
+];
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+fn chromium_present() -> bool {
+    Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists()
+}
+
+/// Debian's packages (never a tool's own browser download: it fails on this network).
+fn install_chromium() -> bool {
+    sh("apt-get", &["update"])
+        && sh(
+            "apt-get",
+            &[
+                "install",
+                "-y",
+                "--no-install-recommends",
+                "chromium",
+                "chromium-driver",
+            ],
+        )
+}
+
+fn setup() -> bool {
+    for step in SETUP_STEPS {
+        if (step.present)() {
+            eprintln!("== setup: {}: already installed", step.name);
+            continue;
+        }
+        eprintln!("== setup: {}: installing", step.name);
+        if !(step.install)() || !(step.present)() {
+            eprintln!("xtask: setup step failed: {}", step.name);
+            return false;
+        }
+        eprintln!("== setup: {}: done", step.name);
+    }
+    true
+}
+
+fn test() -> bool {
+    setup()
+        && cargo(
+            &["test", "--workspace"],
+            &[("MCP_AUTH_REQUIRE_BROWSER", "1")],
+        )
+        && conformance::run(&[])
+}
+
 fn ci() -> bool {
-    run(&["fmt", "--all", "--", "--check"])
-        && run(&[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--all-features",
-            "--locked",
-            "--",
-            "-D",
-            "warnings",
-        ])
-        && run(&["test", "--workspace"])
+    cargo(&["fmt", "--all", "--", "--check"], &[])
+        && cargo(
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--all-features",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ],
+            &[],
+        )
+        && test()
 }
 
 fn main() -> ExitCode {
     let cmd = env::args().nth(1);
     let ok = match cmd.as_deref() {
+        Some("setup") => setup(),
+        Some("test") => test(),
         Some("ci") => ci(),
-        Some("bench") => run(&["bench", "-p", "mcp-auth-resource", "--bench", "verify"]),
+        Some("conformance") => conformance::run(&env::args().skip(2).collect::<Vec<_>>()),
+        Some("bench") => {
+            cargo(
+                &["bench", "-p", "mcp-auth-resource", "--bench", "verify"],
+                &[],
+            ) && cargo(&["bench", "-p", "mcp-auth-server", "--bench", "token"], &[])
+        }
         _ => {
-            eprintln!("usage: cargo xtask <ci|bench>");
+            eprintln!("usage: cargo xtask <setup|test|ci|bench|conformance>");
             false
         }
     };
