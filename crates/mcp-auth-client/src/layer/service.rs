@@ -1,0 +1,182 @@
+//! The service.
+
+use std::{
+    future::poll_fn,
+    task::{Context, Poll},
+};
+
+use http::{HeaderValue, Request, Response, StatusCode, header::AUTHORIZATION};
+use tower_service::Service;
+
+use super::{OAuthLayer, Operation, ResponseFuture, is_insufficient_scope};
+use crate::{
+    credentials::Credentials,
+    token::{AccessToken, Principal},
+};
+
+/// The most round trips one request may take (first try, a 401 retry, step-up retries).
+const MAX_ROUNDS: u32 = 2 + 2 * crate::manager::MAX_ATTEMPTS_LIMIT;
+
+/// The service [`OAuthLayer`] makes. See the [module docs](crate::layer).
+#[derive(Debug, Clone)]
+pub struct OAuth<S> {
+    inner: S,
+    credentials: Credentials,
+}
+
+impl<S> OAuth<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S, credentials: impl Into<Credentials>) -> Self {
+        Self {
+            inner,
+            credentials: credentials.into(),
+        }
+    }
+
+    /// The layer.
+    pub fn layer(credentials: impl Into<Credentials>) -> OAuthLayer {
+        OAuthLayer::new(credentials)
+    }
+
+    define_inner_service_accessors!();
+}
+
+/// What a retry needs of the original request.
+struct Template<B> {
+    method: http::Method,
+    uri: http::Uri,
+    version: http::Version,
+    headers: http::HeaderMap,
+    extensions: http::Extensions,
+    body: B,
+}
+
+impl<B: Clone> Template<B> {
+    fn build(&self, auth: Option<&HeaderValue>) -> Request<B> {
+        let mut req = Request::new(self.body.clone());
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = self.uri.clone();
+        *req.version_mut() = self.version;
+        *req.headers_mut() = self.headers.clone();
+        *req.extensions_mut() = self.extensions.clone();
+        if let Some(auth) = auth {
+            req.headers_mut().insert(AUTHORIZATION, auth.clone());
+        }
+        req
+    }
+}
+
+async fn call<S, B, R>(inner: &mut S, req: Request<B>) -> Result<Response<R>, S::Error>
+where
+    S: Service<Request<B>, Response = Response<R>>,
+{
+    poll_fn(|cx| inner.poll_ready(cx)).await?;
+    inner.call(req).await
+}
+
+fn header_for(token: Option<&AccessToken>) -> Option<HeaderValue> {
+    token.and_then(|t| t.authorization_header().ok())
+}
+
+impl<S, B, R> Service<Request<B>> for OAuth<S>
+where
+    S: Service<Request<B>, Response = Response<R>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Send,
+    B: Clone + Send + 'static,
+    R: Send + 'static,
+{
+    type Response = Response<R>;
+    type Error = S::Error;
+    type Future = ResponseFuture<Response<R>, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        // Keep the service that is ready; the clone goes back in its place.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        match &self.credentials {
+            Credentials::Bearer(token) => {
+                if let Some(value) = header_for(Some(token)) {
+                    req.headers_mut().insert(AUTHORIZATION, value);
+                }
+                ResponseFuture::new(inner.call(req))
+            }
+            Credentials::ApiKey { header, value } => {
+                req.headers_mut().insert(header.clone(), value.clone());
+                ResponseFuture::new(inner.call(req))
+            }
+            Credentials::OAuth(manager) => {
+                let manager = match req.extensions().get::<Principal>() {
+                    Some(p) if p != manager.principal() => manager.for_principal(p.clone()),
+                    _ => manager.clone(),
+                };
+                let operation = req.extensions().get::<Operation>().map_or_else(
+                    || format!("{} {}", req.method(), req.uri().path()),
+                    |op| op.as_str().to_owned(),
+                );
+                let (parts, body) = req.into_parts();
+                let template = Template {
+                    method: parts.method,
+                    uri: parts.uri,
+                    version: parts.version,
+                    headers: parts.headers,
+                    extensions: parts.extensions,
+                    body,
+                };
+                ResponseFuture::new(async move {
+                    let mut token = match manager.cached_token().await {
+                        Ok(token) => token,
+                        Err(_e) => {
+                            event!(debug, error = %_e, "no token before the request");
+                            None
+                        }
+                    };
+                    let mut retried_unauthorized = false;
+                    let mut rounds = 0;
+                    loop {
+                        rounds += 1;
+                        let auth = header_for(token.as_ref());
+                        let mut response = call(&mut inner, template.build(auth.as_ref())).await?;
+                        let status = response.status();
+                        if rounds >= MAX_ROUNDS {
+                            return Ok(response);
+                        }
+                        let outcome = if status == StatusCode::UNAUTHORIZED && !retried_unauthorized
+                        {
+                            retried_unauthorized = true;
+                            manager
+                                .on_unauthorized(response.headers(), token.as_ref(), &operation)
+                                .await
+                        } else if is_insufficient_scope(status, response.headers()) {
+                            manager
+                                .on_insufficient_scope(
+                                    response.headers(),
+                                    token.as_ref(),
+                                    &operation,
+                                )
+                                .await
+                        } else {
+                            if status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN
+                            {
+                                manager.operation_succeeded(&operation);
+                            }
+                            return Ok(response);
+                        };
+                        match outcome {
+                            Ok(new) => token = Some(new),
+                            Err(e) => {
+                                event!(info, error = %e, "giving up on authorization for this request");
+                                response.extensions_mut().insert(e);
+                                return Ok(response);
+                            }
+                        }
+                    }
+                })
+            }
+        }
+    }
+}

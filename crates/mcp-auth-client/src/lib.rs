@@ -1,0 +1,132 @@
+//! The token manager an MCP client, agent or CLI uses to reach protected MCP servers (MCP
+//! authorization, spec revision 2025-11-25).
+//!
+//! Give it the MCP server's URL; it discovers the authorization server, registers, runs the
+//! browser flow, stores and refreshes tokens and steps up scopes — and, as a tower layer, does all
+//! of it around your outbound requests.
+//!
+//! | piece | what |
+//! |---|---|
+//! | [`TokenManager`] | one MCP server, one [`Principal`]: [`access_token`](TokenManager::access_token), [`cached_token`](TokenManager::cached_token), [`on_unauthorized`](TokenManager::on_unauthorized) (401), [`on_insufficient_scope`](TokenManager::on_insufficient_scope) (403 step-up), [`for_principal`](TokenManager::for_principal). Refreshes ahead of expiry, one refresh in flight however many tasks ask, rejected (`invalid_grant`) vs transient (network, 5xx) failures kept apart. See [`manager`]. |
+//! | [`discovery`] | `resource_metadata` from the 401 challenge, else the path-aware then the root PRM URL; PRM `resource` checked; AS metadata in the spec's order (RFC 8414 / OIDC, with and without a path); `issuer` compared exactly; S256 required; 2025-03-26 back-compat. |
+//! | [`registration`] | pre-registered [`ClientCredentials`] → Client ID Metadata Document → dynamic registration; the returned secret and auth method stored and used on refresh. |
+//! | [`authorize`] | PKCE S256, `state`, `resource` on every request, RFC 9207 `iss` check; [`LoopbackRedirect`](authorize::LoopbackRedirect) on `127.0.0.1`; [`BrowserOpener`] with [`SystemBrowser`] and [`HeadlessBrowser`]. |
+//! | [`store`] | [`TokenStore`](store::TokenStore): [`MemoryTokenStore`](store::MemoryTokenStore), [`FileTokenStore`](store::FileTokenStore) (owner-only, atomic writes, cross-process refresh lock). |
+//! | [`credentials`] | [`Credentials`]: OAuth, a static bearer token, or an API-key header. |
+//! | [`layer`] | [`OAuthLayer`]: attaches the token to every outbound `http::Request`, refreshes and retries once on 401, steps up on 403. |
+//!
+//! Errors are an opaque [`AuthError`] with [`kind()`](AuthError::kind) ([`AuthErrorKind`]) and a
+//! [`ConfigError`] from [`build`](TokenManagerBuilder::build). Tokens, codes, verifiers and secrets
+//! never reach a log or a `Debug` string.
+//!
+//! # Example
+//!
+//! A CLI that calls an MCP server through the layer. The first request goes out without a token;
+//! the server's 401 starts discovery, registration and the browser flow; later requests carry the
+//! stored token, refreshed before it expires.
+//!
+//! ```no_run
+//! use http::{Request, Response};
+//! use mcp_auth_client::{OAuthLayer, TokenManager, store::FileTokenStore};
+//! use tower::{ServiceBuilder, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let http_client = tower::service_fn(|_req: Request<String>| async {
+//! #     Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+//! # });
+//! let manager = TokenManager::builder("https://mcp.example.com/mcp")
+//!     .client_name("my-cli")
+//!     .store(FileTokenStore::new("/home/me/.config/my-cli/tokens.json"))
+//!     .build()?;
+//!
+//! let client = ServiceBuilder::new()
+//!     .layer(OAuthLayer::new(manager.clone()))
+//!     .service(http_client); // any tower service sending http::Request<String>
+//!
+//! let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#.to_owned();
+//! let response = client.oneshot(Request::post("https://mcp.example.com/mcp").body(body)?).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Without the layer, the same steps by hand:
+//!
+//! ```
+//! use http::{HeaderMap, HeaderValue, StatusCode};
+//! use mcp_auth_client::{AuthErrorKind, TokenManager, is_insufficient_scope};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let manager = TokenManager::builder("https://mcp.example.com/mcp")
+//!     .interactive(false)
+//!     .build()?;
+//! // Before anything is stored there is no token: send the request without one…
+//! assert!(manager.cached_token().await?.is_none());
+//! // …and hand the 401's headers to the manager, which would discover and authorize.
+//! let mut headers = HeaderMap::new();
+//! headers.insert("www-authenticate", HeaderValue::from_static(
+//!     r#"Bearer resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp""#));
+//! let err = manager.on_unauthorized(&headers, None, "tools/list").await.unwrap_err();
+//! assert_eq!(err.kind(), AuthErrorKind::InteractionRequired); // non-interactive here
+//! assert!(!is_insufficient_scope(StatusCode::UNAUTHORIZED, &headers));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Features
+//!
+//! | feature | default | what |
+//! |---|---|---|
+//! | `tracing` | yes | events on discovery, registration, authorization, refresh (ids and issuers only, never a secret) |
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+/// Emits a tracing event when the `tracing` feature is on; nothing otherwise.
+macro_rules! event {
+    ($level:ident, $($arg:tt)+) => {{
+        #[cfg(feature = "tracing")]
+        ::tracing::$level!(target: "mcp_auth_client", $($arg)+);
+    }};
+}
+
+/// `get_ref`, `get_mut` and `into_inner` for a middleware service whose inner service is the field
+/// `inner` (tower-http's `define_inner_service_accessors!`).
+macro_rules! define_inner_service_accessors {
+    () => {
+        /// The inner service.
+        pub fn get_ref(&self) -> &S {
+            &self.inner
+        }
+
+        /// The inner service, mutably.
+        pub fn get_mut(&mut self) -> &mut S {
+            &mut self.inner
+        }
+
+        /// Consumes `self`, returning the inner service.
+        pub fn into_inner(self) -> S {
+            self.inner
+        }
+    };
+}
+
+pub mod authorize;
+pub mod credentials;
+pub mod discovery;
+mod error;
+mod fetch;
+pub mod layer;
+pub mod manager;
+pub mod registration;
+pub mod store;
+mod token;
+
+pub use self::{
+    authorize::{BrowserOpener, HeadlessBrowser, SystemBrowser},
+    credentials::Credentials,
+    error::{AuthError, AuthErrorKind, ConfigError, StoreError},
+    layer::{OAuth, OAuthLayer, Operation, is_insufficient_scope},
+    manager::{RetryPolicy, TokenManager, TokenManagerBuilder},
+    registration::{ClientCredentials, TokenEndpointAuthMethod},
+    token::{AccessToken, Principal},
+};

@@ -1,0 +1,860 @@
+//! The manager's flows: load, refresh, authorize, register, step up.
+
+use std::{
+    sync::{Arc, PoisonError},
+    time::{Duration, SystemTime},
+};
+
+use base64::{Engine, engine::general_purpose::STANDARD, engine::general_purpose::URL_SAFE_NO_PAD};
+use http::{HeaderMap, header::WWW_AUTHENTICATE};
+use mcp_auth_core::{
+    ScopeSet, Secret,
+    challenge::{BearerChallenge, parse},
+    error::{ErrorCode, ErrorResponse},
+    metadata::ClientInformation,
+    pkce::{CodeChallenge, CodeVerifier, S256},
+};
+use serde_json::Value;
+
+use super::TokenManager;
+use crate::{
+    authorize::LoopbackRedirect,
+    discovery::{Discoverer, Discovery, checked},
+    error::{AuthError, AuthErrorKind},
+    registration::TokenEndpointAuthMethod,
+    store::{RegistrationKind, StoredClient, StoredTokens},
+    token::AccessToken,
+};
+
+/// The scope `offline_access` (OpenID Connect; SEP-2207).
+const OFFLINE_ACCESS: &str = "offline_access";
+
+/// Which scopes an authorization asks for.
+pub(super) enum Scopes {
+    /// The selection strategy (SPEC C-20): the challenge's `scope`, else the PRM's
+    /// `scopes_supported`, else none.
+    Select,
+    /// Exactly these.
+    Exactly(ScopeSet),
+    /// Step-up: what the selection strategy gives, plus what was granted before (SPEC C-29).
+    StepUp(ScopeSet),
+}
+
+/// The first `Bearer` challenge among a response's `WWW-Authenticate` headers.
+pub(crate) fn bearer_challenge(headers: &HeaderMap) -> Option<BearerChallenge> {
+    headers
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| parse(v).ok())
+        .find_map(|challenges| BearerChallenge::find(&challenges))
+}
+
+/// A successful token response.
+struct Grant {
+    access_token: Secret,
+    expires_in: Option<u64>,
+    refresh_token: Option<Secret>,
+    scope: Option<ScopeSet>,
+}
+
+fn random_state() -> Result<String, AuthError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|_| {
+        AuthError::new(AuthErrorKind::Protocol).with_detail("the random source failed")
+    })?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+fn to_access(tokens: &StoredTokens) -> AccessToken {
+    AccessToken::with_details(
+        tokens.access_token.clone(),
+        tokens
+            .expires_at
+            .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s)),
+        tokens.scope.clone(),
+    )
+}
+
+fn same_token(tokens: &StoredTokens, value: Option<&str>) -> bool {
+    value.is_some_and(|v| tokens.access_token.expose() == v)
+}
+
+impl TokenManager {
+    fn unix_now(&self) -> u64 {
+        self.now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+
+    /// Whether a token is valid now with the refresh buffer to spare. The buffer is at most half
+    /// the token's lifetime, so a token shorter-lived than the buffer is not refreshed each call.
+    fn usable(&self, tokens: &StoredTokens) -> bool {
+        let Some(expires_at) = tokens.expires_at else {
+            return true;
+        };
+        let mut buffer = self.shared.config.refresh_buffer.as_secs();
+        if let Some(obtained_at) = tokens.obtained_at {
+            buffer = buffer.min(expires_at.saturating_sub(obtained_at) / 2);
+        }
+        expires_at > self.unix_now().saturating_add(buffer)
+    }
+
+    fn current_tokens(&self) -> Option<Arc<StoredTokens>> {
+        self.state
+            .current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .tokens
+            .clone()
+    }
+
+    pub(super) fn set_current(&self, tokens: Option<StoredTokens>) {
+        let mut current = self
+            .state
+            .current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        current.loaded = true;
+        current.tokens = tokens.map(Arc::new);
+    }
+
+    /// The in-memory token, if loaded and usable. No lock held across an await.
+    pub(super) fn memory_token(&self) -> Option<AccessToken> {
+        let current = self
+            .state
+            .current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !current.loaded {
+            return None;
+        }
+        current
+            .tokens
+            .as_deref()
+            .filter(|t| self.usable(t))
+            .map(to_access)
+    }
+
+    /// Under the flight lock: a usable token that is not `rejected`, from memory, the store or a
+    /// refresh; `None` when only an authorization can help.
+    pub(super) async fn usable_locked(
+        &self,
+        rejected: Option<&str>,
+    ) -> Result<Option<AccessToken>, AuthError> {
+        if let Some(current) = self.current_tokens()
+            && self.usable(&current)
+            && !same_token(&current, rejected)
+        {
+            return Ok(Some(to_access(&current)));
+        }
+        // Slow path: read the store again (another process may have stored a token).
+        let stored = self.shared.store.load_tokens(&self.state.key).await?;
+        let Some(stored) = stored else {
+            self.set_current(None);
+            return Ok(None);
+        };
+        if self.usable(&stored) && !same_token(&stored, rejected) {
+            let token = to_access(&stored);
+            self.set_current(Some(stored));
+            return Ok(Some(token));
+        }
+        let has_refresh = stored.refresh_token.is_some();
+        self.set_current(Some(stored));
+        if !has_refresh {
+            return Ok(None);
+        }
+        self.refresh_locked(rejected).await
+    }
+
+    /// Refreshes under the store lock, adopting a token another process stored meanwhile.
+    async fn refresh_locked(
+        &self,
+        rejected: Option<&str>,
+    ) -> Result<Option<AccessToken>, AuthError> {
+        let store = &self.shared.store;
+        let key = &self.state.key;
+        let _lock = store.lock(key).await?;
+        let Some(record) = store.load_tokens(key).await? else {
+            self.set_current(None);
+            return Ok(None);
+        };
+        if self.usable(&record) && !same_token(&record, rejected) {
+            event!(
+                debug,
+                "adopted a token stored by another manager or process"
+            );
+            let token = to_access(&record);
+            self.set_current(Some(record));
+            return Ok(Some(token));
+        }
+        let Some(refresh_token) = record.refresh_token.clone() else {
+            self.set_current(Some(record));
+            return Ok(None);
+        };
+        let client = self.client_for_refresh(&record).await?;
+        let retry = self.shared.config.retry;
+        let mut attempt = 0;
+        let result = loop {
+            let form = vec![
+                ("grant_type", "refresh_token".to_owned()),
+                ("refresh_token", refresh_token.expose().to_owned()),
+                ("resource", record.resource.clone()),
+            ];
+            let result = self
+                .token_request(&record.token_endpoint, form, &client)
+                .await;
+            attempt += 1;
+            match result {
+                Err(e) if e.is_transient() && attempt < retry.max_attempts() => {
+                    event!(debug, attempt, "token refresh failed transiently; retrying");
+                    tokio::time::sleep(retry.backoff(attempt - 1)).await;
+                }
+                other => break other,
+            }
+        };
+        match result {
+            Ok(grant) => {
+                let mut updated = record;
+                updated.access_token = grant.access_token;
+                let now = self.unix_now();
+                updated.expires_at = grant.expires_in.map(|s| now.saturating_add(s));
+                updated.obtained_at = Some(now);
+                if let Some(new_refresh) = grant.refresh_token {
+                    // Rotation: the old refresh token is discarded (SPEC C-24).
+                    updated.refresh_token = Some(new_refresh);
+                }
+                if let Some(scope) = grant.scope {
+                    updated.scope = scope;
+                }
+                store.save_tokens(key, &updated).await?;
+                let token = to_access(&updated);
+                self.set_current(Some(updated));
+                event!(info, client_id = %client.client_id, "access token refreshed");
+                Ok(Some(token))
+            }
+            Err(e) if e.is_rejected() => {
+                event!(
+                    info,
+                    error = ?e.oauth_error(),
+                    "refresh rejected by the authorization server; authorization is needed"
+                );
+                store.remove_tokens(key).await?;
+                if e.oauth_error() == Some(&ErrorCode::InvalidClient)
+                    && client.kind == RegistrationKind::Dynamic
+                {
+                    store.remove_client(&client.issuer).await?;
+                }
+                self.set_current(None);
+                Ok(None)
+            }
+            Err(e) => {
+                event!(warn, error = %e, "token refresh failed; the refresh token is kept");
+                Err(e)
+            }
+        }
+    }
+
+    /// The client that obtained `record`, with its secret and method.
+    async fn client_for_refresh(&self, record: &StoredTokens) -> Result<StoredClient, AuthError> {
+        if let Some(client) = self
+            .preregistered(&record.issuer)
+            .filter(|c| c.client_id == record.client_id)
+        {
+            return Ok(client);
+        }
+        if let Some(client) = self
+            .shared
+            .store
+            .load_client(&record.issuer)
+            .await?
+            .filter(|c| c.client_id == record.client_id)
+        {
+            return Ok(client);
+        }
+        // A Client ID Metadata Document client (public) or a registration that was forgotten.
+        Ok(StoredClient::new(
+            record.issuer.clone(),
+            RegistrationKind::MetadataDocument,
+            record.client_id.clone(),
+        ))
+    }
+
+    /// Pre-registered credentials for `issuer` (specific first, then for any issuer).
+    fn preregistered(&self, issuer: &str) -> Option<StoredClient> {
+        let creds = &self.shared.config.credentials;
+        let found = creds
+            .iter()
+            .find(|c| c.issuer.as_deref() == Some(issuer))
+            .or_else(|| creds.iter().find(|c| c.issuer.is_none()))?;
+        let mut client = StoredClient::new(
+            issuer,
+            RegistrationKind::PreRegistered,
+            found.client_id.clone(),
+        );
+        client.token_endpoint_auth_method = found.auth_method();
+        client.client_secret = found.client_secret.clone();
+        Some(client)
+    }
+
+    /// The discovery made earlier, or a new one. `force` discovers again (re-fetching the PRM at
+    /// the same URL, SPEC C-8).
+    pub(super) async fn discovery(
+        &self,
+        challenge_url: Option<&str>,
+        force: bool,
+    ) -> Result<Arc<Discovery>, AuthError> {
+        let mut cached = self.shared.discovery.lock().await;
+        if let Some(found) = cached.as_ref() {
+            let same_url =
+                challenge_url.is_none_or(|u| found.protected_resource_metadata_url() == Some(u));
+            if !force && same_url {
+                return Ok(Arc::clone(found));
+            }
+        }
+        let previous_url = cached
+            .as_ref()
+            .and_then(|d| d.protected_resource_metadata_url().map(str::to_owned));
+        let url = challenge_url.map(str::to_owned).or(previous_url);
+        let config = &self.shared.config;
+        let preferred = |issuer: &str| {
+            config
+                .credentials
+                .iter()
+                .any(|c| c.issuer.as_deref() == Some(issuer))
+        };
+        let found = Discoverer {
+            http: &self.shared.http,
+            policy: config.policy,
+            resource: &config.resource,
+            preferred: &preferred,
+            assume_s256: &config.assume_s256,
+        }
+        .discover(url.as_deref())
+        .await?;
+        let found = Arc::new(found);
+        *cached = Some(Arc::clone(&found));
+        Ok(found)
+    }
+
+    fn count_attempt(&self, operation: &str) -> Result<(), AuthError> {
+        let mut attempts = self
+            .state
+            .attempts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let count = attempts.entry(operation.to_owned()).or_insert(0);
+        if *count >= self.shared.config.max_authorization_attempts {
+            event!(
+                warn,
+                operation,
+                "authorization attempt limit reached for this operation"
+            );
+            return Err(AuthError::new(AuthErrorKind::StepUpLimit));
+        }
+        *count += 1;
+        Ok(())
+    }
+
+    /// Under the flight lock: handles a 401.
+    pub(super) async fn on_unauthorized_locked(
+        &self,
+        challenge: Option<&BearerChallenge>,
+        sent: Option<&AccessToken>,
+        operation: &str,
+    ) -> Result<AccessToken, AuthError> {
+        let sent = sent.map(AccessToken::expose);
+        if let Some(current) = self.current_tokens()
+            && self.usable(&current)
+            && !same_token(&current, sent)
+        {
+            return Ok(to_access(&current));
+        }
+        let prm_url = challenge.and_then(BearerChallenge::resource_metadata_url);
+        if prm_url.is_some() || sent.is_some() {
+            // Follow the challenge, and notice a server that moved to another authorization
+            // server. A refusal (metadata naming another resource or issuer, no S256, an
+            // insecure URL) is final; other failures are left to the authorization below.
+            match self.discovery(prm_url, sent.is_some()).await {
+                Ok(found) => self.drop_foreign_tokens(&found).await?,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        crate::AuthErrorKind::ResourceMismatch
+                            | crate::AuthErrorKind::IssuerMismatch
+                            | crate::AuthErrorKind::PkceUnsupported
+                            | crate::AuthErrorKind::InsecureUrl
+                    ) =>
+                {
+                    return Err(e);
+                }
+                Err(_) => {}
+            }
+        }
+        if let Some(token) = self.usable_locked(sent).await? {
+            return Ok(token);
+        }
+        self.authorize_locked(challenge, Scopes::Select, Some(operation))
+            .await
+    }
+
+    /// Drops stored tokens minted by another authorization server or for another `resource`
+    /// than the current discovery names (SPEC C-27).
+    async fn drop_foreign_tokens(&self, found: &Discovery) -> Result<(), AuthError> {
+        let stored = match self.current_tokens() {
+            Some(t) => Some((*t).clone()),
+            None => self.shared.store.load_tokens(&self.state.key).await?,
+        };
+        if let Some(tokens) = stored
+            && (tokens.issuer != found.issuer() || tokens.resource != found.resource())
+        {
+            event!(
+                info,
+                "the MCP server now names another authorization server; its old tokens are dropped"
+            );
+            self.shared.store.remove_tokens(&self.state.key).await?;
+            self.set_current(None);
+        }
+        Ok(())
+    }
+
+    /// Under the flight lock: handles a 403 `insufficient_scope`.
+    pub(super) async fn on_insufficient_scope_locked(
+        &self,
+        challenge: Option<&BearerChallenge>,
+        sent: Option<&AccessToken>,
+        operation: &str,
+    ) -> Result<AccessToken, AuthError> {
+        let challenge = challenge.ok_or_else(|| {
+            AuthError::new(AuthErrorKind::Protocol)
+                .with_detail("the 403 response has no Bearer challenge")
+        })?;
+        let required = challenge.scopes();
+        let current = self.current_tokens();
+        if let (Some(current), Some(required)) = (&current, &required)
+            && self.usable(current)
+            && !same_token(current, sent.map(AccessToken::expose))
+            && current.scope.contains_all(required)
+        {
+            return Ok(to_access(current));
+        }
+        let mut granted = current.map(|t| t.scope.clone()).unwrap_or_default();
+        if let Some(sent) = sent {
+            granted = granted.union(sent.scopes());
+        }
+        self.authorize_locked(Some(challenge), Scopes::StepUp(granted), Some(operation))
+            .await
+    }
+
+    /// Under the flight lock: a full authorization (SPEC C-11..C-24).
+    pub(super) async fn authorize_locked(
+        &self,
+        challenge: Option<&BearerChallenge>,
+        scopes: Scopes,
+        operation: Option<&str>,
+    ) -> Result<AccessToken, AuthError> {
+        let config = &self.shared.config;
+        if !config.interactive {
+            return Err(AuthError::new(AuthErrorKind::InteractionRequired));
+        }
+        if let Some(operation) = operation {
+            self.count_attempt(operation)?;
+        }
+        let found = self
+            .discovery(
+                challenge.and_then(BearerChallenge::resource_metadata_url),
+                false,
+            )
+            .await?;
+        let metadata = found.authorization_server_metadata();
+        let selected = || {
+            challenge
+                .and_then(BearerChallenge::scopes)
+                .or_else(|| found.scopes_supported())
+                .unwrap_or_default()
+        };
+        let mut requested = match scopes {
+            Scopes::Select => selected(),
+            Scopes::Exactly(s) => s,
+            Scopes::StepUp(granted) => granted.union(&selected()),
+        };
+        if config.offline_access
+            && metadata
+                .scopes_supported
+                .iter()
+                .any(|s| s == OFFLINE_ACCESS)
+        {
+            requested.extend(
+                ScopeSet::parse(OFFLINE_ACCESS)
+                    .unwrap_or_default()
+                    .iter()
+                    .cloned(),
+            );
+        }
+
+        // The loopback listener first: dynamic registration needs its redirect URI. A client
+        // registered earlier gets its registered port back if it is free.
+        let stored_client = self.shared.store.load_client(found.issuer()).await?;
+        let registered_port = stored_client
+            .as_ref()
+            .and_then(|c| c.redirect_uris.first())
+            .and_then(|u| url::Url::parse(u).ok())
+            .and_then(|u| u.port());
+        let listener = match registered_port.filter(|_| config.redirect_port == 0) {
+            Some(port) => match LoopbackRedirect::bind(port).await {
+                Ok(l) => l,
+                Err(_) => LoopbackRedirect::bind(0).await?,
+            },
+            None => LoopbackRedirect::bind(config.redirect_port).await?,
+        };
+        let redirect_uri = listener.redirect_uri().to_owned();
+        let client = self.ensure_client(&found, &redirect_uri).await?;
+
+        let verifier = CodeVerifier::generate();
+        let code_challenge = CodeChallenge::s256(&verifier);
+        let state = random_state()?;
+        let endpoint = metadata
+            .authorization_endpoint
+            .as_deref()
+            .unwrap_or_default();
+        let mut url = checked(config.policy, endpoint, "the authorization endpoint")?;
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair("response_type", "code")
+                .append_pair("client_id", &client.client_id)
+                .append_pair("redirect_uri", &redirect_uri)
+                .append_pair("code_challenge", code_challenge.as_str())
+                .append_pair("code_challenge_method", S256)
+                .append_pair("state", &state)
+                .append_pair("resource", found.resource());
+            if !requested.is_empty() {
+                query.append_pair("scope", &requested.to_string());
+            }
+        }
+        // SPEC C-10: the URL opened is https (or loopback http when allowed) — checked again
+        // after building, whatever the endpoint looked like.
+        let url = checked(config.policy, url.as_str(), "the authorization URL")?;
+        event!(
+            info,
+            issuer = %found.issuer(),
+            client_id = %client.client_id,
+            scope = %requested,
+            "starting authorization"
+        );
+
+        let receive = listener.receive(&state, config.authorization_timeout);
+        let open = self.shared.browser.open(url.as_str());
+        tokio::pin!(receive);
+        tokio::pin!(open);
+        let mut opened = false;
+        let response = loop {
+            tokio::select! {
+                biased;
+                received = &mut receive => break received?,
+                result = &mut open, if !opened => {
+                    opened = true;
+                    result?;
+                }
+            }
+        };
+
+        // RFC 9207: a present `iss` must be the issuer, byte for byte; an advertised one must be
+        // present (SPEC C-21 mix-up defence).
+        match response.iss() {
+            Some(iss) if iss != found.issuer() => {
+                event!(warn, "the authorization response names another issuer");
+                return Err(AuthError::new(AuthErrorKind::IssuerMismatch)
+                    .with_detail("the authorization response's iss is not the issuer"));
+            }
+            None if metadata.authorization_response_iss_parameter_supported => {
+                return Err(AuthError::new(AuthErrorKind::IssuerMismatch)
+                    .with_detail("the authorization response has no iss"));
+            }
+            _ => {}
+        }
+
+        let token_endpoint = metadata.token_endpoint.clone().unwrap_or_default();
+        let form = vec![
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", response.code().expose().to_owned()),
+            ("redirect_uri", redirect_uri),
+            ("code_verifier", verifier.expose().to_owned()),
+            ("resource", found.resource().to_owned()),
+        ];
+        let grant = self.token_request(&token_endpoint, form, &client).await?;
+        let mut record = StoredTokens::new(
+            found.issuer(),
+            token_endpoint,
+            found.resource(),
+            client.client_id.clone(),
+            grant.access_token,
+        );
+        let now = self.unix_now();
+        record.expires_at = grant.expires_in.map(|s| now.saturating_add(s));
+        record.obtained_at = Some(now);
+        record.refresh_token = grant.refresh_token;
+        record.scope = grant.scope.unwrap_or(requested);
+        self.shared
+            .store
+            .save_tokens(&self.state.key, &record)
+            .await?;
+        let token = to_access(&record);
+        self.set_current(Some(record));
+        event!(info, client_id = %client.client_id, "authorization complete");
+        Ok(token)
+    }
+
+    /// The client to use with the discovered authorization server, in the spec's priority
+    /// (SPEC C-13): pre-registered, Client ID Metadata Document, dynamic (stored or new).
+    async fn ensure_client(
+        &self,
+        found: &Discovery,
+        redirect_uri: &str,
+    ) -> Result<StoredClient, AuthError> {
+        let config = &self.shared.config;
+        let issuer = found.issuer();
+        let metadata = found.authorization_server_metadata();
+        if let Some(client) = self.preregistered(issuer) {
+            return Ok(client);
+        }
+        if let Some(cimd) = config
+            .cimd_url
+            .as_ref()
+            .filter(|_| metadata.client_id_metadata_document_supported)
+        {
+            let mut client =
+                StoredClient::new(issuer, RegistrationKind::MetadataDocument, cimd.clone());
+            client.redirect_uris.push(redirect_uri.to_owned());
+            return Ok(client);
+        }
+        let _registering = self.shared.registration.lock().await;
+        if let Some(client) = self.shared.store.load_client(issuer).await?
+            && client.kind == RegistrationKind::Dynamic
+            && !client.secret_expired(self.unix_now())
+        {
+            return Ok(client);
+        }
+        let endpoint = metadata
+            .registration_endpoint
+            .as_deref()
+            .filter(|_| config.dynamic_registration)
+            .ok_or_else(|| {
+                AuthError::new(AuthErrorKind::Registration).with_detail(
+                    "no pre-registered credentials, no usable client ID metadata document, no dynamic registration",
+                )
+            })?;
+        let url = checked(config.policy, endpoint, "the registration endpoint")?;
+        let body = serde_json::json!({
+            "redirect_uris": [redirect_uri],
+            "client_name": config.client_name,
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+            "application_type": "native",
+        });
+        let response = self.shared.http.post_json(&url, &body).await?;
+        let status = response.status.as_u16();
+        if status == 429 || response.status.is_server_error() {
+            return Err(AuthError::new(AuthErrorKind::Transient).with_status(status));
+        }
+        if !response.status.is_success() {
+            let mut e = AuthError::new(AuthErrorKind::Registration).with_status(status);
+            if let Ok(body) = serde_json::from_slice::<ErrorResponse>(&response.body) {
+                e = e.with_oauth(body.error);
+            }
+            return Err(e);
+        }
+        let info: ClientInformation = serde_json::from_slice(&response.body).map_err(|e| {
+            AuthError::new(AuthErrorKind::Registration)
+                .with_detail("the registration response is not RFC 7591")
+                .with_source(e)
+        })?;
+        let method = match info.metadata.token_endpoint_auth_method.as_deref() {
+            Some(m) => m.parse::<TokenEndpointAuthMethod>().map_err(|e| {
+                AuthError::new(AuthErrorKind::Registration)
+                    .with_detail(
+                        "the registered token endpoint authentication method is not supported",
+                    )
+                    .with_source(e)
+            })?,
+            None if info.client_secret.is_some() => {
+                // RFC 7591 §2: an omitted method means client_secret_basic, if the server takes it.
+                let supported = &metadata.token_endpoint_auth_methods_supported;
+                if supported.is_empty() || supported.iter().any(|m| m == "client_secret_basic") {
+                    TokenEndpointAuthMethod::ClientSecretBasic
+                } else if supported.iter().any(|m| m == "client_secret_post") {
+                    TokenEndpointAuthMethod::ClientSecretPost
+                } else {
+                    TokenEndpointAuthMethod::None
+                }
+            }
+            None => TokenEndpointAuthMethod::None,
+        };
+        let mut client = StoredClient::new(issuer, RegistrationKind::Dynamic, info.client_id);
+        client.client_secret = info.client_secret;
+        client.token_endpoint_auth_method = method;
+        client.client_secret_expires_at = info.client_secret_expires_at;
+        client.redirect_uris = if info.metadata.redirect_uris.is_empty() {
+            vec![redirect_uri.to_owned()]
+        } else {
+            info.metadata.redirect_uris
+        };
+        self.shared.store.save_client(&client).await?;
+        event!(
+            info,
+            client_id = %client.client_id,
+            method = %client.token_endpoint_auth_method,
+            "client registered dynamically"
+        );
+        Ok(client)
+    }
+
+    /// A token endpoint request with the client's authentication (exactly one method, SPEC C-18).
+    async fn token_request(
+        &self,
+        endpoint: &str,
+        mut form: Vec<(&'static str, String)>,
+        client: &StoredClient,
+    ) -> Result<Grant, AuthError> {
+        let url = checked(self.shared.config.policy, endpoint, "the token endpoint")?;
+        let mut basic = None;
+        match (client.token_endpoint_auth_method, &client.client_secret) {
+            (TokenEndpointAuthMethod::ClientSecretBasic, Some(secret)) => {
+                let encode = |s: &str| {
+                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
+                };
+                basic = Some(STANDARD.encode(format!(
+                    "{}:{}",
+                    encode(&client.client_id),
+                    encode(secret.expose())
+                )));
+            }
+            (TokenEndpointAuthMethod::ClientSecretPost, Some(secret)) => {
+                form.push(("client_id", client.client_id.clone()));
+                form.push(("client_secret", secret.expose().to_owned()));
+            }
+            _ => form.push(("client_id", client.client_id.clone())),
+        }
+        let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let response = self
+            .shared
+            .http
+            .post_form(&url, &pairs, basic.as_deref())
+            .await?;
+        parse_token_response(&response.status, &response.body)
+    }
+}
+
+/// Reads a token response (OAuth 2.1 §3.2.3, §3.2.4; SPEC C-24).
+fn parse_token_response(status: &http::StatusCode, body: &[u8]) -> Result<Grant, AuthError> {
+    let code = status.as_u16();
+    if status.is_success() {
+        let protocol = |detail| {
+            AuthError::new(AuthErrorKind::Protocol)
+                .with_detail(detail)
+                .with_status(code)
+        };
+        let value: Value =
+            serde_json::from_slice(body).map_err(|_| protocol("the token response is not JSON"))?;
+        let access_token = value
+            .get("access_token")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| protocol("the token response has no access_token"))?;
+        if let Some(token_type) = value.get("token_type").and_then(Value::as_str)
+            && !token_type.eq_ignore_ascii_case("bearer")
+        {
+            return Err(protocol("the token type is not Bearer"));
+        }
+        let expires_in = match value.get("expires_in") {
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
+            Some(Value::String(s)) => s.trim().parse().ok(),
+            _ => None,
+        };
+        return Ok(Grant {
+            access_token: Secret::from(access_token),
+            expires_in,
+            refresh_token: value
+                .get("refresh_token")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+                .map(Secret::from),
+            scope: value
+                .get("scope")
+                .and_then(Value::as_str)
+                .and_then(|s| ScopeSet::parse(s).ok()),
+        });
+    }
+    if code == 429 || status.is_server_error() {
+        return Err(AuthError::new(AuthErrorKind::Transient).with_status(code));
+    }
+    match serde_json::from_slice::<ErrorResponse>(body) {
+        Ok(error) => {
+            let kind = match error.error {
+                ErrorCode::TemporarilyUnavailable | ErrorCode::ServerError => {
+                    AuthErrorKind::Transient
+                }
+                _ => AuthErrorKind::Rejected,
+            };
+            Err(AuthError::new(kind)
+                .with_oauth(error.error)
+                .with_status(code))
+        }
+        Err(_) => Err(AuthError::new(AuthErrorKind::Protocol)
+            .with_detail("the token endpoint answered an error without an OAuth error body")
+            .with_status(code)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::StatusCode;
+
+    use super::*;
+
+    #[test]
+    fn token_responses_are_classified_rejected_vs_transient() {
+        let ok = parse_token_response(
+            &StatusCode::OK,
+            br#"{"access_token":"a","token_type":"bearer","expires_in":"60","x":1}"#,
+        )
+        .ok()
+        .unwrap();
+        assert_eq!(ok.expires_in, Some(60));
+        assert!(ok.refresh_token.is_none());
+
+        let rejected =
+            parse_token_response(&StatusCode::BAD_REQUEST, br#"{"error":"invalid_grant"}"#)
+                .err()
+                .unwrap();
+        assert!(rejected.is_rejected());
+        assert_eq!(rejected.oauth_error(), Some(&ErrorCode::InvalidGrant));
+
+        for (status, body) in [
+            (StatusCode::SERVICE_UNAVAILABLE, &b"oops"[..]),
+            (StatusCode::BAD_GATEWAY, br#"{"error":"invalid_grant"}"#),
+            (StatusCode::TOO_MANY_REQUESTS, b""),
+            (
+                StatusCode::BAD_REQUEST,
+                br#"{"error":"temporarily_unavailable"}"#,
+            ),
+        ] {
+            let e = parse_token_response(&status, body).err().unwrap();
+            assert!(e.is_transient(), "{status} {e:?}");
+        }
+        let odd = parse_token_response(&StatusCode::NOT_FOUND, b"<html>")
+            .err()
+            .unwrap();
+        assert_eq!(odd.kind(), AuthErrorKind::Protocol);
+        let dpop = parse_token_response(
+            &StatusCode::OK,
+            br#"{"access_token":"a","token_type":"DPoP"}"#,
+        )
+        .err()
+        .unwrap();
+        assert_eq!(dpop.kind(), AuthErrorKind::Protocol);
+    }
+}

@@ -1,0 +1,181 @@
+//! Client registration: pre-registered credentials, Client ID Metadata Documents, dynamic
+//! registration (RFC 7591), in the spec's priority (SPEC C-13).
+//!
+//! For each authorization server the [`TokenManager`](crate::TokenManager) picks, in order:
+//!
+//! 1. **Pre-registered** [`ClientCredentials`] given to the builder for that issuer (or for any
+//!    issuer). With a secret they authenticate with `client_secret_basic` unless told otherwise
+//!    (SPEC C-14).
+//! 2. A **Client ID Metadata Document**: when the application configured its document URL
+//!    ([`client_id_metadata_document`](crate::TokenManagerBuilder::client_id_metadata_document))
+//!    and the server advertises `client_id_metadata_document_supported`, that URL is the
+//!    `client_id`, with no secret (SPEC C-15).
+//! 3. A client registered **dynamically** earlier and kept in the [`TokenStore`](crate::store::TokenStore)
+//!    (unless its secret has expired), else a new **dynamic registration** at the
+//!    `registration_endpoint`: `redirect_uris` (the loopback redirect), `client_name`,
+//!    `grant_types` `authorization_code` + `refresh_token`, `response_types` `code`,
+//!    `application_type` `native`, and `token_endpoint_auth_method` `"none"` sent explicitly
+//!    (SPEC C-16). The `client_id`, `client_secret` and `token_endpoint_auth_method` the server
+//!    *returns* are stored and used on every token and refresh request (SPEC C-18).
+//!
+//! # Example
+//!
+//! ```
+//! use mcp_auth_client::{ClientCredentials, TokenEndpointAuthMethod};
+//!
+//! // From MCP_CONFORMANCE_CONTEXT or an app's configuration:
+//! let creds = ClientCredentials::new("my-client").secret("s3cr3t");
+//! assert_eq!(creds.auth_method(), TokenEndpointAuthMethod::ClientSecretBasic);
+//! assert!(!format!("{creds:?}").contains("s3cr3t"));
+//!
+//! let posted = ClientCredentials::new("my-client")
+//!     .secret("s3cr3t")
+//!     .token_endpoint_auth_method(TokenEndpointAuthMethod::ClientSecretPost)
+//!     .for_issuer("https://auth.example.com");
+//! assert_eq!(posted.issuer(), Some("https://auth.example.com"));
+//! ```
+
+use std::{fmt, str::FromStr};
+
+use mcp_auth_core::Secret;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// How a client authenticates at the token endpoint (RFC 7591 §2, OAuth 2.1 §2.4). Exactly one is
+/// used per request (SPEC C-18).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TokenEndpointAuthMethod {
+    /// A public client: `client_id` in the body, no secret.
+    None,
+    /// HTTP Basic with the form-urlencoded id and secret (RFC 6749 §2.3.1).
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the body.
+    ClientSecretPost,
+}
+
+impl TokenEndpointAuthMethod {
+    /// The registered name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+        }
+    }
+}
+
+impl fmt::Display for TokenEndpointAuthMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A method this crate cannot use (e.g. `private_key_jwt`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unsupported token endpoint authentication method")]
+pub struct UnsupportedAuthMethod(());
+
+impl FromStr for TokenEndpointAuthMethod {
+    type Err = UnsupportedAuthMethod;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "none" => Ok(Self::None),
+            "client_secret_basic" => Ok(Self::ClientSecretBasic),
+            "client_secret_post" => Ok(Self::ClientSecretPost),
+            _ => Err(UnsupportedAuthMethod(())),
+        }
+    }
+}
+
+impl Serialize for TokenEndpointAuthMethod {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for TokenEndpointAuthMethod {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Pre-registered client credentials (SPEC C-14): for one issuer, or for whichever authorization
+/// server the MCP server names. See the [module docs](crate::registration).
+#[derive(Clone)]
+pub struct ClientCredentials {
+    pub(crate) client_id: String,
+    pub(crate) client_secret: Option<Secret>,
+    pub(crate) auth_method: Option<TokenEndpointAuthMethod>,
+    pub(crate) issuer: Option<String>,
+}
+
+impl ClientCredentials {
+    /// A public client id (no secret: `none`).
+    #[must_use]
+    pub fn new(client_id: impl Into<String>) -> Self {
+        Self {
+            client_id: client_id.into(),
+            client_secret: None,
+            auth_method: None,
+            issuer: None,
+        }
+    }
+
+    /// The client secret (then `client_secret_basic` unless
+    /// [`token_endpoint_auth_method`](Self::token_endpoint_auth_method) says otherwise).
+    #[must_use]
+    pub fn secret(mut self, secret: impl Into<Secret>) -> Self {
+        self.client_secret = Some(secret.into());
+        self
+    }
+
+    /// The token endpoint authentication method.
+    #[must_use]
+    pub fn token_endpoint_auth_method(mut self, method: TokenEndpointAuthMethod) -> Self {
+        self.auth_method = Some(method);
+        self
+    }
+
+    /// Use these credentials only with the authorization server whose issuer is exactly `issuer`.
+    #[must_use]
+    pub fn for_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// The client id.
+    #[must_use]
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The issuer these credentials are for; `None` for any.
+    #[must_use]
+    pub fn issuer(&self) -> Option<&str> {
+        self.issuer.as_deref()
+    }
+
+    /// The method used at the token endpoint.
+    #[must_use]
+    pub fn auth_method(&self) -> TokenEndpointAuthMethod {
+        self.auth_method.unwrap_or(if self.client_secret.is_some() {
+            TokenEndpointAuthMethod::ClientSecretBasic
+        } else {
+            TokenEndpointAuthMethod::None
+        })
+    }
+}
+
+impl fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCredentials")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret)
+            .field("auth_method", &self.auth_method())
+            .field("issuer", &self.issuer)
+            .finish()
+    }
+}

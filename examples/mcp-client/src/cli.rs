@@ -1,0 +1,307 @@
+//! The command line, and the MCP conformance suite's client contract.
+//!
+//! ```text
+//! example-mcp-client [OPTIONS] <MCP_URL>
+//! ```
+//!
+//! The conformance suite runs `<command> <server-url>` (the URL last) with
+//! `MCP_CONFORMANCE_SCENARIO` set and, for scenarios with pre-registered credentials,
+//! `MCP_CONFORMANCE_CONTEXT` = `{"name": …, "client_id": …, "client_secret": …}`. In that mode
+//! the client is headless, allows plain http on loopback (the suite's mocks run on
+//! `http://localhost`), offers the Client ID Metadata Document URL the suite expects, uses the
+//! credentials from the context, and calls the server's first tool when no `--call` is given.
+
+use std::path::PathBuf;
+
+use mcp_auth_client::ClientCredentials;
+use serde_json::{Map, Value};
+
+/// The usage text.
+pub const USAGE: &str = "\
+usage: example-mcp-client [OPTIONS] <MCP_URL>
+
+Connects to an MCP server over Streamable HTTP (initialize, tools/list, tools/call),
+authorizing with OAuth as the server asks, and prints what it did.
+
+options:
+  --call TOOL                 call TOOL after listing the tools (repeatable)
+  --arg KEY=VALUE             an argument for the preceding --call (VALUE is JSON if it
+                              parses, else a string; repeatable)
+  --headless                  fetch the authorization URL instead of opening a browser
+                              (for an authorization server that approves at once)
+  --store FILE                keep tokens and client registrations in FILE (default: memory)
+  --client-metadata-url URL   this client's Client ID Metadata Document (https URL), used as
+                              client_id where the authorization server supports it
+  --client-id ID              a pre-registered client id (secret from MCP_CLIENT_SECRET)
+  --quiet                     do not print each HTTP exchange
+  -h, --help                  this text
+
+environment:
+  MCP_CLIENT_SECRET           the pre-registered client's secret (with --client-id)
+  MCP_CONFORMANCE_SCENARIO    conformance-suite mode (see examples/mcp-client/README.md)
+  MCP_CONFORMANCE_CONTEXT     the suite's JSON context (pre-registered credentials)
+  RUST_LOG                    log filter (default: mcp_auth_client=info)
+";
+
+/// The Client ID Metadata Document URL the conformance suite expects (`auth/basic-cimd`).
+pub const CONFORMANCE_CIMD_URL: &str = "https://conformance-test.local/client-metadata.json";
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Command {
+    /// Print [`USAGE`].
+    Help,
+    /// Connect and run.
+    Run(Box<Args>),
+}
+
+/// The parsed options.
+#[derive(Debug)]
+pub struct Args {
+    /// The MCP endpoint.
+    pub url: String,
+    /// The tools to call, in order.
+    pub calls: Vec<ToolCall>,
+    /// Use the fetching (headless) browser.
+    pub headless: bool,
+    /// The token store file; memory when `None`.
+    pub store: Option<PathBuf>,
+    /// The Client ID Metadata Document URL.
+    pub client_metadata_url: Option<String>,
+    /// Pre-registered client credentials.
+    pub client: Option<ClientCredentials>,
+    /// Print each HTTP exchange.
+    pub trace_http: bool,
+    /// Conformance-suite mode: the scenario's name.
+    pub scenario: Option<String>,
+    /// In conformance mode without `--call`: call the first listed tool.
+    pub call_first_tool: bool,
+}
+
+/// One `--call`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCall {
+    /// The tool's name.
+    pub name: String,
+    /// Its arguments.
+    pub arguments: Map<String, Value>,
+}
+
+/// A command-line mistake.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(String);
+
+/// Parses the arguments (without the program name) and the environment (`env(name)`).
+///
+/// # Errors
+/// [`UsageError`] for an unknown option, a missing value or URL, or an invalid
+/// `MCP_CONFORMANCE_CONTEXT`.
+pub fn parse(
+    args: impl IntoIterator<Item = String>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Command, UsageError> {
+    let mut url = None;
+    let mut calls: Vec<ToolCall> = Vec::new();
+    let mut headless = false;
+    let mut store = None;
+    let mut client_metadata_url = None;
+    let mut client_id = None;
+    let mut trace_http = true;
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| {
+            args.next()
+                .ok_or_else(|| UsageError(format!("{name} needs a value")))
+        };
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            "--call" => calls.push(ToolCall {
+                name: value("--call")?,
+                arguments: Map::new(),
+            }),
+            "--arg" => {
+                let pair = value("--arg")?;
+                let (key, raw) = pair
+                    .split_once('=')
+                    .ok_or_else(|| UsageError(format!("--arg {pair}: expected KEY=VALUE")))?;
+                let call = calls
+                    .last_mut()
+                    .ok_or_else(|| UsageError("--arg must follow a --call".to_owned()))?;
+                let parsed = serde_json::from_str(raw).unwrap_or_else(|_| Value::from(raw));
+                call.arguments.insert(key.to_owned(), parsed);
+            }
+            "--headless" => headless = true,
+            "--store" => store = Some(PathBuf::from(value("--store")?)),
+            "--client-metadata-url" => client_metadata_url = Some(value("--client-metadata-url")?),
+            "--client-id" => client_id = Some(value("--client-id")?),
+            "--quiet" => trace_http = false,
+            other if other.starts_with('-') => {
+                return Err(UsageError(format!("unknown option {other}")));
+            }
+            // The server URL; the conformance suite appends it last.
+            _ => url = Some(arg),
+        }
+    }
+    let url = url.ok_or_else(|| UsageError("the MCP server URL is missing".to_owned()))?;
+    let mut client = client_id.map(|id| {
+        let credentials = ClientCredentials::new(id);
+        match env("MCP_CLIENT_SECRET") {
+            Some(secret) => credentials.secret(secret),
+            None => credentials,
+        }
+    });
+
+    let scenario = env("MCP_CONFORMANCE_SCENARIO").filter(|s| !s.is_empty());
+    if scenario.is_some() {
+        headless = true;
+        if client_metadata_url.is_none() {
+            client_metadata_url = Some(CONFORMANCE_CIMD_URL.to_owned());
+        }
+        if let Some(context) = env("MCP_CONFORMANCE_CONTEXT")
+            && let Some(credentials) = conformance_credentials(&context)?
+        {
+            client = Some(credentials);
+        }
+    }
+    Ok(Command::Run(Box::new(Args {
+        url,
+        call_first_tool: scenario.is_some() && calls.is_empty(),
+        calls,
+        headless,
+        store,
+        client_metadata_url,
+        client,
+        trace_http,
+        scenario,
+    })))
+}
+
+/// The pre-registered credentials in a conformance context, if it has a `client_id`.
+fn conformance_credentials(context: &str) -> Result<Option<ClientCredentials>, UsageError> {
+    let context: Value = serde_json::from_str(context)
+        .map_err(|e| UsageError(format!("MCP_CONFORMANCE_CONTEXT is not JSON: {e}")))?;
+    let field = |name: &str| context.get(name).and_then(Value::as_str);
+    if field("private_key_pem").is_some() {
+        return Err(UsageError(
+            "MCP_CONFORMANCE_CONTEXT asks for private_key_jwt client credentials, which this \
+             client does not implement"
+                .to_owned(),
+        ));
+    }
+    Ok(field("client_id").map(|id| {
+        let credentials = ClientCredentials::new(id);
+        match field("client_secret") {
+            Some(secret) => credentials.secret(secret.to_owned()),
+            None => credentials,
+        }
+    }))
+}
+
+/// Whether `url` is plain http to a loopback host (`localhost`, `127.0.0.0/8`, `[::1]`).
+pub fn is_loopback_http(url: &http::Uri) -> bool {
+    url.scheme_str() == Some("http")
+        && url.host().is_some_and(|host| {
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            host.eq_ignore_ascii_case("localhost")
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CONFORMANCE_CIMD_URL, Command, is_loopback_http, parse};
+    use mcp_auth_client::TokenEndpointAuthMethod;
+    use serde_json::json;
+
+    fn run(args: &[&str], env: &[(&str, &str)]) -> super::Args {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let lookup = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        match parse(args.iter().map(|s| (*s).to_owned()), lookup) {
+            Ok(Command::Run(args)) => *args,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn calls_with_arguments() {
+        let args = run(
+            &[
+                "--call",
+                "add",
+                "--arg",
+                "a=1",
+                "--arg",
+                "b=two",
+                "--call",
+                "whoami",
+                "--headless",
+                "http://127.0.0.1:8080/mcp",
+            ],
+            &[],
+        );
+        assert_eq!(args.url, "http://127.0.0.1:8080/mcp");
+        assert_eq!(args.calls.len(), 2);
+        assert_eq!(args.calls[0].arguments.get("a"), Some(&json!(1)));
+        assert_eq!(args.calls[0].arguments.get("b"), Some(&json!("two")));
+        assert!(args.headless && !args.call_first_tool && args.scenario.is_none());
+    }
+
+    #[test]
+    fn conformance_contract() {
+        let args = run(
+            &["http://localhost:1234/mcp"],
+            &[
+                ("MCP_CONFORMANCE_SCENARIO", "auth/pre-registration"),
+                (
+                    "MCP_CONFORMANCE_CONTEXT",
+                    r#"{"name":"auth/pre-registration","client_id":"pre","client_secret":"s3cret"}"#,
+                ),
+            ],
+        );
+        assert!(args.headless && args.call_first_tool);
+        assert_eq!(
+            args.client_metadata_url.as_deref(),
+            Some(CONFORMANCE_CIMD_URL)
+        );
+        let client = args.client.expect("credentials from the context");
+        assert_eq!(client.client_id(), "pre");
+        assert_eq!(
+            client.auth_method(),
+            TokenEndpointAuthMethod::ClientSecretBasic
+        );
+        assert!(!format!("{client:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn usage_errors() {
+        let none = |_: &str| None;
+        assert!(parse(["--bogus".to_owned()], none).is_err());
+        assert!(parse(["--arg".to_owned(), "a=1".to_owned()], none).is_err());
+        assert!(parse(Vec::new(), none).is_err());
+        assert!(matches!(parse(["-h".to_owned()], none), Ok(Command::Help)));
+    }
+
+    #[test]
+    fn loopback() {
+        for url in [
+            "http://localhost:1/mcp",
+            "http://127.0.0.2/x",
+            "http://[::1]:9/",
+        ] {
+            assert!(is_loopback_http(&url.parse().unwrap()), "{url}");
+        }
+        for url in [
+            "https://localhost/mcp",
+            "http://example.com/",
+            "http://10.0.0.1/",
+        ] {
+            assert!(!is_loopback_http(&url.parse().unwrap()), "{url}");
+        }
+    }
+}
