@@ -1,0 +1,190 @@
+//! `mcp-auth-client` against `mcp-auth-server` and `mcp-auth-resource`, all real, over loopback:
+//! the client's first request is refused with a 401, it discovers the authorization server from
+//! the resource's metadata, registers dynamically, authorizes (headless browser, headless
+//! login), retries with its token; a write then gets a 403 `insufficient_scope`, the client
+//! steps up to the union of scopes and retries; an expired token is refreshed (rotated) without
+//! a new authorization.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use http::{Request, StatusCode};
+use mcp_auth_client::authorize::HeadlessBrowser;
+use mcp_auth_client::{OAuthLayer, TokenManager};
+use mcp_auth_core::{Clock, ManualClock, ScopeSet, SystemClock};
+use mcp_auth_resource::extract::Auth;
+use mcp_auth_resource::verify::jwt::JwtVerifier;
+use mcp_auth_resource::{BearerAuthLayer, ProtectedResource};
+use mcp_auth_server::AuthorizationServer;
+use mcp_auth_server::login::HeadlessLogin;
+use tower::{Service, ServiceBuilder, ServiceExt};
+
+struct Stack {
+    url: String,
+    token_requests: Arc<AtomicUsize>,
+}
+
+/// One origin: the authorization server, the resource metadata, and `/mcp` behind the bearer
+/// layer. `/mcp` answers "read" with `notes:read` and "write" only with `notes:write`.
+async fn stack() -> Stack {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let url = format!("{base}/mcp");
+    let server = AuthorizationServer::builder(&base)
+        .resource(&url)
+        .scopes(["notes:read"])
+        .unadvertised_scopes(["notes:write"])
+        .login(HeadlessLogin::new("alice"))
+        .build()
+        .await
+        .unwrap();
+    let resource = ProtectedResource::builder(&url)
+        .authorization_server(&base)
+        .scopes_supported("notes:read")
+        .build()
+        .unwrap();
+    let verifier = JwtVerifier::for_resource(&base, &resource)
+        .discover_jwks()
+        .build()
+        .unwrap();
+    let mcp = Router::new()
+        .route(
+            "/mcp",
+            post(|auth: Auth, body: String| async move {
+                if body == "write"
+                    && let Err(step_up) = auth.require(&ScopeSet::parse("notes:write").unwrap())
+                {
+                    return step_up.into_response();
+                }
+                format!(
+                    "{body} ok for {} with {}",
+                    auth.subject().unwrap_or("?"),
+                    auth.scopes()
+                )
+                .into_response()
+            }),
+        )
+        .layer(BearerAuthLayer::new(verifier, resource.clone()));
+    let token_requests = Arc::new(AtomicUsize::new(0));
+    let counter = token_requests.clone();
+    let app = Router::new()
+        .merge(server.router())
+        .merge(resource.metadata_router())
+        .merge(mcp)
+        .layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let counter = counter.clone();
+                async move {
+                    if req.uri().path() == "/token" {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                    }
+                    next.run(req).await
+                }
+            },
+        ));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Stack {
+        url,
+        token_requests,
+    }
+}
+
+/// An outbound HTTP service (reqwest underneath) in the shape the layer wraps.
+fn http_service()
+-> impl Service<Request<String>, Response = Response<String>, Error = Infallible, Future: Send>
++ Clone
++ Send
++ 'static {
+    let client = reqwest::Client::new();
+    tower::service_fn(move |req: Request<String>| {
+        let client = client.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let mut out = client
+                .request(parts.method, parts.uri.to_string())
+                .headers(parts.headers)
+                .body(body);
+            out = out.timeout(Duration::from_secs(10));
+            let response = out.send().await.unwrap();
+            let mut builder = Response::builder().status(response.status());
+            for (k, v) in response.headers() {
+                builder = builder.header(k, v);
+            }
+            Ok(builder.body(response.text().await.unwrap()).unwrap())
+        }
+    })
+}
+
+async fn send<S>(client: &S, url: &str, body: &str) -> (StatusCode, String)
+where
+    S: Service<Request<String>, Response = Response<String>, Error = Infallible> + Clone,
+{
+    let request = Request::post(url)
+        .header("content-type", "text/plain")
+        .body(body.to_owned())
+        .unwrap();
+    let response = client.clone().oneshot(request).await.unwrap();
+    (response.status(), response.into_body())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_discovers_registers_authorizes_steps_up_and_refreshes_against_our_server() {
+    let stack = stack().await;
+    let clock = ManualClock::new(SystemClock::default().now());
+    let manager = TokenManager::builder(&stack.url)
+        .client_name("e2e client")
+        .allow_insecure_loopback(true)
+        .browser(HeadlessBrowser::new())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let client = ServiceBuilder::new()
+        .layer(OAuthLayer::new(manager.clone()))
+        .service(http_service());
+
+    // 401 → discovery → DCR → authorize → token → retry.
+    let (status, body) = send(&client, &stack.url, "read").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, "read ok for alice with notes:read");
+    assert_eq!(stack.token_requests.load(Ordering::SeqCst), 1);
+
+    // 403 insufficient_scope → step-up to the union → retry.
+    let (status, body) = send(&client, &stack.url, "write").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("notes:read") && body.contains("notes:write"),
+        "granted scopes kept: {body}"
+    );
+    assert_eq!(stack.token_requests.load(Ordering::SeqCst), 2);
+
+    // The access token expires (client clock); the next call refreshes instead of re-authorizing.
+    let before = manager
+        .cached_token()
+        .await
+        .unwrap()
+        .unwrap()
+        .expose()
+        .to_owned();
+    clock.advance(Duration::from_secs(16 * 60));
+    let (status, body) = send(&client, &stack.url, "write").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        stack.token_requests.load(Ordering::SeqCst),
+        3,
+        "one refresh"
+    );
+    let after = manager
+        .cached_token()
+        .await
+        .unwrap()
+        .unwrap()
+        .expose()
+        .to_owned();
+    assert_ne!(before, after);
+}
