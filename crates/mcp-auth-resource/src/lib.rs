@@ -15,7 +15,9 @@
 //!   token costs a hash and a lookup).
 //! - [`extract`] (feature `axum`): `Auth`, `Option<Auth>`, `RequireScope<S>` with scopes named at
 //!   the type level by [`scopes!`], and `auth.require(..)`; a missing scope answers the 403
-//!   step-up challenge that asks only for the extra consent.
+//!   step-up challenge that asks only for the extra consent. With feature `rmcp`, `Auth` and
+//!   `RequireScope<S>` are also rmcp tool parameters (`extract::rmcp`), answering a missing
+//!   scope with a JSON-RPC error that names it.
 //! - [`mcp`] (feature `mcp`): [`ToolScopesLayer`](mcp::ToolScopesLayer) maps MCP tools to scopes
 //!   and answers `tools/call` of a tool the token may not use with the HTTP 403 step-up challenge,
 //!   before the MCP server sees the call; [`SessionBindingLayer`](mcp::SessionBindingLayer) binds
@@ -113,6 +115,7 @@
 //! | `introspection` | yes | [`IntrospectionVerifier`](verify::introspection::IntrospectionVerifier) |
 //! | `axum` | yes | extractors and the metadata router |
 //! | `mcp` | yes | the tool-scope layer and the session binding layer |
+//! | `rmcp` | no | `Auth` and `RequireScope<S>` as rmcp 3 tool and prompt handler parameters |
 //! | `tracing` | yes | spans and events on every decision (never a token) |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

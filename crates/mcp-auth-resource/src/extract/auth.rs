@@ -65,6 +65,17 @@ impl Auth {
         }
     }
 
+    /// The scopes a 403 for an operation that requires `required` would challenge with: the
+    /// layer's scope floor and `required`, plus the granted scopes still relevant
+    /// ([`ProtectedResource::step_up_scopes`]).
+    #[cfg(feature = "rmcp")]
+    pub(super) fn step_up_scopes(&self, required: &ScopeSet) -> ScopeSet {
+        let required = self.context.required_scopes.union(required);
+        self.context
+            .resource
+            .step_up_scopes(self.info.scopes(), &required)
+    }
+
     /// The 403 rejection for an operation that requires `required`.
     pub(super) fn insufficient_scope(&self, required: &ScopeSet) -> InsufficientScope {
         let challenge = self

@@ -133,6 +133,9 @@
 mod auth;
 mod rejection;
 mod require_scope;
+#[cfg(feature = "rmcp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rmcp")))]
+pub mod rmcp;
 
 #[doc(hidden)]
 pub use self::require_scope::{__all_scope_tokens, __is_scope_token};

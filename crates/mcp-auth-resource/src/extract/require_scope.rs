@@ -147,6 +147,15 @@ pub struct RequireScope<S> {
 }
 
 impl<S> RequireScope<S> {
+    /// Wraps an `Auth` already checked for every scope of `S`.
+    #[cfg(feature = "rmcp")]
+    pub(super) const fn new(auth: Auth) -> Self {
+        Self {
+            auth,
+            _scopes: PhantomData,
+        }
+    }
+
     /// The verified token, as [`Auth`].
     #[must_use]
     pub const fn auth(&self) -> &Auth {

@@ -1,0 +1,261 @@
+//! The full-stack demo: an MCP server (rmcp, Streamable HTTP at `/mcp`) with its own
+//! authorization server (`mcp-auth-server`) at the same origin, and `mcp-auth-resource` in front
+//! of `/mcp`. Any spec-compliant MCP client connects with nothing but the URL.
+//!
+//! ```text
+//! http://127.0.0.1:8080
+//! ├── /.well-known/oauth-protected-resource/mcp   RFC 9728 metadata (public)
+//! ├── /.well-known/oauth-authorization-server     RFC 8414 metadata (public)
+//! ├── /register /authorize /token /revoke /jwks.json and the login page
+//! └── /mcp   OriginGuardLayer → BearerAuthLayer → SessionBindingLayer → ToolScopesLayer → rmcp
+//! ```
+//!
+//! [`build`] assembles it; [`serve`] runs it with the store maintenance task and a graceful
+//! shutdown. `src/main.rs` is the command line; `tests/e2e.rs` drives it with `mcp-auth-client`.
+
+pub mod notes;
+pub mod scopes;
+pub mod tools;
+
+use std::{fmt, future::Future, net::SocketAddr, path::PathBuf, time::Duration};
+
+use axum::Router;
+use mcp_auth_resource::{
+    BearerAuthLayer, ProtectedResource,
+    mcp::SessionBindingLayer,
+    origin::OriginGuardLayer,
+    verify::{cache::CachedVerifier, jwt::JwtVerifier},
+};
+use mcp_auth_server::{
+    AuthorizationServer,
+    login::{HeadlessLogin, LocalLogin},
+    store::{MemoryStore, SqliteStore, StoreError},
+};
+use rmcp::transport::streamable_http_server::{
+    StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+};
+use tower::ServiceBuilder;
+
+use crate::{notes::Notes, tools::Tools};
+
+/// How often [`serve`] runs [`AuthorizationServer::maintain`].
+pub const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The demo user's name with [`Login::Local`] (the `sub` of its tokens).
+pub const DEMO_USER: &str = "demo";
+
+/// Who signs in.
+#[derive(Clone)]
+pub enum Login {
+    /// The login and consent page, with one user.
+    Local {
+        /// The username (the token's `sub`).
+        username: String,
+        /// The password. Never printed by `Debug`.
+        password: String,
+    },
+    /// `--auto-approve`: every authorization request is approved as `subject` without a page.
+    /// Loopback only ([`HeadlessLogin`]).
+    AutoApprove {
+        /// The user every request is approved as.
+        subject: String,
+    },
+}
+
+impl fmt::Debug for Login {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Local { username, .. } => f
+                .debug_struct("Local")
+                .field("username", username)
+                .field("password", &"[REDACTED]")
+                .finish(),
+            Self::AutoApprove { subject } => f
+                .debug_struct("AutoApprove")
+                .field("subject", subject)
+                .finish(),
+        }
+    }
+}
+
+/// The demo's settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen (a loopback address: the demo serves plain http).
+    pub addr: SocketAddr,
+    /// The SQLite file for clients, refresh tokens, consents and signing keys; `None` keeps them
+    /// in memory (tests).
+    pub db: Option<PathBuf>,
+    /// Who signs in.
+    pub login: Login,
+}
+
+/// Why the demo cannot start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The address is not loopback: the issuer would be plain http on a network interface.
+    #[error(
+        "{0} is not a loopback address: this demo serves plain http, so it listens on 127.0.0.1 or [::1] only"
+    )]
+    NotLoopback(SocketAddr),
+    /// The resource-server configuration is invalid.
+    #[error(transparent)]
+    Resource(#[from] mcp_auth_resource::ConfigError),
+    /// The authorization-server configuration is invalid.
+    #[error(transparent)]
+    Server(#[from] mcp_auth_server::ConfigError),
+    /// The database cannot be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The assembled demo, ready for [`serve`].
+#[derive(Debug)]
+pub struct Demo {
+    /// Every route: the authorization server, the resource metadata and `/mcp`.
+    pub router: Router,
+    /// The embedded authorization server.
+    pub server: AuthorizationServer,
+    /// The MCP endpoint's URL (the resource identifier).
+    pub mcp_url: String,
+    /// The SQLite store, closed by [`serve`] on shutdown.
+    sqlite: Option<SqliteStore>,
+}
+
+/// Builds the demo for a listener bound to `bound` (the issuer is `http://<bound>`, the MCP
+/// endpoint `http://<bound>/mcp`).
+///
+/// # Errors
+/// [`Error::NotLoopback`] for a non-loopback address, [`Error::Store`] when the database cannot be
+/// opened, a configuration error otherwise.
+pub async fn build(config: &Config, bound: SocketAddr) -> Result<Demo, Error> {
+    if !bound.ip().is_loopback() {
+        return Err(Error::NotLoopback(bound));
+    }
+    let issuer = format!("http://{bound}");
+    let mcp_url = format!("{issuer}/mcp");
+
+    // The authorization server: advertises the minimal scopes, accepts the step-up ones.
+    let mut builder = AuthorizationServer::builder(&issuer)
+        .resource(&mcp_url)
+        .scopes(scopes::ADVERTISED_SCOPES.split(' '))
+        .unadvertised_scopes(scopes::unadvertised_scopes());
+    let sqlite = match &config.db {
+        Some(path) => {
+            let store = SqliteStore::open(path).await?;
+            builder = builder.store(store.clone());
+            Some(store)
+        }
+        None => {
+            builder = builder.store(MemoryStore::new());
+            None
+        }
+    };
+    builder = match &config.login {
+        Login::Local { username, password } => {
+            builder.login(LocalLogin::new().with_user_named(username, "Demo User", password))
+        }
+        Login::AutoApprove { subject } => {
+            builder.login(HeadlessLogin::for_bind_addr(subject.as_str(), bound)?)
+        }
+    };
+    let server = builder.build().await?;
+
+    // The resource side trusts the embedded server like any other: keys by discovery, over
+    // loopback HTTP, so key rotation (`maintain`) is picked up with no extra wiring.
+    let resource = ProtectedResource::builder(&mcp_url)
+        .authorization_server(&issuer)
+        .scopes_supported(scopes::ADVERTISED_SCOPES)
+        .resource_name("mcp-auth demo notes server")
+        .build()?;
+    let verifier = CachedVerifier::new(
+        JwtVerifier::for_resource(&issuer, &resource)
+            .discover_jwks()
+            .build()?,
+    );
+
+    // rmcp's own Host check is off (empty list): the OriginGuardLayer does it.
+    let notes = Notes::new();
+    let mcp = StreamableHttpService::new(
+        move || Ok(Tools::new(notes.clone())),
+        LocalSessionManager::default().into(),
+        StreamableHttpServerConfig::default()
+            .with_allowed_hosts(Vec::<String>::new())
+            .with_sse_keep_alive(Some(Duration::from_secs(15))),
+    );
+    let guard = OriginGuardLayer::for_bind_addr(bound)
+        .allow_host(resource.resource().authority())?
+        .allow_origin(resource.resource().origin())?
+        .build()?;
+    let protected = ServiceBuilder::new()
+        .layer(guard)
+        .layer(BearerAuthLayer::new(verifier, resource.clone()))
+        .layer(SessionBindingLayer::new())
+        .layer(scopes::tool_scopes_layer(resource.clone())?)
+        .service(mcp);
+
+    let router = Router::new()
+        .merge(server.router())
+        .merge(resource.metadata_router())
+        .nest_service("/mcp", protected);
+    Ok(Demo {
+        router,
+        server,
+        mcp_url,
+        sqlite,
+    })
+}
+
+/// Serves `demo` on `listener` until `shutdown` completes, running
+/// [`AuthorizationServer::maintain`] every [`MAINTENANCE_INTERVAL`]; then lets open requests
+/// finish and closes the database.
+///
+/// # Errors
+/// An I/O error from the listener.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    demo: Demo,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let server = demo.server.clone();
+    let maintenance = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(MAINTENANCE_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(error) = server.maintain().await {
+                tracing::warn!(%error, "maintenance failed; retrying in a minute");
+            }
+        }
+    });
+    let served = axum::serve(listener, demo.router)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    maintenance.abort();
+    if let Some(store) = &demo.sqlite {
+        store.close().await;
+    }
+    served
+}
+
+/// A random password for the demo user: 20 characters from a 32-character alphabet without
+/// `l`, `o`, `0` and `1` (100 bits), in dash-separated groups of five.
+///
+/// # Errors
+/// When the operating system's random source fails.
+pub fn random_password() -> std::io::Result<String> {
+    const ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    let mut bytes = [0u8; 20];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| std::io::Error::other(format!("the random source failed: {e}")))?;
+    let mut out = String::with_capacity(23);
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 && i % 5 == 0 {
+            out.push('-');
+        }
+        // 256 is a multiple of 32: no modulo bias.
+        out.push(char::from(ALPHABET[usize::from(*b) % 32]));
+    }
+    Ok(out)
+}

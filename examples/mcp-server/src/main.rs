@@ -1,0 +1,180 @@
+//! The full-stack demo: an MCP notes server with its own authorization server at the same origin.
+//!
+//! Run with `cargo run -p example-mcp-server`, then connect any MCP client to
+//! `http://127.0.0.1:8080/mcp` (it prints how, for Claude Code, the MCP Inspector and
+//! `example-mcp-client`).
+//!
+//! ```text
+//! example-mcp-server [--addr ADDR] [--db FILE] [--auto-approve]
+//!   --addr ADDR      where to listen, a loopback address (env MCP_AUTH_ADDR; default 127.0.0.1:8080)
+//!   --db FILE        the SQLite database (env MCP_AUTH_DB; default ./mcp-auth-demo.db)
+//!   --auto-approve   no login page: approve every request as the demo user (loopback only)
+//! ```
+//!
+//! The demo user is `demo`; its password is random, printed at each start (set
+//! `MCP_AUTH_DEMO_PASSWORD` to choose one). Registered clients, refresh tokens, consents and
+//! signing keys are kept in the database, so a restart does not sign clients out.
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+
+use example_mcp_server::{Config, DEMO_USER, Login, build, random_password, scopes, serve};
+use tracing_subscriber::EnvFilter;
+
+const USAGE: &str = "\
+usage: example-mcp-server [--addr ADDR] [--db FILE] [--auto-approve]
+  --addr ADDR      where to listen, a loopback address (env MCP_AUTH_ADDR; default 127.0.0.1:8080)
+  --db FILE        the SQLite database (env MCP_AUTH_DB; default ./mcp-auth-demo.db)
+  --auto-approve   no login page: approve every authorization request as the demo user
+                   (loopback only; for demos and tests)
+env MCP_AUTH_DEMO_PASSWORD: the demo user's password (default: a new random one each start)";
+
+/// The parsed command line.
+struct Args {
+    addr: SocketAddr,
+    db: PathBuf,
+    auto_approve: bool,
+}
+
+fn parse_args() -> Result<Option<Args>, String> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let mut addr = var("MCP_AUTH_ADDR").unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+    let mut db = var("MCP_AUTH_DB").unwrap_or_else(|| "mcp-auth-demo.db".to_owned());
+    let mut auto_approve = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--addr" => addr = args.next().ok_or("--addr needs a value")?,
+            "--db" => db = args.next().ok_or("--db needs a value")?,
+            "--auto-approve" => auto_approve = true,
+            "-h" | "--help" => return Ok(None),
+            other => {
+                if let Some(value) = other.strip_prefix("--addr=") {
+                    addr = value.to_owned();
+                } else if let Some(value) = other.strip_prefix("--db=") {
+                    db = value.to_owned();
+                } else {
+                    return Err(format!("unknown argument {other:?}"));
+                }
+            }
+        }
+    }
+    let addr = addr
+        .parse()
+        .map_err(|e| format!("invalid address {addr:?}: {e}"))?;
+    Ok(Some(Args {
+        addr,
+        db: PathBuf::from(db),
+        auto_approve,
+    }))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let args = match parse_args() {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("error: {message}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            let mut source = error.source();
+            while let Some(cause) = source {
+                eprintln!("  caused by: {cause}");
+                source = cause.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let login = if args.auto_approve {
+        Login::AutoApprove {
+            subject: DEMO_USER.to_owned(),
+        }
+    } else {
+        let password = match std::env::var("MCP_AUTH_DEMO_PASSWORD") {
+            Ok(password) if !password.is_empty() => password,
+            _ => random_password()?,
+        };
+        Login::Local {
+            username: DEMO_USER.to_owned(),
+            password,
+        }
+    };
+    let config = Config {
+        addr: args.addr,
+        db: Some(args.db.clone()),
+        login: login.clone(),
+    };
+    if !config.addr.ip().is_loopback() {
+        return Err(example_mcp_server::Error::NotLoopback(config.addr).into());
+    }
+    let listener = tokio::net::TcpListener::bind(config.addr).await?;
+    let bound = listener.local_addr()?;
+    let demo = build(&config, bound).await?;
+    print_banner(&demo.mcp_url, &args.db, &login);
+    serve(listener, demo, async {
+        let _ = tokio::signal::ctrl_c().await;
+        println!("\nshutting down (Ctrl-C): finishing open requests, closing the database");
+    })
+    .await?;
+    Ok(())
+}
+
+fn print_banner(mcp_url: &str, db: &std::path::Path, login: &Login) {
+    let rule = "=".repeat(78);
+    println!("{rule}");
+    println!("mcp-auth demo: an MCP notes server with its own authorization server");
+    println!("{rule}");
+    println!("MCP endpoint:   {mcp_url}");
+    println!(
+        "database:       {} (clients, refresh tokens, consents, keys)",
+        db.display()
+    );
+    println!(
+        "scopes:         advertised \"{}\"; by step-up {}",
+        scopes::ADVERTISED_SCOPES,
+        scopes::unadvertised_scopes().join(", ")
+    );
+    for (tool, scope) in scopes::TOOL_SCOPES {
+        println!("  tool {tool:<12} needs {scope}");
+    }
+    println!();
+    match login {
+        Login::Local { username, password } => {
+            println!("sign in on the login page as");
+            println!("    username: {username}");
+            println!("    password: {password}");
+            println!("(a new random password each start; set MCP_AUTH_DEMO_PASSWORD to fix it)");
+        }
+        Login::AutoApprove { subject } => {
+            println!("!!! --auto-approve: NO LOGIN PAGE. Every authorization request is approved");
+            println!(
+                "!!! as \"{subject}\" without asking. Loopback only; never expose this server."
+            );
+        }
+    }
+    println!();
+    println!("connect with:");
+    println!("  Claude Code:    claude mcp add --transport http demo {mcp_url}");
+    println!("  MCP Inspector:  npx @modelcontextprotocol/inspector");
+    println!("                  then Transport \"Streamable HTTP\", URL {mcp_url}");
+    println!("  example client: cargo run -p example-mcp-client -- {mcp_url} --call whoami");
+    println!();
+    println!("Ctrl-C stops the server.");
+}

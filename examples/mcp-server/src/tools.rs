@@ -1,0 +1,197 @@
+//! The MCP tools: a small notes service plus `whoami` and `admin_tool`.
+//!
+//! The scope each tool needs is in [`crate::scopes::TOOL_SCOPES`]. The tool-scope layer enforces
+//! it with an HTTP 403 step-up challenge before a call gets here; each handler checks the same
+//! table again through [`authorize`] so that a router without the layer still refuses. Handlers
+//! get the verified token as an [`Auth`] parameter (`mcp-auth-resource`'s `rmcp` feature); without
+//! the bearer layer in front, that parameter fails the call with an internal error.
+
+use mcp_auth_resource::extract::Auth;
+use rmcp::{
+    ErrorData, ServerHandler,
+    handler::server::{router::tool::ToolRouter, wrapper::Parameters},
+    model::{
+        CallToolResult, ContentBlock, ErrorCode, Implementation, ServerCapabilities, ServerConfig,
+    },
+    schemars, tool, tool_handler, tool_router,
+};
+use serde::Deserialize;
+
+use crate::notes::Notes;
+use crate::scopes;
+
+/// The MCP server of one session. All sessions share one [`Notes`].
+#[derive(Debug, Clone)]
+pub struct Tools {
+    notes: Notes,
+    tool_router: ToolRouter<Self>,
+}
+
+/// The arguments of `get_note` and `delete_note`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct NoteId {
+    /// The note's id, as `list_notes` shows it.
+    pub id: u64,
+}
+
+/// The arguments of `add_note`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct NewNote {
+    /// The note's text (at most 4096 bytes).
+    pub text: String,
+}
+
+/// Checks that the caller's token carries the scopes `tool` needs ([`scopes::TOOL_SCOPES`]).
+///
+/// # Errors
+/// An `invalid_request` naming the missing scopes when the token lacks some (the tool-scope layer
+/// normally answers that case with an HTTP 403 before the call gets here).
+pub fn authorize(auth: &Auth, tool: &str) -> Result<(), ErrorData> {
+    let missing = scopes::missing_scopes(auth, tool);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let missing = missing.join(" ");
+    Err(ErrorData::new(
+        ErrorCode::INVALID_REQUEST,
+        format!("insufficient_scope: the tool {tool} needs the scope \"{missing}\""),
+        Some(serde_json::json!({ "error": "insufficient_scope", "scope": missing })),
+    ))
+}
+
+fn json_result(value: &impl serde::Serialize) -> Result<CallToolResult, ErrorData> {
+    let text = serde_json::to_string(value)
+        .map_err(|e| ErrorData::internal_error(format!("cannot serialize: {e}"), None))?;
+    Ok(CallToolResult::success(vec![ContentBlock::text(text)]))
+}
+
+fn tool_error(message: impl Into<String>) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message.into())])
+}
+
+impl Tools {
+    /// A server working on `notes`.
+    pub fn new(notes: Notes) -> Self {
+        Self {
+            notes,
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    /// The names of the tools this server lists.
+    pub fn tool_names() -> Vec<String> {
+        Self::tool_router()
+            .list_all()
+            .into_iter()
+            .map(|tool| tool.name.to_string())
+            .collect()
+    }
+}
+
+#[tool_router]
+impl Tools {
+    /// Who is calling. Needs `mcp:tools`.
+    #[tool(description = "Returns the caller's subject, client_id and granted scopes as JSON.")]
+    async fn whoami(&self, auth: Auth) -> Result<CallToolResult, ErrorData> {
+        authorize(&auth, "whoami")?;
+        json_result(&serde_json::json!({
+            "subject": auth.subject(),
+            "client_id": auth.client_id(),
+            "scopes": auth.scopes().iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        }))
+    }
+
+    /// Every note. Needs `notes:read`.
+    #[tool(description = "Lists every note (id, author, text) as JSON. Requires notes:read.")]
+    async fn list_notes(&self, auth: Auth) -> Result<CallToolResult, ErrorData> {
+        authorize(&auth, "list_notes")?;
+        json_result(&self.notes.list())
+    }
+
+    /// One note. Needs `notes:read`.
+    #[tool(description = "Returns one note by id as JSON. Requires notes:read.")]
+    async fn get_note(
+        &self,
+        auth: Auth,
+        Parameters(NoteId { id }): Parameters<NoteId>,
+    ) -> Result<CallToolResult, ErrorData> {
+        authorize(&auth, "get_note")?;
+        match self.notes.get(id) {
+            Some(note) => json_result(&note),
+            None => Ok(tool_error(format!("no note {id}"))),
+        }
+    }
+
+    /// Adds a note signed by the caller. Needs `notes:write` (unadvertised: step-up).
+    #[tool(description = "Adds a note and returns it as JSON. Requires notes:write.")]
+    async fn add_note(
+        &self,
+        auth: Auth,
+        Parameters(NewNote { text }): Parameters<NewNote>,
+    ) -> Result<CallToolResult, ErrorData> {
+        authorize(&auth, "add_note")?;
+        let author = auth.subject().unwrap_or("unknown");
+        match self.notes.add(author, &text) {
+            Ok(note) => json_result(&note),
+            Err(error) => Ok(tool_error(error.to_string())),
+        }
+    }
+
+    /// Deletes any note. Needs `notes:admin` (unadvertised: step-up).
+    #[tool(description = "Deletes a note by id and returns it as JSON. Requires notes:admin.")]
+    async fn delete_note(
+        &self,
+        auth: Auth,
+        Parameters(NoteId { id }): Parameters<NoteId>,
+    ) -> Result<CallToolResult, ErrorData> {
+        authorize(&auth, "delete_note")?;
+        match self.notes.delete(id) {
+            Some(note) => json_result(&note),
+            None => Ok(tool_error(format!("no note {id}"))),
+        }
+    }
+
+    /// A privileged operation. Needs `mcp:admin` (unadvertised: step-up).
+    #[tool(description = "A privileged operation (reports server statistics); requires mcp:admin.")]
+    async fn admin_tool(&self, auth: Auth) -> Result<CallToolResult, ErrorData> {
+        authorize(&auth, "admin_tool")?;
+        json_result(&serde_json::json!({
+            "done_for": auth.subject(),
+            "notes": self.notes.len(),
+        }))
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for Tools {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new(
+                "example-mcp-server",
+                env!("CARGO_PKG_VERSION"),
+            ))
+            .with_instructions(
+                "A notes service protected by OAuth. list_notes/get_note need notes:read, \
+                 add_note notes:write, delete_note notes:admin, admin_tool mcp:admin; the \
+                 server answers a call that needs more with HTTP 403 insufficient_scope so \
+                 the client can ask for it (step-up).",
+            )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tool_has_one_row_in_the_scope_table_and_back() {
+        let mut listed = Tools::tool_names();
+        listed.sort();
+        let mut table: Vec<String> = scopes::TOOL_SCOPES
+            .iter()
+            .map(|(name, _)| (*name).to_owned())
+            .collect();
+        table.sort();
+        assert_eq!(listed, table);
+    }
+}
