@@ -17,13 +17,34 @@ use axum::routing::post;
 use http::{Request, StatusCode};
 use mcp_auth_client::authorize::HeadlessBrowser;
 use mcp_auth_client::{OAuthLayer, TokenManager};
-use mcp_auth_core::{Clock, ManualClock, ScopeSet, SystemClock};
+use mcp_auth_core::{Clock, ManualClock, ScopeSet, Secret, SystemClock};
 use mcp_auth_resource::extract::Auth;
+use mcp_auth_resource::verify::introspection::{ClientAuth, IntrospectionVerifier};
 use mcp_auth_resource::verify::jwt::JwtVerifier;
+use mcp_auth_resource::{AuthInfo, TokenVerifier, VerifyError};
 use mcp_auth_resource::{BearerAuthLayer, ProtectedResource};
 use mcp_auth_server::AuthorizationServer;
 use mcp_auth_server::login::HeadlessLogin;
 use tower::{Service, ServiceBuilder, ServiceExt};
+
+const INTROSPECT_ID: &str = "resource-server";
+const INTROSPECT_SECRET: &str = "an-introspection-secret-for-the-e2e-test";
+
+/// Either verifier behind one layer type.
+#[derive(Clone, Debug)]
+enum Verifier {
+    Jwt(JwtVerifier),
+    Introspection(IntrospectionVerifier),
+}
+
+impl TokenVerifier for Verifier {
+    async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
+        match self {
+            Self::Jwt(v) => v.verify(token).await,
+            Self::Introspection(v) => v.verify(token).await,
+        }
+    }
+}
 
 struct Stack {
     url: String,
@@ -32,7 +53,16 @@ struct Stack {
 
 /// One origin: the authorization server, the resource metadata, and `/mcp` behind the bearer
 /// layer. `/mcp` answers "read" with `notes:read` and "write" only with `notes:write`.
-async fn stack() -> Stack {
+/// How the resource server validates tokens.
+#[derive(Clone, Copy)]
+enum Validation {
+    /// JWT, keys discovered from the authorization server's metadata.
+    Jwt,
+    /// RFC 7662 introspection at the authorization server, with resource-server credentials.
+    Introspection,
+}
+
+async fn stack(validation: Validation) -> Stack {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let url = format!("{base}/mcp");
@@ -41,6 +71,7 @@ async fn stack() -> Stack {
         .scopes(["notes:read"])
         .unadvertised_scopes(["notes:write"])
         .login(HeadlessLogin::new("alice"))
+        .introspection_client(INTROSPECT_ID, &Secret::new(INTROSPECT_SECRET))
         .build()
         .await
         .unwrap();
@@ -49,10 +80,24 @@ async fn stack() -> Stack {
         .scopes_supported("notes:read")
         .build()
         .unwrap();
-    let verifier = JwtVerifier::for_resource(&base, &resource)
-        .discover_jwks()
-        .build()
-        .unwrap();
+    let verifier: Verifier = match validation {
+        Validation::Jwt => Verifier::Jwt(
+            JwtVerifier::for_resource(&base, &resource)
+                .discover_jwks()
+                .build()
+                .unwrap(),
+        ),
+        Validation::Introspection => Verifier::Introspection(
+            IntrospectionVerifier::builder(
+                format!("{base}/introspect"),
+                resource.resource().clone(),
+                ClientAuth::client_secret_basic(INTROSPECT_ID, INTROSPECT_SECRET),
+            )
+            .issuer(&base)
+            .build()
+            .unwrap(),
+        ),
+    };
     let mcp = Router::new()
         .route(
             "/mcp",
@@ -135,7 +180,7 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_discovers_registers_authorizes_steps_up_and_refreshes_against_our_server() {
-    let stack = stack().await;
+    let stack = stack(Validation::Jwt).await;
     let clock = ManualClock::new(SystemClock::default().now());
     let manager = TokenManager::builder(&stack.url)
         .client_name("e2e client")
@@ -187,4 +232,24 @@ async fn the_client_discovers_registers_authorizes_steps_up_and_refreshes_agains
         .expose()
         .to_owned();
     assert_ne!(before, after);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resource_server_validating_by_introspection_accepts_our_tokens_and_steps_up() {
+    let stack = stack(Validation::Introspection).await;
+    let manager = TokenManager::builder(&stack.url)
+        .client_name("e2e client")
+        .allow_insecure_loopback(true)
+        .browser(HeadlessBrowser::new())
+        .build()
+        .unwrap();
+    let client = ServiceBuilder::new()
+        .layer(OAuthLayer::new(manager))
+        .service(http_service());
+    let (status, body) = send(&client, &stack.url, "read").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, "read ok for alice with notes:read");
+    let (status, body) = send(&client, &stack.url, "write").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("notes:write"), "{body}");
 }
