@@ -11,12 +11,7 @@ use crate::error::{AuthError, AuthErrorKind, ConfigError};
 /// The largest response body read, in bytes (metadata, token and registration responses).
 pub(crate) const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// Whether `host` (as in a URL, IPv6 with or without brackets) is a loopback host.
-pub(crate) fn is_loopback_host(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
+pub(crate) use mcp_auth_core::is_loopback_host;
 
 /// Link-local literals (169.254/16, fe80::/10): cloud metadata services live there.
 fn is_link_local_literal(host: &str) -> bool {

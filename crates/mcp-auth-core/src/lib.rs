@@ -50,7 +50,7 @@ mod time;
 pub mod well_known;
 
 pub use self::{
-    resource_id::{InvalidResourceId, ResourceId},
+    resource_id::{InvalidResourceId, ResourceId, is_loopback_host},
     scope::{InvalidScope, Scope, ScopeSet, is_scope_token},
     secret::Secret,
     time::{Clock, ManualClock, SystemClock},

@@ -196,6 +196,29 @@ impl<'de> Deserialize<'de> for ResourceId {
     }
 }
 
+/// Whether `host` (a URL's host: a name, an IPv4 address, or an IPv6 address with or without
+/// brackets) is a loopback host: `localhost` (any case), 127.0.0.0/8 or `::1`.
+///
+/// The one rule every crate uses for "plain http is allowed on loopback".
+///
+/// ```
+/// use mcp_auth_core::is_loopback_host;
+///
+/// assert!(is_loopback_host("localhost") && is_loopback_host("127.0.0.2") && is_loopback_host("[::1]"));
+/// assert!(!is_loopback_host("localhost.evil.example") && !is_loopback_host("10.0.0.1"));
+/// ```
+#[must_use]
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,14 +56,7 @@ pub enum ConfigError {
     HttpClient,
 }
 
-/// Whether `host` (as in a URL, IPv6 with or without brackets) is a loopback host.
-pub(crate) fn is_loopback_host(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
+pub(crate) use mcp_auth_core::is_loopback_host;
 
 /// Parses a URL the crate will fetch: absolute http(s), https unless the host is loopback.
 #[cfg_attr(

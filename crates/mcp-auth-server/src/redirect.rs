@@ -149,13 +149,16 @@ fn is_port(port: &str) -> bool {
         && port.parse::<u32>().is_ok_and(|p| p <= 65535)
 }
 
-/// `localhost` (any case), a dotted-quad address in 127.0.0.0/8, or `[::1]` exactly.
+/// `localhost` (any case), a dotted-quad address in 127.0.0.0/8, or `[::1]` exactly: core's
+/// loopback rule, restricted to the canonical spellings, because redirect URIs are compared as
+/// strings and `[0:0:0:0:0:0:0:1]` must not become a second spelling of `[::1]`.
 fn is_loopback_host(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host == "[::1]"
-        || host
-            .parse::<Ipv4Addr>()
-            .is_ok_and(|ip| ip.is_loopback() && ip.to_string() == host)
+    mcp_auth_core::is_loopback_host(host)
+        && (host.eq_ignore_ascii_case("localhost")
+            || host == "[::1]"
+            || host
+                .parse::<Ipv4Addr>()
+                .is_ok_and(|ip| ip.to_string() == host))
 }
 
 #[cfg(test)]

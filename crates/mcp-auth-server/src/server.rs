@@ -1,6 +1,5 @@
 //! [`AuthorizationServer`] and its builder.
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -577,19 +576,8 @@ fn check_issuer(raw: &str) -> Result<String, ConfigError> {
 
 /// Whether an URL's host is loopback (`localhost`, 127.0.0.0/8, `[::1]`).
 pub(crate) fn is_loopback_url(raw: &str) -> bool {
-    match url::Url::parse(raw)
+    url::Url::parse(raw)
         .ok()
-        .and_then(|u| u.host().map(|h| h.to_owned()))
-    {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
-}
-
-/// The set of scopes as a sorted list (for stable output).
-#[allow(dead_code)]
-pub(crate) fn sorted(scopes: &ScopeSet) -> BTreeSet<&str> {
-    scopes.iter().map(Scope::as_str).collect()
+        .and_then(|u| u.host_str().map(mcp_auth_core::is_loopback_host))
+        .unwrap_or(false)
 }

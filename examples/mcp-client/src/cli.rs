@@ -200,14 +200,7 @@ fn conformance_credentials(context: &str) -> Result<Option<ClientCredentials>, U
 
 /// Whether `url` is plain http to a loopback host (`localhost`, `127.0.0.0/8`, `[::1]`).
 pub fn is_loopback_http(url: &http::Uri) -> bool {
-    url.scheme_str() == Some("http")
-        && url.host().is_some_and(|host| {
-            let host = host.trim_start_matches('[').trim_end_matches(']');
-            host.eq_ignore_ascii_case("localhost")
-                || host
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback())
-        })
+    url.scheme_str() == Some("http") && url.host().is_some_and(mcp_auth_core::is_loopback_host)
 }
 
 #[cfg(test)]

@@ -569,12 +569,7 @@ fn is_dot_segment(segment: &str) -> bool {
 }
 
 fn is_loopback_host(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
+    url.host_str().is_some_and(mcp_auth_core::is_loopback_host)
 }
 
 fn blocked() -> CimdError {

@@ -6,7 +6,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http::{HeaderValue, Method, StatusCode, header};
+use http::{HeaderValue, StatusCode, header};
 
 use crate::server::Inner;
 
@@ -151,6 +151,3 @@ pub(crate) fn no_store_json(status: StatusCode, body: Vec<u8>) -> Response {
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     response
 }
-
-#[allow(dead_code)]
-pub(crate) const POST_ONLY: Method = Method::POST;
