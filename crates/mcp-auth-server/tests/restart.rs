@@ -3,6 +3,8 @@
 #![cfg(feature = "sqlite")]
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
 use axum::body::Body;
 use http::{Request, StatusCode};
 use mcp_auth_core::pkce::{CodeChallenge, CodeVerifier};
@@ -49,14 +51,6 @@ fn form(uri: &str, pairs: &[(&str, &str)], cookie: Option<&str>) -> Request<Body
         b = b.header("cookie", c);
     }
     b.body(Body::from(body)).unwrap()
-}
-
-fn field(html: &str, name: &str) -> String {
-    let at = html.find(&format!("name=\"{name}\"")).unwrap();
-    let start = html[..at].rfind('<').unwrap();
-    let tag = &html[start..at + html[at..].find('>').unwrap()];
-    let v = tag.find("value=\"").unwrap() + 7;
-    tag[v..v + tag[v..].find('"').unwrap()].to_owned()
 }
 
 #[tokio::test]
@@ -115,8 +109,11 @@ async fn a_restart_on_the_same_file_keeps_clients_refresh_tokens_consents_and_ke
         form(
             "/authorize",
             &[
-                ("transaction", &field(&page, "transaction")),
-                ("csrf", &field(&page, "csrf")),
+                (
+                    "transaction",
+                    &common::hidden_field(&page, "transaction").unwrap(),
+                ),
+                ("csrf", &common::hidden_field(&page, "csrf").unwrap()),
                 ("username", "alice"),
                 ("password", "pw"),
                 ("decision", "approve"),
