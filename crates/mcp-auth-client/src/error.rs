@@ -25,8 +25,11 @@ pub enum ConfigError {
         /// Which setting.
         what: &'static str,
     },
-    /// A Client ID Metadata Document URL must be https with a path (SPEC C-15).
-    #[error("a client ID metadata document URL is https with a path")]
+    /// A Client ID Metadata Document URL must be https with a path (SPEC C-15); plain http is
+    /// allowed on loopback with `allow_insecure_loopback`.
+    #[error(
+        "a client ID metadata document URL is https with a path (http only on loopback, when allowed)"
+    )]
     MetadataDocumentUrl,
     /// A scope token is invalid.
     #[error(transparent)]

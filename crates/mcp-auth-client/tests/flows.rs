@@ -441,3 +441,37 @@ async fn plain_http_needs_the_explicit_loopback_opt_in() {
             .is_err()
     );
 }
+
+#[test]
+fn a_metadata_document_url_is_https_or_opted_in_loopback_http() {
+    let build = |url: &str, allow_loopback: bool| {
+        TokenManager::builder("https://mcp.example.com/mcp")
+            .client_id_metadata_document(url)
+            .allow_insecure_loopback(allow_loopback)
+            .build()
+            .map(drop)
+    };
+    let refused = |url: &str, allow_loopback: bool| {
+        matches!(
+            build(url, allow_loopback),
+            Err(mcp_auth_client::ConfigError::MetadataDocumentUrl)
+        )
+    };
+    assert!(build("https://app.example.com/client.json", false).is_ok());
+    assert!(build("http://127.0.0.1:9999/client.json", true).is_ok());
+    assert!(build("http://[::1]:9999/client.json", true).is_ok());
+    assert!(
+        refused("http://127.0.0.1:9999/client.json", false),
+        "loopback http needs the opt-in"
+    );
+    assert!(
+        refused("http://app.example.com/client.json", true),
+        "http off loopback"
+    );
+    assert!(refused("https://app.example.com/", true), "no path");
+    assert!(
+        refused("https://app.example.com/c.json#x", true),
+        "a fragment"
+    );
+    assert!(refused("not a url", true));
+}

@@ -20,6 +20,7 @@ pub mod tools;
 use std::{fmt, future::Future, net::SocketAddr, path::PathBuf, time::Duration};
 
 use axum::Router;
+use mcp_auth_core::Secret;
 use mcp_auth_resource::{
     BearerAuthLayer, ProtectedResource,
     mcp::SessionBindingLayer,
@@ -28,6 +29,7 @@ use mcp_auth_resource::{
 };
 use mcp_auth_server::{
     AuthorizationServer,
+    cimd::CimdConfig,
     login::{HeadlessLogin, LocalLogin},
     store::{MemoryStore, SqliteStore, StoreError},
 };
@@ -78,16 +80,54 @@ impl fmt::Debug for Login {
     }
 }
 
-/// The demo's settings.
+/// The demo's settings: [`Config::new`], then set the fields that differ from the defaults.
+///
+/// ```
+/// use example_mcp_server::{Config, Login};
+///
+/// let mut config = Config::new(
+///     "127.0.0.1:8080".parse().unwrap(),
+///     Login::AutoApprove { subject: "alice".to_owned() },
+/// );
+/// config.db = Some("demo.db".into());
+/// // Another MCP server on this machine may use this authorization server as its IdP:
+/// config.extra_resources.push("http://127.0.0.1:8081/mcp".to_owned());
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// Where to listen (a loopback address: the demo serves plain http).
     pub addr: SocketAddr,
     /// The SQLite file for clients, refresh tokens, consents and signing keys; `None` keeps them
-    /// in memory (tests).
+    /// in memory (tests). Default `None`.
     pub db: Option<PathBuf>,
     /// Who signs in.
     pub login: Login,
+    /// More resources (RFC 8707) the embedded authorization server issues tokens for, besides
+    /// this demo's own `/mcp`: other MCP servers that trust it as their authorization server
+    /// (`--resource`). Default none.
+    pub extra_resources: Vec<String>,
+    /// The client id and secret a resource server uses at `/introspect` (RFC 7662)
+    /// (`--introspection-client`, secret in `MCP_AUTH_INTROSPECTION_SECRET`). Default `None`:
+    /// the endpoint is not mounted.
+    pub introspection_client: Option<(String, Secret)>,
+    /// Accept Client ID Metadata Documents served over plain http from loopback addresses.
+    /// Tests only: it lets the server fetch from this machine. Default `false`.
+    pub cimd_allow_loopback: bool,
+}
+
+impl Config {
+    /// The defaults: no database (memory), no extra resources, no introspection.
+    pub fn new(addr: SocketAddr, login: Login) -> Self {
+        Self {
+            addr,
+            db: None,
+            login,
+            extra_resources: Vec::new(),
+            introspection_client: None,
+            cimd_allow_loopback: false,
+        }
+    }
 }
 
 /// Why the demo cannot start.
@@ -141,6 +181,17 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Demo, Error> {
         .resource(&mcp_url)
         .scopes(scopes::ADVERTISED_SCOPES.split(' '))
         .unadvertised_scopes(scopes::unadvertised_scopes());
+    for resource in &config.extra_resources {
+        builder = builder.resource(resource);
+    }
+    if let Some((client_id, secret)) = &config.introspection_client {
+        builder = builder.introspection_client(client_id, secret);
+    }
+    if config.cimd_allow_loopback {
+        let mut cimd = CimdConfig::default();
+        cimd.allow_loopback = true;
+        builder = builder.client_id_metadata_documents(Some(cimd));
+    }
     let sqlite = match &config.db {
         Some(path) => {
             let store = SqliteStore::open(path).await?;

@@ -5,10 +5,16 @@
 //! `example-mcp-client`).
 //!
 //! ```text
-//! example-mcp-server [--addr ADDR] [--db FILE] [--auto-approve]
+//! example-mcp-server [--addr ADDR] [--db FILE] [--auto-approve] [--resource URL]...
+//!                    [--introspection-client ID]
 //!   --addr ADDR      where to listen, a loopback address (env MCP_AUTH_ADDR; default 127.0.0.1:8080)
 //!   --db FILE        the SQLite database (env MCP_AUTH_DB; default ./mcp-auth-demo.db)
 //!   --auto-approve   no login page: approve every request as the demo user (loopback only)
+//!   --resource URL   also issue tokens for this MCP server (one that trusts this authorization
+//!                    server as its IdP, e.g. example-resource-server); repeatable
+//!   --introspection-client ID
+//!                    mount /introspect (RFC 7662) for resource server ID, whose secret is
+//!                    MCP_AUTH_INTROSPECTION_SECRET
 //! ```
 //!
 //! The demo user is `demo`; its password is random, printed at each start (set
@@ -18,14 +24,21 @@
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use example_mcp_server::{Config, DEMO_USER, Login, build, random_password, scopes, serve};
+use mcp_auth_core::Secret;
 use tracing_subscriber::EnvFilter;
 
 const USAGE: &str = "\
-usage: example-mcp-server [--addr ADDR] [--db FILE] [--auto-approve]
+usage: example-mcp-server [--addr ADDR] [--db FILE] [--auto-approve] [--resource URL]...
+                          [--introspection-client ID]
   --addr ADDR      where to listen, a loopback address (env MCP_AUTH_ADDR; default 127.0.0.1:8080)
   --db FILE        the SQLite database (env MCP_AUTH_DB; default ./mcp-auth-demo.db)
   --auto-approve   no login page: approve every authorization request as the demo user
                    (loopback only; for demos and tests)
+  --resource URL   also issue tokens for the MCP server at URL, one that trusts this
+                   authorization server as its IdP (e.g. example-resource-server); repeatable
+  --introspection-client ID
+                   mount /introspect (RFC 7662) for the resource server ID, whose secret is
+                   the env MCP_AUTH_INTROSPECTION_SECRET
 env MCP_AUTH_DEMO_PASSWORD: the demo user's password (default: a new random one each start)";
 
 /// The parsed command line.
@@ -33,6 +46,8 @@ struct Args {
     addr: SocketAddr,
     db: PathBuf,
     auto_approve: bool,
+    resources: Vec<String>,
+    introspection_client: Option<(String, Secret)>,
 }
 
 fn parse_args() -> Result<Option<Args>, String> {
@@ -40,24 +55,44 @@ fn parse_args() -> Result<Option<Args>, String> {
     let mut addr = var("MCP_AUTH_ADDR").unwrap_or_else(|| "127.0.0.1:8080".to_owned());
     let mut db = var("MCP_AUTH_DB").unwrap_or_else(|| "mcp-auth-demo.db".to_owned());
     let mut auto_approve = false;
+    let mut resources = Vec::new();
+    let mut introspection_id = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--addr" => addr = args.next().ok_or("--addr needs a value")?,
-            "--db" => db = args.next().ok_or("--db needs a value")?,
-            "--auto-approve" => auto_approve = true,
-            "-h" | "--help" => return Ok(None),
-            other => {
-                if let Some(value) = other.strip_prefix("--addr=") {
-                    addr = value.to_owned();
-                } else if let Some(value) = other.strip_prefix("--db=") {
-                    db = value.to_owned();
-                } else {
-                    return Err(format!("unknown argument {other:?}"));
-                }
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => {
+                (name.to_owned(), Some(value.to_owned()))
             }
+            _ => (arg.clone(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match name.as_str() {
+            "--addr" => addr = value()?,
+            "--db" => db = value()?,
+            "--resource" => resources.push(value()?),
+            "--introspection-client" => introspection_id = Some(value()?),
+            "--auto-approve" if inline.is_none() => auto_approve = true,
+            "-h" | "--help" => return Ok(None),
+            _ => return Err(format!("unknown argument {arg:?}")),
         }
     }
+    let introspection_client = match introspection_id {
+        Some(id) => match var("MCP_AUTH_INTROSPECTION_SECRET") {
+            Some(secret) => Some((id, Secret::new(secret))),
+            None => {
+                return Err(
+                    "--introspection-client needs the secret in MCP_AUTH_INTROSPECTION_SECRET"
+                        .to_owned(),
+                );
+            }
+        },
+        None => None,
+    };
     let addr = addr
         .parse()
         .map_err(|e| format!("invalid address {addr:?}: {e}"))?;
@@ -65,6 +100,8 @@ fn parse_args() -> Result<Option<Args>, String> {
         addr,
         db: PathBuf::from(db),
         auto_approve,
+        resources,
+        introspection_client,
     }))
 }
 
@@ -116,18 +153,17 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             password,
         }
     };
-    let config = Config {
-        addr: args.addr,
-        db: Some(args.db.clone()),
-        login: login.clone(),
-    };
+    let mut config = Config::new(args.addr, login.clone());
+    config.db = Some(args.db.clone());
+    config.extra_resources = args.resources.clone();
+    config.introspection_client = args.introspection_client.clone();
     if !config.addr.ip().is_loopback() {
         return Err(example_mcp_server::Error::NotLoopback(config.addr).into());
     }
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
     let bound = listener.local_addr()?;
     let demo = build(&config, bound).await?;
-    print_banner(&demo.mcp_url, &args.db, &login);
+    print_banner(&demo.mcp_url, &args, &login);
     serve(listener, demo, async {
         let _ = tokio::signal::ctrl_c().await;
         println!("\nshutting down (Ctrl-C): finishing open requests, closing the database");
@@ -136,7 +172,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn print_banner(mcp_url: &str, db: &std::path::Path, login: &Login) {
+fn print_banner(mcp_url: &str, args: &Args, login: &Login) {
     let rule = "=".repeat(78);
     println!("{rule}");
     println!("mcp-auth demo: an MCP notes server with its own authorization server");
@@ -144,7 +180,7 @@ fn print_banner(mcp_url: &str, db: &std::path::Path, login: &Login) {
     println!("MCP endpoint:   {mcp_url}");
     println!(
         "database:       {} (clients, refresh tokens, consents, keys)",
-        db.display()
+        args.db.display()
     );
     println!(
         "scopes:         advertised \"{}\"; by step-up {}",
@@ -153,6 +189,13 @@ fn print_banner(mcp_url: &str, db: &std::path::Path, login: &Login) {
     );
     for (tool, scope) in scopes::TOOL_SCOPES {
         println!("  tool {tool:<12} needs {scope}");
+    }
+    for resource in &args.resources {
+        println!("also issues tokens for {resource}");
+    }
+    if let Some((id, _)) = &args.introspection_client {
+        let issuer = mcp_url.strip_suffix("/mcp").unwrap_or(mcp_url);
+        println!("introspection:  {issuer}/introspect for the resource server {id:?}");
     }
     println!();
     match login {

@@ -66,7 +66,7 @@ use std::{
 };
 
 use http::HeaderMap;
-use mcp_auth_core::{Clock, ResourceId, ScopeSet, SystemClock};
+use mcp_auth_core::{Clock, ResourceId, ScopeSet, SystemClock, is_loopback_host};
 
 use crate::{
     authorize::{BrowserOpener, SystemBrowser},
@@ -502,7 +502,9 @@ impl TokenManagerBuilder {
     /// `client_id` with authorization servers that advertise
     /// `client_id_metadata_document_supported` (SPEC C-13, C-15). The document must list
     /// `http://127.0.0.1/callback` (any port) among its `redirect_uris` and use
-    /// `token_endpoint_auth_method` `none`.
+    /// `token_endpoint_auth_method` `none`. With
+    /// [`allow_insecure_loopback`](Self::allow_insecure_loopback), an `http://` URL on a
+    /// loopback host is accepted too (for tests against a local server).
     pub fn client_id_metadata_document(mut self, url: impl Into<String>) -> Self {
         self.cimd_url = Some(url.into());
         self
@@ -594,8 +596,12 @@ impl TokenManagerBuilder {
         policy.check_config(resource.as_str(), "MCP server")?;
         if let Some(cimd) = &self.cimd_url {
             let url = url::Url::parse(cimd).map_err(|_| ConfigError::MetadataDocumentUrl)?;
-            if url.scheme() != "https" || matches!(url.path(), "" | "/") || url.fragment().is_some()
-            {
+            // Plain http only on loopback, with the same opt-in as every other URL.
+            let secure = url.scheme() == "https"
+                || (self.allow_insecure_loopback
+                    && url.scheme() == "http"
+                    && url.host_str().is_some_and(is_loopback_host));
+            if !secure || matches!(url.path(), "" | "/") || url.fragment().is_some() {
                 return Err(ConfigError::MetadataDocumentUrl);
             }
         }
