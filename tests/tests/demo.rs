@@ -13,98 +13,30 @@
 //!   server.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod support;
 #[path = "../../crates/mcp-auth-server/tests/support/webdriver.rs"]
 mod webdriver;
 
 use std::{
-    net::SocketAddr,
     path::PathBuf,
     sync::{Arc, Mutex},
     time::Duration,
 };
 
 use axum::{Json, Router, routing::get};
-use example_mcp_client::{http::HttpClient, mcp::McpClient};
-use example_mcp_server::{Config, Login, build, scopes, serve};
+use example_mcp_server::{Login, scopes};
 use mcp_auth_client::{
-    OAuth, OAuthLayer, Principal, TokenManager,
+    Principal, TokenManager,
     authorize::{BrowserOpener, HeadlessBrowser, OpenFuture},
     store::{MemoryTokenStore, TokenKey, TokenStore},
 };
 use mcp_auth_core::{Clock, ManualClock, ResourceId, SystemClock};
 use serde_json::{Map, Value, json};
-use tokio::{net::TcpListener, sync::oneshot};
-use tower::Layer;
+use support::{Demo, args, client, granted, tool_json};
+use tokio::net::TcpListener;
 
-struct Running {
-    url: String,
-    /// The path and query of every request the server received, in order.
-    paths: Arc<Mutex<Vec<String>>>,
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Running {
-    /// How many requests went to `path` (query ignored).
-    fn hits(&self, path: &str) -> usize {
-        self.requests(path).len()
-    }
-
-    /// The requests (path and query) that went to `path`.
-    fn requests(&self, path: &str) -> Vec<String> {
-        self.paths
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|p| p.split('?').next() == Some(path))
-            .cloned()
-            .collect()
-    }
-
-    /// Graceful shutdown, as on Ctrl-C; waits until the database is closed.
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.unwrap().unwrap();
-    }
-}
-
-async fn start(addr: &str, db: Option<PathBuf>) -> Running {
-    start_with(addr, |config| config.db = db).await
-}
-
-/// Starts the demo approving as `alice`, after `configure` changed the configuration.
-async fn start_with(addr: &str, configure: impl FnOnce(&mut Config)) -> Running {
-    let listener = TcpListener::bind(addr).await.unwrap();
-    let bound = listener.local_addr().unwrap();
-    let mut config = Config::new(
-        bound,
-        Login::AutoApprove {
-            subject: "alice".to_owned(),
-        },
-    );
-    configure(&mut config);
-    let mut demo = build(&config, bound).await.unwrap();
-    let url = demo.mcp_url.clone();
-    let paths = Arc::new(Mutex::new(Vec::new()));
-    let log = paths.clone();
-    demo.router = demo.router.layer(axum::middleware::from_fn(
-        move |req: axum::extract::Request, next: axum::middleware::Next| {
-            log.lock().unwrap().push(req.uri().to_string());
-            next.run(req)
-        },
-    ));
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve(listener, demo, async move {
-        let _ = stopped.await;
-    }));
-    Running {
-        url,
-        paths,
-        addr: bound,
-        stop,
-        task,
-    }
+async fn start(addr: &str, db: Option<PathBuf>) -> Demo {
+    Demo::start(addr, |config| config.db = db).await
 }
 
 fn manager(url: &str, clock: ManualClock) -> TokenManager {
@@ -115,32 +47,6 @@ fn manager(url: &str, clock: ManualClock) -> TokenManager {
         .clock(clock)
         .build()
         .unwrap()
-}
-
-fn client(url: &str, manager: &TokenManager) -> McpClient<OAuth<HttpClient>> {
-    let service = OAuthLayer::new(manager.clone()).layer(HttpClient::new(false).unwrap());
-    McpClient::new(service, url.parse().unwrap())
-}
-
-/// The JSON a tool returned as its first text content.
-fn tool_json(result: &Value) -> Value {
-    assert_ne!(result["isError"], json!(true), "tool error: {result}");
-    let text = result["content"][0]["text"].as_str().unwrap();
-    serde_json::from_str(text).unwrap()
-}
-
-fn args(value: Value) -> Map<String, Value> {
-    value.as_object().unwrap().clone()
-}
-
-async fn granted(manager: &TokenManager) -> String {
-    manager
-        .cached_token()
-        .await
-        .unwrap()
-        .unwrap()
-        .scopes()
-        .to_string()
 }
 
 fn temp_db(name: &str) -> PathBuf {
@@ -290,7 +196,6 @@ async fn a_restart_on_the_same_database_keeps_the_client_and_its_refresh_token()
     // Same address, same database; the access token has expired (client clock), so the client
     // refreshes: the registration, the refresh token and the signing keys all survived.
     let server = start(&addr.to_string(), Some(db.clone())).await;
-    let paths = server.paths.clone();
     clock.advance(Duration::from_secs(16 * 60));
     let mut mcp = client(&server.url, &manager);
     mcp.initialize("demo e2e").await.unwrap();
@@ -304,7 +209,7 @@ async fn a_restart_on_the_same_database_keeps_the_client_and_its_refresh_token()
         .expose()
         .to_owned();
     assert_ne!(before, after, "a refreshed token");
-    assert!(server.hits("/token") > 0, "{:?}", paths.lock().unwrap());
+    assert!(server.hits("/token") > 0, "{:?}", server.log());
     assert_eq!(
         (server.hits("/register"), server.hits("/authorize")),
         (0, 0),
@@ -353,7 +258,7 @@ async fn a_client_with_a_metadata_document_url_needs_no_registration() {
     let document = serve_client_metadata().await;
     // The demo fetches documents over https from public addresses only; this test serves one
     // from loopback, which `cimd_allow_loopback` permits.
-    let server = start_with("127.0.0.1:0", |config| config.cimd_allow_loopback = true).await;
+    let server = Demo::start("127.0.0.1:0", |config| config.cimd_allow_loopback = true).await;
     let manager = TokenManager::builder(&server.url)
         .client_id_metadata_document(&document)
         .allow_insecure_loopback(true)
@@ -434,7 +339,7 @@ async fn the_demo_user_signs_in_and_consents_on_the_real_page_in_chromium() {
         username: example_mcp_server::DEMO_USER.to_owned(),
         password: password.clone(),
     };
-    let server = start_with("127.0.0.1:0", |config| config.login = login).await;
+    let server = Demo::start("127.0.0.1:0", |config| config.login = login).await;
     let user = Arc::new(ChromiumUser {
         browser: chromium.launch().await,
         username: example_mcp_server::DEMO_USER.to_owned(),

@@ -27,11 +27,9 @@
 //!   the cache entry is gone (a restart here, an advanced clock for a verifier built by hand).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::{
-    net::SocketAddr,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+mod support;
+
+use std::{net::SocketAddr, time::Duration};
 
 use example_mcp_client::{
     http::HttpClient,
@@ -39,7 +37,7 @@ use example_mcp_client::{
 };
 use example_resource_server::{ADMIN_SCOPE, TOOLS_SCOPE};
 use mcp_auth_client::{
-    OAuth, OAuthLayer, TokenManager,
+    OAuth, TokenManager,
     authorize::HeadlessBrowser,
     registration::TokenEndpointAuthMethod,
     store::{MemoryTokenStore, RegistrationKind, StoredClient, StoredTokens, TokenKey, TokenStore},
@@ -50,15 +48,12 @@ use mcp_auth_resource::{
     verify::introspection::{ClientAuth, IntrospectionVerifier},
 };
 use serde_json::{Map, Value, json};
-use tokio::{net::TcpListener, sync::oneshot};
-use tower::Layer;
+use support::{Demo, Running, client, granted, tool_text};
+use tokio::net::TcpListener;
 
 /// The resource server's client id at the demo's `/introspect`.
 const INTROSPECTION_ID: &str = "rs";
 const INTROSPECTION_SECRET: &str = "an-introspection-secret-for-the-resource-only-test";
-
-/// How long a server may take to shut down gracefully before the test gives up on it.
-const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 // ---------------------------------------------------------------------------------------------
 // The deployment
@@ -73,23 +68,6 @@ enum Mode {
     Introspection { secret: &'static str },
 }
 
-/// A server task with a graceful shutdown.
-struct Running {
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Running {
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        tokio::time::timeout(STOP_TIMEOUT, self.task)
-            .await
-            .expect("the server stops in time")
-            .unwrap()
-            .unwrap();
-    }
-}
-
 /// The demo (authorization server) and the resource server, both running.
 struct Deployment {
     mode: Mode,
@@ -97,9 +75,8 @@ struct Deployment {
     issuer: String,
     /// The demo's own MCP endpoint.
     demo_mcp: String,
-    /// The path of every request the demo received, in order.
-    demo_paths: Arc<Mutex<Vec<String>>>,
-    demo: Running,
+    /// The demo, logging every request.
+    demo: Demo,
     /// Where the resource server listens (kept across a restart).
     rs_addr: SocketAddr,
     /// The resource server's MCP endpoint (its resource identifier).
@@ -116,37 +93,18 @@ impl Deployment {
         let rs_mcp = format!("http://{rs_addr}/mcp");
 
         // 2. The demo, issuing tokens for its own /mcp and for the resource server.
-        let demo_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let bound = demo_listener.local_addr().unwrap();
-        let mut config = example_mcp_server::Config::new(
-            bound,
-            example_mcp_server::Login::AutoApprove {
-                subject: "alice".to_owned(),
-            },
-        );
-        config.extra_resources.push(rs_mcp.clone());
-        if matches!(mode, Mode::Introspection { .. }) {
-            config.introspection_client = Some((
-                INTROSPECTION_ID.to_owned(),
-                Secret::new(INTROSPECTION_SECRET),
-            ));
-        }
-        let mut demo = example_mcp_server::build(&config, bound).await.unwrap();
-        let demo_mcp = demo.mcp_url.clone();
-        let demo_paths = Arc::new(Mutex::new(Vec::new()));
-        let log = demo_paths.clone();
-        demo.router = demo.router.layer(axum::middleware::from_fn(
-            move |req: axum::extract::Request, next: axum::middleware::Next| {
-                log.lock().unwrap().push(req.uri().path().to_owned());
-                next.run(req)
-            },
-        ));
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(example_mcp_server::serve(demo_listener, demo, async move {
-            let _ = stopped.await;
-        }));
-        let demo = Running { stop, task };
-        let issuer = format!("http://{bound}");
+        let demo = Demo::start("127.0.0.1:0", |config| {
+            config.extra_resources.push(rs_mcp.clone());
+            if matches!(mode, Mode::Introspection { .. }) {
+                config.introspection_client = Some((
+                    INTROSPECTION_ID.to_owned(),
+                    Secret::new(INTROSPECTION_SECRET),
+                ));
+            }
+        })
+        .await;
+        let issuer = demo.issuer();
+        let demo_mcp = demo.url.clone();
 
         // 3. The resource server, trusting the demo's issuer.
         let rs = serve_resource_server(rs_listener, mode, &issuer);
@@ -154,7 +112,6 @@ impl Deployment {
             mode,
             issuer,
             demo_mcp,
-            demo_paths,
             demo,
             rs_addr,
             rs_mcp,
@@ -179,12 +136,7 @@ impl Deployment {
 
     /// How many requests the demo received for `path`.
     fn demo_hits(&self, path: &str) -> usize {
-        self.demo_paths
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|p| *p == path)
-            .count()
+        self.demo.hits(path)
     }
 
     async fn stop(self) {
@@ -212,15 +164,7 @@ fn serve_resource_server(listener: TcpListener, mode: Mode, issuer: &str) -> Run
         accept_audience: None,
     };
     let router = example_resource_server::app(&config).unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
-    });
-    Running { stop, task }
+    Running::axum(listener, router)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -236,28 +180,6 @@ fn manager(url: &str, store: &MemoryTokenStore) -> TokenManager {
         .store(store.clone())
         .build()
         .unwrap()
-}
-
-/// A new MCP client (and a new HTTP connection pool) for `url`, authorized by `manager`.
-fn client(url: &str, manager: &TokenManager) -> McpClient<OAuth<HttpClient>> {
-    let service = OAuthLayer::new(manager.clone()).layer(HttpClient::new(false).unwrap());
-    McpClient::new(service, url.parse().unwrap())
-}
-
-/// The text a tool returned as its first content.
-fn tool_text(result: &Value) -> String {
-    assert_ne!(result["isError"], json!(true), "tool error: {result}");
-    result["content"][0]["text"].as_str().unwrap().to_owned()
-}
-
-async fn granted(manager: &TokenManager) -> String {
-    manager
-        .cached_token()
-        .await
-        .unwrap()
-        .unwrap()
-        .scopes()
-        .to_string()
 }
 
 async fn current_token(manager: &TokenManager) -> String {
@@ -522,7 +444,7 @@ async fn jwt_mode_the_client_finds_the_demo_through_the_resource_server_and_step
     assert!(
         deployment.demo_hits("/jwks.json") >= 1,
         "keys by discovery: {:?}",
-        deployment.demo_paths.lock().unwrap()
+        deployment.demo.log()
     );
     assert_eq!(
         deployment.demo_hits("/introspect"),
@@ -561,7 +483,7 @@ async fn introspection_mode_the_client_finds_the_demo_through_the_resource_serve
         deployment.demo_hits("/jwks.json"),
         0,
         "the resource server never fetched keys: {:?}",
-        deployment.demo_paths.lock().unwrap()
+        deployment.demo.log()
     );
 
     let token = current_token(&manager).await;

@@ -11,16 +11,18 @@
 //! `MCP_AUTH_REQUIRE_NODE=1` (which `cargo xtask test` sets).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod support;
+
 use std::{
     path::{Path, PathBuf},
     process::Stdio,
-    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
-use example_mcp_server::{Config, Login, build, scopes, serve};
+use example_mcp_server::scopes;
 use serde_json::{Value, json};
-use tokio::{net::TcpListener, process::Command, sync::oneshot};
+use support::Demo;
+use tokio::process::Command;
 
 /// The whole client run, bounded (the script bounds itself at 45 s too).
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -104,47 +106,6 @@ fn script_copy(root: &Path) -> PathBuf {
     copy
 }
 
-struct Running {
-    url: String,
-    issuer: String,
-    /// The path of every request the server received, in order.
-    paths: Arc<Mutex<Vec<String>>>,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-async fn start() -> Running {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let bound = listener.local_addr().unwrap();
-    let config = Config::new(
-        bound,
-        Login::AutoApprove {
-            subject: "alice".to_owned(),
-        },
-    );
-    let mut demo = build(&config, bound).await.unwrap();
-    let url = demo.mcp_url.clone();
-    let paths = Arc::new(Mutex::new(Vec::new()));
-    let log = paths.clone();
-    demo.router = demo.router.layer(axum::middleware::from_fn(
-        move |req: axum::extract::Request, next: axum::middleware::Next| {
-            log.lock().unwrap().push(req.uri().path().to_owned());
-            next.run(req)
-        },
-    ));
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve(listener, demo, async move {
-        let _ = stopped.await;
-    }));
-    Running {
-        url,
-        issuer: format!("http://{bound}"),
-        paths,
-        stop,
-        task,
-    }
-}
-
 /// The script's stdout: one JSON object per line, each with a `step`.
 struct Steps(Vec<Value>);
 
@@ -172,7 +133,7 @@ async fn the_typescript_sdk_authorizes_with_only_the_url_and_steps_up_on_insuffi
         return;
     }
     let script = script_copy(&root);
-    let server = start().await;
+    let server = Demo::start("127.0.0.1:0", |_| {}).await;
 
     let started = Instant::now();
     let child = Command::new(&node)
@@ -271,7 +232,7 @@ async fn the_typescript_sdk_authorizes_with_only_the_url_and_steps_up_on_insuffi
         assert!(
             challenge.contains(&format!(
                 "resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\"",
-                server.issuer
+                server.issuer()
             )),
             "{challenge}"
         );
@@ -301,7 +262,7 @@ async fn the_typescript_sdk_authorizes_with_only_the_url_and_steps_up_on_insuffi
     );
     for authorization in &authorizations {
         assert_eq!(authorization["status"], 303);
-        assert_eq!(authorization["iss"], server.issuer.as_str());
+        assert_eq!(authorization["iss"], server.issuer().as_str());
         assert_eq!(authorization["resource"], server.url.as_str());
     }
     assert_eq!(
@@ -309,11 +270,10 @@ async fn the_typescript_sdk_authorizes_with_only_the_url_and_steps_up_on_insuffi
         json!(requested)
     );
 
-    let paths = server.paths.lock().unwrap().clone();
-    let count = |path: &str| paths.iter().filter(|p| *p == path).count();
-    assert_eq!(count("/register"), 1, "{paths:?}");
-    assert_eq!(count("/authorize"), 3, "{paths:?}");
-    assert!(count("/token") >= 3, "{paths:?}");
+    let paths = server.log();
+    assert_eq!(server.hits("/register"), 1, "{paths:?}");
+    assert_eq!(server.hits("/authorize"), 3, "{paths:?}");
+    assert!(server.hits("/token") >= 3, "{paths:?}");
     assert!(
         paths
             .iter()
@@ -327,6 +287,5 @@ async fn the_typescript_sdk_authorizes_with_only_the_url_and_steps_up_on_insuffi
         "{paths:?}"
     );
 
-    let _ = server.stop.send(());
-    server.task.await.unwrap().unwrap();
+    server.stop().await;
 }

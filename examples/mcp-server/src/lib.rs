@@ -249,7 +249,7 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Demo, Error> {
     let router = Router::new()
         .merge(server.router())
         .merge(resource.metadata_router())
-        .nest_service("/mcp", protected);
+        .route_service("/mcp", protected);
     Ok(Demo {
         router,
         server,

@@ -202,6 +202,6 @@ pub fn app(config: &Config) -> Result<Router, Error> {
         .service(mcp);
 
     Ok(Router::new()
-        .nest_service("/mcp", protected)
+        .route_service("/mcp", protected)
         .merge(resource.metadata_router()))
 }

@@ -1,0 +1,169 @@
+//! What the end-to-end tests share: the demo server running in-process with a request log, and
+//! the MCP client over `mcp-auth-client`.
+#![allow(dead_code, unreachable_pub)]
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use example_mcp_client::{http::HttpClient, mcp::McpClient};
+use example_mcp_server::{Config, Login, build, serve};
+use mcp_auth_client::{OAuth, OAuthLayer, TokenManager};
+use serde_json::{Map, Value, json};
+use tokio::{net::TcpListener, sync::oneshot};
+use tower::Layer;
+
+/// How long a server may take to shut down gracefully before the test gives up on it.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The user `--auto-approve` approves as in these tests.
+pub const SUBJECT: &str = "alice";
+
+/// A server task with a graceful shutdown.
+pub struct Running {
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Serves `router` on `listener` until [`stop`](Self::stop).
+    pub fn axum(listener: TcpListener, router: axum::Router) -> Self {
+        Self::spawn(|stopped| async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(stopped)
+                .await
+        })
+    }
+
+    fn spawn<F>(serve: impl FnOnce(std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> F) -> Self
+    where
+        F: Future<Output = std::io::Result<()>> + Send + 'static,
+    {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(Box::pin(async move {
+            let _ = stopped.await;
+        })));
+        Self { stop, task }
+    }
+
+    /// Graceful shutdown, as on Ctrl-C: waits until open requests finished (and the demo's
+    /// database is closed).
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(STOP_TIMEOUT, self.task)
+            .await
+            .expect("the server stops in time")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// The demo (`example-mcp-server`) running in-process.
+pub struct Demo {
+    /// Its MCP endpoint, `http://<addr>/mcp`.
+    pub url: String,
+    /// Where it listens; its issuer is `http://<addr>`.
+    pub addr: SocketAddr,
+    /// The path and query of every request it received, in order.
+    log: Arc<Mutex<Vec<String>>>,
+    running: Running,
+}
+
+impl Demo {
+    /// Starts the demo on `addr` (`127.0.0.1:0` for any port), approving every authorization as
+    /// [`SUBJECT`], after `configure` changed the configuration.
+    pub async fn start(addr: &str, configure: impl FnOnce(&mut Config)) -> Self {
+        let listener = TcpListener::bind(addr).await.unwrap();
+        let bound = listener.local_addr().unwrap();
+        let mut config = Config::new(
+            bound,
+            Login::AutoApprove {
+                subject: SUBJECT.to_owned(),
+            },
+        );
+        configure(&mut config);
+        let mut demo = build(&config, bound).await.unwrap();
+        let url = demo.mcp_url.clone();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let writer = Arc::clone(&log);
+        demo.router = demo.router.layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                writer.lock().unwrap().push(req.uri().to_string());
+                next.run(req)
+            },
+        ));
+        let running = Running::spawn(|stopped| serve(listener, demo, stopped));
+        Self {
+            url,
+            addr: bound,
+            log,
+            running,
+        }
+    }
+
+    /// The issuer of its authorization server.
+    pub fn issuer(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// How many requests went to `path` (query ignored).
+    pub fn hits(&self, path: &str) -> usize {
+        self.requests(path).len()
+    }
+
+    /// The requests (path and query) that went to `path`.
+    pub fn requests(&self, path: &str) -> Vec<String> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| p.split('?').next() == Some(path))
+            .cloned()
+            .collect()
+    }
+
+    /// Every request path so far (for failure messages).
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Graceful shutdown; waits until the database is closed.
+    pub async fn stop(self) {
+        self.running.stop().await;
+    }
+}
+
+/// A new MCP client (and HTTP connection pool) for `url`, authorized by `manager`.
+pub fn client(url: &str, manager: &TokenManager) -> McpClient<OAuth<HttpClient>> {
+    let service = OAuthLayer::new(manager.clone()).layer(HttpClient::new(false).unwrap());
+    McpClient::new(service, url.parse().unwrap())
+}
+
+/// The text a tool returned as its first content; panics on a tool error.
+pub fn tool_text(result: &Value) -> String {
+    assert_ne!(result["isError"], json!(true), "tool error: {result}");
+    result["content"][0]["text"].as_str().unwrap().to_owned()
+}
+
+/// The JSON a tool returned as its first text content.
+pub fn tool_json(result: &Value) -> Value {
+    serde_json::from_str(&tool_text(result)).unwrap()
+}
+
+/// Tool arguments from a JSON object.
+pub fn args(value: Value) -> Map<String, Value> {
+    value.as_object().unwrap().clone()
+}
+
+/// The scopes of the manager's current token.
+pub async fn granted(manager: &TokenManager) -> String {
+    manager
+        .cached_token()
+        .await
+        .unwrap()
+        .unwrap()
+        .scopes()
+        .to_string()
+}
