@@ -24,7 +24,8 @@
 //!   Wrong credentials are an outage, not a bad token: 503 with `Retry-After` (rule 6 of
 //!   `mcp_auth_resource::verify::introspection`). A revoked token stays accepted while its answer
 //!   is cached (rule 7: up to the cache TTL, 60 s by default in the example), and is refused once
-//!   the cache entry is gone (a restart here, an advanced clock for a verifier built by hand).
+//!   the cache entry is gone (a restart here, an advanced clock for a verifier built by hand);
+//!   without a cache (`MCP_AUTH_INTROSPECTION_CACHE_SECS=0`) it is refused at the next request.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod support;
@@ -66,6 +67,9 @@ enum Mode {
     Jwt,
     /// RFC 7662 introspection at the demo, with this client secret (the right one or not).
     Introspection { secret: &'static str },
+    /// Introspection with the right secret and no cache
+    /// (`MCP_AUTH_INTROSPECTION_CACHE_SECS=0`): every request asks the demo.
+    IntrospectionUncached,
 }
 
 /// The demo (authorization server) and the resource server, both running.
@@ -95,7 +99,10 @@ impl Deployment {
         // 2. The demo, issuing tokens for its own /mcp and for the resource server.
         let demo = Demo::start("127.0.0.1:0", |config| {
             config.extra_resources.push(rs_mcp.clone());
-            if matches!(mode, Mode::Introspection { .. }) {
+            if matches!(
+                mode,
+                Mode::Introspection { .. } | Mode::IntrospectionUncached
+            ) {
                 config.introspection_client = Some((
                     INTROSPECTION_ID.to_owned(),
                     Secret::new(INTROSPECTION_SECRET),
@@ -153,13 +160,20 @@ fn serve_resource_server(listener: TcpListener, mode: Mode, issuer: &str) -> Run
             Some(format!("{issuer}/introspect")),
             Some((INTROSPECTION_ID.to_owned(), secret.to_owned())),
         ),
+        Mode::IntrospectionUncached => (
+            Some(format!("{issuer}/introspect")),
+            Some((INTROSPECTION_ID.to_owned(), INTROSPECTION_SECRET.to_owned())),
+        ),
     };
+    let introspection_cache_ttl =
+        matches!(mode, Mode::IntrospectionUncached).then_some(Duration::ZERO);
     let config = example_resource_server::Config {
         addr,
         resource: format!("http://{addr}/mcp"),
         issuer: issuer.to_owned(),
         introspection_url,
         introspection_client,
+        introspection_cache_ttl,
         accept_jwt_typ: false,
         accept_audience: None,
     };
@@ -598,6 +612,29 @@ async fn introspection_mode_a_revoked_grant_is_refused_once_its_cached_answer_is
     assert_eq!(deployment.demo_hits("/authorize"), 2, "re-authorized once");
     mcp.close().await.unwrap();
 
+    deployment.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspection_without_a_cache_refuses_a_revoked_token_at_once() {
+    let deployment = Deployment::start(Mode::IntrospectionUncached).await;
+    let store = MemoryTokenStore::new();
+    let manager = manager(&deployment.rs_mcp, &store);
+    let mut mcp = client(&deployment.rs_mcp, &manager);
+    mcp.initialize("resource-only e2e").await.unwrap();
+    let before = deployment.demo_hits("/introspect");
+    tool_text(&mcp.call_tool("whoami", Map::new()).await.unwrap());
+    assert!(
+        deployment.demo_hits("/introspect") > before,
+        "no cache: the call was introspected"
+    );
+
+    // The user revokes the access token alone; the very next request is refused.
+    let access = current_token(&manager).await;
+    let (_, registered) = stored(&manager, &store).await;
+    revoke(&deployment.issuer, &registered, &access, "access_token").await;
+    assert_invalid_token(&deployment.rs_mcp, &access, "revoked a moment ago").await;
+    mcp.close().await.ok();
     deployment.stop().await;
 }
 

@@ -44,6 +44,10 @@ pub struct Config {
     /// `MCP_AUTH_INTROSPECTION_CLIENT_ID` / `MCP_AUTH_INTROSPECTION_CLIENT_SECRET`: this resource
     /// server's credentials at the introspection endpoint (HTTP Basic).
     pub introspection_client: Option<(String, String)>,
+    /// `MCP_AUTH_INTROSPECTION_CACHE_SECS`: how long an introspected active token is cached, in
+    /// seconds; this bounds how long a revoked token keeps working here. `0` turns the cache off
+    /// (one introspection per request). Default `None`: the verifier's default (60 s).
+    pub introspection_cache_ttl: Option<Duration>,
     /// `MCP_AUTH_ACCEPT_JWT_TYP=1`: also accept JWTs with `typ: JWT` (Keycloak, Auth0 and Entra ID
     /// send that instead of RFC 9068's `at+jwt`).
     pub accept_jwt_typ: bool,
@@ -89,12 +93,20 @@ impl Config {
                 ));
             }
         };
+        let introspection_cache_ttl = var("MCP_AUTH_INTROSPECTION_CACHE_SECS")
+            .map(|v| {
+                v.parse::<u64>()
+                    .map(Duration::from_secs)
+                    .map_err(|e| Error::Env("MCP_AUTH_INTROSPECTION_CACHE_SECS", format!("{e}")))
+            })
+            .transpose()?;
         Ok(Self {
             addr,
             resource,
             issuer,
             introspection_url: var("MCP_AUTH_INTROSPECTION_URL"),
             introspection_client,
+            introspection_cache_ttl,
             accept_jwt_typ: var("MCP_AUTH_ACCEPT_JWT_TYP").is_some_and(|v| v == "1" || v == "true"),
             accept_audience: var("MCP_AUTH_ACCEPT_AUDIENCE"),
         })
@@ -148,9 +160,12 @@ pub fn verifier(config: &Config, resource: &ProtectedResource) -> Result<Verifie
             Some((id, secret)) => ClientAuth::client_secret_basic(id, secret.as_str()),
             None => ClientAuth::none(),
         };
-        let v = IntrospectionVerifier::builder(url, resource.resource().clone(), auth)
-            .issuer(&config.issuer)
-            .build()?;
+        let mut builder = IntrospectionVerifier::builder(url, resource.resource().clone(), auth)
+            .issuer(&config.issuer);
+        if let Some(ttl) = config.introspection_cache_ttl {
+            builder = builder.cache_ttl(ttl);
+        }
+        let v = builder.build()?;
         return Ok(Verifier::Introspection(v));
     }
     let mut builder = JwtVerifier::for_resource(&config.issuer, resource).discover_jwks();

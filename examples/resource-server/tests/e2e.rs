@@ -44,6 +44,7 @@ async fn start_app(issuer: &str, introspection_url: Option<String>) -> App {
         introspection_url,
         introspection_client: Some(("rs-client".to_owned(), "rs-secret".to_owned())),
         accept_jwt_typ: false,
+        introspection_cache_ttl: None,
         accept_audience: None,
     };
     let router = app(&config).unwrap();
