@@ -187,8 +187,8 @@ fn print_banner(mcp_url: &str, args: &Args, login: &Login) {
         scopes::ADVERTISED_SCOPES,
         scopes::unadvertised_scopes().join(", ")
     );
-    for (tool, scope) in scopes::TOOL_SCOPES {
-        println!("  tool {tool:<12} needs {scope}");
+    for (tool, scopes) in scopes::TOOL_SCOPES {
+        println!("  tool {tool:<12} needs {}", scopes.join(" "));
     }
     for resource in &args.resources {
         println!("also issues tokens for {resource}");

@@ -1,35 +1,66 @@
-//! The scope design, declared once: which scope each tool needs.
+//! The scope design: one type per scope, and which scope each tool needs.
 //!
-//! [`TOOL_SCOPES`] configures the [`ToolScopesLayer`] (an HTTP 403 step-up challenge before the
-//! MCP server sees a call) *and* is what each tool handler checks again before acting (defence in
-//! depth: a router that forgot the layer still refuses). A unit test checks that every tool the
-//! server lists has a row here and every row names a listed tool.
+//! Each scope string is written once, in the [`scopes!`] block below. A tool handler names the
+//! type it needs in its signature (`RequireScope<NotesWrite>`: the handler does not run without
+//! `notes:write`, and the client gets a JSON-RPC error naming it), and [`TOOL_SCOPES`] maps each
+//! tool to the same type's scopes for the [`ToolScopesLayer`], which answers HTTP 403 with a
+//! step-up challenge before the call reaches rmcp. `tests/tool_scopes.rs` calls every tool
+//! without the layer and checks that its handler refuses exactly the scopes this table names, so
+//! the signatures and the table cannot drift apart; a unit test checks that the table and the
+//! tools rmcp lists are the same set.
 
-use mcp_auth_resource::{AuthInfo, ConfigError, ProtectedResource, mcp::ToolScopesLayer};
+use mcp_auth_resource::{
+    ConfigError, ProtectedResource, extract::ScopeList, mcp::ToolScopesLayer, scopes,
+};
+
+scopes! {
+    /// Calling tools at all: `whoami`, and any tool [`TOOL_SCOPES`] does not name.
+    pub McpTools = "mcp:tools";
+    /// Reading notes: `list_notes`, `get_note`.
+    pub NotesRead = "notes:read";
+    /// Adding notes: `add_note` (reached by step-up).
+    pub NotesWrite = "notes:write";
+    /// Deleting any note: `delete_note` (reached by step-up).
+    pub NotesAdmin = "notes:admin";
+    /// Privileged operations: `admin_tool` (reached by step-up).
+    pub McpAdmin = "mcp:admin";
+}
+
+/// Every scope this server knows, in the order above.
+pub const ALL_SCOPES: &[&[&str]] = &[
+    McpTools::SCOPES,
+    NotesRead::SCOPES,
+    NotesWrite::SCOPES,
+    NotesAdmin::SCOPES,
+    McpAdmin::SCOPES,
+];
 
 /// The scopes advertised in `scopes_supported` and asked for by default: the minimal set (SPEC
 /// RS-6). Every other scope is unadvertised and reached by step-up.
 pub const ADVERTISED_SCOPES: &str = "mcp:tools notes:read";
 
 /// What a `tools/call` of a tool missing from [`TOOL_SCOPES`] needs.
-pub const DEFAULT_TOOL_SCOPE: &str = "mcp:tools";
+pub const DEFAULT_TOOL_SCOPES: &[&str] = McpTools::SCOPES;
 
-/// Tool name → the space-delimited scopes a call needs. The single source of truth.
-pub const TOOL_SCOPES: &[(&str, &str)] = &[
-    ("whoami", "mcp:tools"),
-    ("list_notes", "notes:read"),
-    ("get_note", "notes:read"),
-    ("add_note", "notes:write"),
-    ("delete_note", "notes:admin"),
-    ("admin_tool", "mcp:admin"),
+/// Tool name → the scopes a call needs (all of them): the same types the handlers' signatures
+/// name.
+pub const TOOL_SCOPES: &[(&str, &[&str])] = &[
+    ("whoami", McpTools::SCOPES),
+    ("list_notes", NotesRead::SCOPES),
+    ("get_note", NotesRead::SCOPES),
+    ("add_note", NotesWrite::SCOPES),
+    ("delete_note", NotesAdmin::SCOPES),
+    ("admin_tool", McpAdmin::SCOPES),
 ];
 
-/// The scopes `tool` needs ([`DEFAULT_TOOL_SCOPE`] for a tool not in [`TOOL_SCOPES`]).
-pub fn scopes_for(tool: &str) -> &'static str {
+/// The scopes `tool` needs, space-delimited ([`DEFAULT_TOOL_SCOPES`] for a tool not in
+/// [`TOOL_SCOPES`]).
+pub fn scopes_for(tool: &str) -> String {
     TOOL_SCOPES
         .iter()
         .find(|(name, _)| *name == tool)
-        .map_or(DEFAULT_TOOL_SCOPE, |(_, scopes)| scopes)
+        .map_or(DEFAULT_TOOL_SCOPES, |(_, scopes)| scopes)
+        .join(" ")
 }
 
 /// Every scope in [`TOOL_SCOPES`] that is not advertised, in table order, without duplicates:
@@ -37,11 +68,7 @@ pub fn scopes_for(tool: &str) -> &'static str {
 pub fn unadvertised_scopes() -> Vec<&'static str> {
     let advertised: Vec<&str> = ADVERTISED_SCOPES.split(' ').collect();
     let mut out: Vec<&'static str> = Vec::new();
-    for scope in TOOL_SCOPES
-        .iter()
-        .flat_map(|(_, scopes)| scopes.split(' '))
-        .chain(DEFAULT_TOOL_SCOPE.split(' '))
-    {
+    for scope in ALL_SCOPES.iter().flat_map(|scopes| scopes.iter().copied()) {
         if !advertised.contains(&scope) && !out.contains(&scope) {
             out.push(scope);
         }
@@ -54,19 +81,12 @@ pub fn unadvertised_scopes() -> Vec<&'static str> {
 /// # Errors
 /// [`ConfigError::Scope`] if a scope in the table is not a valid RFC 6749 scope token.
 pub fn tool_scopes_layer(resource: ProtectedResource) -> Result<ToolScopesLayer, ConfigError> {
-    let mut layer = ToolScopesLayer::new(resource).default_scopes(DEFAULT_TOOL_SCOPE)?;
+    let mut layer =
+        ToolScopesLayer::new(resource).default_scopes(&DEFAULT_TOOL_SCOPES.join(" "))?;
     for (tool, scopes) in TOOL_SCOPES {
-        layer = layer.tool(*tool, scopes)?;
+        layer = layer.tool(*tool, &scopes.join(" "))?;
     }
     Ok(layer)
-}
-
-/// The scopes of `tool` that `info` lacks (empty when the call is allowed).
-pub fn missing_scopes(info: &AuthInfo, tool: &str) -> Vec<&'static str> {
-    scopes_for(tool)
-        .split(' ')
-        .filter(|scope| !scope.is_empty() && !info.has_scope(scope))
-        .collect()
 }
 
 #[cfg(test)]
@@ -80,6 +100,15 @@ mod tests {
             ["notes:write", "notes:admin", "mcp:admin"]
         );
         assert_eq!(scopes_for("delete_note"), "notes:admin");
-        assert_eq!(scopes_for("no_such_tool"), DEFAULT_TOOL_SCOPE);
+        assert_eq!(scopes_for("no_such_tool"), "mcp:tools");
+    }
+
+    #[test]
+    fn the_advertised_scopes_are_known_and_every_tool_scope_is_declared() {
+        let known: Vec<&str> = ALL_SCOPES.iter().flat_map(|s| s.iter().copied()).collect();
+        assert!(ADVERTISED_SCOPES.split(' ').all(|s| known.contains(&s)));
+        for (_, scopes) in TOOL_SCOPES {
+            assert!(scopes.iter().all(|s| known.contains(s)), "{scopes:?}");
+        }
     }
 }

@@ -1,24 +1,23 @@
 //! The MCP tools: a small notes service plus `whoami` and `admin_tool`.
 //!
-//! The scope each tool needs is in [`crate::scopes::TOOL_SCOPES`]. The tool-scope layer enforces
-//! it with an HTTP 403 step-up challenge before a call gets here; each handler checks the same
-//! table again through [`authorize`] so that a router without the layer still refuses. Handlers
-//! get the verified token as an [`Auth`] parameter (`mcp-auth-resource`'s `rmcp` feature); without
-//! the bearer layer in front, that parameter fails the call with an internal error.
-
-use mcp_auth_resource::extract::Auth;
+//! Each handler states the scope it needs in its signature, `RequireScope<NotesWrite>`
+//! (`mcp-auth-resource`'s `rmcp` feature): without that scope the handler does not run and the
+//! client gets a JSON-RPC `-32600` error naming it. The same scope types configure the tool-scope
+//! layer ([`crate::scopes::TOOL_SCOPES`]), which normally refuses such a call first, with an HTTP
+//! 403 step-up challenge the client acts on; the handlers' check is the backstop for a router
+//! that lost the layer. Without the bearer layer in front, the parameter fails the call with an
+//! internal error.
+use mcp_auth_resource::extract::RequireScope;
 use rmcp::{
     ErrorData, ServerHandler,
     handler::server::{router::tool::ToolRouter, wrapper::Parameters},
-    model::{
-        CallToolResult, ContentBlock, ErrorCode, Implementation, ServerCapabilities, ServerConfig,
-    },
+    model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig},
     schemars, tool, tool_handler, tool_router,
 };
 use serde::Deserialize;
 
 use crate::notes::Notes;
-use crate::scopes;
+use crate::scopes::{McpAdmin, McpTools, NotesAdmin, NotesRead, NotesWrite};
 
 /// The MCP server of one session. All sessions share one [`Notes`].
 #[derive(Debug, Clone)]
@@ -39,24 +38,6 @@ pub struct NoteId {
 pub struct NewNote {
     /// The note's text (at most 4096 bytes).
     pub text: String,
-}
-
-/// Checks that the caller's token carries the scopes `tool` needs ([`scopes::TOOL_SCOPES`]).
-///
-/// # Errors
-/// An `invalid_request` naming the missing scopes when the token lacks some (the tool-scope layer
-/// normally answers that case with an HTTP 403 before the call gets here).
-pub fn authorize(auth: &Auth, tool: &str) -> Result<(), ErrorData> {
-    let missing = scopes::missing_scopes(auth, tool);
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let missing = missing.join(" ");
-    Err(ErrorData::new(
-        ErrorCode::INVALID_REQUEST,
-        format!("insufficient_scope: the tool {tool} needs the scope \"{missing}\""),
-        Some(serde_json::json!({ "error": "insufficient_scope", "scope": missing })),
-    ))
 }
 
 fn json_result(value: &impl serde::Serialize) -> Result<CallToolResult, ErrorData> {
@@ -92,8 +73,7 @@ impl Tools {
 impl Tools {
     /// Who is calling. Needs `mcp:tools`.
     #[tool(description = "Returns the caller's subject, client_id and granted scopes as JSON.")]
-    async fn whoami(&self, auth: Auth) -> Result<CallToolResult, ErrorData> {
-        authorize(&auth, "whoami")?;
+    async fn whoami(&self, auth: RequireScope<McpTools>) -> Result<CallToolResult, ErrorData> {
         json_result(&serde_json::json!({
             "subject": auth.subject(),
             "client_id": auth.client_id(),
@@ -103,8 +83,10 @@ impl Tools {
 
     /// Every note. Needs `notes:read`.
     #[tool(description = "Lists every note (id, author, text) as JSON. Requires notes:read.")]
-    async fn list_notes(&self, auth: Auth) -> Result<CallToolResult, ErrorData> {
-        authorize(&auth, "list_notes")?;
+    async fn list_notes(
+        &self,
+        _auth: RequireScope<NotesRead>,
+    ) -> Result<CallToolResult, ErrorData> {
         json_result(&self.notes.list())
     }
 
@@ -112,10 +94,9 @@ impl Tools {
     #[tool(description = "Returns one note by id as JSON. Requires notes:read.")]
     async fn get_note(
         &self,
-        auth: Auth,
+        _auth: RequireScope<NotesRead>,
         Parameters(NoteId { id }): Parameters<NoteId>,
     ) -> Result<CallToolResult, ErrorData> {
-        authorize(&auth, "get_note")?;
         match self.notes.get(id) {
             Some(note) => json_result(&note),
             None => Ok(tool_error(format!("no note {id}"))),
@@ -126,10 +107,9 @@ impl Tools {
     #[tool(description = "Adds a note and returns it as JSON. Requires notes:write.")]
     async fn add_note(
         &self,
-        auth: Auth,
+        auth: RequireScope<NotesWrite>,
         Parameters(NewNote { text }): Parameters<NewNote>,
     ) -> Result<CallToolResult, ErrorData> {
-        authorize(&auth, "add_note")?;
         let author = auth.subject().unwrap_or("unknown");
         match self.notes.add(author, &text) {
             Ok(note) => json_result(&note),
@@ -141,10 +121,9 @@ impl Tools {
     #[tool(description = "Deletes a note by id and returns it as JSON. Requires notes:admin.")]
     async fn delete_note(
         &self,
-        auth: Auth,
+        _auth: RequireScope<NotesAdmin>,
         Parameters(NoteId { id }): Parameters<NoteId>,
     ) -> Result<CallToolResult, ErrorData> {
-        authorize(&auth, "delete_note")?;
         match self.notes.delete(id) {
             Some(note) => json_result(&note),
             None => Ok(tool_error(format!("no note {id}"))),
@@ -153,8 +132,7 @@ impl Tools {
 
     /// A privileged operation. Needs `mcp:admin` (unadvertised: step-up).
     #[tool(description = "A privileged operation (reports server statistics); requires mcp:admin.")]
-    async fn admin_tool(&self, auth: Auth) -> Result<CallToolResult, ErrorData> {
-        authorize(&auth, "admin_tool")?;
+    async fn admin_tool(&self, auth: RequireScope<McpAdmin>) -> Result<CallToolResult, ErrorData> {
         json_result(&serde_json::json!({
             "done_for": auth.subject(),
             "notes": self.notes.len(),
@@ -187,7 +165,7 @@ mod tests {
     fn every_tool_has_one_row_in_the_scope_table_and_back() {
         let mut listed = Tools::tool_names();
         listed.sort();
-        let mut table: Vec<String> = scopes::TOOL_SCOPES
+        let mut table: Vec<String> = crate::scopes::TOOL_SCOPES
             .iter()
             .map(|(name, _)| (*name).to_owned())
             .collect();
