@@ -110,7 +110,9 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            // The authorization events (registrations, sign-ins, codes, tokens) at info; rmcp's
+            // per-session chatter only when something goes wrong.
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rmcp=warn")),
         )
         .init();
     let args = match parse_args() {
