@@ -255,7 +255,7 @@ async fn the_typescript_sdk_authorizes_with_only_the_url_and_steps_up_on_insuffi
     assert_eq!(
         requested,
         [
-            scopes::ADVERTISED_SCOPES,
+            "mcp:tools notes:read",
             "mcp:tools notes:read notes:write",
             "mcp:tools notes:read notes:write notes:admin",
         ]

@@ -341,10 +341,9 @@ impl Discoverer<'_> {
             info,
             "no protected resource metadata; using 2025-03-26 discovery at the server origin"
         );
-        let url = self
-            .policy
-            .check(&format!("{origin}/.well-known/oauth-authorization-server"))
-            .map_err(|_| UrlPolicy::refused("the MCP server URL"))?;
+        let url = well_known::authorization_server_metadata_url(origin)
+            .and_then(|url| self.policy.check(&url).ok())
+            .ok_or_else(|| UrlPolicy::refused("the MCP server URL"))?;
         let response = self.http.get(&url).await?;
         let metadata = match parse_document::<AuthorizationServerMetadata>(&response)? {
             Some(doc) => doc,

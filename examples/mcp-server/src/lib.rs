@@ -179,7 +179,7 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Demo, Error> {
     // The authorization server: advertises the minimal scopes, accepts the step-up ones.
     let mut builder = AuthorizationServer::builder(&issuer)
         .resource(&mcp_url)
-        .scopes(scopes::ADVERTISED_SCOPES.split(' '))
+        .scopes(scopes::ADVERTISED.concat())
         .unadvertised_scopes(scopes::unadvertised_scopes());
     for resource in &config.extra_resources {
         builder = builder.resource(resource);
@@ -217,7 +217,7 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Demo, Error> {
     // loopback HTTP, so key rotation (`maintain`) is picked up with no extra wiring.
     let resource = ProtectedResource::builder(&mcp_url)
         .authorization_server(&issuer)
-        .scopes_supported(scopes::ADVERTISED_SCOPES)
+        .scopes_supported(scopes::advertised_scopes())
         .resource_name("mcp-auth demo notes server")
         .build()?;
     let verifier = CachedVerifier::new(

@@ -186,7 +186,7 @@ fn print_banner(mcp_url: &str, args: &Args, login: &Login) {
     );
     println!(
         "scopes:         advertised \"{}\"; by step-up {}",
-        scopes::ADVERTISED_SCOPES,
+        scopes::advertised_scopes(),
         scopes::unadvertised_scopes().join(", ")
     );
     for (tool, scopes) in scopes::TOOL_SCOPES {

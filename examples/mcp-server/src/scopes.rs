@@ -37,7 +37,12 @@ pub const ALL_SCOPES: &[&[&str]] = &[
 
 /// The scopes advertised in `scopes_supported` and asked for by default: the minimal set (SPEC
 /// RS-6). Every other scope is unadvertised and reached by step-up.
-pub const ADVERTISED_SCOPES: &str = "mcp:tools notes:read";
+pub const ADVERTISED: &[&[&str]] = &[McpTools::SCOPES, NotesRead::SCOPES];
+
+/// [`ADVERTISED`], space-delimited: `mcp:tools notes:read`.
+pub fn advertised_scopes() -> String {
+    ADVERTISED.concat().join(" ")
+}
 
 /// What a `tools/call` of a tool missing from [`TOOL_SCOPES`] needs.
 pub const DEFAULT_TOOL_SCOPES: &[&str] = McpTools::SCOPES;
@@ -66,9 +71,9 @@ pub fn scopes_for(tool: &str) -> String {
 /// Every scope in [`TOOL_SCOPES`] that is not advertised, in table order, without duplicates:
 /// what the authorization server accepts but does not list in its metadata.
 pub fn unadvertised_scopes() -> Vec<&'static str> {
-    let advertised: Vec<&str> = ADVERTISED_SCOPES.split(' ').collect();
+    let advertised = ADVERTISED.concat();
     let mut out: Vec<&'static str> = Vec::new();
-    for scope in ALL_SCOPES.iter().flat_map(|scopes| scopes.iter().copied()) {
+    for scope in ALL_SCOPES.concat() {
         if !advertised.contains(&scope) && !out.contains(&scope) {
             out.push(scope);
         }
@@ -104,9 +109,12 @@ mod tests {
     }
 
     #[test]
-    fn the_advertised_scopes_are_known_and_every_tool_scope_is_declared() {
-        let known: Vec<&str> = ALL_SCOPES.iter().flat_map(|s| s.iter().copied()).collect();
-        assert!(ADVERTISED_SCOPES.split(' ').all(|s| known.contains(&s)));
+    fn the_advertised_scopes_are_the_minimal_set_and_every_tool_scope_is_declared() {
+        assert_eq!(advertised_scopes(), "mcp:tools notes:read");
+        let known = ALL_SCOPES.concat();
+        for scope in ADVERTISED.concat() {
+            assert!(known.contains(&scope), "{scope}");
+        }
         for (_, scopes) in TOOL_SCOPES {
             assert!(scopes.iter().all(|s| known.contains(s)), "{scopes:?}");
         }

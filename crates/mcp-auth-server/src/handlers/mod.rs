@@ -7,6 +7,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::{HeaderValue, StatusCode, header};
+use mcp_auth_core::well_known;
 
 use crate::server::Inner;
 
@@ -30,14 +31,19 @@ where
     let c = &inner.config;
     let mut router = Router::new();
 
-    let oauth_meta = format!("/.well-known/oauth-authorization-server{}", c.issuer_path);
-    let oidc_inserted = format!("/.well-known/openid-configuration{}", c.issuer_path);
-    let oidc_appended = format!("{}/.well-known/openid-configuration", c.issuer_path);
-    router = router
-        .route(&oauth_meta, get(metadata::oauth).options(preflight))
-        .route(&oidc_inserted, get(metadata::openid).options(preflight));
-    if oidc_appended != oidc_inserted {
-        router = router.route(&oidc_appended, get(metadata::openid).options(preflight));
+    // Exactly the URLs clients try (core's X-6 builder): RFC 8414 inserted, OIDC inserted and,
+    // for an issuer with a path, OIDC appended.
+    let rfc8414 = format!("/.well-known/{}", well_known::OAUTH_AUTHORIZATION_SERVER);
+    for url in well_known::authorization_server_metadata_urls(&c.issuer) {
+        let Ok(url) = url::Url::parse(&url) else {
+            continue;
+        };
+        let document = if url.path().starts_with(&rfc8414) {
+            get(metadata::oauth)
+        } else {
+            get(metadata::openid)
+        };
+        router = router.route(url.path(), document.options(preflight));
     }
 
     router = router
