@@ -14,6 +14,9 @@
 //! - [`pkce`]: PKCE S256 (RFC 7636) verifiers and challenges.
 //! - [`error`]: OAuth error codes and the RFC 6749 §5.2 error body.
 //! - [`Clock`]: where time comes from, so expiry can be tested.
+//! - [`host`]: one strict `host[:port]` parser and the loopback rule, for Host guards.
+//! - [`revocation`]: [`RevocationList`](revocation::RevocationList), how an authorization server
+//!   tells resource servers in the same process that a token was revoked.
 //!
 //! # Example
 //!
@@ -41,9 +44,11 @@
 
 pub mod challenge;
 pub mod error;
+pub mod host;
 pub mod metadata;
 pub mod pkce;
 mod resource_id;
+pub mod revocation;
 mod scope;
 mod secret;
 mod time;
