@@ -11,8 +11,9 @@
 //!   authorization server is unreachable). See the [`bearer`] module for the response table.
 //! - [`TokenVerifier`] and its implementations in [`verify`]: [`JwtVerifier`](verify::jwt::JwtVerifier)
 //!   (RFC 9068 JWTs, static or remote JWKS, issuer discovery), [`IntrospectionVerifier`](verify::introspection::IntrospectionVerifier)
-//!   (RFC 7662, opaque tokens) and [`CachedVerifier`](verify::cache::CachedVerifier) (a repeated
-//!   token costs a hash and a lookup).
+//!   (RFC 7662, opaque tokens), [`CachedVerifier`](verify::cache::CachedVerifier) (a repeated
+//!   token costs a hash and a lookup) and [`Revocable`](verify::revocation::Revocable) (a
+//!   revocation list asked on every request, cache hits included).
 //! - [`extract`] (feature `axum`): `Auth`, `Option<Auth>`, `RequireScope<S>` with scopes named at
 //!   the type level by [`scopes!`], and `auth.require(..)`; a missing scope answers the 403
 //!   step-up challenge that asks only for the extra consent. With feature `rmcp`, `Auth` and

@@ -352,6 +352,30 @@ async fn expired_token_is_refused_even_if_the_server_says_active() {
 }
 
 #[tokio::test]
+async fn iat_in_the_future_is_refused_even_if_the_server_says_active() {
+    let (idp, url) = start(ExpectAuth::Basic).await;
+    idp.add("ahead", active(json!({"iat": NOW + 3600})));
+    idp.add("edge", active(json!({"iat": NOW + 60})));
+    idp.add("past", active(json!({"iat": NOW - 3600})));
+    let verifier = builder(&url, &clock())
+        .leeway(Duration::from_secs(60))
+        .build()
+        .unwrap();
+
+    let err = verifier.verify("ahead").await.unwrap_err();
+    assert_eq!(err.kind(), VerifyErrorKind::NotYetValid);
+    assert!(!err.is_unavailable());
+    assert_eq!(
+        verifier.verify("edge").await.unwrap().issued_at_unix(),
+        Some(NOW + 60)
+    );
+    assert_eq!(
+        verifier.verify("past").await.unwrap().issued_at_unix(),
+        Some(NOW - 3600)
+    );
+}
+
+#[tokio::test]
 async fn issuer_is_checked_when_configured() {
     let (idp, url) = start(ExpectAuth::Basic).await;
     idp.add("good-iss", active(json!({"iss": "https://as.example.com"})));

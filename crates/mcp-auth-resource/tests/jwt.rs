@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use mcp_auth_core::{Clock as _, ManualClock, ResourceId};
 use mcp_auth_resource::{
-    ConfigError, ProtectedResource,
+    BearerAuthLayer, ConfigError, ProtectedResource,
     verify::{
         TokenVerifier, VerifyError, VerifyErrorKind,
         jwt::{JwsAlgorithm, JwtVerifier, JwtVerifierBuilder},
@@ -130,6 +130,42 @@ async fn exp_nbf_and_leeway_use_the_injected_clock() {
     assert_eq!(kind(&strict, &token).await, None);
     let token = t(idp.token(RESOURCE).claim("exp", clock_now - 1));
     assert_eq!(kind(&strict, &token).await, Some(Expired));
+}
+
+#[tokio::test]
+async fn a_token_issued_an_hour_from_now_gets_401_invalid_token_through_the_layer() {
+    let idp = FakeIdp::start().await;
+    let clock = clock();
+    let verifier = remote(&idp, &clock).build().unwrap();
+    let resource = ProtectedResource::builder(RESOURCE)
+        .authorization_server(idp.issuer())
+        .build()
+        .unwrap();
+    let app = axum::Router::new()
+        .route("/mcp", axum::routing::get(|| async { "ok" }))
+        .layer(BearerAuthLayer::new(verifier, resource));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let http = reqwest::Client::new();
+    let key = idp.key("es-1");
+
+    let now = idp.token(RESOURCE).sign(&key);
+    let resp = http.get(&url).bearer_auth(&now).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+
+    // Signed by the trusted key, with an `exp` still ahead, but "issued" an hour from now.
+    let ahead = idp
+        .token(RESOURCE)
+        .claim("iat", NOW + 3600)
+        .claim("exp", NOW + 3600 + 300)
+        .sign(&key);
+    let resp = http.get(&url).bearer_auth(&ahead).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    assert_eq!(
+        resp.headers()["www-authenticate"],
+        r#"Bearer error="invalid_token", error_description="The access token is not valid yet", resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp""#
+    );
 }
 
 #[tokio::test]

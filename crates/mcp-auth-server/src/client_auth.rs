@@ -10,16 +10,23 @@
 //! 4. Failures are `invalid_client`, 401, with `WWW-Authenticate: Basic` when the client used
 //!    the `Authorization` header.
 //! 5. Secrets are compared through their SHA-256 in constant time.
+//! 6. Failures are counted per `client_id` and per address (when the router is served with
+//!    connect info). Over the limit, the id or address gets 429 `temporarily_unavailable` with
+//!    `Retry-After` before its credentials are even looked at, until the window ends.
 
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::ConnectInfo;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use http::HeaderMap;
+use http::request::Parts;
+use http::{HeaderMap, StatusCode};
 use mcp_auth_core::Secret;
 use subtle::ConstantTimeEq;
 
 use crate::error::OAuthError;
 use crate::form::Params;
-use crate::server::Inner;
+use crate::state::Inner;
 use crate::store::{ClientAuthMethod, ClientRecord, TokenHash};
 
 /// The credentials a request presented.
@@ -112,14 +119,98 @@ fn form_decode(s: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Authenticate a client for the token or revocation endpoint (rules 3–5).
+/// Rule 6: the throttle keys of one request.
+struct Throttle {
+    id: String,
+    address: Option<String>,
+    now: u64,
+}
+
+impl Throttle {
+    fn new(inner: &Inner, parts: &Parts, client_id: &str) -> Self {
+        let mut id = String::from("id:");
+        // Bounded keys: a client id is at most a URL; 256 bytes identify it.
+        for c in client_id.chars() {
+            if id.len() + c.len_utf8() > 260 {
+                break;
+            }
+            id.push(c);
+        }
+        let address = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| format!("ip:{}", canonical_ip(addr.ip())));
+        Self {
+            id,
+            address,
+            now: inner.now(),
+        }
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.id.as_str()).chain(self.address.as_deref())
+    }
+
+    /// Refuse when the id or the address is over the limit.
+    fn check(&self, inner: &Inner) -> Result<(), OAuthError> {
+        let limiter = &inner.failed_client_auths;
+        match self.keys().find(|key| !limiter.allows(key, self.now)) {
+            None => Ok(()),
+            Some(key) => {
+                #[cfg(feature = "tracing")]
+                tracing::warn!(key = %key, "client authentication throttled after repeated failures");
+                let mut error = OAuthError::new(
+                    mcp_auth_core::error::ErrorCode::TemporarilyUnavailable,
+                    "too many failed client authentications; try again later",
+                )
+                .with_status(StatusCode::TOO_MANY_REQUESTS);
+                error.retry_after = Some(limiter.retry_after(key, self.now));
+                Err(error)
+            }
+        }
+    }
+
+    /// Count a failure against the id and the address.
+    fn fail(&self, inner: &Inner) {
+        for key in self.keys() {
+            // A full table stops tracking new keys instead of refusing them.
+            let _ = inner.failed_client_auths.hit(key, self.now);
+        }
+    }
+}
+
+/// IPv4-mapped IPv6 addresses count as the IPv4 address; IPv6 addresses by their /64.
+fn canonical_ip(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
+/// Authenticate a client for the token or revocation endpoint (rules 3–6).
 pub(crate) async fn authenticate(
     inner: &Inner,
-    headers: &HeaderMap,
+    parts: &Parts,
     params: &Params,
 ) -> Result<ClientRecord, OAuthError> {
-    let presented = presented(headers, params)?;
-    let client = crate::handlers::authorize::resolve_client(inner, &presented.client_id)
+    let presented = presented(&parts.headers, params)?;
+    let throttle = Throttle::new(inner, parts, &presented.client_id);
+    throttle.check(inner)?;
+    let result = check_client(inner, &presented).await;
+    if result.is_err() {
+        throttle.fail(inner);
+    }
+    result
+}
+
+async fn check_client(inner: &Inner, presented: &Presented) -> Result<ClientRecord, OAuthError> {
+    let client = crate::clients::resolve(inner, &presented.client_id)
         .await
         .map_err(|_| presented.fail("unknown client"))?;
     let now = inner.now();
@@ -154,14 +245,17 @@ pub(crate) async fn authenticate(
 }
 
 /// Authenticate a resource server at the introspection endpoint against the configured
-/// credentials. Returns the caller's id.
+/// credentials (rules 1, 2, 5, 6). Returns the caller's id.
 pub(crate) fn authenticate_introspector(
     inner: &Inner,
-    headers: &HeaderMap,
+    parts: &Parts,
     params: &Params,
 ) -> Result<String, OAuthError> {
-    let presented = presented(headers, params)?;
+    let presented = presented(&parts.headers, params)?;
+    let throttle = Throttle::new(inner, parts, &presented.client_id);
+    throttle.check(inner)?;
     let Some(secret) = &presented.secret else {
+        throttle.fail(inner);
         return Err(presented.fail("introspection requires client credentials"));
     };
     let candidate = TokenHash::of(secret.expose());
@@ -174,6 +268,9 @@ pub(crate) fn authenticate_introspector(
     if found {
         Ok(presented.client_id)
     } else {
+        throttle.fail(inner);
+        #[cfg(feature = "tracing")]
+        tracing::info!(client_id = %presented.client_id, "introspection authentication failed");
         Err(presented.fail("introspection credentials are not valid"))
     }
 }

@@ -127,7 +127,7 @@ impl IntoResponse for OAuthError {
         let body = ErrorResponse::new(self.code)
             .with_description(self.description)
             .to_json();
-        let mut response = crate::handlers::no_store_json(self.status, body);
+        let mut response = crate::http::no_store_json(self.status, body);
         let headers = response.headers_mut();
         if let Some(value) = self.www_authenticate {
             headers.insert(header::WWW_AUTHENTICATE, value);

@@ -40,8 +40,15 @@ impl Params {
         Ok(params)
     }
 
-    /// `invalid_request` if a parameter was given twice.
+    /// `invalid_request` if a parameter was given twice; `invalid_target` if that parameter is
+    /// `resource` (RFC 8707 §2: this server issues each token for one resource).
     pub(crate) fn check_duplicates(&self) -> Result<(), OAuthError> {
+        if self.is_duplicated("resource") {
+            return Err(OAuthError::new(
+                mcp_auth_core::error::ErrorCode::InvalidTarget,
+                "one resource per request: this server issues each token for a single resource",
+            ));
+        }
         match self.duplicates.first() {
             Some(name) => Err(OAuthError::invalid_request(format!(
                 "parameter {name:?} was given more than once"
@@ -95,6 +102,14 @@ mod tests {
         assert!(p.is_duplicated("code"));
         assert!(!p.is_duplicated("x"));
         assert!(Params::parse_strict(b"code=1&code=2").is_err());
+    }
+
+    #[test]
+    fn several_resources_are_invalid_target() {
+        let e = Params::parse_strict(b"grant_type=x&resource=a&resource=b").unwrap_err();
+        assert_eq!(e.code.as_str(), "invalid_target");
+        let e = Params::parse_strict(b"code=1&code=2&resource=a&resource=b").unwrap_err();
+        assert_eq!(e.code.as_str(), "invalid_target");
     }
 
     #[test]

@@ -62,17 +62,25 @@
 #[cfg_attr(docsrs, doc(cfg(feature = "cimd")))]
 pub mod cimd;
 mod client_auth;
+mod clients;
 mod error;
 mod flow;
 mod form;
 mod handlers;
+mod http;
 pub mod keys;
 mod limit;
 pub mod login;
+mod metadata;
+mod policy;
 mod redirect;
+mod revocation;
 mod server;
+mod state;
 pub mod store;
 mod token;
 
+pub use self::clients::MachineClient;
 pub use self::error::ConfigError;
+pub use self::revocation::Revocations;
 pub use self::server::{AuthorizationServer, AuthorizationServerBuilder};

@@ -8,10 +8,13 @@ use axum::Router;
 use mcp_auth_core::metadata::AuthorizationServerMetadata;
 use mcp_auth_core::{Clock, ResourceId, Scope, ScopeSet, Secret, SystemClock};
 
+use crate::clients::MachineClient;
 use crate::error::ConfigError;
 use crate::flow::Flow;
 use crate::keys::{KeyPolicy, KeySet, SigningAlgorithm};
 use crate::login::{LocalLogin, Login};
+use crate::revocation::Revocations;
+use crate::state::{Config, Inner, is_loopback_url};
 use crate::store::{MemoryStore, Store, TokenHash};
 
 #[cfg(feature = "cimd")]
@@ -33,100 +36,6 @@ impl fmt::Debug for AuthorizationServer {
         f.debug_struct("AuthorizationServer")
             .field("issuer", &self.inner.config.issuer)
             .finish_non_exhaustive()
-    }
-}
-
-/// Everything the handlers share.
-pub(crate) struct Inner {
-    pub(crate) config: Config,
-    pub(crate) store: Arc<dyn Store>,
-    pub(crate) keys: KeySet,
-    pub(crate) login: Arc<dyn Login>,
-    pub(crate) clock: Arc<dyn Clock>,
-    #[cfg(feature = "cimd")]
-    pub(crate) cimd: Option<CimdFetcher>,
-    /// Pending browser transactions and login sessions.
-    pub(crate) flow: Flow,
-    /// The metadata document, serialized once.
-    pub(crate) metadata_json: bytes::Bytes,
-    /// The OIDC discovery variant, serialized once.
-    pub(crate) openid_json: bytes::Bytes,
-    /// Registrations per minute (AS-46), one global window.
-    pub(crate) registrations: crate::limit::Limiter,
-    /// Failed sign-ins per username per 15 minutes.
-    pub(crate) failed_logins: crate::limit::Limiter,
-    /// Password checks running at once (PBKDF2 is deliberately slow).
-    pub(crate) password_checks: tokio::sync::Semaphore,
-}
-
-impl Inner {
-    /// Now, in UNIX seconds.
-    pub(crate) fn now(&self) -> u64 {
-        self.clock.unix_seconds()
-    }
-}
-
-/// The checked configuration.
-#[derive(Debug)]
-pub(crate) struct Config {
-    /// The issuer identifier, exactly as advertised.
-    pub(crate) issuer: String,
-    /// The issuer's path ("" or "/tenant"), the prefix of every endpoint path.
-    pub(crate) issuer_path: String,
-    /// Whether the issuer is https (cookies get `Secure` and the `__Host-` prefix).
-    pub(crate) secure_cookies: bool,
-    /// Resources tokens may be issued for (canonical strings).
-    pub(crate) resources: Vec<ResourceId>,
-    /// Used when a request names no resource (AS-21); `None`: such requests are refused.
-    pub(crate) default_resource: Option<ResourceId>,
-    /// Every scope a client may ask for.
-    pub(crate) scopes: ScopeSet,
-    /// The scopes advertised in `scopes_supported`.
-    pub(crate) scopes_advertised: ScopeSet,
-    /// Granted when a request names no scope.
-    pub(crate) default_scopes: ScopeSet,
-    pub(crate) access_token_ttl: Duration,
-    pub(crate) refresh_token_ttl: Duration,
-    pub(crate) public_refresh_token_ttl: Duration,
-    pub(crate) grant_ttl: Duration,
-    pub(crate) code_ttl: Duration,
-    pub(crate) dynamic_registration: bool,
-    pub(crate) client_credentials: bool,
-    pub(crate) issue_refresh_tokens: bool,
-    /// Credentials allowed to call the introspection endpoint: (client_id, secret hash).
-    pub(crate) introspection_clients: Vec<(String, TokenHash)>,
-    /// Largest accepted request body for form and JSON endpoints.
-    pub(crate) max_body_bytes: usize,
-}
-
-impl Config {
-    /// An endpoint's path: issuer path + `suffix` (e.g. `/token`).
-    pub(crate) fn path(&self, suffix: &str) -> String {
-        format!("{}{suffix}", self.issuer_path)
-    }
-
-    /// An endpoint's absolute URL.
-    pub(crate) fn url(&self, suffix: &str) -> String {
-        format!("{}{suffix}", self.issuer)
-    }
-
-    /// The resource a request names, checked against the configured ones (AS-19), or the
-    /// default when it names none (AS-21).
-    pub(crate) fn resolve_resource(
-        &self,
-        requested: Option<&str>,
-    ) -> Result<&ResourceId, &'static str> {
-        match requested {
-            None => self
-                .default_resource
-                .as_ref()
-                .ok_or("the resource parameter is required: name the MCP server's URL"),
-            Some(raw) => self
-                .resources
-                .iter()
-                .find(|r| r.matches(raw))
-                .ok_or("this authorization server does not issue tokens for that resource"),
-        }
     }
 }
 
@@ -152,7 +61,31 @@ impl AuthorizationServer {
         let cimd_on = self.inner.cimd.is_some();
         #[cfg(not(feature = "cimd"))]
         let cimd_on = false;
-        crate::handlers::metadata::build(&self.inner.config, false, cimd_on)
+        crate::metadata::build(&self.inner.config, false, cimd_on)
+    }
+
+    /// What this server revoked, for a resource server in the same process: wrap its verifier
+    /// in `mcp_auth_resource::verify::revocation::Revocable` with this list, and a revoked
+    /// access token (or one whose grant was revoked) is refused at once instead of at its `exp`.
+    /// See [`Revocations`].
+    pub fn revocations(&self) -> Revocations {
+        self.inner.revocations.clone()
+    }
+
+    /// Register (or replace) a machine client the operator arranges, at run time: it may then
+    /// obtain tokens with `client_credentials` for exactly its scopes. The same checks as
+    /// [`AuthorizationServerBuilder::machine_client`]; the store keeps only the secret's hash.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] when the grant is off or the client is not acceptable (short
+    /// secret, no scopes), [`ConfigError::InvalidScope`] / [`ConfigError::InvalidResource`] for
+    /// a scope or resource the server does not serve, [`ConfigError::Store`] when the store fails.
+    pub async fn register_machine_client(&self, client: MachineClient) -> Result<(), ConfigError> {
+        let record = client.into_record(&self.inner.config, self.inner.now())?;
+        #[cfg(feature = "tracing")]
+        tracing::info!(client_id = %record.client_id, scope = ?record.machine_scope, "machine client registered by the operator");
+        self.inner.store.put_client(record).await?;
+        Ok(())
     }
 
     /// The issuer identifier.
@@ -185,6 +118,7 @@ impl AuthorizationServer {
         }
         self.inner.store.purge_expired(now).await?;
         self.inner.flow.purge(now);
+        self.inner.revocations.purge(now);
         Ok(())
     }
 }
@@ -212,8 +146,10 @@ pub struct AuthorizationServerBuilder {
     client_credentials: bool,
     issue_refresh_tokens: bool,
     introspection_clients: Vec<(String, TokenHash)>,
+    machine_clients: Vec<MachineClient>,
     registrations_per_minute: u32,
     failed_logins_per_user: u32,
+    failed_client_auths: u32,
     #[cfg(feature = "cimd")]
     cimd: Option<CimdConfig>,
 }
@@ -246,11 +182,13 @@ impl AuthorizationServerBuilder {
             grant_ttl: Duration::from_secs(90 * 24 * 3600),
             code_ttl: Duration::from_secs(60),
             dynamic_registration: true,
-            client_credentials: true,
+            client_credentials: false,
             issue_refresh_tokens: true,
             introspection_clients: Vec::new(),
+            machine_clients: Vec::new(),
             registrations_per_minute: 60,
             failed_logins_per_user: 10,
+            failed_client_auths: 20,
             #[cfg(feature = "cimd")]
             cimd: Some(CimdConfig::default()),
         }
@@ -375,9 +313,20 @@ impl AuthorizationServerBuilder {
         self
     }
 
-    /// Allow the `client_credentials` grant for confidential clients (default on).
+    /// Allow the `client_credentials` grant (default **off**). Even when on, only the machine
+    /// clients the operator registers ([`machine_client`](Self::machine_client),
+    /// [`AuthorizationServer::register_machine_client`]) may use it, each for its own scopes:
+    /// open registration and Client ID Metadata Documents never get a machine grant.
     pub fn client_credentials(mut self, enabled: bool) -> Self {
         self.client_credentials = enabled;
+        self
+    }
+
+    /// Register a machine client at build time (it replaces a stored client with the same id,
+    /// so a changed secret or scope list takes effect at the next start). Needs
+    /// [`client_credentials(true)`](Self::client_credentials). See [`MachineClient`].
+    pub fn machine_client(mut self, client: MachineClient) -> Self {
+        self.machine_clients.push(client);
         self
     }
 
@@ -406,6 +355,15 @@ impl AuthorizationServerBuilder {
     /// refuses that username until the window ends (default 10).
     pub fn failed_logins_per_user(mut self, limit: u32) -> Self {
         self.failed_logins_per_user = limit;
+        self
+    }
+
+    /// After this many failed client authentications for one `client_id`, or from one address,
+    /// within 5 minutes, `/token`, `/revoke` and `/introspect` answer 429 with `Retry-After` for
+    /// that id or address until the window ends (default 20). Addresses are known when the
+    /// router is served with `into_make_service_with_connect_info::<SocketAddr>()`.
+    pub fn failed_client_auths(mut self, limit: u32) -> Self {
+        self.failed_client_auths = limit;
         self
     }
 
@@ -497,6 +455,7 @@ impl AuthorizationServerBuilder {
 
         let config = Config {
             secure_cookies: issuer.starts_with("https://"),
+            loopback: issuer_loopback,
             issuer,
             issuer_path,
             resources,
@@ -519,12 +478,29 @@ impl AuthorizationServerBuilder {
         let cimd_on = cimd.is_some();
         #[cfg(not(feature = "cimd"))]
         let cimd_on = false;
-        let metadata = crate::handlers::metadata::build(&config, false, cimd_on);
-        let openid = crate::handlers::metadata::build(&config, true, cimd_on);
+        let metadata = crate::metadata::build(&config, false, cimd_on);
+        let openid = crate::metadata::build(&config, true, cimd_on);
         let metadata_json = serde_json::to_vec(&metadata)
             .map_err(|e| ConfigError::Invalid(e.to_string().into()))?;
         let openid_json =
             serde_json::to_vec(&openid).map_err(|e| ConfigError::Invalid(e.to_string().into()))?;
+
+        let mut machine_clients = Vec::new();
+        for client in self.machine_clients {
+            machine_clients.push(client.into_record(&config, now)?);
+        }
+        for record in machine_clients {
+            store.put_client(record).await?;
+        }
+        // What was revoked before a restart stays revoked for the tokens still alive.
+        let revocations = Revocations::new(&config.issuer);
+        let lifetime = access_token_ttl.as_secs();
+        revocations.load(
+            store
+                .list_revocations(now, now.saturating_sub(lifetime))
+                .await?,
+            lifetime,
+        );
 
         Ok(AuthorizationServer {
             inner: Arc::new(Inner {
@@ -541,6 +517,8 @@ impl AuthorizationServerBuilder {
                 registrations: crate::limit::Limiter::new(self.registrations_per_minute, 60),
                 failed_logins: crate::limit::Limiter::new(self.failed_logins_per_user, 15 * 60),
                 password_checks: tokio::sync::Semaphore::new(4),
+                failed_client_auths: crate::limit::Limiter::new(self.failed_client_auths, 5 * 60),
+                revocations,
             }),
         })
     }
@@ -572,12 +550,4 @@ fn check_issuer(raw: &str) -> Result<String, ConfigError> {
     }
     // The advertised issuer is the configured string without a terminating slash.
     Ok(raw.trim_end_matches('/').to_owned())
-}
-
-/// Whether an URL's host is loopback (`localhost`, 127.0.0.0/8, `[::1]`).
-pub(crate) fn is_loopback_url(raw: &str) -> bool {
-    url::Url::parse(raw)
-        .ok()
-        .and_then(|u| u.host_str().map(mcp_auth_core::is_loopback_host))
-        .unwrap_or(false)
 }

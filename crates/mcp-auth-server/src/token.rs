@@ -5,7 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 
 use crate::error::OAuthError;
-use crate::server::Inner;
+use crate::state::Inner;
 
 /// 256 random bits, base64url (43 characters): codes, refresh tokens, client secrets.
 pub(crate) fn random_secret() -> Result<String, OAuthError> {

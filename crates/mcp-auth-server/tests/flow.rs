@@ -14,6 +14,7 @@ mod common;
 use std::sync::Arc;
 
 use common::{Harness, pkce, query_of, start};
+use mcp_auth_server::MachineClient;
 use mcp_auth_server::login::HeadlessLogin;
 use serde_json::Value;
 
@@ -726,7 +727,7 @@ async fn token_endpoint_error_paths() {
     let r = h.http.get(h.url("/token")).send().await.unwrap();
     assert_eq!(r.status(), 405);
 
-    // Public clients cannot use client_credentials.
+    // client_credentials is off unless the deployment turns it on.
     let r = h
         .token(&[
             ("grant_type", "client_credentials"),
@@ -734,7 +735,7 @@ async fn token_endpoint_error_paths() {
         ])
         .await;
     let e: Value = r.json().await.unwrap();
-    assert_eq!(e["error"], "unauthorized_client");
+    assert_eq!(e["error"], "unsupported_grant_type");
 
     // Refresh may not widen.
     let t = tokens(&h, &client_id, "mcp:tools").await;
@@ -889,14 +890,17 @@ async fn expired_codes_are_refused() {
 
 #[tokio::test]
 async fn confidential_clients_authenticate_with_their_registered_method() {
-    let h = start(|b| b).await;
-    let (id, secret) = h
-        .register_confidential(
-            REDIRECT,
-            "client_secret_basic",
-            &["authorization_code", "refresh_token", "client_credentials"],
+    let (id, secret) = (
+        "machine-basic",
+        "a-machine-secret-of-at-least-32-characters",
+    );
+    let h = start(|b| {
+        b.client_credentials(true).machine_client(
+            MachineClient::new(id, mcp_auth_core::Secret::new(secret)).scopes(["mcp:tools"]),
         )
-        .await;
+    })
+    .await;
+    let (id, secret) = (id.to_owned(), secret.to_owned());
 
     // client_credentials with Basic.
     let r = h

@@ -2,11 +2,12 @@
 
 use std::{net::SocketAddr, sync::Arc};
 
+use mcp_auth_core::host::Authority;
 use tower_layer::Layer;
 
 use super::{
     OriginGuard,
-    rules::{HostRule, Origin, OriginRule, PortRule, Rules, parse_authority, parse_origin},
+    rules::{HostRule, Origin, OriginRule, PortRule, Rules, parse_origin},
 };
 use crate::ConfigError;
 
@@ -100,9 +101,11 @@ impl OriginGuardBuilder {
                 what: "a host has no scheme (use allow_origin for origins)",
             });
         }
-        let (host, port) = parse_authority(host).ok_or(ConfigError::Origin {
-            what: "a host is a DNS name, an IPv4 address or a bracketed IPv6 address, with an optional port",
-        })?;
+        let (host, port) = Authority::parse(host)
+            .ok_or(ConfigError::Origin {
+                what: "a host is a DNS name, an IPv4 address or a bracketed IPv6 address, with an optional port",
+            })?
+            .into_parts();
         self.rules.add_host(HostRule {
             host,
             port: port.map_or(PortRule::Any, |p| PortRule::Exact(Some(p))),

@@ -1,17 +1,9 @@
 //! Parsing and matching of hosts and origins.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-
 use http::{HeaderMap, Uri, header};
+use mcp_auth_core::host::{Authority, Host};
 
 use super::OriginRejectionKind;
-
-/// A host, normalised for comparison: IP addresses parsed, names lowercased.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum HostName {
-    Ip(IpAddr),
-    Name(Box<str>),
-}
 
 /// Which ports a rule accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +24,7 @@ impl PortRule {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct HostRule {
-    pub(super) host: HostName,
+    pub(super) host: Host,
     pub(super) port: PortRule,
 }
 
@@ -40,7 +32,7 @@ pub(super) struct HostRule {
 pub(super) struct OriginRule {
     /// Lowercase.
     pub(super) scheme: Box<str>,
-    pub(super) host: HostName,
+    pub(super) host: Host,
     pub(super) port: PortRule,
 }
 
@@ -51,19 +43,10 @@ pub(super) struct Rules {
     pub(super) origins: Vec<OriginRule>,
 }
 
-/// `localhost`, `127.0.0.1` and `::1`.
-pub(super) fn loopback_hosts() -> [HostName; 3] {
-    [
-        HostName::Name("localhost".into()),
-        HostName::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-        HostName::Ip(IpAddr::V6(Ipv6Addr::LOCALHOST)),
-    ]
-}
-
 impl Rules {
     /// Adds the loopback hosts and the `http`/`https` loopback origins, any port.
     pub(super) fn add_loopback(&mut self) {
-        for host in loopback_hosts() {
+        for host in Host::loopback() {
             self.add_host(HostRule {
                 host: host.clone(),
                 port: PortRule::Any,
@@ -110,11 +93,11 @@ impl Rules {
             .map(|v| v.to_str().map_err(|_| OriginRejectionKind::InvalidHost))
             .transpose()?;
         for value in header.into_iter().chain(authority) {
-            let (host, port) = parse_authority(value).ok_or(OriginRejectionKind::InvalidHost)?;
+            let authority = Authority::parse(value).ok_or(OriginRejectionKind::InvalidHost)?;
             if !self
                 .hosts
                 .iter()
-                .any(|r| r.host == host && r.port.matches(port))
+                .any(|r| r.host == *authority.host() && r.port.matches(authority.port()))
             {
                 return Err(OriginRejectionKind::HostNotAllowed);
             }
@@ -148,46 +131,6 @@ impl Rules {
     }
 }
 
-/// Parses `host[:port]` as in a `Host` header or URI authority (RFC 9110 §7.2, RFC 3986 §3.2):
-/// a DNS name (letters, digits, `-`, `.`, `_`), an IPv4 address, or an IPv6 address in brackets,
-/// and an optional port of 1 to 5 digits. Anything else (user info, an empty port, a zone id, a
-/// bare IPv6 address) is `None`.
-pub(super) fn parse_authority(s: &str) -> Option<(HostName, Option<u16>)> {
-    let (host, rest) = if let Some(bracketed) = s.strip_prefix('[') {
-        let (inner, rest) = bracketed.split_once(']')?;
-        (
-            HostName::Ip(IpAddr::V6(inner.parse::<Ipv6Addr>().ok()?)),
-            rest,
-        )
-    } else {
-        let (name, rest) = s.find(':').map_or((s, ""), |i| s.split_at(i));
-        if name.is_empty()
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
-        {
-            return None;
-        }
-        let host = match name.parse::<Ipv4Addr>() {
-            Ok(ip) => HostName::Ip(IpAddr::V4(ip)),
-            Err(_) => HostName::Name(name.to_ascii_lowercase().into()),
-        };
-        (host, rest)
-    };
-    let port = match rest {
-        "" => None,
-        _ => {
-            let digits = rest.strip_prefix(':')?;
-            if digits.is_empty() || digits.len() > 5 || !digits.bytes().all(|b| b.is_ascii_digit())
-            {
-                return None;
-            }
-            Some(digits.parse::<u16>().ok()?)
-        }
-    };
-    Some((host, port))
-}
-
 /// A serialised origin (RFC 6454 §6): `null`, or `scheme://host[:port]`.
 pub(super) enum Origin {
     Null,
@@ -197,7 +140,7 @@ pub(super) enum Origin {
 pub(super) struct TupleOrigin {
     /// Lowercase.
     pub(super) scheme: Box<str>,
-    pub(super) host: HostName,
+    pub(super) host: Host,
     /// The explicit port, else the scheme's default, else `None`.
     pub(super) port: Option<u16>,
 }
@@ -216,7 +159,7 @@ pub(super) fn parse_origin(s: &str) -> Option<Origin> {
         return None;
     }
     let scheme = scheme.to_ascii_lowercase();
-    let (host, port) = parse_authority(authority)?;
+    let (host, port) = Authority::parse(authority)?.into_parts();
     let port = port.or(match scheme.as_str() {
         "http" | "ws" => Some(80),
         "https" | "wss" => Some(443),
@@ -233,47 +176,8 @@ pub(super) fn parse_origin(s: &str) -> Option<Origin> {
 mod tests {
     use super::*;
 
-    fn name(s: &str) -> HostName {
-        HostName::Name(s.into())
-    }
-
-    #[test]
-    fn authorities_parse_strictly() {
-        assert_eq!(
-            parse_authority("Example.COM"),
-            Some((name("example.com"), None))
-        );
-        assert_eq!(
-            parse_authority("example.com:8443"),
-            Some((name("example.com"), Some(8443)))
-        );
-        assert_eq!(
-            parse_authority("127.0.0.1:80"),
-            Some((HostName::Ip(Ipv4Addr::LOCALHOST.into()), Some(80)))
-        );
-        assert_eq!(
-            parse_authority("[0:0::1]:3000"),
-            Some((HostName::Ip(Ipv6Addr::LOCALHOST.into()), Some(3000)))
-        );
-        for bad in [
-            "",
-            ":80",
-            "example.com:",
-            "example.com:65536",
-            "example.com:0080x",
-            "a:1:2",
-            "::1",
-            "[::1",
-            "[::1]x",
-            "[fe80::1%25eth0]",
-            "user@example.com",
-            "exa mple.com",
-            "example.com/",
-            "[127.0.0.1]",
-            "ex\u{e9}mple.com",
-        ] {
-            assert!(parse_authority(bad).is_none(), "{bad:?}");
-        }
+    fn name(s: &str) -> Host {
+        Host::Name(s.into())
     }
 
     #[test]

@@ -37,7 +37,11 @@
 //!
 //! A cached positive answer is not re-checked: a token revoked at the authorization server, or
 //! signed by a key that was withdrawn from the key set, stays accepted until its entry expires (at
-//! most the maximum TTL). Lower the TTL, or call [`CachedVerifier::clear`], if that matters.
+//! most the maximum TTL). Lower the TTL, or call [`CachedVerifier::clear`], if that matters. When
+//! the authorization server can tell this process what it revoked (a
+//! [`RevocationList`](mcp_auth_core::revocation::RevocationList)), wrap the cache in a
+//! [`Revocable`](crate::verify::revocation::Revocable): the list is then asked on every request,
+//! cache hits included.
 //!
 //! # Example
 //!

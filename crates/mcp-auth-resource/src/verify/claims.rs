@@ -27,6 +27,12 @@ pub(crate) fn numeric_date(value: &Value) -> Option<u64> {
     Some(f.max(0.0) as u64)
 }
 
+/// Whether a NumericDate that must not lie ahead (`nbf`, `iat`) is further in the future than
+/// `now` plus the clock-skew leeway (all in Unix seconds).
+pub(crate) fn is_after_leeway(date: u64, now: u64, leeway_secs: u64) -> bool {
+    date > now.saturating_add(leeway_secs)
+}
+
 /// The values of `aud`: a string or an array of strings. `None` for any other shape (an array
 /// with a non-string entry included).
 pub(crate) fn audiences(value: &Value) -> Option<Vec<String>> {
@@ -77,6 +83,16 @@ mod tests {
         assert_eq!(numeric_date(&json!(-5.5)), Some(0));
         assert_eq!(numeric_date(&json!("10")), None);
         assert_eq!(numeric_date(&json!(null)), None);
+    }
+
+    #[test]
+    fn dates_ahead_of_now_are_refused_only_beyond_the_leeway() {
+        assert!(!is_after_leeway(100, 100, 0));
+        assert!(is_after_leeway(101, 100, 0));
+        assert!(!is_after_leeway(160, 100, 60));
+        assert!(is_after_leeway(161, 100, 60));
+        assert!(!is_after_leeway(0, 100, 60));
+        assert!(!is_after_leeway(u64::MAX, u64::MAX, u64::MAX));
     }
 
     #[test]

@@ -9,9 +9,10 @@
 //!
 //! 1. `active` must be `true`. `false`, a missing `active` or anything else is
 //!    [`Inactive`](VerifyErrorKind::Inactive) (401).
-//! 2. `exp`, when present, must be in the future and `nbf`, when present, must be in the past,
-//!    both within the leeway (default 60 s), by the injected [`Clock`]. A non-numeric value is
-//!    [`MissingClaim`](VerifyErrorKind::MissingClaim).
+//! 2. `exp`, when present, must be in the future, and `nbf` and `iat`, when present, must not be
+//!    ([`NotYetValid`](VerifyErrorKind::NotYetValid)), all within the leeway (default 60 s), by
+//!    the injected [`Clock`]; the same rules as [`JwtVerifier`](crate::verify::jwt::JwtVerifier).
+//!    A non-numeric value is [`MissingClaim`](VerifyErrorKind::MissingClaim).
 //! 3. If an issuer is configured, a present `iss` must equal it exactly (SPEC X-5). A response
 //!    without `iss` is accepted: it came from the configured endpoint.
 //! 4. `aud` (a string or an array of strings) must name this resource, compared with
@@ -38,7 +39,8 @@
 //!    Inactive and other bad-token answers are cached for the negative TTL (default 10 s, `0`
 //!    disables). Outages are never cached. Capacity defaults to 10 000 entries. Hits are answered
 //!    synchronously through [`TokenVerifier::verify_cached`]. A token revoked at the authorization
-//!    server stays accepted until its entry expires: the cache TTL bounds that delay. Concurrent
+//!    server stays accepted until its entry expires: the cache TTL bounds that delay, unless the
+//!    verifier is wrapped in a [`Revocable`](crate::verify::revocation::Revocable). Concurrent
 //!    requests with the same new token share one introspection call.
 //!
 //! The token is sent only in the POST body, never logged, and kept in the cache only as described in
@@ -97,7 +99,7 @@ use serde_json::{Map, Value};
 use super::{
     TokenVerifier, VerifyError, VerifyErrorKind,
     cache::{CacheConfig, CachedVerifier, TokenCache},
-    claims::{audiences, client_id, collect_scopes, numeric_date},
+    claims::{audiences, client_id, collect_scopes, is_after_leeway, numeric_date},
 };
 use crate::{AuthInfo, ConfigError, error::fetch_url};
 
@@ -107,7 +109,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 64 * 1024;
 /// Default time an active token stays cached (never past its `exp`).
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(60);
-/// Default clock-skew allowance for `exp` and `nbf`.
+/// Default clock-skew allowance for `exp`, `nbf` and `iat`.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
 
 /// Longest token sent for introspection; longer ones are [`Malformed`](VerifyErrorKind::Malformed).
@@ -284,7 +286,7 @@ impl IntrospectionVerifierBuilder {
         self
     }
 
-    /// Clock-skew allowance for `exp` and `nbf` (default [`DEFAULT_LEEWAY`], at most 5 minutes).
+    /// Clock-skew allowance for `exp`, `nbf` and `iat` (default [`DEFAULT_LEEWAY`], at most 5 minutes).
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
         self
@@ -547,11 +549,15 @@ impl Config {
         }
         if let Some(nbf) = claims.get("nbf") {
             let nbf = numeric_date(nbf).ok_or(VerifyErrorKind::MissingClaim)?;
-            if nbf > now.saturating_add(self.leeway) {
+            if is_after_leeway(nbf, now, self.leeway) {
                 return Err(VerifyErrorKind::NotYetValid);
             }
         }
-        if let Some(iat) = claims.get("iat").and_then(numeric_date) {
+        if let Some(iat) = claims.get("iat") {
+            let iat = numeric_date(iat).ok_or(VerifyErrorKind::MissingClaim)?;
+            if is_after_leeway(iat, now, self.leeway) {
+                return Err(VerifyErrorKind::NotYetValid);
+            }
             info = info.issued_at(iat);
         }
 
@@ -773,6 +779,19 @@ mod tests {
             ),
             (json!({"active": true, "aud": aud, "nbf": NOW}), Ok(())),
             (
+                json!({"active": true, "aud": aud, "iat": NOW + 1}),
+                Err(VerifyErrorKind::NotYetValid),
+            ),
+            (json!({"active": true, "aud": aud, "iat": NOW}), Ok(())),
+            (
+                json!({"active": true, "aud": aud, "iat": NOW - 3600}),
+                Ok(()),
+            ),
+            (
+                json!({"active": true, "aud": aud, "iat": "now"}),
+                Err(VerifyErrorKind::MissingClaim),
+            ),
+            (
                 json!({"active": true, "aud": aud, "iss": "https://as.example"}),
                 Ok(()),
             ),
@@ -788,6 +807,23 @@ mod tests {
         for (response, expected) in cases {
             let got = check(&strict, response.clone()).map(|_| ());
             assert_eq!(got, expected, "{response}");
+        }
+    }
+
+    #[test]
+    fn iat_in_the_future_is_refused_beyond_the_leeway() {
+        let config = Config {
+            leeway: 60,
+            ..config(false, None)
+        };
+        let aud = "https://mcp.example.com/mcp";
+        for (iat, expected) in [
+            (NOW + 61, Err(VerifyErrorKind::NotYetValid)),
+            (NOW + 60, Ok(())),
+            (NOW - 3600, Ok(())),
+        ] {
+            let got = check(&config, json!({"active": true, "aud": aud, "iat": iat})).map(|_| ());
+            assert_eq!(got, expected, "iat {iat}");
         }
     }
 

@@ -6,6 +6,10 @@
 //!   (feature `introspection`): opaque tokens, RFC 7662.
 //! - [`CachedVerifier`](crate::verify::cache::CachedVerifier): a verified-token cache in front of any
 //!   verifier, so a repeated token costs a hash and a lookup.
+//! - [`Revocable`](crate::verify::revocation::Revocable): asks a
+//!   [`RevocationList`](mcp_auth_core::revocation::RevocationList) about every token another
+//!   verifier accepts, cache hits included, so a revoked token is refused on the next request.
+//!   It goes outside the cache: `Revocable::new(CachedVerifier::new(jwt), list)`.
 //!
 //! A verifier answers with an [`AuthInfo`] or a [`VerifyError`]. The error says whether the token is
 //! bad (the client gets 401 `invalid_token`) or the verifier could not decide because a key set or
@@ -51,6 +55,7 @@ pub mod introspection;
 #[cfg(feature = "jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub mod jwt;
+pub mod revocation;
 
 /// Checks an access token and says who and what it authorizes.
 ///

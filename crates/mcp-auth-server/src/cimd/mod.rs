@@ -426,7 +426,7 @@ impl CimdFetcher {
                     ),
                 ));
             }
-            if !crate::handlers::is_json(response.headers()) {
+            if !crate::http::is_json(response.headers()) {
                 return Err(CimdError::new(
                     CimdErrorKind::ContentType,
                     "the client metadata document is not served as JSON (Content-Type: application/json)",

@@ -343,7 +343,7 @@ fn cache_lifetime_follows_cache_control_within_bounds() {
 
 #[test]
 fn json_content_types() {
-    let ct = |v: &str| crate::handlers::is_json(&headers(&[("content-type", v)]));
+    let ct = |v: &str| crate::http::is_json(&headers(&[("content-type", v)]));
     assert!(ct("application/json"));
     assert!(ct("application/json; charset=utf-8"));
     assert!(ct("Application/JSON"));
@@ -352,7 +352,7 @@ fn json_content_types() {
     assert!(!ct("text/json"));
     assert!(!ct("application/jsonx"));
     assert!(!ct("application/octet-stream"));
-    assert!(!crate::handlers::is_json(&HeaderMap::new()));
+    assert!(!crate::http::is_json(&HeaderMap::new()));
 }
 
 #[tokio::test]

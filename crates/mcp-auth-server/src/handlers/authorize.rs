@@ -28,44 +28,9 @@ use crate::form::Params;
 use crate::login::User;
 use crate::login::page::{ConsentPage, render_consent, render_error};
 use crate::redirect;
-use crate::server::Inner;
-use crate::store::{ClientRecord, ClientSource, CodeRecord, ConsentRecord, TokenHash};
+use crate::state::Inner;
+use crate::store::{ClientSource, CodeRecord, ConsentRecord, TokenHash};
 use crate::token::{random_id, random_secret};
-
-/// Why a client could not be resolved (safe to show).
-#[derive(Debug)]
-pub(crate) struct UnknownClient(pub(crate) String);
-
-/// Find a client: a Client ID Metadata Document for URL-shaped ids (when enabled), else the store.
-pub(crate) async fn resolve_client(
-    inner: &Inner,
-    client_id: &str,
-) -> Result<ClientRecord, UnknownClient> {
-    #[cfg(feature = "cimd")]
-    if let Some(cimd) = &inner.cimd
-        && cimd.is_document_url(client_id)
-    {
-        return cimd.resolve(client_id, inner.now()).await.map_err(|e| {
-            UnknownClient(format!(
-                "The client's metadata document could not be used: {}",
-                e.message()
-            ))
-        });
-    }
-    match inner.store.get_client(client_id).await {
-        Ok(Some(client)) => Ok(client),
-        Ok(None) => Err(UnknownClient(
-            "This application is not registered with this server.".into(),
-        )),
-        Err(_e) => {
-            #[cfg(feature = "tracing")]
-            tracing::error!(error = %_e, "store failure while resolving a client");
-            Err(UnknownClient(
-                "The server could not look the application up. Try again shortly.".into(),
-            ))
-        }
-    }
-}
 
 /// `GET /authorize`.
 pub(crate) async fn get(axum::extract::State(inner): State, request: Request) -> Response {
@@ -133,7 +98,7 @@ pub(crate) async fn get(axum::extract::State(inner): State, request: Request) ->
 /// `POST /authorize`: the login and consent form.
 pub(crate) async fn post(axum::extract::State(inner): State, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    if !super::is_form(&parts.headers) {
+    if !crate::http::is_form(&parts.headers) {
         return error_page(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Bad request",
@@ -297,7 +262,7 @@ async fn validate(inner: &Arc<Inner>, params: &Params) -> Result<AuthRequest, Re
             "The request does not say which application is asking (client_id is missing).".into(),
         ));
     };
-    let client = resolve_client(inner, client_id)
+    let client = crate::clients::resolve(inner, client_id)
         .await
         .map_err(|e| bad(e.0))?;
     let registered = &client.metadata.redirect_uris;
@@ -325,6 +290,12 @@ async fn validate(inner: &Arc<Inner>, params: &Params) -> Result<AuthRequest, Re
     let fail = |code: ErrorCode, description: &str| {
         redirect_error(inner, &redirect_uri, state.as_deref(), code, description)
     };
+    if params.is_duplicated("resource") {
+        return Err(fail(
+            ErrorCode::InvalidTarget,
+            "one resource per request: this server issues each token for a single resource",
+        ));
+    }
     if let Some(name) = params.duplicate() {
         return Err(fail(
             ErrorCode::InvalidRequest,
@@ -383,26 +354,19 @@ async fn validate(inner: &Arc<Inner>, params: &Params) -> Result<AuthRequest, Re
             ));
         }
     };
-    let resource = match inner.config.resolve_resource(params.get("resource")) {
+    let resource = match crate::policy::resource(&inner.config, &client, params.get("resource")) {
         Ok(r) => r.as_str().to_owned(),
-        Err(message) => return Err(fail(ErrorCode::InvalidTarget, message)),
+        Err(e) => return Err(fail(e.code, &e.description)),
     };
-    let scope = match params.get("scope") {
-        None => inner.config.default_scopes.clone(),
-        Some(raw) => match ScopeSet::parse(raw) {
-            Ok(s) => s,
-            Err(_) => return Err(fail(ErrorCode::InvalidScope, "scope is malformed")),
-        },
+    let scope = match crate::policy::scope(
+        &inner.config,
+        &client,
+        crate::policy::Grant::Authorization,
+        params.get("scope"),
+    ) {
+        Ok(scope) => scope,
+        Err(e) => return Err(fail(e.code, &e.description)),
     };
-    if let Some(unknown) = scope
-        .iter()
-        .find(|s| !inner.config.scopes.contains(s.as_str()))
-    {
-        return Err(fail(
-            ErrorCode::InvalidScope,
-            &format!("unknown scope {:?}", unknown.as_str()),
-        ));
-    }
 
     let client_name = client
         .metadata
@@ -570,7 +534,7 @@ fn consent_page(
         client_id: &req.client_id,
         redirect_host: &redirect_host,
         redirect_uri: &req.redirect_uri,
-        loopback_redirect: crate::server::is_loopback_url(&req.redirect_uri),
+        loopback_redirect: crate::state::is_loopback_url(&req.redirect_uri),
         client_id_host: client_id_host.as_deref(),
         scopes: &scopes,
         resource: &req.resource,

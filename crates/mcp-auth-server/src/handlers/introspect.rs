@@ -10,9 +10,10 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde_json::{Map, Value, json};
 
-use super::{State, no_store_json};
+use super::State;
 use crate::error::OAuthError;
-use crate::server::Inner;
+use crate::http::{no_store_json, read_form};
+use crate::state::Inner;
 
 /// `POST /introspect`.
 pub(crate) async fn handle(axum::extract::State(inner): State, request: Request) -> Response {
@@ -23,8 +24,8 @@ pub(crate) async fn handle(axum::extract::State(inner): State, request: Request)
 }
 
 async fn introspect(inner: &Inner, request: Request) -> Result<Value, OAuthError> {
-    let (parts, params) = super::token::read_form(inner, request).await?;
-    let _caller = crate::client_auth::authenticate_introspector(inner, &parts.headers, &params)?;
+    let (parts, params) = read_form(inner, request).await?;
+    let _caller = crate::client_auth::authenticate_introspector(inner, &parts, &params)?;
     let token = params.require("token")?;
     let now = inner.now();
     let inactive = json!({ "active": false });

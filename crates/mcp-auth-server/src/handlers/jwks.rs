@@ -2,7 +2,8 @@
 
 use axum::response::Response;
 
-use super::{State, public_json};
+use super::State;
+use crate::http::public_json;
 
 pub(crate) async fn handle(axum::extract::State(inner): State) -> Response {
     // Short enough that a rotation's new key is seen well before it signs (publish_ahead).

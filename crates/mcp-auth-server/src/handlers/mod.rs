@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use http::{HeaderValue, StatusCode, header};
 use mcp_auth_core::well_known;
 
-use crate::server::Inner;
+use crate::state::Inner;
 
 pub(crate) mod authorize;
 pub(crate) mod introspect;
@@ -65,21 +65,34 @@ where
     }
 
     let limit = c.max_body_bytes;
-    router.layer(DefaultBodyLimit::max(limit)).with_state(inner)
+    let router = router.layer(DefaultBodyLimit::max(limit));
+    let router = if c.loopback {
+        router.layer(axum::middleware::from_fn(loopback_host_guard))
+    } else {
+        router
+    };
+    router.with_state(inner)
 }
 
-/// CORS for endpoints browser-based clients call (AS-7): any origin, no credentials.
-pub(crate) fn cors(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
+/// On a loopback issuer, every request must name a loopback host (`localhost`, 127.0.0.0/8,
+/// `[::1]`, any port) in `Host` and in its target: a page on another site that made its own
+/// name resolve to 127.0.0.1 (DNS rebinding) still sends that name, and is refused with 403
+/// before it can drive a headless or signed-in local authorization server. The same rule as
+/// `mcp-auth-resource`'s `OriginGuardLayer` for `/mcp`.
+async fn loopback_host_guard(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if crate::http::names_loopback_host(request.uri(), request.headers()) {
+        return next.run(request).await;
+    }
+    #[cfg(feature = "tracing")]
+    tracing::warn!(host = ?request.headers().get(header::HOST), "request refused: the Host is not a loopback host (DNS rebinding?)");
+    let mut error = crate::error::OAuthError::invalid_request(
+        "this authorization server runs on loopback: the request must name a loopback host",
     );
-    headers.insert(
-        header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("WWW-Authenticate, Retry-After"),
-    );
-    response
+    error.status = StatusCode::FORBIDDEN;
+    error.into_response()
 }
 
 /// Answer a CORS preflight.
@@ -102,58 +115,5 @@ async fn preflight() -> Response {
         header::ACCESS_CONTROL_MAX_AGE,
         HeaderValue::from_static("86400"),
     );
-    response
-}
-
-/// The media type of a request or response (`type/subtype`, lowercase, without parameters).
-fn essence(headers: &http::HeaderMap) -> Option<String> {
-    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
-    Some(
-        value
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase(),
-    )
-}
-
-/// Whether the content type is `application/x-www-form-urlencoded` (parameters allowed).
-pub(crate) fn is_form(headers: &http::HeaderMap) -> bool {
-    essence(headers).is_some_and(|e| e == "application/x-www-form-urlencoded")
-}
-
-/// Whether the content type is `application/json` or `application/*+json` (parameters allowed).
-pub(crate) fn is_json(headers: &http::HeaderMap) -> bool {
-    essence(headers).is_some_and(|e| {
-        e == "application/json" || (e.starts_with("application/") && e.ends_with("+json"))
-    })
-}
-
-/// A public, cacheable JSON document (metadata, JWKS) with CORS.
-pub(crate) fn public_json(body: bytes::Bytes, cache_control: &'static str) -> Response {
-    let mut response = body.into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(cache_control),
-    );
-    cors(response)
-}
-
-/// The JSON response every endpoint uses for success bodies that carry credentials.
-pub(crate) fn no_store_json(status: StatusCode, body: Vec<u8>) -> Response {
-    let mut response = (status, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     response
 }

@@ -6,9 +6,11 @@
 //! 1. `token_endpoint_auth_method`: `none` registers a public client; `client_secret_basic`
 //!    (the RFC 7591 default when omitted) and `client_secret_post` a confidential one, which
 //!    gets a fresh 256-bit secret. The store keeps only the secret's SHA-256.
-//! 2. `grant_types` ⊆ {`authorization_code`, `refresh_token`}, plus `client_credentials` for
-//!    confidential clients when the server allows that grant; default
-//!    `["authorization_code", "refresh_token"]`. `response_types` ⊆ {`code`}, default `["code"]`
+//! 2. `grant_types` ⊆ {`authorization_code`, `refresh_token`}; default
+//!    `["authorization_code", "refresh_token"]`. `client_credentials` is refused with
+//!    `invalid_client_metadata` whatever the server's settings: a machine grant is arranged by the
+//!    operator ([`MachineClient`](crate::MachineClient)), never self-served by an anonymous
+//!    registrant (OAuth 2.1 §4.2). `response_types` ⊆ {`code`}, default `["code"]`
 //!    when `authorization_code` is registered; `code` and `authorization_code` go together.
 //! 3. `redirect_uris`: required with `authorization_code`, at most 10, each https or http on a
 //!    loopback host, absolute, without fragment or userinfo, at most 2 KiB
@@ -30,10 +32,11 @@ use mcp_auth_core::error::ErrorCode;
 use mcp_auth_core::metadata::{ClientInformation, ClientMetadata};
 use mcp_auth_core::{Secret, is_scope_token};
 
-use super::{State, cors, is_json, no_store_json};
+use super::State;
 use crate::error::OAuthError;
+use crate::http::{cors, is_json, no_store_json};
 use crate::redirect;
-use crate::server::Inner;
+use crate::state::Inner;
 use crate::store::{ClientAuthMethod, ClientRecord, TokenHash};
 use crate::token::{random_id, random_secret};
 
@@ -84,7 +87,7 @@ async fn register(inner: &Inner, request: Request) -> Result<Response, OAuthErro
         error.retry_after = Some(inner.registrations.retry_after("", now));
         return Err(error);
     }
-    let (metadata, method) = check_metadata(requested, inner.config.client_credentials)?;
+    let (metadata, method) = check_metadata(requested)?;
 
     let client_id = random_id()?;
     let mut information = ClientInformation::new(client_id.clone(), metadata.clone());
@@ -146,7 +149,6 @@ fn parse(bytes: &[u8]) -> Result<ClientMetadata, OAuthError> {
 /// how the client authenticates.
 fn check_metadata(
     requested: ClientMetadata,
-    client_credentials_enabled: bool,
 ) -> Result<(ClientMetadata, ClientAuthMethod), OAuthError> {
     let mut metadata = requested;
 
@@ -158,7 +160,6 @@ fn check_metadata(
     let method = ClientAuthMethod::from_name(method_name).ok_or_else(|| {
         bad_metadata("unsupported token_endpoint_auth_method: use none, client_secret_basic or client_secret_post")
     })?;
-    let confidential = method != ClientAuthMethod::None;
     metadata.token_endpoint_auth_method = Some(method.as_str().to_owned());
 
     // 2. Grant and response types.
@@ -169,17 +170,11 @@ fn check_metadata(
     for grant in &metadata.grant_types {
         match grant.as_str() {
             "authorization_code" | "refresh_token" => {}
-            "client_credentials" if !confidential => {
+            "client_credentials" => {
                 return Err(bad_metadata(
-                    "client_credentials is only for confidential clients",
+                    "client_credentials cannot be registered here: machine clients are registered by the server's operator",
                 ));
             }
-            "client_credentials" if !client_credentials_enabled => {
-                return Err(bad_metadata(
-                    "this server does not allow the client_credentials grant",
-                ));
-            }
-            "client_credentials" => {}
             "implicit" | "password" => {
                 return Err(bad_metadata(
                     "OAuth 2.1 removed the implicit and password grants",
@@ -187,7 +182,7 @@ fn check_metadata(
             }
             _ => {
                 return Err(bad_metadata(
-                    "unsupported grant type: use authorization_code, refresh_token or client_credentials",
+                    "unsupported grant type: use authorization_code and refresh_token",
                 ));
             }
         }
@@ -199,10 +194,8 @@ fn check_metadata(
         grants = vec!["authorization_code".to_owned(), "refresh_token".to_owned()];
     }
     let code_flow = grants.iter().any(|g| g == "authorization_code");
-    if !code_flow && !grants.iter().any(|g| g == "client_credentials") {
-        return Err(bad_metadata(
-            "grant_types must include authorization_code or client_credentials",
-        ));
+    if !code_flow {
+        return Err(bad_metadata("grant_types must include authorization_code"));
     }
     let mut responses: Vec<String> = Vec::new();
     for response_type in &metadata.response_types {
@@ -215,13 +208,8 @@ fn check_metadata(
             responses.push(response_type.clone());
         }
     }
-    if responses.is_empty() && code_flow {
+    if responses.is_empty() {
         responses.push("code".to_owned());
-    }
-    if !responses.is_empty() && !code_flow {
-        return Err(bad_metadata(
-            "response type code requires the authorization_code grant type",
-        ));
     }
     metadata.grant_types = grants;
     metadata.response_types = responses;
@@ -335,7 +323,7 @@ mod tests {
     }
 
     fn check(value: serde_json::Value) -> Result<(ClientMetadata, ClientAuthMethod), OAuthError> {
-        check_metadata(metadata(value), true)
+        check_metadata(metadata(value))
     }
 
     fn error_of(value: serde_json::Value) -> (String, std::borrow::Cow<'static, str>) {
@@ -378,22 +366,18 @@ mod tests {
     }
 
     #[test]
-    fn a_machine_client_needs_no_redirect_uri() {
-        let (m, method) = check(json!({
-            "grant_types": ["client_credentials"],
-            "token_endpoint_auth_method": "client_secret_basic",
-        }))
-        .unwrap();
-        assert_eq!(method, ClientAuthMethod::ClientSecretBasic);
-        assert_eq!(m.grant_types, ["client_credentials"]);
-        assert!(m.response_types.is_empty());
-        assert!(m.redirect_uris.is_empty());
-        // ... unless the server turned that grant off.
-        let refused = check_metadata(
-            metadata(json!({"grant_types": ["client_credentials"]})),
-            false,
-        );
-        assert!(refused.is_err());
+    fn open_registration_never_registers_a_machine_grant() {
+        for body in [
+            json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_basic"}),
+            json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_post"}),
+            json!({"grant_types": ["client_credentials"]}),
+            json!({"redirect_uris": ["https://app.example.com/cb"], "grant_types": ["authorization_code", "client_credentials"]}),
+            json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"}),
+        ] {
+            let (code, description) = error_of(body.clone());
+            assert_eq!(code, "invalid_client_metadata", "{body}");
+            assert!(description.contains("operator"), "{body}: {description}");
+        }
     }
 
     #[test]

@@ -5,18 +5,20 @@
 //! access token is deny-listed until it expires. Unknown or invalid tokens get 200 as well
 //! (RFC 7009 §2.2), so the endpoint reveals nothing about tokens the caller does not hold.
 //!
-//! Access tokens are self-contained JWTs: a resource server that validates them locally keeps
-//! accepting a revoked one until its `exp` (minutes); resource servers that need immediate
-//! revocation use introspection.
+//! Access tokens are self-contained JWTs: a resource server in another process that validates
+//! them locally keeps accepting a revoked one until its `exp` (minutes), unless it introspects.
+//! A resource server in the same process learns of every revocation at once through
+//! [`Revocations`](crate::Revocations).
 
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use mcp_auth_core::error::ErrorCode;
 
-use super::{State, cors};
+use super::State;
 use crate::error::OAuthError;
-use crate::server::Inner;
+use crate::http::{cors, read_form};
+use crate::state::Inner;
 use crate::store::TokenHash;
 
 /// `POST /revoke`.
@@ -34,8 +36,8 @@ pub(crate) async fn handle(axum::extract::State(inner): State, request: Request)
 }
 
 async fn revoke(inner: &Inner, request: Request) -> Result<(), OAuthError> {
-    let (parts, params) = super::token::read_form(inner, request).await?;
-    let client = crate::client_auth::authenticate(inner, &parts.headers, &params).await?;
+    let (parts, params) = read_form(inner, request).await?;
+    let client = crate::client_auth::authenticate(inner, &parts, &params).await?;
     let token = params.require("token")?;
     let now = inner.now();
     let hint = params.get("token_type_hint");
@@ -48,7 +50,7 @@ async fn revoke(inner: &Inner, request: Request) -> Result<(), OAuthError> {
                     "the token was issued to another client",
                 ));
             }
-            inner.store.revoke_grant(&grant.grant_id, now).await?;
+            inner.revoke_grant(&grant.grant_id, now).await?;
             #[cfg(feature = "tracing")]
             tracing::info!(client_id = %client.client_id, grant = %grant.grant_id, "refresh token revoked with its grant");
             return Ok(true);
@@ -75,7 +77,7 @@ async fn revoke(inner: &Inner, request: Request) -> Result<(), OAuthError> {
             return Ok(false);
         };
         if exp > now {
-            inner.store.revoke_access_token(jti, exp).await?;
+            inner.revoke_access_token(jti, exp).await?;
             #[cfg(feature = "tracing")]
             tracing::info!(client_id = %client.client_id, %jti, "access token revoked");
         }

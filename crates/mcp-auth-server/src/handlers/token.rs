@@ -10,7 +10,8 @@
 //! 4. `refresh_token`: bound to its client; rotated on every use; a rotated token presented
 //!    again revokes the family; `scope` may only narrow; `resource`, when sent, must be the
 //!    grant's.
-//! 5. `client_credentials`: confidential clients only.
+//! 5. `client_credentials`: only machine clients the operator registered, for their own scopes
+//!    (the rules in [`crate::policy`], which decides the scope and resource of every grant).
 //! 6. Every response carries `Cache-Control: no-store`; errors are RFC 6749 §5.2 JSON.
 
 use axum::extract::Request;
@@ -20,10 +21,12 @@ use mcp_auth_core::ScopeSet;
 use mcp_auth_core::error::ErrorCode;
 use mcp_auth_core::pkce::{CodeChallenge, CodeVerifier};
 
-use super::{State, cors, no_store_json};
+use super::State;
 use crate::error::OAuthError;
 use crate::form::Params;
-use crate::server::Inner;
+use crate::http::{cors, no_store_json, read_form};
+use crate::policy::{self, Grant, registered_for};
+use crate::state::Inner;
 use crate::store::{
     ClientRecord, CodeTake, GrantRecord, RefreshRecord, RefreshState, Rotation, TokenHash,
 };
@@ -38,53 +41,31 @@ pub(crate) async fn handle(axum::extract::State(inner): State, request: Request)
     cors(response)
 }
 
-/// Read the form body of a POST (rule 1).
-pub(crate) async fn read_form(
-    inner: &Inner,
-    request: Request,
-) -> Result<(http::request::Parts, Params), OAuthError> {
-    let (parts, body) = request.into_parts();
-    if !super::is_form(&parts.headers) {
-        return Err(OAuthError::invalid_request(
-            "the body must be application/x-www-form-urlencoded",
-        ));
-    }
-    let bytes = axum::body::to_bytes(body, inner.config.max_body_bytes)
-        .await
-        .map_err(|_| {
-            OAuthError::invalid_request("the request body is too large")
-                .with_status(StatusCode::PAYLOAD_TOO_LARGE)
-        })?;
-    let params = Params::parse_strict(&bytes)?;
-    Ok((parts, params))
-}
-
 async fn exchange(inner: &Inner, request: Request) -> Result<Response, OAuthError> {
     let (parts, params) = read_form(inner, request).await?;
     let grant_type = params.require("grant_type")?;
-    // Refuse unknown grant types before touching client credentials.
-    if !matches!(
-        grant_type,
-        "authorization_code" | "refresh_token" | "client_credentials"
-    ) {
-        return Err(OAuthError::new(
-            ErrorCode::UnsupportedGrantType,
-            "supported grant types: authorization_code, refresh_token, client_credentials",
-        ));
+    // Refuse unknown (or switched off) grant types before touching client credentials.
+    let machine = inner.config.client_credentials;
+    match grant_type {
+        "authorization_code" | "refresh_token" => {}
+        "client_credentials" if machine => {}
+        _ => {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                if machine {
+                    "supported grant types: authorization_code, refresh_token, client_credentials"
+                } else {
+                    "supported grant types: authorization_code, refresh_token"
+                },
+            ));
+        }
     }
-    let client = crate::client_auth::authenticate(inner, &parts.headers, &params).await?;
+    let client = crate::client_auth::authenticate(inner, &parts, &params).await?;
     match grant_type {
         "authorization_code" => authorization_code(inner, &client, &params).await,
         "refresh_token" => refresh_token(inner, &client, &params).await,
         _ => client_credentials(inner, &client, &params).await,
     }
-}
-
-fn registered_for(client: &ClientRecord, grant: &str) -> bool {
-    let types = &client.metadata.grant_types;
-    // RFC 7591 §2: an omitted list means authorization_code only; we also allow refreshing the
-    // grants such clients obtained, since MCP clients often omit the list.
-    types.iter().any(|g| g == grant) || (types.is_empty() && grant != "client_credentials")
 }
 
 async fn authorization_code(
@@ -102,7 +83,7 @@ async fn authorization_code(
             // parameters (an invalid replay must not let anyone revoke someone else's grant).
             let valid = record.client_id == client.client_id
                 && verifier_ok(&record.code_challenge, verifier);
-            if valid && inner.store.revoke_grant(&record.grant_id, now).await? {
+            if valid && inner.revoke_grant(&record.grant_id, now).await? {
                 #[cfg(feature = "tracing")]
                 tracing::warn!(client_id = %client.client_id, grant = %record.grant_id, "authorization code replayed: grant revoked");
             }
@@ -235,20 +216,12 @@ async fn refresh_token(
         return Err(OAuthError::invalid_grant("the refresh token has expired"));
     }
     let granted = ScopeSet::parse(&old.scope).map_err(|_| OAuthError::server_error())?;
-    let scope = match params.get("scope") {
-        None => granted.clone(),
-        Some(raw) => {
-            let asked = ScopeSet::parse(raw)
-                .map_err(|_| OAuthError::new(ErrorCode::InvalidScope, "scope is malformed"))?;
-            if !granted.contains_all(&asked) {
-                return Err(OAuthError::new(
-                    ErrorCode::InvalidScope,
-                    "a refresh may not widen the scope",
-                ));
-            }
-            asked
-        }
-    };
+    let scope = policy::scope(
+        &inner.config,
+        client,
+        Grant::Refresh { granted: &granted },
+        params.get("scope"),
+    )?;
     if let Some(resource) = params.get("resource")
         && !mcp_auth_core::ResourceId::parse(&grant.resource).is_ok_and(|r| r.matches(resource))
     {
@@ -276,11 +249,10 @@ async fn refresh_token(
     };
     match inner.store.rotate_refresh(&hash, new, now).await? {
         Rotation::Rotated => {}
-        Rotation::Reused {
-            grant_id: _grant_id,
-        } => {
+        Rotation::Reused { grant_id } => {
+            inner.grant_revoked(&grant_id, now);
             #[cfg(feature = "tracing")]
-            tracing::warn!(client_id = %client.client_id, grant = %_grant_id, "refresh token reuse detected: grant revoked");
+            tracing::warn!(client_id = %client.client_id, grant = %grant_id, "refresh token reuse detected: grant revoked");
             return Err(OAuthError::invalid_grant(
                 "the refresh token was already used; the grant has been revoked",
             ));
@@ -310,36 +282,8 @@ async fn client_credentials(
     client: &ClientRecord,
     params: &Params,
 ) -> Result<Response, OAuthError> {
-    if client.is_public() {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "client_credentials is for confidential clients only",
-        ));
-    }
-    if !inner.config.client_credentials || !registered_for(client, "client_credentials") {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "this client may not use client_credentials",
-        ));
-    }
-    let scope = match params.get("scope") {
-        None => inner.config.default_scopes.clone(),
-        Some(raw) => ScopeSet::parse(raw)
-            .map_err(|_| OAuthError::new(ErrorCode::InvalidScope, "scope is malformed"))?,
-    };
-    if let Some(unknown) = scope
-        .iter()
-        .find(|s| !inner.config.scopes.contains(s.as_str()))
-    {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidScope,
-            format!("unknown scope {:?}", unknown.as_str()),
-        ));
-    }
-    let resource = inner
-        .config
-        .resolve_resource(params.get("resource"))
-        .map_err(|m| OAuthError::new(ErrorCode::InvalidTarget, m))?
+    let scope = policy::scope(&inner.config, client, Grant::Machine, params.get("scope"))?;
+    let resource = policy::resource(&inner.config, client, params.get("resource"))?
         .as_str()
         .to_owned();
     let now = inner.now();

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::*;
 use crate::store::{
     ClientRecord, CodeRecord, CodeTake, ConsentRecord, GrantRecord, MemoryStore, RefreshRecord,
-    Rotation, StoreFuture, TokenHash,
+    Revoked, Rotation, StoreFuture, TokenHash,
 };
 
 const NOW: u64 = 1_700_000_000;
@@ -70,6 +70,9 @@ impl Store for HookedStore {
     }
     fn is_access_token_revoked<'a>(&'a self, jti: &'a str) -> StoreFuture<'a, bool> {
         self.inner.is_access_token_revoked(jti)
+    }
+    fn list_revocations(&self, now: u64, since: u64) -> StoreFuture<'_, Vec<Revoked>> {
+        self.inner.list_revocations(now, since)
     }
     fn put_consent(&self, consent: ConsentRecord) -> StoreFuture<'_, ()> {
         self.inner.put_consent(consent)

@@ -6,7 +6,7 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::{
     ClientRecord, CodeRecord, CodeTake, ConsentRecord, GrantRecord, RefreshRecord, RefreshState,
-    Rotation, Store, StoreError, StoreFuture, StoredKey, TokenHash,
+    Revoked, Rotation, Store, StoreError, StoreFuture, StoredKey, TokenHash,
 };
 
 /// An in-memory store (tests and single-process demos; forgets everything on restart).
@@ -294,6 +294,29 @@ impl Store for MemoryStore {
 
     fn is_access_token_revoked<'a>(&'a self, jti: &'a str) -> StoreFuture<'a, bool> {
         ready(Ok(self.read().revoked_jtis.contains_key(jti)))
+    }
+
+    fn list_revocations(&self, now: u64, since: u64) -> StoreFuture<'_, Vec<Revoked>> {
+        let state = self.read();
+        let tokens = state
+            .revoked_jtis
+            .iter()
+            .filter(|(_, expires_at)| **expires_at > now)
+            .map(|(jti, expires_at)| Revoked::AccessToken {
+                jti: jti.clone(),
+                expires_at: *expires_at,
+            });
+        let grants = state
+            .grants
+            .values()
+            .filter_map(|grant| match grant.revoked_at {
+                Some(revoked_at) if revoked_at >= since => Some(Revoked::Grant {
+                    grant_id: grant.grant_id.clone(),
+                    revoked_at,
+                }),
+                _ => None,
+            });
+        ready(Ok(tokens.chain(grants).collect()))
     }
 
     fn put_consent(&self, consent: ConsentRecord) -> StoreFuture<'_, ()> {

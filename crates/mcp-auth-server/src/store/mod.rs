@@ -122,6 +122,11 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     fn revoke_access_token<'a>(&'a self, jti: &'a str, expires_at: u64) -> StoreFuture<'a, ()>;
     /// Whether the access token `jti` was revoked.
     fn is_access_token_revoked<'a>(&'a self, jti: &'a str) -> StoreFuture<'a, bool>;
+    /// What a resource server must still refuse at `now`: every deny-listed access token whose
+    /// `expires_at` is after `now`, and every grant revoked at or after `since` (the access
+    /// tokens it issued before may still be unexpired). The server loads these when it starts,
+    /// so that [`Revocations`](crate::Revocations) survives a restart.
+    fn list_revocations(&self, now: u64, since: u64) -> StoreFuture<'_, Vec<Revoked>>;
 
     // ----- consents -----
     /// Remember that `subject` approved `scopes` for `client_id` at `resource` (merging with any
@@ -266,7 +271,33 @@ pub enum ClientSource {
     MetadataDocument,
 }
 
+/// A revocation a resource server must honour, from [`Store::list_revocations`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Revoked {
+    /// One access token, by `jti`, until it expires.
+    AccessToken {
+        /// The token's `jti`.
+        jti: String,
+        /// Its `exp` (UNIX seconds).
+        expires_at: u64,
+    },
+    /// A grant: every access token with this grant id in `sid`.
+    Grant {
+        /// The grant id.
+        grant_id: String,
+        /// When it was revoked (UNIX seconds).
+        revoked_at: u64,
+    },
+}
+
 /// A registered client.
+///
+/// Two fields say what the client may obtain beyond what a user approves (the rules are in the
+/// crate's security section): [`machine_scope`](Self::machine_scope), the scopes the operator
+/// arranged for machine grants (`client_credentials`), and [`resources`](Self::resources), the
+/// resources it may get tokens for. Open registration and Client ID Metadata Documents never set
+/// either.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClientRecord {
     /// The `client_id`.
@@ -283,6 +314,13 @@ pub struct ClientRecord {
     pub issued_at: u64,
     /// Where it came from.
     pub source: ClientSource,
+    /// The scopes the operator allows this client to obtain with machine grants
+    /// (`client_credentials`), space separated. `None`: no machine grant at all. Only
+    /// operator-registered clients ([`ClientSource::Static`]) are honoured.
+    pub machine_scope: Option<String>,
+    /// The resources (canonical URLs) this client may obtain tokens for. Empty: every resource
+    /// the server issues tokens for.
+    pub resources: Vec<String>,
 }
 
 impl ClientRecord {
@@ -296,6 +334,8 @@ impl ClientRecord {
             metadata,
             issued_at,
             source: ClientSource::Dynamic,
+            machine_scope: None,
+            resources: Vec::new(),
         }
     }
 
@@ -315,6 +355,8 @@ impl ClientRecord {
             metadata,
             issued_at,
             source: ClientSource::Dynamic,
+            machine_scope: None,
+            resources: Vec::new(),
         }
     }
 
@@ -323,6 +365,32 @@ impl ClientRecord {
     pub fn with_source(mut self, source: ClientSource) -> Self {
         self.source = source;
         self
+    }
+
+    /// Allow machine grants for these scopes (space separated). See
+    /// [`machine_scope`](Self::machine_scope).
+    #[must_use]
+    pub fn with_machine_scope(mut self, scope: impl Into<String>) -> Self {
+        self.machine_scope = Some(scope.into());
+        self
+    }
+
+    /// Restrict the client to these resources. See [`resources`](Self::resources).
+    #[must_use]
+    pub fn with_resources<I, T>(mut self, resources: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        self.resources = resources.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Whether the operator registered this client (configuration or
+    /// [`AuthorizationServer::register_machine_client`](crate::AuthorizationServer::register_machine_client)),
+    /// as opposed to open registration or a metadata document.
+    pub fn is_operator_registered(&self) -> bool {
+        self.source == ClientSource::Static
     }
 
     /// Whether the client is public (no secret).

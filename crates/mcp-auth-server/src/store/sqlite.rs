@@ -21,7 +21,8 @@ use sqlx::{Row, Sqlite, Transaction};
 use super::memory::{foreign_refresh, merge_scopes};
 use super::{
     ClientAuthMethod, ClientRecord, ClientSource, CodeRecord, CodeTake, ConsentRecord, GrantRecord,
-    RefreshRecord, RefreshState, Rotation, Store, StoreError, StoreFuture, StoredKey, TokenHash,
+    RefreshRecord, RefreshState, Revoked, Rotation, Store, StoreError, StoreFuture, StoredKey,
+    TokenHash,
 };
 
 /// Connections per pool: SQLite has one writer at a time, a few readers are plenty.
@@ -178,8 +179,14 @@ impl SqliteStore {
 
 /// The embedded migrations, oldest first. Never edit one that shipped: add the next.
 fn migrations() -> Vec<Migration> {
-    let embedded: [(i64, &'static str, &'static str); 1] =
-        [(1, "init", include_str!("../../migrations/0001_init.sql"))];
+    let embedded: [(i64, &'static str, &'static str); 2] = [
+        (1, "init", include_str!("../../migrations/0001_init.sql")),
+        (
+            2,
+            "client policy",
+            include_str!("../../migrations/0002_client_policy.sql"),
+        ),
+    ];
     embedded
         .into_iter()
         .map(|(version, description, sql)| {
@@ -310,6 +317,11 @@ fn client_from_row(row: &SqliteRow) -> Result<ClientRecord, StoreError> {
         .ok_or_else(|| StoreError::new("a stored client has an unknown auth method"))?;
     let metadata: ClientMetadata = serde_json::from_str(&get_text(row, "metadata")?)
         .map_err(|e| StoreError::with_source("a stored client has invalid metadata", e))?;
+    let machine_scope: Option<String> = row
+        .try_get("machine_scope")
+        .map_err(db_error("cannot read a stored text"))?;
+    let resources: Vec<String> = serde_json::from_str(&get_text(row, "resources")?)
+        .map_err(|e| StoreError::with_source("a stored client has invalid resources", e))?;
     Ok(ClientRecord {
         client_id: get_text(row, "client_id")?,
         secret_hash: secret_hash.map(hash_from_blob).transpose()?,
@@ -318,6 +330,8 @@ fn client_from_row(row: &SqliteRow) -> Result<ClientRecord, StoreError> {
         metadata,
         issued_at: get_time(row, "issued_at")?,
         source: source_from_name(&get_text(row, "source")?)?,
+        machine_scope,
+        resources,
     })
 }
 
@@ -549,10 +563,13 @@ impl Store for SqliteStore {
         Box::pin(async move {
             let metadata = serde_json::to_string(&client.metadata)
                 .map_err(|e| StoreError::with_source("cannot serialize client metadata", e))?;
+            let resources = serde_json::to_string(&client.resources)
+                .map_err(|e| StoreError::with_source("cannot serialize client resources", e))?;
             sqlx::query(
                 "INSERT OR REPLACE INTO clients \
-                 (client_id, secret_hash, secret_expires_at, auth_method, metadata, issued_at, source) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 (client_id, secret_hash, secret_expires_at, auth_method, metadata, issued_at, source, \
+                  machine_scope, resources) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )
             .bind(client.client_id.as_str())
             .bind(client.secret_hash.as_ref().map(|h| h.as_bytes().as_slice()))
@@ -561,6 +578,8 @@ impl Store for SqliteStore {
             .bind(metadata)
             .bind(to_db(client.issued_at))
             .bind(source_name(client.source))
+            .bind(client.machine_scope.as_deref())
+            .bind(resources)
             .execute(&self.pool)
             .await
             .map_err(db_error("cannot store a client"))?;
@@ -572,7 +591,7 @@ impl Store for SqliteStore {
         Box::pin(async move {
             let row = sqlx::query(
                 "SELECT client_id, secret_hash, secret_expires_at, auth_method, metadata, \
-                 issued_at, source FROM clients WHERE client_id = ?1",
+                 issued_at, source, machine_scope, resources FROM clients WHERE client_id = ?1",
             )
             .bind(client_id)
             .fetch_optional(&self.pool)
@@ -763,6 +782,42 @@ impl Store for SqliteStore {
                 .await
                 .map_err(db_error("cannot read the access-token deny list"))?;
             Ok(row.is_some())
+        })
+    }
+
+    fn list_revocations(&self, now: u64, since: u64) -> StoreFuture<'_, Vec<Revoked>> {
+        Box::pin(async move {
+            let tokens: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT jti, expires_at FROM revoked_access_tokens WHERE expires_at > ?1",
+            )
+            .bind(to_db(now))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error("cannot read the access-token deny list"))?;
+            let grants: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT grant_id, revoked_at FROM grants \
+                 WHERE revoked_at IS NOT NULL AND revoked_at >= ?1",
+            )
+            .bind(to_db(since))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error("cannot read the revoked grants"))?;
+            let time = |t: i64| u64::try_from(t).unwrap_or(0);
+            Ok(tokens
+                .into_iter()
+                .map(|(jti, expires_at)| Revoked::AccessToken {
+                    jti,
+                    expires_at: time(expires_at),
+                })
+                .chain(
+                    grants
+                        .into_iter()
+                        .map(|(grant_id, revoked_at)| Revoked::Grant {
+                            grant_id,
+                            revoked_at: time(revoked_at),
+                        }),
+                )
+                .collect())
         })
     }
 

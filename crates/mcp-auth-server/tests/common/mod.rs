@@ -85,6 +85,8 @@ pub async fn start_with_store(
         .merge(protected.metadata_router())
         .merge(mcp);
     tokio::spawn(async move {
+        // With the peer address, as a deployment that wants per-address throttling serves it.
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         axum::serve(listener, app).await.unwrap();
     });
     let http = reqwest::Client::builder()
@@ -308,6 +310,18 @@ impl Harness {
             .send()
             .await
             .unwrap()
+    }
+
+    /// POST a form to the revocation endpoint; the status.
+    pub async fn token_revoke(&self, form: &[(&str, &str)]) -> u16 {
+        self.http
+            .post(self.url("/revoke"))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
     }
 
     /// Exchange a code for a public client.

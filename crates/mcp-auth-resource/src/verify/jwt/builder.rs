@@ -16,7 +16,7 @@ use super::{
 };
 use crate::ConfigError;
 
-/// The default clock-skew leeway for `exp` and `nbf`.
+/// The default clock-skew leeway for `exp`, `nbf` and `iat`.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
 /// The largest leeway accepted.
 pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
@@ -231,7 +231,7 @@ impl JwtVerifierBuilder {
         self
     }
 
-    /// The clock-skew leeway for `exp` and `nbf` (default 60 s, at most 300 s).
+    /// The clock-skew leeway for `exp`, `nbf` and `iat` (default 60 s, at most 300 s).
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
         self
@@ -268,7 +268,7 @@ impl JwtVerifierBuilder {
         self
     }
 
-    /// Where time comes from for `exp`/`nbf`, key age and the unknown-`kid` cool-down (default
+    /// Where time comes from for `exp`/`nbf`/`iat`, key age and the unknown-`kid` cool-down (default
     /// [`SystemClock`]).
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);

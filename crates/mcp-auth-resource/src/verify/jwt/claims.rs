@@ -7,7 +7,7 @@ use crate::{
     AuthInfo,
     verify::{
         VerifyError, VerifyErrorKind,
-        claims::{audiences, client_id, collect_scopes, numeric_date},
+        claims::{audiences, client_id, collect_scopes, is_after_leeway, numeric_date},
     },
 };
 
@@ -36,7 +36,10 @@ fn optional_string(claims: &Map<String, Value>, name: &str) -> Result<Option<Str
 
 /// Checks the claims of a token whose signature verified, at `now` (Unix seconds).
 ///
-/// Order: `cnf`, `iss`, `aud`, `exp`, `nbf`, other registered claim types, required claims.
+/// Order: `cnf`, `iss`, `aud`, `exp`, `nbf`, `iat`, other registered claim types, required claims.
+/// `nbf` and `iat` further in the future than the leeway are [`VerifyErrorKind::NotYetValid`]: a
+/// token "issued" after now comes from an issuer whose clock is off, or was minted ahead of time
+/// to be used later; either way it is not valid yet.
 pub(super) fn check(
     policy: &ClaimPolicy,
     now: u64,
@@ -73,14 +76,20 @@ pub(super) fn check(
         None => {}
         Some(v) => {
             let nbf = numeric_date(v).ok_or_else(|| err(VerifyErrorKind::Malformed))?;
-            if nbf > now.saturating_add(policy.leeway_secs) {
+            if is_after_leeway(nbf, now, policy.leeway_secs) {
                 return Err(err(VerifyErrorKind::NotYetValid));
             }
         }
     }
     let issued_at = match claims.get("iat") {
         None => None,
-        Some(v) => Some(numeric_date(v).ok_or_else(|| err(VerifyErrorKind::Malformed))?),
+        Some(v) => {
+            let iat = numeric_date(v).ok_or_else(|| err(VerifyErrorKind::Malformed))?;
+            if is_after_leeway(iat, now, policy.leeway_secs) {
+                return Err(err(VerifyErrorKind::NotYetValid));
+            }
+            Some(iat)
+        }
     };
     let subject = optional_string(&claims, "sub")?;
     let jwt_id = optional_string(&claims, "jti")?;
@@ -199,6 +208,10 @@ mod tests {
             (json!({"cnf": {"jkt": "x"}}), Some(Unsupported)),
             (json!({"sub": 1}), Some(Malformed)),
             (json!({"iat": "x"}), Some(Malformed)),
+            (json!({"iat": NOW + 61}), Some(NotYetValid)),
+            (json!({"iat": NOW + 60}), None),
+            (json!({"iat": NOW - 3600}), None),
+            (json!({"iat": (NOW + 61) as f64 + 0.5}), Some(NotYetValid)),
         ];
         for (changes, want) in rows {
             assert_eq!(kind(changes.clone()), want, "{changes}");

@@ -34,7 +34,9 @@
 //!    Entra ID v2.0's client-ID audiences) ⇒ [`Audience`](VerifyErrorKind::Audience).
 //! 10. **`exp`** required ⇒ [`MissingClaim`](VerifyErrorKind::MissingClaim) /
 //!     [`Expired`](VerifyErrorKind::Expired); **`nbf`** enforced ⇒
-//!     [`NotYetValid`](VerifyErrorKind::NotYetValid); both with a leeway (default 60 s, at most
+//!     [`NotYetValid`](VerifyErrorKind::NotYetValid); **`iat`**, when present, must not be in
+//!     the future ⇒ [`NotYetValid`](VerifyErrorKind::NotYetValid) (a non-numeric `nbf` or `iat`
+//!     ⇒ [`Malformed`](VerifyErrorKind::Malformed)); all with a leeway (default 60 s, at most
 //!     300 s), against the configured [`Clock`].
 //! 11. Claims named by [`require_claim`](JwtVerifierBuilder::require_claim) ⇒
 //!     [`MissingClaim`](VerifyErrorKind::MissingClaim).

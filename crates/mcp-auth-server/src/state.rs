@@ -1,0 +1,154 @@
+//! What every handler shares: the checked configuration and the server's state.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mcp_auth_core::{Clock, ResourceId, ScopeSet};
+
+use crate::flow::Flow;
+use crate::keys::KeySet;
+use crate::login::Login;
+use crate::revocation::Revocations;
+use crate::store::{Store, TokenHash};
+
+#[cfg(feature = "cimd")]
+use crate::cimd::CimdFetcher;
+
+/// Everything the handlers share.
+pub(crate) struct Inner {
+    pub(crate) config: Config,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) keys: KeySet,
+    pub(crate) login: Arc<dyn Login>,
+    pub(crate) clock: Arc<dyn Clock>,
+    #[cfg(feature = "cimd")]
+    pub(crate) cimd: Option<CimdFetcher>,
+    /// Pending browser transactions and login sessions.
+    pub(crate) flow: Flow,
+    /// The metadata document, serialized once.
+    pub(crate) metadata_json: bytes::Bytes,
+    /// The OIDC discovery variant, serialized once.
+    pub(crate) openid_json: bytes::Bytes,
+    /// Registrations per minute (AS-46), one global window.
+    pub(crate) registrations: crate::limit::Limiter,
+    /// Failed sign-ins per username per 15 minutes.
+    pub(crate) failed_logins: crate::limit::Limiter,
+    /// Password checks running at once (PBKDF2 is deliberately slow).
+    pub(crate) password_checks: tokio::sync::Semaphore,
+    /// Failed client authentications per client id and per address (`/token`, `/revoke`,
+    /// `/introspect`).
+    pub(crate) failed_client_auths: crate::limit::Limiter,
+    /// What this server revoked, for resource servers in the same process.
+    pub(crate) revocations: Revocations,
+}
+
+impl Inner {
+    /// Now, in UNIX seconds.
+    pub(crate) fn now(&self) -> u64 {
+        self.clock.unix_seconds()
+    }
+
+    /// Revoke a grant in the store and, at once, for resource servers in this process. Returns
+    /// whether it was active.
+    pub(crate) async fn revoke_grant(
+        &self,
+        grant_id: &str,
+        now: u64,
+    ) -> Result<bool, crate::store::StoreError> {
+        let was_active = self.store.revoke_grant(grant_id, now).await?;
+        self.grant_revoked(grant_id, now);
+        Ok(was_active)
+    }
+
+    /// Record a grant the store already revoked (refresh-token reuse).
+    pub(crate) fn grant_revoked(&self, grant_id: &str, now: u64) {
+        let until = now.saturating_add(self.config.access_token_ttl.as_secs());
+        self.revocations.revoke_grant(grant_id, until);
+    }
+
+    /// Deny-list one access token in the store and in this process.
+    pub(crate) async fn revoke_access_token(
+        &self,
+        jti: &str,
+        expires_at: u64,
+    ) -> Result<(), crate::store::StoreError> {
+        self.store.revoke_access_token(jti, expires_at).await?;
+        self.revocations.revoke_access_token(jti, expires_at);
+        Ok(())
+    }
+}
+
+/// The checked configuration.
+#[derive(Debug)]
+pub(crate) struct Config {
+    /// The issuer identifier, exactly as advertised.
+    pub(crate) issuer: String,
+    /// The issuer's path ("" or "/tenant"), the prefix of every endpoint path.
+    pub(crate) issuer_path: String,
+    /// Whether the issuer is https (cookies get `Secure` and the `__Host-` prefix).
+    pub(crate) secure_cookies: bool,
+    /// Whether the issuer is on a loopback host: then every request must name a loopback
+    /// `Host` (DNS rebinding).
+    pub(crate) loopback: bool,
+    /// Resources tokens may be issued for (canonical strings).
+    pub(crate) resources: Vec<ResourceId>,
+    /// Used when a request names no resource (AS-21); `None`: such requests are refused.
+    pub(crate) default_resource: Option<ResourceId>,
+    /// Every scope a client may ask for.
+    pub(crate) scopes: ScopeSet,
+    /// The scopes advertised in `scopes_supported`.
+    pub(crate) scopes_advertised: ScopeSet,
+    /// Granted when a request names no scope.
+    pub(crate) default_scopes: ScopeSet,
+    pub(crate) access_token_ttl: Duration,
+    pub(crate) refresh_token_ttl: Duration,
+    pub(crate) public_refresh_token_ttl: Duration,
+    pub(crate) grant_ttl: Duration,
+    pub(crate) code_ttl: Duration,
+    pub(crate) dynamic_registration: bool,
+    pub(crate) client_credentials: bool,
+    pub(crate) issue_refresh_tokens: bool,
+    /// Credentials allowed to call the introspection endpoint: (client_id, secret hash).
+    pub(crate) introspection_clients: Vec<(String, TokenHash)>,
+    /// Largest accepted request body for form and JSON endpoints.
+    pub(crate) max_body_bytes: usize,
+}
+
+impl Config {
+    /// An endpoint's path: issuer path + `suffix` (e.g. `/token`).
+    pub(crate) fn path(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.issuer_path)
+    }
+
+    /// An endpoint's absolute URL.
+    pub(crate) fn url(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.issuer)
+    }
+
+    /// The resource a request names, checked against the configured ones (AS-19), or the
+    /// default when it names none (AS-21).
+    pub(crate) fn resolve_resource(
+        &self,
+        requested: Option<&str>,
+    ) -> Result<&ResourceId, &'static str> {
+        match requested {
+            None => self
+                .default_resource
+                .as_ref()
+                .ok_or("the resource parameter is required: name the MCP server's URL"),
+            Some(raw) => self
+                .resources
+                .iter()
+                .find(|r| r.matches(raw))
+                .ok_or("this authorization server does not issue tokens for that resource"),
+        }
+    }
+}
+
+/// Whether an URL's host is loopback (`localhost`, 127.0.0.0/8, `[::1]`).
+pub(crate) fn is_loopback_url(raw: &str) -> bool {
+    url::Url::parse(raw)
+        .ok()
+        .and_then(|u| u.host_str().map(mcp_auth_core::is_loopback_host))
+        .unwrap_or(false)
+}
