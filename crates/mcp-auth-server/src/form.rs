@@ -51,7 +51,7 @@ impl Params {
         }
         match self.duplicates.first() {
             Some(name) => Err(OAuthError::invalid_request(format!(
-                "parameter {name:?} was given more than once"
+                "parameter {name} was given more than once"
             ))),
             None => Ok(()),
         }
@@ -78,7 +78,7 @@ impl Params {
     /// A required parameter, or `invalid_request` naming it.
     pub(crate) fn require(&self, name: &'static str) -> Result<&str, OAuthError> {
         self.get(name).ok_or_else(|| {
-            OAuthError::invalid_request(Cow::Owned(format!("missing parameter {name:?}")))
+            OAuthError::invalid_request(Cow::Owned(format!("missing parameter {name}")))
         })
     }
 }

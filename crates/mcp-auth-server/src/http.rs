@@ -97,9 +97,10 @@ pub(crate) async fn read_form(
     Ok((parts, params))
 }
 
-/// Whether the request names only loopback hosts: exactly one `Host` header (or, without one,
-/// an absolute target), each `host[:port]` parsing strictly and naming `localhost`,
-/// 127.0.0.0/8 or `[::1]`.
+/// Whether the request names only loopback hosts: at most one `Host` header, and it and an
+/// absolute target, when present, each parse strictly as `host[:port]` naming `localhost`,
+/// 127.0.0.0/8 or `[::1]`. A request naming no host at all passes: browsers (the only way to
+/// a DNS-rebinding attack) always send one, and in-process calls (`Router::oneshot`) have none.
 pub(crate) fn names_loopback_host(uri: &http::Uri, headers: &http::HeaderMap) -> bool {
     use mcp_auth_core::host::Authority;
     let mut values = headers.get_all(header::HOST).iter();
@@ -113,10 +114,43 @@ pub(crate) fn names_loopback_host(uri: &http::Uri, headers: &http::HeaderMap) ->
         None => None,
     };
     let target = uri.authority().map(http::uri::Authority::as_str);
-    if host.is_none() && target.is_none() {
-        return false;
-    }
     host.into_iter()
         .chain(target)
         .all(|value| Authority::parse(value).is_some_and(|a| a.host().is_loopback()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(host: &[&str], uri: &str) -> bool {
+        let mut headers = http::HeaderMap::new();
+        for h in host {
+            headers.append(header::HOST, HeaderValue::from_str(h).unwrap());
+        }
+        names_loopback_host(&uri.parse().unwrap(), &headers)
+    }
+
+    #[test]
+    fn only_loopback_names_pass() {
+        for (host, uri) in [
+            (&["127.0.0.1:8080"][..], "/token"),
+            (&["localhost"][..], "/token"),
+            (&["[::1]:9"][..], "/token"),
+            (&["127.0.0.2:1"][..], "http://localhost:1/token"),
+            (&[][..], "/token"),
+        ] {
+            assert!(check(host, uri), "{host:?} {uri}");
+        }
+        for (host, uri) in [
+            (&["evil.example:8080"][..], "/token"),
+            (&["localhost.evil.example"][..], "/token"),
+            (&["127.0.0.1", "127.0.0.1"][..], "/token"),
+            (&["user@127.0.0.1"][..], "/token"),
+            (&["127.0.0.1:8080"][..], "http://evil.example/token"),
+            (&[][..], "http://evil.example:8080/token"),
+        ] {
+            assert!(!check(host, uri), "{host:?} {uri}");
+        }
+    }
 }

@@ -8,7 +8,7 @@
 //! | `/.well-known/oauth-authorization-server[/path]`, `/.well-known/openid-configuration[/path]`, `[/path]/.well-known/openid-configuration` | RFC 8414, OIDC Discovery |
 //! | `/register` | RFC 7591 dynamic client registration |
 //! | `/authorize` (+ the login and consent page) | OAuth 2.1 §4.1, PKCE S256 only, RFC 8707 `resource`, RFC 9207 `iss` |
-//! | `/token` | `authorization_code`, `refresh_token` (rotated, reuse revokes the family), `client_credentials` |
+//! | `/token` | `authorization_code`, `refresh_token` (rotated, reuse revokes the family), `client_credentials` (off by default; operator-arranged [`MachineClient`]s only) |
 //! | `/revoke` | RFC 7009 |
 //! | `/introspect` | RFC 7662 (authenticated) |
 //! | `/jwks.json` | the public signing keys |
@@ -21,6 +21,20 @@
 //! Persistence goes through the [`Store`](store::Store) trait: [`MemoryStore`](store::MemoryStore)
 //! for tests, `SqliteStore` (feature `sqlite`, on by default) for a server that keeps its
 //! clients, refresh tokens, consents and signing keys across restarts.
+//!
+//! # Security rules
+//!
+//! 1. Machine grants are arranged, never self-served: `client_credentials` is off until
+//!    [`client_credentials(true)`](AuthorizationServerBuilder::client_credentials), and then only
+//!    for [`MachineClient`]s the operator registers, each for its own scope list. Open
+//!    registration refuses the grant type; metadata documents never get it.
+//! 2. Scopes are bounded everywhere: known scopes only, user grants by the user's approval,
+//!    refreshes only narrow, machine grants by their list, an operator-registered client by its
+//!    registered `scope`; more is `invalid_scope`.
+//! 3. One resource per token, among the server's (and a restricted client's): `invalid_target`.
+//! 4. Every revocation reaches [`Revocations`] at once, for resource servers in the process.
+//! 5. Failed client authentications are throttled per `client_id` and per address.
+//! 6. On a loopback issuer, a request naming a non-loopback `Host` is refused (DNS rebinding).
 //!
 //! # When to use a dedicated identity provider instead
 //!

@@ -66,7 +66,7 @@ pub(crate) fn scope(
     {
         return Err(OAuthError::new(
             ErrorCode::InvalidScope,
-            format!("unknown scope {:?}", unknown.as_str()),
+            format!("unknown scope {}", unknown.as_str()),
         ));
     }
     // An operator's registration of the client bounds every grant it gets.
@@ -112,7 +112,7 @@ pub(crate) fn scope(
         Some(asked) => match asked.iter().find(|s| !ceiling.contains(s.as_str())) {
             Some(extra) => Err(OAuthError::new(
                 ErrorCode::InvalidScope,
-                format!("{beyond} {:?}", extra.as_str()),
+                format!("{beyond} {}", extra.as_str()),
             )),
             None => Ok(asked),
         },
@@ -204,6 +204,7 @@ mod tests {
             dynamic_registration: true,
             client_credentials,
             issue_refresh_tokens: true,
+            offline_access: false,
             introspection_clients: Vec::new(),
             max_body_bytes: 65_536,
         }
@@ -292,7 +293,13 @@ mod tests {
         let machine = Grant::Machine;
         let ok = |s: &str| Ok::<String, String>(s.to_owned());
         let err = |c: &str| Err::<String, String>(c.to_owned());
-        type Row<'a> = (Kind, Grant<'a>, Option<&'a str>, bool, Result<String, String>);
+        type Row<'a> = (
+            Kind,
+            Grant<'a>,
+            Option<&'a str>,
+            bool,
+            Result<String, String>,
+        );
         #[rustfmt::skip]
         let rows: Vec<Row<'_>> = vec![
             // User grants: what the user will approve; self-registered scope does not bound.

@@ -14,6 +14,11 @@
 //! Matching: exact string equality; for a registered `http` loopback URI, everything except
 //! the port must be equal byte for byte (scheme, host, path, query), and the requested URI may
 //! name any port, or none (RFC 8252 §7.3, OAuth 2.1 §8.4.2).
+//!
+//! Client kind (OpenID Connect Dynamic Client Registration 1.0 §2, MCP 2026-07-28 SEP-837):
+//! an `http` loopback redirect ([`is_loopback_http`]) is what a `native` client uses; dynamic
+//! registration refuses it for a client that registers as `web`. Private-use (custom) schemes
+//! stay refused for every kind: MCP requires every redirect URI to be `localhost` or https.
 
 use std::net::Ipv4Addr;
 
@@ -71,6 +76,13 @@ pub(crate) fn check_registrable(uri: &str) -> Result<(), &'static str> {
             "a redirect URI must use https, or http on a loopback host (localhost, 127.0.0.1, [::1])",
         ),
     }
+}
+
+/// Whether `uri` is `http` on a canonically written loopback host (`localhost`, 127.0.0.0/8,
+/// `[::1]`, any port): the native-app redirect of RFC 8252 §7.3. `https` on a loopback host is
+/// not: it is an ordinary https redirect.
+pub(crate) fn is_loopback_http(uri: &str) -> bool {
+    split_loopback(uri).is_some()
 }
 
 /// Whether `requested` matches `registered`: exact string equality, or for a loopback
@@ -350,6 +362,38 @@ mod tests {
             "http://example.com:8080/cb"
         ));
         assert!(!matches("http://10.0.0.1/cb", "http://10.0.0.1:8080/cb"));
+    }
+
+    #[test]
+    fn only_http_on_a_canonical_loopback_host_is_a_native_redirect() {
+        for native in [
+            "http://127.0.0.1:53682/callback",
+            "http://127.0.0.1/callback",
+            "http://127.9.9.9:80/cb",
+            "http://[::1]:8080/callback",
+            "http://[::1]/callback",
+            "http://localhost/callback",
+            "http://localhost:3000/callback",
+            "http://LOCALHOST:3000/callback",
+            "http://localhost",
+        ] {
+            assert!(is_loopback_http(native), "{native}");
+        }
+        for other in [
+            "https://127.0.0.1/callback",
+            "https://localhost:8443/callback",
+            "https://app.example.com/callback",
+            "http://app.example.com/callback",
+            "http://localhost.evil.com/callback",
+            "http://127.0.0.1@evil.com/callback",
+            "http://[0:0:0:0:0:0:0:1]/callback",
+            "http://10.0.0.1/callback",
+            "myapp://callback",
+            "com.example.app:/callback",
+            "",
+        ] {
+            assert!(!is_loopback_http(other), "{other}");
+        }
     }
 
     #[test]

@@ -145,6 +145,7 @@ pub struct AuthorizationServerBuilder {
     dynamic_registration: bool,
     client_credentials: bool,
     issue_refresh_tokens: bool,
+    offline_access: bool,
     introspection_clients: Vec<(String, TokenHash)>,
     machine_clients: Vec<MachineClient>,
     registrations_per_minute: u32,
@@ -184,6 +185,7 @@ impl AuthorizationServerBuilder {
             dynamic_registration: true,
             client_credentials: false,
             issue_refresh_tokens: true,
+            offline_access: false,
             introspection_clients: Vec::new(),
             machine_clients: Vec::new(),
             registrations_per_minute: 60,
@@ -336,6 +338,45 @@ impl AuthorizationServerBuilder {
         self
     }
 
+    /// Accept the OpenID Connect `offline_access` scope and list it in `scopes_supported`
+    /// (default **off**).
+    ///
+    /// MCP 2026-07-28 (SEP-2207) lets a client add `offline_access` to its authorization and
+    /// token requests only when the server lists it; clients written for OpenID Connect
+    /// providers do. The scope changes nothing about refresh tokens: they go to every client
+    /// registered for the `refresh_token` grant, whether it asked for `offline_access` or not,
+    /// and never to one that is not. Once granted, `offline_access` appears in the token's
+    /// `scope` like any other scope; do not list it in the protected resource's
+    /// `scopes_supported` or challenges (refresh tokens are not a resource requirement).
+    ///
+    /// Off, a request naming `offline_access` is refused with `invalid_scope`, like any scope
+    /// the server does not know; [`unadvertised_scopes`](Self::unadvertised_scopes) can accept
+    /// it without advertising it.
+    ///
+    /// [`build`](Self::build) fails with [`ConfigError::Invalid`] when this is on while
+    /// [`refresh_tokens`](Self::refresh_tokens) is off, and when `offline_access` is listed in
+    /// [`scopes`](Self::scopes) (which are advertised) while this is off.
+    ///
+    /// ```
+    /// use mcp_auth_server::AuthorizationServer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = AuthorizationServer::builder("https://auth.example.com")
+    ///     .resource("https://mcp.example.com/mcp")
+    ///     .scopes(["mcp:tools"])
+    ///     .offline_access(true)
+    ///     .build()
+    ///     .await?;
+    /// assert_eq!(server.metadata().scopes_supported, ["mcp:tools", "offline_access"]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn offline_access(mut self, enabled: bool) -> Self {
+        self.offline_access = enabled;
+        self
+    }
+
     /// Credentials a resource server uses to call `/introspect` (Basic or form body). Without
     /// any, the endpoint is not mounted.
     pub fn introspection_client(mut self, client_id: impl Into<String>, secret: &Secret) -> Self {
@@ -406,9 +447,24 @@ impl AuthorizationServerBuilder {
 
         let scopes_advertised = parse_scopes(&self.scopes)?;
         let default_scopes = parse_scopes(&self.default_scopes)?;
-        let all_scopes = scopes_advertised
+        let mut all_scopes = scopes_advertised
             .union(&parse_scopes(&self.unadvertised_scopes)?)
             .union(&default_scopes);
+        let offline = crate::metadata::OFFLINE_ACCESS;
+        if self.offline_access {
+            if !self.issue_refresh_tokens {
+                return Err(ConfigError::Invalid(
+                    "offline_access(true) advertises refresh tokens, but refresh_tokens(false) turns them off".into(),
+                ));
+            }
+            all_scopes.insert(
+                Scope::new(offline).map_err(|_| ConfigError::InvalidScope(offline.into()))?,
+            );
+        } else if scopes_advertised.contains(offline) {
+            return Err(ConfigError::Invalid(
+                "offline_access is advertised only with offline_access(true); list it in unadvertised_scopes to accept it without advertising it".into(),
+            ));
+        }
 
         let check = |ttl: Duration, max: Duration, name: &'static str| {
             if ttl.is_zero() || ttl > max {
@@ -471,6 +527,7 @@ impl AuthorizationServerBuilder {
             dynamic_registration: self.dynamic_registration,
             client_credentials: self.client_credentials,
             issue_refresh_tokens: self.issue_refresh_tokens,
+            offline_access: self.offline_access,
             introspection_clients: self.introspection_clients,
             max_body_bytes: 64 * 1024,
         };

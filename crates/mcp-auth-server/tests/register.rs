@@ -370,3 +370,125 @@ async fn registration_can_be_turned_off() {
         s.register(&json!({"redirect_uris": ["https://app.example.com/cb"], "token_endpoint_auth_method": "none"})).await;
     assert_eq!(response.status(), 404);
 }
+
+const LOOPBACK_HTTP: [&str; 4] = [
+    "http://127.0.0.1:53682/callback",
+    "http://[::1]:8080/callback",
+    "http://localhost:6274/oauth/callback",
+    "http://localhost/callback",
+];
+
+#[tokio::test]
+async fn a_web_client_with_a_loopback_http_redirect_is_refused() {
+    let s = Server::start(|b| b).await;
+    for uri in LOOPBACK_HTTP {
+        let description = s
+            .refused(
+                &json!({
+                    "redirect_uris": [uri],
+                    "token_endpoint_auth_method": "none",
+                    "application_type": "web",
+                }),
+                "invalid_redirect_uri",
+            )
+            .await;
+        assert!(description.contains("native"), "{description}");
+    }
+    s.refused(
+        &json!({
+            "redirect_uris": ["https://app.example.com/cb", "http://127.0.0.1/cb"],
+            "application_type": "web",
+        }),
+        "invalid_redirect_uri",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_native_client_with_a_loopback_http_redirect_registers_and_its_type_is_echoed() {
+    let s = Server::start(|b| b).await;
+    for uri in LOOPBACK_HTTP {
+        // What mcp-auth-client and the SEP-837 SDKs send.
+        let response = s
+            .register(&json!({
+                "redirect_uris": [uri],
+                "client_name": "CLI",
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+                "token_endpoint_auth_method": "none",
+                "application_type": "native",
+            }))
+            .await;
+        assert_eq!(response.status(), 201, "{uri}");
+        let info: Value = response.json().await.unwrap();
+        assert_eq!(info["application_type"], "native");
+        assert_eq!(info["redirect_uris"], json!([uri]));
+        let stored = s
+            .server
+            .store()
+            .get_client(info["client_id"].as_str().unwrap())
+            .await
+            .unwrap()
+            .expect("stored");
+        assert_eq!(stored.metadata.application_type.as_deref(), Some("native"));
+    }
+}
+
+#[tokio::test]
+async fn without_application_type_a_loopback_http_redirect_registers_as_before() {
+    let s = Server::start(|b| b).await;
+    for uri in LOOPBACK_HTTP {
+        // What MCP clients of the 2025-11-25 era (the TypeScript SDK, Claude Code) send.
+        let response = s
+            .register(&json!({
+                "redirect_uris": [uri],
+                "client_name": "Claude Code",
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+                "token_endpoint_auth_method": "none",
+            }))
+            .await;
+        assert_eq!(response.status(), 201, "{uri}");
+        let info: Value = response.json().await.unwrap();
+        assert_eq!(info["redirect_uris"], json!([uri]));
+        assert_eq!(
+            info["application_type"], "native",
+            "the kind the server inferred is recorded and echoed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_web_client_registers_https_redirects() {
+    let s = Server::start(|b| b).await;
+    for (declared, echoed) in [(json!("web"), "web"), (Value::Null, "web")] {
+        let mut body = json!({"redirect_uris": ["https://app.example.com/cb"]});
+        if !declared.is_null() {
+            body["application_type"] = declared;
+        }
+        let response = s.register(&body).await;
+        assert_eq!(response.status(), 201, "{body}");
+        let info: Value = response.json().await.unwrap();
+        assert_eq!(info["application_type"], echoed);
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_application_type_or_a_custom_scheme_is_refused() {
+    let s = Server::start(|b| b).await;
+    s.refused(
+        &json!({"redirect_uris": ["http://127.0.0.1/cb"], "application_type": "desktop"}),
+        "invalid_client_metadata",
+    )
+    .await;
+    // MCP: every redirect URI is localhost or https, for native clients too.
+    s.refused(
+        &json!({
+            "redirect_uris": ["com.example.app:/callback"],
+            "token_endpoint_auth_method": "none",
+            "application_type": "native",
+        }),
+        "invalid_redirect_uri",
+    )
+    .await;
+}

@@ -10,6 +10,11 @@
 //! └── /mcp   OriginGuardLayer → BearerAuthLayer → SessionBindingLayer → ToolScopesLayer → rmcp
 //! ```
 //!
+//! The bearer layer's verifier is `Revocable(CachedVerifier(JwtVerifier))` with the embedded
+//! server's [`Revocations`](mcp_auth_server::Revocations): what the server revokes is refused at
+//! `/mcp` on the next request. The authorization server's own endpoints refuse a non-loopback
+//! `Host` (DNS rebinding), as the `OriginGuardLayer` does for `/mcp`.
+//!
 //! [`build`] assembles it; [`serve`] runs it with the store maintenance task and a graceful
 //! shutdown. `src/main.rs` is the command line; `tests/e2e.rs` drives it with `mcp-auth-client`.
 
@@ -25,7 +30,7 @@ use mcp_auth_resource::{
     BearerAuthLayer, ProtectedResource,
     mcp::SessionBindingLayer,
     origin::OriginGuardLayer,
-    verify::{cache::CachedVerifier, jwt::JwtVerifier},
+    verify::{cache::CachedVerifier, jwt::JwtVerifier, revocation::Revocable},
 };
 use mcp_auth_server::{
     AuthorizationServer,
@@ -39,6 +44,9 @@ use rmcp::transport::streamable_http_server::{
 use tower::ServiceBuilder;
 
 use crate::{notes::Notes, tools::Tools};
+
+/// The operator-arranged machine client type of [`Config::machine_clients`].
+pub use mcp_auth_server::MachineClient;
 
 /// How often [`serve`] runs [`AuthorizationServer::maintain`].
 pub const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
@@ -114,6 +122,10 @@ pub struct Config {
     /// Accept Client ID Metadata Documents served over plain http from loopback addresses.
     /// Tests only: it lets the server fetch from this machine. Default `false`.
     pub cimd_allow_loopback: bool,
+    /// Machine clients the operator arranges (`--machine-client`): each may obtain tokens with
+    /// the `client_credentials` grant for exactly its scopes. Default none, and then the grant
+    /// is off: no machine grant unless the operator arranges one.
+    pub machine_clients: Vec<MachineClient>,
 }
 
 impl Config {
@@ -126,6 +138,7 @@ impl Config {
             extra_resources: Vec::new(),
             introspection_client: None,
             cimd_allow_loopback: false,
+            machine_clients: Vec::new(),
         }
     }
 }
@@ -187,6 +200,12 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Demo, Error> {
     if let Some((client_id, secret)) = &config.introspection_client {
         builder = builder.introspection_client(client_id, secret);
     }
+    if !config.machine_clients.is_empty() {
+        builder = builder.client_credentials(true);
+        for client in &config.machine_clients {
+            builder = builder.machine_client(client.clone());
+        }
+    }
     if config.cimd_allow_loopback {
         let mut cimd = CimdConfig::default();
         cimd.allow_loopback = true;
@@ -214,16 +233,21 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Demo, Error> {
     let server = builder.build().await?;
 
     // The resource side trusts the embedded server like any other: keys by discovery, over
-    // loopback HTTP, so key rotation (`maintain`) is picked up with no extra wiring.
+    // loopback HTTP, so key rotation (`maintain`) is picked up with no extra wiring. Revocations
+    // come straight from the embedded server, checked on every request (cache hits included):
+    // a revoked token, or one whose grant was revoked, is refused at once, not at its `exp`.
     let resource = ProtectedResource::builder(&mcp_url)
         .authorization_server(&issuer)
         .scopes_supported(scopes::advertised_scopes())
         .resource_name("mcp-auth demo notes server")
         .build()?;
-    let verifier = CachedVerifier::new(
-        JwtVerifier::for_resource(&issuer, &resource)
-            .discover_jwks()
-            .build()?,
+    let verifier = Revocable::new(
+        CachedVerifier::new(
+            JwtVerifier::for_resource(&issuer, &resource)
+                .discover_jwks()
+                .build()?,
+        ),
+        server.revocations(),
     );
 
     // rmcp's own Host check is off (empty list): the OriginGuardLayer does it.
@@ -280,7 +304,12 @@ pub async fn serve(
             }
         }
     });
-    let served = axum::serve(listener, demo.router)
+    // With the peer address: the authorization server throttles failed client authentications
+    // per address as well as per client id.
+    let app = demo
+        .router
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     maintenance.abort();

@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! example-mcp-server [--addr ADDR] [--db FILE] [--auto-approve] [--resource URL]...
-//!                    [--introspection-client ID]
+//!                    [--introspection-client ID] [--machine-client ID --machine-scope SCOPE...]
 //!   --addr ADDR      where to listen, a loopback address (env MCP_AUTH_ADDR; default 127.0.0.1:8080)
 //!   --db FILE        the SQLite database (env MCP_AUTH_DB; default ./mcp-auth-demo.db)
 //!   --auto-approve   no login page: approve every request as the demo user (loopback only)
@@ -15,6 +15,11 @@
 //!   --introspection-client ID
 //!                    mount /introspect (RFC 7662) for resource server ID, whose secret is
 //!                    MCP_AUTH_INTROSPECTION_SECRET
+//!   --machine-client ID
+//!                    arrange a machine client (client_credentials) with the secret
+//!                    MCP_AUTH_MACHINE_SECRET, for the scopes given by --machine-scope
+//!   --machine-scope SCOPE
+//!                    a scope the machine client may obtain; repeatable, at least one
 //! ```
 //!
 //! The demo user is `demo`; its password is random, printed at each start (set
@@ -23,7 +28,9 @@
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
-use example_mcp_server::{Config, DEMO_USER, Login, build, random_password, scopes, serve};
+use example_mcp_server::{
+    Config, DEMO_USER, Login, MachineClient, build, random_password, scopes, serve,
+};
 use mcp_auth_core::Secret;
 use tracing_subscriber::EnvFilter;
 
@@ -39,6 +46,12 @@ usage: example-mcp-server [--addr ADDR] [--db FILE] [--auto-approve] [--resource
   --introspection-client ID
                    mount /introspect (RFC 7662) for the resource server ID, whose secret is
                    the env MCP_AUTH_INTROSPECTION_SECRET
+  --machine-client ID
+                   arrange a machine client: it may use the client_credentials grant, with
+                   the secret in the env MCP_AUTH_MACHINE_SECRET (at least 32 characters),
+                   for exactly the scopes given by --machine-scope (off without this flag)
+  --machine-scope SCOPE
+                   a scope the machine client may obtain; repeatable, at least one
 env MCP_AUTH_DEMO_PASSWORD: the demo user's password (default: a new random one each start)";
 
 /// The parsed command line.
@@ -48,6 +61,7 @@ struct Args {
     auto_approve: bool,
     resources: Vec<String>,
     introspection_client: Option<(String, Secret)>,
+    machine_client: Option<(String, Vec<String>)>,
 }
 
 fn parse_args() -> Result<Option<Args>, String> {
@@ -57,6 +71,8 @@ fn parse_args() -> Result<Option<Args>, String> {
     let mut auto_approve = false;
     let mut resources = Vec::new();
     let mut introspection_id = None;
+    let mut machine_id = None;
+    let mut machine_scopes = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -76,6 +92,8 @@ fn parse_args() -> Result<Option<Args>, String> {
             "--db" => db = value()?,
             "--resource" => resources.push(value()?),
             "--introspection-client" => introspection_id = Some(value()?),
+            "--machine-client" => machine_id = Some(value()?),
+            "--machine-scope" => machine_scopes.push(value()?),
             "--auto-approve" if inline.is_none() => auto_approve = true,
             "-h" | "--help" => return Ok(None),
             _ => return Err(format!("unknown argument {arg:?}")),
@@ -93,6 +111,14 @@ fn parse_args() -> Result<Option<Args>, String> {
         },
         None => None,
     };
+    let machine_client = match (machine_id, machine_scopes.is_empty()) {
+        (Some(_), true) => {
+            return Err("--machine-client needs at least one --machine-scope".to_owned());
+        }
+        (None, false) => return Err("--machine-scope goes with --machine-client".to_owned()),
+        (Some(id), false) => Some((id, machine_scopes)),
+        (None, true) => None,
+    };
     let addr = addr
         .parse()
         .map_err(|e| format!("invalid address {addr:?}: {e}"))?;
@@ -102,6 +128,7 @@ fn parse_args() -> Result<Option<Args>, String> {
         auto_approve,
         resources,
         introspection_client,
+        machine_client,
     }))
 }
 
@@ -141,6 +168,9 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    // Whether the password was made here (then the banner shows it) or came from the
+    // environment (then the operator knows it, and it is not printed).
+    let mut password_generated = false;
     let login = if args.auto_approve {
         Login::AutoApprove {
             subject: DEMO_USER.to_owned(),
@@ -148,7 +178,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     } else {
         let password = match std::env::var("MCP_AUTH_DEMO_PASSWORD") {
             Ok(password) if !password.is_empty() => password,
-            _ => random_password()?,
+            _ => {
+                password_generated = true;
+                random_password()?
+            }
         };
         Login::Local {
             username: DEMO_USER.to_owned(),
@@ -159,13 +192,26 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     config.db = Some(args.db.clone());
     config.extra_resources = args.resources.clone();
     config.introspection_client = args.introspection_client.clone();
+    if let Some((id, scopes)) = &args.machine_client {
+        let Some(secret) = std::env::var("MCP_AUTH_MACHINE_SECRET")
+            .ok()
+            .filter(|s| !s.is_empty())
+        else {
+            return Err("--machine-client needs its secret in MCP_AUTH_MACHINE_SECRET".into());
+        };
+        config.machine_clients.push(
+            MachineClient::new(id, Secret::new(secret))
+                .scopes(scopes)
+                .name("demo machine client"),
+        );
+    }
     if !config.addr.ip().is_loopback() {
         return Err(example_mcp_server::Error::NotLoopback(config.addr).into());
     }
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
     let bound = listener.local_addr()?;
     let demo = build(&config, bound).await?;
-    print_banner(&demo.mcp_url, &args, &login);
+    print_banner(&demo.mcp_url, &args, &login, password_generated);
     serve(listener, demo, async {
         let _ = tokio::signal::ctrl_c().await;
         println!("\nshutting down (Ctrl-C): finishing open requests, closing the database");
@@ -174,7 +220,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn print_banner(mcp_url: &str, args: &Args, login: &Login) {
+fn print_banner(mcp_url: &str, args: &Args, login: &Login, password_generated: bool) {
     let rule = "=".repeat(78);
     println!("{rule}");
     println!("mcp-auth demo: an MCP notes server with its own authorization server");
@@ -199,13 +245,25 @@ fn print_banner(mcp_url: &str, args: &Args, login: &Login) {
         let issuer = mcp_url.strip_suffix("/mcp").unwrap_or(mcp_url);
         println!("introspection:  {issuer}/introspect for the resource server {id:?}");
     }
+    match &args.machine_client {
+        Some((id, scopes)) => println!(
+            "machine client: {id:?} may use client_credentials for {}",
+            scopes.join(" ")
+        ),
+        None => println!("machine grants: off (no client_credentials; see --machine-client)"),
+    }
     println!();
     match login {
-        Login::Local { username, password } => {
+        Login::Local { username, password } if password_generated => {
             println!("sign in on the login page as");
             println!("    username: {username}");
             println!("    password: {password}");
             println!("(a new random password each start; set MCP_AUTH_DEMO_PASSWORD to fix it)");
+        }
+        Login::Local { username, .. } => {
+            println!("sign in on the login page as");
+            println!("    username: {username}");
+            println!("    password: the one in MCP_AUTH_DEMO_PASSWORD (not printed)");
         }
         Login::AutoApprove { subject } => {
             println!("!!! --auto-approve: NO LOGIN PAGE. Every authorization request is approved");

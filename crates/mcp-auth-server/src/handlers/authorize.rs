@@ -299,7 +299,7 @@ async fn validate(inner: &Arc<Inner>, params: &Params) -> Result<AuthRequest, Re
     if let Some(name) = params.duplicate() {
         return Err(fail(
             ErrorCode::InvalidRequest,
-            &format!("parameter {name:?} was given more than once"),
+            &format!("parameter {name} was given more than once"),
         ));
     }
     match params.get("response_type") {

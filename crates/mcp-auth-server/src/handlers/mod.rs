@@ -74,8 +74,8 @@ where
     router.with_state(inner)
 }
 
-/// On a loopback issuer, every request must name a loopback host (`localhost`, 127.0.0.0/8,
-/// `[::1]`, any port) in `Host` and in its target: a page on another site that made its own
+/// On a loopback issuer, a request that names a host (in `Host` or its target) must name a
+/// loopback one (`localhost`, 127.0.0.0/8, `[::1]`, any port): a page on another site that made its own
 /// name resolve to 127.0.0.1 (DNS rebinding) still sends that name, and is refused with 403
 /// before it can drive a headless or signed-in local authorization server. The same rule as
 /// `mcp-auth-resource`'s `OriginGuardLayer` for `/mcp`.

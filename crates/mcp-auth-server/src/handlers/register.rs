@@ -14,11 +14,27 @@
 //!    when `authorization_code` is registered; `code` and `authorization_code` go together.
 //! 3. `redirect_uris`: required with `authorization_code`, at most 10, each https or http on a
 //!    loopback host, absolute, without fragment or userinfo, at most 2 KiB
-//!    (`invalid_redirect_uri`).
-//! 4. Display metadata is bounded (`client_name` ≤ 200 characters, URIs ≤ 2 KiB and http(s),
+//!    (`invalid_redirect_uri`). Private-use schemes (`myapp://`) are refused whatever the
+//!    `application_type`: MCP requires every redirect URI to be `localhost` or https.
+//! 4. `application_type` (OpenID Connect Dynamic Client Registration 1.0 §2; MCP 2026-07-28
+//!    asks clients to send it, SEP-837): `native` or `web`, anything else is
+//!    `invalid_client_metadata`.
+//!    - `native`: http on a loopback host (`127.0.0.1`, `[::1]`, `localhost`, any port) is never
+//!      refused; https is accepted too (RFC 8252 §7.2 claimed https redirects).
+//!    - `web`: http on a loopback host is refused with `invalid_redirect_uri` (OIDC lets a
+//!      server refuse http redirects other than a native client's loopback ones). https is
+//!      accepted, `https://localhost` included.
+//!    - Omitted: OIDC's default would be `web`, but MCP clients of the 2025-11-25 era (and
+//!      many current ones) register loopback http redirects without `application_type`, so
+//!      an omitted type applies no extra rule. The server records the kind it infers: `native`
+//!      when a redirect is http on loopback, else `web`.
+//!
+//!    The type is stored and echoed (RFC 7591 §3.2.1), so a native client is registered as
+//!    such (OAuth 2.1 §8.1).
+//! 5. Display metadata is bounded (`client_name` ≤ 200 characters, URIs ≤ 2 KiB and http(s),
 //!    at most 10 `contacts`, `scope` made of valid scope tokens) or refused with
 //!    `invalid_client_metadata`.
-//! 5. Members this server does not use (`jwks`, and any unknown member) are ignored and not
+//! 6. Members this server does not use (`jwks`, and any unknown member) are ignored and not
 //!    echoed (RFC 7591 §2, §3.2.1).
 //!
 //! The `client_id` is random (never an https URL, so it cannot collide with a metadata document
@@ -122,6 +138,33 @@ async fn register(inner: &Inner, request: Request) -> Result<Response, OAuthErro
     Ok(no_store_json(StatusCode::CREATED, body))
 }
 
+/// `application_type` (OpenID Connect Dynamic Client Registration 1.0 §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ApplicationType {
+    /// Runs on the user's device: loopback http redirects (RFC 8252).
+    Native,
+    /// Served from a remote host: https redirects only.
+    Web,
+}
+
+impl ApplicationType {
+    /// The registered value, exactly `native` or `web`.
+    fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "native" => Some(Self::Native),
+            "web" => Some(Self::Web),
+            _ => None,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Native => "native",
+            Self::Web => "web",
+        }
+    }
+}
+
 /// An `invalid_client_metadata` error (400).
 fn bad_metadata(description: &'static str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidClientMetadata, description)
@@ -214,7 +257,14 @@ fn check_metadata(
     metadata.grant_types = grants;
     metadata.response_types = responses;
 
-    // 3. Redirect URIs.
+    // 3. Redirect URIs, and 4. the application type that decides which of them are allowed.
+    let declared = match metadata.application_type.as_deref() {
+        None => None,
+        Some(name) => Some(
+            ApplicationType::from_name(name)
+                .ok_or_else(|| bad_metadata("application_type must be native or web"))?,
+        ),
+    };
     if metadata.redirect_uris.len() > MAX_REDIRECT_URIS {
         return Err(bad_redirect("at most 10 redirect URIs may be registered"));
     }
@@ -230,9 +280,23 @@ fn check_metadata(
             uris.push(uri.clone());
         }
     }
+    let loopback_http = uris.iter().any(|uri| redirect::is_loopback_http(uri));
+    let application_type = match declared {
+        Some(ApplicationType::Web) if loopback_http => {
+            return Err(bad_redirect(
+                "a web client's redirect URIs must be https: http on a loopback host is for native clients (application_type native)",
+            ));
+        }
+        Some(declared) => declared,
+        // No extra rule for clients that do not say (MCP 2025-11-25 clients); record the kind
+        // their redirects show.
+        None if loopback_http => ApplicationType::Native,
+        None => ApplicationType::Web,
+    };
+    metadata.application_type = Some(application_type.as_str().to_owned());
     metadata.redirect_uris = uris;
 
-    // 4. Display and informational metadata.
+    // 5. Display and informational metadata.
     metadata.client_name = match metadata.client_name.take() {
         Some(name) if name.trim().is_empty() => None,
         Some(name) if name.chars().count() > MAX_CLIENT_NAME_CHARS => {
@@ -289,14 +353,8 @@ fn check_metadata(
             metadata.scope = None;
         }
     }
-    if let Some(kind) = &metadata.application_type
-        && kind != "native"
-        && kind != "web"
-    {
-        return Err(bad_metadata("application_type must be native or web"));
-    }
 
-    // 5. Ignored: what this server does not use is not stored or echoed.
+    // 6. Ignored: what this server does not use is not stored or echoed.
     metadata.jwks = None;
     metadata.extra.clear();
 
@@ -468,6 +526,127 @@ mod tests {
         }
         // A 200-character name (counting characters, not bytes) is fine.
         assert!(check(json!({"redirect_uris": uris, "client_name": "é".repeat(200)})).is_ok());
+    }
+
+    const LOOPBACK_HTTP: [&str; 6] = [
+        "http://127.0.0.1:53682/callback",
+        "http://127.0.0.1/callback",
+        "http://[::1]:8080/callback",
+        "http://[::1]/callback",
+        "http://localhost:6274/oauth/callback",
+        "http://localhost/callback",
+    ];
+
+    #[test]
+    fn a_native_client_is_never_refused_a_loopback_http_redirect() {
+        for uri in LOOPBACK_HTTP {
+            let (m, _) = check(json!({
+                "redirect_uris": [uri],
+                "token_endpoint_auth_method": "none",
+                "application_type": "native",
+            }))
+            .unwrap();
+            assert_eq!(m.application_type.as_deref(), Some("native"), "{uri}");
+            assert_eq!(m.redirect_uris, [uri]);
+        }
+        // https (RFC 8252 §7.2 claimed redirects) and https on loopback are fine too.
+        let (m, _) = check(json!({
+            "redirect_uris": ["http://127.0.0.1/cb", "https://app.example.com/cb", "https://localhost/cb"],
+            "token_endpoint_auth_method": "none",
+            "application_type": "native",
+        }))
+        .unwrap();
+        assert_eq!(m.application_type.as_deref(), Some("native"));
+        assert_eq!(m.redirect_uris.len(), 3);
+    }
+
+    #[test]
+    fn a_web_client_is_refused_a_loopback_http_redirect() {
+        for uri in LOOPBACK_HTTP {
+            let (code, description) = error_of(json!({
+                "redirect_uris": [uri],
+                "token_endpoint_auth_method": "none",
+                "application_type": "web",
+            }));
+            assert_eq!(code, "invalid_redirect_uri", "{uri}");
+            assert!(description.contains("native"), "{description}");
+        }
+        // One loopback http redirect among https ones is enough.
+        let (code, _) = error_of(json!({
+            "redirect_uris": ["https://app.example.com/cb", "http://127.0.0.1:3000/cb"],
+            "application_type": "web",
+        }));
+        assert_eq!(code, "invalid_redirect_uri");
+        // https, on a remote host or on loopback, is what a web client registers.
+        let (m, _) = check(json!({
+            "redirect_uris": ["https://app.example.com/cb", "https://localhost:8443/cb"],
+            "application_type": "web",
+        }))
+        .unwrap();
+        assert_eq!(m.application_type.as_deref(), Some("web"));
+    }
+
+    #[test]
+    fn an_omitted_application_type_adds_no_rule_and_records_the_inferred_kind() {
+        // What MCP clients of the 2025-11-25 era send: loopback http, no application_type.
+        for uri in LOOPBACK_HTTP {
+            let (m, _) = check(json!({
+                "redirect_uris": [uri],
+                "token_endpoint_auth_method": "none",
+            }))
+            .unwrap();
+            assert_eq!(m.application_type.as_deref(), Some("native"), "{uri}");
+        }
+        let (m, _) = check(json!({
+            "redirect_uris": ["https://app.example.com/cb", "http://127.0.0.1/cb"],
+        }))
+        .unwrap();
+        assert_eq!(m.application_type.as_deref(), Some("native"));
+        let (m, _) = check(json!({"redirect_uris": ["https://app.example.com/cb"]})).unwrap();
+        assert_eq!(
+            m.application_type.as_deref(),
+            Some("web"),
+            "the OIDC default"
+        );
+        let (m, _) = check(json!({"redirect_uris": ["https://localhost/cb"]})).unwrap();
+        assert_eq!(m.application_type.as_deref(), Some("web"));
+    }
+
+    #[test]
+    fn private_use_schemes_stay_refused_for_native_clients() {
+        for uri in [
+            "myapp://callback",
+            "com.example.app:/callback",
+            "http://app.example.com/cb",
+        ] {
+            let (code, _) = error_of(json!({
+                "redirect_uris": [uri],
+                "token_endpoint_auth_method": "none",
+                "application_type": "native",
+            }));
+            assert_eq!(code, "invalid_redirect_uri", "{uri}");
+        }
+    }
+
+    #[test]
+    fn application_type_values_are_exact() {
+        for kind in [
+            json!("Native"),
+            json!("WEB"),
+            json!(""),
+            json!("browser"),
+            json!(" native"),
+        ] {
+            let (code, _) = error_of(json!({
+                "redirect_uris": ["http://127.0.0.1/cb"],
+                "application_type": kind,
+            }));
+            assert_eq!(code, "invalid_client_metadata", "{kind}");
+        }
+        let body =
+            json!({"redirect_uris": ["http://127.0.0.1/cb"], "application_type": ["native"]});
+        let error = parse(&serde_json::to_vec(&body).unwrap()).unwrap_err();
+        assert_eq!(error.code, ErrorCode::InvalidClientMetadata);
     }
 
     #[test]

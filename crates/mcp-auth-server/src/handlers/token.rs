@@ -137,6 +137,9 @@ async fn authorization_code(
         ));
     }
 
+    // A refresh token goes to a client registered for the grant (MCP 2026-07-28, SEP-2207):
+    // `offline_access` is neither required (MCP clients do not send it) nor enough (a client
+    // not registered for `refresh_token` could not use one).
     let refresh_allowed =
         inner.config.issue_refresh_tokens && registered_for(client, "refresh_token");
     let refresh_ttl = if client.is_public() {
