@@ -10,7 +10,8 @@
 //! - [`ResourceId`]: a canonical resource identifier (RFC 8707) that never grows the trailing slash the
 //!   `url` crate adds to origin-only URLs.
 //! - [`challenge`]: one `WWW-Authenticate` builder and parser (RFC 9110 §11.6.1, RFC 6750 §3).
-//! - [`ScopeSet`]: RFC 6749 §3.3 scopes, order-preserving, with union and difference.
+//! - [`ScopeSet`]: RFC 6749 §3.3 scopes, order-preserving, with union and difference; [`OFFLINE_ACCESS`]
+//!   names the refresh-token scope an MCP server never publishes or challenges (SEP-2207).
 //! - [`pkce`]: PKCE S256 (RFC 7636) verifiers and challenges.
 //! - [`error`]: OAuth error codes and the RFC 6749 §5.2 error body.
 //! - [`Clock`]: where time comes from, so expiry can be tested.
@@ -56,7 +57,7 @@ pub mod well_known;
 
 pub use self::{
     resource_id::{InvalidResourceId, ResourceId, is_loopback_host},
-    scope::{InvalidScope, Scope, ScopeSet, is_scope_token},
+    scope::{InvalidScope, OFFLINE_ACCESS, Scope, ScopeSet, is_scope_token},
     secret::Secret,
     time::{Clock, ManualClock, SystemClock},
 };

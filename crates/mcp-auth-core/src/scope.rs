@@ -37,6 +37,14 @@ impl Scope {
     }
 }
 
+/// The scope `offline_access` (OpenID Connect Core §11): a request for a refresh token.
+///
+/// It concerns the authorization server only. MCP 2026-07-28 (SEP-2207) lets a client add it when
+/// the authorization server lists it in `scopes_supported`, and says an MCP server (a protected
+/// resource) should not put it in its `WWW-Authenticate` challenges or in its protected resource
+/// metadata's `scopes_supported`: refresh tokens are not a resource requirement.
+pub const OFFLINE_ACCESS: &str = "offline_access";
+
 /// Whether `token` is a valid RFC 6749 §3.3 scope token.
 #[must_use]
 pub const fn is_scope_token(token: &str) -> bool {

@@ -1,4 +1,5 @@
-//! Protect any tower service as an OAuth 2.1 resource server for MCP (spec revision 2025-11-25).
+//! Protect any tower service as an OAuth 2.1 resource server for MCP: spec revision 2026-07-28,
+//! the current one, and 2025-11-25, which many clients still speak, on the same endpoint.
 //!
 //! An MCP server that trusts an existing authorization server (Keycloak, Auth0, Entra ID, Okta,
 //! `mcp-auth-server`) needs only this crate:
@@ -21,13 +22,17 @@
 //!   scope with a JSON-RPC error that names it.
 //! - [`mcp`] (feature `mcp`): [`ToolScopesLayer`](mcp::ToolScopesLayer) maps MCP tools to scopes
 //!   and answers `tools/call` of a tool the token may not use with the HTTP 403 step-up challenge,
-//!   before the MCP server sees the call; [`SessionBindingLayer`](mcp::SessionBindingLayer) binds
-//!   each MCP session to the token's owner (SPEC RS-32), so a session id is useless with someone
-//!   else's token.
+//!   before the MCP server sees the call, and answers a 2026-07-28 request whose `Mcp-Method` /
+//!   `Mcp-Name` headers disagree with its body with HTTP 400 and the JSON-RPC error `-32020`;
+//!   [`SessionBindingLayer`](mcp::SessionBindingLayer) binds each 2025-11-25 MCP session to the
+//!   token's owner (SPEC RS-32), so a session id is useless with someone else's token, and lets
+//!   2026-07-28 requests, which have no sessions, through. See
+//!   [Dual era](mcp#dual-era-2026-07-28-and-2025-11-25).
 //! - [`origin`]: [`OriginGuardLayer`](origin::OriginGuardLayer), the MCP transport's `Origin` rule
 //!   and a DNS-rebinding defence, safe by default on loopback.
 //!
-//! Tokens, secrets and verifiers never reach a log or a `Debug` string.
+//! Tokens, secrets and verifiers never reach a log or a `Debug` string. Challenges and the
+//! metadata document never name `offline_access` (MCP 2026-07-28, SEP-2207).
 //!
 //! # Order
 //!

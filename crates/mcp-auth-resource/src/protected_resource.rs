@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 use bytes::Bytes;
 use http::HeaderValue;
 use mcp_auth_core::{
-    ResourceId, ScopeSet, challenge::BearerChallenge, error::ErrorCode,
+    OFFLINE_ACCESS, ResourceId, ScopeSet, challenge::BearerChallenge, error::ErrorCode,
     metadata::ProtectedResourceMetadata, well_known,
 };
 
@@ -20,6 +20,17 @@ use crate::{
 /// The bearer layer uses it for every challenge (`resource_metadata`, `scope`), the extractors for
 /// step-up challenges, and [`metadata_router`](Self::metadata_router) serves the document.
 /// Cloning is cheap.
+///
+/// # `offline_access`
+///
+/// The document's `scopes_supported` and every `scope` this type puts in a challenge
+/// ([`challenge_scopes`](Self::challenge_scopes), [`step_up_scopes`](Self::step_up_scopes)) leave
+/// out [`offline_access`](mcp_auth_core::OFFLINE_ACCESS), even when it is configured: MCP
+/// 2026-07-28 (SEP-2207) says a protected resource should not publish or challenge it, because a
+/// refresh token is a matter between the client and its authorization server, not a resource
+/// requirement. A client asks for it when the *authorization server's* metadata lists it. For the
+/// same reason no operation should require it: a token without it could never be stepped up to
+/// one with it through this resource's challenges.
 ///
 /// # Example
 ///
@@ -103,13 +114,14 @@ impl ProtectedResource {
         &self.0.metadata_path
     }
 
-    /// The scopes named in the 401 challenge to a request without a token (SPEC RS-13).
+    /// The scopes named in the 401 challenge to a request without a token (SPEC RS-13), without
+    /// `offline_access`.
     #[must_use]
     pub fn challenge_scopes(&self) -> &ScopeSet {
         &self.0.challenge_scopes
     }
 
-    /// The `scopes_supported` of the metadata, as a set.
+    /// The `scopes_supported` of the metadata, as a set (never `offline_access`).
     #[must_use]
     pub fn scopes_supported(&self) -> ScopeSet {
         ScopeSet::from_tokens(&self.0.metadata.scopes_supported).unwrap_or_default()
@@ -133,7 +145,12 @@ impl ProtectedResource {
     /// `scopes_supported` or in `required`), followed by the required scopes not yet granted.
     ///
     /// A client that asks for exactly this set keeps what it had and gains what it lacks, so one
-    /// extra consent is enough (no step-up loop, no lost grants).
+    /// extra consent is enough (no step-up loop, no lost grants). Pass every scope the operation
+    /// needs in `required` at once: the challenge then names them all (MCP 2026-07-28, SEP-2350:
+    /// no one-scope-at-a-time escalation).
+    ///
+    /// `offline_access` is never part of the result, granted or required (see
+    /// [`offline_access`](Self#offline_access)).
     ///
     /// ```
     /// # use mcp_auth_resource::ProtectedResource;
@@ -162,7 +179,7 @@ impl ProtectedResource {
             })
             .cloned()
             .collect();
-        relevant.union(required)
+        without_offline_access(relevant.union(required))
     }
 
     /// `Bearer error="insufficient_scope", scope="…", resource_metadata="…"` with the scopes of
@@ -210,6 +227,19 @@ impl ProtectedResource {
     }
 }
 
+/// `scopes` without `offline_access`, which a protected resource never publishes or challenges.
+fn without_offline_access(scopes: ScopeSet) -> ScopeSet {
+    if scopes.contains(OFFLINE_ACCESS) {
+        scopes
+            .iter()
+            .filter(|s| s.as_str() != OFFLINE_ACCESS)
+            .cloned()
+            .collect()
+    } else {
+        scopes
+    }
+}
+
 /// The root well-known path of protected resource metadata.
 pub const ROOT_METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
 
@@ -237,13 +267,15 @@ impl ProtectedResourceBuilder {
 
     /// Adds space-delimited scopes to `scopes_supported`. Keep this to the minimal set a client
     /// needs for basic use (SPEC RS-6): clients request all of it when no challenge names scopes.
+    /// `offline_access` is dropped from the published document (SEP-2207; see
+    /// [`ProtectedResource`](ProtectedResource#offline_access)).
     pub fn scopes_supported(mut self, scopes: impl Into<String>) -> Self {
         self.scopes_supported.push(scopes.into());
         self
     }
 
     /// The scopes named in the 401 challenge for a request with no token. Defaults to
-    /// `scopes_supported`.
+    /// `scopes_supported`. `offline_access` is dropped (SEP-2207).
     pub fn challenge_scopes(mut self, scopes: impl Into<String>) -> Self {
         self.challenge_scopes = Some(scopes.into());
         self
@@ -295,14 +327,23 @@ impl ProtectedResourceBuilder {
                 });
             }
         }
-        let mut scopes = ScopeSet::new();
+        let mut configured = ScopeSet::new();
         for s in &self.scopes_supported {
-            scopes = scopes.union(&ScopeSet::parse(s)?);
+            configured = configured.union(&ScopeSet::parse(s)?);
         }
-        let challenge_scopes = match &self.challenge_scopes {
+        let configured_challenge = match &self.challenge_scopes {
             Some(s) => ScopeSet::parse(s)?,
-            None => scopes.clone(),
+            None => configured.clone(),
         };
+        #[cfg(feature = "tracing")]
+        if configured.contains(OFFLINE_ACCESS) || configured_challenge.contains(OFFLINE_ACCESS) {
+            tracing::warn!(
+                "`offline_access` is configured for the protected resource; it is left out of its \
+                 metadata and challenges (MCP 2026-07-28, SEP-2207)"
+            );
+        }
+        let scopes = without_offline_access(configured);
+        let challenge_scopes = without_offline_access(configured_challenge);
         if let Some(doc) = &self.resource_documentation {
             url::Url::parse(doc).map_err(|_| ConfigError::InvalidUrl {
                 what: "resource documentation",
@@ -371,6 +412,36 @@ mod tests {
         ] {
             assert!(build(ok).is_ok(), "{ok}");
         }
+    }
+
+    #[test]
+    fn offline_access_is_neither_published_nor_challenged() {
+        let resource = ProtectedResource::builder("https://mcp.example.com/mcp")
+            .authorization_server("https://auth.example.com")
+            .scopes_supported("mcp:tools offline_access")
+            .build()
+            .unwrap();
+        assert_eq!(resource.metadata().scopes_supported, ["mcp:tools"]);
+        assert_eq!(resource.challenge_scopes().to_string(), "mcp:tools");
+        assert_eq!(resource.scopes_supported().to_string(), "mcp:tools");
+        let granted = ScopeSet::parse("offline_access mcp:tools").unwrap();
+        let required = ScopeSet::parse("mcp:admin offline_access").unwrap();
+        assert_eq!(
+            resource.step_up_scopes(&granted, &required).to_string(),
+            "mcp:tools mcp:admin"
+        );
+
+        let only = ProtectedResource::builder("https://mcp.example.com/mcp")
+            .authorization_server("https://auth.example.com")
+            .scopes_supported("mcp:tools")
+            .challenge_scopes("offline_access")
+            .build()
+            .unwrap();
+        assert!(only.challenge_scopes().is_empty());
+        assert_eq!(
+            only.missing_token_challenge(),
+            r#"Bearer resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp""#
+        );
     }
 
     #[test]

@@ -479,6 +479,100 @@ async fn more_than_one_session_id_header_is_refused_with_400() {
     assert_eq!(h.server.calls(), calls);
 }
 
+/// Sets the request's `MCP-Protocol-Version`.
+fn with_version(mut req: Request<String>, version: &'static str) -> Request<String> {
+    req.headers_mut()
+        .insert("mcp-protocol-version", HeaderValue::from_static(version));
+    req
+}
+
+#[tokio::test]
+async fn a_2026_request_passes_and_its_stale_session_id_is_removed() {
+    let h = harness();
+    let session = h.initialize(user("alice")).await;
+    let calls = h.server.calls();
+    for method in [Method::POST, Method::GET, Method::DELETE] {
+        for version in ["2026-07-28", "2027-03-01", "not-a-date"] {
+            let req = with_version(
+                request(method.clone(), Some(user("mallory")), Some(&session)),
+                version,
+            );
+            let response = h.send(req).await;
+            // The fake server saw no session id: it treated the request as an `initialize` and
+            // opened a new session (a real 2026-07-28 server would not, and would answer it).
+            assert_eq!(response.status(), StatusCode::OK, "{method} {version}");
+            assert_ne!(response.headers()["mcp-session-id"], session.as_str());
+        }
+    }
+    assert_eq!(h.server.calls(), calls + 9);
+    // Mallory's DELETE did not end Alice's session, and the session is still only hers.
+    assert_eq!(
+        h.post(Some(user("alice")), Some(&session)).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        h.post(Some(user("mallory")), Some(&session)).await,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn a_session_opened_by_a_request_with_a_2026_version_header_is_still_bound() {
+    // A dual-era client may send its `initialize` with its preferred (2026-07-28) version; the
+    // server answers it as 2025-11-25 and opens a session, which is bound as in rule 1.
+    let h = harness();
+    let req = with_version(
+        request(Method::POST, Some(user("alice")), None),
+        "2026-07-28",
+    );
+    let response = h.send(req).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(h.layer.bound_sessions(), 1);
+    assert_eq!(
+        h.post(Some(user("bob")), Some(&session)).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        h.post(Some(user("alice")), Some(&session)).await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_2026_request_with_several_session_ids_or_none_is_not_refused() {
+    let h = harness();
+    let mut req = with_version(
+        request(Method::POST, Some(user("alice")), Some("a")),
+        "2026-07-28",
+    );
+    req.headers_mut()
+        .append("mcp-session-id", HeaderValue::from_static("b"));
+    assert_eq!(h.send(req).await.status(), StatusCode::OK);
+    let req = with_version(request(Method::POST, None, None), "2026-07-28");
+    assert_eq!(h.send(req).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_2025_or_older_version_header_keeps_the_binding_check() {
+    let h = harness();
+    let session = h.initialize(user("alice")).await;
+    for version in ["2025-11-25", "2025-06-18", "2025-03-26"] {
+        let req = with_version(
+            request(Method::POST, Some(user("bob")), Some(&session)),
+            version,
+        );
+        assert_eq!(
+            h.send(req).await.status(),
+            StatusCode::NOT_FOUND,
+            "{version}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn clones_of_the_layer_share_one_store() {
     let layer = SessionBindingLayer::new();

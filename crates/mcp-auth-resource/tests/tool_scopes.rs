@@ -26,8 +26,8 @@ use mcp_auth_core::ScopeSet;
 use mcp_auth_resource::{
     AuthInfo, ConfigError, ProtectedResource,
     mcp::{
-        ResponseFuture, ToolScopes, ToolScopesBody, ToolScopesLayer, ToolScopesRejection,
-        ToolScopesRejectionKind,
+        HeaderMismatchKind, ResponseFuture, ToolScopes, ToolScopesBody, ToolScopesLayer,
+        ToolScopesRejection, ToolScopesRejectionKind,
     },
 };
 use proptest::prelude::*;
@@ -553,6 +553,60 @@ async fn with_no_scope_configured_posts_pass_without_their_body_being_read() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(!polled.load(Ordering::SeqCst));
+}
+
+#[tokio::test]
+async fn with_no_scope_configured_the_2026_headers_are_left_to_the_mcp_server() {
+    // Rule 1 pinned: the layer reads no body, so it cannot check the headers against it.
+    let layer = ToolScopesLayer::new(resource()).tool("ping", "").unwrap();
+    let mut request = post(full(call("admin_tool")));
+    for (name, value) in [
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "tools/list"),
+    ] {
+        request.headers_mut().insert(name, value.parse().unwrap());
+    }
+    let (response, seen) = send(layer, None, request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(seen.is_some());
+}
+
+#[tokio::test]
+async fn a_header_mismatch_is_answered_before_the_scope_check_with_a_json_rpc_error() {
+    let mut request = post(full(call("admin_tool")));
+    for (name, value) in [
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "whoami"),
+    ] {
+        request.headers_mut().insert(name, value.parse().unwrap());
+    }
+    // Anonymous: the scope check would say 401; the header check answers first.
+    let (response, seen) = send(layer(), None, request).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        rejection_kind(&response),
+        ToolScopesRejectionKind::HeaderMismatch(HeaderMismatchKind::NameMismatch)
+    );
+    let rejection = response.extensions().get::<ToolScopesRejection>().unwrap();
+    assert!(rejection.required_scopes().is_empty());
+    assert_eq!(rejection.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        rejection.to_string(),
+        HeaderMismatchKind::NameMismatch.message()
+    );
+    assert!(response.headers().get(header::WWW_AUTHENTICATE).is_none());
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+    let body: Value = serde_json::from_slice(&body_of(response).await).unwrap();
+    assert_eq!(
+        body,
+        json!({
+            "jsonrpc": "2.0",
+            "id": 1,
+            "error": {"code": HeaderMismatchKind::CODE, "message": HeaderMismatchKind::NameMismatch.message()}
+        })
+    );
+    assert!(seen.is_none());
 }
 
 #[cfg(feature = "axum")]

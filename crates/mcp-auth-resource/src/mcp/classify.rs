@@ -1,9 +1,12 @@
-//! Finds the tool calls in a JSON-RPC body without building a DOM.
+//! Reads a JSON-RPC body once, without building a DOM: what the tool-scope check and the
+//! header check of [`ToolScopes`](super::ToolScopes) need to know about it.
 //!
-//! A serde visitor walks the document once: it keeps the top-level `method` and `params.name` of
-//! each message and skips every other value, only looking at object keys on the way. Anything that
-//! could make a dispatcher see a different call than this visitor sees is refused with an error,
-//! and the caller answers an error with the strictest scope set (fail closed):
+//! A serde visitor walks the document once. Of each message it keeps the top-level `method` and
+//! `id`, and of `params` the members `name`, `uri`, `taskId` and
+//! `_meta["io.modelcontextprotocol/protocolVersion"]`;
+//! every other value is skipped, looking only at object keys on the way. Anything that could make
+//! a dispatcher see a different message than this visitor sees makes the body ambiguous, and the
+//! scope check answers that with the strictest scope set (fail closed):
 //!
 //! - text that is not one JSON value (syntax errors, trailing bytes, invalid UTF-8, nesting past
 //!   serde_json's recursion limit);
@@ -14,14 +17,21 @@
 //! - an object key, at any depth, that starts with `$serde_json::private::` (the `RawValue` and
 //!   `Number` tokens serde_json and serde's buffering reinterpret).
 //!
+//! The header check reads the same [`Parsed`] body: a member given twice or with the wrong type is
+//! [`Field::Invalid`], which no header value matches.
+//!
 //! Keys and values are compared after JSON unescaping, as the dispatcher compares them.
 
-use std::{fmt, sync::OnceLock};
+use std::{fmt, slice, sync::OnceLock};
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
 
 /// The method whose calls need tool scopes.
 pub(crate) const TOOLS_CALL: &str = "tools/call";
+
+/// The `_meta` key that carries a 2026-07-28 request's protocol version.
+const PROTOCOL_VERSION_META: &str = "io.modelcontextprotocol/protocolVersion";
 
 /// The prefix of serde_json's private map keys (`$serde_json::private::RawValue`,
 /// `$serde_json::private::Number`).
@@ -32,16 +42,132 @@ const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 #[derive(Debug)]
 pub(crate) struct Ambiguous;
 
-/// The names of the tools a body calls with `tools/call`, in order (one per call, duplicates
-/// kept). An empty list means the body calls no tool.
-///
-/// # Errors
-/// [`Ambiguous`] when the body must be treated with the strictest scope set.
-pub(crate) fn tool_calls(body: &[u8]) -> Result<Vec<String>, Ambiguous> {
+/// A body, as far as the checks care.
+#[derive(Debug)]
+pub(crate) enum Parsed {
+    /// Not one JSON object or array of objects, or holding serde_json's private keys.
+    Invalid,
+    /// One message (an object).
+    Single(Message),
+    /// A JSON array of messages (possibly empty).
+    Batch(Vec<Message>),
+}
+
+/// A member that must appear at most once, with a value of the expected type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) enum Field<T> {
+    /// Not in the message.
+    #[default]
+    Absent,
+    /// Present once, of the expected type.
+    Valid(T),
+    /// Present with another type, or more than once.
+    Invalid,
+}
+
+impl<T> Field<T> {
+    /// Records one occurrence of the member: a second one makes it invalid.
+    fn record(&mut self, value: Self) {
+        *self = match self {
+            Self::Absent => value,
+            _ => Self::Invalid,
+        };
+    }
+
+    /// The value, when present once with the expected type.
+    pub(crate) fn valid(&self) -> Option<&T> {
+        match self {
+            Self::Valid(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn is_absent(&self) -> bool {
+        matches!(self, Self::Absent)
+    }
+}
+
+/// One JSON-RPC message.
+#[derive(Debug, Default)]
+pub(crate) struct Message {
+    /// `method`: a string, given once.
+    pub(crate) method: Field<String>,
+    /// `id`, echoed in an error response: a string or an integer given once, else `null`.
+    pub(crate) id: Value,
+    /// `params`, when it is an object.
+    pub(crate) params: Params,
+    /// A duplicate `method` or `params`, or a `method` that is not a string.
+    ambiguous: bool,
+}
+
+/// The members of an object `params` the checks look at. All absent when `params` is absent, not
+/// an object, or given twice (then `name` is invalid, so no call and no header matches it).
+#[derive(Debug, Default)]
+pub(crate) struct Params {
+    /// `params` is present and an object.
+    object: bool,
+    /// `params.name` (tools and prompts).
+    pub(crate) name: Field<String>,
+    /// `params.uri` (resources).
+    pub(crate) uri: Field<String>,
+    /// `params.taskId` (the Tasks extension).
+    pub(crate) task_id: Field<String>,
+    /// `params._meta["io.modelcontextprotocol/protocolVersion"]`. Invalid when `_meta` or the key
+    /// is given twice or the version is not a string.
+    pub(crate) protocol_version: Field<String>,
+}
+
+impl Parsed {
+    /// The messages of the body (none when it is invalid).
+    pub(crate) fn messages(&self) -> &[Message] {
+        match self {
+            Self::Invalid => &[],
+            Self::Single(message) => slice::from_ref(message),
+            Self::Batch(messages) => messages,
+        }
+    }
+
+    /// The names of the tools the body calls with `tools/call`, in order (one per call,
+    /// duplicates kept). An empty list means the body calls no tool.
+    ///
+    /// # Errors
+    /// [`Ambiguous`] when the body must be treated with the strictest scope set.
+    pub(crate) fn tool_calls(&self) -> Result<Vec<&str>, Ambiguous> {
+        if matches!(self, Self::Invalid) {
+            return Err(Ambiguous);
+        }
+        let mut calls = Vec::new();
+        for message in self.messages() {
+            if message.ambiguous {
+                return Err(Ambiguous);
+            }
+            if message.method.valid().map(String::as_str) != Some(TOOLS_CALL) {
+                continue;
+            }
+            match (&message.params.object, &message.params.name) {
+                (true, Field::Valid(name)) => calls.push(name.as_str()),
+                _ => return Err(Ambiguous),
+            }
+        }
+        Ok(calls)
+    }
+}
+
+/// Reads `body`. Never fails: what cannot be read is [`Parsed::Invalid`].
+pub(crate) fn parse(body: &[u8]) -> Parsed {
     let mut de = serde_json::Deserializer::from_slice(body);
-    let calls = Top.deserialize(&mut de).map_err(|_| Ambiguous)?;
-    de.end().map_err(|_| Ambiguous)?;
-    Ok(calls)
+    match Top.deserialize(&mut de) {
+        Ok(parsed) if de.end().is_ok() => parsed,
+        _ => Parsed::Invalid,
+    }
+}
+
+/// The names of the tools a body calls, as owned strings (see [`Parsed::tool_calls`]).
+#[cfg(test)]
+pub(crate) fn tool_calls(body: &[u8]) -> Result<Vec<String>, Ambiguous> {
+    parse(body)
+        .tool_calls()
+        .map(|calls| calls.into_iter().map(str::to_owned).collect())
 }
 
 /// Whether this build of serde_json has `arbitrary_precision`, which hands every number to
@@ -79,6 +205,11 @@ enum Key {
     Method,
     Params,
     Name,
+    Uri,
+    TaskId,
+    Id,
+    Meta,
+    ProtocolVersion,
     Number,
     Private,
     Other,
@@ -90,6 +221,11 @@ impl Key {
             "method" => Self::Method,
             "params" => Self::Params,
             "name" => Self::Name,
+            "uri" => Self::Uri,
+            "taskId" => Self::TaskId,
+            "id" => Self::Id,
+            "_meta" => Self::Meta,
+            PROTOCOL_VERSION_META => Self::ProtocolVersion,
             NUMBER_TOKEN => Self::Number,
             k if k.starts_with(PRIVATE_PREFIX) => Self::Private,
             _ => Self::Other,
@@ -120,26 +256,26 @@ impl Visitor<'_> for KeySeed {
 struct Top;
 
 impl<'de> DeserializeSeed<'de> for Top {
-    type Value = Vec<String>;
+    type Value = Parsed;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for Top {
-    type Value = Vec<String>;
+    type Value = Parsed;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON-RPC message or batch")
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        Ok(message(map)?.into_iter().collect())
+        message(map).map(Parsed::Single)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut calls = Vec::new();
-        while let Some(call) = seq.next_element_seed(Element)? {
-            calls.extend(call);
+        let mut messages = Vec::new();
+        while let Some(message) = seq.next_element_seed(Element)? {
+            messages.push(message);
         }
-        Ok(calls)
+        Ok(Parsed::Batch(messages))
     }
 }
 
@@ -147,14 +283,14 @@ impl<'de> Visitor<'de> for Top {
 struct Element;
 
 impl<'de> DeserializeSeed<'de> for Element {
-    type Value = Option<String>;
+    type Value = Message;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for Element {
-    type Value = Option<String>;
+    type Value = Message;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON-RPC message")
     }
@@ -163,83 +299,196 @@ impl<'de> Visitor<'de> for Element {
     }
 }
 
-/// One message: `Some(tool)` for a `tools/call`, `None` for anything else.
-fn message<'de, A: MapAccess<'de>>(mut map: A) -> Result<Option<String>, A::Error> {
-    let mut is_call: Option<bool> = None;
-    let mut params: Option<Params> = None;
+/// One message.
+fn message<'de, A: MapAccess<'de>>(mut map: A) -> Result<Message, A::Error> {
+    let mut message = Message::default();
+    let mut seen_params = false;
+    let mut id: Field<Value> = Field::Absent;
     while let Some(key) = map.next_key_seed(KeySeed)? {
         match key {
-            Key::Method if is_call.is_none() => is_call = Some(map.next_value_seed(Method)?),
-            Key::Params if params.is_none() => params = Some(map.next_value_seed(ParamsSeed)?),
-            Key::Method | Key::Params | Key::Number | Key::Private => return Err(ambiguous()),
-            Key::Name | Key::Other => map.next_value_seed(Skip)?,
+            Key::Method => {
+                let method = map.next_value_seed(StringSeed)?;
+                if !message.method.is_absent() || method == Field::Invalid {
+                    message.ambiguous = true;
+                }
+                message.method.record(method);
+            }
+            Key::Params => {
+                let params = map.next_value_seed(ParamsSeed)?;
+                if seen_params {
+                    // Which one a dispatcher takes is unknown: neither counts. A protocol version
+                    // in either one cannot be told, and none in both is still none.
+                    message.ambiguous = true;
+                    let version_absent = message.params.protocol_version.is_absent()
+                        && params
+                            .as_ref()
+                            .is_none_or(|p| p.protocol_version.is_absent());
+                    message.params = Params {
+                        object: false,
+                        name: Field::Invalid,
+                        uri: Field::Invalid,
+                        task_id: Field::Invalid,
+                        protocol_version: if version_absent {
+                            Field::Absent
+                        } else {
+                            Field::Invalid
+                        },
+                    };
+                } else {
+                    message.params = params.unwrap_or_default();
+                }
+                seen_params = true;
+            }
+            Key::Id => id.record(map.next_value_seed(IdSeed)?),
+            Key::Number | Key::Private => return Err(ambiguous()),
+            Key::Name | Key::Uri | Key::TaskId | Key::Meta | Key::ProtocolVersion | Key::Other => {
+                map.next_value_seed(Skip)?;
+            }
         }
     }
-    if is_call != Some(true) {
-        return Ok(None);
-    }
-    match params {
-        Some(Params::Object(Some(Name::Valid(name)))) => Ok(Some(name)),
-        _ => Err(ambiguous()),
-    }
+    message.id = match id {
+        Field::Valid(id) => id,
+        _ => Value::Null,
+    };
+    Ok(message)
 }
 
-/// `method`: must be a string; `true` for `tools/call`.
-struct Method;
+/// A string member: `Valid` for a string, `Invalid` for any other value (skipped).
+struct StringSeed;
 
-impl<'de> DeserializeSeed<'de> for Method {
-    type Value = bool;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+impl<'de> DeserializeSeed<'de> for StringSeed {
+    type Value = Field<String>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl Visitor<'_> for Method {
-    type Value = bool;
+impl<'de> Visitor<'de> for StringSeed {
+    type Value = Field<String>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a method name")
+        f.write_str("a string")
     }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
-        Ok(v == TOOLS_CALL)
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Field::Valid(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Field::Valid(v))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        Skip.visit_map(map).map(|()| Field::Invalid)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        Skip.visit_seq(seq).map(|()| Field::Invalid)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Field::Invalid)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Field::Invalid)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Field::Invalid)
+    }
+    fn visit_i128<E: de::Error>(self, _: i128) -> Result<Self::Value, E> {
+        Ok(Field::Invalid)
+    }
+    fn visit_u128<E: de::Error>(self, _: u128) -> Result<Self::Value, E> {
+        Ok(Field::Invalid)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Field::Invalid)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Field::Invalid)
     }
 }
 
-/// What `params` holds, as far as a `tools/call` cares.
-enum Params {
-    /// An object, with what its `name` member looked like (`None`: absent).
-    Object(Option<Name>),
-    /// An array, `null` or a scalar.
-    NotObject,
+/// `id`: a string or an integer, echoed as it came; anything else is echoed as `null`.
+struct IdSeed;
+
+impl<'de> DeserializeSeed<'de> for IdSeed {
+    type Value = Field<Value>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
 }
 
-enum Name {
-    Valid(String),
-    /// Not a string, or given twice.
-    Invalid,
+impl<'de> Visitor<'de> for IdSeed {
+    type Value = Field<Value>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a request id")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Field::Valid(Value::from(v)))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Field::Valid(Value::from(v)))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Field::Valid(Value::from(v)))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Field::Valid(Value::from(v)))
+    }
+    fn visit_i128<E: de::Error>(self, _: i128) -> Result<Self::Value, E> {
+        Ok(Field::Invalid)
+    }
+    fn visit_u128<E: de::Error>(self, _: u128) -> Result<Self::Value, E> {
+        Ok(Field::Invalid)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Field::Invalid)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Field::Invalid)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Field::Invalid)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        Skip.visit_map(map).map(|()| Field::Invalid)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        Skip.visit_seq(seq).map(|()| Field::Invalid)
+    }
 }
 
+/// `params`: `Some` for an object, `None` for an array, `null` or a scalar.
 struct ParamsSeed;
 
 impl<'de> DeserializeSeed<'de> for ParamsSeed {
-    type Value = Params;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Params, D::Error> {
+    type Value = Option<Params>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for ParamsSeed {
-    type Value = Params;
+    type Value = Option<Params>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("params")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Params, A::Error> {
-        let mut name: Option<Name> = None;
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut params = Params {
+            object: true,
+            ..Params::default()
+        };
         let mut first = true;
+        let mut meta_seen = false;
         while let Some(key) = map.next_key_seed(KeySeed)? {
             match key {
-                Key::Name => {
-                    let value = map.next_value_seed(NameSeed)?;
-                    name = Some(if name.is_some() { Name::Invalid } else { value });
+                Key::Name => params.name.record(map.next_value_seed(StringSeed)?),
+                Key::Uri => params.uri.record(map.next_value_seed(StringSeed)?),
+                Key::TaskId => params.task_id.record(map.next_value_seed(StringSeed)?),
+                Key::Meta => {
+                    let version = map.next_value_seed(MetaSeed)?;
+                    if !meta_seen {
+                        params.protocol_version = version;
+                    } else if !(version.is_absent() && params.protocol_version.is_absent()) {
+                        // Two `_meta`, one with a version: which one counts is unknown.
+                        params.protocol_version = Field::Invalid;
+                    }
+                    meta_seen = true;
                 }
                 Key::Number if first && numbers_are_maps() => {
                     // `params` is a number (arbitrary_precision build): not an object.
@@ -247,79 +496,109 @@ impl<'de> Visitor<'de> for ParamsSeed {
                     if map.next_key_seed(KeySeed)?.is_some() {
                         return Err(ambiguous());
                     }
-                    return Ok(Params::NotObject);
+                    return Ok(None);
                 }
                 Key::Number | Key::Private => return Err(ambiguous()),
-                Key::Method | Key::Params | Key::Other => map.next_value_seed(Skip)?,
+                Key::Method | Key::Params | Key::Id | Key::ProtocolVersion | Key::Other => {
+                    map.next_value_seed(Skip)?;
+                }
             }
             first = false;
         }
-        Ok(Params::Object(name))
+        Ok(Some(params))
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Params, A::Error> {
-        Skip.visit_seq(seq).map(|()| Params::NotObject)
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        Skip.visit_seq(seq).map(|()| None)
     }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Params, E> {
-        Ok(Params::NotObject)
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
     }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Params, E> {
-        Ok(Params::NotObject)
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
     }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Params, E> {
-        Ok(Params::NotObject)
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
     }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Params, E> {
-        Ok(Params::NotObject)
+    fn visit_i128<E: de::Error>(self, _: i128) -> Result<Self::Value, E> {
+        Ok(None)
     }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Params, E> {
-        Ok(Params::NotObject)
+    fn visit_u128<E: de::Error>(self, _: u128) -> Result<Self::Value, E> {
+        Ok(None)
     }
-    fn visit_unit<E: de::Error>(self) -> Result<Params, E> {
-        Ok(Params::NotObject)
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
     }
 }
 
-/// `params.name`: a string, or something a dispatcher would not take as a tool name.
-struct NameSeed;
+/// `params._meta`: the protocol version it carries. An `_meta` that is not an object carries none
+/// (`Absent`); a version given twice or not as a string is `Invalid`.
+struct MetaSeed;
 
-impl<'de> DeserializeSeed<'de> for NameSeed {
-    type Value = Name;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Name, D::Error> {
+impl<'de> DeserializeSeed<'de> for MetaSeed {
+    type Value = Field<String>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for NameSeed {
-    type Value = Name;
+impl<'de> Visitor<'de> for MetaSeed {
+    type Value = Field<String>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a tool name")
+        f.write_str("_meta")
     }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Name, E> {
-        Ok(Name::Valid(v.to_owned()))
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut version = Field::Absent;
+        let mut first = true;
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            match key {
+                Key::ProtocolVersion => version.record(map.next_value_seed(StringSeed)?),
+                Key::Number if first && numbers_are_maps() => {
+                    // `_meta` is a number (arbitrary_precision build): not an object.
+                    map.next_value_seed(Skip)?;
+                    if map.next_key_seed(KeySeed)?.is_some() {
+                        return Err(ambiguous());
+                    }
+                    return Ok(Field::Absent);
+                }
+                Key::Number | Key::Private => return Err(ambiguous()),
+                _ => map.next_value_seed(Skip)?,
+            }
+            first = false;
+        }
+        Ok(version)
     }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Name, E> {
-        Ok(Name::Valid(v))
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        Skip.visit_seq(seq).map(|()| Field::Absent)
     }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Name, A::Error> {
-        Skip.visit_map(map).map(|()| Name::Invalid)
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Field::Absent)
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Name, A::Error> {
-        Skip.visit_seq(seq).map(|()| Name::Invalid)
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Field::Absent)
     }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Name, E> {
-        Ok(Name::Invalid)
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Field::Absent)
     }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Name, E> {
-        Ok(Name::Invalid)
+    fn visit_i128<E: de::Error>(self, _: i128) -> Result<Self::Value, E> {
+        Ok(Field::Absent)
     }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Name, E> {
-        Ok(Name::Invalid)
+    fn visit_u128<E: de::Error>(self, _: u128) -> Result<Self::Value, E> {
+        Ok(Field::Absent)
     }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Name, E> {
-        Ok(Name::Invalid)
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Field::Absent)
     }
-    fn visit_unit<E: de::Error>(self) -> Result<Name, E> {
-        Ok(Name::Invalid)
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Field::Absent)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Field::Absent)
     }
 }
 
@@ -345,7 +624,15 @@ impl<'de> Visitor<'de> for Skip {
                 // A number, in an arbitrary_precision build: one entry, a string value.
                 Key::Number if first && numbers_are_maps() => map.next_value_seed(Self)?,
                 Key::Number | Key::Private => return Err(ambiguous()),
-                Key::Method | Key::Params | Key::Name | Key::Other => {
+                Key::Method
+                | Key::Params
+                | Key::Name
+                | Key::Uri
+                | Key::TaskId
+                | Key::Id
+                | Key::Meta
+                | Key::ProtocolVersion
+                | Key::Other => {
                     map.next_value_seed(Self)?;
                 }
             }
@@ -460,6 +747,71 @@ mod tests {
             "{\"method\":\"tools/call\",\"params\":{\"name\":\"\\ud800\"}}",
         ] {
             assert!(calls(body).is_none(), "{body}");
+        }
+    }
+
+    #[test]
+    fn the_header_check_sees_method_id_name_uri_task_and_protocol_version() {
+        let body = r#"{"id":"a\u0062","method":"resources/read","params":{"uri":"file:///x","name":"n","taskId":"t","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","other":[1]}}}"#;
+        let Parsed::Single(message) = parse(body.as_bytes()) else {
+            panic!("one message");
+        };
+        assert_eq!(message.method, Field::Valid("resources/read".to_owned()));
+        assert_eq!(message.id, json!("ab"));
+        assert_eq!(message.params.uri, Field::Valid("file:///x".to_owned()));
+        assert_eq!(message.params.name, Field::Valid("n".to_owned()));
+        assert_eq!(message.params.task_id, Field::Valid("t".to_owned()));
+        assert_eq!(
+            message.params.protocol_version,
+            Field::Valid("2026-07-28".to_owned())
+        );
+    }
+
+    #[test]
+    fn members_given_twice_or_with_the_wrong_type_are_invalid() {
+        let version = |body: &str| match parse(body.as_bytes()) {
+            Parsed::Single(message) => message.params.protocol_version,
+            other => panic!("{other:?}"),
+        };
+        let meta =
+            |v: &str| format!(r#"{{"_meta":{{"io.modelcontextprotocol/protocolVersion":{v}}}}}"#);
+        assert_eq!(
+            version(&format!(r#"{{"params":{}}}"#, meta("5"))),
+            Field::Invalid
+        );
+        assert_eq!(
+            version(
+                r#"{"params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"a","io.modelcontextprotocol/protocolVersion":"a"}}}"#
+            ),
+            Field::Invalid
+        );
+        assert_eq!(
+            version(
+                r#"{"params":{"_meta":{},"_meta":{"io.modelcontextprotocol/protocolVersion":"a"}}}"#
+            ),
+            Field::Invalid
+        );
+        assert_eq!(
+            version(r#"{"params":{"_meta":{},"_meta":{}}}"#),
+            Field::Absent
+        );
+        assert_eq!(version(r#"{"params":{"_meta":null}}"#), Field::Absent);
+        assert_eq!(version(r#"{"params":{},"params":{}}"#), Field::Absent);
+        assert_eq!(
+            version(&format!(r#"{{"params":{{}},"params":{}}}"#, meta(r#""a""#))),
+            Field::Invalid
+        );
+        let Parsed::Single(message) = parse(br#"{"id":1,"id":2,"method":"m","params":{"uri":1}}"#)
+        else {
+            panic!("one message");
+        };
+        assert_eq!(message.id, Value::Null);
+        assert_eq!(message.params.uri, Field::Invalid);
+        for id in ["1.5", "true", "null", "[1]", r#"{"a":1}"#] {
+            let Parsed::Single(message) = parse(format!(r#"{{"id":{id}}}"#).as_bytes()) else {
+                panic!("one message");
+            };
+            assert_eq!(message.id, Value::Null, "{id}");
         }
     }
 

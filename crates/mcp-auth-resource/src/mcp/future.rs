@@ -16,7 +16,10 @@ use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 use tower_service::Service;
 
-use super::{ToolScopesBody, ToolScopesRejectionKind, layer::Config, rejection};
+use super::{
+    RejectionBody, ToolScopesBody, ToolScopesRejectionKind, classify, header_mismatch, headers,
+    layer::Config, rejection,
+};
 use crate::AuthInfo;
 
 /// The first allocation for a body; it grows as chunks arrive, up to the limit.
@@ -25,8 +28,9 @@ const INITIAL_CAPACITY: usize = 16 * 1024;
 pin_project! {
     /// Response future of [`ToolScopes`](super::ToolScopes).
     ///
-    /// It reads the `POST` body (bounded in size and time), classifies it, and then either
-    /// resolves to a rejection or runs the inner service's future.
+    /// It reads the `POST` body (bounded in size and time), checks the MCP 2026-07-28 request
+    /// headers against it, classifies it, and then either resolves to a rejection or runs the
+    /// inner service's future.
     pub struct ResponseFuture<S, B>
     where
         S: Service<Request<ToolScopesBody<B>>>,
@@ -128,7 +132,7 @@ impl<S, B, ResBody> Future for ResponseFuture<S, B>
 where
     S: Service<Request<ToolScopesBody<B>>, Response = Response<ResBody>>,
     B: Body,
-    ResBody: Default,
+    ResBody: RejectionBody,
 {
     type Output = Result<Response<ResBody>, S::Error>;
 
@@ -225,12 +229,12 @@ fn poll_body<S, B: Body>(
     }
 }
 
-/// Rules 4 to 8: classify, check the caller's scopes, and either call the inner service with
-/// the body replayed or reject.
+/// Rules 3 to 9: check the headers against the body, classify it, check the caller's scopes,
+/// and either call the inner service with the body replayed or reject.
 fn decide<S, B, ResBody>(read: Read<S>) -> State<S, B>
 where
     S: Service<Request<ToolScopesBody<B>>, Response = Response<ResBody>>,
-    ResBody: Default,
+    ResBody: RejectionBody,
 {
     let Read {
         parts,
@@ -240,7 +244,22 @@ where
         trailers,
     } = read;
     let body = buf.freeze();
-    let required = config.required_scopes(&body);
+    let parsed = classify::parse(&body);
+
+    // Rule 3: the headers must agree with the body before anything else looks at either.
+    if let Err(kind) = headers::check(&parts.headers, &parsed) {
+        #[cfg(feature = "tracing")]
+        tracing::debug!(reason = ?kind, "MCP request headers do not match the body; answered 400");
+        let id = match &parsed {
+            classify::Parsed::Single(message) => &message.id,
+            _ => &serde_json::Value::Null,
+        };
+        return State::Rejected {
+            response: Some(header_mismatch(kind, id)),
+        };
+    }
+
+    let required = config.required_scopes(&parsed);
 
     let refusal = if required.scopes.is_empty() {
         None

@@ -9,7 +9,9 @@ use super::{ToolScopes, classify};
 use crate::{ConfigError, ProtectedResource};
 
 /// Applies [`ToolScopes`]: per-tool scope checks on MCP `tools/call` requests, answered with an
-/// HTTP 403 step-up challenge before the MCP server sees the call.
+/// HTTP 403 step-up challenge before the MCP server sees the call, and the check of the MCP
+/// 2026-07-28 request headers (`Mcp-Method`, `Mcp-Name`) against the body, answered with HTTP 400
+/// and the JSON-RPC error `-32020`.
 ///
 /// Configuration is checked here, when it is built. Cloning is cheap (one `Arc`).
 ///
@@ -36,8 +38,8 @@ pub(super) struct Config {
 
 impl Config {
     /// The scopes a POST with this body needs (see [`ToolScopesLayer::required_scopes`]).
-    pub(super) fn required_scopes(&self, body: &[u8]) -> Requirement {
-        match classify::tool_calls(body) {
+    pub(super) fn required_scopes(&self, body: &classify::Parsed) -> Requirement {
+        match body.tool_calls() {
             Err(classify::Ambiguous) => Requirement {
                 scopes: self.strictest.clone(),
                 calls: 0,
@@ -46,7 +48,7 @@ impl Config {
             Ok(names) => {
                 let mut scopes = ScopeSet::new();
                 for name in &names {
-                    let needed = self.tools.get(name.as_str()).unwrap_or(&self.default);
+                    let needed = self.tools.get(*name).unwrap_or(&self.default);
                     scopes.extend(needed.iter().cloned());
                 }
                 Requirement {
@@ -189,7 +191,9 @@ impl ToolScopesLayer {
     /// the [strictest set](Self::strictest_scopes) when the body cannot be classified safely.
     /// Empty when no scope is needed.
     ///
-    /// Exposed for tests and for frameworks that read the body themselves.
+    /// Exposed for tests and for frameworks that read the body themselves. The request headers
+    /// play no part: they can make the service refuse a request (`400`, `-32020`), never need
+    /// fewer scopes.
     ///
     /// ```
     /// # use mcp_auth_resource::{ProtectedResource, mcp::ToolScopesLayer};
@@ -206,7 +210,7 @@ impl ToolScopesLayer {
     /// ```
     #[must_use]
     pub fn required_scopes(&self, body: &[u8]) -> ScopeSet {
-        self.config.required_scopes(body).scopes
+        self.config.required_scopes(&classify::parse(body)).scopes
     }
 
     /// The strictest set: the default scopes and every mapped tool's scopes, in configuration

@@ -11,15 +11,18 @@ use http_body::Body;
 use tower_service::Service;
 
 use super::{
-    ResponseFuture, ToolScopesBody, ToolScopesLayer, ToolScopesRejectionKind, layer::Config,
+    RejectionBody, ResponseFuture, ToolScopesBody, ToolScopesLayer, ToolScopesRejectionKind,
+    layer::Config,
 };
 use crate::ProtectedResource;
 
-/// Checks the scopes of MCP `tools/call` requests before they reach the inner service.
+/// Checks the MCP 2026-07-28 request headers and the scopes of MCP `tools/call` requests before
+/// they reach the inner service.
 ///
 /// Built by [`ToolScopesLayer`]. The inner service receives a
-/// `Request<`[`ToolScopesBody<ReqBody>`](ToolScopesBody)`>`. Rejections are responses with an
-/// empty `ResBody::default()` body, never errors: `Error = S::Error`.
+/// `Request<`[`ToolScopesBody<ReqBody>`](ToolScopesBody)`>`. Rejections are responses, never
+/// errors (`Error = S::Error`): with an empty `ResBody::default()` body, or for a header mismatch
+/// a JSON-RPC error built with [`RejectionBody::from_json`].
 ///
 /// `poll_ready` delegates to the inner service; `call` keeps the service that was made ready (a
 /// clone takes its place) while the body is read, as the tower `Service` docs advise.
@@ -51,7 +54,7 @@ impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ToolScopes<S>
 where
     S: Service<Request<ToolScopesBody<ReqBody>>, Response = Response<ResBody>> + Clone,
     ReqBody: Body,
-    ResBody: Default,
+    ResBody: RejectionBody,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;

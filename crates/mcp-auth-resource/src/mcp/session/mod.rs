@@ -1,5 +1,6 @@
 //! Bind each MCP session to the user who created it (SPEC RS-30, RS-32): a session id alone never
-//! lets someone else in.
+//! lets someone else in. Sessions are a 2025-11-25 (and earlier) feature: MCP 2026-07-28 requests
+//! pass through without one (spec N-1).
 //!
 //! An MCP Streamable HTTP server hands out an `Mcp-Session-Id` on `initialize` and keys its
 //! session state on it. The session id is not an authenticator (RS-30): if it leaks, a caller
@@ -30,9 +31,30 @@
 //!    keeps it.
 //! 6. A request with more than one `Mcp-Session-Id` header is refused with `400 Bad Request`: the
 //!    binder and the server could otherwise read different ones.
-//! 7. Rejections are responses with an empty `ResBody::default()` body and a
+//! 7. An MCP 2026-07-28 request (see [below](#mcp-2026-07-28-no-sessions)) is not checked
+//!    against any session and never refused here: it passes with its `Mcp-Session-Id` headers,
+//!    if any, removed. Rules 1 to 6 apply to 2025-11-25 requests only.
+//! 8. Rejections are responses with an empty `ResBody::default()` body and a
 //!    [`SessionBindingRejection`] in their extensions; the service never returns an error of its
 //!    own (`Error = S::Error`).
+//!
+//! # MCP 2026-07-28: no sessions
+//!
+//! MCP 2026-07-28 has no `initialize` and no `Mcp-Session-Id`: every request stands alone and the
+//! bearer token is checked on every one, as always. The era of a request comes from its
+//! `MCP-Protocol-Version` header, as in [`ToolScopesLayer`](crate::mcp::ToolScopesLayer): none, or
+//! one `YYYY-MM-DD` revision before `2026-07-28`, is 2025-11-25 and is bound exactly as above;
+//! anything else (`2026-07-28`, a later or unparseable revision, several headers) is 2026-07-28.
+//!
+//! A 2026-07-28 request passes through, and a stale `Mcp-Session-Id` on it (a client that spoke
+//! 2025-11-25 before) is **ignored**: not a credential and not an error, as the transport asks of
+//! a 2026-07-28 server. The layer removes the header before the inner service sees it, so a
+//! dual-era server cannot be led to read a modern request as part of someone's legacy session,
+//! and neither can a `DELETE` end one. Nothing is looked up or refreshed in the store; should the
+//! server still answer with an `Mcp-Session-Id`, it is bound to the caller as in rule 1. That is
+//! also what happens to a dual-era client's `initialize` sent with a `2026-07-28` version header:
+//! the server opens a 2025-11-25 session, and the session is bound to its creator. A
+//! server-minted handle passed as a tool argument is never a credential here either.
 //!
 //! # Why 404
 //!
@@ -83,7 +105,7 @@
 //! ```
 //!
 //! Without a bearer layer outside it, every request has no owner: nothing is bound and nothing is
-//! refused.
+//! refused. Both eras can share one stack: the layer tells them apart per request.
 //!
 //! # Tracing
 //!
@@ -100,10 +122,16 @@
 //! use mcp_auth_resource::{AuthInfo, mcp::SessionBindingLayer};
 //! use tower::{ServiceBuilder, ServiceExt};
 //!
-//! // Stands in for an MCP Streamable HTTP server: `initialize` (no session id) opens `session-1`.
+//! // Stands in for a dual-era MCP Streamable HTTP server: a 2025-11-25 `initialize` (no session
+//! // id) opens `session-1`; a 2026-07-28 request has no session, and one that arrives with a
+//! // session id would be a bug in front of it (answered 500 here).
 //! async fn mcp_server(req: Request<String>) -> Result<Response<String>, Infallible> {
 //!     let mut response = Response::new(String::new());
-//!     if !req.headers().contains_key("mcp-session-id") {
+//!     let modern = req.headers().get("mcp-protocol-version").is_some_and(|v| v == "2026-07-28");
+//!     let session = req.headers().contains_key("mcp-session-id");
+//!     if modern && session {
+//!         *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+//!     } else if !modern && !session {
 //!         let id = HeaderValue::from_static("session-1");
 //!         response.headers_mut().insert("mcp-session-id", id);
 //!     }
@@ -139,6 +167,13 @@
 //! let response = service.clone().oneshot(request("bob", Some(&session))?).await?;
 //! assert_eq!(response.status(), StatusCode::NOT_FOUND);
 //!
+//! // A 2026-07-28 request has no session: Bob's stale copy of the id is ignored (neither a
+//! // credential nor an error) and removed before the server sees the request.
+//! let mut modern = request("bob", Some(&session))?;
+//! modern.headers_mut().insert("mcp-protocol-version", HeaderValue::from_static("2026-07-28"));
+//! let response = service.clone().oneshot(modern).await?;
+//! assert_eq!(response.status(), StatusCode::OK);
+//!
 //! // Alice carries on.
 //! let response = service.oneshot(request("alice", Some(&session))?).await?;
 //! assert_eq!(response.status(), StatusCode::OK);
@@ -161,7 +196,7 @@ mod store;
 use self::future::After;
 pub use self::{future::ResponseFuture, layer::SessionBindingLayer, service::SessionBinding};
 
-/// The `Mcp-Session-Id` header of the MCP Streamable HTTP transport.
+/// The `Mcp-Session-Id` header of the MCP Streamable HTTP transport (2025-11-25 and earlier).
 const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 
 /// Why [`SessionBinding`] refused a request. Every rejection response carries one in its

@@ -9,16 +9,19 @@ use http::{Method, Request, Response};
 use tower_service::Service;
 
 use super::{
-    After, ResponseFuture, SessionBindingLayer, SessionBindingRejectionKind, layer::Shared,
-    owner_of, rejection, session_id, store::Check,
+    After, MCP_SESSION_ID, ResponseFuture, SessionBindingLayer, SessionBindingRejectionKind,
+    layer::Shared, owner_of, rejection, session_id, store::Check,
 };
+use crate::mcp::headers::{Era, era};
 
 /// Checks that the caller of an MCP session is the user who created it.
 ///
 /// Built by [`SessionBindingLayer`]. A request on a session bound to someone else gets
 /// `404 Not Found` with an empty `ResBody::default()` body and is never passed to the inner
 /// service; rejections are responses, never errors: `Error = S::Error`. `poll_ready` delegates to
-/// the inner service.
+/// the inner service. An MCP 2026-07-28 request has no session: it passes, and any
+/// `Mcp-Session-Id` it carries is removed, never checked nor passed on (see the
+/// [module docs](crate::mcp::session#mcp-2026-07-28-no-sessions)).
 ///
 /// See the [module docs](crate::mcp::session) for the rules and an example.
 #[derive(Debug, Clone)]
@@ -62,8 +65,23 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let owner = owner_of(req.extensions());
+        if era(req.headers()) == Era::Modern {
+            // Rule 7: no sessions in 2026-07-28. A stale session id is neither a credential nor
+            // an error; removing it keeps a dual-era server from reading it as one.
+            if req.headers_mut().remove(MCP_SESSION_ID).is_some() {
+                #[cfg(feature = "tracing")]
+                tracing::debug!("Mcp-Session-Id on a 2026-07-28 request ignored and removed");
+            }
+            let after = After {
+                shared: Arc::clone(&self.shared),
+                owner,
+                session: None,
+                delete: req.method() == Method::DELETE,
+            };
+            return ResponseFuture::future(self.inner.call(req), after);
+        }
         let Ok(session) = session_id(req.headers()) else {
             #[cfg(feature = "tracing")]
             tracing::warn!("request refused: more than one Mcp-Session-Id header");
