@@ -291,3 +291,67 @@ async fn the_banner_prints_the_password_only_when_it_made_it() {
             .any(|l| l.contains("a new random password each start"))
     );
 }
+
+/// The machine-client flags refuse what cannot work, with a message and exit code 2 or 1,
+/// instead of starting a server with a half-configured client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_machine_client_flags_refuse_bad_combinations() {
+    let run = |args: &'static [&'static str], secret: Option<&'static str>| async move {
+        let db = std::env::temp_dir().join(format!(
+            "mcp-auth-flags-{}-{}.db",
+            std::process::id(),
+            args.len() + secret.map_or(0, str::len)
+        ));
+        let mut command =
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_e2e-example-mcp-server"));
+        command
+            .args(["--addr", "127.0.0.1:0", "--db"])
+            .arg(&db)
+            .args(args)
+            .env_remove("MCP_AUTH_MACHINE_SECRET")
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true);
+        if let Some(secret) = secret {
+            command.env("MCP_AUTH_MACHINE_SECRET", secret);
+        }
+        let output = tokio::time::timeout(Duration::from_secs(30), command.output())
+            .await
+            .expect("the binary answers within 30 s")
+            .unwrap();
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+        }
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = run(&["--machine-client", "job"], Some(MACHINE_SECRET)).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("at least one --machine-scope"), "{stderr}");
+    let (code, stderr) = run(&["--machine-scope", "notes:read"], Some(MACHINE_SECRET)).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("goes with --machine-client"), "{stderr}");
+    let (code, stderr) = run(
+        &["--machine-client", "job", "--machine-scope", "notes:read"],
+        None,
+    )
+    .await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("MCP_AUTH_MACHINE_SECRET"), "{stderr}");
+    // A scope the demo does not have, and a short secret: refused at start, not at the first token.
+    let (code, stderr) = run(
+        &["--machine-client", "job", "--machine-scope", "root"],
+        Some(MACHINE_SECRET),
+    )
+    .await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("root"), "{stderr}");
+    let (code, stderr) = run(
+        &["--machine-client", "job", "--machine-scope", "notes:read"],
+        Some("short"),
+    )
+    .await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("32 characters"), "{stderr}");
+}

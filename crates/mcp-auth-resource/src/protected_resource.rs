@@ -229,14 +229,9 @@ impl ProtectedResource {
 
 /// `scopes` without `offline_access`, which a protected resource never publishes or challenges.
 fn without_offline_access(scopes: ScopeSet) -> ScopeSet {
-    if scopes.contains(OFFLINE_ACCESS) {
-        scopes
-            .iter()
-            .filter(|s| s.as_str() != OFFLINE_ACCESS)
-            .cloned()
-            .collect()
-    } else {
-        scopes
+    match ScopeSet::parse(OFFLINE_ACCESS) {
+        Ok(offline) if scopes.contains(OFFLINE_ACCESS) => scopes.difference(&offline),
+        _ => scopes,
     }
 }
 

@@ -5,9 +5,6 @@ use mcp_auth_core::metadata::AuthorizationServerMetadata;
 
 use crate::state::Config;
 
-/// The OpenID Connect scope that asks for a refresh token (OIDC Core §11).
-pub(crate) const OFFLINE_ACCESS: &str = "offline_access";
-
 /// Build the document from the same configuration that decides which routes are mounted, so
 /// only mounted endpoints are advertised.
 pub(crate) fn build(config: &Config, openid: bool, cimd: bool) -> AuthorizationServerMetadata {
@@ -23,11 +20,6 @@ pub(crate) fn build(config: &Config, openid: bool, cimd: bool) -> AuthorizationS
         .iter()
         .map(|s| s.as_str().to_owned())
         .collect();
-    // MCP 2026-07-28 (SEP-2207): clients may ask for `offline_access` only when it is listed
-    // here, so it is listed exactly when the server accepts it.
-    if config.offline_access && !m.scopes_supported.iter().any(|s| s == OFFLINE_ACCESS) {
-        m.scopes_supported.push(OFFLINE_ACCESS.into());
-    }
     m.response_types_supported = vec!["code".into()];
     m.response_modes_supported = vec!["query".into()];
     m.grant_types_supported = vec!["authorization_code".into()];

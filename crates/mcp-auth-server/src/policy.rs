@@ -165,6 +165,20 @@ pub(crate) fn resource<'c>(
     Ok(resolved)
 }
 
+/// Rule 3 for a grant that exists (a code's, a refresh token's): a `resource` the request names
+/// must be the one authorized.
+pub(crate) fn granted_resource(granted: &str, requested: Option<&str>) -> Result<(), OAuthError> {
+    match requested {
+        Some(raw) if !ResourceId::parse(granted).is_ok_and(|r| r.matches(raw)) => {
+            Err(OAuthError::new(
+                ErrorCode::InvalidTarget,
+                "resource differs from the one authorized",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -204,7 +218,6 @@ mod tests {
             dynamic_registration: true,
             client_credentials,
             issue_refresh_tokens: true,
-            offline_access: false,
             introspection_clients: Vec::new(),
             max_body_bytes: 65_536,
         }
@@ -362,6 +375,15 @@ mod tests {
         );
         let e = scope(&cfg, &c, Grant::Machine, Some("notes:read")).unwrap_err();
         assert_eq!(e.code.as_str(), "invalid_scope");
+    }
+
+    #[test]
+    fn an_existing_grant_keeps_its_resource() {
+        assert!(granted_resource(MCP, None).is_ok());
+        assert!(granted_resource(MCP, Some(MCP)).is_ok());
+        assert!(granted_resource(MCP, Some("HTTPS://MCP.example.com:443/mcp")).is_ok());
+        let e = granted_resource(MCP, Some(OTHER)).unwrap_err();
+        assert_eq!(e.code.as_str(), "invalid_target");
     }
 
     #[test]

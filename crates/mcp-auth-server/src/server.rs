@@ -445,21 +445,24 @@ impl AuthorizationServerBuilder {
             ),
         };
 
-        let scopes_advertised = parse_scopes(&self.scopes)?;
+        let mut scopes_advertised = parse_scopes(&self.scopes)?;
         let default_scopes = parse_scopes(&self.default_scopes)?;
         let mut all_scopes = scopes_advertised
             .union(&parse_scopes(&self.unadvertised_scopes)?)
             .union(&default_scopes);
-        let offline = crate::metadata::OFFLINE_ACCESS;
+        let offline = mcp_auth_core::OFFLINE_ACCESS;
+        // MCP 2026-07-28 (SEP-2207): clients may ask for `offline_access` only when the metadata
+        // lists it, so it is advertised exactly when it is accepted.
         if self.offline_access {
             if !self.issue_refresh_tokens {
                 return Err(ConfigError::Invalid(
                     "offline_access(true) advertises refresh tokens, but refresh_tokens(false) turns them off".into(),
                 ));
             }
-            all_scopes.insert(
-                Scope::new(offline).map_err(|_| ConfigError::InvalidScope(offline.into()))?,
-            );
+            let scope =
+                Scope::new(offline).map_err(|_| ConfigError::InvalidScope(offline.into()))?;
+            all_scopes.insert(scope.clone());
+            scopes_advertised.insert(scope);
         } else if scopes_advertised.contains(offline) {
             return Err(ConfigError::Invalid(
                 "offline_access is advertised only with offline_access(true); list it in unadvertised_scopes to accept it without advertising it".into(),
@@ -527,7 +530,6 @@ impl AuthorizationServerBuilder {
             dynamic_registration: self.dynamic_registration,
             client_credentials: self.client_credentials,
             issue_refresh_tokens: self.issue_refresh_tokens,
-            offline_access: self.offline_access,
             introspection_clients: self.introspection_clients,
             max_body_bytes: 64 * 1024,
         };

@@ -108,10 +108,6 @@ pub(crate) struct Config {
     pub(crate) dynamic_registration: bool,
     pub(crate) client_credentials: bool,
     pub(crate) issue_refresh_tokens: bool,
-    /// Whether the OpenID Connect `offline_access` scope is accepted (it is then in
-    /// [`scopes`](Self::scopes)) and advertised in `scopes_supported` (MCP 2026-07-28, SEP-2207).
-    /// Refresh tokens never depend on it.
-    pub(crate) offline_access: bool,
     /// Credentials allowed to call the introspection endpoint: (client_id, secret hash).
     pub(crate) introspection_clients: Vec<(String, TokenHash)>,
     /// Largest accepted request body for form and JSON endpoints.

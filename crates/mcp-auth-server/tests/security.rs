@@ -332,6 +332,24 @@ async fn failed_client_authentications_are_throttled_per_client_and_per_address(
     // The same address with another client id: throttled by address.
     assert_eq!(wrong("someone-else").await.unwrap().status(), 429);
 
+    // Hostile client ids (huge, multi-byte, control characters) are counted, never a panic.
+    let h = start(|b| b.failed_client_auths(100)).await;
+    for id in [
+        "é".repeat(5_000),
+        "\u{1F600}".repeat(300),
+        "a\u{0}b".to_owned(),
+    ] {
+        let r = h
+            .http
+            .post(h.url("/token"))
+            .basic_auth(&id, Some("x"))
+            .form(&[("grant_type", "authorization_code"), ("code", "x")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{}", id.len());
+    }
+
     // Introspection credentials are guessed no faster.
     let h = start(|b| b.failed_client_auths(2)).await;
     let introspect = |secret: &'static str| {

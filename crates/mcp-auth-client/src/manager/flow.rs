@@ -8,7 +8,7 @@ use std::{
 use base64::{Engine, engine::general_purpose::STANDARD, engine::general_purpose::URL_SAFE_NO_PAD};
 use http::{HeaderMap, header::WWW_AUTHENTICATE};
 use mcp_auth_core::{
-    ScopeSet, Secret,
+    OFFLINE_ACCESS, ScopeSet, Secret,
     challenge::{BearerChallenge, parse},
     error::{ErrorCode, ErrorResponse},
     metadata::ClientInformation,
@@ -25,9 +25,6 @@ use crate::{
     store::{RegistrationKind, StoredClient, StoredTokens},
     token::AccessToken,
 };
-
-/// The scope `offline_access` (OpenID Connect; SEP-2207).
-const OFFLINE_ACCESS: &str = "offline_access";
 
 /// Which scopes an authorization asks for.
 pub(super) enum Scopes {

@@ -33,6 +33,29 @@ pub(crate) const TOOLS_CALL: &str = "tools/call";
 /// The `_meta` key that carries a 2026-07-28 request's protocol version.
 const PROTOCOL_VERSION_META: &str = "io.modelcontextprotocol/protocolVersion";
 
+/// The scalar visits of a visitor that answers each of them with `$value`, skipping the scalar
+/// (`visit_unit` always; then the named ones, or `numbers and bool`, or `every scalar`).
+macro_rules! answer_scalars {
+    ($value:expr; numbers and bool) => {
+        answer_scalars!($value; visit_bool: bool, visit_i64: i64, visit_u64: u64,
+            visit_i128: i128, visit_u128: u128, visit_f64: f64);
+    };
+    ($value:expr; every scalar) => {
+        answer_scalars!($value; visit_bool: bool, visit_i64: i64, visit_u64: u64,
+            visit_i128: i128, visit_u128: u128, visit_f64: f64, visit_str: &str);
+    };
+    ($value:expr; $($visit:ident: $ty:ty),* $(,)?) => {
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        $(
+            fn $visit<E: de::Error>(self, _: $ty) -> Result<Self::Value, E> {
+                Ok($value)
+            }
+        )*
+    };
+}
+
 /// The prefix of serde_json's private map keys (`$serde_json::private::RawValue`,
 /// `$serde_json::private::Number`).
 const PRIVATE_PREFIX: &str = "$serde_json::private::";
@@ -380,27 +403,7 @@ impl<'de> Visitor<'de> for StringSeed {
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
         Skip.visit_seq(seq).map(|()| Field::Invalid)
     }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Field::Invalid)
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(Field::Invalid)
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(Field::Invalid)
-    }
-    fn visit_i128<E: de::Error>(self, _: i128) -> Result<Self::Value, E> {
-        Ok(Field::Invalid)
-    }
-    fn visit_u128<E: de::Error>(self, _: u128) -> Result<Self::Value, E> {
-        Ok(Field::Invalid)
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(Field::Invalid)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Field::Invalid)
-    }
+    answer_scalars!(Field::Invalid; numbers and bool);
 }
 
 /// `id`: a string or an integer, echoed as it came; anything else is echoed as `null`.
@@ -430,27 +433,13 @@ impl<'de> Visitor<'de> for IdSeed {
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
         Ok(Field::Valid(Value::from(v)))
     }
-    fn visit_i128<E: de::Error>(self, _: i128) -> Result<Self::Value, E> {
-        Ok(Field::Invalid)
-    }
-    fn visit_u128<E: de::Error>(self, _: u128) -> Result<Self::Value, E> {
-        Ok(Field::Invalid)
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(Field::Invalid)
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Field::Invalid)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Field::Invalid)
-    }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         Skip.visit_map(map).map(|()| Field::Invalid)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
         Skip.visit_seq(seq).map(|()| Field::Invalid)
     }
+    answer_scalars!(Field::Invalid; visit_bool: bool, visit_i128: i128, visit_u128: u128, visit_f64: f64);
 }
 
 /// `params`: `Some` for an object, `None` for an array, `null` or a scalar.
@@ -510,30 +499,7 @@ impl<'de> Visitor<'de> for ParamsSeed {
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
         Skip.visit_seq(seq).map(|()| None)
     }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_i128<E: de::Error>(self, _: i128) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_u128<E: de::Error>(self, _: u128) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
+    answer_scalars!(None; every scalar);
 }
 
 /// `params._meta`: the protocol version it carries. An `_meta` that is not an object carries none
@@ -576,30 +542,7 @@ impl<'de> Visitor<'de> for MetaSeed {
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
         Skip.visit_seq(seq).map(|()| Field::Absent)
     }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Field::Absent)
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(Field::Absent)
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(Field::Absent)
-    }
-    fn visit_i128<E: de::Error>(self, _: i128) -> Result<Self::Value, E> {
-        Ok(Field::Absent)
-    }
-    fn visit_u128<E: de::Error>(self, _: u128) -> Result<Self::Value, E> {
-        Ok(Field::Absent)
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(Field::Absent)
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(Field::Absent)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Field::Absent)
-    }
+    answer_scalars!(Field::Absent; every scalar);
 }
 
 /// Skips any value, refusing serde_json's private keys at every depth.
@@ -624,17 +567,7 @@ impl<'de> Visitor<'de> for Skip {
                 // A number, in an arbitrary_precision build: one entry, a string value.
                 Key::Number if first && numbers_are_maps() => map.next_value_seed(Self)?,
                 Key::Number | Key::Private => return Err(ambiguous()),
-                Key::Method
-                | Key::Params
-                | Key::Name
-                | Key::Uri
-                | Key::TaskId
-                | Key::Id
-                | Key::Meta
-                | Key::ProtocolVersion
-                | Key::Other => {
-                    map.next_value_seed(Self)?;
-                }
+                _ => map.next_value_seed(Self)?,
             }
             first = false;
         }
@@ -644,30 +577,7 @@ impl<'de> Visitor<'de> for Skip {
         while seq.next_element_seed(Self)?.is_some() {}
         Ok(())
     }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i128<E: de::Error>(self, _: i128) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u128<E: de::Error>(self, _: u128) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
+    answer_scalars!((); every scalar);
 }
 
 #[cfg(test)]

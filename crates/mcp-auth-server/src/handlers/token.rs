@@ -128,14 +128,7 @@ async fn authorization_code(
             "code_verifier does not match the code_challenge",
         ));
     }
-    if let Some(resource) = params.get("resource")
-        && !mcp_auth_core::ResourceId::parse(&record.resource).is_ok_and(|r| r.matches(resource))
-    {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidTarget,
-            "resource differs from the one authorized",
-        ));
-    }
+    policy::granted_resource(&record.resource, params.get("resource"))?;
 
     // A refresh token goes to a client registered for the grant (MCP 2026-07-28, SEP-2207):
     // `offline_access` is neither required (MCP clients do not send it) nor enough (a client
@@ -225,14 +218,7 @@ async fn refresh_token(
         Grant::Refresh { granted: &granted },
         params.get("scope"),
     )?;
-    if let Some(resource) = params.get("resource")
-        && !mcp_auth_core::ResourceId::parse(&grant.resource).is_ok_and(|r| r.matches(resource))
-    {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidTarget,
-            "resource differs from the one authorized",
-        ));
-    }
+    policy::granted_resource(&grant.resource, params.get("resource"))?;
 
     let ttl = if client.is_public() {
         inner.config.public_refresh_token_ttl
