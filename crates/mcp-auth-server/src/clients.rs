@@ -4,7 +4,7 @@
 use std::fmt;
 
 use mcp_auth_core::metadata::ClientMetadata;
-use mcp_auth_core::{ResourceId, Scope, Secret};
+use mcp_auth_core::{OFFLINE_ACCESS, ResourceId, Scope, Secret};
 
 use crate::error::ConfigError;
 use crate::state::Inner;
@@ -119,7 +119,8 @@ impl MachineClient {
         }
     }
 
-    /// The scopes it may obtain (its allow list); each must be one the server knows.
+    /// The scopes it may obtain (its allow list); each must be one the server knows, and not
+    /// `offline_access` (a machine grant gets no refresh token).
     pub fn scopes<I, T>(mut self, scopes: I) -> Self
     where
         I: IntoIterator<Item = T>,
@@ -185,7 +186,8 @@ impl MachineClient {
         }
         for raw in &self.scopes {
             let scope = Scope::new(raw).map_err(|_| ConfigError::InvalidScope(raw.clone()))?;
-            if !config.scopes.contains(scope.as_str()) {
+            // `offline_access` asks for a refresh token, which a machine grant never gets.
+            if !config.scopes.contains(scope.as_str()) || scope.as_str() == OFFLINE_ACCESS {
                 return Err(ConfigError::InvalidScope(raw.clone()));
             }
         }

@@ -13,7 +13,7 @@ pub(crate) struct Params {
 }
 
 impl Params {
-    /// Parse; remembers the first duplicated name instead of failing, so the caller decides
+    /// Parse; remembers the duplicated names instead of failing, so the caller decides
     /// when a duplicate is fatal (the authorization endpoint must first know whether it may
     /// redirect).
     pub(crate) fn parse(input: &[u8]) -> Self {
@@ -62,11 +62,6 @@ impl Params {
         self.duplicates.iter().any(|d| d == name)
     }
 
-    /// The first duplicated parameter, if any.
-    pub(crate) fn duplicate(&self) -> Option<&str> {
-        self.duplicates.first().map(String::as_str)
-    }
-
     /// A parameter's value (non-empty), if given.
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.pairs
@@ -98,7 +93,9 @@ mod tests {
     #[test]
     fn duplicates_are_refused_by_name() {
         let p = Params::parse(b"code=1&code=2&x=y");
-        assert_eq!(p.duplicate(), Some("code"));
+        let e = p.check_duplicates().unwrap_err();
+        assert_eq!(e.code.as_str(), "invalid_request");
+        assert!(e.description.contains("code"), "{}", e.description);
         assert!(p.is_duplicated("code"));
         assert!(!p.is_duplicated("x"));
         assert!(Params::parse_strict(b"code=1&code=2").is_err());

@@ -199,6 +199,17 @@ async fn operators_register_machine_clients_at_run_time_with_checks() {
         assert!(error.contains(want), "{error} should mention {want}");
     }
 
+    // offline_access is meaningless for a machine grant (no refresh token), even when the
+    // server accepts it from users.
+    let offline = start(|b| b.client_credentials(true).offline_access(true)).await;
+    let error = offline
+        .server
+        .register_machine_client(machine().scopes(["offline_access"]))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("offline_access"), "{error}");
+
     // With the grant off, the operator is told so instead of registering a dead client.
     let off = start(|b| b).await;
     let error = off

@@ -290,17 +290,9 @@ async fn validate(inner: &Arc<Inner>, params: &Params) -> Result<AuthRequest, Re
     let fail = |code: ErrorCode, description: &str| {
         redirect_error(inner, &redirect_uri, state.as_deref(), code, description)
     };
-    if params.is_duplicated("resource") {
-        return Err(fail(
-            ErrorCode::InvalidTarget,
-            "one resource per request: this server issues each token for a single resource",
-        ));
-    }
-    if let Some(name) = params.duplicate() {
-        return Err(fail(
-            ErrorCode::InvalidRequest,
-            &format!("parameter {name} was given more than once"),
-        ));
+    // The same duplicate rule as the other endpoints (several `resource`: invalid_target).
+    if let Err(e) = params.check_duplicates() {
+        return Err(fail(e.code, &e.description));
     }
     match params.get("response_type") {
         Some("code") => {}
