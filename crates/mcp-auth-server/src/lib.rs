@@ -92,6 +92,8 @@ mod revocation;
 mod server;
 mod state;
 pub mod store;
+pub mod upstream;
+pub mod vault;
 mod token;
 
 pub use self::clients::MachineClient;

@@ -578,6 +578,7 @@ impl AuthorizationServerBuilder {
                 password_checks: tokio::sync::Semaphore::new(4),
                 failed_client_auths: crate::limit::Limiter::new(self.failed_client_auths, 5 * 60),
                 revocations,
+                vault: None,
             }),
         })
     }

@@ -40,6 +40,8 @@ pub(crate) struct Inner {
     pub(crate) failed_client_auths: crate::limit::Limiter,
     /// What this server revoked, for resource servers in the same process.
     pub(crate) revocations: Revocations,
+    /// The upstream token vault, when upstream sign-in keeps tokens.
+    pub(crate) vault: Option<crate::vault::Vault>,
 }
 
 impl Inner {
