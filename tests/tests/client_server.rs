@@ -253,3 +253,42 @@ async fn a_resource_server_validating_by_introspection_accepts_our_tokens_and_st
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("notes:write"), "{body}");
 }
+
+/// Issue 13 item 5: a loopback deployment configured as `127.0.0.1` serves a client that was
+/// given `http://localhost:PORT/mcp` (and `[::1]` spellings alike): the resource describes itself
+/// in the client's spelling, the authorization server issues the token for its configured
+/// identifier, and the resource's exact audience check accepts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_given_localhost_signs_in_and_steps_up_against_a_127_0_0_1_deployment() {
+    for validation in [Validation::Jwt, Validation::Introspection] {
+        let stack = stack(validation).await;
+        let local = stack.url.replacen("127.0.0.1", "localhost", 1);
+        assert_ne!(local, stack.url);
+        let manager = TokenManager::builder(&local)
+            .client_name("e2e client")
+            .allow_insecure_loopback(true)
+            .browser(HeadlessBrowser::new())
+            .build()
+            .unwrap();
+        let client = ServiceBuilder::new()
+            .layer(OAuthLayer::new(manager.clone()))
+            .service(http_service());
+        let (status, body) = send(&client, &local, "read").await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body, "read ok for alice with notes:read");
+        let (status, body) = send(&client, &local, "write").await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("notes:write"), "{body}");
+
+        // The same token works at the configured spelling: one audience, not two.
+        let token = manager.cached_token().await.unwrap().unwrap();
+        let response = reqwest::Client::new()
+            .post(&stack.url)
+            .bearer_auth(token.expose())
+            .body("read")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+}

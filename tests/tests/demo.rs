@@ -576,11 +576,13 @@ async fn the_binaries_work_as_the_readme_says_and_survive_a_server_crash() {
     // still knows the client, and the client's stored token (signed by a key in the database)
     // is accepted: no registration, no authorization.
     server.crash().await;
+    // The banner names `localhost`; `--addr` takes the address it is bound to.
     let addr = url
-        .strip_prefix("http://")
+        .strip_prefix("http://localhost:")
         .and_then(|u| u.strip_suffix("/mcp"))
-        .unwrap();
-    let server = ServerProcess::start(addr, &db).await;
+        .map(|port| format!("127.0.0.1:{port}"))
+        .unwrap_or_else(|| panic!("the banner prints a localhost URL: {url}"));
+    let server = ServerProcess::start(&addr, &db).await;
     assert_eq!(server.url, url);
     let out = run_client_binary(&url, &tokens, &["--call", "whoami"]).await;
     assert!(!out.contains("authorization request"), "{out}");

@@ -111,6 +111,30 @@ impl Authority {
         Some(Self { host, port })
     }
 
+    /// The authority a request addressed: its target's authority (HTTP/2 `:authority`, or an
+    /// absolute-form target) when it has one, else its one `Host` header. `None` when neither
+    /// is there, when there are several `Host` headers, or when the value does not parse.
+    ///
+    /// ```
+    /// use mcp_auth_core::host::Authority;
+    ///
+    /// let request = http::Request::get("/mcp").header("host", "localhost:8080").body(()).unwrap();
+    /// let authority = Authority::of_request(request.uri(), request.headers()).unwrap();
+    /// assert_eq!(authority.to_string(), "localhost:8080");
+    /// ```
+    #[must_use]
+    pub fn of_request(uri: &http::Uri, headers: &http::HeaderMap) -> Option<Self> {
+        if let Some(authority) = uri.authority() {
+            return Self::parse(authority.as_str());
+        }
+        let mut values = headers.get_all(http::header::HOST).iter();
+        let value = values.next()?;
+        if values.next().is_some() {
+            return None;
+        }
+        Self::parse(value.to_str().ok()?)
+    }
+
     /// The host.
     #[must_use]
     pub fn host(&self) -> &Host {

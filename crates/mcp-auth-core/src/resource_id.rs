@@ -4,6 +4,8 @@ use std::{fmt, str::FromStr, sync::Arc};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::host::{Authority, Host};
+
 /// Why a string is not a usable resource identifier.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -156,6 +158,87 @@ impl ResourceId {
     }
 }
 
+impl ResourceId {
+    /// The scheme (`http` or `https`).
+    fn scheme(&self) -> &str {
+        self.canonical
+            .split_once("://")
+            .map_or("", |(scheme, _)| scheme)
+    }
+
+    /// The host and port, parsed.
+    fn parsed_authority(&self) -> Option<Authority> {
+        Authority::parse(self.authority())
+    }
+
+    /// This resource as reached through another loopback name: for `http://127.0.0.1:8080/mcp`
+    /// and the host `localhost`, `http://localhost:8080/mcp`.
+    ///
+    /// `Some` only when this resource's host and `host` are both among the names every loopback
+    /// deployment answers to ([`Host::loopback`]: `localhost`, `127.0.0.1`, `::1`) and differ;
+    /// the scheme, port and path stay. A resource server uses it to describe itself in the
+    /// spelling the client used (its metadata's `resource`, its challenges' `resource_metadata`),
+    /// because clients compare those with the URL they were given.
+    ///
+    /// ```
+    /// use mcp_auth_core::{ResourceId, host::Host};
+    ///
+    /// let id = ResourceId::parse("http://127.0.0.1:8080/mcp")?;
+    /// let localhost = Host::Name("localhost".into());
+    /// assert_eq!(id.loopback_alias(&localhost).unwrap().as_str(), "http://localhost:8080/mcp");
+    ///
+    /// let public = ResourceId::parse("https://mcp.example.com/mcp")?;
+    /// assert!(public.loopback_alias(&localhost).is_none());
+    /// # Ok::<(), mcp_auth_core::InvalidResourceId>(())
+    /// ```
+    #[must_use]
+    pub fn loopback_alias(&self, host: &Host) -> Option<Self> {
+        let own = self.parsed_authority()?;
+        let names = Host::loopback();
+        if own.host() == host || !names.contains(own.host()) || !names.contains(host) {
+            return None;
+        }
+        let authority = match own.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        };
+        Self::parse(&format!("{}://{authority}{}", self.scheme(), self.path())).ok()
+    }
+
+    /// Whether `candidate` names this resource, allowing the other loopback spellings of a
+    /// loopback resource ([`loopback_alias`](Self::loopback_alias)): `http://localhost:8080/mcp`
+    /// names `http://127.0.0.1:8080/mcp`. Otherwise the same as [`matches`](Self::matches).
+    ///
+    /// For an authorization server deciding which resource a `resource` parameter asks for; it
+    /// then issues the token for *this* identifier, so the audience a resource server checks
+    /// stays exact.
+    ///
+    /// ```
+    /// use mcp_auth_core::ResourceId;
+    ///
+    /// let id = ResourceId::parse("http://127.0.0.1:8080/mcp")?;
+    /// assert!(id.matches_loopback_alias("http://localhost:8080/mcp"));
+    /// assert!(id.matches_loopback_alias("http://[::1]:8080/mcp"));
+    /// assert!(!id.matches_loopback_alias("http://localhost:8081/mcp"));
+    /// assert!(!id.matches_loopback_alias("https://localhost:8080/mcp"));
+    /// assert!(!id.matches("http://localhost:8080/mcp"));
+    /// # Ok::<(), mcp_auth_core::InvalidResourceId>(())
+    /// ```
+    #[must_use]
+    pub fn matches_loopback_alias(&self, candidate: &str) -> bool {
+        if self.matches(candidate) {
+            return true;
+        }
+        let Ok(candidate) = Self::parse(candidate) else {
+            return false;
+        };
+        candidate
+            .parsed_authority()
+            .and_then(|a| self.loopback_alias(a.host()))
+            .is_some_and(|alias| alias == candidate)
+    }
+}
+
 impl fmt::Display for ResourceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.canonical)
@@ -279,6 +362,40 @@ mod tests {
             Err(InvalidResourceId::NoHost)
         );
         assert!(ResourceId::parse("https://a.example/m cp").is_err());
+    }
+
+    #[test]
+    fn loopback_aliases_are_the_three_loopback_names_with_the_same_port_and_path() {
+        let id = ResourceId::parse("http://127.0.0.1:8080/mcp").unwrap();
+        for (alias, ok) in [
+            ("http://localhost:8080/mcp", true),
+            ("http://LOCALHOST:8080/mcp", true),
+            ("http://[::1]:8080/mcp", true),
+            ("http://127.0.0.1:8080/mcp", true),
+            ("http://127.0.0.2:8080/mcp", false),
+            ("http://localhost:8080/mcp/", false),
+            ("http://localhost:8080/other", false),
+            ("http://localhost/mcp", false),
+            ("https://localhost:8080/mcp", false),
+            ("http://localhost.evil.example:8080/mcp", false),
+            ("http://evil.example:8080/mcp", false),
+            ("not a url", false),
+        ] {
+            assert_eq!(id.matches_loopback_alias(alias), ok, "{alias}");
+        }
+        let public = ResourceId::parse("https://mcp.example.com/mcp").unwrap();
+        assert!(!public.matches_loopback_alias("https://localhost/mcp"));
+        // An origin-only loopback resource keeps no path.
+        let root = ResourceId::parse("http://localhost:3000").unwrap();
+        let v6 = Host::Ip(std::net::Ipv6Addr::LOCALHOST.into());
+        assert_eq!(
+            root.loopback_alias(&v6).unwrap().as_str(),
+            "http://[::1]:3000"
+        );
+        assert!(
+            root.loopback_alias(&Host::Name("localhost".into()))
+                .is_none()
+        );
     }
 
     #[test]

@@ -18,7 +18,6 @@ use axum::{
     response::Response,
     routing::{MethodRouter, get},
 };
-use bytes::Bytes;
 use http::{HeaderValue, header};
 
 use crate::{ProtectedResource, ROOT_METADATA_PATH};
@@ -97,8 +96,7 @@ impl ProtectedResource {
     where
         S: Clone + Send + Sync + 'static,
     {
-        let method_router =
-            metadata_method_router(self.metadata_json().clone(), self.cache_control().clone());
+        let method_router = metadata_method_router(self.clone());
         // The path comes from a URL, so it holds no `{`/`}` (percent-encoded), but escape them
         // anyway, and skip axum's checks for segments starting with `:` or `*`: this path is
         // literal, never a pattern.
@@ -113,14 +111,16 @@ impl ProtectedResource {
     }
 }
 
-fn metadata_method_router<S>(json: Bytes, cache_control: HeaderValue) -> MethodRouter<S>
+fn metadata_method_router<S>(resource: ProtectedResource) -> MethodRouter<S>
 where
     S: Clone + Send + Sync + 'static,
 {
     // `get` also answers HEAD, without the body; other methods get axum's 405 with `Allow`.
-    get(move || {
-        let json = json.clone();
-        let cache_control = cache_control.clone();
+    // A loopback resource describes itself in the loopback spelling the request used.
+    get(move |request: http::request::Parts| {
+        let seen = resource.as_addressed(&request.uri, &request.headers);
+        let json = seen.metadata_json().clone();
+        let cache_control = seen.cache_control().clone();
         async move {
             let mut response = Response::new(Body::from(json));
             let headers = response.headers_mut();

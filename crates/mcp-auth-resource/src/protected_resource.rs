@@ -5,8 +5,12 @@ use std::{sync::Arc, time::Duration};
 use bytes::Bytes;
 use http::HeaderValue;
 use mcp_auth_core::{
-    OFFLINE_ACCESS, ResourceId, ScopeSet, challenge::BearerChallenge, error::ErrorCode,
-    metadata::ProtectedResourceMetadata, well_known,
+    OFFLINE_ACCESS, ResourceId, ScopeSet,
+    challenge::BearerChallenge,
+    error::ErrorCode,
+    host::{Authority, Host},
+    metadata::ProtectedResourceMetadata,
+    well_known,
 };
 
 use crate::{
@@ -66,6 +70,9 @@ struct Inner {
     missing_token_challenge: HeaderValue,
     cache_control: HeaderValue,
     serve_root: bool,
+    /// For a loopback resource, the same resource under the other loopback names (see
+    /// [`ProtectedResource::as_addressed`]); empty otherwise.
+    loopback_views: Box<[(Host, ProtectedResource)]>,
 }
 
 impl ProtectedResource {
@@ -219,6 +226,68 @@ impl ProtectedResource {
             .to_header_value()
     }
 
+    /// This resource as the request addressed it.
+    ///
+    /// A loopback deployment answers to `localhost`, `127.0.0.1` and `[::1]` alike, and clients
+    /// check that the metadata's `resource` is the URL they were given (the TypeScript SDK
+    /// refuses `http://127.0.0.1:8080/mcp` when it was pointed at `http://localhost:8080/mcp`).
+    /// So for a resource configured on one of those names, a request whose `Host` (or target
+    /// authority) is another of them with the same port gets a view of this resource under that
+    /// name: its [`resource`](Self::resource), metadata document and challenges'
+    /// `resource_metadata` use the request's spelling. Everything else (an https or public
+    /// resource, any other host, another port) gets `self`. The audience a verifier checks is
+    /// unchanged: the authorization server issues tokens for the configured identifier whatever
+    /// loopback spelling the client named.
+    ///
+    /// The bearer layer, the tool-scope layer and [`metadata_router`](Self::metadata_router) call
+    /// this for you.
+    ///
+    /// ```
+    /// use mcp_auth_resource::ProtectedResource;
+    ///
+    /// let resource = ProtectedResource::builder("http://127.0.0.1:8080/mcp")
+    ///     .authorization_server("http://127.0.0.1:8080")
+    ///     .build()?;
+    /// let request = http::Request::get("/mcp").header("host", "localhost:8080").body(())?;
+    /// let seen = resource.as_addressed(request.uri(), request.headers());
+    /// assert_eq!(seen.resource().as_str(), "http://localhost:8080/mcp");
+    /// assert_eq!(
+    ///     seen.metadata_url(),
+    ///     "http://localhost:8080/.well-known/oauth-protected-resource/mcp",
+    /// );
+    /// // The authorization server is not renamed: its issuer is what it is.
+    /// assert_eq!(seen.metadata().authorization_servers, ["http://127.0.0.1:8080"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn as_addressed(&self, uri: &http::Uri, headers: &http::HeaderMap) -> &Self {
+        if self.0.loopback_views.is_empty() {
+            return self;
+        }
+        let Some(authority) = Authority::of_request(uri, headers) else {
+            return self;
+        };
+        let port = Authority::parse(self.0.resource.authority()).and_then(|a| a.port());
+        if authority.port() != port {
+            return self;
+        }
+        self.0
+            .loopback_views
+            .iter()
+            .find(|(host, _)| host == authority.host())
+            .map_or(self, |(_, view)| view)
+    }
+
+    /// Whether [`as_addressed`](Self::as_addressed) can answer anything but `self`.
+    pub(crate) fn has_loopback_views(&self) -> bool {
+        !self.0.loopback_views.is_empty()
+    }
+
+    /// Whether both are the same view of the same resource.
+    pub(crate) fn is_same(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// Whether the document is also served at the root well-known path (the resource has a path
     /// and [`serve_root_metadata`](ProtectedResourceBuilder::serve_root_metadata) was not turned off).
     #[must_use]
@@ -351,34 +420,46 @@ impl ProtectedResourceBuilder {
         metadata.bearer_methods_supported = vec!["header".to_owned()];
         metadata.resource_name = self.resource_name;
         metadata.resource_documentation = self.resource_documentation;
-        let metadata_json = Bytes::from(
-            serde_json::to_vec(&metadata)
-                .map_err(|_| ConfigError::InvalidUrl { what: "metadata" })?,
-        );
-
-        let metadata_url = well_known::protected_resource_metadata_url(&resource);
-        let metadata_path = well_known::protected_resource_metadata_path(&resource);
-        let missing_token_challenge = BearerChallenge::new()
-            .resource_metadata(&metadata_url)
-            .scope(&challenge_scopes)
-            .to_header_value();
         let cache_control =
             HeaderValue::try_from(format!("public, max-age={}", self.max_age.as_secs())).map_err(
                 |_| ConfigError::OutOfRange {
                     what: "metadata max-age",
                 },
             )?;
-        let inner = Inner {
-            resource,
-            metadata,
-            metadata_json,
-            metadata_url,
-            metadata_path,
-            challenge_scopes,
-            missing_token_challenge,
-            cache_control,
-            serve_root: self.serve_root,
+        let view = |resource: ResourceId| -> Result<Inner, ConfigError> {
+            let mut metadata = metadata.clone();
+            metadata.resource = resource.as_str().to_owned();
+            let metadata_json = Bytes::from(
+                serde_json::to_vec(&metadata)
+                    .map_err(|_| ConfigError::InvalidUrl { what: "metadata" })?,
+            );
+            let metadata_url = well_known::protected_resource_metadata_url(&resource);
+            let metadata_path = well_known::protected_resource_metadata_path(&resource);
+            let missing_token_challenge = BearerChallenge::new()
+                .resource_metadata(&metadata_url)
+                .scope(&challenge_scopes)
+                .to_header_value();
+            Ok(Inner {
+                resource,
+                metadata,
+                metadata_json,
+                metadata_url,
+                metadata_path,
+                challenge_scopes: challenge_scopes.clone(),
+                missing_token_challenge,
+                cache_control: cache_control.clone(),
+                serve_root: self.serve_root,
+                loopback_views: Box::default(),
+            })
         };
+        let mut loopback_views = Vec::new();
+        for host in Host::loopback() {
+            if let Some(alias) = resource.loopback_alias(&host) {
+                loopback_views.push((host, ProtectedResource(Arc::new(view(alias)?))));
+            }
+        }
+        let mut inner = view(resource)?;
+        inner.loopback_views = loopback_views.into_boxed_slice();
         Ok(ProtectedResource(Arc::new(inner)))
     }
 }

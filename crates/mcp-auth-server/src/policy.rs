@@ -146,7 +146,11 @@ pub(crate) fn resource<'c>(
 ) -> Result<&'c ResourceId, OAuthError> {
     let target = |message: &'static str| OAuthError::new(ErrorCode::InvalidTarget, message);
     let allowed = |r: &ResourceId| {
-        client.resources.is_empty() || client.resources.iter().any(|mine| r.matches(mine))
+        client.resources.is_empty()
+            || client
+                .resources
+                .iter()
+                .any(|mine| r.matches_loopback_alias(mine))
     };
     let resolved = match (requested, client.resources.first()) {
         // A restricted client that names nothing gets its own first resource.
@@ -169,7 +173,7 @@ pub(crate) fn resource<'c>(
 /// must be the one authorized.
 pub(crate) fn granted_resource(granted: &str, requested: Option<&str>) -> Result<(), OAuthError> {
     match requested {
-        Some(raw) if !ResourceId::parse(granted).is_ok_and(|r| r.matches(raw)) => {
+        Some(raw) if !ResourceId::parse(granted).is_ok_and(|r| r.matches_loopback_alias(raw)) => {
             Err(OAuthError::new(
                 ErrorCode::InvalidTarget,
                 "resource differs from the one authorized",
@@ -407,5 +411,35 @@ mod tests {
         let nowhere = client(Kind::Machine).with_resources(["https://gone.example/mcp"]);
         let e = resource(&cfg, &nowhere, None).unwrap_err();
         assert_eq!(e.code.as_str(), "invalid_target");
+    }
+
+    #[test]
+    fn the_loopback_spellings_of_a_loopback_resource_are_one_audience() {
+        const LOCAL: &str = "http://127.0.0.1:8080/mcp";
+        let mut cfg = config(true);
+        cfg.resources = vec![ResourceId::parse(LOCAL).unwrap()];
+        cfg.default_resource = None;
+        let open = client(Kind::DynamicPublic);
+        // Whatever loopback name the client used, the grant is for the configured identifier,
+        // so the audience the resource server checks stays exact.
+        for spelling in [LOCAL, "http://localhost:8080/mcp", "http://[::1]:8080/mcp"] {
+            assert_eq!(
+                resource(&cfg, &open, Some(spelling)).unwrap().as_str(),
+                LOCAL
+            );
+            assert!(granted_resource(LOCAL, Some(spelling)).is_ok());
+        }
+        for other in [
+            "http://localhost:8081/mcp",
+            "http://localhost:8080/other",
+            "https://localhost:8080/mcp",
+            "http://evil.example:8080/mcp",
+        ] {
+            let e = resource(&cfg, &open, Some(other)).unwrap_err();
+            assert_eq!(e.code.as_str(), "invalid_target", "{other}");
+            assert!(granted_resource(LOCAL, Some(other)).is_err(), "{other}");
+        }
+        // Public resources get no such leniency.
+        assert!(granted_resource(MCP, Some("https://localhost/mcp")).is_err());
     }
 }

@@ -41,6 +41,7 @@ pub(crate) struct Inner {
     /// What this server revoked, for resource servers in the same process.
     pub(crate) revocations: Revocations,
     /// The upstream token vault, when upstream sign-in keeps tokens.
+    #[allow(dead_code, reason = "read once the upstream sign-in lands")]
     pub(crate) vault: Option<crate::vault::Vault>,
 }
 
@@ -141,7 +142,7 @@ impl Config {
             Some(raw) => self
                 .resources
                 .iter()
-                .find(|r| r.matches(raw))
+                .find(|r| r.matches_loopback_alias(raw))
                 .ok_or("this authorization server does not issue tokens for that resource"),
         }
     }

@@ -25,7 +25,7 @@ pub mod tools;
 use std::{fmt, future::Future, net::SocketAddr, path::PathBuf, time::Duration};
 
 use axum::Router;
-use mcp_auth_core::Secret;
+use mcp_auth_core::{Secret, host::Host};
 use mcp_auth_resource::{
     BearerAuthLayer, ProtectedResource,
     mcp::SessionBindingLayer,
@@ -170,8 +170,12 @@ pub struct Demo {
     pub router: Router,
     /// The embedded authorization server.
     pub server: AuthorizationServer,
-    /// The MCP endpoint's URL (the resource identifier).
+    /// The MCP endpoint's URL (the resource identifier), e.g. `http://127.0.0.1:8080/mcp`.
     pub mcp_url: String,
+    /// The same endpoint as most guides and clients spell it, e.g. `http://localhost:8080/mcp`:
+    /// the demo answers to every loopback name of its address (the metadata and challenges use
+    /// the client's spelling; tokens are issued for [`mcp_url`](Self::mcp_url) either way).
+    pub local_url: String,
     /// The SQLite store, closed by [`serve`] on shutdown.
     sqlite: Option<SqliteStore>,
 }
@@ -274,10 +278,15 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Demo, Error> {
         .merge(server.router())
         .merge(resource.metadata_router())
         .route_service("/mcp", protected);
+    let local_url = resource
+        .resource()
+        .loopback_alias(&Host::Name("localhost".into()))
+        .map_or_else(|| mcp_url.clone(), |alias| alias.as_str().to_owned());
     Ok(Demo {
         router,
         server,
         mcp_url,
+        local_url,
         sqlite,
     })
 }

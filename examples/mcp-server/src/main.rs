@@ -1,8 +1,8 @@
 //! The full-stack demo: an MCP notes server with its own authorization server at the same origin.
 //!
 //! Run with `cargo run -p example-mcp-server`, then connect any MCP client to
-//! `http://127.0.0.1:8080/mcp` (it prints how, for Claude Code, the MCP Inspector and
-//! `example-mcp-client`).
+//! `http://localhost:8080/mcp` or `http://127.0.0.1:8080/mcp` (it prints how, for Claude Code,
+//! the MCP Inspector and `example-mcp-client`).
 //!
 //! ```text
 //! example-mcp-server [--addr ADDR] [--db FILE] [--auto-approve] [--resource URL]...
@@ -211,7 +211,13 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
     let bound = listener.local_addr()?;
     let demo = build(&config, bound).await?;
-    print_banner(&demo.mcp_url, &args, &login, password_generated);
+    print_banner(
+        &demo.local_url,
+        &demo.mcp_url,
+        &args,
+        &login,
+        password_generated,
+    );
     serve(listener, demo, async {
         let _ = tokio::signal::ctrl_c().await;
         println!("\nshutting down (Ctrl-C): finishing open requests, closing the database");
@@ -220,12 +226,21 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn print_banner(mcp_url: &str, args: &Args, login: &Login, password_generated: bool) {
+fn print_banner(
+    mcp_url: &str,
+    canonical_url: &str,
+    args: &Args,
+    login: &Login,
+    password_generated: bool,
+) {
     let rule = "=".repeat(78);
     println!("{rule}");
     println!("mcp-auth demo: an MCP notes server with its own authorization server");
     println!("{rule}");
     println!("MCP endpoint:   {mcp_url}");
+    if canonical_url != mcp_url {
+        println!("                (also {canonical_url}; tokens name that one as their audience)");
+    }
     println!(
         "database:       {} (clients, refresh tokens, consents, keys)",
         args.db.display()
@@ -242,7 +257,7 @@ fn print_banner(mcp_url: &str, args: &Args, login: &Login, password_generated: b
         println!("also issues tokens for {resource}");
     }
     if let Some((id, _)) = &args.introspection_client {
-        let issuer = mcp_url.strip_suffix("/mcp").unwrap_or(mcp_url);
+        let issuer = canonical_url.strip_suffix("/mcp").unwrap_or(canonical_url);
         println!("introspection:  {issuer}/introspect for the resource server {id:?}");
     }
     match &args.machine_client {

@@ -19,6 +19,26 @@ pub(crate) struct Config {
 }
 
 impl Config {
+    /// This configuration as the request addressed the resource
+    /// ([`ProtectedResource::as_addressed`]): `Some` only for a loopback resource reached through
+    /// another loopback name, so the hot path of every other deployment pays one length check.
+    pub(crate) fn addressed(
+        &self,
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
+    ) -> Option<Arc<Self>> {
+        if !self.resource.has_loopback_views() {
+            return None;
+        }
+        let view = self.resource.as_addressed(uri, headers);
+        (!view.is_same(&self.resource)).then(|| {
+            Arc::new(Self {
+                resource: view.clone(),
+                ..self.clone()
+            })
+        })
+    }
+
     /// The 403 `insufficient_scope` challenge for a request that needs `required`, as seen from
     /// behind this layer: the layer's scope floor is added to `required`, so a client that
     /// re-authorizes for exactly the challenged scopes keeps what every request here needs and

@@ -110,9 +110,12 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        // A loopback resource answers in the loopback spelling the client used.
+        let addressed = self.config.addressed(req.uri(), req.headers());
+        let config = addressed.as_ref().unwrap_or(&self.config);
         let token = match credentials(&req) {
             Ok(Some(token)) => token,
-            Ok(None) if self.config.optional => {
+            Ok(None) if config.optional => {
                 #[cfg(feature = "tracing")]
                 tracing::trace!(
                     path = req.uri().path(),
@@ -121,15 +124,15 @@ where
                 let ext = req.extensions_mut();
                 ext.remove::<AuthInfo>();
                 ext.insert(Anonymous);
-                ext.insert(LayerContext(Arc::clone(&self.config)));
+                ext.insert(LayerContext(Arc::clone(config)));
                 return ResponseFuture::called(self.inner.call(req));
             }
             Ok(None) => {
-                let error = error_for(&self.config, BearerErrorKind::MissingToken);
+                let error = error_for(config, BearerErrorKind::MissingToken);
                 return ResponseFuture::rejected(reject(&mut self.rejection, &req, error));
             }
             Err(kind) => {
-                let error = error_for(&self.config, kind);
+                let error = error_for(config, kind);
                 return ResponseFuture::rejected(reject(&mut self.rejection, &req, error));
             }
         };
@@ -137,7 +140,7 @@ where
         // The hot path: a verifier that already knows the answer, no future, no allocation
         // beyond the extensions map.
         if let Some(result) = self.verifier.verify_cached(token) {
-            return match admit(&self.config, &mut req, result) {
+            return match admit(config, &mut req, result) {
                 Ok(()) => ResponseFuture::called(self.inner.call(req)),
                 Err(error) => ResponseFuture::rejected(reject(&mut self.rejection, &req, error)),
             };
@@ -159,7 +162,7 @@ where
             Pending {
                 inner,
                 request: req,
-                config: Arc::clone(&self.config),
+                config: Arc::clone(config),
                 rejection: self.rejection.clone(),
             },
         )

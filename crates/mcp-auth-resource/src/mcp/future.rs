@@ -169,7 +169,7 @@ where
                             tracing::debug!(reason = ?kind, "request body refused before classification");
                             State::Rejected {
                                 response: Some(rejection(
-                                    &read.config,
+                                    &read.config.resource,
                                     kind,
                                     None,
                                     ScopeSet::new(),
@@ -308,7 +308,7 @@ where
             );
             State::Rejected {
                 response: Some(rejection(
-                    &config,
+                    config.resource.as_addressed(&parts.uri, &parts.headers),
                     kind,
                     granted,
                     required.scopes,

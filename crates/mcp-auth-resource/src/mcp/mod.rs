@@ -423,26 +423,23 @@ fn header_mismatch<B: RejectionBody>(kind: HeaderMismatchKind, id: &Value) -> Re
 /// Builds a rejection response: status, challenge for 401/403, the rejection in the extensions.
 ///
 /// `bearer` is the context of the `BearerAuthLayer` that ran outside this layer, if any: its
-/// scope floor goes into the step-up challenge too.
+/// scope floor goes into the step-up challenge too. `resource` is the layer's resource as the
+/// request addressed it ([`ProtectedResource::as_addressed`](crate::ProtectedResource::as_addressed)).
 fn rejection<B: Default>(
-    config: &layer::Config,
+    resource: &crate::ProtectedResource,
     kind: ToolScopesRejectionKind,
     granted: Option<&ScopeSet>,
     required: ScopeSet,
     bearer: Option<&crate::bearer::LayerContext>,
 ) -> Response<B> {
     let challenge: Option<HeaderValue> = match kind {
-        ToolScopesRejectionKind::MissingToken => {
-            Some(config.resource.missing_token_challenge().clone())
-        }
+        ToolScopesRejectionKind::MissingToken => Some(resource.missing_token_challenge().clone()),
         ToolScopesRejectionKind::InsufficientScope => {
             let empty = ScopeSet::new();
             let granted = granted.unwrap_or(&empty);
             Some(match bearer {
                 Some(ctx) => ctx.0.insufficient_scope_challenge(granted, &required),
-                None => config
-                    .resource
-                    .insufficient_scope_challenge(granted, &required),
+                None => resource.insufficient_scope_challenge(granted, &required),
             })
         }
         _ => None,

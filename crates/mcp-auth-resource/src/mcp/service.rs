@@ -81,7 +81,7 @@ where
             .max(req.body().size_hint().lower());
         if declared > self.config.max_body_size as u64 {
             return ResponseFuture::rejected(super::rejection(
-                &self.config,
+                &self.config.resource,
                 ToolScopesRejectionKind::BodyTooLarge,
                 None,
                 mcp_auth_core::ScopeSet::new(),
