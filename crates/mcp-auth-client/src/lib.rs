@@ -119,6 +119,10 @@ pub mod layer;
 pub mod manager;
 pub mod registration;
 pub mod store;
+mod retry;
+#[cfg(feature = "rmcp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rmcp")))]
+pub mod rmcp;
 mod token;
 
 pub use self::{
