@@ -356,7 +356,7 @@ async fn handle(
         (Method::GET, "/authorize") => {
             let q = query(&uri);
             fake.rec.lock().unwrap().authorize.push(q.clone());
-            let code = format!("code-{}", fake.next());
+            let code = format!("code-{}-{}", fake.tag(), fake.next());
             fake.rec.lock().unwrap().codes.insert(
                 code.clone(),
                 CodeGrant {
