@@ -1,5 +1,5 @@
 //! The token manager an MCP client, agent or CLI uses to reach protected MCP servers (MCP
-//! authorization, spec revision 2025-11-25).
+//! authorization, spec revisions 2026-07-28 and 2025-11-25).
 //!
 //! Give it the MCP server's URL; it discovers the authorization server, registers, runs the
 //! browser flow, stores and refreshes tokens and steps up scopes — and, as a tower layer, does all
@@ -14,12 +14,41 @@
 //! | [`store`] | [`TokenStore`](store::TokenStore): [`MemoryTokenStore`](store::MemoryTokenStore), [`FileTokenStore`](store::FileTokenStore) (owner-only, atomic writes, cross-process refresh lock). |
 //! | [`credentials`] | [`Credentials`]: OAuth, a static bearer token, or an API-key header. |
 //! | [`layer`] | [`OAuthLayer`]: attaches the token to every outbound `http::Request`, refreshes and retries once on 401, steps up on 403. |
+//! | `rmcp` (feature) | [`rmcp::McpAuthClient`]: the same under rmcp's Streamable HTTP client transport. |
 //!
 //! Errors are an opaque [`AuthError`] with [`kind()`](AuthError::kind) ([`AuthErrorKind`]) and a
 //! [`ConfigError`] from [`build`](TokenManagerBuilder::build). Tokens, codes, verifiers and secrets
 //! never reach a log or a `Debug` string.
 //!
-//! # Example
+//! # Example: an rmcp client
+//!
+//! With the `rmcp` feature, one value puts the manager under rmcp's client: every request carries
+//! the token; a 401 runs discovery, registration and the browser flow; refresh and step-up happen
+//! on the way. rmcp speaks MCP 2026-07-28 to servers that do and 2025-11-25 to those that don't.
+//!
+//! ```no_run
+//! # #[cfg(feature = "rmcp")]
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use mcp_auth_client::{TokenManager, rmcp::McpAuthClient, store::FileTokenStore};
+//! use rmcp::{ServiceExt, transport::StreamableHttpClientTransport};
+//! use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+//!
+//! let url = "https://mcp.example.com/mcp";
+//! let manager = TokenManager::builder(url)
+//!     .client_name("my-agent")
+//!     .store(FileTokenStore::new("/home/me/.config/my-agent/tokens.json"))
+//!     .build()?;
+//! let transport = StreamableHttpClientTransport::with_client(
+//!     McpAuthClient::new(manager)?,
+//!     StreamableHttpClientTransportConfig::with_uri(url),
+//! );
+//! let client = ().serve(transport).await?;
+//! println!("{:?}", client.list_all_tools().await?);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Example: a tower client
 //!
 //! A CLI that calls an MCP server through the layer. The first request goes out without a token;
 //! the server's 401 starts discovery, registration and the browser flow; later requests carry the
@@ -79,6 +108,7 @@
 //! | feature | default | what |
 //! |---|---|---|
 //! | `tracing` | yes | events on discovery, registration, authorization, refresh (ids and issuers only, never a secret) |
+//! | `rmcp` | no | [`rmcp::McpAuthClient`], rmcp's Streamable HTTP client transport under the token manager |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 /// Emits a tracing event when the `tracing` feature is on; nothing otherwise.
@@ -119,6 +149,10 @@ pub mod layer;
 pub mod manager;
 pub mod registration;
 pub mod store;
+mod retry;
+#[cfg(feature = "rmcp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rmcp")))]
+pub mod rmcp;
 mod token;
 
 pub use self::{

@@ -9,19 +9,24 @@
 //! `MCP_CONFORMANCE_CONTEXT` = `{"name": …, "client_id": …, "client_secret": …}`. In that mode
 //! the client is headless, allows plain http on loopback (the suite's mocks run on
 //! `http://localhost`), offers the Client ID Metadata Document URL the suite expects, uses the
-//! credentials from the context, and calls the server's first tool when no `--call` is given.
+//! credentials from the context, speaks the protocol version the suite names in
+//! `MCP_CONFORMANCE_PROTOCOL_VERSION`, accepts elicitations with the schema's defaults and, when no
+//! `--call` is given, makes the context's `toolCalls` or calls every listed tool.
 
 use std::path::PathBuf;
 
 use mcp_auth_client::ClientCredentials;
 use serde_json::{Map, Value};
 
+use crate::mcp::Era;
+
 /// The usage text.
 pub const USAGE: &str = "\
 usage: example-mcp-client [OPTIONS] <MCP_URL>
 
-Connects to an MCP server over Streamable HTTP (initialize, tools/list, tools/call),
-authorizing with OAuth as the server asks, and prints what it did.
+Connects to an MCP server over Streamable HTTP (MCP 2026-07-28 where the server speaks it,
+else 2025-11-25), lists and calls tools, authorizing with OAuth as the server asks, and
+prints what it did.
 
 options:
   --call TOOL                 call TOOL after listing the tools (repeatable)
@@ -33,13 +38,19 @@ options:
   --client-metadata-url URL   this client's Client ID Metadata Document (https URL), used as
                               client_id where the authorization server supports it
   --client-id ID              a pre-registered client id (secret from MCP_CLIENT_SECRET)
+  --protocol-version V        start with this version's lifecycle: 2026-07-28 (server/discover,
+                              falling back to initialize; the default) or an older one such as
+                              2025-11-25 (the initialize handshake only)
+  --accept-elicitations       accept the server's elicitation forms with their default values
+                              (default: decline them)
   --quiet                     do not print each HTTP exchange
   -h, --help                  this text
 
 environment:
   MCP_CLIENT_SECRET           the pre-registered client's secret (with --client-id)
   MCP_CONFORMANCE_SCENARIO    conformance-suite mode (see examples/mcp-client/README.md)
-  MCP_CONFORMANCE_CONTEXT     the suite's JSON context (pre-registered credentials)
+  MCP_CONFORMANCE_CONTEXT     the suite's JSON context (pre-registered credentials, toolCalls)
+  MCP_CONFORMANCE_PROTOCOL_VERSION  the protocol version the suite runs (as --protocol-version)
   RUST_LOG                    log filter (default: mcp_auth_client=info)
 ";
 
@@ -74,8 +85,12 @@ pub struct Args {
     pub trace_http: bool,
     /// Conformance-suite mode: the scenario's name.
     pub scenario: Option<String>,
-    /// In conformance mode without `--call`: call the first listed tool.
-    pub call_first_tool: bool,
+    /// The tool calls the suite's context asks for (`toolCalls`).
+    pub context_calls: Vec<ToolCall>,
+    /// Which lifecycle to start with.
+    pub era: Era,
+    /// Accept elicitation forms with their defaults.
+    pub accept_elicitations: bool,
 }
 
 /// One `--call`.
@@ -108,6 +123,8 @@ pub fn parse(
     let mut client_metadata_url = None;
     let mut client_id = None;
     let mut trace_http = true;
+    let mut version: Option<String> = None;
+    let mut accept_elicitations = false;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let mut value = |name: &str| {
@@ -136,6 +153,8 @@ pub fn parse(
             "--client-metadata-url" => client_metadata_url = Some(value("--client-metadata-url")?),
             "--client-id" => client_id = Some(value("--client-id")?),
             "--quiet" => trace_http = false,
+            "--protocol-version" => version = Some(value("--protocol-version")?),
+            "--accept-elicitations" => accept_elicitations = true,
             other if other.starts_with('-') => {
                 return Err(UsageError(format!("unknown option {other}")));
             }
@@ -153,20 +172,41 @@ pub fn parse(
     });
 
     let scenario = env("MCP_CONFORMANCE_SCENARIO").filter(|s| !s.is_empty());
+    let mut context_calls = Vec::new();
     if scenario.is_some() {
         headless = true;
+        accept_elicitations = true;
         if client_metadata_url.is_none() {
             client_metadata_url = Some(CONFORMANCE_CIMD_URL.to_owned());
         }
-        if let Some(context) = env("MCP_CONFORMANCE_CONTEXT")
-            && let Some(credentials) = conformance_credentials(&context)?
-        {
-            client = Some(credentials);
+        if version.is_none() {
+            version = env("MCP_CONFORMANCE_PROTOCOL_VERSION").filter(|v| !v.is_empty());
+        }
+        if let Some(context) = env("MCP_CONFORMANCE_CONTEXT") {
+            let context: Value = serde_json::from_str(&context)
+                .map_err(|e| UsageError(format!("MCP_CONFORMANCE_CONTEXT is not JSON: {e}")))?;
+            if let Some(credentials) = conformance_credentials(&context)? {
+                client = Some(credentials);
+            }
+            context_calls = conformance_tool_calls(&context);
         }
     }
+    let era = match version.as_deref() {
+        None | Some("2026-07-28") => Era::Auto,
+        Some(v) if v.len() == 10 && v.as_bytes()[4] == b'-' && v < "2026-07-28" => {
+            Era::Legacy(v.to_owned())
+        }
+        Some(v) => {
+            return Err(UsageError(format!(
+                "--protocol-version {v}: expected a date such as 2026-07-28 or 2025-11-25"
+            )));
+        }
+    };
     Ok(Command::Run(Box::new(Args {
         url,
-        call_first_tool: scenario.is_some() && calls.is_empty(),
+        context_calls,
+        era,
+        accept_elicitations,
         calls,
         headless,
         store,
@@ -177,10 +217,31 @@ pub fn parse(
     })))
 }
 
+/// The `toolCalls` of a conformance context (`[{"name": …, "arguments": {…}}]`).
+fn conformance_tool_calls(context: &Value) -> Vec<ToolCall> {
+    context
+        .get("toolCalls")
+        .and_then(Value::as_array)
+        .map(|calls| {
+            calls
+                .iter()
+                .filter_map(|call| {
+                    Some(ToolCall {
+                        name: call.get("name")?.as_str()?.to_owned(),
+                        arguments: call
+                            .get("arguments")
+                            .and_then(Value::as_object)
+                            .cloned()
+                            .unwrap_or_default(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The pre-registered credentials in a conformance context, if it has a `client_id`.
-fn conformance_credentials(context: &str) -> Result<Option<ClientCredentials>, UsageError> {
-    let context: Value = serde_json::from_str(context)
-        .map_err(|e| UsageError(format!("MCP_CONFORMANCE_CONTEXT is not JSON: {e}")))?;
+fn conformance_credentials(context: &Value) -> Result<Option<ClientCredentials>, UsageError> {
     let field = |name: &str| context.get(name).and_then(Value::as_str);
     if field("private_key_pem").is_some() {
         return Err(UsageError(
@@ -242,7 +303,9 @@ mod tests {
         assert_eq!(args.calls.len(), 2);
         assert_eq!(args.calls[0].arguments.get("a"), Some(&json!(1)));
         assert_eq!(args.calls[0].arguments.get("b"), Some(&json!("two")));
-        assert!(args.headless && !args.call_first_tool && args.scenario.is_none());
+        assert!(args.headless && args.scenario.is_none() && args.context_calls.is_empty());
+        assert_eq!(args.era, crate::mcp::Era::Auto);
+        assert!(!args.accept_elicitations);
     }
 
     #[test]
@@ -257,7 +320,7 @@ mod tests {
                 ),
             ],
         );
-        assert!(args.headless && args.call_first_tool);
+        assert!(args.headless && args.accept_elicitations && args.calls.is_empty());
         assert_eq!(
             args.client_metadata_url.as_deref(),
             Some(CONFORMANCE_CIMD_URL)
@@ -272,11 +335,42 @@ mod tests {
     }
 
     #[test]
+    fn conformance_protocol_version_and_tool_calls() {
+        let args = run(
+            &["http://localhost:1234/mcp"],
+            &[
+                ("MCP_CONFORMANCE_SCENARIO", "http-custom-headers"),
+                ("MCP_CONFORMANCE_PROTOCOL_VERSION", "2025-11-25"),
+                (
+                    "MCP_CONFORMANCE_CONTEXT",
+                    r#"{"toolCalls":[{"name":"t","arguments":{"region":"us-west1","n":42}}]}"#,
+                ),
+            ],
+        );
+        assert_eq!(args.era, crate::mcp::Era::Legacy("2025-11-25".to_owned()));
+        assert_eq!(args.context_calls.len(), 1);
+        assert_eq!(args.context_calls[0].name, "t");
+        assert_eq!(args.context_calls[0].arguments.get("n"), Some(&json!(42)));
+        let modern = run(
+            &["--protocol-version", "2026-07-28", "http://localhost:1234/mcp"],
+            &[],
+        );
+        assert_eq!(modern.era, crate::mcp::Era::Auto);
+    }
+
+    #[test]
     fn usage_errors() {
         let none = |_: &str| None;
         assert!(parse(["--bogus".to_owned()], none).is_err());
         assert!(parse(["--arg".to_owned(), "a=1".to_owned()], none).is_err());
         assert!(parse(Vec::new(), none).is_err());
+        assert!(
+            parse(
+                ["--protocol-version".to_owned(), "latest".to_owned(), "http://x/".to_owned()],
+                none
+            )
+            .is_err()
+        );
         assert!(matches!(parse(["-h".to_owned()], none), Ok(Command::Help)));
     }
 

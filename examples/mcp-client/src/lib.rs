@@ -1,35 +1,113 @@
-//! An MCP client over Streamable HTTP, authorized by `mcp-auth-client`: `initialize`,
+//! An MCP client built on rmcp's client and Streamable HTTP transport, authorized by
+//! `mcp-auth-client`: connect (MCP 2026-07-28 where the server speaks it, else 2025-11-25),
 //! `tools/list`, then `tools/call` for each `--call`, printing each step.
 //!
 //! The pieces:
 //!
-//! - [`http::HttpClient`]: the tower service that sends requests with reqwest;
-//! - [`mcp_auth_client::OAuth`] around it: the bearer token on every request, discovery,
-//!   registration, the browser flow, refresh and step-up on 401/403 — all in the library;
-//! - [`mcp::McpClient`]: JSON-RPC over Streamable HTTP on top of that service;
+//! - [`mcp::McpClient`]: rmcp's client over `StreamableHttpClientTransport::with_client(
+//!   McpAuthClient::with_client(trace, manager), …)` — the bearer token on every request,
+//!   discovery, registration, the browser flow, refresh and step-up on 401/403, all in the
+//!   library; the protocol (both eras, SSE, sessions, `_meta`, `Mcp-*` headers,
+//!   `input_required` rounds) all rmcp's;
+//! - [`trace::Trace`]: rmcp's reqwest client, printing one line per exchange;
 //! - [`cli`]: the command line and the MCP conformance suite's client contract.
 //!
 //! See `examples/mcp-client/README.md`.
 
 pub mod cli;
-pub mod http;
 pub mod mcp;
-pub mod sse;
+pub mod trace;
 
 use std::{error::Error as StdError, fmt, time::Duration};
 
 use mcp_auth_client::{
-    AuthError, OAuth, TokenManager,
+    AuthError, TokenManager,
     authorize::{BrowserOpener, HeadlessBrowser, OpenFuture, SystemBrowser},
     store::FileTokenStore,
 };
 use mcp_auth_core::{Clock, SystemClock};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use crate::{cli::Args, mcp::McpClient};
+use crate::{
+    cli::{Args, ToolCall},
+    mcp::{Handler, McpClient},
+};
 
 /// The `client_name` this example registers with.
 pub const CLIENT_NAME: &str = "example-mcp-client";
+
+/// The JSON Schema round trip of the conformance scenario `json-schema-2020-12-preservation`:
+/// the schema of its focal tool, passed verbatim to its echo tool.
+const SCHEMA_FOCAL_TOOL: &str = "json_schema_2020_12_tool";
+const SCHEMA_ECHO_TOOL: &str = "json_schema_echo";
+
+/// Arguments for a tool from its input schema: each required property's `default`, else its
+/// first `examples` or `enum` value, else a value of its type.
+#[must_use]
+pub fn example_arguments(schema: &Value) -> Map<String, Value> {
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let mut arguments = Map::new();
+    let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+        return arguments;
+    };
+    for name in required {
+        let Some(property) = properties.get(name) else {
+            continue;
+        };
+        let first = |key: &str| {
+            property
+                .get(key)
+                .and_then(Value::as_array)
+                .and_then(|v| v.first())
+                .cloned()
+        };
+        let value = property
+            .get("default")
+            .cloned()
+            .or_else(|| first("examples"))
+            .or_else(|| first("enum"))
+            .unwrap_or_else(|| match property.get("type").and_then(Value::as_str) {
+                Some("number" | "integer") => Value::from(2),
+                Some("boolean") => Value::Bool(true),
+                Some("object") => Value::Object(Map::new()),
+                Some("array") => Value::Array(Vec::new()),
+                _ => Value::from("example"),
+            });
+        arguments.insert(name.to_owned(), value);
+    }
+    arguments
+}
+
+/// The calls a conformance run makes when none were given: the suite's `toolCalls` if its context
+/// has them, else every listed tool with [`example_arguments`] (the JSON Schema echo tool gets the
+/// focal tool's schema, verbatim).
+fn conformance_calls(args: &Args, tools: &[mcp::Tool]) -> Vec<ToolCall> {
+    if !args.context_calls.is_empty() {
+        return args.context_calls.clone();
+    }
+    let focal = tools.iter().find(|t| t.name == SCHEMA_FOCAL_TOOL);
+    tools
+        .iter()
+        .map(|tool| {
+            let arguments = match focal {
+                Some(focal) if tool.name == SCHEMA_ECHO_TOOL => {
+                    let mut map = Map::new();
+                    map.insert("schema".to_owned(), focal.input_schema.clone());
+                    map
+                }
+                _ => example_arguments(&tool.input_schema),
+            };
+            ToolCall {
+                name: tool.name.clone(),
+                arguments,
+            }
+        })
+        .collect()
+}
 
 /// Connects, lists the tools, calls the requested ones and prints each step.
 ///
@@ -79,17 +157,27 @@ pub async fn run(args: &Args) -> Result<(), Box<dyn StdError + Send + Sync>> {
     }
     let manager = builder.build()?;
 
-    let service = OAuth::new(http::HttpClient::new(args.trace_http)?, manager.clone());
-    let mut client = McpClient::new(service, url);
+    let handler = Handler::new(CLIENT_NAME, args.accept_elicitations, true);
+    let mut client = McpClient::with_options(
+        &args.url,
+        manager.clone(),
+        args.era.clone(),
+        handler,
+        args.trace_http,
+    )?;
 
-    println!("→ initialize {}", args.url);
+    println!("→ connect {}", args.url);
     let server = client.initialize(CLIENT_NAME).await?;
     println!(
         "  server {} {} (protocol {}{})",
         or_unnamed(&server.name),
         server.version,
         server.protocol_version,
-        if server.has_session { ", session" } else { "" }
+        if server.legacy {
+            ", initialize handshake"
+        } else {
+            ", server/discover"
+        }
     );
     if let Some(instructions) = &server.instructions {
         println!("  instructions: {}", one_line(instructions, 200));
@@ -105,15 +193,11 @@ pub async fn run(args: &Args) -> Result<(), Box<dyn StdError + Send + Sync>> {
         }
     }
 
-    let mut calls = args.calls.clone();
-    if args.call_first_tool
-        && let Some(first) = tools.first()
-    {
-        calls.push(cli::ToolCall {
-            name: first.name.clone(),
-            arguments: serde_json::Map::new(),
-        });
-    }
+    let calls = if args.scenario.is_some() && args.calls.is_empty() {
+        conformance_calls(args, &tools)
+    } else {
+        args.calls.clone()
+    };
     for call in &calls {
         println!(
             "→ tools/call {} {}",
@@ -122,8 +206,18 @@ pub async fn run(args: &Args) -> Result<(), Box<dyn StdError + Send + Sync>> {
         );
         let result = client.call_tool(&call.name, call.arguments.clone()).await?;
         show_tool_result(&result);
-        if result.get("isError").and_then(Value::as_bool) == Some(true) {
+        if result.get("isError").and_then(Value::as_bool) == Some(true) && args.scenario.is_none()
+        {
             return Err(format!("the tool {} reported an error", call.name).into());
+        }
+    }
+    if args.scenario.is_some() && args.calls.is_empty() {
+        // The rest of what a server may offer, so the suite sees every request kind.
+        for (uri, contents) in client.read_resources().await.unwrap_or_default() {
+            println!("→ resources/read {uri}: {contents} content item(s)");
+        }
+        for (name, messages) in client.get_prompts().await.unwrap_or_default() {
+            println!("→ prompts/get {name}: {messages} message(s)");
         }
     }
 

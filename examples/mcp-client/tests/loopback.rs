@@ -40,6 +40,8 @@ struct Seen {
     authorized_calls: Vec<String>,
     /// Requests after `initialize` without the session id or the protocol version header.
     missing_headers: Vec<String>,
+    /// `server/discover` probes (MCP 2026-07-28), which this 2025-11-25 server does not know.
+    discover_probes: usize,
 }
 
 #[derive(Clone)]
@@ -180,6 +182,13 @@ async fn mcp(State(s): State<Server>, headers: HeaderMap, body: Bytes) -> Respon
             r#", error="insufficient_scope", scope="mcp:tools mcp:admin""#,
         );
     }
+    let id = message["id"].clone();
+    if method == "server/discover" {
+        s.seen().discover_probes += 1;
+        return Json(json!({"jsonrpc": "2.0", "id": id,
+            "error": {"code": -32601, "message": "Method not found"}}))
+        .into_response();
+    }
     {
         let mut seen = s.seen();
         seen.authorized_calls.push(method.clone());
@@ -194,7 +203,6 @@ async fn mcp(State(s): State<Server>, headers: HeaderMap, body: Bytes) -> Respon
             seen.missing_headers.push(method.clone());
         }
     }
-    let id = message["id"].clone();
     let reply = |result: Value| json!({"jsonrpc": "2.0", "id": id, "result": result});
     match method.as_str() {
         "initialize" => (
@@ -212,8 +220,10 @@ async fn mcp(State(s): State<Server>, headers: HeaderMap, body: Bytes) -> Respon
             let log = json!({"jsonrpc": "2.0", "method": "notifications/message",
                 "params": {"level": "info", "data": "listing tools"}});
             let result = reply(json!({"tools": [
-                {"name": "whoami", "description": "Who the token belongs to"},
-                {"name": "admin_tool", "description": "Needs mcp:admin"},
+                {"name": "whoami", "description": "Who the token belongs to",
+                    "inputSchema": {"type": "object"}},
+                {"name": "admin_tool", "description": "Needs mcp:admin",
+                    "inputSchema": {"type": "object"}},
             ]}));
             let stream = format!(
                 ": comment\r\nevent: message\r\ndata: {log}\r\n\r\nid: 7\r\ndata: {result}\r\n\r\n"
@@ -324,6 +334,10 @@ async fn authorizes_steps_up_and_calls_tools() {
         seen.missing_headers.is_empty(),
         "{:?}",
         seen.missing_headers
+    );
+    assert_eq!(
+        seen.discover_probes, 1,
+        "one 2026-07-28 probe, then the 2025-11-25 handshake"
     );
 }
 

@@ -8,12 +8,11 @@ use std::{
     time::Duration,
 };
 
-use example_mcp_client::{http::HttpClient, mcp::McpClient};
+use example_mcp_client::mcp::McpClient;
 use example_mcp_server::{Config, Login, build, serve};
-use mcp_auth_client::{OAuth, OAuthLayer, TokenManager};
+use mcp_auth_client::TokenManager;
 use serde_json::{Map, Value, json};
 use tokio::{net::TcpListener, sync::oneshot};
-use tower::Layer;
 
 /// How long a server may take to shut down gracefully before the test gives up on it.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -135,10 +134,10 @@ impl Demo {
     }
 }
 
-/// A new MCP client (and HTTP connection pool) for `url`, authorized by `manager`.
-pub fn client(url: &str, manager: &TokenManager) -> McpClient<OAuth<HttpClient>> {
-    let service = OAuthLayer::new(manager.clone()).layer(HttpClient::new(false).unwrap());
-    McpClient::new(service, url.parse().unwrap())
+/// A new MCP client (rmcp's, with `mcp-auth-client`'s `McpAuthClient` under it) for `url`,
+/// authorized by `manager`.
+pub fn client(url: &str, manager: &TokenManager) -> McpClient {
+    McpClient::new(url, manager.clone()).unwrap()
 }
 
 /// The text a tool returned as its first content; panics on a tool error.

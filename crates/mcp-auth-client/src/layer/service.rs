@@ -8,14 +8,12 @@ use std::{
 use http::{HeaderValue, Request, Response, StatusCode, header::AUTHORIZATION};
 use tower_service::Service;
 
-use super::{OAuthLayer, Operation, ResponseFuture, is_insufficient_scope};
+use super::{OAuthLayer, Operation, ResponseFuture};
 use crate::{
     credentials::Credentials,
+    retry::Attempt,
     token::{AccessToken, Principal},
 };
-
-/// The most round trips one request may take (first try, a 401 retry, step-up retries).
-const MAX_ROUNDS: u32 = 2 + 2 * crate::manager::MAX_ATTEMPTS_LIMIT;
 
 /// The service [`OAuthLayer`] makes. See the [module docs](crate::layer).
 #[derive(Debug, Clone)]
@@ -128,53 +126,42 @@ where
                     body,
                 };
                 ResponseFuture::new(async move {
-                    let mut token = match manager.cached_token().await {
-                        Ok(token) => token,
-                        Err(_e) => {
-                            event!(debug, error = %_e, "no token before the request");
-                            None
-                        }
-                    };
-                    let mut retried_unauthorized = false;
-                    let mut rounds = 0;
-                    loop {
-                        rounds += 1;
-                        let auth = header_for(token.as_ref());
-                        let mut response = call(&mut inner, template.build(auth.as_ref())).await?;
-                        let status = response.status();
-                        if rounds >= MAX_ROUNDS {
-                            return Ok(response);
-                        }
-                        let outcome = if status == StatusCode::UNAUTHORIZED && !retried_unauthorized
-                        {
-                            retried_unauthorized = true;
-                            manager
-                                .on_unauthorized(response.headers(), token.as_ref(), &operation)
-                                .await
-                        } else if is_insufficient_scope(status, response.headers()) {
-                            manager
-                                .on_insufficient_scope(
-                                    response.headers(),
-                                    token.as_ref(),
-                                    &operation,
-                                )
-                                .await
-                        } else {
-                            if status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN
-                            {
-                                manager.operation_succeeded(&operation);
+                    let (result, error) =
+                        crate::retry::authorized(&manager, &operation, move |token| {
+                            let request = template.build(header_for(token.as_ref()).as_ref());
+                            // Each attempt polls its own clone ready (tower's clone rule).
+                            let mut inner = inner.clone();
+                            async move {
+                                match call(&mut inner, request).await {
+                                    Ok(response)
+                                        if matches!(
+                                            response.status(),
+                                            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+                                        ) =>
+                                    {
+                                        Attempt::Challenged {
+                                            status: response.status(),
+                                            headers: response.headers().clone(),
+                                            result: Ok(response),
+                                        }
+                                    }
+                                    Ok(response) => Attempt::Done {
+                                        result: Ok(response),
+                                        succeeded: true,
+                                    },
+                                    Err(e) => Attempt::Done {
+                                        result: Err(e),
+                                        succeeded: false,
+                                    },
+                                }
                             }
-                            return Ok(response);
-                        };
-                        match outcome {
-                            Ok(new) => token = Some(new),
-                            Err(e) => {
-                                event!(info, error = %e, "giving up on authorization for this request");
-                                response.extensions_mut().insert(e);
-                                return Ok(response);
-                            }
-                        }
+                        })
+                        .await;
+                    let mut response = result?;
+                    if let Some(e) = error {
+                        response.extensions_mut().insert(e);
                     }
+                    Ok(response)
                 })
             }
         }

@@ -8,7 +8,7 @@ use std::{
 use base64::{Engine, engine::general_purpose::STANDARD, engine::general_purpose::URL_SAFE_NO_PAD};
 use http::{HeaderMap, header::WWW_AUTHENTICATE};
 use mcp_auth_core::{
-    OFFLINE_ACCESS, ScopeSet, Secret,
+    OFFLINE_ACCESS, ScopeSet, Secret, is_loopback_host,
     challenge::{BearerChallenge, parse},
     error::{ErrorCode, ErrorResponse},
     metadata::ClientInformation,
@@ -71,6 +71,17 @@ fn to_access(tokens: &StoredTokens) -> AccessToken {
             .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s)),
         tokens.scope.clone(),
     )
+}
+
+/// OIDC Dynamic Client Registration's `application_type` for a redirect URI (SEP-837, SPEC-2026
+/// N-11): `native` for a loopback or custom-scheme redirect, `web` for an https one.
+fn application_type(redirect_uri: &str) -> &'static str {
+    match url::Url::parse(redirect_uri) {
+        Ok(url) if url.scheme() == "https" && !url.host_str().is_some_and(is_loopback_host) => {
+            "web"
+        }
+        _ => "native",
+    }
 }
 
 fn same_token(tokens: &StoredTokens, value: Option<&str>) -> bool {
@@ -475,18 +486,15 @@ impl TokenManager {
             Scopes::Exactly(s) => s,
             Scopes::StepUp(granted) => granted.union(&selected()),
         };
-        if config.offline_access
-            && metadata
-                .scopes_supported
-                .iter()
-                .any(|s| s == OFFLINE_ACCESS)
-        {
-            requested.extend(
-                ScopeSet::parse(OFFLINE_ACCESS)
-                    .unwrap_or_default()
-                    .iter()
-                    .cloned(),
-            );
+        // SEP-2207 (SPEC-2026 N-14): `offline_access` is the authorization server's scope. It is
+        // asked for only when that server lists it — added then (unless turned off), and dropped
+        // otherwise even if a challenge or the resource metadata named it.
+        let offline = ScopeSet::parse(OFFLINE_ACCESS).unwrap_or_default();
+        let as_lists_offline = metadata.scopes_supported.iter().any(|s| s == OFFLINE_ACCESS);
+        if !as_lists_offline {
+            requested = requested.difference(&offline);
+        } else if config.offline_access {
+            requested = requested.union(&offline);
         }
 
         // The loopback listener first: dynamic registration needs its redirect URI. A client
@@ -648,7 +656,7 @@ impl TokenManager {
             "grant_types": ["authorization_code", "refresh_token"],
             "response_types": ["code"],
             "token_endpoint_auth_method": "none",
-            "application_type": "native",
+            "application_type": application_type(redirect_uri),
         });
         let response = self.shared.http.post_json(&url, &body).await?;
         let status = response.status.as_u16();
@@ -811,6 +819,14 @@ mod tests {
     use http::StatusCode;
 
     use super::*;
+
+    #[test]
+    fn application_type_is_native_for_loopback_and_custom_schemes_web_for_https() {
+        assert_eq!(application_type("http://127.0.0.1:5173/callback"), "native");
+        assert_eq!(application_type("http://localhost:5173/callback"), "native");
+        assert_eq!(application_type("com.example.app:/callback"), "native");
+        assert_eq!(application_type("https://app.example.com/callback"), "web");
+    }
 
     #[test]
     fn token_responses_are_classified_rejected_vs_transient() {

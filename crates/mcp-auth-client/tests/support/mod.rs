@@ -89,6 +89,8 @@ pub struct Knobs {
     pub required: HashMap<String, Vec<String>>,
     /// The MCP endpoint answers 403 to every token.
     pub always_403: bool,
+    /// The PRM's `authorization_servers` (default: this server's own issuer).
+    pub authorization_servers: Option<Vec<String>>,
 }
 
 impl Default for Knobs {
@@ -116,6 +118,7 @@ impl Default for Knobs {
             as_scopes_supported: Vec::new(),
             required: HashMap::new(),
             always_403: false,
+            authorization_servers: None,
         }
     }
 }
@@ -154,10 +157,24 @@ pub struct Fake {
     pub rec: Mutex<Recorded>,
     counter: AtomicUsize,
     pub token_hits: AtomicUsize,
+    /// Authorization servers whose tokens the MCP endpoint accepts instead of its own (set
+    /// after a migration).
+    pub trusted: Mutex<Vec<Arc<Fake>>>,
+    /// A real MCP server (e.g. rmcp's) answering authorized `/mcp` requests.
+    mcp_app: Option<Router>,
 }
 
 impl Fake {
     pub async fn start(knobs: Knobs) -> Arc<Self> {
+        Self::start_inner(knobs, None).await
+    }
+
+    /// Like [`start`](Self::start), with `app` answering every authorized `/mcp` request.
+    pub async fn start_with_mcp(knobs: Knobs, app: Router) -> Arc<Self> {
+        Self::start_inner(knobs, Some(app)).await
+    }
+
+    async fn start_inner(knobs: Knobs, mcp_app: Option<Router>) -> Arc<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let fake = Arc::new(Self {
@@ -166,6 +183,8 @@ impl Fake {
             rec: Mutex::new(Recorded::default()),
             counter: AtomicUsize::new(0),
             token_hits: AtomicUsize::new(0),
+            trusted: Mutex::new(Vec::new()),
+            mcp_app,
         });
         let app = Router::new().fallback(handle).with_state(Arc::clone(&fake));
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -203,6 +222,12 @@ impl Fake {
 
     pub fn revoke_all_access_tokens(&self) {
         self.rec.lock().unwrap().access.clear();
+    }
+
+    /// This server's port: part of every id and token it issues, so two servers never issue
+    /// the same one.
+    pub fn tag(&self) -> &str {
+        self.base.rsplit(':').next().unwrap_or_default()
     }
 
     fn next(&self) -> usize {
@@ -278,12 +303,23 @@ async fn handle(
     };
 
     if path == "/mcp" {
-        return Ok(mcp(&fake, &k, &headers, &body, prm_path));
+        let answer = mcp(&fake, &k, &headers, &body, prm_path);
+        if answer.status() == StatusCode::OK
+            && let Some(app) = fake.mcp_app.clone()
+        {
+            use tower::ServiceExt;
+            let mut req = http::Request::new(axum::body::Body::from(body));
+            *req.method_mut() = method;
+            *req.uri_mut() = uri;
+            *req.headers_mut() = headers;
+            return Ok(app.oneshot(req).await.unwrap());
+        }
+        return Ok(answer);
     }
     if Some(path.as_str()) == prm_path && method == Method::GET {
         let mut doc = serde_json::json!({
             "resource": k.prm_resource.clone().unwrap_or_else(|| format!("{base}/mcp")),
-            "authorization_servers": [issuer],
+            "authorization_servers": k.authorization_servers.clone().unwrap_or_else(|| vec![issuer.clone()]),
         });
         if let Some(s) = &k.prm_scopes_supported {
             doc["scopes_supported"] = serde_json::json!(s);
@@ -320,7 +356,7 @@ async fn handle(
         (Method::GET, "/authorize") => {
             let q = query(&uri);
             fake.rec.lock().unwrap().authorize.push(q.clone());
-            let code = format!("code-{}", fake.next());
+            let code = format!("code-{}-{}", fake.tag(), fake.next());
             fake.rec.lock().unwrap().codes.insert(
                 code.clone(),
                 CodeGrant {
@@ -355,7 +391,7 @@ async fn handle(
             let req: serde_json::Value = serde_json::from_slice(&body).unwrap();
             fake.rec.lock().unwrap().register.push(req.clone());
             let mut resp = serde_json::json!({
-                "client_id": format!("dcr-{}", fake.next()),
+                "client_id": format!("dcr-{}-{}", fake.tag(), fake.next()),
                 "redirect_uris": req["redirect_uris"],
                 "client_name": req["client_name"],
             });
@@ -406,7 +442,14 @@ fn mcp(
         )
             .into_response();
     };
-    let granted = fake.rec.lock().unwrap().access.get(&token).cloned();
+    let trusted = fake.trusted.lock().unwrap().clone();
+    let granted = if trusted.is_empty() {
+        fake.rec.lock().unwrap().access.get(&token).cloned()
+    } else {
+        trusted
+            .iter()
+            .find_map(|t| t.rec.lock().unwrap().access.get(&token).cloned())
+    };
     let Some(granted) = granted else {
         params.insert(0, "error=\"invalid_token\"".to_owned());
         challenge.push(' ');
@@ -503,7 +546,7 @@ async fn token(fake: &Fake, k: &Knobs, headers: &HeaderMap, body: &Bytes) -> Res
         _ => return error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
     };
     let n = fake.next();
-    let access = format!("at-{n}");
+    let access = format!("at-{}-{n}", fake.tag());
     let mut resp = serde_json::json!({
         "access_token": access,
         "token_type": "Bearer",
@@ -514,7 +557,7 @@ async fn token(fake: &Fake, k: &Knobs, headers: &HeaderMap, body: &Bytes) -> Res
         let mut rec = fake.rec.lock().unwrap();
         rec.access.insert(access, scope.clone());
         if k.issue_refresh {
-            let refresh = format!("rt-{n}");
+            let refresh = format!("rt-{}-{n}", fake.tag());
             rec.refresh
                 .insert(refresh.clone(), (scope.clone(), resource));
             resp["refresh_token"] = serde_json::json!(refresh);

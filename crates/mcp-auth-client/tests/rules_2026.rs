@@ -1,0 +1,277 @@
+//! The client rules of MCP 2026-07-28 (SPEC-2026-07-28 N-11..N-16), each against real loopback
+//! authorization servers: `application_type`, credentials that belong to one authorization server,
+//! re-registration when the resource names another one, `offline_access` only when listed, CIMD
+//! before DCR.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod support;
+
+use std::sync::{Arc, atomic::Ordering};
+
+use mcp_auth_client::{
+    ClientCredentials, OAuthLayer, TokenManager,
+    store::{FileTokenStore, RegistrationKind, TokenStore},
+};
+use support::{Fake, Knobs, Transport, clock, rpc};
+use tower::{ServiceBuilder, ServiceExt};
+
+async fn call(manager: &TokenManager, fake: &Fake, method: &str) -> http::Response<String> {
+    ServiceBuilder::new()
+        .layer(OAuthLayer::new(manager.clone()))
+        .service(Transport::default())
+        .oneshot(
+            http::Request::post(fake.mcp_url())
+                .header("content-type", "application/json")
+                .body(rpc(method))
+                .unwrap(),
+        )
+        .await
+        .unwrap()
+}
+
+fn temp_store(name: &str) -> std::path::PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    std::env::temp_dir()
+        .join(format!(
+            "mcp-auth-client-2026-{}-{}-{name}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ))
+        .join("tokens.json")
+}
+
+/// Every client id, secret, code, refresh token and client authentication `from` received, as seen in
+/// the requests `to` received (authorize, token, registration): must be empty.
+fn leaked(from: &Fake, to: &Fake) -> Vec<String> {
+    let mut issued: Vec<String> = from
+        .token_calls()
+        .iter()
+        .flat_map(|c| {
+            ["client_id", "client_secret", "refresh_token", "code"]
+                .into_iter()
+                .filter_map(|k| c.form.get(k).cloned())
+                .chain(c.authorization.clone())
+                .collect::<Vec<_>>()
+        })
+        .chain(from.authorize_calls().iter().map(|a| a["client_id"].clone()))
+        .collect();
+    issued.retain(|v| !v.is_empty());
+    let seen: Vec<String> = to
+        .token_calls()
+        .iter()
+        .flat_map(|c| c.form.values().cloned().chain(c.authorization.clone()))
+        .chain(
+            to.authorize_calls()
+                .iter()
+                .flat_map(|a| a.values().cloned().collect::<Vec<_>>()),
+        )
+        .chain(to.registrations().iter().map(|r| r.to_string()))
+        .collect();
+    issued
+        .into_iter()
+        .filter(|v| seen.iter().any(|s| s.contains(v.as_str())))
+        .collect()
+}
+
+/// The resource `a` now names `b` as its authorization server and accepts only `b`'s tokens.
+fn migrate(a: &Fake, b: &Arc<Fake>) {
+    let issuer = b.issuer();
+    a.set(|k| k.authorization_servers = Some(vec![issuer]));
+    a.trusted.lock().unwrap().push(Arc::clone(b));
+}
+
+#[tokio::test]
+async fn registration_says_application_type_native_for_the_loopback_redirect() {
+    let fake = Fake::start(Knobs::default()).await;
+    let manager = fake.manager(&clock()).build().unwrap();
+    assert_eq!(call(&manager, &fake, "tools/list").await.status(), 200);
+    let registration = &fake.registrations()[0];
+    assert_eq!(registration["application_type"], "native");
+    assert!(
+        registration["redirect_uris"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:")
+    );
+}
+
+#[tokio::test]
+async fn an_authorization_server_that_changes_between_two_runs_gets_none_of_the_old_credentials() {
+    let a = Fake::start(Knobs {
+        registration_secret: Some(format!("secret-of-a-{}", std::process::id())),
+        registration_method: Some("client_secret_post".into()),
+        ..Knobs::default()
+    })
+    .await;
+    let b = Fake::start(Knobs::default()).await;
+    let path = temp_store("migration");
+
+    // Run 1: registered with A, tokens from A, all kept in the file.
+    let first = a
+        .manager(&clock())
+        .store(FileTokenStore::new(&path))
+        .build()
+        .unwrap();
+    assert_eq!(call(&first, &a, "tools/list").await.status(), 200);
+    assert_eq!(a.registrations().len(), 1);
+    drop(first);
+
+    // Between the runs the resource moves to authorization server B.
+    migrate(&a, &b);
+
+    // Run 2: a new process with the same file.
+    let store = FileTokenStore::new(&path);
+    let second = a.manager(&clock()).store(store.clone()).build().unwrap();
+    let response = call(&second, &a, "tools/list").await;
+    assert_eq!(response.status(), 200, "{:?}", a.log());
+
+    // B registered the client anew and authorized it; it never saw A's client id, secret or
+    // tokens, and A saw no new registration or token request.
+    assert_eq!(b.registrations().len(), 1);
+    assert_eq!(b.authorize_calls().len(), 1);
+    let secret = format!("secret-of-a-{}", std::process::id());
+    assert!(
+        b.token_calls().iter().all(|c| !c.form.values().any(|v| v == &secret)),
+        "A's client secret went to B"
+    );
+    assert_eq!(leaked(&a, &b), Vec::<String>::new());
+    assert_eq!(a.registrations().len(), 1);
+    assert_eq!(a.token_calls().len(), 1, "no refresh or token request at A");
+
+    // The store keeps one registration per issuer; the tokens are B's now.
+    let at_a = store.load_client(&a.issuer()).await.unwrap().unwrap();
+    let at_b = store.load_client(&b.issuer()).await.unwrap().unwrap();
+    assert_ne!(at_a.client_id, at_b.client_id);
+    assert_eq!(at_b.kind, RegistrationKind::Dynamic);
+    let tokens = store
+        .load_tokens(&mcp_auth_client::store::TokenKey::new(
+            second.principal().clone(),
+            second.resource().clone(),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(tokens.issuer, b.issuer());
+    assert_eq!(tokens.client_id, at_b.client_id);
+    std::fs::remove_dir_all(path.parent().unwrap()).ok();
+}
+
+#[tokio::test]
+async fn a_resource_that_names_another_authorization_server_mid_run_leads_to_a_new_registration() {
+    let a = Fake::start(Knobs::default()).await;
+    let b = Fake::start(Knobs::default()).await;
+    let manager = a.manager(&clock()).build().unwrap();
+    assert_eq!(call(&manager, &a, "tools/list").await.status(), 200);
+
+    migrate(&a, &b);
+    // A's token is refused now; the 401 leads to discovery, which finds B.
+    assert_eq!(call(&manager, &a, "tools/call").await.status(), 200);
+    assert_eq!(b.registrations().len(), 1);
+    assert_eq!(a.registrations().len(), 1);
+    assert_eq!(leaked(&a, &b), Vec::<String>::new());
+    // A's refresh token was not spent at A for a resource that moved away, nor sent to B.
+    assert!(
+        a.token_calls()
+            .iter()
+            .all(|c| c.form["grant_type"] == "authorization_code")
+    );
+}
+
+#[tokio::test]
+async fn credentials_for_one_issuer_are_never_offered_to_another() {
+    let a = Fake::start(Knobs::default()).await;
+    let b = Fake::start(Knobs::default()).await;
+    let manager = a
+        .manager(&clock())
+        .client_credentials(
+            ClientCredentials::new("pre-registered-at-a")
+                .secret("a-secret")
+                .for_issuer(a.issuer()),
+        )
+        .build()
+        .unwrap();
+    assert_eq!(call(&manager, &a, "tools/list").await.status(), 200);
+    assert_eq!(a.authorize_calls()[0]["client_id"], "pre-registered-at-a");
+    assert!(a.registrations().is_empty());
+
+    migrate(&a, &b);
+    assert_eq!(call(&manager, &a, "tools/list").await.status(), 200);
+    assert_eq!(b.registrations().len(), 1, "B gets a registration of its own");
+    let offered: Vec<_> = b
+        .authorize_calls()
+        .iter()
+        .map(|c| c["client_id"].clone())
+        .chain(b.token_calls().iter().map(|c| format!("{:?}", c.form)))
+        .chain(b.token_calls().iter().filter_map(|c| c.authorization.clone()))
+        .collect();
+    assert!(
+        offered
+            .iter()
+            .all(|v| !v.contains("pre-registered-at-a") && !v.contains("a-secret")),
+        "{offered:?}"
+    );
+}
+
+#[tokio::test]
+async fn offline_access_is_dropped_when_the_authorization_server_does_not_list_it() {
+    // The resource (wrongly) names offline_access; the authorization server does not list it.
+    let fake = Fake::start(Knobs {
+        challenge_scope: Some("mcp:tools offline_access".into()),
+        as_scopes_supported: vec!["mcp:tools".into()],
+        ..Knobs::default()
+    })
+    .await;
+    let manager = fake.manager(&clock()).build().unwrap();
+    assert_eq!(call(&manager, &fake, "tools/list").await.status(), 200);
+    assert_eq!(fake.authorize_calls()[0]["scope"], "mcp:tools");
+
+    // Listed: added, unless the application turned it off.
+    let listed = Fake::start(Knobs {
+        as_scopes_supported: vec!["mcp:tools".into(), "offline_access".into()],
+        ..Knobs::default()
+    })
+    .await;
+    let off = listed
+        .manager(&clock())
+        .offline_access(false)
+        .build()
+        .unwrap();
+    assert_eq!(call(&off, &listed, "tools/list").await.status(), 200);
+    assert_eq!(listed.authorize_calls()[0]["scope"], "mcp:tools");
+    let on = listed.manager(&clock()).build().unwrap();
+    on.authorize(None).await.unwrap();
+    assert_eq!(
+        listed.authorize_calls()[1]["scope"],
+        "mcp:tools offline_access"
+    );
+}
+
+#[tokio::test]
+async fn cimd_is_preferred_over_dcr_and_dcr_stays_the_fallback() {
+    let cimd = "https://app.example.com/oauth/client.json";
+    let both = Fake::start(Knobs {
+        cimd_supported: true,
+        registration: true,
+        ..Knobs::default()
+    })
+    .await;
+    let manager = both
+        .manager(&clock())
+        .client_id_metadata_document(cimd)
+        .build()
+        .unwrap();
+    assert_eq!(call(&manager, &both, "tools/list").await.status(), 200);
+    assert!(both.registrations().is_empty(), "no DCR when CIMD is advertised");
+    assert_eq!(both.authorize_calls()[0]["client_id"], cimd);
+
+    // Not advertised: the same configuration registers dynamically.
+    let dcr_only = Fake::start(Knobs::default()).await;
+    let manager = dcr_only
+        .manager(&clock())
+        .client_id_metadata_document(cimd)
+        .build()
+        .unwrap();
+    assert_eq!(call(&manager, &dcr_only, "tools/list").await.status(), 200);
+    assert_eq!(dcr_only.registrations().len(), 1);
+    assert_ne!(dcr_only.authorize_calls()[0]["client_id"], cimd);
+}
