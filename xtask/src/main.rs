@@ -14,6 +14,7 @@
 //!   default); see `conformance.rs`.
 
 mod conformance;
+mod http;
 
 use std::{
     env,
