@@ -169,9 +169,9 @@ pub async fn granted(manager: &TokenManager) -> String {
 
 /// The host the official SDK clients connect to: `http://<SDK_HOST>:<port>/mcp`.
 ///
-/// `127.0.0.1` until the demo answers as `localhost` too (issue 13 item 5); then `localhost`,
-/// the spelling most guides show, which is the case the SDK tests are meant to cover.
-pub const SDK_HOST: &str = "127.0.0.1";
+/// `localhost`, the spelling most guides show, although the demo is bound to and configured as
+/// `127.0.0.1` (issue 13 item 5: the SDKs check the metadata's `resource` against this URL).
+pub const SDK_HOST: &str = "localhost";
 
 impl Demo {
     /// Its MCP endpoint spelled with `host` (`localhost` or `127.0.0.1`) and its port.
