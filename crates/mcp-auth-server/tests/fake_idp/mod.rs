@@ -69,10 +69,7 @@ impl Fake {
 
     fn id_token(&self, nonce: &str) -> String {
         let mode = *self.mode.lock().unwrap();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
+        let now = mcp_auth_core::Clock::unix_seconds(&mcp_auth_core::SystemClock::default());
         let (email, verified) = self.email.lock().unwrap().clone();
         let mut claims = json!({
             "iss": self.issuer,
