@@ -96,9 +96,9 @@ const OIDC_PROVIDER_ENTRIES: [&str; 2] = [
 ];
 
 fn oidc_provider_present() -> bool {
-    OIDC_PROVIDER_ENTRIES.iter().all(|entry| {
-        conformance::npm_installed(OIDC_PROVIDER_SOURCE, OIDC_PROVIDER_PREFIX, entry)
-    })
+    OIDC_PROVIDER_ENTRIES
+        .iter()
+        .all(|entry| conformance::npm_installed(OIDC_PROVIDER_SOURCE, OIDC_PROVIDER_PREFIX, entry))
 }
 
 /// `npm ci` (npm on `PATH`; the provider itself runs on the Node 22 it installs).

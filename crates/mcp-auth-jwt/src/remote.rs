@@ -11,11 +11,11 @@ use arc_swap::{ArcSwap, Guard};
 use mcp_auth_core::Clock;
 use tokio::{sync::watch, task::AbortHandle};
 
+use crate::error::VerifyError;
 use crate::{
     fetch::{FetchError, Fetcher, Location},
     jwks::KeySet,
 };
-use crate::error::VerifyError;
 
 /// Where a [`RemoteJwks`] gets its keys.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,8 +5,8 @@ use std::{borrow::Cow, fmt};
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::{alg::JwsAlgorithm, jwks::b64url_decode};
 use crate::error::{VerifyError, VerifyErrorKind};
+use crate::{alg::JwsAlgorithm, jwks::b64url_decode};
 
 /// The largest token accepted, in bytes. Larger ones are refused before any decoding.
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;

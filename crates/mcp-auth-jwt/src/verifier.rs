@@ -6,14 +6,14 @@ use std::{fmt, sync::Arc};
 use jsonwebtoken::DecodingKey;
 use serde_json::{Map, Value};
 
+#[cfg(feature = "remote")]
+use crate::remote::RemoteJwks;
 use crate::{
     alg::JwsAlgorithm,
     error::{VerifyError, VerifyErrorKind},
     jwks::{KeySet, Selected, VerifyKey},
     token::{self, HeaderPolicy, Token},
 };
-#[cfg(feature = "remote")]
-use crate::remote::RemoteJwks;
 
 /// The largest decoded signature: RSA with an 8192-bit modulus.
 const MAX_SIGNATURE_BYTES: usize = 1024;
@@ -263,8 +263,10 @@ impl JwsVerifier {
                         Step::NeedKeys
                     };
                 }
-                match Self::with_selected(snapshot.set.select(token.kid.as_deref(), token.alg), token)
-                {
+                match Self::with_selected(
+                    snapshot.set.select(token.kid.as_deref(), token.alg),
+                    token,
+                ) {
                     Some(result) => Step::Done(result),
                     None if after_fetch => {
                         Step::Done(Err(VerifyError::new(VerifyErrorKind::UnknownKey)))

@@ -56,7 +56,6 @@ pub enum ConfigError {
     HttpClient,
 }
 
-
 /// Parses a URL the crate will fetch: absolute http(s), https unless the host is loopback.
 #[cfg_attr(
     not(any(feature = "remote", feature = "introspection")),

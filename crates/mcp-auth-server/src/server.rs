@@ -93,10 +93,11 @@ impl AuthorizationServer {
     /// register it at the upstream provider as the redirect URI. `None` when the login is not a
     /// redirect login (nothing is mounted there then).
     pub fn upstream_redirect_uri(&self) -> Option<String> {
-        self.inner
-            .login
-            .redirect()
-            .map(|_| self.inner.config.url(crate::handlers::authorize::CALLBACK_PATH))
+        self.inner.login.redirect().map(|_| {
+            self.inner
+                .config
+                .url(crate::handlers::authorize::CALLBACK_PATH)
+        })
     }
 
     /// The issuer identifier.

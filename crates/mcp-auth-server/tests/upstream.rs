@@ -38,12 +38,19 @@ async fn approve(h: &Harness, client_id: &str, challenge: &str) -> String {
     let response = h.browse(&url).await;
     assert_eq!(response.status(), 200);
     assert!(
-        response.headers().get_all("set-cookie").iter().all(|c| !c.to_str().unwrap().starts_with("mcp-auth-upstream")),
+        response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .all(|c| !c.to_str().unwrap().starts_with("mcp-auth-upstream")),
         "no state cookie before consent (AS-52)"
     );
     let page = response.text().await.unwrap();
     // AS-49: the client, its redirect host and the provider, before the browser leaves.
-    assert!(page.contains("<span class=\"client\">Test Client</span>"), "{page}");
+    assert!(
+        page.contains("<span class=\"client\">Test Client</span>"),
+        "{page}"
+    );
     assert!(page.contains("sent to <span class=\"host\">127.0.0.1</span>"));
     assert!(page.contains("you will sign in with <span class=\"host provider\">Fake IdP</span>"));
     assert!(!page.contains("id=\"password\""));
@@ -56,7 +63,11 @@ async fn approve(h: &Harness, client_id: &str, challenge: &str) -> String {
         .map(|c| c.to_str().unwrap().to_owned())
         .find(|c| c.starts_with("mcp-auth-upstream="))
         .expect("the binding cookie is set on the redirect");
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Max-Age=600"));
+    assert!(
+        cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Lax")
+            && cookie.contains("Max-Age=600")
+    );
     response.headers()["location"].to_str().unwrap().to_owned()
 }
 
@@ -65,7 +76,10 @@ async fn provider(h: &Harness, upstream_url: &str) -> String {
     let response = h.http.get(upstream_url).send().await.unwrap();
     assert_eq!(response.status(), 303);
     let callback = response.headers()["location"].to_str().unwrap().to_owned();
-    assert!(callback.starts_with(&h.url("/login/callback?")), "{callback}");
+    assert!(
+        callback.starts_with(&h.url("/login/callback?")),
+        "{callback}"
+    );
     callback
 }
 
@@ -81,7 +95,10 @@ fn client_response(response: &reqwest::Response) -> std::collections::HashMap<St
 async fn a_user_signs_in_upstream_after_consent_and_the_client_gets_a_working_code() {
     let (fake, _task) = fake_idp::start_on(None).await;
     let h = harness(oidc(&fake).build().unwrap()).await;
-    assert_eq!(h.server.upstream_redirect_uri(), Some(h.url("/login/callback")));
+    assert_eq!(
+        h.server.upstream_redirect_uri(),
+        Some(h.url("/login/callback"))
+    );
     let client = h.register_public(REDIRECT).await;
     let (verifier, challenge) = pkce();
     let upstream = approve(&h, &client, &challenge).await;
@@ -97,7 +114,9 @@ async fn a_user_signs_in_upstream_after_consent_and_the_client_gets_a_working_co
     let answer = client_response(&response);
     assert_eq!(answer["state"], "xyz-state");
     assert_eq!(answer["iss"], h.base);
-    let response = h.exchange(&client, &answer["code"], REDIRECT, &verifier).await;
+    let response = h
+        .exchange(&client, &answer["code"], REDIRECT, &verifier)
+        .await;
     assert_eq!(response.status(), 200);
     let tokens: Value = response.json().await.unwrap();
     let me: Value = h
@@ -128,7 +147,10 @@ async fn a_user_signs_in_upstream_after_consent_and_the_client_gets_a_working_co
     let other = h.register_public(REDIRECT).await;
     let url = h.authorize_url(&h.params(&other, REDIRECT, &challenge, "mcp:tools"));
     let page = h.browse(&url).await.text().await.unwrap();
-    assert!(page.contains("Signed in as <strong>Fake User</strong>"), "{page}");
+    assert!(
+        page.contains("Signed in as <strong>Fake User</strong>"),
+        "{page}"
+    );
     let response = h.submit(&page, &[("decision", "approve")]).await;
     assert!(client_response(&response).contains_key("code"));
 }
@@ -181,10 +203,20 @@ async fn wrong_replayed_unbound_or_expired_state_gets_an_error_page() {
     let callback = provider(&h, &upstream).await;
     let mut forged = url::Url::parse(&callback).unwrap();
     let code = query_of(&callback)["code"].clone();
-    forged.query_pairs_mut().clear().append_pair("code", &code).append_pair("state", "forged");
+    forged
+        .query_pairs_mut()
+        .clear()
+        .append_pair("code", &code)
+        .append_pair("state", "forged");
     let response = h.browse(forged.as_str()).await;
     assert_eq!(response.status(), 400);
-    assert!(response.text().await.unwrap().contains("already used, has expired, or did not start here"));
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("already used, has expired, or did not start here")
+    );
     let response = h.browse(&h.url("/login/callback?code=x")).await;
     assert_eq!(response.status(), 400);
 
@@ -253,9 +285,17 @@ async fn a_provider_down_at_start_gives_503_keeps_the_request_and_the_server_ser
     assert_eq!(response.status(), 503);
     assert!(response.headers().get("location").is_none());
     let again = response.text().await.unwrap();
-    assert!(again.contains("Fake IdP cannot be reached right now"), "{again}");
+    assert!(
+        again.contains("Fake IdP cannot be reached right now"),
+        "{again}"
+    );
     // The server keeps serving others.
-    let metadata = h.http.get(h.url("/.well-known/oauth-authorization-server")).send().await.unwrap();
+    let metadata = h
+        .http
+        .get(h.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(metadata.status(), 200);
     // Nothing lost: once the provider is up, the same page's form goes on.
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
@@ -265,7 +305,9 @@ async fn a_provider_down_at_start_gives_503_keeps_the_request_and_the_server_ser
     let upstream = response.headers()["location"].to_str().unwrap().to_owned();
     let callback = provider(&h, &upstream).await;
     let answer = client_response(&h.browse(&callback).await);
-    let response = h.exchange(&client, &answer["code"], REDIRECT, &verifier).await;
+    let response = h
+        .exchange(&client, &answer["code"], REDIRECT, &verifier)
+        .await;
     assert_eq!(response.status(), 200);
     assert_eq!(fake.token_hits.load(Ordering::SeqCst), 1);
 }
@@ -282,7 +324,13 @@ async fn a_provider_down_mid_flow_gives_503_and_no_code() {
     fake.set_mode(Mode::Down);
     let response = h.browse(&callback).await;
     assert_eq!(response.status(), 503);
-    assert!(response.text().await.unwrap().contains("Fake IdP cannot be reached right now"));
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("Fake IdP cannot be reached right now")
+    );
     // The provider is gone entirely.
     fake.set_mode(Mode::Good);
     let upstream = approve(&h, &client, &challenge).await;
@@ -293,14 +341,22 @@ async fn a_provider_down_mid_flow_gives_503_and_no_code() {
     assert_eq!(response.status(), 503);
     assert!(response.headers().get("location").is_none());
     // Others are still served.
-    let metadata = h.http.get(h.url("/.well-known/openid-configuration")).send().await.unwrap();
+    let metadata = h
+        .http
+        .get(h.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(metadata.status(), 200);
 }
 
 #[tokio::test]
 async fn oversize_and_slow_provider_answers_are_bounded() {
     let (fake, _task) = fake_idp::start_on(None).await;
-    let login = oidc(&fake).http_timeout(Duration::from_secs(1)).build().unwrap();
+    let login = oidc(&fake)
+        .http_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
     let h = harness(login).await;
     let client = h.register_public(REDIRECT).await;
     let (_, challenge) = pkce();
@@ -317,13 +373,20 @@ async fn oversize_and_slow_provider_answers_are_bounded() {
     let started = std::time::Instant::now();
     let response = h.browse(&callback).await;
     assert_eq!(response.status(), 503);
-    assert!(started.elapsed() < Duration::from_millis(2800), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(2800),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
 async fn an_admission_rule_refuses_the_user_with_a_page_that_says_why() {
     let (fake, _task) = fake_idp::start_on(None).await;
-    let login = oidc(&fake).allow_email_domains(["example.org"]).build().unwrap();
+    let login = oidc(&fake)
+        .allow_email_domains(["example.org"])
+        .build()
+        .unwrap();
     let h = harness(login).await;
     let client = h.register_public(REDIRECT).await;
     let (_, challenge) = pkce();
@@ -333,7 +396,10 @@ async fn an_admission_rule_refuses_the_user_with_a_page_that_says_why() {
     assert_eq!(response.status(), 403);
     assert!(response.headers().get("location").is_none());
     let page = response.text().await.unwrap();
-    assert!(page.contains("Sign-ins here are limited to accounts at example.org."), "{page}");
+    assert!(
+        page.contains("Sign-ins here are limited to accounts at example.org."),
+        "{page}"
+    );
 
     // A verified address in the domain is admitted; an unverified one is not.
     *fake.email.lock().unwrap() = ("someone@example.org".into(), false);
@@ -387,7 +453,9 @@ async fn oauth2_login_signs_in_a_github_style_user_by_its_user_info() {
     assert!(!upstream.contains("nonce="));
     let callback = provider(&h, &upstream).await;
     let answer = client_response(&h.browse(&callback).await);
-    let response = h.exchange(&client, &answer["code"], REDIRECT, &verifier).await;
+    let response = h
+        .exchange(&client, &answer["code"], REDIRECT, &verifier)
+        .await;
     let tokens: Value = response.json().await.unwrap();
     let me: Value = h
         .http
@@ -401,4 +469,31 @@ async fn oauth2_login_signs_in_a_github_style_user_by_its_user_info() {
         .unwrap();
     assert_eq!(me["sub"], format!("{i}#12345"));
     let _ = Arc::clone(&fake);
+}
+
+#[tokio::test]
+async fn a_callback_naming_another_issuer_is_refused_as_a_mix_up() {
+    let (fake, _task) = fake_idp::start_on(None).await;
+    let h = harness(oidc(&fake).build().unwrap()).await;
+    let client = h.register_public(REDIRECT).await;
+    let (_, challenge) = pkce();
+    let upstream = approve(&h, &client, &challenge).await;
+    let callback = provider(&h, &upstream).await;
+    // RFC 9207: the response names another provider.
+    let response = h
+        .browse(&format!("{callback}&iss=https%3A%2F%2Fevil.example"))
+        .await;
+    assert_eq!(response.status(), 400);
+    assert!(response.headers().get("location").is_none());
+    // And the state is spent.
+    assert_eq!(h.browse(&callback).await.status(), 400);
+    assert_eq!(fake.token_hits.load(Ordering::SeqCst), 0);
+    // The right issuer is accepted.
+    let upstream = approve(&h, &client, &challenge).await;
+    let callback = provider(&h, &upstream).await;
+    let with_iss = format!(
+        "{callback}&iss={}",
+        url::form_urlencoded::byte_serialize(fake.issuer.as_bytes()).collect::<String>()
+    );
+    assert!(client_response(&h.browse(&with_iss).await).contains_key("code"));
 }

@@ -62,16 +62,26 @@ fn installed() -> Result<(PathBuf, PathBuf), String> {
     let root = workspace_root();
     let prefix = root.join(NPM_PREFIX);
     if !prefix.join(ENTRY).is_file() || !prefix.join(NODE).is_file() {
-        return Err(format!("oidc-provider is not installed in {}", prefix.display()));
+        return Err(format!(
+            "oidc-provider is not installed in {}",
+            prefix.display()
+        ));
     }
     let committed = std::fs::read(root.join(NPM_SOURCE).join("package-lock.json")).unwrap();
     if std::fs::read(prefix.join("package-lock.json")).ok() != Some(committed) {
-        return Err(format!("{} holds another package-lock.json", prefix.display()));
+        return Err(format!(
+            "{} holds another package-lock.json",
+            prefix.display()
+        ));
     }
     // ESM resolves `oidc-provider` from the script's directory: run a copy inside the install.
     let dir = prefix.join("run");
     std::fs::create_dir_all(&dir).unwrap();
-    let script = dir.join(format!("provider-{}-{}.mjs", std::process::id(), rand_suffix()));
+    let script = dir.join(format!(
+        "provider-{}-{}.mjs",
+        std::process::id(),
+        rand_suffix()
+    ));
     std::fs::copy(root.join(NPM_SOURCE).join("provider.mjs"), &script).unwrap();
     Ok((prefix.join(NODE), script))
 }
@@ -117,7 +127,11 @@ async fn provider(node: &Path, script: PathBuf, callback: &str) -> Provider {
         .as_str()
         .unwrap()
         .to_owned();
-    Provider { issuer, _child: child, script }
+    Provider {
+        issuer,
+        _child: child,
+        script,
+    }
 }
 
 /// The browser's cookies at the provider (by name; the provider is one origin).
@@ -127,7 +141,10 @@ struct Jar(Mutex<HashMap<String, String>>);
 impl Jar {
     fn header(&self) -> String {
         let jar = self.0.lock().unwrap();
-        jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+        jar.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     fn keep(&self, response: &reqwest::Response) {
@@ -135,7 +152,10 @@ impl Jar {
         for value in response.headers().get_all(reqwest::header::SET_COOKIE) {
             let text = value.to_str().unwrap();
             let (name, value) = text.split(';').next().unwrap().split_once('=').unwrap();
-            let gone = text.to_ascii_lowercase().contains("expires=thu, 01 jan 1970") || value.is_empty();
+            let gone = text
+                .to_ascii_lowercase()
+                .contains("expires=thu, 01 jan 1970")
+                || value.is_empty();
             if gone {
                 jar.remove(name);
             } else {
@@ -155,13 +175,25 @@ fn form_action(page: &str) -> String {
 /// the login prompt, the consent prompt, or aborting; returns the URL of our callback.
 async fn walk_provider(h: &Harness, issuer: &str, url: &str, login: &str, abort: bool) -> String {
     let jar = Jar::default();
-    let absolute = |u: &str| if u.starts_with('/') { format!("{issuer}{u}") } else { u.to_owned() };
+    let absolute = |u: &str| {
+        if u.starts_with('/') {
+            format!("{issuer}{u}")
+        } else {
+            u.to_owned()
+        }
+    };
     let mut next = url.to_owned();
     for _ in 0..MAX_HOPS {
         if next.starts_with(&h.base) {
             return next;
         }
-        let response = h.http.get(&next).header(reqwest::header::COOKIE, jar.header()).send().await.unwrap();
+        let response = h
+            .http
+            .get(&next)
+            .header(reqwest::header::COOKIE, jar.header())
+            .send()
+            .await
+            .unwrap();
         jar.keep(&response);
         if response.status().is_redirection() {
             next = absolute(response.headers()["location"].to_str().unwrap());
@@ -175,7 +207,11 @@ async fn walk_provider(h: &Harness, issuer: &str, url: &str, login: &str, abort:
             continue;
         }
         let fields: Vec<(&str, &str)> = if page.contains("name=\"prompt\" value=\"login\"") {
-            vec![("prompt", "login"), ("login", login), ("password", "any password")]
+            vec![
+                ("prompt", "login"),
+                ("login", login),
+                ("password", "any password"),
+            ]
         } else {
             vec![("prompt", "consent")]
         };
@@ -196,7 +232,9 @@ async fn walk_provider(h: &Harness, issuer: &str, url: &str, login: &str, abort:
 
 /// Our server with an `OidcLogin` at a fresh provider, or `None` when skipped.
 async fn setup(
-    configure: impl FnOnce(mcp_auth_server::login::OidcLoginBuilder) -> mcp_auth_server::login::OidcLoginBuilder,
+    configure: impl FnOnce(
+        mcp_auth_server::login::OidcLoginBuilder,
+    ) -> mcp_auth_server::login::OidcLoginBuilder,
 ) -> Option<(Harness, Provider)> {
     let (node, script) = match installed() {
         Ok(found) => found,
@@ -224,7 +262,10 @@ async fn setup(
 async fn approve(h: &Harness, client: &str, challenge: &str) -> String {
     let url = h.authorize_url(&h.params(client, REDIRECT, challenge, "mcp:tools"));
     let page = h.browse(&url).await.text().await.unwrap();
-    assert!(page.contains("you will sign in with <span class=\"host provider\">oidc-provider</span>"), "{page}");
+    assert!(
+        page.contains("you will sign in with <span class=\"host provider\">oidc-provider</span>"),
+        "{page}"
+    );
     let response = h.submit(&page, &[("decision", "approve")]).await;
     assert_eq!(response.status(), 303);
     response.headers()["location"].to_str().unwrap().to_owned()
@@ -250,7 +291,9 @@ async fn a_user_signs_in_at_oidc_provider_and_the_mcp_client_gets_its_token() {
     let answer = client_answer(&h.browse(&callback).await);
     assert_eq!(answer["state"], "xyz-state");
     assert_eq!(answer["iss"], h.base);
-    let response = h.exchange(&client, &answer["code"], REDIRECT, &verifier).await;
+    let response = h
+        .exchange(&client, &answer["code"], REDIRECT, &verifier)
+        .await;
     assert_eq!(response.status(), 200);
     let tokens: Value = response.json().await.unwrap();
     let me: Value = h
@@ -296,5 +339,11 @@ async fn an_unverified_email_is_refused_by_the_domain_rule_with_a_page_that_says
     let response = h.browse(&callback).await;
     assert_eq!(response.status(), 403);
     assert!(response.headers().get("location").is_none());
-    assert!(response.text().await.unwrap().contains("no verified email address"));
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("no verified email address")
+    );
 }

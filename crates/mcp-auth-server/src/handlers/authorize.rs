@@ -254,9 +254,16 @@ pub(crate) async fn post(axum::extract::State(inner): State, request: Request) -
 /// cannot be reached, the page comes back with the error and the transaction stays.
 async fn start_upstream(inner: &Arc<Inner>, id: &str, now: u64) -> Response {
     let Some(login) = inner.login.redirect() else {
-        return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Try again.");
+        return error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "Try again.",
+        );
     };
-    let Some(request) = inner.flow.with_transaction(id, now, |tx| tx.request.clone()) else {
+    let Some(request) = inner
+        .flow
+        .with_transaction(id, now, |tx| tx.request.clone())
+    else {
         return error_page(
             StatusCode::BAD_REQUEST,
             "This sign-in request has expired",
@@ -267,7 +274,11 @@ async fn start_upstream(inner: &Arc<Inner>, id: &str, now: u64) -> Response {
         crate::upstream::UpstreamRequest::generate(inner.config.url(CALLBACK_PATH)),
         random_secret(),
     ) else {
-        return error_page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Try again.");
+        return error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "Try again.",
+        );
     };
     let location = match login.authorization_url(&upstream).await {
         Ok(location) => location,
@@ -282,12 +293,20 @@ async fn start_upstream(inner: &Arc<Inner>, id: &str, now: u64) -> Response {
                 consent_page(inner, id, tx, None, Some(&message))
             }) {
                 Some(page) => html(StatusCode::SERVICE_UNAVAILABLE, page, Vec::new()),
-                None => error_page(StatusCode::SERVICE_UNAVAILABLE, "Sign-in unavailable", &message),
+                None => error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Sign-in unavailable",
+                    &message,
+                ),
             };
         }
     };
     let Ok(location_header) = HeaderValue::from_str(&location) else {
-        return error_page(StatusCode::BAD_GATEWAY, "Sign-in unavailable", "The sign-in provider's address is not valid.");
+        return error_page(
+            StatusCode::BAD_GATEWAY,
+            "Sign-in unavailable",
+            "The sign-in provider's address is not valid.",
+        );
     };
     // Consent given: the transaction becomes a pending upstream sign-in (single use).
     if inner.flow.take_transaction(id, now).is_none() {
@@ -311,12 +330,18 @@ async fn start_upstream(inner: &Arc<Inner>, id: &str, now: u64) -> Response {
         );
     }
     #[cfg(feature = "tracing")]
-    tracing::info!(provider = login.provider_name(), "sending the user to the upstream provider");
+    tracing::info!(
+        provider = login.provider_name(),
+        "sending the user to the upstream provider"
+    );
     let mut response = StatusCode::SEE_OTHER.into_response();
     let h = response.headers_mut();
     h.insert(header::LOCATION, location_header);
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.append(
         header::SET_COOKIE,
         set_cookie(inner, UPSTREAM_COOKIE, &binding, TRANSACTION_TTL),
@@ -466,7 +491,11 @@ async fn validate(inner: &Arc<Inner>, params: &Params) -> Result<AuthRequest, Re
 }
 
 /// The user behind this browser: the login's own idea, else our session cookie.
-pub(crate) async fn current_user(inner: &Inner, parts: &http::request::Parts, now: u64) -> Option<User> {
+pub(crate) async fn current_user(
+    inner: &Inner,
+    parts: &http::request::Parts,
+    now: u64,
+) -> Option<User> {
     if let Some(user) = inner.login.current_user(parts).await {
         return Some(user);
     }

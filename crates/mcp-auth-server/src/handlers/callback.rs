@@ -70,7 +70,10 @@ pub(crate) async fn get(axum::extract::State(inner): State, request: Request) ->
         );
     }
     // RFC 9207: a provider that names its issuer in the response must name this one (mix-up).
-    if params.get("iss").is_some_and(|iss| iss != login.upstream_id()) {
+    if params
+        .get("iss")
+        .is_some_and(|iss| iss != login.upstream_id())
+    {
         #[cfg(feature = "tracing")]
         tracing::warn!("upstream callback refused: iss names another provider");
         return invalid();
@@ -80,11 +83,23 @@ pub(crate) async fn get(axum::extract::State(inner): State, request: Request) ->
         #[cfg(feature = "tracing")]
         tracing::info!(client_id = %req.client_id, provider = login.provider_name(), "the upstream provider answered with an error");
         let (code, description) = if error == "access_denied" {
-            (ErrorCode::AccessDenied, "the user did not sign in at the upstream provider")
+            (
+                ErrorCode::AccessDenied,
+                "the user did not sign in at the upstream provider",
+            )
         } else {
-            (ErrorCode::ServerError, "the upstream provider could not sign the user in")
+            (
+                ErrorCode::ServerError,
+                "the upstream provider could not sign the user in",
+            )
         };
-        redirect_error(&inner, &req.redirect_uri, req.state.as_deref(), code, description)
+        redirect_error(
+            &inner,
+            &req.redirect_uri,
+            req.state.as_deref(),
+            code,
+            description,
+        )
     } else {
         let Some(code) = params.get("code").filter(|c| !c.is_empty()) else {
             return invalid();

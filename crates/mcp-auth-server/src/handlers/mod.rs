@@ -56,10 +56,7 @@ where
         .route(&c.path("/revoke"), post(revoke::handle).options(preflight))
         .route(&c.path("/jwks.json"), get(jwks::handle).options(preflight));
     if inner.login.redirect().is_some() {
-        router = router.route(
-            &c.path(authorize::CALLBACK_PATH),
-            get(callback::get),
-        );
+        router = router.route(&c.path(authorize::CALLBACK_PATH), get(callback::get));
     }
     if c.dynamic_registration {
         router = router.route(

@@ -14,8 +14,8 @@ use super::{Login, LoginFuture, RedirectLogin, User};
 use crate::ConfigError;
 use crate::upstream::http::{self, Client, TokenEndpoint};
 use crate::upstream::{
-    ClientAuthMethod, RefreshError, UpstreamClient, UpstreamError, UpstreamRequest,
-    UpstreamSignIn, UpstreamTokens,
+    ClientAuthMethod, RefreshError, UpstreamClient, UpstreamError, UpstreamRequest, UpstreamSignIn,
+    UpstreamTokens,
 };
 
 /// Signs users in at an OAuth 2.0 provider without OpenID Connect (GitHub, and APIs like it).
@@ -193,7 +193,11 @@ impl OAuth2LoginBuilder {
 
     /// An extra parameter for the authorization request (the protocol's own cannot be
     /// overridden).
-    pub fn authorization_param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn authorization_param(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
         self.extra_params.push((name.into(), value.into()));
         self
     }
@@ -204,7 +208,9 @@ impl OAuth2LoginBuilder {
         I: IntoIterator<Item = T>,
         T: Into<String>,
     {
-        self.rules.subjects.extend(subjects.into_iter().map(Into::into));
+        self.rules
+            .subjects
+            .extend(subjects.into_iter().map(Into::into));
         self
     }
 
@@ -241,9 +247,9 @@ impl OAuth2LoginBuilder {
                 "the upstream client id and field names must not be empty".into(),
             ));
         }
-        let upstream_id = self.upstream_id.unwrap_or_else(|| {
-            authorization_endpoint.origin().ascii_serialization()
-        });
+        let upstream_id = self
+            .upstream_id
+            .unwrap_or_else(|| authorization_endpoint.origin().ascii_serialization());
         let provider_name = self.provider_name.unwrap_or_else(|| {
             authorization_endpoint
                 .host_str()
@@ -280,7 +286,8 @@ impl OAuth2Login {
     ) -> Result<UpstreamSignIn, UpstreamError> {
         let inner = &self.0;
         let now = inner.clock.unix_seconds();
-        let (tokens, _) = http::exchange_code(&inner.http, &inner.token, code, request, now).await?;
+        let (tokens, _) =
+            http::exchange_code(&inner.http, &inner.token, code, request, now).await?;
         let info = inner
             .http
             .get_json(&inner.userinfo_endpoint, Some(&tokens.access_token))

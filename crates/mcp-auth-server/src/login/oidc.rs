@@ -16,8 +16,8 @@ use super::{Login, LoginFuture, RedirectLogin, User};
 use crate::ConfigError;
 use crate::upstream::http::{self, Client, TokenEndpoint};
 use crate::upstream::{
-    ClientAuthMethod, RefreshError, UpstreamClient, UpstreamError, UpstreamRequest,
-    UpstreamSignIn, UpstreamTokens,
+    ClientAuthMethod, RefreshError, UpstreamClient, UpstreamError, UpstreamRequest, UpstreamSignIn,
+    UpstreamTokens,
 };
 
 /// The default clock-skew leeway for the ID token's `exp` and `iat`.
@@ -227,7 +227,11 @@ impl OidcLoginBuilder {
     /// An extra parameter for the provider's authorization request (Google's
     /// `access_type=offline`, `prompt=consent`, Entra's `domain_hint`). The protocol's own
     /// parameters cannot be overridden.
-    pub fn authorization_param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn authorization_param(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
         self.extra_params.push((name.into(), value.into()));
         self
     }
@@ -260,7 +264,11 @@ impl OidcLoginBuilder {
 
     /// Admit only users whose claim `claim` (a string, or an array of strings such as `groups`
     /// or `roles`) holds `value`.
-    pub fn require_claim_value(mut self, claim: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn require_claim_value(
+        mut self,
+        claim: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
         self.rules.claim = Some((claim.into(), value.into()));
         self
     }
@@ -303,7 +311,9 @@ impl OidcLoginBuilder {
             return Err(ConfigError::InvalidIssuer(issuer));
         }
         if self.client_id.is_empty() {
-            return Err(ConfigError::Invalid("the upstream client id is empty".into()));
+            return Err(ConfigError::Invalid(
+                "the upstream client id is empty".into(),
+            ));
         }
         if self.leeway > Duration::from_secs(300) {
             return Err(ConfigError::InvalidLifetime("ID token leeway"));
@@ -367,8 +377,14 @@ async fn discover(inner: &Inner) -> Result<Discovered, UpstreamError> {
     };
     let method = inner.method.unwrap_or(
         if doc.get("token_endpoint_auth_methods_supported").is_some()
-            && !listed("token_endpoint_auth_methods_supported", "client_secret_basic")
-            && listed("token_endpoint_auth_methods_supported", "client_secret_post")
+            && !listed(
+                "token_endpoint_auth_methods_supported",
+                "client_secret_basic",
+            )
+            && listed(
+                "token_endpoint_auth_methods_supported",
+                "client_secret_post",
+            )
         {
             ClientAuthMethod::ClientSecretPost
         } else {
@@ -464,7 +480,11 @@ fn check_id_token(
 }
 
 /// The admission rules; `Err` says why the user is refused.
-pub(crate) fn admit(rules: &Admission, sub: &str, claims: &Map<String, Value>) -> Result<(), UpstreamError> {
+pub(crate) fn admit(
+    rules: &Admission,
+    sub: &str,
+    claims: &Map<String, Value>,
+) -> Result<(), UpstreamError> {
     if !rules.subjects.is_empty() && !rules.subjects.iter().any(|s| s == sub) {
         return Err(UpstreamError::Refused(
             "Your account is not on the list of accounts allowed to sign in here.".into(),
@@ -487,7 +507,7 @@ pub(crate) fn admit(rules: &Admission, sub: &str, claims: &Map<String, Value>) -
             .rsplit_once('@')
             .map(|(_, d)| d.to_ascii_lowercase())
             .unwrap_or_default();
-        if !rules.email_domains.iter().any(|d| *d == domain) {
+        if !rules.email_domains.contains(&domain) {
             return Err(UpstreamError::Refused(format!(
                 "Sign-ins here are limited to accounts at {}.",
                 rules.email_domains.join(", ")
@@ -543,7 +563,8 @@ impl OidcLogin {
                     "ID token: {}",
                     match e.kind() {
                         VerifyErrorKind::UnknownKey => "signed with an unknown key",
-                        VerifyErrorKind::Algorithm => "signed with an algorithm that is not accepted",
+                        VerifyErrorKind::Algorithm =>
+                            "signed with an algorithm that is not accepted",
                         VerifyErrorKind::InvalidSignature => "the signature does not verify",
                         _ => "malformed",
                     }
@@ -551,8 +572,8 @@ impl OidcLogin {
             }
         };
         let sub = check_id_token(inner, &claims, request.nonce(), inner.clock.unix_seconds())?;
-        let needs_more = (!inner.rules.email_domains.is_empty()
-            && !(claims.contains_key("email") && claims.contains_key("email_verified")))
+        let has_email = claims.contains_key("email") && claims.contains_key("email_verified");
+        let needs_more = (!inner.rules.email_domains.is_empty() && !has_email)
             || inner
                 .rules
                 .claim
@@ -560,7 +581,11 @@ impl OidcLogin {
                 .is_some_and(|(c, _)| !claims.contains_key(c))
             || display_name(&claims, "name").is_none();
         if needs_more && let Some(userinfo) = &discovered.userinfo_endpoint {
-            match inner.http.get_json(userinfo, Some(&tokens.access_token)).await {
+            match inner
+                .http
+                .get_json(userinfo, Some(&tokens.access_token))
+                .await
+            {
                 Ok(info) if info.get("sub").and_then(Value::as_str) == Some(sub.as_str()) => {
                     for (k, v) in info {
                         claims.entry(k).or_insert(v);
@@ -733,9 +758,15 @@ mod tests {
             check_id_token(&l.0, &c, "n", now)
         };
         assert_eq!(check(serde_json::json!({}), 950).unwrap(), "u1");
-        assert_eq!(check(serde_json::json!({"aud": ["client-1"]}), 950).unwrap(), "u1");
+        assert_eq!(
+            check(serde_json::json!({"aud": ["client-1"]}), 950).unwrap(),
+            "u1"
+        );
         for (patch, why) in [
-            (serde_json::json!({"iss": "https://idp.example.com/"}), "wrong issuer"),
+            (
+                serde_json::json!({"iss": "https://idp.example.com/"}),
+                "wrong issuer",
+            ),
             (serde_json::json!({"aud": "client-2"}), "aud"),
             (serde_json::json!({"aud": ["client-1", "other"]}), "no azp"),
             (serde_json::json!({"azp": "other"}), "azp"),
@@ -748,10 +779,21 @@ mod tests {
             let e = check(patch.clone(), 950).unwrap_err();
             assert!(e.to_string().contains(why), "{patch}: {e}");
         }
-        assert!(check(serde_json::json!({"aud": ["client-1", "other"], "azp": "client-1"}), 950).is_ok());
+        assert!(
+            check(
+                serde_json::json!({"aud": ["client-1", "other"], "azp": "client-1"}),
+                950
+            )
+            .is_ok()
+        );
         // Leeway: 60 s past exp is fine, 61 s is not.
         assert!(check(serde_json::json!({}), 1060).is_ok());
-        assert!(check(serde_json::json!({}), 1061).unwrap_err().to_string().contains("expired"));
+        assert!(
+            check(serde_json::json!({}), 1061)
+                .unwrap_err()
+                .to_string()
+                .contains("expired")
+        );
     }
 
     #[test]
@@ -761,25 +803,58 @@ mod tests {
             subjects: Vec::new(),
             claim: Some(("groups".into(), "admins".into())),
         };
-        let ok = claims(serde_json::json!({"email": "a@Example.COM", "email_verified": true, "groups": ["x", "admins"]}));
+        let ok = claims(
+            serde_json::json!({"email": "a@Example.COM", "email_verified": true, "groups": ["x", "admins"]}),
+        );
         assert!(admit(&rules, "s", &ok).is_ok());
-        let unverified = claims(serde_json::json!({"email": "a@example.com", "email_verified": false, "groups": ["admins"]}));
-        assert!(matches!(admit(&rules, "s", &unverified), Err(UpstreamError::Refused(m)) if m.contains("verified")));
-        let other = claims(serde_json::json!({"email": "a@mail.example.com", "email_verified": true, "groups": ["admins"]}));
-        assert!(matches!(admit(&rules, "s", &other), Err(UpstreamError::Refused(m)) if m.contains("example.com")));
-        let no_group = claims(serde_json::json!({"email": "a@example.com", "email_verified": "true", "groups": "users"}));
-        assert!(matches!(admit(&rules, "s", &no_group), Err(UpstreamError::Refused(m)) if m.contains("admins")));
-        let subjects = Admission { subjects: vec!["s1".into()], ..Admission::default() };
+        let unverified = claims(
+            serde_json::json!({"email": "a@example.com", "email_verified": false, "groups": ["admins"]}),
+        );
+        assert!(
+            matches!(admit(&rules, "s", &unverified), Err(UpstreamError::Refused(m)) if m.contains("verified"))
+        );
+        let other = claims(
+            serde_json::json!({"email": "a@mail.example.com", "email_verified": true, "groups": ["admins"]}),
+        );
+        assert!(
+            matches!(admit(&rules, "s", &other), Err(UpstreamError::Refused(m)) if m.contains("example.com"))
+        );
+        let no_group = claims(
+            serde_json::json!({"email": "a@example.com", "email_verified": "true", "groups": "users"}),
+        );
+        assert!(
+            matches!(admit(&rules, "s", &no_group), Err(UpstreamError::Refused(m)) if m.contains("admins"))
+        );
+        let subjects = Admission {
+            subjects: vec!["s1".into()],
+            ..Admission::default()
+        };
         assert!(admit(&subjects, "s1", &Map::new()).is_ok());
         assert!(admit(&subjects, "s2", &Map::new()).is_err());
     }
 
     #[test]
     fn config_is_checked_and_secrets_are_not_printed() {
-        assert!(OidcLogin::builder("http://idp.example.com", "c").build().is_err());
-        assert!(OidcLogin::builder("https://idp.example.com?x=1", "c").build().is_err());
-        assert!(OidcLogin::builder("https://idp.example.com", "").build().is_err());
-        assert!(OidcLogin::builder("http://127.0.0.1:9", "c").build().is_ok());
+        assert!(
+            OidcLogin::builder("http://idp.example.com", "c")
+                .build()
+                .is_err()
+        );
+        assert!(
+            OidcLogin::builder("https://idp.example.com?x=1", "c")
+                .build()
+                .is_err()
+        );
+        assert!(
+            OidcLogin::builder("https://idp.example.com", "")
+                .build()
+                .is_err()
+        );
+        assert!(
+            OidcLogin::builder("http://127.0.0.1:9", "c")
+                .build()
+                .is_ok()
+        );
         let l = OidcLogin::builder("https://idp.example.com", "c")
             .client_secret("top-secret")
             .scopes(["email"])
@@ -794,8 +869,14 @@ mod tests {
     fn authorization_url_carries_pkce_state_nonce_and_never_overrides_ours() {
         let request = UpstreamRequest::generate("https://as.example/login/callback").unwrap();
         let base = url::Url::parse("https://idp.example.com/auth?tenant=t").unwrap();
-        let extra = vec![("access_type".to_owned(), "offline".to_owned()), ("state".to_owned(), "evil".to_owned())];
-        let url = url::Url::parse(&authorization_url(&base, "c", "openid", &request, true, &extra)).unwrap();
+        let extra = vec![
+            ("access_type".to_owned(), "offline".to_owned()),
+            ("state".to_owned(), "evil".to_owned()),
+        ];
+        let url = url::Url::parse(&authorization_url(
+            &base, "c", "openid", &request, true, &extra,
+        ))
+        .unwrap();
         let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
         assert_eq!(q["tenant"], "t");
         assert_eq!(q["state"], request.state());

@@ -168,7 +168,11 @@ pub(crate) fn render_consent(page: &ConsentPage<'_>) -> String {
              <span class=\"uri\">{} will be asked for: {}</span></p>",
             e(provider),
             e(provider),
-            e(if scope.is_empty() { "your basic profile" } else { scope }),
+            e(if scope.is_empty() {
+                "your basic profile"
+            } else {
+                scope
+            }),
         );
     }
     if let Some(who) = page.signed_in_as {

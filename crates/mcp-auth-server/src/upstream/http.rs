@@ -67,7 +67,9 @@ impl Client {
             .timeout(timeout)
             .user_agent(concat!("mcp-auth-server/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|_| ConfigError::Invalid("the upstream HTTP client could not be built".into()))?;
+            .map_err(|_| {
+                ConfigError::Invalid("the upstream HTTP client could not be built".into())
+            })?;
         Ok(Self { client })
     }
 
@@ -114,8 +116,7 @@ impl Client {
                         enc(&endpoint.client_id),
                         enc(secret.expose())
                     ));
-                    request =
-                        request.header(header::AUTHORIZATION, format!("Basic {credentials}"));
+                    request = request.header(header::AUTHORIZATION, format!("Basic {credentials}"));
                 }
                 (Some(secret), ClientAuthMethod::ClientSecretPost) => {
                     body.append_pair("client_id", &endpoint.client_id);
@@ -144,7 +145,9 @@ async fn read_json(
     let mut response = sent.map_err(transport)?;
     let status = response.status();
     if status.is_server_error() {
-        return Err(Failure::Unavailable("the provider answered with a server error"));
+        return Err(Failure::Unavailable(
+            "the provider answered with a server error",
+        ));
     }
     if response
         .content_length()

@@ -103,7 +103,11 @@ impl Fake {
                 let b64 = |v: &Value| {
                     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
                 };
-                format!("{}.{}.", b64(&json!({"alg": "none", "kid": "k1"})), b64(&claims))
+                format!(
+                    "{}.{}.",
+                    b64(&json!({"alg": "none", "kid": "k1"})),
+                    b64(&claims)
+                )
             }
             Mode::HmacWithPublicKey => {
                 let mut header = Header::new(Algorithm::HS256);
@@ -127,8 +131,8 @@ pub async fn start_on(listener: Option<TcpListener>) -> (Arc<Fake>, tokio::task:
     let _ = pair.public_key();
     let pkcs8 = pair.to_pkcs8v1().unwrap();
     let key = EncodingKey::from_ec_der(pkcs8.as_ref());
-    let mut jwk = serde_json::to_value(Jwk::from_encoding_key(&key, Algorithm::ES256).unwrap())
-        .unwrap();
+    let mut jwk =
+        serde_json::to_value(Jwk::from_encoding_key(&key, Algorithm::ES256).unwrap()).unwrap();
     jwk["kid"] = json!("k1");
     jwk["use"] = json!("sig");
     let public_jwk_json = jwk.to_string();
@@ -206,7 +210,11 @@ async fn authorize(State(f): St, Query(q): Query<HashMap<String, String>>) -> Re
             .append_pair("code", &code)
             .append_pair("state", &state);
     }
-    (StatusCode::SEE_OTHER, [(header::LOCATION, location.to_string())]).into_response()
+    (
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, location.to_string())],
+    )
+        .into_response()
 }
 
 async fn token(State(f): St, headers: HeaderMap, body: String) -> Response {
@@ -217,7 +225,8 @@ async fn token(State(f): St, headers: HeaderMap, body: String) -> Response {
         Mode::Slow => tokio::time::sleep(Duration::from_secs(3)).await,
         Mode::Oversize => {
             let big = "x".repeat(2 * 1024 * 1024);
-            return axum::Json(json!({"access_token": big, "token_type": "Bearer"})).into_response();
+            return axum::Json(json!({"access_token": big, "token_type": "Bearer"}))
+                .into_response();
         }
         _ => {}
     }
@@ -228,14 +237,26 @@ async fn token(State(f): St, headers: HeaderMap, body: String) -> Response {
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
     );
-    let authed = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+    let authed = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
         == Some(expected.as_str())
         || (form.get("client_id").map(String::as_str) == Some(CLIENT_ID)
             && form.get("client_secret").map(String::as_str) == Some(CLIENT_SECRET));
     if !authed {
-        return (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "invalid_client"}))).into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"error": "invalid_client"})),
+        )
+            .into_response();
     }
-    let bad_grant = || (StatusCode::BAD_REQUEST, axum::Json(json!({"error": "invalid_grant"}))).into_response();
+    let bad_grant = || {
+        (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": "invalid_grant"})),
+        )
+            .into_response()
+    };
     if form.get("grant_type").map(String::as_str) == Some("refresh_token") {
         return if form.get("refresh_token").map(String::as_str) == Some("upstream-refresh") {
             axum::Json(json!({"access_token": "upstream-access-2", "token_type": "Bearer", "expires_in": 600})).into_response()

@@ -7,7 +7,7 @@ use mcp_auth_jwt::{HeaderPolicy, JwksError, JwsVerifier, KeySet, KeySource};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use super::{Inner, JwtVerifier, JwsAlgorithm, claims::ClaimPolicy};
+use super::{Inner, JwsAlgorithm, JwtVerifier, claims::ClaimPolicy};
 use crate::ConfigError;
 
 /// The default clock-skew leeway for `exp`, `nbf` and `iat`.
