@@ -9,7 +9,7 @@ use jsonwebtoken::Algorithm;
 ///
 /// `none` is not a variant: an unsigned token is never accepted. The HMAC algorithms
 /// (`HS256`/`HS384`/`HS512`) are usable only with a secret configured through
-/// [`JwtVerifierBuilder::hmac_secret`](super::JwtVerifierBuilder::hmac_secret); they never verify
+/// `JwtVerifierBuilder::hmac_secret` (mcp-auth-resource) or the secret of a [`JwsVerifier`](crate::JwsVerifier); they never verify
 /// with a key from a JWK Set.
 ///
 /// # Example

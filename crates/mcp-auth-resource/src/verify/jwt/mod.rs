@@ -142,6 +142,8 @@ use std::{fmt, sync::Arc};
 use mcp_auth_core::{Clock, ResourceId};
 use mcp_auth_jwt::JwsVerifier;
 
+#[cfg(doc)]
+use crate::verify::VerifyErrorKind;
 use crate::{
     AuthInfo, ProtectedResource,
     verify::{TokenVerifier, VerifyError},
