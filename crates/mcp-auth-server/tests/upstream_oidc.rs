@@ -9,11 +9,16 @@
 //! reaches the MCP client with its `state` and our `iss`), and an admission rule refuses a user
 //! whose email is not verified.
 //!
+//! Once more in headless Chromium (WebDriver, `support/webdriver.rs`): the real browser clicks
+//! through both sites' pages and keeps both sites' cookies itself.
+//!
 //! Needs Node >= 22 and the npm packages; without them the test prints that it was skipped,
-//! unless `CI` or `MCP_AUTH_REQUIRE_NODE=1` (set by `cargo xtask test`) make it fail.
+//! unless `CI` or `MCP_AUTH_REQUIRE_NODE=1` (set by `cargo xtask test`) make it fail. The
+//! Chromium test also needs Chromium (`MCP_AUTH_REQUIRE_BROWSER=1` likewise).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod common;
+mod support;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -346,4 +351,89 @@ async fn an_unverified_email_is_refused_by_the_domain_rule_with_a_page_that_says
             .unwrap()
             .contains("no verified email address")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_signs_in_through_oidc_provider_and_the_client_gets_its_code() {
+    use axum::extract::Query;
+    use support::webdriver;
+
+    let Some(chromium) = webdriver::browser_available() else {
+        return;
+    };
+    let Some((h, idp)) = setup(|b| b).await else {
+        return;
+    };
+    // The MCP client's loopback redirect, recording what it receives.
+    let seen: Arc<Mutex<Vec<HashMap<String, String>>>> = Arc::default();
+    let record = seen.clone();
+    let app = axum::Router::new().route(
+        "/callback",
+        axum::routing::get(move |Query(q): Query<HashMap<String, String>>| {
+            let record = record.clone();
+            async move {
+                record.lock().unwrap().push(q);
+                axum::response::Html(
+                    "<!doctype html><title>Signed in</title><p id=\"done\">done</p>",
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let redirect = format!("http://{}/callback", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let client = h.register_public(&redirect).await;
+    let (verifier, challenge) = pkce();
+    let url = h.authorize_url(&h.params(&client, &redirect, &challenge, "mcp:tools"));
+    let browser = chromium.launch().await;
+    browser.navigate(&url).await;
+    assert!(
+        browser
+            .page_source()
+            .await
+            .contains("you will sign in with")
+    );
+    browser.find("#approve").await.click().await;
+    // The provider's login page, then its consent page.
+    browser
+        .wait_for("input[name=login]", Duration::from_secs(15))
+        .await
+        .send_keys("alice")
+        .await;
+    browser
+        .find("input[name=password]")
+        .await
+        .send_keys("any password")
+        .await;
+    browser.find("button[type=submit]").await.click().await;
+    browser
+        .wait_for("input[name=prompt][value=consent]", Duration::from_secs(15))
+        .await;
+    browser.find("button[type=submit]").await.click().await;
+    let landed = browser
+        .wait_for_url(|u| u.starts_with(&redirect), Duration::from_secs(15))
+        .await;
+    let answer = query_of(&landed);
+    assert_eq!(answer["state"], "xyz-state");
+    assert_eq!(answer["iss"], h.base);
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    browser.quit().await;
+
+    let response = h
+        .exchange(&client, &answer["code"], &redirect, &verifier)
+        .await;
+    assert_eq!(response.status(), 200);
+    let tokens: Value = response.json().await.unwrap();
+    let me: Value = h
+        .http
+        .get(&h.resource)
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["sub"], format!("{}#alice", idp.issuer));
 }
