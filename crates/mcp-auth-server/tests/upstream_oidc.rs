@@ -6,8 +6,11 @@
 //! `/authorize` → our consent page → the provider's login and consent pages (its development
 //! interactions) → our callback → the code → `/token` → a token `mcp-auth-resource` accepts,
 //! for the subject `{issuer}#alice`. Also: the user aborts at the provider (`access_denied`
-//! reaches the MCP client with its `state` and our `iss`), and an admission rule refuses a user
-//! whose email is not verified.
+//! reaches the MCP client with its `state` and our `iss`), an admission rule refuses a user
+//! whose email is not verified, and the login as the vault's [`UpstreamClient`] refreshes the
+//! provider's tokens and reports a refresh token revoked at the provider as `Rejected`.
+//!
+//! [`UpstreamClient`]: mcp_auth_server::upstream::UpstreamClient
 //!
 //! Once more in headless Chromium (WebDriver, `support/webdriver.rs`): the real browser clicks
 //! through both sites' pages and keeps both sites' cookies itself.
@@ -27,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Harness, pkce, query_of, start_on};
-use mcp_auth_server::login::OidcLogin;
+use mcp_auth_server::login::{OidcLogin, OidcLoginBuilder};
 use mcp_auth_server::store::MemoryStore;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -237,10 +240,17 @@ async fn walk_provider(h: &Harness, issuer: &str, url: &str, login: &str, abort:
 
 /// Our server with an `OidcLogin` at a fresh provider, or `None` when skipped.
 async fn setup(
-    configure: impl FnOnce(
-        mcp_auth_server::login::OidcLoginBuilder,
-    ) -> mcp_auth_server::login::OidcLoginBuilder,
+    configure: impl FnOnce(OidcLoginBuilder) -> OidcLoginBuilder,
 ) -> Option<(Harness, Provider)> {
+    setup_with_login(configure)
+        .await
+        .map(|(h, idp, _)| (h, idp))
+}
+
+/// [`setup`], also returning (a clone of) the login.
+async fn setup_with_login(
+    configure: impl FnOnce(OidcLoginBuilder) -> OidcLoginBuilder,
+) -> Option<(Harness, Provider, OidcLogin)> {
     let (node, script) = match installed() {
         Ok(found) => found,
         Err(reason) => {
@@ -259,8 +269,11 @@ async fn setup(
     )
     .build()
     .unwrap();
-    let h = start_on(listener, Arc::new(MemoryStore::new()), |b| b.login(login)).await;
-    Some((h, idp))
+    let h = start_on(listener, Arc::new(MemoryStore::new()), |b| {
+        b.login(login.clone())
+    })
+    .await;
+    Some((h, idp, login))
 }
 
 /// Our consent page approved: the provider's authorization URL.
@@ -436,4 +449,71 @@ async fn chromium_signs_in_through_oidc_provider_and_the_client_gets_its_code() 
         .await
         .unwrap();
     assert_eq!(me["sub"], format!("{}#alice", idp.issuer));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_refreshes_upstream_tokens_and_reports_a_revoked_refresh_token_as_rejected() {
+    use mcp_auth_server::login::RedirectLogin;
+    use mcp_auth_server::upstream::{RefreshError, UpstreamClient, UpstreamRequest};
+
+    let Some((h, idp, login)) = setup_with_login(|b| b).await else {
+        return;
+    };
+    // The login on its own, as the vault uses it: sign in, then refresh.
+    let request = UpstreamRequest::generate(h.url("/login/callback")).unwrap();
+    let url = login.authorization_url(&request).await.unwrap();
+    let callback = walk_provider(&h, &idp.issuer, &url, "alice", false).await;
+    let q = query_of(&callback);
+    assert_eq!(q["state"], request.state());
+    let signed_in = login.finish(&q["code"], &request).await.unwrap();
+    assert_eq!(signed_in.user.subject, format!("{}#alice", idp.issuer));
+    assert_eq!(
+        signed_in.user.display_name.as_deref(),
+        Some("Alice Example")
+    );
+    let tokens = signed_in.tokens;
+    let refresh = tokens
+        .refresh_token
+        .clone()
+        .expect("oidc-provider issued a refresh token");
+    assert!(tokens.expires_at.is_some());
+
+    let fresh = UpstreamClient::refresh(&login, &refresh).await.unwrap();
+    assert_ne!(fresh.access_token.expose(), tokens.access_token.expose());
+    // The provider's user info accepts the refreshed access token.
+    let info: Value = h
+        .http
+        .get(format!("{}/me", idp.issuer))
+        .bearer_auth(fresh.access_token.expose())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["sub"], "alice");
+
+    // Revoked at the provider: the next refresh is a rejection (sign in again), not an outage.
+    let current = fresh.refresh_token.clone().unwrap_or(refresh);
+    let revoked = h
+        .http
+        .post(format!("{}/token/revocation", idp.issuer))
+        .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+        .form(&[
+            ("token", current.expose()),
+            ("token_type_hint", "refresh_token"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    assert!(matches!(
+        UpstreamClient::refresh(&login, &current).await,
+        Err(RefreshError::Rejected)
+    ));
+    // The code was single use at the provider too (a replay is refused, not an outage).
+    assert!(matches!(
+        login.finish(&q["code"], &request).await,
+        Err(mcp_auth_server::upstream::UpstreamError::Invalid(_))
+    ));
 }
