@@ -446,11 +446,17 @@ async fn oauth2_login_signs_in_a_github_style_user_by_its_user_info() {
     .display_name_field("login")
     .build()
     .unwrap();
-    let h = start(|b| b.login(login)).await;
+    let h = start(|b| b.login(login.clone())).await;
     let client = h.register_public(REDIRECT).await;
     let (verifier, challenge) = pkce();
     let upstream = approve(&h, &client, &challenge).await;
     assert!(!upstream.contains("nonce="));
+    // What a tool calls with the user's upstream token.
+    let info = login
+        .user_info(&mcp_auth_core::Secret::new("upstream-access-1"))
+        .await
+        .unwrap();
+    assert_eq!(info["login"], "octo-fake");
     let callback = provider(&h, &upstream).await;
     let answer = client_response(&h.browse(&callback).await);
     let response = h

@@ -480,18 +480,20 @@ async fn the_login_refreshes_upstream_tokens_and_reports_a_revoked_refresh_token
 
     let fresh = UpstreamClient::refresh(&login, &refresh).await.unwrap();
     assert_ne!(fresh.access_token.expose(), tokens.access_token.expose());
-    // The provider's user info accepts the refreshed access token.
-    let info: Value = h
-        .http
-        .get(format!("{}/me", idp.issuer))
-        .bearer_auth(fresh.access_token.expose())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    // The provider's user info accepts the refreshed access token (what a tool calls).
+    assert_eq!(
+        login.userinfo_endpoint().await.unwrap(),
+        Some(format!("{}/me", idp.issuer))
+    );
+    let info = login.user_info(&fresh.access_token).await.unwrap();
     assert_eq!(info["sub"], "alice");
+    assert_eq!(info["email"], "alice@example.com");
+    assert!(matches!(
+        login
+            .user_info(&mcp_auth_core::Secret::new("not-a-token"))
+            .await,
+        Err(mcp_auth_server::upstream::UpstreamError::Invalid(_))
+    ));
 
     // Revoked at the provider: the next refresh is a rejection (sign in again), not an outage.
     let current = fresh.refresh_token.clone().unwrap_or(refresh);

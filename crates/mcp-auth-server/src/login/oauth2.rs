@@ -279,6 +279,23 @@ impl OAuth2LoginBuilder {
 }
 
 impl OAuth2Login {
+    /// Call the provider's user-info URL with a user's upstream access token (from the
+    /// [`Vault`](crate::vault::Vault)), with the login's time and size bounds.
+    ///
+    /// # Errors
+    /// [`UpstreamError::Unavailable`] (unreachable, 5xx, timeout), [`UpstreamError::Invalid`]
+    /// (the token refused, a body that is not a JSON object or too large).
+    pub async fn user_info(
+        &self,
+        access_token: &Secret,
+    ) -> Result<serde_json::Map<String, Value>, UpstreamError> {
+        self.0
+            .http
+            .get_json(&self.0.userinfo_endpoint, Some(access_token))
+            .await
+            .map_err(|f| f.into_upstream("user info"))
+    }
+
     async fn sign_in(
         &self,
         code: &str,

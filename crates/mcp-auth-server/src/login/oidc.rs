@@ -183,6 +183,48 @@ impl OidcLogin {
         &self.0.issuer
     }
 
+    /// Fetch the provider's discovery document now (it is otherwise fetched on the first
+    /// sign-in): call it at startup to fail fast or to warm up. A failure is not cached.
+    ///
+    /// # Errors
+    /// [`UpstreamError::Unavailable`] when the provider cannot be reached,
+    /// [`UpstreamError::Invalid`] when its document is unusable (another `issuer`, an endpoint
+    /// that is not https).
+    pub async fn discover(&self) -> Result<(), UpstreamError> {
+        self.discovered().await.map(|_| ())
+    }
+
+    /// The provider's `userinfo_endpoint` (after discovery), if it has one.
+    ///
+    /// # Errors
+    /// As [`discover`](Self::discover).
+    pub async fn userinfo_endpoint(&self) -> Result<Option<String>, UpstreamError> {
+        Ok(self.discovered().await?.userinfo_endpoint.clone())
+    }
+
+    /// Call the provider's user-info endpoint with a user's upstream access token (from the
+    /// [`Vault`](crate::vault::Vault)), with the login's time and size bounds: what a tool that
+    /// shows the user's upstream profile needs.
+    ///
+    /// # Errors
+    /// [`UpstreamError::Unavailable`] (unreachable, 5xx, timeout), [`UpstreamError::Invalid`]
+    /// (no user-info endpoint, the token refused, a body that is not a JSON object or too large).
+    pub async fn user_info(
+        &self,
+        access_token: &Secret,
+    ) -> Result<Map<String, Value>, UpstreamError> {
+        let Some(url) = self.userinfo_endpoint().await? else {
+            return Err(UpstreamError::Invalid(
+                "the provider has no userinfo_endpoint".into(),
+            ));
+        };
+        self.0
+            .http
+            .get_json(&url, Some(access_token))
+            .await
+            .map_err(|f| f.into_upstream("user info"))
+    }
+
     async fn discovered(&self) -> Result<&Discovered, UpstreamError> {
         self.0
             .discovered
