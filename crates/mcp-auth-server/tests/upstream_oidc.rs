@@ -113,8 +113,13 @@ impl Drop for Provider {
 }
 
 /// Start the provider with our callback registered for its test client.
-async fn provider(node: &Path, script: PathBuf, callback: &str) -> Provider {
-    let config = json!({ "redirect_uris": [callback], "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET });
+async fn provider(node: &Path, script: PathBuf, callback: &str, auth_method: &str) -> Provider {
+    let config = json!({
+        "redirect_uris": [callback],
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "auth_method": auth_method,
+    });
     let mut child = Command::new(node)
         .arg(&script)
         .arg(config.to_string())
@@ -251,6 +256,15 @@ async fn setup(
 async fn setup_with_login(
     configure: impl FnOnce(OidcLoginBuilder) -> OidcLoginBuilder,
 ) -> Option<(Harness, Provider, OidcLogin)> {
+    setup_for("client_secret_basic", configure).await
+}
+
+/// [`setup_with_login`] with the provider's client registered for `auth_method` at its token
+/// endpoint.
+async fn setup_for(
+    auth_method: &str,
+    configure: impl FnOnce(OidcLoginBuilder) -> OidcLoginBuilder,
+) -> Option<(Harness, Provider, OidcLogin)> {
     let (node, script) = match installed() {
         Ok(found) => found,
         Err(reason) => {
@@ -260,7 +274,13 @@ async fn setup_with_login(
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let idp = provider(&node, script, &format!("{base}/login/callback")).await;
+    let idp = provider(
+        &node,
+        script,
+        &format!("{base}/login/callback"),
+        auth_method,
+    )
+    .await;
     let login = configure(
         OidcLogin::builder(&idp.issuer, CLIENT_ID)
             .client_secret(CLIENT_SECRET)
@@ -518,4 +538,26 @@ async fn the_login_refreshes_upstream_tokens_and_reports_a_revoked_refresh_token
         login.finish(&q["code"], &request).await,
         Err(mcp_auth_server::upstream::UpstreamError::Invalid(_))
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_secret_post_works_when_the_provider_requires_it() {
+    use mcp_auth_server::login::ClientAuthMethod;
+
+    let Some((h, idp, _)) = setup_for("client_secret_post", |b| {
+        b.client_auth_method(ClientAuthMethod::ClientSecretPost)
+    })
+    .await
+    else {
+        return;
+    };
+    let client = h.register_public(REDIRECT).await;
+    let (verifier, challenge) = pkce();
+    let upstream = approve(&h, &client, &challenge).await;
+    let callback = walk_provider(&h, &idp.issuer, &upstream, "carol", false).await;
+    let answer = client_answer(&h.browse(&callback).await);
+    let response = h
+        .exchange(&client, &answer["code"], REDIRECT, &verifier)
+        .await;
+    assert_eq!(response.status(), 200);
 }
