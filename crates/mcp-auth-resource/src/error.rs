@@ -56,19 +56,14 @@ pub enum ConfigError {
     HttpClient,
 }
 
-pub(crate) use mcp_auth_core::is_loopback_host;
-
 /// Parses a URL the crate will fetch: absolute http(s), https unless the host is loopback.
 #[cfg_attr(
     not(any(feature = "remote", feature = "introspection")),
     allow(dead_code)
 )]
 pub(crate) fn fetch_url(raw: &str, what: &'static str) -> Result<url::Url, ConfigError> {
-    let url = url::Url::parse(raw).map_err(|_| ConfigError::InvalidUrl { what })?;
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if url.host_str().is_some_and(is_loopback_host) => Ok(url),
-        "http" => Err(ConfigError::InsecureUrl { what }),
-        _ => Err(ConfigError::InvalidUrl { what }),
-    }
+    mcp_auth_jwt::fetchable_url(raw).map_err(|e| match e {
+        mcp_auth_jwt::UrlError::Insecure => ConfigError::InsecureUrl { what },
+        _ => ConfigError::InvalidUrl { what },
+    })
 }

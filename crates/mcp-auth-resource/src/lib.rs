@@ -146,7 +146,6 @@ macro_rules! define_inner_service_accessors {
     };
 }
 
-mod ascii;
 mod auth_info;
 pub mod bearer;
 mod error;

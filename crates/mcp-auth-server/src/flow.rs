@@ -8,6 +8,10 @@
 //!    a CSRF token, and lives at most ten minutes.
 //! 2. A *session* remembers who signed in on this browser (cookie, twelve hours), so a second
 //!    authorization with remembered consent needs no page at all.
+//! 3. A *pending upstream sign-in* is an approved transaction whose browser went to the
+//!    upstream provider: keyed by the hash of its `state`, bound to the browser by a cookie set
+//!    on the redirect (only its hash is kept), taken (single use) at the callback, and lives at
+//!    most ten minutes.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -16,6 +20,7 @@ use mcp_auth_core::ScopeSet;
 
 use crate::login::User;
 use crate::store::{ClientSource, TokenHash};
+use crate::upstream::UpstreamRequest;
 
 /// How long a transaction waits for the user.
 pub(crate) const TRANSACTION_TTL: u64 = 600;
@@ -24,6 +29,7 @@ pub(crate) const SESSION_TTL: u64 = 12 * 3600;
 /// Bounds, so an unauthenticated flood cannot grow memory without limit.
 const MAX_TRANSACTIONS: usize = 10_000;
 const MAX_SESSIONS: usize = 10_000;
+const MAX_PENDING_UPSTREAM: usize = 10_000;
 
 /// A validated authorization request.
 #[derive(Clone, Debug)]
@@ -49,6 +55,16 @@ pub(crate) struct Transaction {
     pub(crate) expires_at: u64,
 }
 
+/// An approved transaction waiting for the upstream provider's callback.
+#[derive(Debug)]
+pub(crate) struct PendingUpstream {
+    pub(crate) request: AuthRequest,
+    pub(crate) upstream: UpstreamRequest,
+    /// Hash of the binding cookie set on the redirect to the provider.
+    pub(crate) browser: TokenHash,
+    pub(crate) expires_at: u64,
+}
+
 #[derive(Debug)]
 struct Session {
     user: User,
@@ -60,6 +76,7 @@ struct Session {
 pub(crate) struct Flow {
     transactions: Mutex<HashMap<String, Transaction>>,
     sessions: Mutex<HashMap<TokenHash, Session>>,
+    upstream: Mutex<HashMap<TokenHash, PendingUpstream>>,
 }
 
 impl Flow {
@@ -123,8 +140,34 @@ impl Flow {
             .map(|s| s.user.clone())
     }
 
+    /// Keep a pending upstream sign-in under the hash of its `state`. `false` when full.
+    pub(crate) fn insert_upstream(&self, pending: PendingUpstream, now: u64) -> bool {
+        let Ok(mut map) = self.upstream.lock() else {
+            return false;
+        };
+        if map.len() >= MAX_PENDING_UPSTREAM {
+            map.retain(|_, p| p.expires_at > now);
+            if map.len() >= MAX_PENDING_UPSTREAM {
+                return false;
+            }
+        }
+        map.insert(TokenHash::of(pending.upstream.state()), pending);
+        true
+    }
+
+    /// Take the pending sign-in of this `state` (single use: it is gone afterwards, even when
+    /// it has expired, which answers `None`).
+    pub(crate) fn take_upstream(&self, state: &str, now: u64) -> Option<PendingUpstream> {
+        let mut map = self.upstream.lock().ok()?;
+        map.remove(&TokenHash::of(state))
+            .filter(|p| p.expires_at > now)
+    }
+
     /// Drop what expired.
     pub(crate) fn purge(&self, now: u64) {
+        if let Ok(mut map) = self.upstream.lock() {
+            map.retain(|_, p| p.expires_at > now);
+        }
         if let Ok(mut map) = self.transactions.lock() {
             map.retain(|_, t| t.expires_at > now);
         }

@@ -12,6 +12,7 @@
 //! | `/revoke` | RFC 7009 |
 //! | `/introspect` | RFC 7662 (authenticated) |
 //! | `/jwks.json` | the public signing keys |
+//! | `/login/callback` | with a redirect login ([`OidcLogin`](login::OidcLogin), [`OAuth2Login`](login::OAuth2Login)): the upstream provider's answer ([`upstream_redirect_uri`](AuthorizationServer::upstream_redirect_uri)) |
 //!
 //! Client ID Metadata Documents (an `https` `client_id` naming the client's metadata) are
 //! fetched with SSRF guards, a 5 KiB cap and HTTP caching. Access tokens are RFC 9068 JWTs

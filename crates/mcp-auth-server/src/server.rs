@@ -88,6 +88,18 @@ impl AuthorizationServer {
         Ok(())
     }
 
+    /// The callback URL a redirect login ([`OidcLogin`](crate::login::OidcLogin),
+    /// [`OAuth2Login`](crate::login::OAuth2Login)) comes back to, `{issuer}/login/callback`:
+    /// register it at the upstream provider as the redirect URI. `None` when the login is not a
+    /// redirect login (nothing is mounted there then).
+    pub fn upstream_redirect_uri(&self) -> Option<String> {
+        self.inner.login.redirect().map(|_| {
+            self.inner
+                .config
+                .url(crate::handlers::authorize::CALLBACK_PATH)
+        })
+    }
+
     /// The issuer identifier.
     pub fn issuer(&self) -> &str {
         &self.inner.config.issuer

@@ -315,14 +315,14 @@ fn parse_authorization(value: &[u8]) -> Result<&str, BearerErrorKind> {
 
 /// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
 ///
-/// Vectorised through [`all_bytes`](crate::ascii::all_bytes): this runs on every request.
+/// Vectorised through [`all_bytes`](mcp_auth_jwt::ascii::all_bytes): this runs on every request.
 fn is_b64token(token: &[u8]) -> bool {
     let padding = token.iter().rev().take_while(|&&b| b == b'=').count();
     let body = &token[..token.len() - padding];
     if body.is_empty() {
         return false;
     }
-    crate::ascii::all_bytes(body, b'A', is_b64_char)
+    mcp_auth_jwt::ascii::all_bytes(body, b'A', is_b64_char)
 }
 
 /// `+`, `-./0-9` (one range), `A-Z`/`a-z` (folded by `| 0x20`, which maps nothing else onto

@@ -11,6 +11,9 @@
 //! 3. Then the user: the [`Login`](crate::login::Login) or a session cookie. A known user whose
 //!    consent covers the request (or a headless login) gets the code at once; otherwise the
 //!    page asks. The page's POST is bound to the browser by a cookie and carries a CSRF token.
+//! 4. With a redirect login, the approved POST sends the browser to the upstream provider
+//!    (consent first, AS-47..AS-52; see [`crate::login`]); the callback is
+//!    [`callback`](super::callback).
 
 use std::sync::Arc;
 
@@ -23,7 +26,7 @@ use mcp_auth_core::{ScopeSet, error::ErrorCode};
 use subtle::ConstantTimeEq;
 
 use super::State;
-use crate::flow::{AuthRequest, TRANSACTION_TTL, Transaction};
+use crate::flow::{AuthRequest, PendingUpstream, TRANSACTION_TTL, Transaction};
 use crate::form::Params;
 use crate::login::User;
 use crate::login::page::{ConsentPage, render_consent, render_error};
@@ -170,6 +173,9 @@ pub(crate) async fn post(axum::extract::State(inner): State, request: Request) -
     let mut cookies = Vec::new();
     let user = match current_user(&inner, &parts, now).await {
         Some(user) => user,
+        None if inner.login.redirect().is_some() => {
+            return start_upstream(&inner, id, now).await;
+        }
         None => {
             let (Some(username), Some(password)) = (form.get("username"), form.get("password"))
             else {
@@ -241,6 +247,112 @@ pub(crate) async fn post(axum::extract::State(inner): State, request: Request) -
     }
     issue_code(&inner, &tx.request, &user, now, cookies).await
 }
+
+/// The user approved and must now sign in upstream: make a fresh `state`, `nonce` and PKCE
+/// verifier, keep them server-side bound to a new cookie, and redirect (AS-52: the state is
+/// stored only after consent, and its cookie set on the redirect itself). When the provider
+/// cannot be reached, the page comes back with the error and the transaction stays.
+async fn start_upstream(inner: &Arc<Inner>, id: &str, now: u64) -> Response {
+    let Some(login) = inner.login.redirect() else {
+        return error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "Try again.",
+        );
+    };
+    let Some(request) = inner
+        .flow
+        .with_transaction(id, now, |tx| tx.request.clone())
+    else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in request has expired",
+            "Go back to the application and start signing in again.",
+        );
+    };
+    let (Some(upstream), Ok(binding)) = (
+        crate::upstream::UpstreamRequest::generate(inner.config.url(CALLBACK_PATH)),
+        random_secret(),
+    ) else {
+        return error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "Try again.",
+        );
+    };
+    let location = match login.authorization_url(&upstream).await {
+        Ok(location) => location,
+        Err(_e) => {
+            #[cfg(feature = "tracing")]
+            tracing::warn!(error = %_e, provider = login.provider_name(), "the upstream provider is unavailable");
+            let message = format!(
+                "{} cannot be reached right now. Try again in a moment.",
+                login.provider_name()
+            );
+            return match inner.flow.with_transaction(id, now, |tx| {
+                consent_page(inner, id, tx, None, Some(&message))
+            }) {
+                Some(page) => html(StatusCode::SERVICE_UNAVAILABLE, page, Vec::new()),
+                None => error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Sign-in unavailable",
+                    &message,
+                ),
+            };
+        }
+    };
+    let Ok(location_header) = HeaderValue::from_str(&location) else {
+        return error_page(
+            StatusCode::BAD_GATEWAY,
+            "Sign-in unavailable",
+            "The sign-in provider's address is not valid.",
+        );
+    };
+    // Consent given: the transaction becomes a pending upstream sign-in (single use).
+    if inner.flow.take_transaction(id, now).is_none() {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in request has expired",
+            "Go back to the application and start signing in again.",
+        );
+    }
+    let pending = PendingUpstream {
+        request,
+        upstream,
+        browser: TokenHash::of(&binding),
+        expires_at: now + TRANSACTION_TTL,
+    };
+    if !inner.flow.insert_upstream(pending, now) {
+        return error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Too many sign-ins in progress",
+            "The server is busy. Try again in a few minutes.",
+        );
+    }
+    #[cfg(feature = "tracing")]
+    tracing::info!(
+        provider = login.provider_name(),
+        "sending the user to the upstream provider"
+    );
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    let h = response.headers_mut();
+    h.insert(header::LOCATION, location_header);
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(inner, UPSTREAM_COOKIE, &binding, TRANSACTION_TTL),
+    );
+    response
+}
+
+/// The callback route, under the issuer's path.
+pub(crate) const CALLBACK_PATH: &str = "/login/callback";
+/// The cookie binding a pending upstream sign-in to the browser.
+pub(crate) const UPSTREAM_COOKIE: &str = "upstream";
 
 /// Validate an authorization request. `Err` is the complete response (page or redirect).
 async fn validate(inner: &Arc<Inner>, params: &Params) -> Result<AuthRequest, Response> {
@@ -379,7 +491,11 @@ async fn validate(inner: &Arc<Inner>, params: &Params) -> Result<AuthRequest, Re
 }
 
 /// The user behind this browser: the login's own idea, else our session cookie.
-async fn current_user(inner: &Inner, parts: &http::request::Parts, now: u64) -> Option<User> {
+pub(crate) async fn current_user(
+    inner: &Inner,
+    parts: &http::request::Parts,
+    now: u64,
+) -> Option<User> {
     if let Some(user) = inner.login.current_user(parts).await {
         return Some(user);
     }
@@ -401,7 +517,7 @@ async fn consent_covers(inner: &Inner, user: &User, req: &AuthRequest) -> bool {
 }
 
 /// Issue a code and send the user back to the client (303, AS-16).
-async fn issue_code(
+pub(crate) async fn issue_code(
     inner: &Inner,
     req: &AuthRequest,
     user: &User,
@@ -456,7 +572,7 @@ async fn issue_code(
 }
 
 /// An error sent back to the client's (validated) redirect URI.
-fn redirect_error(
+pub(crate) fn redirect_error(
     inner: &Inner,
     redirect_uri: &str,
     state: Option<&str>,
@@ -520,6 +636,10 @@ fn consent_page(
     let scopes: Vec<&str> = req.scope.iter().map(|s| s.as_str()).collect();
     let action = inner.config.path("/authorize");
     let signed_in_as = user.map(|u| u.display_name.as_deref().unwrap_or(&u.subject));
+    let provider = inner
+        .login
+        .redirect()
+        .map(|l| (l.provider_name(), l.upstream_scope()));
     render_consent(&ConsentPage {
         action: &action,
         client_name: &req.client_name,
@@ -533,6 +653,7 @@ fn consent_page(
         needs_login: user.is_none() && inner.login.has_password_form(),
         signed_in_as,
         error,
+        provider,
         transaction: id,
         csrf: &tx.csrf,
     })
@@ -554,7 +675,7 @@ fn rerender(inner: &Inner, id: &str, now: u64, error: &str) -> Response {
 }
 
 /// An HTML page with the anti-framing and no-cache headers (AS-18).
-fn html(status: StatusCode, body: String, cookies: Vec<HeaderValue>) -> Response {
+pub(crate) fn html(status: StatusCode, body: String, cookies: Vec<HeaderValue>) -> Response {
     let mut response = (status, Body::from(body)).into_response();
     let h = response.headers_mut();
     h.insert(
@@ -581,13 +702,13 @@ fn html(status: StatusCode, body: String, cookies: Vec<HeaderValue>) -> Response
     response
 }
 
-fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+pub(crate) fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     html(status, render_error(title, message), Vec::new())
 }
 
 /// Cookie names: `__Host-` prefixed and `Secure` on an https issuer (AS-50); plain on a
 /// loopback http issuer, where browsers would drop a `Secure` cookie.
-fn cookie_name(inner: &Inner, name: &str) -> String {
+pub(crate) fn cookie_name(inner: &Inner, name: &str) -> String {
     if inner.config.secure_cookies {
         format!("__Host-mcp-auth-{name}")
     } else {
@@ -595,7 +716,7 @@ fn cookie_name(inner: &Inner, name: &str) -> String {
     }
 }
 
-fn set_cookie(inner: &Inner, name: &str, value: &str, max_age: u64) -> HeaderValue {
+pub(crate) fn set_cookie(inner: &Inner, name: &str, value: &str, max_age: u64) -> HeaderValue {
     let secure = if inner.config.secure_cookies {
         "; Secure"
     } else {
@@ -610,7 +731,7 @@ fn set_cookie(inner: &Inner, name: &str, value: &str, max_age: u64) -> HeaderVal
         .unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()

@@ -12,6 +12,7 @@ use mcp_auth_core::well_known;
 use crate::state::Inner;
 
 pub(crate) mod authorize;
+pub(crate) mod callback;
 pub(crate) mod introspect;
 pub(crate) mod jwks;
 pub(crate) mod metadata;
@@ -54,6 +55,9 @@ where
         .route(&c.path("/token"), post(token::handle).options(preflight))
         .route(&c.path("/revoke"), post(revoke::handle).options(preflight))
         .route(&c.path("/jwks.json"), get(jwks::handle).options(preflight));
+    if inner.login.redirect().is_some() {
+        router = router.route(&c.path(authorize::CALLBACK_PATH), get(callback::get));
+    }
     if c.dynamic_registration {
         router = router.route(
             &c.path("/register"),

@@ -33,6 +33,9 @@ pub(crate) struct ConsentPage<'a> {
     pub(crate) signed_in_as: Option<&'a str>,
     /// An error to show above the form ("Wrong username or password").
     pub(crate) error: Option<&'a str>,
+    /// The upstream provider the user will sign in with after approving (redirect logins,
+    /// AS-49), and the scopes asked of it.
+    pub(crate) provider: Option<(&'a str, &'a str)>,
     /// Hidden fields.
     pub(crate) transaction: &'a str,
     pub(crate) csrf: &'a str,
@@ -158,6 +161,20 @@ pub(crate) fn render_consent(page: &ConsentPage<'_>) -> String {
     }
     out.push_str("</ul>\n");
 
+    if let Some((provider, scope)) = page.provider.filter(|_| page.signed_in_as.is_none()) {
+        let _ = writeln!(
+            out,
+            "<p class=\"redirect\">To approve, you will sign in with <span class=\"host provider\">{}</span>\
+             <span class=\"uri\">{} will be asked for: {}</span></p>",
+            e(provider),
+            e(provider),
+            e(if scope.is_empty() {
+                "your basic profile"
+            } else {
+                scope
+            }),
+        );
+    }
     if let Some(who) = page.signed_in_as {
         let _ = writeln!(
             out,
@@ -227,6 +244,7 @@ mod tests {
             needs_login: true,
             signed_in_as: None,
             error: None,
+            provider: None,
             transaction: "tx-1",
             csrf: "csrf-1",
         }
@@ -313,6 +331,30 @@ mod tests {
     }
 
     #[test]
+    fn redirect_login_names_the_provider_before_the_browser_goes_there() {
+        let html = render_consent(&ConsentPage {
+            needs_login: false,
+            provider: Some(("Keycloak", "openid email")),
+            ..page()
+        });
+        assert!(html.contains(
+            "To approve, you will sign in with <span class=\"host provider\">Keycloak</span>"
+        ));
+        assert!(html.contains("Keycloak will be asked for: openid email"));
+        assert!(html.contains("<span class=\"client\">Notes App</span>"));
+        assert!(html.contains("sent to <span class=\"host\">app.example.com</span>"));
+        assert!(!html.contains("id=\"password\""));
+        // Already signed in: no provider line.
+        let html = render_consent(&ConsentPage {
+            needs_login: false,
+            signed_in_as: Some("Alice"),
+            provider: Some(("Keycloak", "openid")),
+            ..page()
+        });
+        assert!(!html.contains("you will sign in with"));
+    }
+
+    #[test]
     fn loopback_redirect_shows_the_warning() {
         let html = render_consent(&ConsentPage {
             redirect_host: "127.0.0.1",
@@ -366,6 +408,7 @@ mod tests {
             needs_login: false,
             signed_in_as: Some(SCRIPT),
             error: Some(SCRIPT),
+            provider: Some((SCRIPT, SCRIPT)),
             transaction: "\"><script>",
             csrf: "'><script>",
         });

@@ -1,15 +1,143 @@
 //! The upstream identity provider as an OAuth client sees it: the tokens it hands out for a
 //! user ([`UpstreamTokens`]) and how to refresh them ([`UpstreamClient`]).
 //!
-//! The redirect logins (`OidcLogin`, `OAuth2Login`) receive these tokens at their callback and
+//! The redirect logins ([`OidcLogin`](crate::login::OidcLogin),
+//! [`OAuth2Login`](crate::login::OAuth2Login)) receive these tokens at their callback and
 //! implement [`UpstreamClient`]; the [`Vault`](crate::vault::Vault) keeps them per user,
 //! encrypted, and refreshes them through the same [`UpstreamClient`].
+//!
+//! Also here: what one upstream sign-in carries between the redirect and the callback
+//! ([`UpstreamRequest`]), its outcome ([`UpstreamSignIn`]) and its errors ([`UpstreamError`]).
+//!
+//! # Example
+//!
+//! ```
+//! use mcp_auth_server::upstream::{UpstreamRequest, UpstreamTokens};
+//!
+//! let request = UpstreamRequest::generate("https://mcp.example.com/login/callback").unwrap();
+//! assert_eq!(request.state().len(), 43);
+//! assert_ne!(request.state(), request.nonce());
+//! assert_eq!(request.code_challenge().len(), 43);
+//!
+//! let tokens = UpstreamTokens::new("gho_secret").with_expires_at(1_700_000_000);
+//! assert!(!format!("{tokens:?}").contains("gho_secret"));
+//! ```
 
 use std::fmt;
 
 use mcp_auth_core::Secret;
+use mcp_auth_core::pkce::{CodeChallenge, CodeVerifier};
 
-use crate::login::LoginFuture;
+use crate::login::{LoginFuture, User};
+
+#[cfg(feature = "upstream")]
+pub(crate) mod http;
+
+/// What one upstream sign-in carries from the redirect to the callback: a fresh `state`,
+/// `nonce` and PKCE verifier (each 256 random bits) and the callback URL. The server makes one
+/// per sign-in, keeps it server-side, and uses it once.
+#[derive(Clone)]
+pub struct UpstreamRequest {
+    state: Secret,
+    nonce: Secret,
+    code_verifier: Secret,
+    redirect_uri: String,
+}
+
+impl fmt::Debug for UpstreamRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpstreamRequest")
+            .field("redirect_uri", &self.redirect_uri)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UpstreamRequest {
+    /// A fresh request for the callback `redirect_uri`. `None` when the system random number
+    /// generator fails.
+    pub fn generate(redirect_uri: impl Into<String>) -> Option<Self> {
+        let random = || crate::token::random_secret().ok().map(Secret::new);
+        Some(Self {
+            state: random()?,
+            nonce: random()?,
+            code_verifier: random()?,
+            redirect_uri: redirect_uri.into(),
+        })
+    }
+
+    /// The `state` sent to the provider.
+    pub fn state(&self) -> &str {
+        self.state.expose()
+    }
+
+    /// The OpenID Connect `nonce` sent to the provider (and required in the ID token).
+    pub fn nonce(&self) -> &str {
+        self.nonce.expose()
+    }
+
+    /// The PKCE verifier (sent with the code to the token endpoint).
+    pub fn code_verifier(&self) -> &str {
+        self.code_verifier.expose()
+    }
+
+    /// The PKCE S256 challenge of [`code_verifier`](Self::code_verifier).
+    pub fn code_challenge(&self) -> String {
+        CodeVerifier::new(self.code_verifier.expose())
+            .map(|v| CodeChallenge::s256(&v).as_str().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// The callback URL (`redirect_uri` at the provider).
+    pub fn redirect_uri(&self) -> &str {
+        &self.redirect_uri
+    }
+}
+
+/// A finished upstream sign-in: who the user is, and the provider's tokens for them.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct UpstreamSignIn {
+    /// The user; the subject is namespaced by the provider (`{upstream_id}#{id}`).
+    pub user: User,
+    /// The provider's tokens (kept in the vault, never sent to an MCP client).
+    pub tokens: UpstreamTokens,
+}
+
+impl UpstreamSignIn {
+    /// A sign-in of `user` with `tokens`.
+    pub fn new(user: User, tokens: UpstreamTokens) -> Self {
+        Self { user, tokens }
+    }
+}
+
+/// Why an upstream sign-in failed. The texts are shown to the user: they never contain a
+/// token, a code or a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpstreamError {
+    /// The provider cannot be reached, timed out, or answered with a server error (503 page).
+    #[error("the sign-in provider is unavailable: {0}")]
+    Unavailable(String),
+    /// The provider's answer is not acceptable: an ID token that does not verify, a malformed or
+    /// oversized response, a refused code (502 page).
+    #[error("the sign-in provider's answer was refused: {0}")]
+    Invalid(String),
+    /// The user signed in but an admission rule refuses them (403 page that says why).
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// How the server authenticates to a provider's token endpoint (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ClientAuthMethod {
+    /// HTTP Basic with the form-urlencoded client id and secret (`client_secret_basic`, the
+    /// default).
+    #[default]
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body (`client_secret_post`; GitHub).
+    ClientSecretPost,
+}
 
 /// The tokens an upstream provider issued for one user.
 #[derive(Clone)]

@@ -45,6 +45,15 @@ pub async fn start_with_store(
     configure: impl FnOnce(AuthorizationServerBuilder) -> AuthorizationServerBuilder,
 ) -> Harness {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    start_on(listener, store, configure).await
+}
+
+/// Start on a listener bound beforehand (when a peer must know the server's URL first).
+pub async fn start_on(
+    listener: TcpListener,
+    store: Arc<dyn mcp_auth_server::store::Store>,
+    configure: impl FnOnce(AuthorizationServerBuilder) -> AuthorizationServerBuilder,
+) -> Harness {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let resource = format!("{base}/mcp");
     let builder = AuthorizationServer::builder(&base)

@@ -2,18 +2,12 @@
 
 use std::{fmt, sync::Arc, time::Duration};
 
-use jsonwebtoken::DecodingKey;
 use mcp_auth_core::{Clock, ResourceId, SystemClock};
+use mcp_auth_jwt::{HeaderPolicy, JwksError, JwsVerifier, KeySet, KeySource};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use super::{
-    Inner, JwtVerifier, Keys,
-    alg::JwsAlgorithm,
-    claims::ClaimPolicy,
-    jwks::{JwksError, KeySet},
-    token::HeaderPolicy,
-};
+use super::{Inner, JwsAlgorithm, JwtVerifier, claims::ClaimPolicy};
 use crate::ConfigError;
 
 /// The default clock-skew leeway for `exp`, `nbf` and `iat`.
@@ -23,24 +17,11 @@ pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
 /// The shortest HMAC secret accepted (RFC 7518 §3.2: at least the hash size of HS256).
 pub const MIN_HMAC_SECRET_BYTES: usize = 32;
 
-/// The default least time between two key set fetches triggered by unknown `kid`s.
 #[cfg(feature = "remote")]
-pub const DEFAULT_UNKNOWN_KID_COOLDOWN: Duration = Duration::from_secs(60);
-/// The default lower clamp of the `Cache-Control` lifetime of a key set.
-#[cfg(feature = "remote")]
-pub const DEFAULT_MIN_REFRESH: Duration = Duration::from_secs(5 * 60);
-/// The default upper clamp of the `Cache-Control` lifetime of a key set.
-#[cfg(feature = "remote")]
-pub const DEFAULT_MAX_REFRESH: Duration = Duration::from_secs(24 * 60 * 60);
-/// The lifetime of a key set served without `Cache-Control: max-age`.
-#[cfg(feature = "remote")]
-pub const DEFAULT_REFRESH: Duration = Duration::from_secs(60 * 60);
-/// The default connect timeout of key set and metadata requests.
-#[cfg(feature = "remote")]
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// The default total timeout of one key set or metadata request.
-#[cfg(feature = "remote")]
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+use mcp_auth_jwt::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_REFRESH, DEFAULT_MIN_REFRESH, DEFAULT_REFRESH,
+    DEFAULT_TIMEOUT, DEFAULT_UNKNOWN_KID_COOLDOWN,
+};
 
 #[cfg(feature = "remote")]
 #[derive(Debug, Clone)]
@@ -372,7 +353,7 @@ impl JwtVerifierBuilder {
                     what: "the HMAC secret must be at least 32 bytes",
                 });
             }
-            Some(secret) => Some(DecodingKey::from_secret(secret)),
+            Some(secret) => Some(secret.as_slice()),
             None => None,
         };
         if !has_key_set && hmac.is_none() {
@@ -417,20 +398,20 @@ impl JwtVerifierBuilder {
         };
 
         let keys = match self.static_keys {
-            Some(set) => Keys::Static(set),
+            Some(set) => KeySource::Static(set),
             None => {
                 #[cfg(feature = "remote")]
                 match self.remote {
-                    Some(source) => Keys::Remote(remote(
+                    Some(source) => KeySource::Remote(remote(
                         &self.issuer,
                         source,
                         self.timing,
                         Arc::clone(&self.clock),
                     )?),
-                    None => Keys::HmacOnly,
+                    None => KeySource::HmacOnly,
                 }
                 #[cfg(not(feature = "remote"))]
-                Keys::HmacOnly
+                KeySource::HmacOnly
             }
         };
 
@@ -448,11 +429,13 @@ impl JwtVerifierBuilder {
                 what: "extra audience (empty)",
             });
         }
+        let jws = JwsVerifier::new(
+            HeaderPolicy::new(algorithms, self.accept_jwt_typ),
+            keys,
+            hmac,
+        );
         Ok(JwtVerifier(Arc::new(Inner {
-            header: HeaderPolicy {
-                algorithms,
-                accept_jwt_typ: self.accept_jwt_typ,
-            },
+            jws,
             claims: ClaimPolicy {
                 issuer: self.issuer,
                 audience: self.audience,
@@ -461,8 +444,6 @@ impl JwtVerifierBuilder {
                 required: self.required_claims,
             },
             clock: self.clock,
-            hmac,
-            keys,
         })))
     }
 }
@@ -473,66 +454,29 @@ fn remote(
     source: RemoteSource,
     timing: Timing,
     clock: Arc<dyn Clock>,
-) -> Result<Arc<super::source::Remote>, ConfigError> {
-    use super::{
-        fetch::{Fetcher, Location},
-        source::{Remote, RemoteConfig},
-    };
-    use crate::error::fetch_url;
-
-    let range = |ok: bool, what: &'static str| {
-        if ok {
-            Ok(())
-        } else {
-            Err(ConfigError::OutOfRange { what })
-        }
-    };
-    range(
-        (Duration::from_secs(1)..=Duration::from_secs(86_400)).contains(&timing.cooldown),
-        "unknown kid cool-down",
-    )?;
-    range(
-        !timing.refresh_min.is_zero()
-            && timing.refresh_min <= timing.refresh_max
-            && timing.refresh_max <= Duration::from_secs(7 * 86_400),
-        "refresh interval",
-    )?;
-    range(
-        !timing.refresh_default.is_zero(),
-        "default refresh interval",
-    )?;
-    range(
-        timing.max_stale.is_none_or(|m| !m.is_zero()),
-        "maximum staleness",
-    )?;
-    range(
-        !timing.connect_timeout.is_zero()
-            && !timing.timeout.is_zero()
-            && timing.connect_timeout <= timing.timeout,
-        "HTTP timeouts",
-    )?;
+) -> Result<Arc<mcp_auth_jwt::RemoteJwks>, ConfigError> {
+    use mcp_auth_jwt::{JwksLocation, RemoteConfigError, RemoteJwks, RemoteTiming, UrlError};
 
     let location = match source {
-        RemoteSource::JwksUri(uri) => Location::JwksUri(fetch_url(&uri, "jwks_uri")?),
-        RemoteSource::Discover => {
-            fetch_url(issuer, "issuer")?;
-            Location::Discover {
-                issuer: issuer.to_owned(),
-            }
-        }
+        RemoteSource::JwksUri(uri) => JwksLocation::JwksUri(uri),
+        RemoteSource::Discover => JwksLocation::Discover(issuer.to_owned()),
     };
-    let fetcher = Fetcher::new(location, timing.connect_timeout, timing.timeout)?;
-    Ok(Remote::new(
-        fetcher,
-        clock,
-        RemoteConfig {
-            cooldown: timing.cooldown,
-            refresh_min: timing.refresh_min,
-            refresh_max: timing.refresh_max,
-            refresh_default: timing.refresh_default,
-            max_stale: timing.max_stale,
-            background: timing.background,
-            deadline: timing.timeout.saturating_mul(2),
-        },
-    ))
+    let mut remote_timing = RemoteTiming::default();
+    remote_timing.cooldown = timing.cooldown;
+    remote_timing.refresh_min = timing.refresh_min;
+    remote_timing.refresh_max = timing.refresh_max;
+    remote_timing.refresh_default = timing.refresh_default;
+    remote_timing.max_stale = timing.max_stale;
+    remote_timing.background = timing.background;
+    remote_timing.connect_timeout = timing.connect_timeout;
+    remote_timing.timeout = timing.timeout;
+    RemoteJwks::new(location, remote_timing, clock).map_err(|e| match e {
+        RemoteConfigError::Url {
+            what,
+            error: UrlError::Insecure,
+        } => ConfigError::InsecureUrl { what },
+        RemoteConfigError::Url { what, .. } => ConfigError::InvalidUrl { what },
+        RemoteConfigError::OutOfRange { what } => ConfigError::OutOfRange { what },
+        _ => ConfigError::HttpClient,
+    })
 }

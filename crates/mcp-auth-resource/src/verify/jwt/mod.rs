@@ -139,12 +139,14 @@
 
 use std::{fmt, sync::Arc};
 
-use jsonwebtoken::DecodingKey;
 use mcp_auth_core::{Clock, ResourceId};
+use mcp_auth_jwt::JwsVerifier;
 
+#[cfg(doc)]
+use crate::verify::VerifyErrorKind;
 use crate::{
     AuthInfo, ProtectedResource,
-    verify::{TokenVerifier, VerifyError, VerifyErrorKind},
+    verify::{TokenVerifier, VerifyError},
 };
 
 /// Emits a tracing event when the `tracing` feature is on; nothing otherwise.
@@ -155,36 +157,19 @@ macro_rules! event {
     }};
 }
 
-mod alg;
 mod builder;
 mod claims;
-#[cfg(feature = "remote")]
-mod fetch;
-mod jwks;
-#[cfg(feature = "remote")]
-mod source;
-mod token;
 
 #[cfg(feature = "remote")]
 #[cfg_attr(docsrs, doc(cfg(feature = "remote")))]
-pub use self::builder::{
+pub use mcp_auth_jwt::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_REFRESH, DEFAULT_MIN_REFRESH, DEFAULT_REFRESH,
     DEFAULT_TIMEOUT, DEFAULT_UNKNOWN_KID_COOLDOWN,
 };
-pub use self::{
-    alg::{JwsAlgorithm, UnknownAlgorithm},
-    builder::{DEFAULT_LEEWAY, JwtVerifierBuilder, MAX_LEEWAY, MIN_HMAC_SECRET_BYTES},
-    jwks::{MAX_JWKS_BYTES, MAX_KEYS},
-    token::MAX_TOKEN_BYTES,
-};
-use self::{
-    claims::ClaimPolicy,
-    jwks::{KeySet, Selected, VerifyKey},
-    token::{HeaderPolicy, Token},
-};
+pub use mcp_auth_jwt::{JwsAlgorithm, MAX_JWKS_BYTES, MAX_KEYS, MAX_TOKEN_BYTES, UnknownAlgorithm};
 
-/// The largest decoded signature: RSA with an 8192-bit modulus.
-const MAX_SIGNATURE_BYTES: usize = 1024;
+pub use self::builder::{DEFAULT_LEEWAY, JwtVerifierBuilder, MAX_LEEWAY, MIN_HMAC_SECRET_BYTES};
+use self::claims::ClaimPolicy;
 
 /// Verifies JWT access tokens (RFC 9068) for one issuer and one resource.
 ///
@@ -195,30 +180,10 @@ const MAX_SIGNATURE_BYTES: usize = 1024;
 pub struct JwtVerifier(Arc<Inner>);
 
 struct Inner {
-    header: HeaderPolicy,
+    /// Header gate, keys and signature: the workspace's one JWS implementation.
+    jws: JwsVerifier,
     claims: ClaimPolicy,
     clock: Arc<dyn Clock>,
-    hmac: Option<DecodingKey>,
-    keys: Keys,
-}
-
-enum Keys {
-    /// Only the HMAC secret.
-    HmacOnly,
-    Static(KeySet),
-    #[cfg(feature = "remote")]
-    Remote(Arc<source::Remote>),
-}
-
-impl fmt::Debug for Keys {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::HmacOnly => f.write_str("HmacOnly"),
-            Self::Static(set) => f.debug_tuple("Static").field(&set.len()).finish(),
-            #[cfg(feature = "remote")]
-            Self::Remote(remote) => f.debug_tuple("Remote").field(remote).finish(),
-        }
-    }
 }
 
 impl fmt::Debug for JwtVerifier {
@@ -227,23 +192,12 @@ impl fmt::Debug for JwtVerifier {
         f.debug_struct("JwtVerifier")
             .field("issuer", &inner.claims.issuer)
             .field("audience", &inner.claims.audience)
-            .field("algorithms", &inner.header.algorithms)
-            .field("accept_jwt_typ", &inner.header.accept_jwt_typ)
             .field("leeway_secs", &inner.claims.leeway_secs)
             .field("required_claims", &inner.claims.required)
-            .field("hmac_secret", &inner.hmac.as_ref().map(|_| "[REDACTED]"))
-            .field("keys", &inner.keys)
+            .field("jws", &inner.jws)
             .field("clock", &inner.clock)
             .finish()
     }
-}
-
-/// What one pass over the cached keys decided.
-enum Step {
-    Done(Result<AuthInfo, VerifyError>),
-    /// The token's key is not cached (or no keys are usable): a fetch may help.
-    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
-    NeedKeys,
 }
 
 impl JwtVerifier {
@@ -276,18 +230,13 @@ impl JwtVerifier {
     /// The algorithms tokens may be signed with.
     #[must_use]
     pub fn algorithms(&self) -> &[JwsAlgorithm] {
-        &self.0.header.algorithms
+        self.0.jws.header_policy().algorithms()
     }
 
     /// How many usable keys are cached now (for health checks). The HMAC secret is not counted.
     #[must_use]
     pub fn key_count(&self) -> usize {
-        match &self.0.keys {
-            Keys::HmacOnly => 0,
-            Keys::Static(set) => set.len(),
-            #[cfg(feature = "remote")]
-            Keys::Remote(remote) => remote.snapshot().set.len(),
-        }
+        self.0.jws.key_count()
     }
 
     /// Fetches a remote key set now, ignoring the cool-down (joining a fetch already running),
@@ -296,119 +245,17 @@ impl JwtVerifier {
     ///
     /// # Errors
     ///
-    /// [`Unavailable`](VerifyErrorKind::Unavailable) when the key set could not be fetched (the
+    /// [`Unavailable`](crate::VerifyErrorKind::Unavailable) when the key set could not be fetched (the
     /// cause is in [`source`](std::error::Error::source)); cached keys, if any, stay in use.
     pub async fn refresh_keys(&self) -> Result<(), VerifyError> {
-        match &self.0.keys {
-            #[cfg(feature = "remote")]
-            Keys::Remote(remote) => remote.refresh_now().await,
-            _ => Ok(()),
-        }
+        self.0.jws.refresh_keys().await
     }
 
-    /// Verifies an HMAC token with the configured secret, then its claims.
-    fn check_hmac(&self, token: &Token<'_>, secret: &DecodingKey) -> Result<AuthInfo, VerifyError> {
-        match jsonwebtoken::crypto::verify(
-            token.signature,
-            token.signing_input.as_bytes(),
-            secret,
-            token.alg.to_jwt(),
-        ) {
-            Ok(true) => {}
-            Ok(false) | Err(_) => return Err(VerifyError::new(VerifyErrorKind::InvalidSignature)),
-        }
-        self.check_claims(token)
-    }
-
-    /// Verifies a token's signature with a key of the JWK Set, then its claims.
-    fn check(&self, token: &Token<'_>, key: &VerifyKey) -> Result<AuthInfo, VerifyError> {
-        use base64::Engine as _;
-        // The largest signature is an RSA-8192 one (1024 bytes); the base64 engine wants room
-        // for its estimate (a multiple of 3). Anything larger cannot verify.
-        let mut buf = [0u8; MAX_SIGNATURE_BYTES + 3];
-        let verified = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode_slice(token.signature, &mut buf)
-            .is_ok_and(|len| key.verify(token.alg, token.signing_input.as_bytes(), &buf[..len]));
-        if !verified {
-            return Err(VerifyError::new(VerifyErrorKind::InvalidSignature));
-        }
-        self.check_claims(token)
-    }
-
-    fn check_claims(&self, token: &Token<'_>) -> Result<AuthInfo, VerifyError> {
-        let claims = token::decode_object(token.payload)?;
-        claims::check(&self.0.claims, self.0.clock.unix_seconds(), claims)
-    }
-
-    fn with_selected(
+    fn check_claims(
         &self,
-        selected: Selected<'_>,
-        token: &Token<'_>,
-    ) -> Option<Result<AuthInfo, VerifyError>> {
-        match selected {
-            Selected::Key(key) => Some(self.check(token, key)),
-            Selected::WrongAlgorithm => Some(Err(VerifyError::new(VerifyErrorKind::Algorithm))),
-            Selected::Ambiguous => Some(Err(VerifyError::new(VerifyErrorKind::UnknownKey))),
-            Selected::Unknown => None,
-        }
-    }
-
-    /// One pass over the keys cached now. `after_fetch`: a fetch has just been tried, so a key
-    /// still missing is unknown.
-    fn step(&self, token: &Token<'_>, after_fetch: bool) -> Step {
-        if token.alg.is_hmac() {
-            return Step::Done(match &self.0.hmac {
-                Some(secret) => self.check_hmac(token, secret),
-                None => Err(VerifyError::new(VerifyErrorKind::Algorithm)),
-            });
-        }
-        let _ = after_fetch;
-        match &self.0.keys {
-            Keys::HmacOnly => Step::Done(Err(VerifyError::new(VerifyErrorKind::UnknownKey))),
-            Keys::Static(set) => Step::Done(
-                self.with_selected(set.select(token.kid.as_deref(), token.alg), token)
-                    .unwrap_or_else(|| Err(VerifyError::new(VerifyErrorKind::UnknownKey))),
-            ),
-            #[cfg(feature = "remote")]
-            Keys::Remote(remote) => {
-                let snapshot = remote.snapshot();
-                if !remote.is_usable(&snapshot) {
-                    return if after_fetch {
-                        Step::Done(Err(VerifyError::unavailable(None)))
-                    } else {
-                        Step::NeedKeys
-                    };
-                }
-                match self
-                    .with_selected(snapshot.set.select(token.kid.as_deref(), token.alg), token)
-                {
-                    Some(result) => Step::Done(result),
-                    None if after_fetch => {
-                        Step::Done(Err(VerifyError::new(VerifyErrorKind::UnknownKey)))
-                    }
-                    None => Step::NeedKeys,
-                }
-            }
-        }
-    }
-
-    async fn verify_inner(&self, token: &str) -> Result<AuthInfo, VerifyError> {
-        let token = token::parse(token, &self.0.header)?;
-        match self.step(&token, false) {
-            Step::Done(result) => result,
-            Step::NeedKeys => {
-                #[cfg(feature = "remote")]
-                if let Keys::Remote(remote) = &self.0.keys {
-                    event!(debug, "token key not cached; refreshing the JWK Set");
-                    remote.refresh_for_unknown_key().await?;
-                    return match self.step(&token, true) {
-                        Step::Done(result) => result,
-                        Step::NeedKeys => Err(VerifyError::new(VerifyErrorKind::UnknownKey)),
-                    };
-                }
-                Err(VerifyError::new(VerifyErrorKind::UnknownKey))
-            }
-        }
+        claims: Result<serde_json::Map<String, serde_json::Value>, VerifyError>,
+    ) -> Result<AuthInfo, VerifyError> {
+        claims::check(&self.0.claims, self.0.clock.unix_seconds(), claims?)
     }
 }
 
@@ -420,7 +267,7 @@ fn log_outcome(result: &Result<AuthInfo, VerifyError>) {
 
 impl TokenVerifier for JwtVerifier {
     async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
-        let result = self.verify_inner(token).await;
+        let result = self.check_claims(self.0.jws.verify(token).await);
         log_outcome(&result);
         result
     }
@@ -428,13 +275,7 @@ impl TokenVerifier for JwtVerifier {
     /// Answers without a future whenever no key set fetch is needed (the token's key is cached,
     /// or the token is refused before any key lookup).
     fn verify_cached(&self, token: &str) -> Option<Result<AuthInfo, VerifyError>> {
-        let result = match token::parse(token, &self.0.header) {
-            Ok(token) => match self.step(&token, false) {
-                Step::Done(result) => result,
-                Step::NeedKeys => return None,
-            },
-            Err(error) => Err(error),
-        };
+        let result = self.check_claims(self.0.jws.verify_cached(token)?);
         log_outcome(&result);
         Some(result)
     }

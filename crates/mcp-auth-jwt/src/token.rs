@@ -5,30 +5,55 @@ use std::{borrow::Cow, fmt};
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::{alg::JwsAlgorithm, jwks::b64url_decode};
-use crate::verify::{VerifyError, VerifyErrorKind};
+use crate::error::{VerifyError, VerifyErrorKind};
+use crate::{alg::JwsAlgorithm, jwks::b64url_decode};
 
 /// The largest token accepted, in bytes. Larger ones are refused before any decoding.
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 
 /// What the header gate needs from the configuration.
 #[derive(Debug, Clone)]
-pub(super) struct HeaderPolicy {
+pub struct HeaderPolicy {
     /// The algorithms tokens may use.
-    pub(super) algorithms: Vec<JwsAlgorithm>,
+    pub(crate) algorithms: Vec<JwsAlgorithm>,
     /// Whether `typ: JWT` (or no `typ`) is accepted besides `at+jwt`.
-    pub(super) accept_jwt_typ: bool,
+    pub(crate) accept_jwt_typ: bool,
+}
+
+impl HeaderPolicy {
+    /// Tokens signed with one of `algorithms` (HMAC ones still need the verifier's secret);
+    /// `accept_jwt_typ`: `typ: JWT` and no `typ` are accepted besides `at+jwt` (ID tokens and
+    /// most providers' access tokens need it).
+    #[must_use]
+    pub fn new(algorithms: Vec<JwsAlgorithm>, accept_jwt_typ: bool) -> Self {
+        Self {
+            algorithms,
+            accept_jwt_typ,
+        }
+    }
+
+    /// The allowed algorithms.
+    #[must_use]
+    pub fn algorithms(&self) -> &[JwsAlgorithm] {
+        &self.algorithms
+    }
+
+    /// Whether `typ: JWT` (or none) is accepted.
+    #[must_use]
+    pub fn accepts_jwt_typ(&self) -> bool {
+        self.accept_jwt_typ
+    }
 }
 
 /// A token that passed the header gate.
 #[derive(Debug)]
-pub(super) struct Token<'t> {
-    pub(super) alg: JwsAlgorithm,
-    pub(super) kid: Option<String>,
+pub(crate) struct Token<'t> {
+    pub(crate) alg: JwsAlgorithm,
+    pub(crate) kid: Option<String>,
     /// `header.payload`, the JWS signing input.
-    pub(super) signing_input: &'t str,
-    pub(super) payload: &'t str,
-    pub(super) signature: &'t str,
+    pub(crate) signing_input: &'t str,
+    pub(crate) payload: &'t str,
+    pub(crate) signature: &'t str,
 }
 
 /// Whether every byte of `token` is a base64url character (RFC 4648 §5) or `.`: with the split
@@ -48,7 +73,7 @@ fn err(kind: VerifyErrorKind) -> VerifyError {
 }
 
 /// Decodes one base64url JSON-object segment.
-pub(super) fn decode_object(segment: &str) -> Result<Map<String, Value>, VerifyError> {
+pub(crate) fn decode_object(segment: &str) -> Result<Map<String, Value>, VerifyError> {
     let bytes = b64url_decode(segment).ok_or_else(|| err(VerifyErrorKind::Malformed))?;
     serde_json::from_slice(&bytes).map_err(|_| err(VerifyErrorKind::Malformed))
 }
@@ -163,7 +188,7 @@ impl<'de> Deserialize<'de> for Header<'de> {
 
 /// Checks the shape and the header of a compact JWS, in this order: size, three base64url
 /// segments, header JSON, `alg` (never `none`, in the allow-list), `crit` (refused), `typ`, `kid`.
-pub(super) fn parse<'t>(token: &'t str, policy: &HeaderPolicy) -> Result<Token<'t>, VerifyError> {
+pub(crate) fn parse<'t>(token: &'t str, policy: &HeaderPolicy) -> Result<Token<'t>, VerifyError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(err(VerifyErrorKind::Malformed));
     }

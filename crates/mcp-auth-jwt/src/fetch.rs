@@ -6,15 +6,15 @@ use http::{HeaderMap, StatusCode, header};
 use mcp_auth_core::{metadata::AuthorizationServerMetadata, well_known};
 use url::Url;
 
-use super::jwks::{JwksError, KeySet, MAX_JWKS_BYTES};
-use crate::error::{ConfigError, fetch_url};
+use crate::jwks::{JwksError, KeySet, MAX_JWKS_BYTES};
+use crate::url::fetchable_url;
 
 /// The largest authorization server metadata document accepted, in bytes.
 const MAX_METADATA_BYTES: usize = 256 * 1024;
 
 /// Where the key set comes from.
 #[derive(Debug, Clone)]
-pub(super) enum Location {
+pub(crate) enum Location {
     /// A configured `jwks_uri`.
     JwksUri(Url),
     /// The `jwks_uri` of the issuer's metadata (RFC 8414 / OpenID Connect Discovery).
@@ -27,7 +27,7 @@ pub(super) enum Location {
 /// Why a fetch failed. Every text is fixed: this ends up in logs and as an error source, never in
 /// a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum FetchError {
+pub(crate) enum FetchError {
     /// Connecting, sending or reading failed.
     Transport,
     /// The request timed out.
@@ -70,20 +70,25 @@ impl fmt::Display for FetchError {
 
 impl std::error::Error for FetchError {}
 
+/// The HTTP client could not be built (no TLS backend, for example).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the HTTP client could not be built")]
+pub(crate) struct HttpClientError(());
+
 /// A key set fetched successfully.
 #[derive(Debug)]
-pub(super) struct Fetched {
-    pub(super) set: KeySet,
+pub(crate) struct Fetched {
+    pub(crate) set: KeySet,
     /// How many entries were skipped (logged).
     #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
-    pub(super) skipped: usize,
+    pub(crate) skipped: usize,
     /// `Cache-Control: max-age` of the response (0 for `no-cache`/`no-store`).
-    pub(super) max_age: Option<Duration>,
+    pub(crate) max_age: Option<Duration>,
 }
 
 /// Fetches the key set; holds the HTTP client and the discovered `jwks_uri`.
 #[derive(Debug)]
-pub(super) struct Fetcher {
+pub(crate) struct Fetcher {
     client: reqwest::Client,
     location: Location,
     discovered: Mutex<Option<Url>>,
@@ -91,18 +96,18 @@ pub(super) struct Fetcher {
 
 impl Fetcher {
     /// A fetcher with its own client: no redirects, connect and total timeouts.
-    pub(super) fn new(
+    pub(crate) fn new(
         location: Location,
         connect_timeout: Duration,
         timeout: Duration,
-    ) -> Result<Self, ConfigError> {
+    ) -> Result<Self, HttpClientError> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(connect_timeout)
             .timeout(timeout)
-            .user_agent(concat!("mcp-auth-resource/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("mcp-auth/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|_| ConfigError::HttpClient)?;
+            .map_err(|_| HttpClientError(()))?;
         Ok(Self {
             client,
             location,
@@ -111,12 +116,12 @@ impl Fetcher {
     }
 
     /// Where keys come from.
-    pub(super) fn location(&self) -> &Location {
+    pub(crate) fn location(&self) -> &Location {
         &self.location
     }
 
     /// Fetches and parses the key set (discovering the `jwks_uri` first if needed).
-    pub(super) async fn fetch(&self) -> Result<Fetched, FetchError> {
+    pub(crate) async fn fetch(&self) -> Result<Fetched, FetchError> {
         let url = match &self.location {
             Location::JwksUri(url) => url.clone(),
             Location::Discover { issuer } => {
@@ -197,7 +202,7 @@ impl Fetcher {
             return doc
                 .jwks_uri
                 .as_deref()
-                .and_then(|uri| fetch_url(uri, "jwks_uri").ok())
+                .and_then(|uri| fetchable_url(uri).ok())
                 .ok_or(FetchError::BadJwksUri);
         }
         Err(failure)
@@ -247,7 +252,7 @@ impl Fetcher {
 
 /// The freshness lifetime of a response from `Cache-Control` (RFC 9111 §5.2.2): `max-age`, or 0
 /// for `no-cache`/`no-store`. `None` when the header says nothing usable.
-pub(super) fn max_age(headers: &HeaderMap) -> Option<Duration> {
+pub(crate) fn max_age(headers: &HeaderMap) -> Option<Duration> {
     let mut found: Option<u64> = None;
     for value in headers.get_all(header::CACHE_CONTROL) {
         let Ok(value) = value.to_str() else {

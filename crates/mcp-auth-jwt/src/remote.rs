@@ -11,37 +11,121 @@ use arc_swap::{ArcSwap, Guard};
 use mcp_auth_core::Clock;
 use tokio::{sync::watch, task::AbortHandle};
 
-use super::{
-    fetch::{FetchError, Fetcher},
+use crate::error::VerifyError;
+use crate::{
+    fetch::{FetchError, Fetcher, Location},
     jwks::KeySet,
 };
-use crate::verify::VerifyError;
+
+/// Where a [`RemoteJwks`] gets its keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JwksLocation {
+    /// A JWK Set URL (https; plain http only on loopback).
+    JwksUri(String),
+    /// The `jwks_uri` of this issuer's metadata (RFC 8414, then OpenID Connect Discovery);
+    /// the metadata's `issuer` must equal it byte for byte.
+    Discover(String),
+}
+
+/// The default least time between two key set fetches triggered by unknown `kid`s.
+pub const DEFAULT_UNKNOWN_KID_COOLDOWN: Duration = Duration::from_secs(60);
+/// The default lower clamp of the `Cache-Control` lifetime of a key set.
+pub const DEFAULT_MIN_REFRESH: Duration = Duration::from_secs(5 * 60);
+/// The default upper clamp of the `Cache-Control` lifetime of a key set.
+pub const DEFAULT_MAX_REFRESH: Duration = Duration::from_secs(24 * 60 * 60);
+/// The lifetime of a key set served without `Cache-Control: max-age`.
+pub const DEFAULT_REFRESH: Duration = Duration::from_secs(60 * 60);
+/// The default connect timeout of key set and metadata requests.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The default total timeout of one key set or metadata request.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The timing of a [`RemoteJwks`]. [`Default`] gives the documented defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RemoteTiming {
+    /// Least time between two fetches triggered by unknown `kid`s (1 s – 24 h).
+    pub cooldown: Duration,
+    /// Lower clamp of the `Cache-Control` lifetime.
+    pub refresh_min: Duration,
+    /// Upper clamp of the `Cache-Control` lifetime (at most 7 days).
+    pub refresh_max: Duration,
+    /// Lifetime when the response has no `Cache-Control: max-age`.
+    pub refresh_default: Duration,
+    /// Keys older than this (since the last successful fetch) are not used; `None`: no limit.
+    pub max_stale: Option<Duration>,
+    /// Refresh in the background before the keys expire.
+    pub background: bool,
+    /// Connect timeout of one request.
+    pub connect_timeout: Duration,
+    /// Total timeout of one request.
+    pub timeout: Duration,
+}
+
+impl Default for RemoteTiming {
+    fn default() -> Self {
+        Self {
+            cooldown: DEFAULT_UNKNOWN_KID_COOLDOWN,
+            refresh_min: DEFAULT_MIN_REFRESH,
+            refresh_max: DEFAULT_MAX_REFRESH,
+            refresh_default: DEFAULT_REFRESH,
+            max_stale: None,
+            background: true,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+/// A [`RemoteJwks`] setting that cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RemoteConfigError {
+    /// A URL may not be fetched.
+    #[error("{what} URL: {error}")]
+    Url {
+        /// Which URL.
+        what: &'static str,
+        /// Why.
+        error: crate::url::UrlError,
+    },
+    /// A duration is out of its range.
+    #[error("{what} is out of range")]
+    OutOfRange {
+        /// Which setting.
+        what: &'static str,
+    },
+    /// The HTTP client could not be built.
+    #[error("the HTTP client could not be built")]
+    HttpClient,
+}
 
 /// Timing of the remote key set.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct RemoteConfig {
+pub(crate) struct RemoteConfig {
     /// Least time between two fetches triggered by unknown keys (from the last attempt).
-    pub(super) cooldown: Duration,
+    pub(crate) cooldown: Duration,
     /// Clamp for the `Cache-Control` lifetime.
-    pub(super) refresh_min: Duration,
+    pub(crate) refresh_min: Duration,
     /// Clamp for the `Cache-Control` lifetime.
-    pub(super) refresh_max: Duration,
+    pub(crate) refresh_max: Duration,
     /// Lifetime when the response has no `Cache-Control: max-age`.
-    pub(super) refresh_default: Duration,
+    pub(crate) refresh_default: Duration,
     /// Keys older than this (since the last successful fetch) are not used.
-    pub(super) max_stale: Option<Duration>,
+    pub(crate) max_stale: Option<Duration>,
     /// Whether to refresh in the background before the keys expire.
-    pub(super) background: bool,
+    pub(crate) background: bool,
     /// Bound on one whole fetch (discovery and key set).
-    pub(super) deadline: Duration,
+    pub(crate) deadline: Duration,
 }
 
 /// The keys in use and when they were fetched.
 #[derive(Debug, Default)]
-pub(super) struct Snapshot {
-    pub(super) set: KeySet,
+pub(crate) struct Snapshot {
+    pub(crate) set: KeySet,
     /// `None` until the first successful fetch.
-    pub(super) fetched_at: Option<SystemTime>,
+    pub(crate) fetched_at: Option<SystemTime>,
 }
 
 #[derive(Debug, Default)]
@@ -63,8 +147,13 @@ enum Begin {
     NoRuntime,
 }
 
-/// A key set fetched over HTTP and cached.
-pub(super) struct Remote {
+/// A JWK Set fetched over HTTP and cached: lock-free reads, one single-flight fetch at a time
+/// on a detached task, at most one fetch per cool-down for unknown `kid`s, a background refresh
+/// before the keys expire (`Cache-Control: max-age`, clamped), stale keys served through an
+/// outage, bounded bodies and timeouts, no redirects.
+///
+/// Build it with [`RemoteJwks::new`]; use it through [`KeySource::Remote`](crate::KeySource).
+pub struct RemoteJwks {
     fetcher: Fetcher,
     clock: Arc<dyn Clock>,
     config: RemoteConfig,
@@ -73,10 +162,10 @@ pub(super) struct Remote {
     background: Mutex<Option<AbortHandle>>,
 }
 
-impl fmt::Debug for Remote {
+impl fmt::Debug for RemoteJwks {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let snapshot = self.snapshot.load();
-        f.debug_struct("Remote")
+        f.debug_struct("RemoteJwks")
             .field("location", self.fetcher.location())
             .field("keys", &snapshot.set.len())
             .field("fetched_at", &snapshot.fetched_at)
@@ -85,7 +174,7 @@ impl fmt::Debug for Remote {
     }
 }
 
-impl Drop for Remote {
+impl Drop for RemoteJwks {
     fn drop(&mut self) {
         if let Some(task) = lock(&self.background).take() {
             task.abort();
@@ -115,7 +204,7 @@ fn jitter(d: Duration) -> Duration {
 }
 
 /// The time until the next background refresh after a successful fetch.
-pub(super) fn refresh_delay(max_age: Option<Duration>, config: &RemoteConfig) -> Duration {
+pub(crate) fn refresh_delay(max_age: Option<Duration>, config: &RemoteConfig) -> Duration {
     max_age
         .unwrap_or(config.refresh_default)
         .clamp(config.refresh_min, config.refresh_max)
@@ -129,8 +218,83 @@ fn retry_delay(failures: u32, config: &RemoteConfig) -> Duration {
     config.cooldown.saturating_mul(factor).min(cap)
 }
 
-impl Remote {
-    pub(super) fn new(fetcher: Fetcher, clock: Arc<dyn Clock>, config: RemoteConfig) -> Arc<Self> {
+impl RemoteJwks {
+    /// A remote key set at `location`, with `timing` (checked) and `clock`. Nothing is fetched
+    /// until the first verification or [`JwsVerifier::refresh_keys`](crate::JwsVerifier::refresh_keys).
+    ///
+    /// # Errors
+    ///
+    /// [`RemoteConfigError`] naming the first unusable setting.
+    pub fn new(
+        location: JwksLocation,
+        timing: RemoteTiming,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Self>, RemoteConfigError> {
+        let range = |ok: bool, what: &'static str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(RemoteConfigError::OutOfRange { what })
+            }
+        };
+        range(
+            (Duration::from_secs(1)..=Duration::from_secs(86_400)).contains(&timing.cooldown),
+            "unknown kid cool-down",
+        )?;
+        range(
+            !timing.refresh_min.is_zero()
+                && timing.refresh_min <= timing.refresh_max
+                && timing.refresh_max <= Duration::from_secs(7 * 86_400),
+            "refresh interval",
+        )?;
+        range(
+            !timing.refresh_default.is_zero(),
+            "default refresh interval",
+        )?;
+        range(
+            timing.max_stale.is_none_or(|m| !m.is_zero()),
+            "maximum staleness",
+        )?;
+        range(
+            !timing.connect_timeout.is_zero()
+                && !timing.timeout.is_zero()
+                && timing.connect_timeout <= timing.timeout,
+            "HTTP timeouts",
+        )?;
+        let url = |raw: &str, what: &'static str| {
+            crate::url::fetchable_url(raw).map_err(|error| RemoteConfigError::Url { what, error })
+        };
+        let location = match location {
+            JwksLocation::JwksUri(uri) => Location::JwksUri(url(&uri, "jwks_uri")?),
+            JwksLocation::Discover(issuer) => {
+                url(&issuer, "issuer")?;
+                Location::Discover { issuer }
+            }
+        };
+        let fetcher = Fetcher::new(location, timing.connect_timeout, timing.timeout)
+            .map_err(|_| RemoteConfigError::HttpClient)?;
+        Ok(Self::with_fetcher(
+            fetcher,
+            clock,
+            RemoteConfig {
+                cooldown: timing.cooldown,
+                refresh_min: timing.refresh_min,
+                refresh_max: timing.refresh_max,
+                refresh_default: timing.refresh_default,
+                max_stale: timing.max_stale,
+                background: timing.background,
+                deadline: timing.timeout.saturating_mul(2),
+            },
+        ))
+    }
+
+    /// How many usable keys are cached now.
+    #[must_use]
+    pub fn key_count(&self) -> usize {
+        self.snapshot().set.len()
+    }
+
+    fn with_fetcher(fetcher: Fetcher, clock: Arc<dyn Clock>, config: RemoteConfig) -> Arc<Self> {
         Arc::new(Self {
             fetcher,
             clock,
@@ -142,12 +306,12 @@ impl Remote {
     }
 
     /// The keys in use, lock-free.
-    pub(super) fn snapshot(&self) -> Guard<Arc<Snapshot>> {
+    pub(crate) fn snapshot(&self) -> Guard<Arc<Snapshot>> {
         self.snapshot.load()
     }
 
     /// Whether `snapshot` may be used: fetched at least once and not older than `max_stale`.
-    pub(super) fn is_usable(&self, snapshot: &Snapshot) -> bool {
+    pub(crate) fn is_usable(&self, snapshot: &Snapshot) -> bool {
         let Some(fetched_at) = snapshot.fetched_at else {
             return false;
         };
@@ -167,7 +331,7 @@ impl Remote {
     /// `Ok` means the keys are as fresh as the cool-down allows (look again; a key still missing
     /// is really unknown). `Err` is an [`Unavailable`](crate::VerifyErrorKind::Unavailable) error:
     /// the key set could not be fetched.
-    pub(super) async fn refresh_for_unknown_key(self: &Arc<Self>) -> Result<(), VerifyError> {
+    pub(crate) async fn refresh_for_unknown_key(self: &Arc<Self>) -> Result<(), VerifyError> {
         match self.begin(true) {
             Begin::Wait(rx) => self.wait(rx).await,
             Begin::CoolingDown(remaining) => {
@@ -185,7 +349,7 @@ impl Remote {
     }
 
     /// Fetches now, ignoring the cool-down (but joining a fetch already running).
-    pub(super) async fn refresh_now(self: &Arc<Self>) -> Result<(), VerifyError> {
+    pub(crate) async fn refresh_now(self: &Arc<Self>) -> Result<(), VerifyError> {
         match self.begin(false) {
             Begin::Wait(rx) => self.wait(rx).await,
             Begin::CoolingDown(_) | Begin::NoRuntime => {
@@ -306,7 +470,7 @@ impl Remote {
 /// One fetch attempt, run on its own task. Dropping it (finished, panicked or aborted at runtime
 /// shutdown) always records the outcome and wakes the waiters.
 struct Attempt {
-    remote: Arc<Remote>,
+    remote: Arc<RemoteJwks>,
     tx: watch::Sender<bool>,
     /// `Some(delay until the next refresh)` once the fetch succeeded.
     outcome: Option<Duration>,
@@ -340,13 +504,13 @@ impl Attempt {
                 #[cfg(feature = "tracing")]
                 if remote.snapshot().fetched_at.is_some() {
                     tracing::warn!(
-                        target: "mcp_auth_resource::jwt",
+                        target: "mcp_auth_jwt",
                         error = %_error,
                         "JWK Set fetch failed; keeping the cached keys"
                     );
                 } else {
                     tracing::error!(
-                        target: "mcp_auth_resource::jwt",
+                        target: "mcp_auth_jwt",
                         error = %_error,
                         "JWK Set fetch failed and no keys are cached"
                     );

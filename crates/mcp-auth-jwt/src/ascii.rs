@@ -6,7 +6,7 @@
 /// on every request). The last partial block is copied into a block filled with `pad`, which must
 /// itself satisfy `ok`, so no byte goes through a scalar loop.
 #[inline(always)]
-pub(crate) fn all_bytes<F: Fn(u8) -> bool + Copy>(input: &[u8], pad: u8, ok: F) -> bool {
+pub fn all_bytes<F: Fn(u8) -> bool + Copy>(input: &[u8], pad: u8, ok: F) -> bool {
     #[inline(always)]
     fn block_ok<F: Fn(u8) -> bool>(block: &[u8; 64], ok: F) -> bool {
         let mut bad = 0u8;

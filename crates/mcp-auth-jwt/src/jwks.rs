@@ -21,7 +21,7 @@ use std::fmt;
 use aws_lc_rs::signature::{ParsedPublicKey, RsaPublicKeyComponents};
 use serde_json::{Map, Value};
 
-use super::alg::JwsAlgorithm;
+use crate::alg::JwsAlgorithm;
 
 /// The largest JWK Set document accepted, in bytes.
 pub const MAX_JWKS_BYTES: usize = 256 * 1024;
@@ -30,7 +30,7 @@ pub const MAX_KEYS: usize = 64;
 
 /// Decodes unpadded base64url (RFC 7515 §2), strictly: no padding, no whitespace, no
 /// non-canonical trailing bits (the `base64` crate's `URL_SAFE_NO_PAD` engine).
-pub(super) fn b64url_decode(input: &str) -> Option<Vec<u8>> {
+pub(crate) fn b64url_decode(input: &str) -> Option<Vec<u8>> {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(input)
@@ -39,7 +39,7 @@ pub(super) fn b64url_decode(input: &str) -> Option<Vec<u8>> {
 
 /// The type (and curve) of a verification key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum KeyKind {
+pub(crate) enum KeyKind {
     Rsa,
     P256,
     P384,
@@ -67,7 +67,7 @@ impl KeyKind {
 }
 
 /// One usable verification key, pre-parsed.
-pub(super) struct VerifyKey {
+pub(crate) struct VerifyKey {
     kid: Option<String>,
     /// The declared `alg`; `None` means any algorithm of the key type.
     alg: Option<JwsAlgorithm>,
@@ -86,7 +86,7 @@ impl VerifyKey {
     }
 
     /// Whether `signature` (decoded) is a valid `alg` signature of `message` under this key.
-    pub(super) fn verify(&self, alg: JwsAlgorithm, message: &[u8], signature: &[u8]) -> bool {
+    pub(crate) fn verify(&self, alg: JwsAlgorithm, message: &[u8], signature: &[u8]) -> bool {
         self.parsed
             .iter()
             .find(|(a, _)| *a == alg)
@@ -106,7 +106,9 @@ impl fmt::Debug for VerifyKey {
 
 /// Why one JWK entry was not used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum SkipReason {
+#[non_exhaustive]
+#[allow(missing_docs)] // Each variant is described by `as_str`.
+pub enum SkipReason {
     NotObject,
     NotForSignatures,
     NoVerifyOperation,
@@ -120,8 +122,9 @@ pub(super) enum SkipReason {
 }
 
 impl SkipReason {
-    /// A fixed description (used in `ConfigError::Key` and logs).
-    pub(super) const fn as_str(self) -> &'static str {
+    /// A fixed description (used in configuration errors and logs).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::NotObject => "a JWK is not a JSON object",
             Self::NotForSignatures => "the JWK `use` is not `sig`",
@@ -139,7 +142,9 @@ impl SkipReason {
 
 /// Why a whole JWK Set was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum JwksError {
+#[non_exhaustive]
+#[allow(missing_docs)] // Each variant is described by `as_str`.
+pub enum JwksError {
     TooLarge,
     NotJson,
     NoKeysArray,
@@ -149,7 +154,8 @@ pub(super) enum JwksError {
 
 impl JwksError {
     /// A fixed description.
-    pub(super) const fn as_str(self) -> &'static str {
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::TooLarge => "the JWK Set is larger than 256 KiB",
             Self::NotJson => "the JWK Set is not a JSON object",
@@ -170,7 +176,7 @@ impl std::error::Error for JwksError {}
 
 /// The outcome of looking up the key for a token.
 #[derive(Debug)]
-pub(super) enum Selected<'a> {
+pub(crate) enum Selected<'a> {
     /// The key to verify with.
     Key(&'a VerifyKey),
     /// No key has the token's `kid` (or, for a token without `kid`, no key fits its `alg`).
@@ -183,13 +189,13 @@ pub(super) enum Selected<'a> {
 
 /// A parsed JWK Set: the usable keys, in document order.
 #[derive(Debug, Default)]
-pub(super) struct KeySet {
+pub struct KeySet {
     keys: Vec<VerifyKey>,
 }
 
 impl KeySet {
     /// Parses a JWK Set document, with the size and count caps.
-    pub(super) fn parse(bytes: &[u8]) -> Result<(Self, usize), JwksError> {
+    pub fn parse(bytes: &[u8]) -> Result<(Self, usize), JwksError> {
         if bytes.len() > MAX_JWKS_BYTES {
             return Err(JwksError::TooLarge);
         }
@@ -200,7 +206,7 @@ impl KeySet {
 
     /// Builds a set from a JWK Set document already parsed. Returns the set and the number of
     /// skipped entries.
-    pub(super) fn from_document(doc: &Map<String, Value>) -> Result<(Self, usize), JwksError> {
+    pub fn from_document(doc: &Map<String, Value>) -> Result<(Self, usize), JwksError> {
         let Some(Value::Array(entries)) = doc.get("keys") else {
             return Err(JwksError::NoKeysArray);
         };
@@ -225,7 +231,7 @@ impl KeySet {
     }
 
     /// Adds one JWK.
-    pub(super) fn push_jwk(&mut self, jwk: &Value) -> Result<(), SkipReason> {
+    pub fn push_jwk(&mut self, jwk: &Value) -> Result<(), SkipReason> {
         if self.keys.len() >= MAX_KEYS {
             return Err(SkipReason::KeySize);
         }
@@ -234,13 +240,20 @@ impl KeySet {
     }
 
     /// Appends every key of `other`.
-    pub(super) fn extend(&mut self, other: Self) {
+    pub fn extend(&mut self, other: Self) {
         self.keys.extend(other.keys);
     }
 
     /// The number of usable keys.
-    pub(super) fn len(&self) -> usize {
+    #[must_use]
+    pub fn len(&self) -> usize {
         self.keys.len()
+    }
+
+    /// Whether no key is usable.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
     }
 
     /// Finds the key for a token with this `kid` and `alg`.
@@ -248,7 +261,7 @@ impl KeySet {
     /// A token that names a `kid` is verified only with a key of that `kid`: never with "the only
     /// key" of the set. A token without `kid` uses the one key that fits its `alg`, if there is
     /// exactly one.
-    pub(super) fn select(&self, kid: Option<&str>, alg: JwsAlgorithm) -> Selected<'_> {
+    pub(crate) fn select(&self, kid: Option<&str>, alg: JwsAlgorithm) -> Selected<'_> {
         if let Some(kid) = kid {
             let mut named = false;
             for key in self.keys.iter().filter(|k| k.kid.as_deref() == Some(kid)) {

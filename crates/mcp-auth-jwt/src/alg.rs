@@ -9,19 +9,19 @@ use jsonwebtoken::Algorithm;
 ///
 /// `none` is not a variant: an unsigned token is never accepted. The HMAC algorithms
 /// (`HS256`/`HS384`/`HS512`) are usable only with a secret configured through
-/// [`JwtVerifierBuilder::hmac_secret`](super::JwtVerifierBuilder::hmac_secret); they never verify
+/// `JwtVerifierBuilder::hmac_secret` (mcp-auth-resource) or the secret of a [`JwsVerifier`](crate::JwsVerifier); they never verify
 /// with a key from a JWK Set.
 ///
 /// # Example
 ///
 /// ```
-/// use mcp_auth_resource::verify::jwt::JwsAlgorithm;
+/// use mcp_auth_jwt::JwsAlgorithm;
 ///
 /// let alg: JwsAlgorithm = "ES256".parse()?;
 /// assert_eq!(alg, JwsAlgorithm::ES256);
 /// assert!(!alg.is_hmac());
 /// assert!("none".parse::<JwsAlgorithm>().is_err());
-/// # Ok::<(), mcp_auth_resource::verify::jwt::UnknownAlgorithm>(())
+/// # Ok::<(), mcp_auth_jwt::UnknownAlgorithm>(())
 /// ```
 #[allow(clippy::upper_case_acronyms)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -76,7 +76,7 @@ impl JwsAlgorithm {
     pub const HMAC: [Self; 3] = [Self::HS256, Self::HS384, Self::HS512];
 
     /// The RSA algorithms.
-    pub(super) const RSA: [Self; 6] = [
+    pub(crate) const RSA: [Self; 6] = [
         Self::RS256,
         Self::RS384,
         Self::RS512,
@@ -111,7 +111,7 @@ impl JwsAlgorithm {
     }
 
     /// The matching `jsonwebtoken` algorithm.
-    pub(super) const fn to_jwt(self) -> Algorithm {
+    pub(crate) const fn to_jwt(self) -> Algorithm {
         match self {
             Self::RS256 => Algorithm::RS256,
             Self::RS384 => Algorithm::RS384,
@@ -129,7 +129,7 @@ impl JwsAlgorithm {
     }
 
     /// The aws-lc RSA verification parameters (2048 to 8192-bit moduli), for the RSA algorithms.
-    pub(super) fn rsa_parameters(self) -> Option<&'static RsaParameters> {
+    pub(crate) fn rsa_parameters(self) -> Option<&'static RsaParameters> {
         Some(match self {
             Self::RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
             Self::RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
@@ -143,7 +143,7 @@ impl JwsAlgorithm {
 
     /// The aws-lc verification algorithm of an asymmetric algorithm (ECDSA with fixed-size
     /// `r || s` signatures, RFC 7518 §3.4); `None` for HMAC.
-    pub(super) fn verification_algorithm(self) -> Option<&'static dyn VerificationAlgorithm> {
+    pub(crate) fn verification_algorithm(self) -> Option<&'static dyn VerificationAlgorithm> {
         Some(match self {
             Self::ES256 => &sig::ECDSA_P256_SHA256_FIXED,
             Self::ES384 => &sig::ECDSA_P384_SHA384_FIXED,
@@ -157,7 +157,7 @@ impl JwsAlgorithm {
     }
 
     /// Parses an `alg` value exactly (JWS algorithm names are case-sensitive, RFC 7515 §4.1.1).
-    pub(super) fn from_name(name: &str) -> Option<Self> {
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
         Some(match name {
             "RS256" => Self::RS256,
             "RS384" => Self::RS384,
