@@ -92,9 +92,9 @@ mod revocation;
 mod server;
 mod state;
 pub mod store;
+mod token;
 pub mod upstream;
 pub mod vault;
-mod token;
 
 pub use self::clients::MachineClient;
 pub use self::error::ConfigError;
