@@ -8,7 +8,7 @@
 //!   and `MCP_AUTH_REQUIRE_NODE=1` (a browser or Node test fails instead of skipping when
 //!   Chromium, Node or its npm packages are missing), then `conformance`.
 //! - `cargo xtask ci`: what `.ci/run` runs (fmt check, clippy `-D warnings`, then `test`).
-//! - `cargo xtask bench`: the criterion benches (`mcp-auth-resource` verify, `mcp-auth-server` token).
+//! - `cargo xtask bench`: the criterion benches (`mcp-auth-resource` verify, `mcp-auth-server` token and vault).
 //! - `cargo xtask conformance [--suite NAME]… [--scenario NAME]`: the official MCP conformance
 //!   suite in client mode against `example-mcp-client` (suites `auth`, `backcompat`, `draft` by
 //!   default); see `conformance.rs`.
@@ -174,6 +174,7 @@ fn main() -> ExitCode {
                 &["bench", "-p", "mcp-auth-resource", "--bench", "verify"],
                 &[],
             ) && cargo(&["bench", "-p", "mcp-auth-server", "--bench", "token"], &[])
+                && cargo(&["bench", "-p", "mcp-auth-server", "--bench", "vault"], &[])
         }
         _ => {
             eprintln!("usage: cargo xtask <setup|test|ci|bench|conformance>");

@@ -806,3 +806,126 @@ async fn revoking_the_mcp_grant_or_signing_out_deletes_the_upstream_tokens() {
         Err(VaultError::NotFound)
     ));
 }
+
+// ----- inside an rmcp tool handler -----
+
+mod rmcp_tool {
+    use rmcp::handler::server::router::tool::ToolRouter;
+    use rmcp::handler::server::tool::Extension as Context;
+    use rmcp::model::{CallToolResult, ContentBlock, ServerCapabilities, ServerConfig};
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+    };
+    use rmcp::{ErrorData, ServerHandler, tool, tool_handler, tool_router};
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    struct Tools {
+        upstream: String,
+        tool_router: ToolRouter<Self>,
+    }
+
+    #[tool_router]
+    impl Tools {
+        /// One call from the request's parts to a fresh upstream token.
+        #[tool(description = "The user's profile at the upstream provider.")]
+        async fn upstream_profile(
+            &self,
+            Context(parts): Context<http::request::Parts>,
+        ) -> Result<CallToolResult, ErrorData> {
+            let token = UpstreamAccess::from_parts(&parts)
+                .map_err(|e| ErrorData::internal_error(e.to_string(), None))?
+                .access_token(&self.upstream)
+                .await
+                .map_err(|e| ErrorData::invalid_request(e.to_string(), None))?;
+            let body = reqwest::Client::new()
+                .get(format!("{}/userinfo", self.upstream))
+                .bearer_auth(token.expose())
+                .send()
+                .await
+                .map_err(|e| ErrorData::internal_error(e.to_string(), None))?
+                .text()
+                .await
+                .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+            Ok(CallToolResult::success(vec![ContentBlock::text(body)]))
+        }
+    }
+
+    #[tool_handler(router = self.tool_router)]
+    impl ServerHandler for Tools {
+        fn get_info(&self) -> ServerConfig {
+            ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        }
+    }
+
+    async fn call(http: &reqwest::Client, url: &str, token: &str) -> (u16, String) {
+        let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"upstream_profile","arguments":{}}}"#;
+        let response = http
+            .post(url)
+            .bearer_auth(token)
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .header("mcp-protocol-version", "2025-11-25")
+            .body(call)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn an_rmcp_tool_gets_the_upstream_token_from_its_request_context_and_a_refused_refresh_ends_in_401()
+     {
+        let mcp = start_mcp().await;
+        let (_, access, _) = connect(&mcp).await;
+        let h = &mcp.harness;
+
+        // The same server, with rmcp's Streamable HTTP service at /rmcp behind the bearer layer.
+        let protected = ProtectedResource::builder(&h.resource)
+            .authorization_server(&h.base)
+            .scopes_supported("mcp:tools")
+            .build()
+            .unwrap();
+        let verifier = JwtVerifier::for_resource(&h.base, &protected)
+            .discover_jwks()
+            .build()
+            .unwrap();
+        let upstream = mcp.upstream.clone();
+        let service = StreamableHttpService::new(
+            move || {
+                Ok(Tools {
+                    upstream: upstream.clone(),
+                    tool_router: Tools::tool_router(),
+                })
+            },
+            LocalSessionManager::default().into(),
+            StreamableHttpServerConfig::default()
+                .with_legacy_session_mode(false)
+                .with_json_response(true),
+        );
+        let app = Router::new()
+            .route_service("/rmcp", service)
+            .layer(Extension(mcp.vault.clone()))
+            .layer(BearerAuthLayer::new(
+                Revocable::new(verifier, h.server.revocations()),
+                protected,
+            ));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/rmcp", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+        let (status, body) = call(&h.http, &url, &access).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("Alice Upstream"), "{body}");
+        assert!(!body.contains("upstream-at"), "{body}");
+
+        mcp.provider.revoke_refresh_tokens();
+        mcp.clock.advance(Duration::from_secs(UPSTREAM_TTL));
+        let (status, body) = call(&h.http, &url, &access).await;
+        assert_eq!(status, 200, "the JSON-RPC error travels in a 200: {body}");
+        assert!(body.contains("sign in again"), "{body}");
+        let (status, _) = call(&h.http, &url, &access).await;
+        assert_eq!(status, 401, "the next request");
+    }
+}
