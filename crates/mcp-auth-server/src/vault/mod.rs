@@ -106,9 +106,8 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use mcp_auth_core::{Clock, Secret};
-use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use crate::error::ConfigError;
 use crate::state::Inner;
@@ -235,52 +234,104 @@ impl fmt::Debug for Vault {
     }
 }
 
-/// The tokens as sealed in a record (serialized as JSON, then encrypted). Zeroed on drop.
-#[derive(Serialize, Deserialize)]
-struct Sealed {
-    /// Format version.
-    v: u8,
-    /// Access token.
-    a: String,
-    /// Refresh token.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    r: Option<String>,
-    /// Access-token expiry (UNIX seconds).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    e: Option<u64>,
-    /// Granted scopes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    s: Option<String>,
+/// The plaintext of a record: the tokens in a small binary layout (no JSON to scan on the hot
+/// path), zeroed on drop. Version byte `1`, then the expiry and three strings, each an option:
+/// a presence byte, then the `u64` (big endian) or the `u32` length (big endian) and the bytes.
+struct Plaintext(Zeroizing<Vec<u8>>);
+
+/// The fields of a [`Plaintext`], borrowed from it.
+struct Fields<'a> {
+    access: &'a str,
+    refresh: Option<&'a str>,
+    expires_at: Option<u64>,
+    scope: Option<&'a str>,
 }
 
-impl Drop for Sealed {
-    fn drop(&mut self) {
-        self.a.zeroize();
-        if let Some(r) = &mut self.r {
-            r.zeroize();
+impl Plaintext {
+    const VERSION: u8 = 1;
+
+    fn encode(fields: &Fields<'_>) -> Self {
+        let len = |s: Option<&str>| s.map_or(0, str::len) + 5;
+        let mut out = Vec::with_capacity(
+            10 + len(Some(fields.access)) + len(fields.refresh) + len(fields.scope) + 16,
+        );
+        out.push(Self::VERSION);
+        match fields.expires_at {
+            Some(at) => {
+                out.push(1);
+                out.extend_from_slice(&at.to_be_bytes());
+            }
+            None => out.push(0),
         }
+        for text in [Some(fields.access), fields.refresh, fields.scope] {
+            match text {
+                Some(text) => {
+                    out.push(1);
+                    let n = u32::try_from(text.len()).unwrap_or(u32::MAX);
+                    out.extend_from_slice(&n.to_be_bytes());
+                    out.extend_from_slice(&text.as_bytes()[..n as usize]);
+                }
+                None => out.push(0),
+            }
+        }
+        Self(Zeroizing::new(out))
+    }
+
+    /// The fields; `None` when the bytes are not this layout.
+    fn fields(&self) -> Option<Fields<'_>> {
+        let mut rest: &[u8] = &self.0;
+        let mut take = |n: usize| -> Option<&[u8]> {
+            if rest.len() < n {
+                return None;
+            }
+            let (head, tail) = rest.split_at(n);
+            rest = tail;
+            Some(head)
+        };
+        if take(1)? != [Self::VERSION] {
+            return None;
+        }
+        let expires_at = match take(1)?[0] {
+            0 => None,
+            _ => Some(u64::from_be_bytes(take(8)?.try_into().ok()?)),
+        };
+        let mut text = || -> Option<Option<&str>> {
+            match take(1)?[0] {
+                0 => Some(None),
+                _ => {
+                    let n = u32::from_be_bytes(take(4)?.try_into().ok()?);
+                    let bytes = take(usize::try_from(n).ok()?)?;
+                    Some(Some(std::str::from_utf8(bytes).ok()?))
+                }
+            }
+        };
+        let access = text()??;
+        let refresh = text()?;
+        let scope = text()?;
+        Some(Fields {
+            access,
+            refresh,
+            expires_at,
+            scope,
+        })
     }
 }
 
-impl Sealed {
-    fn from_tokens(tokens: &UpstreamTokens) -> Self {
-        Self {
-            v: 1,
-            a: tokens.access_token.expose().to_owned(),
-            r: tokens.refresh_token.as_ref().map(|r| r.expose().to_owned()),
-            e: tokens.expires_at,
-            s: tokens.scope.clone(),
+impl Fields<'_> {
+    fn of(tokens: &UpstreamTokens) -> Fields<'_> {
+        Fields {
+            access: tokens.access_token.expose(),
+            refresh: tokens.refresh_token.as_ref().map(Secret::expose),
+            expires_at: tokens.expires_at,
+            scope: tokens.scope.as_deref(),
         }
     }
 
     /// Whether the access token has more than `margin` seconds left at `now` (a token without
     /// an expiry is taken as valid: the upstream did not say).
     fn is_fresh(&self, now: u64, margin: u64) -> bool {
-        self.e.is_none_or(|e| e > now.saturating_add(margin))
-    }
-
-    fn access_token(&self) -> Secret {
-        Secret::new(self.a.as_str())
+        self.expires_at
+            .is_none_or(|e| e > now.saturating_add(margin))
     }
 }
 
@@ -309,7 +360,8 @@ impl Vault {
         tokens: UpstreamTokens,
     ) -> Result<(), VaultError> {
         self.client(upstream)?;
-        let record = Arc::new(self.seal(subject, upstream, &Sealed::from_tokens(&tokens))?);
+        let plain = Plaintext::encode(&Fields::of(&tokens));
+        let record = Arc::new(self.seal(subject, upstream, plain)?);
         self.shared
             .store
             .put_upstream_tokens((*record).clone())
@@ -345,13 +397,17 @@ impl Vault {
                 stored
             }
         };
-        let sealed = self.open(&record)?;
-        if sealed.is_fresh(self.now(), self.shared.margin) {
-            return Ok(sealed.access_token());
+        {
+            let plain = self.open(&record)?;
+            let fields = plain.fields().ok_or(VaultError::Undecryptable)?;
+            if fields.is_fresh(self.now(), self.shared.margin) {
+                return Ok(Secret::new(fields.access));
+            }
         }
-        drop(sealed);
         let record = self.refresh(subject, upstream, client).await?;
-        Ok(self.open(&record)?.access_token())
+        let plain = self.open(&record)?;
+        let fields = plain.fields().ok_or(VaultError::Undecryptable)?;
+        Ok(Secret::new(fields.access))
     }
 
     /// Delete the user's tokens from every upstream (the user signed out, or their grant was
@@ -440,12 +496,9 @@ impl Vault {
         &self,
         subject: &str,
         upstream: &str,
-        sealed: &Sealed,
+        plain: Plaintext,
     ) -> Result<UpstreamTokenRecord, VaultError> {
-        let mut buffer = Zeroizing::new(
-            serde_json::to_vec(sealed)
-                .map_err(|e| StoreError::with_source("cannot serialize upstream tokens", e))?,
-        );
+        let mut buffer = plain.0;
         let key = &self.shared.current;
         let nonce = key
             .seal(&key::aad(subject, upstream), &mut buffer)
@@ -462,7 +515,7 @@ impl Vault {
         })
     }
 
-    fn open(&self, record: &UpstreamTokenRecord) -> Result<Sealed, VaultError> {
+    fn open(&self, record: &UpstreamTokenRecord) -> Result<Plaintext, VaultError> {
         let shared = &self.shared;
         let key = if shared.current.id() == record.key_id {
             &shared.current
@@ -475,12 +528,19 @@ impl Vault {
         };
         let mut buffer = Zeroizing::new(record.ciphertext.clone());
         let aad = key::aad(&record.subject, &record.upstream);
-        let plain = key
+        let len = key
             .open(&record.nonce, &aad, &mut buffer)
-            .ok_or(VaultError::Undecryptable)?;
-        let sealed: Sealed =
-            serde_json::from_slice(plain).map_err(|_| VaultError::Undecryptable)?;
-        Ok(sealed)
+            .ok_or(VaultError::Undecryptable)?
+            .len();
+        buffer.truncate(len);
+        Ok(Plaintext(buffer))
+    }
+
+    /// Whether a record's access token is fresh at this moment.
+    fn is_fresh(&self, record: &UpstreamTokenRecord) -> Result<bool, VaultError> {
+        let plain = self.open(record)?;
+        let fields = plain.fields().ok_or(VaultError::Undecryptable)?;
+        Ok(fields.is_fresh(self.now(), self.shared.margin))
     }
 
     // ----- refresh -----
@@ -567,7 +627,7 @@ impl Vault {
                 LeaseTake::Busy { .. } => {
                     // Another process is refreshing: its result may already be there.
                     if let Some(stored) = store.get_upstream_tokens(subject, upstream).await? {
-                        if self.open(&stored)?.is_fresh(self.now(), self.shared.margin) {
+                        if self.is_fresh(&stored)? {
                             let stored = Arc::new(stored);
                             self.cache_put(stored.clone());
                             return Ok(stored);
@@ -598,7 +658,8 @@ impl Vault {
         deadline: Instant,
     ) -> Outcome {
         let (subject, upstream) = (record.subject.as_str(), record.upstream.as_str());
-        let old = self.open(&record)?;
+        let old_plain = self.open(&record)?;
+        let old = old_plain.fields().ok_or(Failure::Undecryptable)?;
         if old.is_fresh(self.now(), self.shared.margin) {
             // Refreshed meanwhile (by another process, or a new sign-in).
             let _ = self
@@ -612,7 +673,7 @@ impl Vault {
             self.cache_put(record.clone());
             return Ok(record);
         }
-        let Some(refresh_token) = old.r.as_deref().map(Secret::new) else {
+        let Some(refresh_token) = old.refresh.map(Secret::new) else {
             #[cfg(feature = "tracing")]
             tracing::info!(sub = %subject, upstream = %upstream, "upstream access token expired and no refresh token: the user must sign in again");
             return Err(self.sign_in_required(subject).await);
@@ -636,19 +697,18 @@ impl Vault {
                 return Err(Failure::Unavailable);
             }
         };
-        let sealed = Sealed {
-            v: 1,
-            a: refreshed.access_token.expose().to_owned(),
+        let plain = Plaintext::encode(&Fields {
+            access: refreshed.access_token.expose(),
             // A provider that does not rotate sends no new refresh token: keep the old one.
-            r: refreshed
+            refresh: refreshed
                 .refresh_token
                 .as_ref()
-                .map(|r| r.expose().to_owned())
-                .or_else(|| old.r.clone()),
-            e: refreshed.expires_at,
-            s: refreshed.scope.clone().or_else(|| old.s.clone()),
-        };
-        let new = self.seal(subject, upstream, &sealed)?;
+                .map(Secret::expose)
+                .or(old.refresh),
+            expires_at: refreshed.expires_at,
+            scope: refreshed.scope.as_deref().or(old.scope),
+        });
+        let new = self.seal(subject, upstream, plain)?;
         if self
             .shared
             .store
@@ -669,7 +729,7 @@ impl Vault {
             .get_upstream_tokens(subject, upstream)
             .await?
         {
-            Some(stored) if self.open(&stored)?.is_fresh(self.now(), self.shared.margin) => {
+            Some(stored) if self.is_fresh(&stored)? => {
                 let stored = Arc::new(stored);
                 self.cache_put(stored.clone());
                 Ok(stored)
@@ -812,5 +872,66 @@ impl VaultBuilder {
                 flights: Mutex::default(),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn the_plaintext_layout_round_trips_and_refuses_truncated_or_foreign_bytes() {
+        let cases = [
+            Fields {
+                access: "at",
+                refresh: Some("rt ✓"),
+                expires_at: Some(1_700_000_000),
+                scope: Some("openid email"),
+            },
+            Fields {
+                access: "",
+                refresh: None,
+                expires_at: None,
+                scope: None,
+            },
+        ];
+        for case in &cases {
+            let plain = Plaintext::encode(case);
+            let back = plain.fields().unwrap();
+            assert_eq!(back.access, case.access);
+            assert_eq!(back.refresh, case.refresh);
+            assert_eq!(back.expires_at, case.expires_at);
+            assert_eq!(back.scope, case.scope);
+            for cut in 0..plain.0.len() {
+                let truncated = Plaintext(Zeroizing::new(plain.0[..cut].to_vec()));
+                assert!(truncated.fields().is_none(), "cut at {cut}");
+            }
+        }
+        let mut other_version = Plaintext::encode(&cases[0]).0.to_vec();
+        other_version[0] = 2;
+        assert!(Plaintext(Zeroizing::new(other_version)).fields().is_none());
+        let not_utf8 = Plaintext(Zeroizing::new(vec![1, 0, 1, 0, 0, 0, 1, 0xff, 0, 0]));
+        assert!(not_utf8.fields().is_none());
+        assert!(
+            Plaintext(Zeroizing::new(b"{\"v\":1}".to_vec()))
+                .fields()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn freshness_keeps_the_margin_and_a_token_without_expiry_is_fresh() {
+        let at = |expires_at| Fields {
+            access: "a",
+            refresh: None,
+            expires_at,
+            scope: None,
+        };
+        assert!(at(Some(131)).is_fresh(100, 30));
+        assert!(!at(Some(130)).is_fresh(100, 30));
+        assert!(!at(Some(50)).is_fresh(100, 0));
+        assert!(at(None).is_fresh(u64::MAX, 30));
     }
 }
