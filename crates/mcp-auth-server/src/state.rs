@@ -70,10 +70,10 @@ impl Inner {
         now: u64,
     ) -> Result<(), crate::store::StoreError> {
         self.mark_grant_revoked(grant_id, now);
-        if let Some(vault) = &self.vault {
-            if let Some(grant) = self.store.get_grant(grant_id).await? {
-                vault.delete(&grant.subject).await?;
-            }
+        if let Some(vault) = &self.vault
+            && let Some(grant) = self.store.get_grant(grant_id).await?
+        {
+            vault.delete(&grant.subject).await?;
         }
         Ok(())
     }

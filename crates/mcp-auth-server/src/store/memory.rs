@@ -494,14 +494,12 @@ impl Store for MemoryStore {
             .upstream_tokens
             .get_mut(subject)
             .and_then(|by_upstream| by_upstream.get_mut(upstream))
-        {
-            if stored
+            && stored
                 .refresh_lease
                 .as_ref()
                 .is_some_and(|l| l.holder == holder)
-            {
-                stored.refresh_lease = None;
-            }
+        {
+            stored.refresh_lease = None;
         }
         ready(Ok(()))
     }

@@ -176,8 +176,11 @@ struct Shared {
     /// Upstream → subject → the record as last read or written (still encrypted).
     cache: RwLock<HashMap<String, HashMap<String, Arc<UpstreamTokenRecord>>>>,
     /// (subject, upstream) → the refresh in flight.
-    flights: Mutex<HashMap<(String, String), watch::Receiver<Option<Outcome>>>>,
+    flights: Mutex<HashMap<(String, String), Flight>>,
 }
+
+/// Where the callers of one refresh wait for its [`Outcome`].
+type Flight = watch::Receiver<Option<Outcome>>;
 
 /// What a refresh task tells the callers waiting for it.
 type Outcome = Result<Arc<UpstreamTokenRecord>, Failure>;
@@ -471,10 +474,11 @@ impl Vault {
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         let by_subject = cache.entry(record.upstream.clone()).or_default();
-        if by_subject.len() >= CACHE_CAPACITY && !by_subject.contains_key(&record.subject) {
-            if let Some(evicted) = by_subject.keys().next().cloned() {
-                by_subject.remove(&evicted);
-            }
+        if by_subject.len() >= CACHE_CAPACITY
+            && !by_subject.contains_key(&record.subject)
+            && let Some(evicted) = by_subject.keys().next().cloned()
+        {
+            by_subject.remove(&evicted);
         }
         by_subject.insert(record.subject.clone(), record);
     }
@@ -626,12 +630,12 @@ impl Vault {
                 }
                 LeaseTake::Busy { .. } => {
                     // Another process is refreshing: its result may already be there.
-                    if let Some(stored) = store.get_upstream_tokens(subject, upstream).await? {
-                        if self.is_fresh(&stored)? {
-                            let stored = Arc::new(stored);
-                            self.cache_put(stored.clone());
-                            return Ok(stored);
-                        }
+                    if let Some(stored) = store.get_upstream_tokens(subject, upstream).await?
+                        && self.is_fresh(&stored)?
+                    {
+                        let stored = Arc::new(stored);
+                        self.cache_put(stored.clone());
+                        return Ok(stored);
                     }
                     if Instant::now() + LEASE_POLL > deadline {
                         return Err(Failure::Unavailable);
