@@ -173,10 +173,20 @@ struct Shared {
     clock: Arc<dyn Clock>,
     /// The server, to revoke a user's grants (it owns this vault, hence weak).
     server: Weak<Inner>,
-    /// Upstream → subject → the record as last read or written (still encrypted).
-    cache: RwLock<HashMap<String, HashMap<String, Arc<UpstreamTokenRecord>>>>,
+    /// The records as last read or written (still encrypted).
+    cache: RwLock<Cache>,
     /// (subject, upstream) → the refresh in flight.
     flights: Mutex<HashMap<(String, String), Flight>>,
+}
+
+/// The vault's records in memory.
+#[derive(Default)]
+struct Cache {
+    /// Bumped by every deletion: a record read from or written to the store before a deletion
+    /// is not cached after it (it could bring deleted tokens back into memory).
+    epoch: u64,
+    /// Upstream → subject → record.
+    records: HashMap<String, HashMap<String, Arc<UpstreamTokenRecord>>>,
 }
 
 /// Where the callers of one refresh wait for its [`Outcome`].
@@ -365,11 +375,12 @@ impl Vault {
         self.client(upstream)?;
         let plain = Plaintext::encode(&Fields::of(&tokens));
         let record = Arc::new(self.seal(subject, upstream, plain)?);
+        let epoch = self.cache_epoch();
         self.shared
             .store
             .put_upstream_tokens((*record).clone())
             .await?;
-        self.cache_put(record);
+        self.cache_put(record, epoch);
         #[cfg(feature = "tracing")]
         tracing::debug!(sub = %subject, upstream = %upstream, "upstream tokens stored");
         Ok(())
@@ -389,6 +400,7 @@ impl Vault {
         let record = match self.cached(subject, upstream) {
             Some(record) => record,
             None => {
+                let epoch = self.cache_epoch();
                 let stored = self
                     .shared
                     .store
@@ -396,7 +408,7 @@ impl Vault {
                     .await?
                     .ok_or(VaultError::NotFound)?;
                 let stored = Arc::new(stored);
-                self.cache_put(stored.clone());
+                self.cache_put(stored.clone(), epoch);
                 stored
             }
         };
@@ -432,7 +444,8 @@ impl Vault {
             .cache
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        for by_subject in cache.values_mut() {
+        cache.epoch = cache.epoch.wrapping_add(1);
+        for by_subject in cache.records.values_mut() {
             by_subject.remove(subject);
         }
         drop(cache);
@@ -462,18 +475,33 @@ impl Vault {
             .cache
             .read()
             .unwrap_or_else(PoisonError::into_inner)
+            .records
             .get(upstream)?
             .get(subject)
             .cloned()
     }
 
-    fn cache_put(&self, record: Arc<UpstreamTokenRecord>) {
+    /// The deletion epoch, read before a store operation whose result will be cached.
+    fn cache_epoch(&self) -> u64 {
+        self.shared
+            .cache
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .epoch
+    }
+
+    /// Cache a record read or written in the store since `epoch`, unless a deletion came
+    /// between.
+    fn cache_put(&self, record: Arc<UpstreamTokenRecord>, epoch: u64) {
         let mut cache = self
             .shared
             .cache
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        let by_subject = cache.entry(record.upstream.clone()).or_default();
+        if cache.epoch != epoch {
+            return;
+        }
+        let by_subject = cache.records.entry(record.upstream.clone()).or_default();
         if by_subject.len() >= CACHE_CAPACITY
             && !by_subject.contains_key(&record.subject)
             && let Some(evicted) = by_subject.keys().next().cloned()
@@ -489,7 +517,7 @@ impl Vault {
             .cache
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(by_subject) = cache.get_mut(upstream) {
+        if let Some(by_subject) = cache.records.get_mut(upstream) {
             by_subject.remove(subject);
         }
     }
@@ -610,6 +638,7 @@ impl Vault {
         client: &dyn UpstreamClient,
     ) -> Outcome {
         let deadline = Instant::now() + self.shared.refresh_timeout;
+        let epoch = self.cache_epoch();
         let holder = crate::token::random_id().map_err(|_| Failure::Unavailable)?;
         let lease_secs = self.shared.refresh_timeout.as_secs().max(1);
         let store = &self.shared.store;
@@ -634,7 +663,7 @@ impl Vault {
                         && self.is_fresh(&stored)?
                     {
                         let stored = Arc::new(stored);
-                        self.cache_put(stored.clone());
+                        self.cache_put(stored.clone(), epoch);
                         return Ok(stored);
                     }
                     if Instant::now() + LEASE_POLL > deadline {
@@ -644,7 +673,9 @@ impl Vault {
                 }
             }
         };
-        let outcome = self.refresh_leased(record, &holder, client, deadline).await;
+        let outcome = self
+            .refresh_leased(record, &holder, client, deadline, epoch)
+            .await;
         if matches!(outcome, Err(Failure::Unavailable | Failure::Store(_))) {
             // Let the next call (here or in another process) try at once.
             let _ = store
@@ -660,6 +691,7 @@ impl Vault {
         holder: &str,
         client: &dyn UpstreamClient,
         deadline: Instant,
+        epoch: u64,
     ) -> Outcome {
         let (subject, upstream) = (record.subject.as_str(), record.upstream.as_str());
         let old_plain = self.open(&record)?;
@@ -674,7 +706,7 @@ impl Vault {
             let mut record = record;
             record.refresh_lease = None;
             let record = Arc::new(record);
-            self.cache_put(record.clone());
+            self.cache_put(record.clone(), epoch);
             return Ok(record);
         }
         let Some(refresh_token) = old.refresh.map(Secret::new) else {
@@ -722,7 +754,7 @@ impl Vault {
             #[cfg(feature = "tracing")]
             tracing::debug!(sub = %subject, upstream = %upstream, "upstream tokens refreshed");
             let new = Arc::new(new);
-            self.cache_put(new.clone());
+            self.cache_put(new.clone(), epoch);
             return Ok(new);
         }
         // The lease was lost (a new sign-in replaced the tokens, they were deleted, or the
@@ -735,7 +767,7 @@ impl Vault {
         {
             Some(stored) if self.is_fresh(&stored)? => {
                 let stored = Arc::new(stored);
-                self.cache_put(stored.clone());
+                self.cache_put(stored.clone(), epoch);
                 Ok(stored)
             }
             Some(_) => Err(Failure::Unavailable),
