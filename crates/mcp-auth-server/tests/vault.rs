@@ -331,6 +331,73 @@ async fn a_fresh_token_is_served_without_the_upstream_and_an_expiring_one_is_ref
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_caller_that_goes_away_does_not_cut_the_refresh_short_and_no_refresh_token_means_sign_in()
+{
+    let (provider, base) = start_provider(true).await;
+    let clock = clock();
+    let shared: Arc<dyn Clock> = Arc::new(clock.clone());
+    let server = server(
+        Arc::new(MemoryStore::new()),
+        &clock,
+        Vault::builder(key(KEY_A)).upstream(HttpUpstream::new(&base, shared)),
+    )
+    .await;
+    let vault = vault_of(&server);
+    sign_in(&vault, &provider, &base, &clock).await;
+    clock.advance(Duration::from_secs(UPSTREAM_TTL));
+    // The only caller gives up while the provider is still answering (it takes 150 ms).
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(20),
+        vault.access_token("alice", &base),
+    )
+    .await;
+    assert!(gave_up.is_err());
+    // The refresh finished anyway: the rotated refresh token was not lost.
+    let mut refreshed = None;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let record = server
+            .store()
+            .get_upstream_tokens("alice", &base)
+            .await
+            .unwrap();
+        // Seen by the provider, and finished (the lease is gone).
+        if provider.refreshes.load(Ordering::SeqCst) == 1
+            && record.is_some_and(|r| r.refresh_lease.is_none())
+        {
+            refreshed = Some(vault.access_token("alice", &base).await.unwrap());
+            break;
+        }
+    }
+    assert!(refreshed.is_some());
+    assert_eq!(
+        provider.refreshes.load(Ordering::SeqCst),
+        1,
+        "no second refresh"
+    );
+
+    // Tokens without a refresh token: once expired, the user must sign in again.
+    let (at, _) = provider.sign_in();
+    let tokens = UpstreamTokens::new(at).with_expires_at(clock.unix_seconds() + UPSTREAM_TTL);
+    vault.put("bob", &base, tokens).await.unwrap();
+    assert!(vault.access_token("bob", &base).await.is_ok());
+    clock.advance(Duration::from_secs(UPSTREAM_TTL));
+    assert!(matches!(
+        vault.access_token("bob", &base).await,
+        Err(VaultError::SignInRequired)
+    ));
+    assert!(
+        server
+            .store()
+            .get_upstream_tokens("bob", &base)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(provider.refreshes.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_provider_that_does_not_rotate_keeps_the_first_refresh_token_working() {
     let (provider, base) = start_provider(false).await;
     let clock = clock();
