@@ -12,8 +12,7 @@
 //! 1. **Encrypted at rest.** Every record is AES-256-GCM under the deployment's [`VaultKey`],
 //!    with a random 96-bit nonce and the subject and upstream as additional authenticated data
 //!    (a record moved to another user does not decrypt). The store holds ciphertext only
-//!    ([`UpstreamTokenRecord`](crate::store::UpstreamTokenRecord)); tokens never appear in a
-//!    log or a `Debug` string.
+//!    ([`UpstreamTokenRecord`]); tokens never appear in a log or a `Debug` string.
 //! 2. **Key rotation.** The current key encrypts; [`old_key`](VaultBuilder::old_key)s still
 //!    decrypt. Each record names the id of the key that made it; a refresh re-encrypts with the
 //!    current key.
