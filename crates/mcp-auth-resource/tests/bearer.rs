@@ -755,3 +755,38 @@ async fn decisions_are_logged_with_the_subject_but_never_the_token() {
         assert!(!logs.contains(secret), "{secret:?} leaked into: {logs}");
     }
 }
+
+#[tokio::test]
+async fn the_subject_goes_into_the_extensions_alone_and_an_anonymous_request_carries_none() {
+    // What mcp-auth-server's upstream token vault reads (it does not depend on this crate).
+    let core_subject = service_fn(|req: Request<Body>| async move {
+        let subject = req
+            .extensions()
+            .get::<mcp_auth_core::Subject>()
+            .map_or("-", mcp_auth_core::Subject::as_str)
+            .to_owned();
+        Ok::<_, Infallible>(Response::new(Body::from(subject)))
+    });
+    let (layer, _) = layer();
+    for token in ["Bearer good", "Bearer cached"] {
+        let response = layer
+            .clone()
+            .layer(core_subject)
+            .oneshot(request(&[token]))
+            .await
+            .unwrap();
+        assert_eq!(body(response).await, "alice", "{token}");
+    }
+    // A subject planted before the layer never survives an anonymous pass.
+    let mut planted = request(&[]);
+    planted
+        .extensions_mut()
+        .insert(mcp_auth_core::Subject::new("mallory"));
+    let response = layer
+        .optional()
+        .layer(core_subject)
+        .oneshot(planted)
+        .await
+        .unwrap();
+    assert_eq!(body(response).await, "-");
+}
