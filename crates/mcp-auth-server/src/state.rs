@@ -41,7 +41,6 @@ pub(crate) struct Inner {
     /// What this server revoked, for resource servers in the same process.
     pub(crate) revocations: Revocations,
     /// The upstream token vault, when upstream sign-in keeps tokens.
-    #[allow(dead_code, reason = "read once the upstream sign-in lands")]
     pub(crate) vault: Option<crate::vault::Vault>,
 }
 
