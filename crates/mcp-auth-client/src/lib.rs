@@ -148,11 +148,11 @@ mod fetch;
 pub mod layer;
 pub mod manager;
 pub mod registration;
-pub mod store;
 mod retry;
 #[cfg(feature = "rmcp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rmcp")))]
 pub mod rmcp;
+pub mod store;
 mod token;
 
 pub use self::{

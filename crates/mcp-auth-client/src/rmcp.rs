@@ -141,7 +141,10 @@ impl<C> McpAuthClient<C> {
     }
 
     fn set_last_error(&self, error: Option<AuthError>) {
-        *self.last_error.lock().unwrap_or_else(PoisonError::into_inner) = error;
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = error;
     }
 }
 
@@ -169,7 +172,9 @@ fn operation_of(message: &ClientJsonRpcMessage) -> String {
 /// How one attempt's result reads to the retry loop: rmcp's reqwest client reports a 401/403
 /// with a challenge as `AuthRequired`/`InsufficientScope` (the first `WWW-Authenticate` value),
 /// and one without a challenge as an "HTTP 401 …" unexpected response.
-fn classify<T, E>(result: Result<T, StreamableHttpError<E>>) -> Attempt<Result<T, StreamableHttpError<E>>>
+fn classify<T, E>(
+    result: Result<T, StreamableHttpError<E>>,
+) -> Attempt<Result<T, StreamableHttpError<E>>>
 where
     E: std::error::Error + Send + Sync + 'static,
 {
@@ -236,21 +241,22 @@ where
         Fut: Future<Output = Result<T, StreamableHttpError<C::Error>>>,
     {
         match &self.credentials {
-            Credentials::Bearer(token) => send(Some(token.expose().to_owned()), custom_headers).await,
+            Credentials::Bearer(token) => {
+                send(Some(token.expose().to_owned()), custom_headers).await
+            }
             Credentials::ApiKey { header, value } => {
                 let mut headers = custom_headers;
                 headers.insert(header.clone(), value.clone());
                 send(None, headers).await
             }
             Credentials::OAuth(manager) => {
-                let (result, error) = authorized(manager, operation, |token: Option<AccessToken>| {
-                    let attempt = send(
-                        token.map(|t| t.expose().to_owned()),
-                        custom_headers.clone(),
-                    );
-                    async move { classify(attempt.await) }
-                })
-                .await;
+                let (result, error) =
+                    authorized(manager, operation, |token: Option<AccessToken>| {
+                        let attempt =
+                            send(token.map(|t| t.expose().to_owned()), custom_headers.clone());
+                        async move { classify(attempt.await) }
+                    })
+                    .await;
                 if error.is_some() || result.is_ok() {
                     self.set_last_error(error);
                 }

@@ -79,7 +79,10 @@ async fn connect(
         http.clone(),
         StreamableHttpClientTransportConfig::with_uri(url),
     );
-    let running = Client.serve_with_lifecycle(transport, lifecycle).await.unwrap();
+    let running = Client
+        .serve_with_lifecycle(transport, lifecycle)
+        .await
+        .unwrap();
     (running, http)
 }
 
@@ -144,7 +147,11 @@ async fn an_rmcp_client_speaks_2026_07_28_with_authorization_and_step_up() {
 
 #[tokio::test]
 async fn an_rmcp_client_speaks_2025_11_25_with_authorization_and_step_up() {
-    authorizes_and_steps_up(ClientLifecycleMode::Initialize, ProtocolVersion::V_2025_11_25).await;
+    authorizes_and_steps_up(
+        ClientLifecycleMode::Initialize,
+        ProtocolVersion::V_2025_11_25,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -190,7 +197,10 @@ async fn a_refusal_reaches_rmcp_as_the_servers_401() {
         http.clone(),
         StreamableHttpClientTransportConfig::with_uri(fake.mcp_url()),
     );
-    let error = Client.serve_with_lifecycle(transport, auto()).await.unwrap_err();
+    let error = Client
+        .serve_with_lifecycle(transport, auto())
+        .await
+        .unwrap_err();
     assert!(error.is_authorization_required(), "{error}");
     assert_eq!(
         http.last_error().map(|e| e.kind()),

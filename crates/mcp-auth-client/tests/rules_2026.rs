@@ -53,7 +53,11 @@ fn leaked(from: &Fake, to: &Fake) -> Vec<String> {
                 .chain(c.authorization.clone())
                 .collect::<Vec<_>>()
         })
-        .chain(from.authorize_calls().iter().map(|a| a["client_id"].clone()))
+        .chain(
+            from.authorize_calls()
+                .iter()
+                .map(|a| a["client_id"].clone()),
+        )
         .collect();
     issued.retain(|v| !v.is_empty());
     let seen: Vec<String> = to
@@ -131,7 +135,9 @@ async fn an_authorization_server_that_changes_between_two_runs_gets_none_of_the_
     assert_eq!(b.authorize_calls().len(), 1);
     let secret = format!("secret-of-a-{}", std::process::id());
     assert!(
-        b.token_calls().iter().all(|c| !c.form.values().any(|v| v == &secret)),
+        b.token_calls()
+            .iter()
+            .all(|c| !c.form.values().any(|v| v == &secret)),
         "A's client secret went to B"
     );
     assert_eq!(leaked(&a, &b), Vec::<String>::new());
@@ -196,13 +202,21 @@ async fn credentials_for_one_issuer_are_never_offered_to_another() {
 
     migrate(&a, &b);
     assert_eq!(call(&manager, &a, "tools/list").await.status(), 200);
-    assert_eq!(b.registrations().len(), 1, "B gets a registration of its own");
+    assert_eq!(
+        b.registrations().len(),
+        1,
+        "B gets a registration of its own"
+    );
     let offered: Vec<_> = b
         .authorize_calls()
         .iter()
         .map(|c| c["client_id"].clone())
         .chain(b.token_calls().iter().map(|c| format!("{:?}", c.form)))
-        .chain(b.token_calls().iter().filter_map(|c| c.authorization.clone()))
+        .chain(
+            b.token_calls()
+                .iter()
+                .filter_map(|c| c.authorization.clone()),
+        )
         .collect();
     assert!(
         offered
@@ -261,7 +275,10 @@ async fn cimd_is_preferred_over_dcr_and_dcr_stays_the_fallback() {
         .build()
         .unwrap();
     assert_eq!(call(&manager, &both, "tools/list").await.status(), 200);
-    assert!(both.registrations().is_empty(), "no DCR when CIMD is advertised");
+    assert!(
+        both.registrations().is_empty(),
+        "no DCR when CIMD is advertised"
+    );
     assert_eq!(both.authorize_calls()[0]["client_id"], cimd);
 
     // Not advertised: the same configuration registers dynamically.

@@ -8,9 +8,10 @@ use std::{
 use base64::{Engine, engine::general_purpose::STANDARD, engine::general_purpose::URL_SAFE_NO_PAD};
 use http::{HeaderMap, header::WWW_AUTHENTICATE};
 use mcp_auth_core::{
-    OFFLINE_ACCESS, ScopeSet, Secret, is_loopback_host,
+    OFFLINE_ACCESS, ScopeSet, Secret,
     challenge::{BearerChallenge, parse},
     error::{ErrorCode, ErrorResponse},
+    is_loopback_host,
     metadata::ClientInformation,
     pkce::{CodeChallenge, CodeVerifier, S256},
 };
@@ -490,7 +491,10 @@ impl TokenManager {
         // asked for only when that server lists it — added then (unless turned off), and dropped
         // otherwise even if a challenge or the resource metadata named it.
         let offline = ScopeSet::parse(OFFLINE_ACCESS).unwrap_or_default();
-        let as_lists_offline = metadata.scopes_supported.iter().any(|s| s == OFFLINE_ACCESS);
+        let as_lists_offline = metadata
+            .scopes_supported
+            .iter()
+            .any(|s| s == OFFLINE_ACCESS);
         if !as_lists_offline {
             requested = requested.difference(&offline);
         } else if config.offline_access {

@@ -159,7 +159,7 @@ pub struct Fake {
     pub token_hits: AtomicUsize,
     /// Authorization servers whose tokens the MCP endpoint accepts instead of its own (set
     /// after a migration).
-    pub trusted: Mutex<Vec<Arc<Fake>>>,
+    pub trusted: Mutex<Vec<Arc<Self>>>,
     /// A real MCP server (e.g. rmcp's) answering authorized `/mcp` requests.
     mcp_app: Option<Router>,
 }
