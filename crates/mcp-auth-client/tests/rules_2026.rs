@@ -1,12 +1,15 @@
 //! The client rules of MCP 2026-07-28 (SPEC-2026-07-28 N-11..N-16), each against real loopback
 //! authorization servers: `application_type`, credentials that belong to one authorization server,
 //! re-registration when the resource names another one, `offline_access` only when listed, CIMD
-//! before DCR.
+//! before DCR; and the client credentials grant of machine clients (extension E-1).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod support;
 
-use std::sync::{Arc, atomic::Ordering};
+use std::{
+    collections::HashMap,
+    sync::{Arc, atomic::Ordering},
+};
 
 use mcp_auth_client::{
     ClientCredentials, OAuthLayer, TokenManager,
@@ -291,4 +294,53 @@ async fn cimd_is_preferred_over_dcr_and_dcr_stays_the_fallback() {
     assert_eq!(call(&manager, &dcr_only, "tools/list").await.status(), 200);
     assert_eq!(dcr_only.registrations().len(), 1);
     assert_ne!(dcr_only.authorize_calls()[0]["client_id"], cimd);
+}
+
+#[tokio::test]
+async fn a_machine_client_uses_the_client_credentials_grant_and_steps_up_with_it() {
+    let fake = Fake::start(Knobs {
+        registration: false,
+        challenge_scope: Some("mcp:tools".into()),
+        auth_methods_supported: vec!["client_secret_basic".into()],
+        required: HashMap::from([(
+            "tools/call".to_owned(),
+            vec!["mcp:tools".to_owned(), "mcp:admin".to_owned()],
+        )]),
+        ..Knobs::default()
+    })
+    .await;
+    let manager = fake
+        .manager(&clock())
+        .client_credentials(ClientCredentials::new("machine-1").secret("machine-secret"))
+        .client_credentials_grant(true)
+        .interactive(false)
+        .build()
+        .unwrap();
+    assert_eq!(call(&manager, &fake, "tools/list").await.status(), 200);
+    assert_eq!(call(&manager, &fake, "tools/call").await.status(), 200);
+
+    assert!(
+        fake.authorize_calls().is_empty(),
+        "no browser, no /authorize"
+    );
+    let calls = fake.token_calls();
+    let scopes: Vec<_> = calls.iter().map(|c| c.form["scope"].clone()).collect();
+    assert_eq!(scopes, ["mcp:tools", "mcp:tools mcp:admin"]);
+    for c in &calls {
+        assert_eq!(c.form["grant_type"], "client_credentials");
+        assert_eq!(c.form["resource"], fake.mcp_url());
+        assert!(c.authorization.as_deref().unwrap().starts_with("Basic "));
+        assert!(!c.form.contains_key("client_secret"), "one method only");
+    }
+
+    // Without a secret there is no machine grant: a registration error, nothing sent.
+    let no_secret = fake
+        .manager(&clock())
+        .client_credentials(ClientCredentials::new("machine-2"))
+        .client_credentials_grant(true)
+        .build()
+        .unwrap();
+    let error = no_secret.authorize(None).await.unwrap_err();
+    assert_eq!(error.kind(), mcp_auth_client::AuthErrorKind::Registration);
+    assert_eq!(fake.token_calls().len(), 2);
 }

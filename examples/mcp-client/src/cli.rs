@@ -41,6 +41,8 @@ options:
   --protocol-version V        start with this version's lifecycle: 2026-07-28 (server/discover,
                               falling back to initialize; the default) or an older one such as
                               2025-11-25 (the initialize handshake only)
+  --client-credentials        a machine client: tokens from the client credentials grant with
+                              --client-id and MCP_CLIENT_SECRET, never a browser
   --accept-elicitations       accept the server's elicitation forms with their default values
                               (default: decline them)
   --quiet                     do not print each HTTP exchange
@@ -56,6 +58,9 @@ environment:
 
 /// The Client ID Metadata Document URL the conformance suite expects (`auth/basic-cimd`).
 pub const CONFORMANCE_CIMD_URL: &str = "https://conformance-test.local/client-metadata.json";
+
+/// The conformance scenario of a machine client with `client_secret_basic`.
+pub const CONFORMANCE_CLIENT_CREDENTIALS: &str = "auth/client-credentials-basic";
 
 /// What the command line asks for.
 #[derive(Debug)]
@@ -91,6 +96,8 @@ pub struct Args {
     pub era: Era,
     /// Accept elicitation forms with their defaults.
     pub accept_elicitations: bool,
+    /// A machine client: the client credentials grant.
+    pub machine: bool,
 }
 
 /// One `--call`.
@@ -125,6 +132,7 @@ pub fn parse(
     let mut trace_http = true;
     let mut version: Option<String> = None;
     let mut accept_elicitations = false;
+    let mut machine = false;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let mut value = |name: &str| {
@@ -155,6 +163,7 @@ pub fn parse(
             "--quiet" => trace_http = false,
             "--protocol-version" => version = Some(value("--protocol-version")?),
             "--accept-elicitations" => accept_elicitations = true,
+            "--client-credentials" => machine = true,
             other if other.starts_with('-') => {
                 return Err(UsageError(format!("unknown option {other}")));
             }
@@ -179,6 +188,8 @@ pub fn parse(
         if client_metadata_url.is_none() {
             client_metadata_url = Some(CONFORMANCE_CIMD_URL.to_owned());
         }
+        // The suite's machine-client scenario with a shared secret (extension E-1).
+        machine |= scenario.as_deref() == Some(CONFORMANCE_CLIENT_CREDENTIALS);
         if version.is_none() {
             version = env("MCP_CONFORMANCE_PROTOCOL_VERSION").filter(|v| !v.is_empty());
         }
@@ -207,6 +218,7 @@ pub fn parse(
         context_calls,
         era,
         accept_elicitations,
+        machine,
         calls,
         headless,
         store,
@@ -321,6 +333,7 @@ mod tests {
             ],
         );
         assert!(args.headless && args.accept_elicitations && args.calls.is_empty());
+        assert!(!args.machine);
         assert_eq!(
             args.client_metadata_url.as_deref(),
             Some(CONFORMANCE_CIMD_URL)

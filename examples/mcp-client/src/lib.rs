@@ -155,6 +155,10 @@ pub async fn run(args: &Args) -> Result<(), Box<dyn StdError + Send + Sync>> {
         println!("pre-registered client: {}", client.client_id());
         builder = builder.client_credentials(client.clone());
     }
+    if args.machine {
+        println!("machine client: the client credentials grant");
+        builder = builder.client_credentials_grant(true).interactive(false);
+    }
     let manager = builder.build()?;
 
     let handler = Handler::new(CLIENT_NAME, args.accept_elicitations, true);

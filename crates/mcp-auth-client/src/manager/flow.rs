@@ -463,7 +463,7 @@ impl TokenManager {
         operation: Option<&str>,
     ) -> Result<AccessToken, AuthError> {
         let config = &self.shared.config;
-        if !config.interactive {
+        if !config.interactive && !config.client_credentials_grant {
             return Err(AuthError::new(AuthErrorKind::InteractionRequired));
         }
         if let Some(operation) = operation {
@@ -499,6 +499,12 @@ impl TokenManager {
             requested = requested.difference(&offline);
         } else if config.offline_access {
             requested = requested.union(&offline);
+        }
+
+        if config.client_credentials_grant {
+            // A machine client asks for no refresh token: it can always get a new access token.
+            let requested = requested.difference(&offline);
+            return self.client_credentials_locked(&found, requested).await;
         }
 
         // The loopback listener first: dynamic registration needs its redirect URI. A client
@@ -592,6 +598,22 @@ impl TokenManager {
             ("resource", found.resource().to_owned()),
         ];
         let grant = self.token_request(&token_endpoint, form, &client).await?;
+        let token = self
+            .save_grant(found.as_ref(), token_endpoint, &client, grant, requested)
+            .await?;
+        event!(info, client_id = %client.client_id, "authorization complete");
+        Ok(token)
+    }
+
+    /// Stores the tokens of a new grant (authorization code or client credentials).
+    async fn save_grant(
+        &self,
+        found: &Discovery,
+        token_endpoint: String,
+        client: &StoredClient,
+        grant: Grant,
+        requested: ScopeSet,
+    ) -> Result<AccessToken, AuthError> {
         let mut record = StoredTokens::new(
             found.issuer(),
             token_endpoint,
@@ -610,7 +632,49 @@ impl TokenManager {
             .await?;
         let token = to_access(&record);
         self.set_current(Some(record));
-        event!(info, client_id = %client.client_id, "authorization complete");
+        Ok(token)
+    }
+
+    /// The client credentials grant (RFC 6749 §4.4; SPEC-2026 E-1): a machine client with
+    /// pre-registered credentials for this issuer, no user, no browser. `resource` is sent as on
+    /// every token request (SPEC C-19).
+    async fn client_credentials_locked(
+        &self,
+        found: &Discovery,
+        requested: ScopeSet,
+    ) -> Result<AccessToken, AuthError> {
+        let client = self
+            .preregistered(found.issuer())
+            .filter(|c| c.client_secret.is_some())
+            .ok_or_else(|| {
+                AuthError::new(AuthErrorKind::Registration).with_detail(
+                    "the client credentials grant needs pre-registered credentials with a secret",
+                )
+            })?;
+        let token_endpoint = found
+            .authorization_server_metadata()
+            .token_endpoint
+            .clone()
+            .unwrap_or_default();
+        let mut form = vec![
+            ("grant_type", "client_credentials".to_owned()),
+            ("resource", found.resource().to_owned()),
+        ];
+        if !requested.is_empty() {
+            form.push(("scope", requested.to_string()));
+        }
+        event!(
+            info,
+            issuer = %found.issuer(),
+            client_id = %client.client_id,
+            scope = %requested,
+            "requesting a token with the client credentials grant"
+        );
+        let grant = self.token_request(&token_endpoint, form, &client).await?;
+        let token = self
+            .save_grant(found, token_endpoint, &client, grant, requested)
+            .await?;
+        event!(info, client_id = %client.client_id, "client credentials grant complete");
         Ok(token)
     }
 

@@ -162,6 +162,7 @@ pub(crate) struct Config {
     pub(crate) max_authorization_attempts: u32,
     pub(crate) interactive: bool,
     pub(crate) offline_access: bool,
+    pub(crate) client_credentials_grant: bool,
     pub(crate) assume_s256: Vec<String>,
 }
 
@@ -406,6 +407,7 @@ pub struct TokenManagerBuilder {
     max_authorization_attempts: u32,
     interactive: bool,
     offline_access: bool,
+    client_credentials_grant: bool,
     assume_s256: Vec<String>,
 }
 
@@ -449,6 +451,7 @@ impl TokenManagerBuilder {
             max_authorization_attempts: DEFAULT_MAX_AUTHORIZATION_ATTEMPTS,
             interactive: true,
             offline_access: true,
+            client_credentials_grant: false,
             assume_s256: Vec::new(),
         }
     }
@@ -575,6 +578,16 @@ impl TokenManagerBuilder {
         self
     }
 
+    /// A machine client (no user at hand): tokens come from the OAuth client credentials grant
+    /// (RFC 6749 §4.4) with the [pre-registered credentials](Self::client_credentials) for the
+    /// authorization server — `client_secret_basic` or `client_secret_post` — never from a
+    /// browser. Scopes are chosen as for a user (SPEC C-20), a 403 `insufficient_scope` asks
+    /// again for the union, and an expired token is replaced by a new grant. Default: off.
+    pub fn client_credentials_grant(mut self, machine: bool) -> Self {
+        self.client_credentials_grant = machine;
+        self
+    }
+
     /// **Non-conformant override** (SPEC C-11): proceed with PKCE S256 although the authorization
     /// server `issuer` does not advertise `code_challenge_methods_supported` (Entra ID and Cognito
     /// omit it in their OIDC documents). Logged at `warn` each time it applies.
@@ -629,6 +642,7 @@ impl TokenManagerBuilder {
                 max_authorization_attempts: self.max_authorization_attempts,
                 interactive: self.interactive,
                 offline_access: self.offline_access,
+                client_credentials_grant: self.client_credentials_grant,
                 assume_s256: self.assume_s256,
             },
             http,

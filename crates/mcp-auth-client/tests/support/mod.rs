@@ -520,6 +520,23 @@ async fn token(fake: &Fake, k: &Knobs, headers: &HeaderMap, body: &Bytes) -> Res
             let _ = grant.client_id;
             grant.scope
         }
+        // A machine client: any client authentication is accepted here (the tests check what
+        // was sent); the scope is what was asked for.
+        Some("client_credentials") => {
+            if fake
+                .rec
+                .lock()
+                .unwrap()
+                .token
+                .last()
+                .and_then(|c| c.authorization.as_ref())
+                .is_none()
+                && !form.contains_key("client_secret")
+            {
+                return error(StatusCode::UNAUTHORIZED, "invalid_client");
+            }
+            form.get("scope").cloned().unwrap_or_default()
+        }
         Some("refresh_token") => {
             match k.refresh_mode {
                 TokenMode::Ok => {}
