@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::atomic::Ordering};
 
 use axum::Router;
 use mcp_auth_client::{AuthErrorKind, TokenManager, rmcp::McpAuthClient};
@@ -134,10 +134,11 @@ async fn authorizes_and_steps_up(lifecycle: ClientLifecycleMode, era: ProtocolVe
         "the challenged scope, then the union on step-up"
     );
     assert_eq!(fake.registrations().len(), 1);
-    // Only the very first request went out without a token.
+    // Only the very first request went out without a token; every later one carried it.
     let log = fake.log();
     let mcp_requests = log.iter().filter(|l| l.ends_with(" /mcp")).count();
-    assert!(mcp_requests >= 4, "{log:?}");
+    assert!(mcp_requests >= 5, "{log:?}");
+    assert_eq!(fake.anonymous_mcp.load(Ordering::SeqCst), 1, "{log:?}");
 }
 
 #[tokio::test]
@@ -207,4 +208,38 @@ async fn a_refusal_reaches_rmcp_as_the_servers_401() {
         Some(AuthErrorKind::ResourceMismatch)
     );
     assert!(fake.authorize_calls().is_empty());
+}
+
+#[tokio::test]
+async fn tokens_are_refreshed_under_rmcp_ahead_of_expiry_and_after_a_revocation() {
+    let fake = Fake::start_with_mcp(Knobs::default(), mcp_app()).await;
+    let clock = clock();
+    let manager = fake.manager(&clock).build().unwrap();
+    let (client, http) = connect(&manager, &fake.mcp_url(), auto()).await;
+    let grant_types = || {
+        fake.token_calls()
+            .iter()
+            .map(|c| c.form["grant_type"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(grant_types(), ["authorization_code"]);
+
+    // Close to expiry: the next request refreshes first.
+    clock.advance(std::time::Duration::from_secs(3590));
+    client.list_all_tools().await.unwrap();
+    assert_eq!(grant_types(), ["authorization_code", "refresh_token"]);
+
+    // The server forgets the token: its 401 leads to a refresh and a retry, not a new login.
+    fake.revoke_all_access_tokens();
+    client
+        .call_tool(CallToolRequestParams::new("hello"))
+        .await
+        .unwrap();
+    assert_eq!(
+        grant_types(),
+        ["authorization_code", "refresh_token", "refresh_token"]
+    );
+    assert_eq!(fake.authorize_calls().len(), 1);
+    assert!(http.last_error().is_none());
+    client.cancel().await.unwrap();
 }

@@ -157,6 +157,8 @@ pub struct Fake {
     pub rec: Mutex<Recorded>,
     counter: AtomicUsize,
     pub token_hits: AtomicUsize,
+    /// `/mcp` requests that carried no bearer token.
+    pub anonymous_mcp: AtomicUsize,
     /// Authorization servers whose tokens the MCP endpoint accepts instead of its own (set
     /// after a migration).
     pub trusted: Mutex<Vec<Arc<Self>>>,
@@ -183,6 +185,7 @@ impl Fake {
             rec: Mutex::new(Recorded::default()),
             counter: AtomicUsize::new(0),
             token_hits: AtomicUsize::new(0),
+            anonymous_mcp: AtomicUsize::new(0),
             trusted: Mutex::new(Vec::new()),
             mcp_app,
         });
@@ -429,6 +432,7 @@ fn mcp(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_owned);
     let Some(token) = token else {
+        fake.anonymous_mcp.fetch_add(1, Ordering::SeqCst);
         if let Some(s) = &k.challenge_scope {
             params.push(format!("scope=\"{s}\""));
         }
