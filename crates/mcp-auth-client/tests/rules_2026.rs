@@ -344,3 +344,63 @@ async fn a_machine_client_uses_the_client_credentials_grant_and_steps_up_with_it
     assert_eq!(error.kind(), mcp_auth_client::AuthErrorKind::Registration);
     assert_eq!(fake.token_calls().len(), 2);
 }
+
+/// A P-256 key made for this test only (`openssl ecparam -name prime256v1 -genkey`).
+#[cfg(feature = "private-key-jwt")]
+const TEST_EC_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgu8EP56LzTUuRDV/U\noer7Y0KutRrQ9lDDQb4/KTmW/EWhRANCAATDY/tmPRP4kwpT9jEswaEOWAf17W4A\nFjfJQPqnJZ2dwAI35cRUMm+PJagTazN1y7Tm0WHVWgbvIBY4Rno5rQAZ\n-----END PRIVATE KEY-----";
+#[cfg(feature = "private-key-jwt")]
+const TEST_EC_PUBLIC_KEY: &str = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEw2P7Zj0T+JMKU/YxLMGhDlgH9e1u\nABY3yUD6pyWdncACN+XEVDJvjyWoE2szdcu05tFh1VoG7yAWOEZ6Oa0AGQ==\n-----END PUBLIC KEY-----";
+
+#[cfg(feature = "private-key-jwt")]
+#[tokio::test]
+async fn a_machine_client_can_authenticate_with_a_signed_assertion() {
+    let fake = Fake::start(Knobs {
+        registration: false,
+        auth_methods_supported: vec!["private_key_jwt".into()],
+        ..Knobs::default()
+    })
+    .await;
+    let credentials = ClientCredentials::new("machine-jwt")
+        .private_key_jwt(TEST_EC_KEY, "ES256")
+        .unwrap();
+    assert!(!format!("{credentials:?}").contains("PRIVATE KEY"));
+    let manager = fake
+        .manager(&clock())
+        .client_credentials(credentials)
+        .client_credentials_grant(true)
+        .build()
+        .unwrap();
+    assert_eq!(call(&manager, &fake, "tools/list").await.status(), 200);
+
+    let calls = fake.token_calls();
+    let form = &calls[0].form;
+    assert_eq!(form["grant_type"], "client_credentials");
+    assert_eq!(
+        form["client_assertion_type"],
+        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    );
+    assert!(calls[0].authorization.is_none() && !form.contains_key("client_secret"));
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.set_audience(&[fake.issuer()]);
+    validation.validate_exp = false; // the manual clock is in 2023
+    let key = jsonwebtoken::DecodingKey::from_ec_pem(TEST_EC_PUBLIC_KEY.as_bytes()).unwrap();
+    let claims =
+        jsonwebtoken::decode::<serde_json::Value>(&form["client_assertion"], &key, &validation)
+            .unwrap()
+            .claims;
+    assert_eq!(claims["iss"], "machine-jwt");
+    assert_eq!(claims["sub"], "machine-jwt");
+    assert!(claims["jti"].as_str().is_some_and(|j| j.len() >= 16));
+
+    // A key that is not one, or an algorithm that cannot sign with it, is refused at once.
+    assert!(
+        ClientCredentials::new("x")
+            .private_key_jwt("not a key", "ES256")
+            .is_err()
+    );
+    assert!(
+        ClientCredentials::new("x")
+            .private_key_jwt(TEST_EC_KEY, "HS256")
+            .is_err()
+    );
+}

@@ -59,8 +59,11 @@ environment:
 /// The Client ID Metadata Document URL the conformance suite expects (`auth/basic-cimd`).
 pub const CONFORMANCE_CIMD_URL: &str = "https://conformance-test.local/client-metadata.json";
 
-/// The conformance scenario of a machine client with `client_secret_basic`.
-pub const CONFORMANCE_CLIENT_CREDENTIALS: &str = "auth/client-credentials-basic";
+/// The conformance scenarios of a machine client (`client_secret_basic`, `private_key_jwt`).
+pub const CONFORMANCE_CLIENT_CREDENTIALS: &[&str] = &[
+    "auth/client-credentials-basic",
+    "auth/client-credentials-jwt",
+];
 
 /// What the command line asks for.
 #[derive(Debug)]
@@ -189,7 +192,7 @@ pub fn parse(
             client_metadata_url = Some(CONFORMANCE_CIMD_URL.to_owned());
         }
         // The suite's machine-client scenario with a shared secret (extension E-1).
-        machine |= scenario.as_deref() == Some(CONFORMANCE_CLIENT_CREDENTIALS);
+        machine |= CONFORMANCE_CLIENT_CREDENTIALS.contains(&scenario.as_deref().unwrap_or(""));
         if version.is_none() {
             version = env("MCP_CONFORMANCE_PROTOCOL_VERSION").filter(|v| !v.is_empty());
         }
@@ -255,19 +258,20 @@ fn conformance_tool_calls(context: &Value) -> Vec<ToolCall> {
 /// The pre-registered credentials in a conformance context, if it has a `client_id`.
 fn conformance_credentials(context: &Value) -> Result<Option<ClientCredentials>, UsageError> {
     let field = |name: &str| context.get(name).and_then(Value::as_str);
-    if field("private_key_pem").is_some() {
-        return Err(UsageError(
-            "MCP_CONFORMANCE_CONTEXT asks for private_key_jwt client credentials, which this \
-             client does not implement"
-                .to_owned(),
-        ));
+    let Some(id) = field("client_id") else {
+        return Ok(None);
+    };
+    let credentials = ClientCredentials::new(id);
+    if let Some(pem) = field("private_key_pem") {
+        let algorithm = field("signing_algorithm").unwrap_or("ES256");
+        return credentials
+            .private_key_jwt(pem, algorithm)
+            .map(Some)
+            .map_err(|e| UsageError(format!("MCP_CONFORMANCE_CONTEXT: {e}")));
     }
-    Ok(field("client_id").map(|id| {
-        let credentials = ClientCredentials::new(id);
-        match field("client_secret") {
-            Some(secret) => credentials.secret(secret.to_owned()),
-            None => credentials,
-        }
+    Ok(Some(match field("client_secret") {
+        Some(secret) => credentials.secret(secret.to_owned()),
+        None => credentials,
     }))
 }
 
@@ -373,6 +377,36 @@ mod tests {
             &[],
         );
         assert_eq!(modern.era, crate::mcp::Era::Auto);
+    }
+
+    #[test]
+    fn conformance_private_key_jwt_makes_a_machine_client() {
+        let context = r#"{"client_id":"m","private_key_pem":"-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgu8EP56LzTUuRDV/U\noer7Y0KutRrQ9lDDQb4/KTmW/EWhRANCAATDY/tmPRP4kwpT9jEswaEOWAf17W4A\nFjfJQPqnJZ2dwAI35cRUMm+PJagTazN1y7Tm0WHVWgbvIBY4Rno5rQAZ\n-----END PRIVATE KEY-----","signing_algorithm":"ES256"}"#.to_owned();
+        let args = run(
+            &["http://localhost:1234/mcp"],
+            &[
+                ("MCP_CONFORMANCE_SCENARIO", "auth/client-credentials-jwt"),
+                ("MCP_CONFORMANCE_CONTEXT", context.as_str()),
+            ],
+        );
+        assert!(args.machine);
+        let client = args.client.expect("credentials from the context");
+        assert_eq!(client.auth_method(), TokenEndpointAuthMethod::PrivateKeyJwt);
+        assert!(!format!("{client:?}").contains("PRIVATE KEY"));
+        let bad = |name: &str| {
+            let env = [
+                (
+                    "MCP_CONFORMANCE_SCENARIO".to_owned(),
+                    "auth/client-credentials-jwt".to_owned(),
+                ),
+                (
+                    "MCP_CONFORMANCE_CONTEXT".to_owned(),
+                    r#"{"client_id":"m","private_key_pem":"nope"}"#.to_owned(),
+                ),
+            ];
+            env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        };
+        assert!(parse(["http://localhost:1/mcp".to_owned()], bad).is_err());
     }
 
     #[test]

@@ -645,10 +645,13 @@ impl TokenManager {
     ) -> Result<AccessToken, AuthError> {
         let client = self
             .preregistered(found.issuer())
-            .filter(|c| c.client_secret.is_some())
+            .filter(|c| {
+                c.client_secret.is_some()
+                    || c.token_endpoint_auth_method == TokenEndpointAuthMethod::PrivateKeyJwt
+            })
             .ok_or_else(|| {
                 AuthError::new(AuthErrorKind::Registration).with_detail(
-                    "the client credentials grant needs pre-registered credentials with a secret",
+                    "the client credentials grant needs pre-registered credentials with a secret or a private key",
                 )
             })?;
         let token_endpoint = found
@@ -764,6 +767,10 @@ impl TokenManager {
             }
             None => TokenEndpointAuthMethod::None,
         };
+        if method == TokenEndpointAuthMethod::PrivateKeyJwt {
+            return Err(AuthError::new(AuthErrorKind::Registration)
+                .with_detail("the server registered private_key_jwt, but no key was registered"));
+        }
         let mut client = StoredClient::new(issuer, RegistrationKind::Dynamic, info.client_id);
         client.client_secret = info.client_secret;
         client.token_endpoint_auth_method = method;
@@ -806,6 +813,27 @@ impl TokenManager {
             (TokenEndpointAuthMethod::ClientSecretPost, Some(secret)) => {
                 form.push(("client_id", client.client_id.clone()));
                 form.push(("client_secret", secret.expose().to_owned()));
+            }
+            (TokenEndpointAuthMethod::PrivateKeyJwt, _) => {
+                let signer = self
+                    .shared
+                    .config
+                    .credentials
+                    .iter()
+                    .filter(|c| c.client_id == client.client_id)
+                    .find(|c| c.issuer.as_deref().is_none_or(|i| i == client.issuer))
+                    .and_then(|c| c.signer.clone())
+                    .ok_or_else(|| {
+                        AuthError::new(AuthErrorKind::Registration)
+                            .with_detail("private_key_jwt needs the client's private key")
+                    })?;
+                let assertion = signer.sign(&client.client_id, &client.issuer, self.unix_now())?;
+                form.push(("client_id", client.client_id.clone()));
+                form.push((
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+                ));
+                form.push(("client_assertion", assertion));
             }
             _ => form.push(("client_id", client.client_id.clone())),
         }

@@ -536,6 +536,7 @@ async fn token(fake: &Fake, k: &Knobs, headers: &HeaderMap, body: &Bytes) -> Res
                 .and_then(|c| c.authorization.as_ref())
                 .is_none()
                 && !form.contains_key("client_secret")
+                && !form.contains_key("client_assertion")
             {
                 return error(StatusCode::UNAUTHORIZED, "invalid_client");
             }
