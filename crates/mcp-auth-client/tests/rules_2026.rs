@@ -1,7 +1,8 @@
 //! The client rules of MCP 2026-07-28 (SPEC-2026-07-28 N-11..N-16), each against real loopback
 //! authorization servers: `application_type`, credentials that belong to one authorization server,
 //! re-registration when the resource names another one, `offline_access` only when listed, CIMD
-//! before DCR; and the client credentials grant of machine clients (extension E-1).
+//! before DCR; and the grants of machine clients: client credentials (extension E-1) and the JWT
+//! bearer grant of workload identity federation (E-3).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod support;
@@ -403,4 +404,51 @@ async fn a_machine_client_can_authenticate_with_a_signed_assertion() {
             .private_key_jwt(TEST_EC_KEY, "HS256")
             .is_err()
     );
+}
+
+#[tokio::test]
+async fn a_workload_uses_the_jwt_bearer_grant_and_a_rejection_is_not_retried() {
+    let fake = Fake::start(Knobs {
+        registration: false,
+        ..Knobs::default()
+    })
+    .await;
+    let manager = fake
+        .manager(&clock())
+        .client_credentials(ClientCredentials::new("workload-1"))
+        .jwt_bearer_grant("eyJ.platform-issued.jwt")
+        .interactive(false)
+        .build()
+        .unwrap();
+    assert_eq!(call(&manager, &fake, "tools/list").await.status(), 200);
+    let form = &fake.token_calls()[0].form;
+    assert_eq!(
+        form["grant_type"],
+        "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    );
+    assert_eq!(form["assertion"], "eyJ.platform-issued.jwt");
+    assert_eq!(form["client_id"], "workload-1");
+    assert_eq!(form["resource"], fake.mcp_url());
+    assert!(fake.authorize_calls().is_empty());
+
+    let refused = Fake::start(Knobs {
+        registration: false,
+        ..Knobs::default()
+    })
+    .await;
+    let manager = refused
+        .manager(&clock())
+        .client_credentials(ClientCredentials::new("workload-1"))
+        .jwt_bearer_grant("expired")
+        .build()
+        .unwrap();
+    let response = call(&manager, &refused, "tools/list").await;
+    assert_eq!(response.status(), 401);
+    let error = response
+        .extensions()
+        .get::<mcp_auth_client::AuthError>()
+        .unwrap();
+    assert_eq!(error.kind(), mcp_auth_client::AuthErrorKind::Rejected);
+    assert_eq!(refused.token_calls().len(), 1, "no retry, no other grant");
+    assert!(refused.authorize_calls().is_empty());
 }

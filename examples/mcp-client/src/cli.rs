@@ -43,6 +43,8 @@ options:
                               2025-11-25 (the initialize handshake only)
   --client-credentials        a machine client: tokens from the client credentials grant with
                               --client-id and MCP_CLIENT_SECRET, never a browser
+  --workload-jwt-file FILE    workload identity: tokens from the JWT bearer grant with the JWT
+                              in FILE (issued by the platform) and --client-id
   --accept-elicitations       accept the server's elicitation forms with their default values
                               (default: decline them)
   --quiet                     do not print each HTTP exchange
@@ -101,6 +103,8 @@ pub struct Args {
     pub accept_elicitations: bool,
     /// A machine client: the client credentials grant.
     pub machine: bool,
+    /// Workload identity: the JWT for the JWT bearer grant.
+    pub workload_jwt: Option<String>,
 }
 
 /// One `--call`.
@@ -136,6 +140,7 @@ pub fn parse(
     let mut version: Option<String> = None;
     let mut accept_elicitations = false;
     let mut machine = false;
+    let mut workload_jwt_file: Option<PathBuf> = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let mut value = |name: &str| {
@@ -167,6 +172,9 @@ pub fn parse(
             "--protocol-version" => version = Some(value("--protocol-version")?),
             "--accept-elicitations" => accept_elicitations = true,
             "--client-credentials" => machine = true,
+            "--workload-jwt-file" => {
+                workload_jwt_file = Some(PathBuf::from(value("--workload-jwt-file")?));
+            }
             other if other.starts_with('-') => {
                 return Err(UsageError(format!("unknown option {other}")));
             }
@@ -183,6 +191,15 @@ pub fn parse(
         }
     });
 
+    let mut workload_jwt = match workload_jwt_file {
+        Some(path) => Some(
+            std::fs::read_to_string(&path)
+                .map_err(|e| UsageError(format!("--workload-jwt-file {}: {e}", path.display())))?
+                .trim()
+                .to_owned(),
+        ),
+        None => None,
+    };
     let scenario = env("MCP_CONFORMANCE_SCENARIO").filter(|s| !s.is_empty());
     let mut context_calls = Vec::new();
     if scenario.is_some() {
@@ -203,6 +220,10 @@ pub fn parse(
                 client = Some(credentials);
             }
             context_calls = conformance_tool_calls(&context);
+            // Workload identity (SEP-1933): the platform's JWT for the JWT bearer grant.
+            if let Some(jwt) = context.get("valid_jwt").and_then(Value::as_str) {
+                workload_jwt = Some(jwt.to_owned());
+            }
         }
     }
     let era = match version.as_deref() {
@@ -222,6 +243,7 @@ pub fn parse(
         era,
         accept_elicitations,
         machine,
+        workload_jwt,
         calls,
         headless,
         store,

@@ -155,7 +155,10 @@ pub async fn run(args: &Args) -> Result<(), Box<dyn StdError + Send + Sync>> {
         println!("pre-registered client: {}", client.client_id());
         builder = builder.client_credentials(client.clone());
     }
-    if args.machine {
+    if let Some(jwt) = &args.workload_jwt {
+        println!("workload identity: the JWT bearer grant");
+        builder = builder.jwt_bearer_grant(jwt.clone()).interactive(false);
+    } else if args.machine {
         println!("machine client: the client credentials grant");
         builder = builder.client_credentials_grant(true).interactive(false);
     }

@@ -463,7 +463,8 @@ impl TokenManager {
         operation: Option<&str>,
     ) -> Result<AccessToken, AuthError> {
         let config = &self.shared.config;
-        if !config.interactive && !config.client_credentials_grant {
+        let machine = config.client_credentials_grant || config.jwt_bearer_assertion.is_some();
+        if !config.interactive && !machine {
             return Err(AuthError::new(AuthErrorKind::InteractionRequired));
         }
         if let Some(operation) = operation {
@@ -501,10 +502,10 @@ impl TokenManager {
             requested = requested.union(&offline);
         }
 
-        if config.client_credentials_grant {
+        if machine {
             // A machine client asks for no refresh token: it can always get a new access token.
             let requested = requested.difference(&offline);
-            return self.client_credentials_locked(&found, requested).await;
+            return self.machine_grant_locked(&found, requested).await;
         }
 
         // The loopback listener first: dynamic registration needs its redirect URI. A client
@@ -635,23 +636,26 @@ impl TokenManager {
         Ok(token)
     }
 
-    /// The client credentials grant (RFC 6749 §4.4; SPEC-2026 E-1): a machine client with
-    /// pre-registered credentials for this issuer, no user, no browser. `resource` is sent as on
-    /// every token request (SPEC C-19).
-    async fn client_credentials_locked(
+    /// A grant without a user (SPEC-2026 E-1, E-3): the client credentials grant (RFC 6749 §4.4)
+    /// with pre-registered credentials that hold a secret or a private key, or the JWT bearer
+    /// grant (RFC 7523 §2.1) with the configured workload assertion. `resource` is sent as on
+    /// every token request (SPEC C-19). A rejection is returned as is: no other grant is tried.
+    async fn machine_grant_locked(
         &self,
         found: &Discovery,
         requested: ScopeSet,
     ) -> Result<AccessToken, AuthError> {
+        let jwt_bearer = self.shared.config.jwt_bearer_assertion.as_ref();
         let client = self
             .preregistered(found.issuer())
             .filter(|c| {
-                c.client_secret.is_some()
+                jwt_bearer.is_some()
+                    || c.client_secret.is_some()
                     || c.token_endpoint_auth_method == TokenEndpointAuthMethod::PrivateKeyJwt
             })
             .ok_or_else(|| {
                 AuthError::new(AuthErrorKind::Registration).with_detail(
-                    "the client credentials grant needs pre-registered credentials with a secret or a private key",
+                    "a grant without a user needs pre-registered credentials (with a secret or a private key for client credentials)",
                 )
             })?;
         let token_endpoint = found
@@ -659,10 +663,17 @@ impl TokenManager {
             .token_endpoint
             .clone()
             .unwrap_or_default();
-        let mut form = vec![
-            ("grant_type", "client_credentials".to_owned()),
-            ("resource", found.resource().to_owned()),
-        ];
+        let mut form = match jwt_bearer {
+            Some(assertion) => vec![
+                (
+                    "grant_type",
+                    "urn:ietf:params:oauth:grant-type:jwt-bearer".to_owned(),
+                ),
+                ("assertion", assertion.expose().to_owned()),
+            ],
+            None => vec![("grant_type", "client_credentials".to_owned())],
+        };
+        form.push(("resource", found.resource().to_owned()));
         if !requested.is_empty() {
             form.push(("scope", requested.to_string()));
         }
@@ -671,13 +682,14 @@ impl TokenManager {
             issuer = %found.issuer(),
             client_id = %client.client_id,
             scope = %requested,
-            "requesting a token with the client credentials grant"
+            jwt_bearer = jwt_bearer.is_some(),
+            "requesting a token without a user"
         );
         let grant = self.token_request(&token_endpoint, form, &client).await?;
         let token = self
             .save_grant(found, token_endpoint, &client, grant, requested)
             .await?;
-        event!(info, client_id = %client.client_id, "client credentials grant complete");
+        event!(info, client_id = %client.client_id, "token obtained without a user");
         Ok(token)
     }
 

@@ -163,6 +163,7 @@ pub(crate) struct Config {
     pub(crate) interactive: bool,
     pub(crate) offline_access: bool,
     pub(crate) client_credentials_grant: bool,
+    pub(crate) jwt_bearer_assertion: Option<mcp_auth_core::Secret>,
     pub(crate) assume_s256: Vec<String>,
 }
 
@@ -408,6 +409,7 @@ pub struct TokenManagerBuilder {
     interactive: bool,
     offline_access: bool,
     client_credentials_grant: bool,
+    jwt_bearer_assertion: Option<mcp_auth_core::Secret>,
     assume_s256: Vec<String>,
 }
 
@@ -452,6 +454,7 @@ impl TokenManagerBuilder {
             interactive: true,
             offline_access: true,
             client_credentials_grant: false,
+            jwt_bearer_assertion: None,
             assume_s256: Vec::new(),
         }
     }
@@ -588,6 +591,15 @@ impl TokenManagerBuilder {
         self
     }
 
+    /// Workload identity federation (SEP-1933; RFC 7523 §2.1): tokens come from the JWT bearer
+    /// grant with `assertion`, a JWT the platform issued to this workload (its audience the
+    /// authorization server), and the [pre-registered](Self::client_credentials) client id; never
+    /// from a browser. A rejected assertion is reported, not retried with another grant.
+    pub fn jwt_bearer_grant(mut self, assertion: impl Into<mcp_auth_core::Secret>) -> Self {
+        self.jwt_bearer_assertion = Some(assertion.into());
+        self
+    }
+
     /// **Non-conformant override** (SPEC C-11): proceed with PKCE S256 although the authorization
     /// server `issuer` does not advertise `code_challenge_methods_supported` (Entra ID and Cognito
     /// omit it in their OIDC documents). Logged at `warn` each time it applies.
@@ -643,6 +655,7 @@ impl TokenManagerBuilder {
                 interactive: self.interactive,
                 offline_access: self.offline_access,
                 client_credentials_grant: self.client_credentials_grant,
+                jwt_bearer_assertion: self.jwt_bearer_assertion,
                 assume_s256: self.assume_s256,
             },
             http,

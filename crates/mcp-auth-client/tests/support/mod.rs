@@ -542,6 +542,11 @@ async fn token(fake: &Fake, k: &Knobs, headers: &HeaderMap, body: &Bytes) -> Res
             }
             form.get("scope").cloned().unwrap_or_default()
         }
+        // Workload identity: the assertion `expired` is refused, any other accepted.
+        Some("urn:ietf:params:oauth:grant-type:jwt-bearer") => match form.get("assertion") {
+            Some(a) if a != "expired" => form.get("scope").cloned().unwrap_or_default(),
+            _ => return error(StatusCode::BAD_REQUEST, "invalid_grant"),
+        },
         Some("refresh_token") => {
             match k.refresh_mode {
                 TokenMode::Ok => {}
