@@ -1,8 +1,8 @@
 //! The client rules of MCP 2026-07-28 (SPEC-2026-07-28 N-11..N-16), each against real loopback
 //! authorization servers: `application_type`, credentials that belong to one authorization server,
 //! re-registration when the resource names another one, `offline_access` only when listed, CIMD
-//! before DCR; and the grants of machine clients: client credentials (extension E-1) and the JWT
-//! bearer grant of workload identity federation (E-3).
+//! before DCR; and the grants without a browser: client credentials (extension E-1),
+//! enterprise-managed authorization (E-2) and workload identity federation (E-3).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod support;
@@ -451,4 +451,78 @@ async fn a_workload_uses_the_jwt_bearer_grant_and_a_rejection_is_not_retried() {
     assert_eq!(error.kind(), mcp_auth_client::AuthErrorKind::Rejected);
     assert_eq!(refused.token_calls().len(), 1, "no retry, no other grant");
     assert!(refused.authorize_calls().is_empty());
+}
+
+/// An enterprise IdP's token endpoint (RFC 8693) that records each exchange and issues an
+/// identity assertion grant.
+async fn enterprise_idp() -> (String, Arc<std::sync::Mutex<Vec<HashMap<String, String>>>>) {
+    use axum::{Form, Json, Router, extract::State, routing::post};
+    type Seen = Arc<std::sync::Mutex<Vec<HashMap<String, String>>>>;
+    async fn exchange(
+        State(seen): State<Seen>,
+        Form(form): Form<HashMap<String, String>>,
+    ) -> Json<serde_json::Value> {
+        seen.lock().unwrap().push(form);
+        Json(serde_json::json!({
+            "access_token": "id-jag-for-alice",
+            "issued_token_type": "urn:ietf:params:oauth:token-type:id-jag",
+            "token_type": "N_A",
+        }))
+    }
+    let seen: Seen = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/token", listener.local_addr().unwrap());
+    let app = Router::new()
+        .route("/token", post(exchange))
+        .with_state(Arc::clone(&seen));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn enterprise_managed_authorization_exchanges_the_id_token_then_presents_the_grant() {
+    let (idp, exchanges) = enterprise_idp().await;
+    let fake = Fake::start(Knobs {
+        registration: false,
+        ..Knobs::default()
+    })
+    .await;
+    let manager = fake
+        .manager(&clock())
+        .client_credentials(ClientCredentials::new("mcp-client").secret("mcp-secret"))
+        .enterprise_managed_authorization(&idp, "idp-client", "alice-id-token")
+        .build()
+        .unwrap();
+    assert_eq!(call(&manager, &fake, "tools/list").await.status(), 200);
+
+    let exchange = exchanges.lock().unwrap()[0].clone();
+    assert_eq!(
+        exchange["grant_type"],
+        "urn:ietf:params:oauth:grant-type:token-exchange"
+    );
+    assert_eq!(
+        exchange["requested_token_type"],
+        "urn:ietf:params:oauth:token-type:id-jag"
+    );
+    assert_eq!(exchange["subject_token"], "alice-id-token");
+    assert_eq!(
+        exchange["subject_token_type"],
+        "urn:ietf:params:oauth:token-type:id_token"
+    );
+    assert_eq!(exchange["audience"], fake.issuer());
+    assert_eq!(exchange["resource"], fake.mcp_url());
+    assert_eq!(exchange["client_id"], "idp-client");
+    assert!(
+        !exchange.contains_key("client_secret"),
+        "the MCP client's secret stays with its AS"
+    );
+
+    let call = &fake.token_calls()[0];
+    assert_eq!(
+        call.form["grant_type"],
+        "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    );
+    assert_eq!(call.form["assertion"], "id-jag-for-alice");
+    assert!(call.authorization.as_deref().unwrap().starts_with("Basic "));
+    assert!(fake.authorize_calls().is_empty(), "no browser");
 }

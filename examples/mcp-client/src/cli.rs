@@ -105,6 +105,9 @@ pub struct Args {
     pub machine: bool,
     /// Workload identity: the JWT for the JWT bearer grant.
     pub workload_jwt: Option<String>,
+    /// Enterprise-managed authorization: the IdP's token endpoint, this client's id there, and
+    /// the user's ID token.
+    pub enterprise: Option<(String, String, String)>,
 }
 
 /// One `--call`.
@@ -202,6 +205,7 @@ pub fn parse(
     };
     let scenario = env("MCP_CONFORMANCE_SCENARIO").filter(|s| !s.is_empty());
     let mut context_calls = Vec::new();
+    let mut enterprise = None;
     if scenario.is_some() {
         headless = true;
         accept_elicitations = true;
@@ -224,6 +228,15 @@ pub fn parse(
             if let Some(jwt) = context.get("valid_jwt").and_then(Value::as_str) {
                 workload_jwt = Some(jwt.to_owned());
             }
+            // Enterprise-managed authorization (SEP-990): the IdP and the user's ID token.
+            let field = |name: &str| context.get(name).and_then(Value::as_str).map(str::to_owned);
+            if let (Some(endpoint), Some(client), Some(token)) = (
+                field("idp_token_endpoint"),
+                field("idp_client_id"),
+                field("idp_id_token"),
+            ) {
+                enterprise = Some((endpoint, client, token));
+            }
         }
     }
     let era = match version.as_deref() {
@@ -244,6 +257,7 @@ pub fn parse(
         accept_elicitations,
         machine,
         workload_jwt,
+        enterprise,
         calls,
         headless,
         store,

@@ -155,7 +155,12 @@ pub async fn run(args: &Args) -> Result<(), Box<dyn StdError + Send + Sync>> {
         println!("pre-registered client: {}", client.client_id());
         builder = builder.client_credentials(client.clone());
     }
-    if let Some(jwt) = &args.workload_jwt {
+    if let Some((endpoint, idp_client, id_token)) = &args.enterprise {
+        println!("enterprise-managed authorization: ID token → identity assertion → token");
+        builder = builder
+            .enterprise_managed_authorization(endpoint, idp_client, id_token.clone())
+            .interactive(false);
+    } else if let Some(jwt) = &args.workload_jwt {
         println!("workload identity: the JWT bearer grant");
         builder = builder.jwt_bearer_grant(jwt.clone()).interactive(false);
     } else if args.machine {

@@ -463,7 +463,9 @@ impl TokenManager {
         operation: Option<&str>,
     ) -> Result<AccessToken, AuthError> {
         let config = &self.shared.config;
-        let machine = config.client_credentials_grant || config.jwt_bearer_assertion.is_some();
+        let machine = config.client_credentials_grant
+            || config.jwt_bearer_assertion.is_some()
+            || config.enterprise.is_some();
         if !config.interactive && !machine {
             return Err(AuthError::new(AuthErrorKind::InteractionRequired));
         }
@@ -636,6 +638,60 @@ impl TokenManager {
         Ok(token)
     }
 
+    /// SEP-990 step 1: the user's ID token exchanged at the enterprise IdP (RFC 8693) for an
+    /// identity assertion grant for this authorization server and resource.
+    async fn identity_assertion(
+        &self,
+        enterprise: &super::Enterprise,
+        found: &Discovery,
+        requested: &ScopeSet,
+    ) -> Result<Secret, AuthError> {
+        let url = checked(
+            self.shared.config.policy,
+            &enterprise.idp_token_endpoint,
+            "the IdP token endpoint",
+        )?;
+        let scope = requested.to_string();
+        let mut form = vec![
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
+            (
+                "requested_token_type",
+                "urn:ietf:params:oauth:token-type:id-jag",
+            ),
+            ("audience", found.issuer()),
+            ("resource", found.resource()),
+            ("subject_token", enterprise.id_token.expose()),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:id_token",
+            ),
+            ("client_id", enterprise.idp_client_id.as_str()),
+        ];
+        if !requested.is_empty() {
+            form.push(("scope", scope.as_str()));
+        }
+        event!(info, issuer = %found.issuer(), "exchanging the ID token for an identity assertion grant");
+        let response = self.shared.http.post_form(&url, &form, None).await?;
+        // RFC 8693 §2.2.1: the issued token is in `access_token`; its `token_type` is `N_A`.
+        let code = response.status.as_u16();
+        if !response.status.is_success() {
+            return Err(parse_token_response(&response.status, &response.body)
+                .err()
+                .unwrap_or_else(|| AuthError::new(AuthErrorKind::Protocol).with_status(code)));
+        }
+        serde_json::from_slice::<Value>(&response.body)
+            .ok()
+            .and_then(|v| v.get("access_token")?.as_str().map(Secret::from))
+            .ok_or_else(|| {
+                AuthError::new(AuthErrorKind::Protocol)
+                    .with_detail("the IdP's token exchange response has no access_token")
+                    .with_status(code)
+            })
+    }
+
     /// A grant without a user (SPEC-2026 E-1, E-3): the client credentials grant (RFC 6749 §4.4)
     /// with pre-registered credentials that hold a secret or a private key, or the JWT bearer
     /// grant (RFC 7523 §2.1) with the configured workload assertion. `resource` is sent as on
@@ -645,11 +701,19 @@ impl TokenManager {
         found: &Discovery,
         requested: ScopeSet,
     ) -> Result<AccessToken, AuthError> {
-        let jwt_bearer = self.shared.config.jwt_bearer_assertion.as_ref();
+        let config = &self.shared.config;
+        let id_jag = match &config.enterprise {
+            Some(enterprise) => Some(
+                self.identity_assertion(enterprise, found, &requested)
+                    .await?,
+            ),
+            None => None,
+        };
+        let jwt_bearer = id_jag.as_ref().or(config.jwt_bearer_assertion.as_ref());
         let client = self
             .preregistered(found.issuer())
             .filter(|c| {
-                jwt_bearer.is_some()
+                config.jwt_bearer_assertion.is_some()
                     || c.client_secret.is_some()
                     || c.token_endpoint_auth_method == TokenEndpointAuthMethod::PrivateKeyJwt
             })

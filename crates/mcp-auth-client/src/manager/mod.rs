@@ -164,6 +164,7 @@ pub(crate) struct Config {
     pub(crate) offline_access: bool,
     pub(crate) client_credentials_grant: bool,
     pub(crate) jwt_bearer_assertion: Option<mcp_auth_core::Secret>,
+    pub(crate) enterprise: Option<Enterprise>,
     pub(crate) assume_s256: Vec<String>,
 }
 
@@ -410,7 +411,19 @@ pub struct TokenManagerBuilder {
     offline_access: bool,
     client_credentials_grant: bool,
     jwt_bearer_assertion: Option<mcp_auth_core::Secret>,
+    enterprise: Option<Enterprise>,
     assume_s256: Vec<String>,
+}
+
+/// Enterprise-managed authorization (SEP-990): where the identity assertion grant comes from.
+#[derive(Debug, Clone)]
+pub(crate) struct Enterprise {
+    /// The enterprise IdP's token endpoint (RFC 8693 token exchange).
+    pub(crate) idp_token_endpoint: String,
+    /// This client's id at the IdP.
+    pub(crate) idp_client_id: String,
+    /// The user's ID token from the IdP (the subject token).
+    pub(crate) id_token: mcp_auth_core::Secret,
 }
 
 impl fmt::Debug for TokenManagerBuilder {
@@ -455,6 +468,7 @@ impl TokenManagerBuilder {
             offline_access: true,
             client_credentials_grant: false,
             jwt_bearer_assertion: None,
+            enterprise: None,
             assume_s256: Vec::new(),
         }
     }
@@ -600,6 +614,25 @@ impl TokenManagerBuilder {
         self
     }
 
+    /// Enterprise-managed authorization (SEP-990, "ID-JAG"): the user's `id_token` from the
+    /// enterprise IdP is exchanged at `idp_token_endpoint` (RFC 8693, as `idp_client_id`) for an
+    /// identity assertion grant naming the MCP server's authorization server and resource, which
+    /// the [pre-registered](Self::client_credentials) confidential client presents with the JWT
+    /// bearer grant (RFC 7523). No browser. The endpoint is checked like every other URL.
+    pub fn enterprise_managed_authorization(
+        mut self,
+        idp_token_endpoint: impl Into<String>,
+        idp_client_id: impl Into<String>,
+        id_token: impl Into<mcp_auth_core::Secret>,
+    ) -> Self {
+        self.enterprise = Some(Enterprise {
+            idp_token_endpoint: idp_token_endpoint.into(),
+            idp_client_id: idp_client_id.into(),
+            id_token: id_token.into(),
+        });
+        self
+    }
+
     /// **Non-conformant override** (SPEC C-11): proceed with PKCE S256 although the authorization
     /// server `issuer` does not advertise `code_challenge_methods_supported` (Entra ID and Cognito
     /// omit it in their OIDC documents). Logged at `warn` each time it applies.
@@ -630,6 +663,9 @@ impl TokenManagerBuilder {
                 return Err(ConfigError::MetadataDocumentUrl);
             }
         }
+        if let Some(enterprise) = &self.enterprise {
+            policy.check_config(&enterprise.idp_token_endpoint, "IdP token endpoint")?;
+        }
         if !(1..=MAX_ATTEMPTS_LIMIT).contains(&self.max_authorization_attempts) {
             return Err(ConfigError::OutOfRange {
                 what: "max_authorization_attempts",
@@ -656,6 +692,7 @@ impl TokenManagerBuilder {
                 offline_access: self.offline_access,
                 client_credentials_grant: self.client_credentials_grant,
                 jwt_bearer_assertion: self.jwt_bearer_assertion,
+                enterprise: self.enterprise,
                 assume_s256: self.assume_s256,
             },
             http,
