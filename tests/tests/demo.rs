@@ -71,7 +71,10 @@ async fn a_client_connects_lists_reads_and_steps_up_to_write_and_admin() {
     // 401 → discovery → registration → authorization (headless) → initialize.
     let info = mcp.initialize("demo e2e").await.unwrap();
     assert_eq!(info.name, "example-mcp-server");
-    assert!(info.legacy || info.protocol_version == "2026-07-28", "{info:?}");
+    assert!(
+        info.legacy || info.protocol_version == "2026-07-28",
+        "{info:?}"
+    );
     assert_eq!(granted(&manager).await, "mcp:tools notes:read");
 
     let mut tools: Vec<String> = mcp

@@ -32,9 +32,7 @@ mod support;
 
 use std::{net::SocketAddr, time::Duration};
 
-use example_mcp_client::{
-    mcp::{Error as McpError, McpClient},
-};
+use example_mcp_client::mcp::{Error as McpError, McpClient};
 use example_resource_server::{ADMIN_SCOPE, TOOLS_SCOPE};
 use mcp_auth_client::{
     TokenManager,
@@ -368,7 +366,10 @@ async fn connect_and_step_up(
     let manager = manager(&deployment.rs_mcp, &store);
     let mut mcp = client(&deployment.rs_mcp, &manager);
     let info = mcp.initialize("resource-only e2e").await.unwrap();
-    assert!(info.legacy || info.protocol_version == "2026-07-28", "{info:?}");
+    assert!(
+        info.legacy || info.protocol_version == "2026-07-28",
+        "{info:?}"
+    );
     assert_eq!(granted(&manager).await, TOOLS_SCOPE);
     assert_eq!(deployment.demo_hits("/register"), 1, "dynamic registration");
     assert_eq!(deployment.demo_hits("/authorize"), 1);

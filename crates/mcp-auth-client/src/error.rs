@@ -46,6 +46,9 @@ pub enum ConfigError {
     /// The HTTP client could not be built.
     #[error("the HTTP client could not be built")]
     HttpClient,
+    /// A `private_key_jwt` key or algorithm is unusable.
+    #[error("the private key or its algorithm is unusable for private_key_jwt")]
+    PrivateKey,
 }
 
 /// What went wrong while obtaining, refreshing or using a token. See [`AuthError::kind`].

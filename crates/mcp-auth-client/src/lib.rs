@@ -109,6 +109,7 @@
 //! |---|---|---|
 //! | `tracing` | yes | events on discovery, registration, authorization, refresh (ids and issuers only, never a secret) |
 //! | `rmcp` | no | [`rmcp::McpAuthClient`], rmcp's Streamable HTTP client transport under the token manager |
+//! | `private-key-jwt` | no | `ClientCredentials::private_key_jwt`: client authentication with a signed JWT assertion (RFC 7523), e.g. for machine clients |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 /// Emits a tracing event when the `tracing` feature is on; nothing otherwise.
@@ -148,11 +149,11 @@ mod fetch;
 pub mod layer;
 pub mod manager;
 pub mod registration;
-pub mod store;
 mod retry;
 #[cfg(feature = "rmcp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rmcp")))]
 pub mod rmcp;
+pub mod store;
 mod token;
 
 pub use self::{

@@ -67,7 +67,6 @@ use rmcp::{
         StreamableHttpResponseLimits,
     },
 };
-use serde_json::Value;
 use sse_stream::Sse;
 
 use crate::{
@@ -141,7 +140,10 @@ impl<C> McpAuthClient<C> {
     }
 
     fn set_last_error(&self, error: Option<AuthError>) {
-        *self.last_error.lock().unwrap_or_else(PoisonError::into_inner) = error;
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = error;
     }
 }
 
@@ -156,20 +158,19 @@ fn operation_of(message: &ClientJsonRpcMessage) -> String {
         ClientRequest::ReadResourceRequest(read) => Some(read.params.uri.clone()),
         _ => None,
     };
-    let method = serde_json::to_value(&request.request)
-        .ok()
-        .and_then(|v| v.get("method").and_then(Value::as_str).map(str::to_owned))
-        .unwrap_or_else(|| "request".to_owned());
+    let method = request.request.method();
     match name {
         Some(name) => format!("{method} {name}"),
-        None => method,
+        None => method.to_owned(),
     }
 }
 
 /// How one attempt's result reads to the retry loop: rmcp's reqwest client reports a 401/403
 /// with a challenge as `AuthRequired`/`InsufficientScope` (the first `WWW-Authenticate` value),
 /// and one without a challenge as an "HTTP 401 …" unexpected response.
-fn classify<T, E>(result: Result<T, StreamableHttpError<E>>) -> Attempt<Result<T, StreamableHttpError<E>>>
+fn classify<T, E>(
+    result: Result<T, StreamableHttpError<E>>,
+) -> Attempt<Result<T, StreamableHttpError<E>>>
 where
     E: std::error::Error + Send + Sync + 'static,
 {
@@ -236,21 +237,22 @@ where
         Fut: Future<Output = Result<T, StreamableHttpError<C::Error>>>,
     {
         match &self.credentials {
-            Credentials::Bearer(token) => send(Some(token.expose().to_owned()), custom_headers).await,
+            Credentials::Bearer(token) => {
+                send(Some(token.expose().to_owned()), custom_headers).await
+            }
             Credentials::ApiKey { header, value } => {
                 let mut headers = custom_headers;
                 headers.insert(header.clone(), value.clone());
                 send(None, headers).await
             }
             Credentials::OAuth(manager) => {
-                let (result, error) = authorized(manager, operation, |token: Option<AccessToken>| {
-                    let attempt = send(
-                        token.map(|t| t.expose().to_owned()),
-                        custom_headers.clone(),
-                    );
-                    async move { classify(attempt.await) }
-                })
-                .await;
+                let (result, error) =
+                    authorized(manager, operation, |token: Option<AccessToken>| {
+                        let attempt =
+                            send(token.map(|t| t.expose().to_owned()), custom_headers.clone());
+                        async move { classify(attempt.await) }
+                    })
+                    .await;
                 if error.is_some() || result.is_ok() {
                     self.set_last_error(error);
                 }
@@ -384,5 +386,56 @@ where
             )
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Result = std::result::Result<(), StreamableHttpError<std::io::Error>>;
+
+    fn status_of(result: Result) -> Option<(StatusCode, bool)> {
+        match classify(result) {
+            Attempt::Challenged {
+                status, headers, ..
+            } => Some((status, headers.contains_key(WWW_AUTHENTICATE))),
+            Attempt::Done { .. } => None,
+        }
+    }
+
+    #[test]
+    fn challenges_with_and_without_a_header_are_recognised() {
+        use rmcp::transport::streamable_http_client::{AuthRequiredError, InsufficientScopeError};
+        assert_eq!(
+            status_of(Err(StreamableHttpError::AuthRequired(
+                AuthRequiredError::new(r#"Bearer resource_metadata="https://a/x""#.to_owned())
+            ))),
+            Some((StatusCode::UNAUTHORIZED, true))
+        );
+        assert_eq!(
+            status_of(Err(StreamableHttpError::InsufficientScope(
+                InsufficientScopeError::new(
+                    r#"Bearer error="insufficient_scope", scope="a b""#.to_owned(),
+                    Some("a b".to_owned())
+                )
+            ))),
+            Some((StatusCode::FORBIDDEN, true))
+        );
+        // rmcp's reqwest client: a 401 without WWW-Authenticate (2025-03-26 servers).
+        assert_eq!(
+            status_of(Err(StreamableHttpError::UnexpectedServerResponse(
+                "HTTP 401 Unauthorized: ".into()
+            ))),
+            Some((StatusCode::UNAUTHORIZED, false))
+        );
+        assert_eq!(
+            status_of(Err(StreamableHttpError::UnexpectedServerResponse(
+                "HTTP 4011".into()
+            ))),
+            None
+        );
+        assert_eq!(status_of(Err(StreamableHttpError::SessionExpired)), None);
+        assert_eq!(status_of(Ok(())), None);
     }
 }

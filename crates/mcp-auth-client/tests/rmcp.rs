@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::atomic::Ordering};
 
 use axum::Router;
 use mcp_auth_client::{AuthErrorKind, TokenManager, rmcp::McpAuthClient};
@@ -79,7 +79,10 @@ async fn connect(
         http.clone(),
         StreamableHttpClientTransportConfig::with_uri(url),
     );
-    let running = Client.serve_with_lifecycle(transport, lifecycle).await.unwrap();
+    let running = Client
+        .serve_with_lifecycle(transport, lifecycle)
+        .await
+        .unwrap();
     (running, http)
 }
 
@@ -131,10 +134,11 @@ async fn authorizes_and_steps_up(lifecycle: ClientLifecycleMode, era: ProtocolVe
         "the challenged scope, then the union on step-up"
     );
     assert_eq!(fake.registrations().len(), 1);
-    // Only the very first request went out without a token.
+    // Only the very first request went out without a token; every later one carried it.
     let log = fake.log();
     let mcp_requests = log.iter().filter(|l| l.ends_with(" /mcp")).count();
-    assert!(mcp_requests >= 4, "{log:?}");
+    assert!(mcp_requests >= 5, "{log:?}");
+    assert_eq!(fake.anonymous_mcp.load(Ordering::SeqCst), 1, "{log:?}");
 }
 
 #[tokio::test]
@@ -144,7 +148,11 @@ async fn an_rmcp_client_speaks_2026_07_28_with_authorization_and_step_up() {
 
 #[tokio::test]
 async fn an_rmcp_client_speaks_2025_11_25_with_authorization_and_step_up() {
-    authorizes_and_steps_up(ClientLifecycleMode::Initialize, ProtocolVersion::V_2025_11_25).await;
+    authorizes_and_steps_up(
+        ClientLifecycleMode::Initialize,
+        ProtocolVersion::V_2025_11_25,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -190,11 +198,48 @@ async fn a_refusal_reaches_rmcp_as_the_servers_401() {
         http.clone(),
         StreamableHttpClientTransportConfig::with_uri(fake.mcp_url()),
     );
-    let error = Client.serve_with_lifecycle(transport, auto()).await.unwrap_err();
+    let error = Client
+        .serve_with_lifecycle(transport, auto())
+        .await
+        .unwrap_err();
     assert!(error.is_authorization_required(), "{error}");
     assert_eq!(
         http.last_error().map(|e| e.kind()),
         Some(AuthErrorKind::ResourceMismatch)
     );
     assert!(fake.authorize_calls().is_empty());
+}
+
+#[tokio::test]
+async fn tokens_are_refreshed_under_rmcp_ahead_of_expiry_and_after_a_revocation() {
+    let fake = Fake::start_with_mcp(Knobs::default(), mcp_app()).await;
+    let clock = clock();
+    let manager = fake.manager(&clock).build().unwrap();
+    let (client, http) = connect(&manager, &fake.mcp_url(), auto()).await;
+    let grant_types = || {
+        fake.token_calls()
+            .iter()
+            .map(|c| c.form["grant_type"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(grant_types(), ["authorization_code"]);
+
+    // Close to expiry: the next request refreshes first.
+    clock.advance(std::time::Duration::from_secs(3590));
+    client.list_all_tools().await.unwrap();
+    assert_eq!(grant_types(), ["authorization_code", "refresh_token"]);
+
+    // The server forgets the token: its 401 leads to a refresh and a retry, not a new login.
+    fake.revoke_all_access_tokens();
+    client
+        .call_tool(CallToolRequestParams::new("hello"))
+        .await
+        .unwrap();
+    assert_eq!(
+        grant_types(),
+        ["authorization_code", "refresh_token", "refresh_token"]
+    );
+    assert_eq!(fake.authorize_calls().len(), 1);
+    assert!(http.last_error().is_none());
+    client.cancel().await.unwrap();
 }

@@ -41,6 +41,10 @@ options:
   --protocol-version V        start with this version's lifecycle: 2026-07-28 (server/discover,
                               falling back to initialize; the default) or an older one such as
                               2025-11-25 (the initialize handshake only)
+  --client-credentials        a machine client: tokens from the client credentials grant with
+                              --client-id and MCP_CLIENT_SECRET, never a browser
+  --workload-jwt-file FILE    workload identity: tokens from the JWT bearer grant with the JWT
+                              in FILE (issued by the platform) and --client-id
   --accept-elicitations       accept the server's elicitation forms with their default values
                               (default: decline them)
   --quiet                     do not print each HTTP exchange
@@ -56,6 +60,12 @@ environment:
 
 /// The Client ID Metadata Document URL the conformance suite expects (`auth/basic-cimd`).
 pub const CONFORMANCE_CIMD_URL: &str = "https://conformance-test.local/client-metadata.json";
+
+/// The conformance scenarios of a machine client (`client_secret_basic`, `private_key_jwt`).
+pub const CONFORMANCE_CLIENT_CREDENTIALS: &[&str] = &[
+    "auth/client-credentials-basic",
+    "auth/client-credentials-jwt",
+];
 
 /// What the command line asks for.
 #[derive(Debug)]
@@ -91,6 +101,13 @@ pub struct Args {
     pub era: Era,
     /// Accept elicitation forms with their defaults.
     pub accept_elicitations: bool,
+    /// A machine client: the client credentials grant.
+    pub machine: bool,
+    /// Workload identity: the JWT for the JWT bearer grant.
+    pub workload_jwt: Option<String>,
+    /// Enterprise-managed authorization: the IdP's token endpoint, this client's id there, and
+    /// the user's ID token.
+    pub enterprise: Option<(String, String, String)>,
 }
 
 /// One `--call`.
@@ -125,6 +142,8 @@ pub fn parse(
     let mut trace_http = true;
     let mut version: Option<String> = None;
     let mut accept_elicitations = false;
+    let mut machine = false;
+    let mut workload_jwt_file: Option<PathBuf> = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let mut value = |name: &str| {
@@ -155,6 +174,10 @@ pub fn parse(
             "--quiet" => trace_http = false,
             "--protocol-version" => version = Some(value("--protocol-version")?),
             "--accept-elicitations" => accept_elicitations = true,
+            "--client-credentials" => machine = true,
+            "--workload-jwt-file" => {
+                workload_jwt_file = Some(PathBuf::from(value("--workload-jwt-file")?));
+            }
             other if other.starts_with('-') => {
                 return Err(UsageError(format!("unknown option {other}")));
             }
@@ -171,14 +194,26 @@ pub fn parse(
         }
     });
 
+    let mut workload_jwt = match workload_jwt_file {
+        Some(path) => Some(
+            std::fs::read_to_string(&path)
+                .map_err(|e| UsageError(format!("--workload-jwt-file {}: {e}", path.display())))?
+                .trim()
+                .to_owned(),
+        ),
+        None => None,
+    };
     let scenario = env("MCP_CONFORMANCE_SCENARIO").filter(|s| !s.is_empty());
     let mut context_calls = Vec::new();
+    let mut enterprise = None;
     if scenario.is_some() {
         headless = true;
         accept_elicitations = true;
         if client_metadata_url.is_none() {
             client_metadata_url = Some(CONFORMANCE_CIMD_URL.to_owned());
         }
+        // The suite's machine-client scenario with a shared secret (extension E-1).
+        machine |= CONFORMANCE_CLIENT_CREDENTIALS.contains(&scenario.as_deref().unwrap_or(""));
         if version.is_none() {
             version = env("MCP_CONFORMANCE_PROTOCOL_VERSION").filter(|v| !v.is_empty());
         }
@@ -189,6 +224,19 @@ pub fn parse(
                 client = Some(credentials);
             }
             context_calls = conformance_tool_calls(&context);
+            // Workload identity (SEP-1933): the platform's JWT for the JWT bearer grant.
+            if let Some(jwt) = context.get("valid_jwt").and_then(Value::as_str) {
+                workload_jwt = Some(jwt.to_owned());
+            }
+            // Enterprise-managed authorization (SEP-990): the IdP and the user's ID token.
+            let field = |name: &str| context.get(name).and_then(Value::as_str).map(str::to_owned);
+            if let (Some(endpoint), Some(client), Some(token)) = (
+                field("idp_token_endpoint"),
+                field("idp_client_id"),
+                field("idp_id_token"),
+            ) {
+                enterprise = Some((endpoint, client, token));
+            }
         }
     }
     let era = match version.as_deref() {
@@ -207,6 +255,9 @@ pub fn parse(
         context_calls,
         era,
         accept_elicitations,
+        machine,
+        workload_jwt,
+        enterprise,
         calls,
         headless,
         store,
@@ -243,19 +294,20 @@ fn conformance_tool_calls(context: &Value) -> Vec<ToolCall> {
 /// The pre-registered credentials in a conformance context, if it has a `client_id`.
 fn conformance_credentials(context: &Value) -> Result<Option<ClientCredentials>, UsageError> {
     let field = |name: &str| context.get(name).and_then(Value::as_str);
-    if field("private_key_pem").is_some() {
-        return Err(UsageError(
-            "MCP_CONFORMANCE_CONTEXT asks for private_key_jwt client credentials, which this \
-             client does not implement"
-                .to_owned(),
-        ));
+    let Some(id) = field("client_id") else {
+        return Ok(None);
+    };
+    let credentials = ClientCredentials::new(id);
+    if let Some(pem) = field("private_key_pem") {
+        let algorithm = field("signing_algorithm").unwrap_or("ES256");
+        return credentials
+            .private_key_jwt(pem, algorithm)
+            .map(Some)
+            .map_err(|e| UsageError(format!("MCP_CONFORMANCE_CONTEXT: {e}")));
     }
-    Ok(field("client_id").map(|id| {
-        let credentials = ClientCredentials::new(id);
-        match field("client_secret") {
-            Some(secret) => credentials.secret(secret.to_owned()),
-            None => credentials,
-        }
+    Ok(Some(match field("client_secret") {
+        Some(secret) => credentials.secret(secret.to_owned()),
+        None => credentials,
     }))
 }
 
@@ -321,6 +373,7 @@ mod tests {
             ],
         );
         assert!(args.headless && args.accept_elicitations && args.calls.is_empty());
+        assert!(!args.machine);
         assert_eq!(
             args.client_metadata_url.as_deref(),
             Some(CONFORMANCE_CIMD_URL)
@@ -352,10 +405,44 @@ mod tests {
         assert_eq!(args.context_calls[0].name, "t");
         assert_eq!(args.context_calls[0].arguments.get("n"), Some(&json!(42)));
         let modern = run(
-            &["--protocol-version", "2026-07-28", "http://localhost:1234/mcp"],
+            &[
+                "--protocol-version",
+                "2026-07-28",
+                "http://localhost:1234/mcp",
+            ],
             &[],
         );
         assert_eq!(modern.era, crate::mcp::Era::Auto);
+    }
+
+    #[test]
+    fn conformance_private_key_jwt_makes_a_machine_client() {
+        let context = r#"{"client_id":"m","private_key_pem":"-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgu8EP56LzTUuRDV/U\noer7Y0KutRrQ9lDDQb4/KTmW/EWhRANCAATDY/tmPRP4kwpT9jEswaEOWAf17W4A\nFjfJQPqnJZ2dwAI35cRUMm+PJagTazN1y7Tm0WHVWgbvIBY4Rno5rQAZ\n-----END PRIVATE KEY-----","signing_algorithm":"ES256"}"#.to_owned();
+        let args = run(
+            &["http://localhost:1234/mcp"],
+            &[
+                ("MCP_CONFORMANCE_SCENARIO", "auth/client-credentials-jwt"),
+                ("MCP_CONFORMANCE_CONTEXT", context.as_str()),
+            ],
+        );
+        assert!(args.machine);
+        let client = args.client.expect("credentials from the context");
+        assert_eq!(client.auth_method(), TokenEndpointAuthMethod::PrivateKeyJwt);
+        assert!(!format!("{client:?}").contains("PRIVATE KEY"));
+        let bad = |name: &str| {
+            let env = [
+                (
+                    "MCP_CONFORMANCE_SCENARIO".to_owned(),
+                    "auth/client-credentials-jwt".to_owned(),
+                ),
+                (
+                    "MCP_CONFORMANCE_CONTEXT".to_owned(),
+                    r#"{"client_id":"m","private_key_pem":"nope"}"#.to_owned(),
+                ),
+            ];
+            env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        };
+        assert!(parse(["http://localhost:1/mcp".to_owned()], bad).is_err());
     }
 
     #[test]
@@ -366,7 +453,11 @@ mod tests {
         assert!(parse(Vec::new(), none).is_err());
         assert!(
             parse(
-                ["--protocol-version".to_owned(), "latest".to_owned(), "http://x/".to_owned()],
+                [
+                    "--protocol-version".to_owned(),
+                    "latest".to_owned(),
+                    "http://x/".to_owned()
+                ],
                 none
             )
             .is_err()

@@ -155,6 +155,18 @@ pub async fn run(args: &Args) -> Result<(), Box<dyn StdError + Send + Sync>> {
         println!("pre-registered client: {}", client.client_id());
         builder = builder.client_credentials(client.clone());
     }
+    if let Some((endpoint, idp_client, id_token)) = &args.enterprise {
+        println!("enterprise-managed authorization: ID token → identity assertion → token");
+        builder = builder
+            .enterprise_managed_authorization(endpoint, idp_client, id_token.clone())
+            .interactive(false);
+    } else if let Some(jwt) = &args.workload_jwt {
+        println!("workload identity: the JWT bearer grant");
+        builder = builder.jwt_bearer_grant(jwt.clone()).interactive(false);
+    } else if args.machine {
+        println!("machine client: the client credentials grant");
+        builder = builder.client_credentials_grant(true).interactive(false);
+    }
     let manager = builder.build()?;
 
     let handler = Handler::new(CLIENT_NAME, args.accept_elicitations, true);
@@ -206,8 +218,7 @@ pub async fn run(args: &Args) -> Result<(), Box<dyn StdError + Send + Sync>> {
         );
         let result = client.call_tool(&call.name, call.arguments.clone()).await?;
         show_tool_result(&result);
-        if result.get("isError").and_then(Value::as_bool) == Some(true) && args.scenario.is_none()
-        {
+        if result.get("isError").and_then(Value::as_bool) == Some(true) && args.scenario.is_none() {
             return Err(format!("the tool {} reported an error", call.name).into());
         }
     }

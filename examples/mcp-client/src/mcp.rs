@@ -17,14 +17,15 @@ use mcp_auth_client::{AuthError, Credentials, rmcp::McpAuthClient};
 use rmcp::{
     ClientHandler, ErrorData, RoleClient,
     model::{
-        CallToolRequestParams, ClientCapabilities, ClientConfig, ElicitRequestParams,
-        ElicitResult, ElicitationAction, GetPromptRequestParams, Implementation,
-        ProtocolVersion, ReadResourceRequestParams,
+        CallToolRequestParams, ClientCapabilities, ClientConfig, ElicitRequestParams, ElicitResult,
+        ElicitationAction, GetPromptRequestParams, Implementation, ProtocolVersion,
+        ReadResourceRequestParams,
     },
     service::{
         ClientInitializeError, ClientLifecycleMode, ClientServiceExt, NotificationContext,
         RequestContext, RunningService, ServiceError,
     },
+    transport::DynamicTransportError,
     transport::{
         StreamableHttpClientTransport,
         streamable_http_client::{StreamableHttpClientTransportConfig, StreamableHttpError},
@@ -319,7 +320,10 @@ impl McpClient {
         self.connected(running)
     }
 
-    fn connected(&mut self, running: RunningService<RoleClient, Handler>) -> Result<ServerInfo, Error> {
+    fn connected(
+        &mut self,
+        running: RunningService<RoleClient, Handler>,
+    ) -> Result<ServerInfo, Error> {
         let info = running.peer_info().ok_or(Error::NotConnected)?;
         let server = ServerInfo {
             name: info
@@ -368,7 +372,11 @@ impl McpClient {
     ///
     /// # Errors
     /// As [`initialize`](Self::initialize).
-    pub async fn call_tool(&mut self, name: &str, arguments: Map<String, Value>) -> Result<Value, Error> {
+    pub async fn call_tool(
+        &mut self,
+        name: &str,
+        arguments: Map<String, Value>,
+    ) -> Result<Value, Error> {
         let params = CallToolRequestParams::new(name.to_owned()).with_arguments(arguments);
         let result = self
             .running()?
@@ -477,35 +485,17 @@ impl McpClient {
     /// Finds the HTTP status in rmcp's error chain: an authorization failure (with the library's
     /// reason), another status, or neither.
     fn classify(&self, error: Box<dyn StdError + Send + Sync>, context: &'static str) -> Error {
-        let mut status = None;
-        let mut cause: Option<&(dyn StdError + 'static)> = Some(error.as_ref());
-        while let Some(e) = cause {
-            if let Some(http) = e.downcast_ref::<StreamableHttpError<reqwest::Error>>() {
-                status = match http {
-                    StreamableHttpError::AuthRequired(_) => Some(StatusCode::UNAUTHORIZED),
-                    StreamableHttpError::InsufficientScope(_) => Some(StatusCode::FORBIDDEN),
-                    StreamableHttpError::HttpStatus(s) => StatusCode::from_u16(s.status).ok(),
-                    StreamableHttpError::Client(c) => c.status().map(|s| {
-                        StatusCode::from_u16(s.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY)
-                    }),
-                    StreamableHttpError::UnexpectedServerResponse(text) => text
-                        .strip_prefix("HTTP ")
-                        .and_then(|t| t.get(..3))
-                        .and_then(|code| code.parse::<u16>().ok())
-                        .and_then(|code| StatusCode::from_u16(code).ok()),
-                    _ => None,
-                };
-                break;
-            }
-            // Wrapped by rmcp's worker in a way that cannot be downcast: its message says.
-            let text = e.to_string();
+        let text = error.to_string();
+        let status = http_status(error.as_ref()).or_else(|| {
+            // rmcp's messages for a 401/403 the library gave up on, however it was wrapped.
             if text.contains("Auth required") {
-                status = Some(StatusCode::UNAUTHORIZED);
+                Some(StatusCode::UNAUTHORIZED)
             } else if text.contains("Insufficient scope") {
-                status = Some(StatusCode::FORBIDDEN);
+                Some(StatusCode::FORBIDDEN)
+            } else {
+                None
             }
-            cause = e.source();
-        }
+        });
         match (status, self.http.last_error()) {
             (Some(status), Some(source))
                 if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) =>
@@ -519,4 +509,36 @@ impl McpClient {
             },
         }
     }
+}
+
+/// The HTTP status an rmcp error stands for, looking through its wrappers (rmcp's initialize error
+/// does not expose the transport error as a `source`).
+fn http_status(error: &(dyn StdError + 'static)) -> Option<StatusCode> {
+    if let Some(http) = error.downcast_ref::<StreamableHttpError<reqwest::Error>>() {
+        return match http {
+            StreamableHttpError::AuthRequired(_) => Some(StatusCode::UNAUTHORIZED),
+            StreamableHttpError::InsufficientScope(_) => Some(StatusCode::FORBIDDEN),
+            StreamableHttpError::HttpStatus(s) => StatusCode::from_u16(s.status).ok(),
+            StreamableHttpError::Client(c) => c
+                .status()
+                .and_then(|s| StatusCode::from_u16(s.as_u16()).ok()),
+            StreamableHttpError::UnexpectedServerResponse(text) => text
+                .strip_prefix("HTTP ")
+                .and_then(|t| t.get(..3))
+                .and_then(|code| code.parse::<u16>().ok())
+                .and_then(|code| StatusCode::from_u16(code).ok()),
+            _ => None,
+        };
+    }
+    let inner: Option<&(dyn StdError + 'static)> =
+        if let Some(dynamic) = error.downcast_ref::<DynamicTransportError>() {
+            Some(dynamic.error.as_ref())
+        } else if let Some(ClientInitializeError::TransportError { error, .. }) =
+            error.downcast_ref::<ClientInitializeError>()
+        {
+            Some(error)
+        } else {
+            error.source()
+        };
+    inner.and_then(http_status)
 }

@@ -8,9 +8,10 @@ use std::{
 use base64::{Engine, engine::general_purpose::STANDARD, engine::general_purpose::URL_SAFE_NO_PAD};
 use http::{HeaderMap, header::WWW_AUTHENTICATE};
 use mcp_auth_core::{
-    OFFLINE_ACCESS, ScopeSet, Secret, is_loopback_host,
+    OFFLINE_ACCESS, ScopeSet, Secret,
     challenge::{BearerChallenge, parse},
     error::{ErrorCode, ErrorResponse},
+    is_loopback_host,
     metadata::ClientInformation,
     pkce::{CodeChallenge, CodeVerifier, S256},
 };
@@ -462,7 +463,10 @@ impl TokenManager {
         operation: Option<&str>,
     ) -> Result<AccessToken, AuthError> {
         let config = &self.shared.config;
-        if !config.interactive {
+        let machine = config.client_credentials_grant
+            || config.jwt_bearer_assertion.is_some()
+            || config.enterprise.is_some();
+        if !config.interactive && !machine {
             return Err(AuthError::new(AuthErrorKind::InteractionRequired));
         }
         if let Some(operation) = operation {
@@ -490,11 +494,20 @@ impl TokenManager {
         // asked for only when that server lists it — added then (unless turned off), and dropped
         // otherwise even if a challenge or the resource metadata named it.
         let offline = ScopeSet::parse(OFFLINE_ACCESS).unwrap_or_default();
-        let as_lists_offline = metadata.scopes_supported.iter().any(|s| s == OFFLINE_ACCESS);
+        let as_lists_offline = metadata
+            .scopes_supported
+            .iter()
+            .any(|s| s == OFFLINE_ACCESS);
         if !as_lists_offline {
             requested = requested.difference(&offline);
         } else if config.offline_access {
             requested = requested.union(&offline);
+        }
+
+        if machine {
+            // A machine client asks for no refresh token: it can always get a new access token.
+            let requested = requested.difference(&offline);
+            return self.machine_grant_locked(&found, requested).await;
         }
 
         // The loopback listener first: dynamic registration needs its redirect URI. A client
@@ -588,6 +601,22 @@ impl TokenManager {
             ("resource", found.resource().to_owned()),
         ];
         let grant = self.token_request(&token_endpoint, form, &client).await?;
+        let token = self
+            .save_grant(found.as_ref(), token_endpoint, &client, grant, requested)
+            .await?;
+        event!(info, client_id = %client.client_id, "authorization complete");
+        Ok(token)
+    }
+
+    /// Stores the tokens of a new grant (authorization code or client credentials).
+    async fn save_grant(
+        &self,
+        found: &Discovery,
+        token_endpoint: String,
+        client: &StoredClient,
+        grant: Grant,
+        requested: ScopeSet,
+    ) -> Result<AccessToken, AuthError> {
         let mut record = StoredTokens::new(
             found.issuer(),
             token_endpoint,
@@ -606,7 +635,125 @@ impl TokenManager {
             .await?;
         let token = to_access(&record);
         self.set_current(Some(record));
-        event!(info, client_id = %client.client_id, "authorization complete");
+        Ok(token)
+    }
+
+    /// SEP-990 step 1: the user's ID token exchanged at the enterprise IdP (RFC 8693) for an
+    /// identity assertion grant for this authorization server and resource.
+    async fn identity_assertion(
+        &self,
+        enterprise: &super::Enterprise,
+        found: &Discovery,
+        requested: &ScopeSet,
+    ) -> Result<Secret, AuthError> {
+        let url = checked(
+            self.shared.config.policy,
+            &enterprise.idp_token_endpoint,
+            "the IdP token endpoint",
+        )?;
+        let scope = requested.to_string();
+        let mut form = vec![
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
+            (
+                "requested_token_type",
+                "urn:ietf:params:oauth:token-type:id-jag",
+            ),
+            ("audience", found.issuer()),
+            ("resource", found.resource()),
+            ("subject_token", enterprise.id_token.expose()),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:id_token",
+            ),
+            ("client_id", enterprise.idp_client_id.as_str()),
+        ];
+        if !requested.is_empty() {
+            form.push(("scope", scope.as_str()));
+        }
+        event!(info, issuer = %found.issuer(), "exchanging the ID token for an identity assertion grant");
+        let response = self.shared.http.post_form(&url, &form, None).await?;
+        // RFC 8693 §2.2.1: the issued token is in `access_token`; its `token_type` is `N_A`.
+        let code = response.status.as_u16();
+        if !response.status.is_success() {
+            return Err(parse_token_response(&response.status, &response.body)
+                .err()
+                .unwrap_or_else(|| AuthError::new(AuthErrorKind::Protocol).with_status(code)));
+        }
+        serde_json::from_slice::<Value>(&response.body)
+            .ok()
+            .and_then(|v| v.get("access_token")?.as_str().map(Secret::from))
+            .ok_or_else(|| {
+                AuthError::new(AuthErrorKind::Protocol)
+                    .with_detail("the IdP's token exchange response has no access_token")
+                    .with_status(code)
+            })
+    }
+
+    /// A grant without a user (SPEC-2026 E-1, E-3): the client credentials grant (RFC 6749 §4.4)
+    /// with pre-registered credentials that hold a secret or a private key, or the JWT bearer
+    /// grant (RFC 7523 §2.1) with the configured workload assertion. `resource` is sent as on
+    /// every token request (SPEC C-19). A rejection is returned as is: no other grant is tried.
+    async fn machine_grant_locked(
+        &self,
+        found: &Discovery,
+        requested: ScopeSet,
+    ) -> Result<AccessToken, AuthError> {
+        let config = &self.shared.config;
+        let id_jag = match &config.enterprise {
+            Some(enterprise) => Some(
+                self.identity_assertion(enterprise, found, &requested)
+                    .await?,
+            ),
+            None => None,
+        };
+        let jwt_bearer = id_jag.as_ref().or(config.jwt_bearer_assertion.as_ref());
+        let client = self
+            .preregistered(found.issuer())
+            .filter(|c| {
+                config.jwt_bearer_assertion.is_some()
+                    || c.client_secret.is_some()
+                    || c.token_endpoint_auth_method == TokenEndpointAuthMethod::PrivateKeyJwt
+            })
+            .ok_or_else(|| {
+                AuthError::new(AuthErrorKind::Registration).with_detail(
+                    "a grant without a user needs pre-registered credentials (with a secret or a private key for client credentials)",
+                )
+            })?;
+        let token_endpoint = found
+            .authorization_server_metadata()
+            .token_endpoint
+            .clone()
+            .unwrap_or_default();
+        let mut form = match jwt_bearer {
+            Some(assertion) => vec![
+                (
+                    "grant_type",
+                    "urn:ietf:params:oauth:grant-type:jwt-bearer".to_owned(),
+                ),
+                ("assertion", assertion.expose().to_owned()),
+            ],
+            None => vec![("grant_type", "client_credentials".to_owned())],
+        };
+        form.push(("resource", found.resource().to_owned()));
+        if !requested.is_empty() {
+            form.push(("scope", requested.to_string()));
+        }
+        event!(
+            info,
+            issuer = %found.issuer(),
+            client_id = %client.client_id,
+            scope = %requested,
+            jwt_bearer = jwt_bearer.is_some(),
+            "requesting a token without a user"
+        );
+        let grant = self.token_request(&token_endpoint, form, &client).await?;
+        let token = self
+            .save_grant(found, token_endpoint, &client, grant, requested)
+            .await?;
+        event!(info, client_id = %client.client_id, "token obtained without a user");
         Ok(token)
     }
 
@@ -696,6 +843,10 @@ impl TokenManager {
             }
             None => TokenEndpointAuthMethod::None,
         };
+        if method == TokenEndpointAuthMethod::PrivateKeyJwt {
+            return Err(AuthError::new(AuthErrorKind::Registration)
+                .with_detail("the server registered private_key_jwt, but no key was registered"));
+        }
         let mut client = StoredClient::new(issuer, RegistrationKind::Dynamic, info.client_id);
         client.client_secret = info.client_secret;
         client.token_endpoint_auth_method = method;
@@ -738,6 +889,27 @@ impl TokenManager {
             (TokenEndpointAuthMethod::ClientSecretPost, Some(secret)) => {
                 form.push(("client_id", client.client_id.clone()));
                 form.push(("client_secret", secret.expose().to_owned()));
+            }
+            (TokenEndpointAuthMethod::PrivateKeyJwt, _) => {
+                let signer = self
+                    .shared
+                    .config
+                    .credentials
+                    .iter()
+                    .filter(|c| c.client_id == client.client_id)
+                    .find(|c| c.issuer.as_deref().is_none_or(|i| i == client.issuer))
+                    .and_then(|c| c.signer.clone())
+                    .ok_or_else(|| {
+                        AuthError::new(AuthErrorKind::Registration)
+                            .with_detail("private_key_jwt needs the client's private key")
+                    })?;
+                let assertion = signer.sign(&client.client_id, &client.issuer, self.unix_now())?;
+                form.push(("client_id", client.client_id.clone()));
+                form.push((
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+                ));
+                form.push(("client_assertion", assertion));
             }
             _ => form.push(("client_id", client.client_id.clone())),
         }

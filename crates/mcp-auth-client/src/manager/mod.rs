@@ -162,6 +162,9 @@ pub(crate) struct Config {
     pub(crate) max_authorization_attempts: u32,
     pub(crate) interactive: bool,
     pub(crate) offline_access: bool,
+    pub(crate) client_credentials_grant: bool,
+    pub(crate) jwt_bearer_assertion: Option<mcp_auth_core::Secret>,
+    pub(crate) enterprise: Option<Enterprise>,
     pub(crate) assume_s256: Vec<String>,
 }
 
@@ -406,7 +409,21 @@ pub struct TokenManagerBuilder {
     max_authorization_attempts: u32,
     interactive: bool,
     offline_access: bool,
+    client_credentials_grant: bool,
+    jwt_bearer_assertion: Option<mcp_auth_core::Secret>,
+    enterprise: Option<Enterprise>,
     assume_s256: Vec<String>,
+}
+
+/// Enterprise-managed authorization (SEP-990): where the identity assertion grant comes from.
+#[derive(Debug, Clone)]
+pub(crate) struct Enterprise {
+    /// The enterprise IdP's token endpoint (RFC 8693 token exchange).
+    pub(crate) idp_token_endpoint: String,
+    /// This client's id at the IdP.
+    pub(crate) idp_client_id: String,
+    /// The user's ID token from the IdP (the subject token).
+    pub(crate) id_token: mcp_auth_core::Secret,
 }
 
 impl fmt::Debug for TokenManagerBuilder {
@@ -449,6 +466,9 @@ impl TokenManagerBuilder {
             max_authorization_attempts: DEFAULT_MAX_AUTHORIZATION_ATTEMPTS,
             interactive: true,
             offline_access: true,
+            client_credentials_grant: false,
+            jwt_bearer_assertion: None,
+            enterprise: None,
             assume_s256: Vec::new(),
         }
     }
@@ -575,6 +595,44 @@ impl TokenManagerBuilder {
         self
     }
 
+    /// A machine client (no user at hand): tokens come from the OAuth client credentials grant
+    /// (RFC 6749 §4.4) with the [pre-registered credentials](Self::client_credentials) for the
+    /// authorization server — `client_secret_basic` or `client_secret_post` — never from a
+    /// browser. Scopes are chosen as for a user (SPEC C-20), a 403 `insufficient_scope` asks
+    /// again for the union, and an expired token is replaced by a new grant. Default: off.
+    pub fn client_credentials_grant(mut self, machine: bool) -> Self {
+        self.client_credentials_grant = machine;
+        self
+    }
+
+    /// Workload identity federation (SEP-1933; RFC 7523 §2.1): tokens come from the JWT bearer
+    /// grant with `assertion`, a JWT the platform issued to this workload (its audience the
+    /// authorization server), and the [pre-registered](Self::client_credentials) client id; never
+    /// from a browser. A rejected assertion is reported, not retried with another grant.
+    pub fn jwt_bearer_grant(mut self, assertion: impl Into<mcp_auth_core::Secret>) -> Self {
+        self.jwt_bearer_assertion = Some(assertion.into());
+        self
+    }
+
+    /// Enterprise-managed authorization (SEP-990, "ID-JAG"): the user's `id_token` from the
+    /// enterprise IdP is exchanged at `idp_token_endpoint` (RFC 8693, as `idp_client_id`) for an
+    /// identity assertion grant naming the MCP server's authorization server and resource, which
+    /// the [pre-registered](Self::client_credentials) confidential client presents with the JWT
+    /// bearer grant (RFC 7523). No browser. The endpoint is checked like every other URL.
+    pub fn enterprise_managed_authorization(
+        mut self,
+        idp_token_endpoint: impl Into<String>,
+        idp_client_id: impl Into<String>,
+        id_token: impl Into<mcp_auth_core::Secret>,
+    ) -> Self {
+        self.enterprise = Some(Enterprise {
+            idp_token_endpoint: idp_token_endpoint.into(),
+            idp_client_id: idp_client_id.into(),
+            id_token: id_token.into(),
+        });
+        self
+    }
+
     /// **Non-conformant override** (SPEC C-11): proceed with PKCE S256 although the authorization
     /// server `issuer` does not advertise `code_challenge_methods_supported` (Entra ID and Cognito
     /// omit it in their OIDC documents). Logged at `warn` each time it applies.
@@ -605,6 +663,9 @@ impl TokenManagerBuilder {
                 return Err(ConfigError::MetadataDocumentUrl);
             }
         }
+        if let Some(enterprise) = &self.enterprise {
+            policy.check_config(&enterprise.idp_token_endpoint, "IdP token endpoint")?;
+        }
         if !(1..=MAX_ATTEMPTS_LIMIT).contains(&self.max_authorization_attempts) {
             return Err(ConfigError::OutOfRange {
                 what: "max_authorization_attempts",
@@ -629,6 +690,9 @@ impl TokenManagerBuilder {
                 max_authorization_attempts: self.max_authorization_attempts,
                 interactive: self.interactive,
                 offline_access: self.offline_access,
+                client_credentials_grant: self.client_credentials_grant,
+                jwt_bearer_assertion: self.jwt_bearer_assertion,
+                enterprise: self.enterprise,
                 assume_s256: self.assume_s256,
             },
             http,

@@ -157,9 +157,11 @@ pub struct Fake {
     pub rec: Mutex<Recorded>,
     counter: AtomicUsize,
     pub token_hits: AtomicUsize,
+    /// `/mcp` requests that carried no bearer token.
+    pub anonymous_mcp: AtomicUsize,
     /// Authorization servers whose tokens the MCP endpoint accepts instead of its own (set
     /// after a migration).
-    pub trusted: Mutex<Vec<Arc<Fake>>>,
+    pub trusted: Mutex<Vec<Arc<Self>>>,
     /// A real MCP server (e.g. rmcp's) answering authorized `/mcp` requests.
     mcp_app: Option<Router>,
 }
@@ -183,6 +185,7 @@ impl Fake {
             rec: Mutex::new(Recorded::default()),
             counter: AtomicUsize::new(0),
             token_hits: AtomicUsize::new(0),
+            anonymous_mcp: AtomicUsize::new(0),
             trusted: Mutex::new(Vec::new()),
             mcp_app,
         });
@@ -429,6 +432,7 @@ fn mcp(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_owned);
     let Some(token) = token else {
+        fake.anonymous_mcp.fetch_add(1, Ordering::SeqCst);
         if let Some(s) = &k.challenge_scope {
             params.push(format!("scope=\"{s}\""));
         }
@@ -520,6 +524,29 @@ async fn token(fake: &Fake, k: &Knobs, headers: &HeaderMap, body: &Bytes) -> Res
             let _ = grant.client_id;
             grant.scope
         }
+        // A machine client: any client authentication is accepted here (the tests check what
+        // was sent); the scope is what was asked for.
+        Some("client_credentials") => {
+            if fake
+                .rec
+                .lock()
+                .unwrap()
+                .token
+                .last()
+                .and_then(|c| c.authorization.as_ref())
+                .is_none()
+                && !form.contains_key("client_secret")
+                && !form.contains_key("client_assertion")
+            {
+                return error(StatusCode::UNAUTHORIZED, "invalid_client");
+            }
+            form.get("scope").cloned().unwrap_or_default()
+        }
+        // Workload identity: the assertion `expired` is refused, any other accepted.
+        Some("urn:ietf:params:oauth:grant-type:jwt-bearer") => match form.get("assertion") {
+            Some(a) if a != "expired" => form.get("scope").cloned().unwrap_or_default(),
+            _ => return error(StatusCode::BAD_REQUEST, "invalid_grant"),
+        },
         Some("refresh_token") => {
             match k.refresh_mode {
                 TokenMode::Ok => {}
