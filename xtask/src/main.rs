@@ -11,7 +11,8 @@
 //!   `MCP_AUTH_REQUIRE_NODE=1` and `MCP_AUTH_REQUIRE_PYTHON=1` (a browser, Node or Python test
 //!   fails instead of skipping when its tools are missing), then `conformance`.
 //! - `cargo xtask ci`: what `.ci/run` runs (fmt check, clippy `-D warnings`, then `test`).
-//! - `cargo xtask bench`: the criterion benches (`mcp-auth-resource` verify, `mcp-auth-server` token).
+//! - `cargo xtask bench`: the criterion benches (`mcp-auth-resource` verify, `mcp-auth-server`
+//!   token and vault).
 //! - `cargo xtask conformance [--requirements REVISION]… [--suite NAME]… [--scenario NAME]
 //!   [--authorization]`: the official MCP conformance suite (0.2) in client mode against
 //!   `example-mcp-client` (by default `--requirements 2026-07-28`, `--requirements 2025-11-25` and
@@ -213,6 +214,7 @@ fn main() -> ExitCode {
                 &["bench", "-p", "mcp-auth-resource", "--bench", "verify"],
                 &[],
             ) && cargo(&["bench", "-p", "mcp-auth-server", "--bench", "token"], &[])
+                && cargo(&["bench", "-p", "mcp-auth-server", "--bench", "vault"], &[])
         }
         _ => {
             eprintln!("usage: cargo xtask <setup|test|ci|bench|conformance>");

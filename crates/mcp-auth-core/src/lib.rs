@@ -18,6 +18,8 @@
 //! - [`host`]: one strict `host[:port]` parser and the loopback rule, for Host guards.
 //! - [`revocation`]: [`RevocationList`](revocation::RevocationList), how an authorization server
 //!   tells resource servers in the same process that a token was revoked.
+//! - [`Subject`]: the `sub` of a verified access token, left in the request extensions by the
+//!   resource server for code that does not depend on it.
 //!
 //! # Example
 //!
@@ -52,6 +54,7 @@ mod resource_id;
 pub mod revocation;
 mod scope;
 mod secret;
+mod subject;
 mod time;
 pub mod well_known;
 
@@ -59,5 +62,6 @@ pub use self::{
     resource_id::{InvalidResourceId, ResourceId, is_loopback_host},
     scope::{InvalidScope, OFFLINE_ACCESS, Scope, ScopeSet, is_scope_token},
     secret::Secret,
+    subject::Subject,
     time::{Clock, ManualClock, SystemClock},
 };

@@ -23,6 +23,11 @@
 //! for tests, `SqliteStore` (feature `sqlite`, on by default) for a server that keeps its
 //! clients, refresh tokens, consents and signing keys across restarts.
 //!
+//! When users sign in through another provider, the [`vault`] keeps the tokens that provider
+//! issued, per user and encrypted (AES-256-GCM under a key the deployment supplies), refreshes
+//! them when they expire, and hands tools a fresh upstream access token
+//! ([`vault::UpstreamAccess`]); the MCP client's token is never sent upstream.
+//!
 //! # Security rules
 //!
 //! 1. Machine grants are arranged, never self-served: `client_credentials` is off until

@@ -16,6 +16,7 @@ use crate::login::{LocalLogin, Login};
 use crate::revocation::Revocations;
 use crate::state::{Config, Inner, is_loopback_url};
 use crate::store::{MemoryStore, Store, TokenHash};
+use crate::vault::{Vault, VaultBuilder};
 
 #[cfg(feature = "cimd")]
 use crate::cimd::{CimdConfig, CimdFetcher};
@@ -115,6 +116,23 @@ impl AuthorizationServer {
         &self.inner.store
     }
 
+    /// The upstream token vault, when [`AuthorizationServerBuilder::vault`] configured one:
+    /// the logins keep the users' upstream tokens there, tools read them (see
+    /// [`crate::vault`]).
+    pub fn vault(&self) -> Option<&Vault> {
+        self.inner.vault.as_ref()
+    }
+
+    /// Sign a user out everywhere: revoke every active grant of `subject` (resource servers in
+    /// this process refuse its access tokens at once, its refresh tokens stop working) and
+    /// delete the user's upstream tokens. Returns how many grants were revoked.
+    ///
+    /// # Errors
+    /// [`StoreError`](crate::store::StoreError) when the store fails.
+    pub async fn sign_out(&self, subject: &str) -> Result<usize, crate::store::StoreError> {
+        self.inner.revoke_subject(subject).await
+    }
+
     /// Housekeeping: apply the key policy and purge expired records. Call it periodically (the
     /// demo server runs it every minute); safe to call concurrently.
     pub async fn maintain(&self) -> Result<(), crate::store::StoreError> {
@@ -165,6 +183,7 @@ pub struct AuthorizationServerBuilder {
     failed_client_auths: u32,
     #[cfg(feature = "cimd")]
     cimd: Option<CimdConfig>,
+    vault: Option<VaultBuilder>,
 }
 
 impl fmt::Debug for AuthorizationServerBuilder {
@@ -205,6 +224,7 @@ impl AuthorizationServerBuilder {
             failed_client_auths: 20,
             #[cfg(feature = "cimd")]
             cimd: Some(CimdConfig::default()),
+            vault: None,
         }
     }
 
@@ -428,6 +448,18 @@ impl AuthorizationServerBuilder {
         self
     }
 
+    /// Keep the users' upstream tokens in this vault (see [`crate::vault`]): encrypted with its
+    /// key, refreshed through its upstreams, deleted when a user's grant is revoked. The built
+    /// server hands it out with [`AuthorizationServer::vault`].
+    ///
+    /// [`build`](Self::build) fails with [`ConfigError::Invalid`] when the vault has no
+    /// upstream or two with the same id, and [`ConfigError::InvalidLifetime`] for a refresh
+    /// margin over an hour or a refresh timeout outside 1 s to 5 minutes.
+    pub fn vault(mut self, vault: VaultBuilder) -> Self {
+        self.vault = Some(vault);
+        self
+    }
+
     /// Check the configuration, load (or create) the signing keys, and build the server.
     pub async fn build(self) -> Result<AuthorizationServer, ConfigError> {
         let issuer = check_issuer(&self.issuer)?;
@@ -503,6 +535,8 @@ impl AuthorizationServerBuilder {
             "public refresh tokens",
         )?;
 
+        let vault = self.vault.map(VaultBuilder::check).transpose()?;
+
         let login = self.login.unwrap_or_else(|| Arc::new(LocalLogin::new()));
         if login.requires_loopback() && !issuer_loopback {
             return Err(ConfigError::HeadlessNotLoopback(issuer));
@@ -573,8 +607,11 @@ impl AuthorizationServerBuilder {
             lifetime,
         );
 
+        let vault_store = store.clone();
+        let vault_clock = self.clock.clone();
         Ok(AuthorizationServer {
-            inner: Arc::new(Inner {
+            // The vault revokes grants through the server that owns it: a weak link back.
+            inner: Arc::new_cyclic(|server| Inner {
                 config,
                 store,
                 keys,
@@ -590,7 +627,7 @@ impl AuthorizationServerBuilder {
                 password_checks: tokio::sync::Semaphore::new(4),
                 failed_client_auths: crate::limit::Limiter::new(self.failed_client_auths, 5 * 60),
                 revocations,
-                vault: None,
+                vault: vault.map(|v| v.bind(vault_store, vault_clock, server.clone())),
             }),
         })
     }

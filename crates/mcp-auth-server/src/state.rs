@@ -51,22 +51,58 @@ impl Inner {
         self.clock.unix_seconds()
     }
 
-    /// Revoke a grant in the store and, at once, for resource servers in this process. Returns
-    /// whether it was active.
+    /// Revoke a grant in the store and, at once, for resource servers in this process; the
+    /// user's upstream tokens go with it. Returns whether it was active.
     pub(crate) async fn revoke_grant(
         &self,
         grant_id: &str,
         now: u64,
     ) -> Result<bool, crate::store::StoreError> {
         let was_active = self.store.revoke_grant(grant_id, now).await?;
-        self.grant_revoked(grant_id, now);
+        self.grant_revoked(grant_id, now).await?;
         Ok(was_active)
     }
 
-    /// Record a grant the store already revoked (refresh-token reuse).
-    pub(crate) fn grant_revoked(&self, grant_id: &str, now: u64) {
+    /// Record a grant the store already revoked (refresh-token reuse): resource servers in
+    /// this process refuse its tokens at once, and the user's upstream tokens are deleted.
+    pub(crate) async fn grant_revoked(
+        &self,
+        grant_id: &str,
+        now: u64,
+    ) -> Result<(), crate::store::StoreError> {
+        self.mark_grant_revoked(grant_id, now);
+        if let Some(vault) = &self.vault
+            && let Some(grant) = self.store.get_grant(grant_id).await?
+        {
+            vault.delete(&grant.subject).await?;
+        }
+        Ok(())
+    }
+
+    fn mark_grant_revoked(&self, grant_id: &str, now: u64) {
         let until = now.saturating_add(self.config.access_token_ttl.as_secs());
         self.revocations.revoke_grant(grant_id, until);
+    }
+
+    /// Revoke every active grant of `subject` (as [`revoke_grant`](Self::revoke_grant) does
+    /// one) and delete their upstream tokens: the user must sign in again. Returns how many
+    /// grants were revoked.
+    pub(crate) async fn revoke_subject(
+        &self,
+        subject: &str,
+    ) -> Result<usize, crate::store::StoreError> {
+        let now = self.now();
+        let grants = self.store.list_active_grants(subject, now).await?;
+        for grant in &grants {
+            self.store.revoke_grant(&grant.grant_id, now).await?;
+            self.mark_grant_revoked(&grant.grant_id, now);
+        }
+        if let Some(vault) = &self.vault {
+            vault.delete(subject).await?;
+        }
+        #[cfg(feature = "tracing")]
+        tracing::info!(sub = %subject, grants = grants.len(), "user signed out: grants revoked");
+        Ok(grants.len())
     }
 
     /// Deny-list one access token in the store and in this process.

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use mcp_auth_core::metadata::ClientMetadata;
 use mcp_auth_server::store::{
     ClientAuthMethod, ClientRecord, ClientSource, CodeRecord, CodeTake, ConsentRecord, GrantRecord,
-    MemoryStore, RefreshRecord, RefreshState, Rotation, Store, StoredKey, TokenHash,
+    LeaseTake, MemoryStore, RefreshLease, RefreshRecord, RefreshState, Rotation, Store, StoredKey,
+    TokenHash, UpstreamTokenRecord,
 };
 
 const NOW: u64 = 1_700_000_000;
@@ -811,6 +812,282 @@ async fn purge_expired_removes_exactly_what_expired(store: Arc<dyn Store>) {
     assert_eq!(store.purge_expired(now + 60).await.unwrap(), 1);
 }
 
+fn upstream_record(subject: &str, upstream: &str, ciphertext: &[u8]) -> UpstreamTokenRecord {
+    let mut record = UpstreamTokenRecord::default();
+    record.subject = subject.into();
+    record.upstream = upstream.into();
+    record.key_id = "key-1".into();
+    record.nonce = vec![7; 12];
+    record.ciphertext = ciphertext.to_vec();
+    record.updated_at = NOW;
+    record
+}
+
+fn lease(holder: &str, until: u64) -> RefreshLease {
+    let mut lease = RefreshLease::default();
+    lease.holder = holder.into();
+    lease.until = until;
+    lease
+}
+
+const IDP: &str = "https://idp.example.com";
+
+async fn upstream_tokens_are_kept_per_subject_and_upstream_replaced_and_deleted_per_subject(
+    store: Arc<dyn Store>,
+) {
+    let alice = upstream_record("alice", IDP, b"\x00alice-sealed\xff");
+    store.put_upstream_tokens(alice.clone()).await.unwrap();
+    store
+        .put_upstream_tokens(upstream_record("alice", "https://other.example", b"other"))
+        .await
+        .unwrap();
+    store
+        .put_upstream_tokens(upstream_record("bob", IDP, b"bob"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_upstream_tokens("alice", IDP).await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(store.get_upstream_tokens("carol", IDP).await.unwrap(), None);
+    assert_eq!(
+        store
+            .get_upstream_tokens("alice", "https://nope.example")
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Replacing (a new sign-in) ends a lease someone held on the old record.
+    let granted = store
+        .lease_upstream_refresh("alice", IDP, lease("h1", NOW + 30), NOW)
+        .await
+        .unwrap();
+    assert!(matches!(granted, LeaseTake::Granted(_)));
+    let mut newer = upstream_record("alice", IDP, b"newer");
+    newer.key_id = "key-2".into();
+    newer.updated_at = NOW + 5;
+    store.put_upstream_tokens(newer.clone()).await.unwrap();
+    let stored = store
+        .get_upstream_tokens("alice", IDP)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored, newer);
+    assert_eq!(stored.refresh_lease, None);
+    assert!(
+        !store
+            .finish_upstream_refresh(upstream_record("alice", IDP, b"stale"), "h1")
+            .await
+            .unwrap(),
+        "the old holder cannot overwrite what a sign-in put"
+    );
+
+    // Debug shows neither the nonce nor the ciphertext.
+    let shown = format!("{stored:?}");
+    assert!(!shown.contains("110, 101, 119"), "{shown}"); // b"new"
+    assert!(
+        shown.contains("alice") && shown.contains("key-2"),
+        "{shown}"
+    );
+
+    assert_eq!(store.delete_upstream_tokens("alice").await.unwrap(), 2);
+    assert_eq!(store.delete_upstream_tokens("alice").await.unwrap(), 0);
+    assert_eq!(store.get_upstream_tokens("alice", IDP).await.unwrap(), None);
+    assert!(
+        store
+            .get_upstream_tokens("bob", IDP)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+async fn the_refresh_lease_goes_to_one_of_64_concurrent_callers_until_it_ends_or_is_released(
+    store: Arc<dyn Store>,
+) {
+    assert_eq!(
+        store
+            .lease_upstream_refresh("alice", IDP, lease("h0", NOW + 30), NOW)
+            .await
+            .unwrap(),
+        LeaseTake::Missing
+    );
+    store
+        .put_upstream_tokens(upstream_record("alice", IDP, b"v1"))
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let holder = format!("h{i}");
+                let take = store
+                    .lease_upstream_refresh("alice", IDP, lease(&holder, NOW + 30), NOW)
+                    .await
+                    .unwrap();
+                (holder, take)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            (holder, LeaseTake::Granted(record)) => {
+                assert_eq!(record.ciphertext, b"v1");
+                assert_eq!(record.refresh_lease, Some(lease(&holder, NOW + 30)));
+                winners.push(holder);
+            }
+            (_, LeaseTake::Busy { until }) => assert_eq!(until, NOW + 30),
+            (_, other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let winner = winners.remove(0);
+
+    // Only the holder may finish; finishing stores the tokens and frees the lease.
+    let mut v2 = upstream_record("alice", IDP, b"v2");
+    v2.updated_at = NOW + 1;
+    assert!(
+        !store
+            .finish_upstream_refresh(v2.clone(), "somebody-else")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .finish_upstream_refresh(v2.clone(), &winner)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get_upstream_tokens("alice", IDP).await.unwrap(),
+        Some(v2)
+    );
+    assert!(
+        !store
+            .finish_upstream_refresh(upstream_record("alice", IDP, b"v3"), &winner)
+            .await
+            .unwrap(),
+        "a finished lease cannot finish twice"
+    );
+
+    // A lease that ran out is taken over; a released one at once.
+    assert!(matches!(
+        store
+            .lease_upstream_refresh("alice", IDP, lease("a", NOW + 30), NOW + 2)
+            .await
+            .unwrap(),
+        LeaseTake::Granted(_)
+    ));
+    assert_eq!(
+        store
+            .lease_upstream_refresh("alice", IDP, lease("b", NOW + 60), NOW + 29)
+            .await
+            .unwrap(),
+        LeaseTake::Busy { until: NOW + 30 }
+    );
+    assert!(matches!(
+        store
+            .lease_upstream_refresh("alice", IDP, lease("b", NOW + 60), NOW + 30)
+            .await
+            .unwrap(),
+        LeaseTake::Granted(_)
+    ));
+    assert!(
+        !store
+            .finish_upstream_refresh(upstream_record("alice", IDP, b"late"), "a")
+            .await
+            .unwrap(),
+        "the holder whose lease ran out lost it"
+    );
+    store
+        .release_upstream_refresh("alice", IDP, "a")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .lease_upstream_refresh("alice", IDP, lease("c", NOW + 90), NOW + 31)
+            .await
+            .unwrap(),
+        LeaseTake::Busy { until: NOW + 60 },
+        "only the holder releases"
+    );
+    store
+        .release_upstream_refresh("alice", IDP, "b")
+        .await
+        .unwrap();
+    let stored = store
+        .get_upstream_tokens("alice", IDP)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.refresh_lease, None);
+    assert_eq!(stored.ciphertext, b"v2", "releasing keeps the tokens");
+    assert!(matches!(
+        store
+            .lease_upstream_refresh("alice", IDP, lease("c", NOW + 90), NOW + 31)
+            .await
+            .unwrap(),
+        LeaseTake::Granted(_)
+    ));
+    // Deleting ends everything: the holder finds nothing to finish.
+    store.delete_upstream_tokens("alice").await.unwrap();
+    assert!(
+        !store
+            .finish_upstream_refresh(upstream_record("alice", IDP, b"v4"), "c")
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get_upstream_tokens("alice", IDP).await.unwrap(), None);
+}
+
+async fn active_grants_of_a_subject_exclude_revoked_expired_and_other_users(store: Arc<dyn Store>) {
+    store
+        .create_grant(grant("g-b", NOW + 100), None)
+        .await
+        .unwrap();
+    store
+        .create_grant(grant("g-a", NOW + 100), None)
+        .await
+        .unwrap();
+    store
+        .create_grant(grant("g-expired", NOW + 10), None)
+        .await
+        .unwrap();
+    store
+        .create_grant(grant("g-revoked", NOW + 100), None)
+        .await
+        .unwrap();
+    store.revoke_grant("g-revoked", NOW).await.unwrap();
+    let mut bobs = grant("g-bob", NOW + 100);
+    bobs.subject = "bob".into();
+    store.create_grant(bobs, None).await.unwrap();
+
+    let ids = |grants: Vec<GrantRecord>| -> Vec<String> {
+        grants.into_iter().map(|g| g.grant_id).collect()
+    };
+    assert_eq!(
+        ids(store.list_active_grants("alice", NOW + 5).await.unwrap()),
+        ["g-a", "g-b", "g-expired"]
+    );
+    assert_eq!(
+        ids(store.list_active_grants("alice", NOW + 10).await.unwrap()),
+        ["g-a", "g-b"]
+    );
+    assert_eq!(
+        ids(store.list_active_grants("bob", NOW).await.unwrap()),
+        ["g-bob"]
+    );
+    assert!(
+        store
+            .list_active_grants("carol", NOW)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 // ----- instantiation -----
 
 macro_rules! every_backend {
@@ -853,6 +1130,9 @@ every_backend!(
     consent_merges_scopes_in_order_without_duplicates,
     keys_are_listed_oldest_first_and_never_shown_in_debug,
     purge_expired_removes_exactly_what_expired,
+    upstream_tokens_are_kept_per_subject_and_upstream_replaced_and_deleted_per_subject,
+    the_refresh_lease_goes_to_one_of_64_concurrent_callers_until_it_ends_or_is_released,
+    active_grants_of_a_subject_exclude_revoked_expired_and_other_users,
 );
 
 // ----- SQLite only: the file outlives the process -----
@@ -934,6 +1214,60 @@ mod sqlite_file {
         );
         assert_eq!(store.list_keys().await.unwrap(), vec![key("k1", NOW)]);
         assert!(store.is_access_token_revoked("jti-1").await.unwrap());
+        store.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn upstream_tokens_and_a_pending_refresh_lease_survive_a_reopen() {
+        let file = TempDb::new();
+        let ciphertext = [0u8, 1, 2, 250, 251, 255];
+        {
+            let store = SqliteStore::open(&file.path).await.unwrap();
+            store
+                .put_upstream_tokens(upstream_record("alice", IDP, &ciphertext))
+                .await
+                .unwrap();
+            store
+                .put_upstream_tokens(upstream_record("bob", IDP, b"bob"))
+                .await
+                .unwrap();
+            // A refresh was in flight when the process stopped.
+            assert!(matches!(
+                store
+                    .lease_upstream_refresh("bob", IDP, lease("before-restart", NOW + 30), NOW)
+                    .await
+                    .unwrap(),
+                LeaseTake::Granted(_)
+            ));
+            store.close().await;
+        }
+
+        let store = SqliteStore::open(&file.path).await.unwrap();
+        assert_eq!(
+            store.get_upstream_tokens("alice", IDP).await.unwrap(),
+            Some(upstream_record("alice", IDP, &ciphertext))
+        );
+        let bob = store
+            .get_upstream_tokens("bob", IDP)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(bob.refresh_lease, Some(lease("before-restart", NOW + 30)));
+        // The new process waits for the lease to end before refreshing itself.
+        assert_eq!(
+            store
+                .lease_upstream_refresh("bob", IDP, lease("after-restart", NOW + 40), NOW + 10)
+                .await
+                .unwrap(),
+            LeaseTake::Busy { until: NOW + 30 }
+        );
+        assert!(matches!(
+            store
+                .lease_upstream_refresh("bob", IDP, lease("after-restart", NOW + 60), NOW + 30)
+                .await
+                .unwrap(),
+            LeaseTake::Granted(_)
+        ));
         store.close().await;
     }
 

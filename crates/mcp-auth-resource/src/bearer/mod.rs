@@ -27,8 +27,9 @@
 //!    fine, and a 401 would push the client into a pointless re-authorization.
 //! 6. If the layer has [`required_scopes`](BearerAuthLayer::required_scopes), the token must
 //!    grant all of them.
-//! 7. The [`AuthInfo`](crate::AuthInfo) goes into the request extensions and the inner service
-//!    is called.
+//! 7. The [`AuthInfo`](crate::AuthInfo) goes into the request extensions, with its `sub` alone
+//!    as an [`mcp_auth_core::Subject`] (for code that does not depend on this crate, such as
+//!    `mcp-auth-server`'s upstream token vault), and the inner service is called.
 //!
 //! In [`optional`](BearerAuthLayer::optional) mode, a request with **no** credentials (rule 2)
 //! is let through with an [`Anonymous`] marker in its extensions instead of the 401; every other

@@ -123,6 +123,7 @@ where
                 );
                 let ext = req.extensions_mut();
                 ext.remove::<AuthInfo>();
+                ext.remove::<mcp_auth_core::Subject>();
                 ext.insert(Anonymous);
                 ext.insert(LayerContext(Arc::clone(config)));
                 return ResponseFuture::called(self.inner.call(req));
@@ -170,7 +171,8 @@ where
 }
 
 /// Applies a verifier's answer to the request: on success, checks the layer's scope floor and
-/// inserts the [`AuthInfo`] and the layer context into the extensions.
+/// inserts the [`AuthInfo`], its [`Subject`](mcp_auth_core::Subject) and the layer context into
+/// the extensions.
 pub(super) fn admit<B>(
     config: &Arc<Config>,
     req: &mut Request<B>,
@@ -204,6 +206,12 @@ pub(super) fn admit<B>(
                 "bearer token accepted",
             );
             let ext = req.extensions_mut();
+            // The subject also goes in alone, for code that must not depend on this crate
+            // (mcp-auth-server's upstream token vault).
+            match info.subject() {
+                Some(sub) => ext.insert(mcp_auth_core::Subject::new(sub)),
+                None => ext.remove::<mcp_auth_core::Subject>(),
+            };
             ext.insert(info);
             ext.insert(LayerContext(Arc::clone(config)));
             Ok(())

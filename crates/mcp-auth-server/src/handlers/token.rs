@@ -239,7 +239,7 @@ async fn refresh_token(
     match inner.store.rotate_refresh(&hash, new, now).await? {
         Rotation::Rotated => {}
         Rotation::Reused { grant_id } => {
-            inner.grant_revoked(&grant_id, now);
+            inner.grant_revoked(&grant_id, now).await?;
             #[cfg(feature = "tracing")]
             tracing::warn!(client_id = %client.client_id, grant = %grant_id, "refresh token reuse detected: grant revoked");
             return Err(OAuthError::invalid_grant(

@@ -6,8 +6,8 @@ use serde_json::json;
 
 use super::*;
 use crate::store::{
-    ClientRecord, CodeRecord, CodeTake, ConsentRecord, GrantRecord, MemoryStore, RefreshRecord,
-    Revoked, Rotation, StoreFuture, TokenHash,
+    ClientRecord, CodeRecord, CodeTake, ConsentRecord, GrantRecord, LeaseTake, MemoryStore,
+    RefreshLease, RefreshRecord, Revoked, Rotation, StoreFuture, TokenHash, UpstreamTokenRecord,
 };
 
 const NOW: u64 = 1_700_000_000;
@@ -103,6 +103,52 @@ impl Store for HookedStore {
     }
     fn delete_key<'a>(&'a self, kid: &'a str) -> StoreFuture<'a, bool> {
         self.inner.delete_key(kid)
+    }
+    fn list_active_grants<'a>(
+        &'a self,
+        subject: &'a str,
+        now: u64,
+    ) -> StoreFuture<'a, Vec<GrantRecord>> {
+        self.inner.list_active_grants(subject, now)
+    }
+    fn put_upstream_tokens(&self, record: UpstreamTokenRecord) -> StoreFuture<'_, ()> {
+        self.inner.put_upstream_tokens(record)
+    }
+    fn get_upstream_tokens<'a>(
+        &'a self,
+        subject: &'a str,
+        upstream: &'a str,
+    ) -> StoreFuture<'a, Option<UpstreamTokenRecord>> {
+        self.inner.get_upstream_tokens(subject, upstream)
+    }
+    fn delete_upstream_tokens<'a>(&'a self, subject: &'a str) -> StoreFuture<'a, u64> {
+        self.inner.delete_upstream_tokens(subject)
+    }
+    fn lease_upstream_refresh<'a>(
+        &'a self,
+        subject: &'a str,
+        upstream: &'a str,
+        lease: RefreshLease,
+        now: u64,
+    ) -> StoreFuture<'a, LeaseTake> {
+        self.inner
+            .lease_upstream_refresh(subject, upstream, lease, now)
+    }
+    fn finish_upstream_refresh<'a>(
+        &'a self,
+        record: UpstreamTokenRecord,
+        holder: &'a str,
+    ) -> StoreFuture<'a, bool> {
+        self.inner.finish_upstream_refresh(record, holder)
+    }
+    fn release_upstream_refresh<'a>(
+        &'a self,
+        subject: &'a str,
+        upstream: &'a str,
+        holder: &'a str,
+    ) -> StoreFuture<'a, ()> {
+        self.inner
+            .release_upstream_refresh(subject, upstream, holder)
     }
     fn purge_expired(&self, now: u64) -> StoreFuture<'_, u64> {
         self.inner.purge_expired(now)

@@ -5,8 +5,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::{
-    ClientRecord, CodeRecord, CodeTake, ConsentRecord, GrantRecord, RefreshRecord, RefreshState,
-    Revoked, Rotation, Store, StoreError, StoreFuture, StoredKey, TokenHash,
+    ClientRecord, CodeRecord, CodeTake, ConsentRecord, GrantRecord, LeaseTake, RefreshLease,
+    RefreshRecord, RefreshState, Revoked, Rotation, Store, StoreError, StoreFuture, StoredKey,
+    TokenHash, UpstreamTokenRecord,
 };
 
 /// An in-memory store (tests and single-process demos; forgets everything on restart).
@@ -56,6 +57,8 @@ struct State {
     /// (subject, client_id, resource) → consent.
     consents: HashMap<(String, String, String), ConsentRecord>,
     keys: HashMap<String, StoredKey>,
+    /// Subject → upstream → encrypted tokens.
+    upstream_tokens: HashMap<String, HashMap<String, UpstreamTokenRecord>>,
 }
 
 impl MemoryStore {
@@ -86,6 +89,14 @@ impl std::fmt::Debug for MemoryStore {
             .field("revoked_access_tokens", &state.revoked_jtis.len())
             .field("consents", &state.consents.len())
             .field("keys", &state.keys.len())
+            .field(
+                "upstream_tokens",
+                &state
+                    .upstream_tokens
+                    .values()
+                    .map(HashMap::len)
+                    .sum::<usize>(),
+            )
             .finish()
     }
 }
@@ -365,6 +376,132 @@ impl Store for MemoryStore {
 
     fn delete_key<'a>(&'a self, kid: &'a str) -> StoreFuture<'a, bool> {
         ready(Ok(self.write().keys.remove(kid).is_some()))
+    }
+
+    fn list_active_grants<'a>(
+        &'a self,
+        subject: &'a str,
+        now: u64,
+    ) -> StoreFuture<'a, Vec<GrantRecord>> {
+        let state = self.read();
+        let mut grants: Vec<GrantRecord> = state
+            .grants
+            .values()
+            .filter(|grant| grant.subject == subject && grant.is_active(now))
+            .cloned()
+            .collect();
+        grants.sort_by(|a, b| a.grant_id.cmp(&b.grant_id));
+        ready(Ok(grants))
+    }
+
+    fn put_upstream_tokens(&self, record: UpstreamTokenRecord) -> StoreFuture<'_, ()> {
+        let record = UpstreamTokenRecord {
+            refresh_lease: None,
+            ..record
+        };
+        self.write()
+            .upstream_tokens
+            .entry(record.subject.clone())
+            .or_default()
+            .insert(record.upstream.clone(), record);
+        ready(Ok(()))
+    }
+
+    fn get_upstream_tokens<'a>(
+        &'a self,
+        subject: &'a str,
+        upstream: &'a str,
+    ) -> StoreFuture<'a, Option<UpstreamTokenRecord>> {
+        let state = self.read();
+        let found = state
+            .upstream_tokens
+            .get(subject)
+            .and_then(|by_upstream| by_upstream.get(upstream))
+            .cloned();
+        ready(Ok(found))
+    }
+
+    fn delete_upstream_tokens<'a>(&'a self, subject: &'a str) -> StoreFuture<'a, u64> {
+        let removed = self
+            .write()
+            .upstream_tokens
+            .remove(subject)
+            .map_or(0, |by_upstream| by_upstream.len());
+        ready(Ok(u64::try_from(removed).unwrap_or(u64::MAX)))
+    }
+
+    fn lease_upstream_refresh<'a>(
+        &'a self,
+        subject: &'a str,
+        upstream: &'a str,
+        lease: RefreshLease,
+        now: u64,
+    ) -> StoreFuture<'a, LeaseTake> {
+        let mut state = self.write();
+        let take = match state
+            .upstream_tokens
+            .get_mut(subject)
+            .and_then(|by_upstream| by_upstream.get_mut(upstream))
+        {
+            None => LeaseTake::Missing,
+            Some(record) => match &record.refresh_lease {
+                Some(held) if held.until > now => LeaseTake::Busy { until: held.until },
+                _ => {
+                    record.refresh_lease = Some(lease);
+                    LeaseTake::Granted(record.clone())
+                }
+            },
+        };
+        ready(Ok(take))
+    }
+
+    fn finish_upstream_refresh<'a>(
+        &'a self,
+        record: UpstreamTokenRecord,
+        holder: &'a str,
+    ) -> StoreFuture<'a, bool> {
+        let mut state = self.write();
+        let done = match state
+            .upstream_tokens
+            .get_mut(&record.subject)
+            .and_then(|by_upstream| by_upstream.get_mut(&record.upstream))
+        {
+            Some(stored)
+                if stored
+                    .refresh_lease
+                    .as_ref()
+                    .is_some_and(|l| l.holder == holder) =>
+            {
+                *stored = UpstreamTokenRecord {
+                    refresh_lease: None,
+                    ..record
+                };
+                true
+            }
+            _ => false,
+        };
+        ready(Ok(done))
+    }
+
+    fn release_upstream_refresh<'a>(
+        &'a self,
+        subject: &'a str,
+        upstream: &'a str,
+        holder: &'a str,
+    ) -> StoreFuture<'a, ()> {
+        let mut state = self.write();
+        if let Some(stored) = state
+            .upstream_tokens
+            .get_mut(subject)
+            .and_then(|by_upstream| by_upstream.get_mut(upstream))
+            && stored
+                .refresh_lease
+                .as_ref()
+                .is_some_and(|l| l.holder == holder)
+        {
+            stored.refresh_lease = None;
+        }
+        ready(Ok(()))
     }
 
     fn purge_expired(&self, now: u64) -> StoreFuture<'_, u64> {

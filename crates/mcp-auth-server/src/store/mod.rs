@@ -1,10 +1,11 @@
 //! Persistence: the [`Store`] trait and its backends.
 //!
 //! Everything the authorization server must remember across a restart goes through one trait:
-//! registered clients, authorization codes, grants with their refresh-token families, consents and
-//! signing keys. Secrets never reach a store in the clear: codes and refresh tokens are kept as
-//! SHA-256 hashes ([`TokenHash`]), client secrets likewise, and signing keys are the one exception a
-//! server cannot avoid (see [`StoredKey`]).
+//! registered clients, authorization codes, grants with their refresh-token families, consents,
+//! signing keys and the users' upstream tokens. Secrets never reach a store in the clear: codes and
+//! refresh tokens are kept as SHA-256 hashes ([`TokenHash`]), client secrets likewise, upstream
+//! tokens encrypted by the [`Vault`](crate::vault::Vault) ([`UpstreamTokenRecord`]), and signing
+//! keys are the one exception a server cannot avoid (see [`StoredKey`]).
 //!
 //! The operations the protocol needs to be atomic are single trait methods, so that a shared
 //! database backend implements them as one transaction or one conditional `UPDATE`:
@@ -12,6 +13,9 @@
 //! 1. [`Store::take_code`] consumes an authorization code at most once, however many requests race.
 //! 2. [`Store::rotate_refresh`] rotates a refresh token at most once; presenting an already rotated
 //!    token revokes its whole grant (family) in the same step.
+//! 3. [`Store::lease_upstream_refresh`] lets one caller at a time (across processes) refresh a
+//!    user's upstream tokens, and [`Store::finish_upstream_refresh`] stores the result only
+//!    while that caller still holds the lease.
 //!
 //! The record types are plain structs with public fields, so a backend in another crate can
 //! build them from its rows.
@@ -147,6 +151,52 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     fn list_keys(&self) -> StoreFuture<'_, Vec<StoredKey>>;
     /// Delete a signing key by `kid`.
     fn delete_key<'a>(&'a self, kid: &'a str) -> StoreFuture<'a, bool>;
+
+    // ----- upstream tokens (encrypted by the vault; see crate::vault) -----
+    /// The active grants of `subject` at `now` (not revoked, not expired), so that all of them
+    /// can be revoked when the user must sign in again.
+    fn list_active_grants<'a>(
+        &'a self,
+        subject: &'a str,
+        now: u64,
+    ) -> StoreFuture<'a, Vec<GrantRecord>>;
+    /// Insert or replace a user's tokens from one upstream. Replacing ends any refresh lease on
+    /// the old record (a refresh finishing later finds it gone and keeps what was put).
+    fn put_upstream_tokens(&self, record: UpstreamTokenRecord) -> StoreFuture<'_, ()>;
+    /// A user's tokens from one upstream, if any.
+    fn get_upstream_tokens<'a>(
+        &'a self,
+        subject: &'a str,
+        upstream: &'a str,
+    ) -> StoreFuture<'a, Option<UpstreamTokenRecord>>;
+    /// Delete a user's tokens from every upstream. Returns how many records went.
+    fn delete_upstream_tokens<'a>(&'a self, subject: &'a str) -> StoreFuture<'a, u64>;
+    /// Atomically take the refresh lease on a user's upstream tokens: when nobody holds it, or
+    /// the holder's lease ended at or before `now`, record `lease` and return the record as it
+    /// is now ([`LeaseTake::Granted`]). Of any number of concurrent calls (in any process
+    /// sharing the store), at most one is granted until the lease ends or is released.
+    fn lease_upstream_refresh<'a>(
+        &'a self,
+        subject: &'a str,
+        upstream: &'a str,
+        lease: RefreshLease,
+        now: u64,
+    ) -> StoreFuture<'a, LeaseTake>;
+    /// Store the refreshed tokens and end the lease, only if `holder` still holds the lease on
+    /// `record`'s subject and upstream. Returns whether it did (`false`: the lease ended and
+    /// someone else took over, or the tokens were replaced or deleted meanwhile).
+    fn finish_upstream_refresh<'a>(
+        &'a self,
+        record: UpstreamTokenRecord,
+        holder: &'a str,
+    ) -> StoreFuture<'a, bool>;
+    /// End `holder`'s lease without changing the tokens (the refresh failed and may be retried).
+    fn release_upstream_refresh<'a>(
+        &'a self,
+        subject: &'a str,
+        upstream: &'a str,
+        holder: &'a str,
+    ) -> StoreFuture<'a, ()>;
 
     // ----- upkeep -----
     /// Drop what can no longer be used at `now`: codes past expiry, refresh tokens and grants
@@ -585,4 +635,68 @@ impl fmt::Debug for StoredKey {
             .field("retired_at", &self.retired_at)
             .finish()
     }
+}
+
+/// One user's tokens from one upstream provider, as the [`Vault`](crate::vault::Vault) stores
+/// them: AES-256-GCM ciphertext only, bound to `subject` and `upstream` (its additional
+/// authenticated data), so a record copied to another user or upstream does not decrypt.
+///
+/// The `Debug` output shows neither the nonce nor the ciphertext. Outside this crate, build one
+/// with `UpstreamTokenRecord::default()` and set the fields.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct UpstreamTokenRecord {
+    /// The user (our subject).
+    pub subject: String,
+    /// The upstream's id ([`UpstreamClient::upstream_id`](crate::upstream::UpstreamClient::upstream_id)).
+    pub upstream: String,
+    /// The id of the vault key that encrypted it ([`VaultKey::id`](crate::vault::VaultKey::id)).
+    pub key_id: String,
+    /// The 96-bit AES-GCM nonce, random per encryption.
+    pub nonce: Vec<u8>,
+    /// The encrypted tokens followed by the 128-bit tag.
+    pub ciphertext: Vec<u8>,
+    /// When the tokens were stored (UNIX seconds).
+    pub updated_at: u64,
+    /// A refresh in flight, if one is.
+    pub refresh_lease: Option<RefreshLease>,
+}
+
+impl fmt::Debug for UpstreamTokenRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpstreamTokenRecord")
+            .field("subject", &self.subject)
+            .field("upstream", &self.upstream)
+            .field("key_id", &self.key_id)
+            .field("ciphertext_len", &self.ciphertext.len())
+            .field("updated_at", &self.updated_at)
+            .field("refresh_lease", &self.refresh_lease)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Who is refreshing a user's upstream tokens, and until when the others wait for them.
+///
+/// Outside this crate, build one with `RefreshLease::default()` and set the fields.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RefreshLease {
+    /// A random id of the holder (one per refresh).
+    pub holder: String,
+    /// When the lease ends (UNIX seconds): then another caller may take over.
+    pub until: u64,
+}
+
+/// The result of [`Store::lease_upstream_refresh`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LeaseTake {
+    /// The caller holds the lease; the record as stored now (another refresh may have
+    /// completed since the caller last read it).
+    Granted(UpstreamTokenRecord),
+    /// Someone else holds the lease until then (UNIX seconds).
+    Busy {
+        /// When that lease ends.
+        until: u64,
+    },
+    /// The user has no tokens from that upstream.
+    Missing,
 }

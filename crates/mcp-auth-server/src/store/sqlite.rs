@@ -21,8 +21,8 @@ use sqlx::{Row, Sqlite, Transaction};
 use super::memory::{foreign_refresh, merge_scopes};
 use super::{
     ClientAuthMethod, ClientRecord, ClientSource, CodeRecord, CodeTake, ConsentRecord, GrantRecord,
-    RefreshRecord, RefreshState, Revoked, Rotation, Store, StoreError, StoreFuture, StoredKey,
-    TokenHash,
+    LeaseTake, RefreshLease, RefreshRecord, RefreshState, Revoked, Rotation, Store, StoreError,
+    StoreFuture, StoredKey, TokenHash, UpstreamTokenRecord,
 };
 
 /// Connections per pool: SQLite has one writer at a time, a few readers are plenty.
@@ -179,12 +179,17 @@ impl SqliteStore {
 
 /// The embedded migrations, oldest first. Never edit one that shipped: add the next.
 fn migrations() -> Vec<Migration> {
-    let embedded: [(i64, &'static str, &'static str); 2] = [
+    let embedded: [(i64, &'static str, &'static str); 3] = [
         (1, "init", include_str!("../../migrations/0001_init.sql")),
         (
             2,
             "client policy",
             include_str!("../../migrations/0002_client_policy.sql"),
+        ),
+        (
+            3,
+            "upstream tokens",
+            include_str!("../../migrations/0003_upstream_tokens.sql"),
         ),
     ];
     embedded
@@ -421,6 +426,35 @@ fn key_from_row(row: &SqliteRow) -> Result<StoredKey, StoreError> {
         created_at: get_time(row, "created_at")?,
         activates_at: get_time(row, "activates_at")?,
         retired_at: get_opt_time(row, "retired_at")?,
+    })
+}
+
+macro_rules! upstream_columns {
+    () => {
+        "subject, upstream, key_id, nonce, ciphertext, updated_at, lease_holder, lease_until"
+    };
+}
+
+fn upstream_from_row(row: &SqliteRow) -> Result<UpstreamTokenRecord, StoreError> {
+    let blob = |column: &str| -> Result<Vec<u8>, StoreError> {
+        row.try_get(column)
+            .map_err(db_error("cannot read stored upstream tokens"))
+    };
+    let holder: Option<String> = row
+        .try_get("lease_holder")
+        .map_err(db_error("cannot read a stored text"))?;
+    let until = get_opt_time(row, "lease_until")?;
+    Ok(UpstreamTokenRecord {
+        subject: get_text(row, "subject")?,
+        upstream: get_text(row, "upstream")?,
+        key_id: get_text(row, "key_id")?,
+        nonce: blob("nonce")?,
+        ciphertext: blob("ciphertext")?,
+        updated_at: get_time(row, "updated_at")?,
+        refresh_lease: holder.map(|holder| RefreshLease {
+            holder,
+            until: until.unwrap_or(0),
+        }),
     })
 }
 
@@ -914,6 +948,169 @@ impl Store for SqliteStore {
                 .await
                 .map_err(db_error("cannot delete a signing key"))?;
             Ok(done.rows_affected() > 0)
+        })
+    }
+
+    fn list_active_grants<'a>(
+        &'a self,
+        subject: &'a str,
+        now: u64,
+    ) -> StoreFuture<'a, Vec<GrantRecord>> {
+        Box::pin(async move {
+            let rows = sqlx::query(concat!(
+                "SELECT ",
+                grant_columns!(),
+                " FROM grants g WHERE g.subject = ?1 AND g.revoked_at IS NULL \
+                 AND g.expires_at > ?2 ORDER BY g.grant_id"
+            ))
+            .bind(subject)
+            .bind(to_db(now))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error("cannot read a user's grants"))?;
+            rows.iter().map(grant_from_row).collect()
+        })
+    }
+
+    fn put_upstream_tokens(&self, record: UpstreamTokenRecord) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            sqlx::query(concat!(
+                "INSERT OR REPLACE INTO upstream_tokens (",
+                upstream_columns!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, NULL)"
+            ))
+            .bind(record.subject.as_str())
+            .bind(record.upstream.as_str())
+            .bind(record.key_id.as_str())
+            .bind(record.nonce.as_slice())
+            .bind(record.ciphertext.as_slice())
+            .bind(to_db(record.updated_at))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error("cannot store upstream tokens"))?;
+            Ok(())
+        })
+    }
+
+    fn get_upstream_tokens<'a>(
+        &'a self,
+        subject: &'a str,
+        upstream: &'a str,
+    ) -> StoreFuture<'a, Option<UpstreamTokenRecord>> {
+        Box::pin(async move {
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                upstream_columns!(),
+                " FROM upstream_tokens WHERE subject = ?1 AND upstream = ?2"
+            ))
+            .bind(subject)
+            .bind(upstream)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error("cannot read upstream tokens"))?;
+            row.as_ref().map(upstream_from_row).transpose()
+        })
+    }
+
+    fn delete_upstream_tokens<'a>(&'a self, subject: &'a str) -> StoreFuture<'a, u64> {
+        Box::pin(async move {
+            let done = sqlx::query("DELETE FROM upstream_tokens WHERE subject = ?1")
+                .bind(subject)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error("cannot delete upstream tokens"))?;
+            Ok(done.rows_affected())
+        })
+    }
+
+    fn lease_upstream_refresh<'a>(
+        &'a self,
+        subject: &'a str,
+        upstream: &'a str,
+        lease: RefreshLease,
+        now: u64,
+    ) -> StoreFuture<'a, LeaseTake> {
+        Box::pin(async move {
+            // One statement: SQLite runs it under the write lock, so one caller at a time
+            // takes a free (or ended) lease. (`fetch_all` runs it to completion.)
+            let taken = sqlx::query(concat!(
+                "UPDATE upstream_tokens SET lease_holder = ?3, lease_until = ?4 \
+                 WHERE subject = ?1 AND upstream = ?2 \
+                 AND (lease_holder IS NULL OR lease_until IS NULL OR lease_until <= ?5) \
+                 RETURNING ",
+                upstream_columns!()
+            ))
+            .bind(subject)
+            .bind(upstream)
+            .bind(lease.holder.as_str())
+            .bind(to_db(lease.until))
+            .bind(to_db(now))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error("cannot lease an upstream refresh"))?;
+            if let Some(row) = taken.first() {
+                return Ok(LeaseTake::Granted(upstream_from_row(row)?));
+            }
+            let until: Option<Option<i64>> = sqlx::query_scalar(
+                "SELECT lease_until FROM upstream_tokens WHERE subject = ?1 AND upstream = ?2",
+            )
+            .bind(subject)
+            .bind(upstream)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error("cannot read upstream tokens"))?;
+            Ok(match until {
+                None => LeaseTake::Missing,
+                Some(until) => LeaseTake::Busy {
+                    until: until.map_or(0, |t| u64::try_from(t).unwrap_or(0)),
+                },
+            })
+        })
+    }
+
+    fn finish_upstream_refresh<'a>(
+        &'a self,
+        record: UpstreamTokenRecord,
+        holder: &'a str,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let done = sqlx::query(
+                "UPDATE upstream_tokens SET key_id = ?3, nonce = ?4, ciphertext = ?5, \
+                 updated_at = ?6, lease_holder = NULL, lease_until = NULL \
+                 WHERE subject = ?1 AND upstream = ?2 AND lease_holder = ?7",
+            )
+            .bind(record.subject.as_str())
+            .bind(record.upstream.as_str())
+            .bind(record.key_id.as_str())
+            .bind(record.nonce.as_slice())
+            .bind(record.ciphertext.as_slice())
+            .bind(to_db(record.updated_at))
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error("cannot store refreshed upstream tokens"))?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
+    fn release_upstream_refresh<'a>(
+        &'a self,
+        subject: &'a str,
+        upstream: &'a str,
+        holder: &'a str,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            sqlx::query(
+                "UPDATE upstream_tokens SET lease_holder = NULL, lease_until = NULL \
+                 WHERE subject = ?1 AND upstream = ?2 AND lease_holder = ?3",
+            )
+            .bind(subject)
+            .bind(upstream)
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error("cannot release an upstream refresh"))?;
+            Ok(())
         })
     }
 
