@@ -366,7 +366,7 @@ fn print_banner(
         scopes::unadvertised_scopes().join(", ")
     );
     for (tool, scopes) in scopes::TOOL_SCOPES {
-        println!("  tool {tool:<12} needs {}", scopes.join(" "));
+        println!("  tool {tool:<16} needs {}", scopes.join(" "));
     }
     for resource in &args.resources {
         println!("also issues tokens for {resource}");
