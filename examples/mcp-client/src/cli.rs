@@ -352,11 +352,7 @@ mod tests {
         assert_eq!(args.context_calls[0].name, "t");
         assert_eq!(args.context_calls[0].arguments.get("n"), Some(&json!(42)));
         let modern = run(
-            &[
-                "--protocol-version",
-                "2026-07-28",
-                "http://localhost:1234/mcp",
-            ],
+            &["--protocol-version", "2026-07-28", "http://localhost:1234/mcp"],
             &[],
         );
         assert_eq!(modern.era, crate::mcp::Era::Auto);
@@ -370,11 +366,7 @@ mod tests {
         assert!(parse(Vec::new(), none).is_err());
         assert!(
             parse(
-                [
-                    "--protocol-version".to_owned(),
-                    "latest".to_owned(),
-                    "http://x/".to_owned()
-                ],
+                ["--protocol-version".to_owned(), "latest".to_owned(), "http://x/".to_owned()],
                 none
             )
             .is_err()

@@ -206,7 +206,8 @@ pub async fn run(args: &Args) -> Result<(), Box<dyn StdError + Send + Sync>> {
         );
         let result = client.call_tool(&call.name, call.arguments.clone()).await?;
         show_tool_result(&result);
-        if result.get("isError").and_then(Value::as_bool) == Some(true) && args.scenario.is_none() {
+        if result.get("isError").and_then(Value::as_bool) == Some(true) && args.scenario.is_none()
+        {
             return Err(format!("the tool {} reported an error", call.name).into());
         }
     }

@@ -17,9 +17,9 @@ use mcp_auth_client::{AuthError, Credentials, rmcp::McpAuthClient};
 use rmcp::{
     ClientHandler, ErrorData, RoleClient,
     model::{
-        CallToolRequestParams, ClientCapabilities, ClientConfig, ElicitRequestParams, ElicitResult,
-        ElicitationAction, GetPromptRequestParams, Implementation, ProtocolVersion,
-        ReadResourceRequestParams,
+        CallToolRequestParams, ClientCapabilities, ClientConfig, ElicitRequestParams,
+        ElicitResult, ElicitationAction, GetPromptRequestParams, Implementation,
+        ProtocolVersion, ReadResourceRequestParams,
     },
     service::{
         ClientInitializeError, ClientLifecycleMode, ClientServiceExt, NotificationContext,
@@ -319,10 +319,7 @@ impl McpClient {
         self.connected(running)
     }
 
-    fn connected(
-        &mut self,
-        running: RunningService<RoleClient, Handler>,
-    ) -> Result<ServerInfo, Error> {
+    fn connected(&mut self, running: RunningService<RoleClient, Handler>) -> Result<ServerInfo, Error> {
         let info = running.peer_info().ok_or(Error::NotConnected)?;
         let server = ServerInfo {
             name: info
@@ -371,11 +368,7 @@ impl McpClient {
     ///
     /// # Errors
     /// As [`initialize`](Self::initialize).
-    pub async fn call_tool(
-        &mut self,
-        name: &str,
-        arguments: Map<String, Value>,
-    ) -> Result<Value, Error> {
+    pub async fn call_tool(&mut self, name: &str, arguments: Map<String, Value>) -> Result<Value, Error> {
         let params = CallToolRequestParams::new(name.to_owned()).with_arguments(arguments);
         let result = self
             .running()?
