@@ -140,6 +140,14 @@ impl Flow {
             .map(|s| s.user.clone())
     }
 
+    /// End every session of `subject` (signed out, or its upstream tokens deleted: the next
+    /// authorization must sign the user in again, upstream included).
+    pub(crate) fn end_sessions(&self, subject: &str) {
+        if let Ok(mut map) = self.sessions.lock() {
+            map.retain(|_, s| s.user.subject != subject);
+        }
+    }
+
     /// Keep a pending upstream sign-in under the hash of its `state`. `false` when full.
     pub(crate) fn insert_upstream(&self, pending: PendingUpstream, now: u64) -> bool {
         let Ok(mut map) = self.upstream.lock() else {

@@ -74,6 +74,9 @@ impl Inner {
             && let Some(grant) = self.store.get_grant(grant_id).await?
         {
             vault.delete(&grant.subject).await?;
+            // A browser session would approve the next request without going upstream, and
+            // the user would have no upstream tokens: sign the browser out too.
+            self.flow.end_sessions(&grant.subject);
         }
         Ok(())
     }
@@ -99,6 +102,7 @@ impl Inner {
         if let Some(vault) = &self.vault {
             vault.delete(subject).await?;
         }
+        self.flow.end_sessions(subject);
         #[cfg(feature = "tracing")]
         tracing::info!(sub = %subject, grants = grants.len(), "user signed out: grants revoked");
         Ok(grants.len())

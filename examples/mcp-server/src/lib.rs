@@ -15,6 +15,13 @@
 //! `/mcp` on the next request. The authorization server's own endpoints refuse a non-loopback
 //! `Host` (DNS rebinding), as the `OriginGuardLayer` does for `/mcp`.
 //!
+//! With [`Login::Upstream`] (`--upstream-oidc ISSUER`) users sign in at an OpenID Connect
+//! provider instead of the demo's own password page. The provider's tokens for each user are kept
+//! in the server's upstream token [`Vault`] (AES-256-GCM under [`UpstreamOidc::vault_key`]),
+//! refreshed when they expire, and the `upstream_profile` tool calls the provider's userinfo
+//! endpoint with them; the vault is in `/mcp`'s request extensions for the tools
+//! ([`UpstreamAccess`](mcp_auth_server::vault::UpstreamAccess)).
+//!
 //! [`build`] assembles it; [`serve`] runs it with the store maintenance task and a graceful
 //! shutdown. `src/main.rs` is the command line; `tests/e2e.rs` drives it with `mcp-auth-client`.
 
@@ -22,10 +29,10 @@ pub mod notes;
 pub mod scopes;
 pub mod tools;
 
-use std::{fmt, future::Future, net::SocketAddr, path::PathBuf, time::Duration};
+use std::{fmt, future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
-use axum::Router;
-use mcp_auth_core::{Secret, host::Host};
+use axum::{Extension, Router};
+use mcp_auth_core::{Clock, Secret, SystemClock, host::Host};
 use mcp_auth_resource::{
     BearerAuthLayer, ProtectedResource,
     mcp::SessionBindingLayer,
@@ -35,18 +42,31 @@ use mcp_auth_resource::{
 use mcp_auth_server::{
     AuthorizationServer,
     cimd::CimdConfig,
-    login::{HeadlessLogin, LocalLogin},
+    login::{HeadlessLogin, LocalLogin, OidcLogin},
     store::{MemoryStore, SqliteStore, StoreError},
+    vault::{Vault, VaultKeyError},
 };
 use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
 };
 use tower::ServiceBuilder;
 
-use crate::{notes::Notes, tools::Tools};
+use crate::{
+    notes::Notes,
+    tools::{Tools, Upstream},
+};
 
 /// The operator-arranged machine client type of [`Config::machine_clients`].
 pub use mcp_auth_server::MachineClient;
+/// The key of [`UpstreamOidc::vault_key`]: base64 of 32 bytes; [`VaultKey::generate`] makes one.
+pub use mcp_auth_server::vault::{VAULT_KEY_ENV, VaultKey};
+
+/// The environment variable with the client id registered at the upstream provider
+/// (`--upstream-oidc`).
+pub const UPSTREAM_CLIENT_ID_ENV: &str = "MCP_AUTH_UPSTREAM_CLIENT_ID";
+/// The environment variable with the client secret registered at the upstream provider
+/// (`--upstream-oidc`; unset: a public client, PKCE only).
+pub const UPSTREAM_CLIENT_SECRET_ENV: &str = "MCP_AUTH_UPSTREAM_CLIENT_SECRET";
 
 /// How often [`serve`] runs [`AuthorizationServer::maintain`].
 pub const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
@@ -70,6 +90,73 @@ pub enum Login {
         /// The user every request is approved as.
         subject: String,
     },
+    /// `--upstream-oidc ISSUER`: users sign in at that OpenID Connect provider (the consent page
+    /// names it, then the browser goes there and comes back to
+    /// [`AuthorizationServer::upstream_redirect_uri`]); their provider tokens are kept in the
+    /// vault for the `upstream_profile` tool. Each user's subject is `{issuer}#{sub}`.
+    Upstream(UpstreamOidc),
+}
+
+/// The upstream OpenID Connect provider of [`Login::Upstream`].
+///
+/// ```
+/// use example_mcp_server::{UpstreamOidc, VaultKey};
+///
+/// let key = VaultKey::generate().unwrap().to_base64();
+/// let mut upstream = UpstreamOidc::new("https://accounts.google.com", "1234.apps.googleusercontent.com", key);
+/// upstream.client_secret = Some("GOCSPX-secret".into());
+/// assert!(!format!("{upstream:?}").contains("GOCSPX"));
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct UpstreamOidc {
+    /// The provider's issuer URL (https; plain http only on loopback), exactly as its
+    /// `/.well-known/openid-configuration` names it.
+    pub issuer: String,
+    /// The client id registered at the provider (`MCP_AUTH_UPSTREAM_CLIENT_ID`).
+    pub client_id: String,
+    /// The client secret registered at the provider (`MCP_AUTH_UPSTREAM_CLIENT_SECRET`); `None`
+    /// for a public client (PKCE only). Never printed by `Debug`.
+    pub client_secret: Option<Secret>,
+    /// The vault key, base64 of 32 bytes (`MCP_AUTH_VAULT_KEY`): the users' upstream tokens are
+    /// encrypted with it at rest. A new key makes the stored tokens unreadable (the users then
+    /// sign in again). Never printed by `Debug`.
+    pub vault_key: Secret,
+    /// The scopes asked of the provider (`--upstream-scope`). Default `openid email profile`;
+    /// add `offline_access` where the provider issues refresh tokens only for it.
+    pub scopes: Vec<String>,
+    /// The provider's name on the consent page. Default: the issuer's host.
+    pub provider_name: Option<String>,
+}
+
+impl UpstreamOidc {
+    /// The provider `issuer`, as the client `client_id`, with the vault key `vault_key`
+    /// (base64); no client secret, the default scopes.
+    pub fn new(issuer: impl Into<String>, client_id: impl Into<String>, vault_key: Secret) -> Self {
+        Self {
+            issuer: issuer.into(),
+            client_id: client_id.into(),
+            client_secret: None,
+            vault_key,
+            scopes: ["openid", "email", "profile"].map(String::from).to_vec(),
+            provider_name: None,
+        }
+    }
+}
+
+impl fmt::Debug for UpstreamOidc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpstreamOidc")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("vault_key", &"[REDACTED]")
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
 }
 
 impl fmt::Debug for Login {
@@ -84,6 +171,7 @@ impl fmt::Debug for Login {
                 .debug_struct("AutoApprove")
                 .field("subject", subject)
                 .finish(),
+            Self::Upstream(upstream) => f.debug_tuple("Upstream").field(upstream).finish(),
         }
     }
 }
@@ -126,6 +214,10 @@ pub struct Config {
     /// the `client_credentials` grant for exactly its scopes. Default none, and then the grant
     /// is off: no machine grant unless the operator arranges one.
     pub machine_clients: Vec<MachineClient>,
+    /// Where time comes from for the authorization server, its vault, the upstream login and
+    /// the token verifier of `/mcp`. Default [`SystemClock`]; tests share a
+    /// [`ManualClock`](mcp_auth_core::ManualClock) to let tokens expire without waiting.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Config {
@@ -139,6 +231,7 @@ impl Config {
             introspection_client: None,
             cimd_allow_loopback: false,
             machine_clients: Vec::new(),
+            clock: Arc::new(SystemClock::default()),
         }
     }
 }
@@ -161,6 +254,9 @@ pub enum Error {
     /// The database cannot be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// [`UpstreamOidc::vault_key`] is not base64 of 32 bytes.
+    #[error("{VAULT_KEY_ENV}: {0}")]
+    VaultKey(#[from] VaultKeyError),
 }
 
 /// The assembled demo, ready for [`serve`].
@@ -170,6 +266,9 @@ pub struct Demo {
     pub router: Router,
     /// The embedded authorization server.
     pub server: AuthorizationServer,
+    /// With [`Login::Upstream`], the callback URL to register at the provider as the redirect
+    /// URI (`{issuer}/login/callback`); `None` otherwise.
+    pub upstream_redirect_uri: Option<String>,
     /// The MCP endpoint's URL (the resource identifier), e.g. `http://127.0.0.1:8080/mcp`.
     pub mcp_url: String,
     /// The same endpoint as most guides and clients spell it, e.g. `http://localhost:8080/mcp`:
@@ -195,6 +294,7 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Demo, Error> {
 
     // The authorization server: advertises the minimal scopes, accepts the step-up ones.
     let mut builder = AuthorizationServer::builder(&issuer)
+        .clock(Arc::clone(&config.clock))
         .resource(&mcp_url)
         .scopes(scopes::ADVERTISED.concat())
         .unadvertised_scopes(scopes::unadvertised_scopes());
@@ -226,12 +326,22 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Demo, Error> {
             None
         }
     };
+    let mut upstream_login = None;
     builder = match &config.login {
         Login::Local { username, password } => {
             builder.login(LocalLogin::new().with_user_named(username, "Demo User", password))
         }
         Login::AutoApprove { subject } => {
             builder.login(HeadlessLogin::for_bind_addr(subject.as_str(), bound)?)
+        }
+        Login::Upstream(upstream) => {
+            let key = VaultKey::from_base64(upstream.vault_key.expose())?;
+            let login = upstream_login_for(upstream, &config.clock)?;
+            upstream_login = Some(login.clone());
+            // The same login signs users in and refreshes their tokens for the vault.
+            builder
+                .login(login.clone())
+                .vault(Vault::builder(key).upstream(login))
         }
     };
     let server = builder.build().await?;
@@ -246,18 +356,29 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Demo, Error> {
         .resource_name("mcp-auth demo notes server")
         .build()?;
     let verifier = Revocable::new(
-        CachedVerifier::new(
+        CachedVerifier::builder(
             JwtVerifier::for_resource(&issuer, &resource)
                 .discover_jwks()
+                .clock(Arc::clone(&config.clock))
                 .build()?,
-        ),
+        )
+        .clock(Arc::clone(&config.clock))
+        .build(),
         server.revocations(),
     );
 
     // rmcp's own Host check is off (empty list): the OriginGuardLayer does it.
     let notes = Notes::new();
+    let upstream = upstream_login.map(|login| Upstream::new(login, server.clone()));
+    let vault = server.vault().cloned();
     let mcp = StreamableHttpService::new(
-        move || Ok(Tools::new(notes.clone())),
+        move || {
+            let tools = Tools::new(notes.clone());
+            Ok(match &upstream {
+                Some(upstream) => tools.with_upstream(upstream.clone()),
+                None => tools,
+            })
+        },
         LocalSessionManager::default().into(),
         StreamableHttpServerConfig::default()
             .with_allowed_hosts(Vec::<String>::new())
@@ -272,6 +393,9 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Demo, Error> {
         .layer(BearerAuthLayer::new(verifier, resource.clone()))
         .layer(SessionBindingLayer::new())
         .layer(scopes::tool_scopes_layer(resource.clone())?)
+        // The vault, for `UpstreamAccess::from_parts` in the tools (rmcp copies the request's
+        // parts, extensions included, into the tool's context).
+        .option_layer(vault.map(Extension))
         .service(mcp);
 
     let router = Router::new()
@@ -282,13 +406,32 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Demo, Error> {
         .resource()
         .loopback_alias(&Host::Name("localhost".into()))
         .map_or_else(|| mcp_url.clone(), |alias| alias.as_str().to_owned());
+    let upstream_redirect_uri = server.upstream_redirect_uri();
     Ok(Demo {
         router,
+        upstream_redirect_uri,
         server,
         mcp_url,
         local_url,
         sqlite,
     })
+}
+
+/// The [`OidcLogin`] of `upstream`, on `clock`.
+fn upstream_login_for(
+    upstream: &UpstreamOidc,
+    clock: &Arc<dyn Clock>,
+) -> Result<OidcLogin, mcp_auth_server::ConfigError> {
+    let mut login = OidcLogin::builder(&upstream.issuer, &upstream.client_id)
+        .scopes(upstream.scopes.iter().cloned())
+        .clock(Arc::clone(clock));
+    if let Some(secret) = &upstream.client_secret {
+        login = login.client_secret(secret.expose());
+    }
+    if let Some(name) = &upstream.provider_name {
+        login = login.provider_name(name);
+    }
+    login.build()
 }
 
 /// Serves `demo` on `listener` until `shutdown` completes, running

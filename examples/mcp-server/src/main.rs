@@ -5,11 +5,18 @@
 //! the MCP Inspector and `example-mcp-client`).
 //!
 //! ```text
-//! example-mcp-server [--addr ADDR] [--db FILE] [--auto-approve] [--resource URL]...
-//!                    [--introspection-client ID] [--machine-client ID --machine-scope SCOPE...]
+//! example-mcp-server [--addr ADDR] [--db FILE] [--auto-approve | --upstream-oidc ISSUER]
+//!                    [--resource URL]... [--introspection-client ID]
+//!                    [--machine-client ID --machine-scope SCOPE...]
 //!   --addr ADDR      where to listen, a loopback address (env MCP_AUTH_ADDR; default 127.0.0.1:8080)
 //!   --db FILE        the SQLite database (env MCP_AUTH_DB; default ./mcp-auth-demo.db)
 //!   --auto-approve   no login page: approve every request as the demo user (loopback only)
+//!   --upstream-oidc ISSUER
+//!                    sign users in at this OpenID Connect provider instead of the password
+//!                    page; client id and secret in MCP_AUTH_UPSTREAM_CLIENT_ID and
+//!                    MCP_AUTH_UPSTREAM_CLIENT_SECRET, the vault key in MCP_AUTH_VAULT_KEY
+//!   --upstream-scope SCOPE
+//!                    a scope asked of the provider (repeatable; default openid email profile)
 //!   --resource URL   also issue tokens for this MCP server (one that trusts this authorization
 //!                    server as its IdP, e.g. example-resource-server); repeatable
 //!   --introspection-client ID
@@ -23,24 +30,42 @@
 //! ```
 //!
 //! The demo user is `demo`; its password is random, printed at each start (set
-//! `MCP_AUTH_DEMO_PASSWORD` to choose one). Registered clients, refresh tokens, consents and
+//! `MCP_AUTH_DEMO_PASSWORD` to choose one). With `--upstream-oidc` there is no demo user: people
+//! sign in at the provider, and the banner prints `upstream redirect URI: <url>`, the URL to
+//! register there. Registered clients, refresh tokens, consents and
 //! signing keys are kept in the database, so a restart does not sign clients out.
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use example_mcp_server::{
-    Config, DEMO_USER, Login, MachineClient, build, random_password, scopes, serve,
+    Config, DEMO_USER, Login, MachineClient, UPSTREAM_CLIENT_ID_ENV, UPSTREAM_CLIENT_SECRET_ENV,
+    UpstreamOidc, VAULT_KEY_ENV, VaultKey, build, random_password, scopes, serve,
 };
 use mcp_auth_core::Secret;
 use tracing_subscriber::EnvFilter;
 
 const USAGE: &str = "\
-usage: example-mcp-server [--addr ADDR] [--db FILE] [--auto-approve] [--resource URL]...
+usage: example-mcp-server [--addr ADDR] [--db FILE] [--auto-approve | --upstream-oidc ISSUER]
+                          [--upstream-scope SCOPE]... [--resource URL]...
                           [--introspection-client ID]
+                          [--machine-client ID --machine-scope SCOPE...]
   --addr ADDR      where to listen, a loopback address (env MCP_AUTH_ADDR; default 127.0.0.1:8080)
   --db FILE        the SQLite database (env MCP_AUTH_DB; default ./mcp-auth-demo.db)
   --auto-approve   no login page: approve every authorization request as the demo user
                    (loopback only; for demos and tests)
+  --upstream-oidc ISSUER
+                   sign users in at the OpenID Connect provider ISSUER instead of the
+                   password page (not with --auto-approve); the tool upstream_profile calls
+                   its userinfo endpoint as the user. Register the printed
+                   `upstream redirect URI` at the provider. Env:
+                     MCP_AUTH_UPSTREAM_CLIENT_ID      the client id there (required)
+                     MCP_AUTH_UPSTREAM_CLIENT_SECRET  its secret (unset: a public client)
+                     MCP_AUTH_VAULT_KEY               base64 of 32 bytes that encrypts the
+                                                      users' upstream tokens at rest (unset: a
+                                                      new key each start, printed once)
+  --upstream-scope SCOPE
+                   a scope asked of the provider; repeatable (default: openid email profile;
+                   add offline_access where the provider needs it for refresh tokens)
   --resource URL   also issue tokens for the MCP server at URL, one that trusts this
                    authorization server as its IdP (e.g. example-resource-server); repeatable
   --introspection-client ID
@@ -55,17 +80,39 @@ usage: example-mcp-server [--addr ADDR] [--db FILE] [--auto-approve] [--resource
 env MCP_AUTH_DEMO_PASSWORD: the demo user's password (default: a new random one each start)";
 
 /// The parsed command line.
+#[derive(Debug)]
 struct Args {
     addr: SocketAddr,
     db: PathBuf,
     auto_approve: bool,
+    upstream: Option<UpstreamArgs>,
     resources: Vec<String>,
     introspection_client: Option<(String, Secret)>,
     machine_client: Option<(String, Vec<String>)>,
 }
 
+/// `--upstream-oidc` and its environment.
+#[derive(Debug)]
+struct UpstreamArgs {
+    issuer: String,
+    client_id: String,
+    client_secret: Option<Secret>,
+    /// `MCP_AUTH_VAULT_KEY`, checked; `None`: generate one.
+    vault_key: Option<Secret>,
+    scopes: Vec<String>,
+}
+
 fn parse_args() -> Result<Option<Args>, String> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    parse(std::env::args().skip(1), &|name| {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    })
+}
+
+/// The command line `args` (without the program name), with the environment `var`.
+fn parse(
+    args: impl IntoIterator<Item = String>,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<Args>, String> {
     let mut addr = var("MCP_AUTH_ADDR").unwrap_or_else(|| "127.0.0.1:8080".to_owned());
     let mut db = var("MCP_AUTH_DB").unwrap_or_else(|| "mcp-auth-demo.db".to_owned());
     let mut auto_approve = false;
@@ -73,7 +120,9 @@ fn parse_args() -> Result<Option<Args>, String> {
     let mut introspection_id = None;
     let mut machine_id = None;
     let mut machine_scopes = Vec::new();
-    let mut args = std::env::args().skip(1);
+    let mut upstream_issuer = None;
+    let mut upstream_scopes = Vec::new();
+    let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
             Some((name, value)) if name.starts_with("--") => {
@@ -94,6 +143,8 @@ fn parse_args() -> Result<Option<Args>, String> {
             "--introspection-client" => introspection_id = Some(value()?),
             "--machine-client" => machine_id = Some(value()?),
             "--machine-scope" => machine_scopes.push(value()?),
+            "--upstream-oidc" => upstream_issuer = Some(value()?),
+            "--upstream-scope" => upstream_scopes.push(value()?),
             "--auto-approve" if inline.is_none() => auto_approve = true,
             "-h" | "--help" => return Ok(None),
             _ => return Err(format!("unknown argument {arg:?}")),
@@ -119,6 +170,18 @@ fn parse_args() -> Result<Option<Args>, String> {
         (Some(id), false) => Some((id, machine_scopes)),
         (None, true) => None,
     };
+    let upstream = match upstream_issuer {
+        Some(_) if auto_approve => {
+            return Err("--upstream-oidc and --auto-approve cannot be combined: \
+                 --upstream-oidc signs users in at the provider, --auto-approve signs nobody in"
+                .to_owned());
+        }
+        Some(issuer) => Some(upstream_args(issuer, upstream_scopes, var)?),
+        None if !upstream_scopes.is_empty() => {
+            return Err("--upstream-scope goes with --upstream-oidc".to_owned());
+        }
+        None => None,
+    };
     let addr = addr
         .parse()
         .map_err(|e| format!("invalid address {addr:?}: {e}"))?;
@@ -126,10 +189,40 @@ fn parse_args() -> Result<Option<Args>, String> {
         addr,
         db: PathBuf::from(db),
         auto_approve,
+        upstream,
         resources,
         introspection_client,
         machine_client,
     }))
+}
+
+/// `--upstream-oidc ISSUER`'s settings from the environment `var`.
+fn upstream_args(
+    issuer: String,
+    scopes: Vec<String>,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<UpstreamArgs, String> {
+    let Some(client_id) = var(UPSTREAM_CLIENT_ID_ENV) else {
+        return Err(format!(
+            "--upstream-oidc needs the client id registered at the provider in {UPSTREAM_CLIENT_ID_ENV}"
+        ));
+    };
+    let vault_key = match var(VAULT_KEY_ENV) {
+        Some(key) => {
+            VaultKey::from_base64(&key).map_err(|e| {
+                format!("{VAULT_KEY_ENV}: {e} (make one with `openssl rand -base64 32`)")
+            })?;
+            Some(Secret::new(key))
+        }
+        None => None,
+    };
+    Ok(UpstreamArgs {
+        issuer,
+        client_id,
+        client_secret: var(UPSTREAM_CLIENT_SECRET_ENV).map(Secret::new),
+        vault_key,
+        scopes,
+    })
 }
 
 #[tokio::main]
@@ -171,7 +264,24 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     // Whether the password was made here (then the banner shows it) or came from the
     // environment (then the operator knows it, and it is not printed).
     let mut password_generated = false;
-    let login = if args.auto_approve {
+    // A vault key made here is printed once, in the banner.
+    let mut generated_vault_key = None;
+    let login = if let Some(upstream) = &args.upstream {
+        let vault_key = match &upstream.vault_key {
+            Some(key) => key.clone(),
+            None => {
+                let key = VaultKey::generate()?.to_base64();
+                generated_vault_key = Some(key.clone());
+                key
+            }
+        };
+        let mut oidc = UpstreamOidc::new(&upstream.issuer, &upstream.client_id, vault_key);
+        oidc.client_secret = upstream.client_secret.clone();
+        if !upstream.scopes.is_empty() {
+            oidc.scopes = upstream.scopes.clone();
+        }
+        Login::Upstream(oidc)
+    } else if args.auto_approve {
         Login::AutoApprove {
             subject: DEMO_USER.to_owned(),
         }
@@ -218,6 +328,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         &login,
         password_generated,
     );
+    if let Some(uri) = &demo.upstream_redirect_uri {
+        print_upstream(uri, generated_vault_key.as_ref());
+    }
+    println!();
+    println!("Ctrl-C stops the server.");
     serve(listener, demo, async {
         let _ = tokio::signal::ctrl_c().await;
         println!("\nshutting down (Ctrl-C): finishing open requests, closing the database");
@@ -251,7 +366,7 @@ fn print_banner(
         scopes::unadvertised_scopes().join(", ")
     );
     for (tool, scopes) in scopes::TOOL_SCOPES {
-        println!("  tool {tool:<12} needs {}", scopes.join(" "));
+        println!("  tool {tool:<16} needs {}", scopes.join(" "));
     }
     for resource in &args.resources {
         println!("also issues tokens for {resource}");
@@ -286,6 +401,13 @@ fn print_banner(
                 "!!! as \"{subject}\" without asking. Loopback only; never expose this server."
             );
         }
+        Login::Upstream(upstream) => {
+            println!("sign in at the OpenID provider {}", upstream.issuer);
+            println!(
+                "    (client id {:?}; the tool upstream_profile calls its userinfo endpoint as you)",
+                upstream.client_id
+            );
+        }
     }
     println!();
     println!("connect with:");
@@ -293,6 +415,137 @@ fn print_banner(
     println!("  MCP Inspector:  npx @modelcontextprotocol/inspector");
     println!("                  then Transport \"Streamable HTTP\", URL {mcp_url}");
     println!("  example client: cargo run -p example-mcp-client -- {mcp_url} --call whoami");
+}
+
+/// The upstream sign-in part of the banner: the redirect URI to register at the provider, and a
+/// vault key made for this run (printed this once).
+fn print_upstream(redirect_uri: &str, generated_vault_key: Option<&Secret>) {
     println!();
-    println!("Ctrl-C stops the server.");
+    println!("upstream redirect URI: {redirect_uri}");
+    println!("  (register it at the provider as the client's redirect URI)");
+    if let Some(key) = generated_vault_key {
+        println!("vault key generated for this run (MCP_AUTH_VAULT_KEY was not set):");
+        println!("    {}", key.expose());
+        println!(
+            "  set MCP_AUTH_VAULT_KEY to it (or to `openssl rand -base64 32`) to keep the users'"
+        );
+        println!(
+            "  upstream tokens across restarts: without it each start has a new key, and users"
+        );
+        println!("  sign in again at the provider");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    fn run(args: &[&str], vars: &[(&str, &str)]) -> Result<Option<Args>, String> {
+        parse(args.iter().map(|a| (*a).to_owned()), &env(vars))
+    }
+
+    const KEY: &str = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
+
+    #[test]
+    fn upstream_oidc_reads_the_client_and_the_vault_key_from_the_environment() {
+        let args = run(
+            &[
+                "--upstream-oidc",
+                "https://idp.example.com",
+                "--upstream-scope=openid",
+            ],
+            &[
+                (UPSTREAM_CLIENT_ID_ENV, "demo-client"),
+                (UPSTREAM_CLIENT_SECRET_ENV, "s3cret"),
+                (VAULT_KEY_ENV, KEY),
+            ],
+        )
+        .unwrap()
+        .unwrap();
+        let upstream = args.upstream.unwrap();
+        assert_eq!(upstream.issuer, "https://idp.example.com");
+        assert_eq!(upstream.client_id, "demo-client");
+        assert_eq!(upstream.client_secret.unwrap().expose(), "s3cret");
+        assert_eq!(upstream.vault_key.unwrap().expose(), KEY);
+        assert_eq!(upstream.scopes, ["openid"]);
+        assert!(!args.auto_approve);
+    }
+
+    #[test]
+    fn without_a_vault_key_one_is_generated_later_and_without_a_secret_the_client_is_public() {
+        let args = run(
+            &["--upstream-oidc", "https://idp.example.com"],
+            &[(UPSTREAM_CLIENT_ID_ENV, "demo-client")],
+        )
+        .unwrap()
+        .unwrap();
+        let upstream = args.upstream.unwrap();
+        assert!(upstream.vault_key.is_none());
+        assert!(upstream.client_secret.is_none());
+        assert!(upstream.scopes.is_empty(), "the library's default scopes");
+    }
+
+    #[test]
+    fn upstream_oidc_without_a_client_id_is_an_error_naming_the_variable() {
+        let error = run(&["--upstream-oidc", "https://idp.example.com"], &[]).unwrap_err();
+        assert!(error.contains("MCP_AUTH_UPSTREAM_CLIENT_ID"), "{error}");
+    }
+
+    #[test]
+    fn a_vault_key_that_is_not_base64_of_32_bytes_is_an_error() {
+        for bad in ["not base64!", "c2hvcnQ=", &format!("{KEY}{KEY}")] {
+            let error = run(
+                &["--upstream-oidc", "https://idp.example.com"],
+                &[
+                    (UPSTREAM_CLIENT_ID_ENV, "demo-client"),
+                    (VAULT_KEY_ENV, bad),
+                ],
+            )
+            .unwrap_err();
+            assert!(error.starts_with("MCP_AUTH_VAULT_KEY: "), "{error}");
+            assert!(!error.contains(bad), "the key is not echoed: {error}");
+        }
+    }
+
+    #[test]
+    fn upstream_oidc_and_auto_approve_cannot_be_combined() {
+        let error = run(
+            &[
+                "--auto-approve",
+                "--upstream-oidc",
+                "https://idp.example.com",
+            ],
+            &[(UPSTREAM_CLIENT_ID_ENV, "demo-client")],
+        )
+        .unwrap_err();
+        assert!(error.contains("cannot be combined"), "{error}");
+        assert!(
+            run(&["--upstream-oidc"], &[])
+                .unwrap_err()
+                .contains("needs a value"),
+        );
+        assert!(
+            run(&["--upstream-scope", "openid"], &[])
+                .unwrap_err()
+                .contains("goes with --upstream-oidc")
+        );
+    }
+
+    #[test]
+    fn auto_approve_and_the_password_login_parse_as_before() {
+        let args = run(&["--auto-approve"], &[]).unwrap().unwrap();
+        assert!(args.auto_approve && args.upstream.is_none());
+        let args = run(&[], &[]).unwrap().unwrap();
+        assert!(!args.auto_approve && args.upstream.is_none());
+        assert_eq!(args.addr.to_string(), "127.0.0.1:8080");
+        assert!(run(&["--help"], &[]).unwrap().is_none());
+    }
 }

@@ -14,7 +14,7 @@ use mcp_auth_resource::{
 };
 
 scopes! {
-    /// Calling tools at all: `whoami`, and any tool [`TOOL_SCOPES`] does not name.
+    /// Calling tools at all: `whoami`, `upstream_profile`, and any tool [`TOOL_SCOPES`] does not name.
     pub McpTools = "mcp:tools";
     /// Reading notes: `list_notes`, `get_note`.
     pub NotesRead = "notes:read";
@@ -56,6 +56,7 @@ pub const TOOL_SCOPES: &[(&str, &[&str])] = &[
     ("add_note", NotesWrite::SCOPES),
     ("delete_note", NotesAdmin::SCOPES),
     ("admin_tool", McpAdmin::SCOPES),
+    ("upstream_profile", McpTools::SCOPES),
 ];
 
 /// The scopes `tool` needs, space-delimited ([`DEFAULT_TOOL_SCOPES`] for a tool not in

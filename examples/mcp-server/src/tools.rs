@@ -1,4 +1,12 @@
-//! The MCP tools: a small notes service plus `whoami` and `admin_tool`.
+//! The MCP tools: a small notes service plus `whoami`, `admin_tool` and `upstream_profile`.
+//!
+//! `upstream_profile` calls the upstream OpenID provider's userinfo endpoint **as the user**,
+//! with the user's upstream access token from the server's vault
+//! ([`UpstreamAccess::from_parts`] on the HTTP request rmcp hands the tool; the vault refreshes
+//! the token when it is due). When the vault says the user must sign in again (the provider
+//! refused the refresh: the vault has revoked the user's grants here), the call fails with a
+//! JSON-RPC error, and the MCP client's next request is answered 401, so it signs the user in
+//! again. Without `--upstream-oidc` the tool answers a tool error saying so.
 //!
 //! Each handler states the scope it needs in its signature, `RequireScope<NotesWrite>`
 //! (`mcp-auth-resource`'s `rmcp` feature): without that scope the handler does not run and the
@@ -7,11 +15,20 @@
 //! 403 step-up challenge the client acts on; the handlers' check is the backstop for a router
 //! that lost the layer. Without the bearer layer in front, the parameter fails the call with an
 //! internal error.
+use axum::http::request::Parts;
 use mcp_auth_resource::extract::RequireScope;
+use mcp_auth_server::{
+    AuthorizationServer,
+    login::OidcLogin,
+    upstream::UpstreamError,
+    vault::{UpstreamAccess, VaultError},
+};
 use rmcp::{
     ErrorData, ServerHandler,
-    handler::server::{router::tool::ToolRouter, wrapper::Parameters},
-    model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig},
+    handler::server::{common::Extension, router::tool::ToolRouter, wrapper::Parameters},
+    model::{
+        CallToolResult, ContentBlock, ErrorCode, Implementation, ServerCapabilities, ServerConfig,
+    },
     schemars, tool, tool_handler, tool_router,
 };
 use serde::Deserialize;
@@ -23,7 +40,32 @@ use crate::scopes::{McpAdmin, McpTools, NotesAdmin, NotesRead, NotesWrite};
 #[derive(Debug, Clone)]
 pub struct Tools {
     notes: Notes,
+    upstream: Option<Upstream>,
     tool_router: ToolRouter<Self>,
+}
+
+/// What `upstream_profile` needs: the provider's login (its userinfo endpoint and bounds) and
+/// the authorization server (to sign a user out whose upstream tokens are gone).
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    login: OidcLogin,
+    server: AuthorizationServer,
+}
+
+impl Upstream {
+    /// The upstream `login` the `server` signs users in with (its vault keeps their tokens).
+    pub fn new(login: OidcLogin, server: AuthorizationServer) -> Self {
+        Self { login, server }
+    }
+}
+
+/// The JSON-RPC error of a tool call whose user must sign in again.
+fn sign_in_again() -> ErrorData {
+    ErrorData::new(
+        ErrorCode::INVALID_REQUEST,
+        "the upstream account must be reconnected: sign in again",
+        Some(serde_json::json!({ "error": "invalid_token" })),
+    )
 }
 
 /// The arguments of `get_note` and `delete_note`.
@@ -55,8 +97,17 @@ impl Tools {
     pub fn new(notes: Notes) -> Self {
         Self {
             notes,
+            upstream: None,
             tool_router: Self::tool_router(),
         }
+    }
+
+    /// With `upstream_profile` working against `upstream` (without it, that tool answers a
+    /// tool error).
+    #[must_use]
+    pub fn with_upstream(mut self, upstream: Upstream) -> Self {
+        self.upstream = Some(upstream);
+        self
     }
 
     /// The names of the tools this server lists.
@@ -79,6 +130,55 @@ impl Tools {
             "client_id": auth.client_id(),
             "scopes": auth.scopes().iter().map(|s| s.as_str()).collect::<Vec<_>>(),
         }))
+    }
+
+    /// The user's profile at the upstream provider. Needs `mcp:tools`.
+    #[tool(
+        description = "Returns the caller's profile at the upstream OpenID provider (its userinfo response) as JSON. Needs a server started with --upstream-oidc."
+    )]
+    async fn upstream_profile(
+        &self,
+        _auth: RequireScope<McpTools>,
+        Extension(parts): Extension<Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let Some(upstream) = &self.upstream else {
+            return Ok(tool_error(
+                "this server does not sign users in upstream (start it with --upstream-oidc)",
+            ));
+        };
+        let access = UpstreamAccess::from_parts(&parts)
+            .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+        let token = match access.access_token(upstream.login.issuer()).await {
+            Ok(token) => token,
+            // The vault revoked the user's grants: the next request answers 401.
+            Err(VaultError::SignInRequired) => return Err(sign_in_again()),
+            Err(error @ (VaultError::NotFound | VaultError::Undecryptable)) => {
+                // No usable upstream tokens (deleted, or kept under another vault key): sign
+                // the user out, so that the next request answers 401 and the sign-in stores
+                // new ones.
+                tracing::info!(sub = %access.subject(), %error, "no usable upstream tokens: signing the user out");
+                upstream
+                    .server
+                    .sign_out(access.subject())
+                    .await
+                    .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+                return Err(sign_in_again());
+            }
+            Err(error) => {
+                return Ok(tool_error(format!(
+                    "the upstream provider cannot be reached now ({error}); try again later"
+                )));
+            }
+        };
+        match upstream.login.user_info(&token).await {
+            Ok(info) => json_result(&info),
+            Err(UpstreamError::Unavailable(_)) => Ok(tool_error(
+                "the upstream provider's userinfo endpoint is unavailable; try again later",
+            )),
+            Err(error) => Ok(tool_error(format!(
+                "the upstream provider refused the userinfo request: {error}"
+            ))),
+        }
     }
 
     /// Every note. Needs `notes:read`.
