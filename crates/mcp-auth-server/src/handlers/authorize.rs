@@ -196,22 +196,14 @@ pub(crate) async fn post(axum::extract::State(inner): State, request: Request) -
             match checked {
                 Some(user) => {
                     inner.failed_logins.clear(username);
-                    let Ok(session) = random_secret() else {
+                    let Some(session) = start_session(&inner, &user, now) else {
                         return error_page(
                             StatusCode::INTERNAL_SERVER_ERROR,
                             "Something went wrong",
                             "Try again.",
                         );
                     };
-                    inner
-                        .flow
-                        .insert_session(TokenHash::of(&session), user.clone(), now);
-                    cookies.push(set_cookie(
-                        &inner,
-                        "session",
-                        &session,
-                        crate::flow::SESSION_TTL,
-                    ));
+                    cookies.push(session);
                     #[cfg(feature = "tracing")]
                     tracing::info!(sub = %user.subject, "user signed in");
                     user
@@ -714,6 +706,22 @@ pub(crate) fn cookie_name(inner: &Inner, name: &str) -> String {
     } else {
         format!("mcp-auth-{name}")
     }
+}
+
+/// Starts a login session for `user` (remembered in the flow for
+/// [`SESSION_TTL`](crate::flow::SESSION_TTL)) and returns its cookie; `None` when no random
+/// session id could be made.
+pub(crate) fn start_session(inner: &Inner, user: &User, now: u64) -> Option<HeaderValue> {
+    let session = random_secret().ok()?;
+    inner
+        .flow
+        .insert_session(TokenHash::of(&session), user.clone(), now);
+    Some(set_cookie(
+        inner,
+        "session",
+        &session,
+        crate::flow::SESSION_TTL,
+    ))
 }
 
 pub(crate) fn set_cookie(inner: &Inner, name: &str, value: &str, max_age: u64) -> HeaderValue {

@@ -21,10 +21,10 @@ use mcp_auth_core::error::ErrorCode;
 use super::State;
 use super::authorize::{
     UPSTREAM_COOKIE, cookie, cookie_name, error_page, issue_code, redirect_error, set_cookie,
+    start_session,
 };
 use crate::form::Params;
 use crate::store::{ConsentRecord, TokenHash};
-use crate::token::random_secret;
 use crate::upstream::UpstreamError;
 
 /// Clears the binding cookie.
@@ -165,18 +165,8 @@ pub(crate) async fn get(axum::extract::State(inner): State, request: Request) ->
                         "The server could not record your approval.",
                     );
                 }
-                let mut cookies = Vec::new();
-                if let Ok(session) = random_secret() {
-                    inner
-                        .flow
-                        .insert_session(TokenHash::of(&session), user.clone(), now);
-                    cookies.push(set_cookie(
-                        &inner,
-                        "session",
-                        &session,
-                        crate::flow::SESSION_TTL,
-                    ));
-                }
+                // Without a session the sign-in still counts; the user signs in again next time.
+                let cookies: Vec<_> = start_session(&inner, &user, now).into_iter().collect();
                 #[cfg(feature = "tracing")]
                 tracing::info!(sub = %user.subject, provider = login.provider_name(), "user signed in upstream");
                 issue_code(&inner, req, &user, now, cookies).await
