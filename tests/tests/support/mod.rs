@@ -1,5 +1,6 @@
 //! What the end-to-end tests share: the demo server running in-process with a request log, and
-//! the MCP client over `mcp-auth-client`.
+//! the MCP client over `mcp-auth-client`; the TypeScript SDK's scripts ([`sdk`]); the upstream
+//! sign-in chain with its OpenID provider and browser ([`upstream`]).
 #![allow(dead_code, unreachable_pub)]
 
 use std::{
@@ -13,6 +14,9 @@ use example_mcp_server::{Config, Login, build, serve};
 use mcp_auth_client::TokenManager;
 use serde_json::{Map, Value, json};
 use tokio::{net::TcpListener, sync::oneshot};
+
+pub mod sdk;
+pub mod upstream;
 
 /// How long a server may take to shut down gracefully before the test gives up on it.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
