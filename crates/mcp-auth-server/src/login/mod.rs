@@ -68,6 +68,7 @@ mod oauth2;
 #[cfg(feature = "upstream")]
 mod oidc;
 pub(crate) mod page;
+mod redirect;
 
 pub use self::headless::HeadlessLogin;
 pub use self::local::LocalLogin;

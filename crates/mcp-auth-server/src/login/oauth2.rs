@@ -9,7 +9,7 @@ use std::time::Duration;
 use mcp_auth_core::{Clock, Secret, SystemClock};
 use serde_json::Value;
 
-use super::oidc::{Admission, admit, authorization_url, display_name};
+use super::redirect::{Admission, admit, authorization_url, display_name};
 use super::{Login, LoginFuture, RedirectLogin, User};
 use crate::ConfigError;
 use crate::upstream::http::{self, Client, TokenEndpoint};
