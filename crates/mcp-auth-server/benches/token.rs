@@ -253,6 +253,8 @@ fn bench_with(c: &mut Criterion, durability: Option<Durability>, name: &str) {
                         issued_at: now,
                         expires_at: now + 3600,
                         state: RefreshState::Active,
+                        parent: None,
+                        rotated_at: None,
                     };
                     s.store.create_grant(grant, Some(refresh)).await.unwrap();
                 }

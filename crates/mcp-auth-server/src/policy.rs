@@ -217,6 +217,7 @@ mod tests {
             access_token_ttl: Duration::from_secs(900),
             refresh_token_ttl: day,
             public_refresh_token_ttl: day,
+            refresh_grace: 30,
             grant_ttl: day,
             code_ttl: Duration::from_secs(60),
             dynamic_registration: true,

@@ -170,6 +170,7 @@ pub struct AuthorizationServerBuilder {
     access_token_ttl: Duration,
     refresh_token_ttl: Duration,
     public_refresh_token_ttl: Duration,
+    refresh_grace: Duration,
     grant_ttl: Duration,
     code_ttl: Duration,
     dynamic_registration: bool,
@@ -211,6 +212,7 @@ impl AuthorizationServerBuilder {
             access_token_ttl: Duration::from_secs(15 * 60),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             public_refresh_token_ttl: Duration::from_secs(14 * 24 * 3600),
+            refresh_grace: Duration::from_secs(30),
             grant_ttl: Duration::from_secs(90 * 24 * 3600),
             code_ttl: Duration::from_secs(60),
             dynamic_registration: true,
@@ -326,6 +328,21 @@ impl AuthorizationServerBuilder {
     /// Refresh-token inactivity lifetime for public clients (default 14 days; AS-46).
     pub fn public_refresh_token_ttl(mut self, ttl: Duration) -> Self {
         self.public_refresh_token_ttl = ttl;
+        self
+    }
+
+    /// The refresh grace window (default 30 seconds; at most 10 minutes; whole seconds count).
+    ///
+    /// A refresh token presented again within this time after its rotation, by its own client,
+    /// for a grant still active, while none of its successors has been used yet, gets a fresh
+    /// token pair in the same family instead of revoking the family: a client's two processes,
+    /// or a retry after a lost response, no longer sign the user out. Any other reuse (later,
+    /// after a successor was used, or from another client) revokes the family.
+    /// [`Duration::ZERO`] restores strict reuse detection. See the crate README, "Security".
+    ///
+    /// [`build`](Self::build) fails with [`ConfigError::InvalidLifetime`] over 10 minutes.
+    pub fn refresh_grace(mut self, grace: Duration) -> Self {
+        self.refresh_grace = grace;
         self
     }
 
@@ -535,6 +552,10 @@ impl AuthorizationServerBuilder {
             "public refresh tokens",
         )?;
 
+        if self.refresh_grace > Duration::from_secs(600) {
+            return Err(ConfigError::InvalidLifetime("the refresh grace window"));
+        }
+
         let vault = self.vault.map(VaultBuilder::check).transpose()?;
 
         let login = self.login.unwrap_or_else(|| Arc::new(LocalLogin::new()));
@@ -571,6 +592,7 @@ impl AuthorizationServerBuilder {
             access_token_ttl,
             refresh_token_ttl,
             public_refresh_token_ttl,
+            refresh_grace: self.refresh_grace.as_secs(),
             grant_ttl,
             code_ttl,
             dynamic_registration: self.dynamic_registration,

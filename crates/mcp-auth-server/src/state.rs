@@ -145,6 +145,8 @@ pub(crate) struct Config {
     pub(crate) access_token_ttl: Duration,
     pub(crate) refresh_token_ttl: Duration,
     pub(crate) public_refresh_token_ttl: Duration,
+    /// The refresh grace window in seconds (0: strict reuse detection).
+    pub(crate) refresh_grace: u64,
     pub(crate) grant_ttl: Duration,
     pub(crate) code_ttl: Duration,
     pub(crate) dynamic_registration: bool,

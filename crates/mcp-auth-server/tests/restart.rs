@@ -187,7 +187,24 @@ async fn a_restart_on_the_same_file_keeps_clients_refresh_tokens_consents_and_ke
     )
     .await;
     assert_eq!(status, 200, "the refresh token survived: {body}");
-    // And rotation state survived too: the pre-restart token is now spent.
+    // Its successor works, and then the pre-restart token is spent (reuse after the successor
+    // was used, so no grace window).
+    let rotated: Value = serde_json::from_str(&body).unwrap();
+    let successor = rotated["refresh_token"].as_str().unwrap();
+    let (status, _, body) = send(
+        &app,
+        form(
+            "/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", &client_id),
+                ("refresh_token", successor),
+            ],
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
     let (status, _, _) = send(
         &app,
         form(

@@ -154,13 +154,27 @@ fn key(kid: &str, created_at: u64) -> StoredKey {
     key
 }
 
+/// Rotate with strict reuse detection (no grace window).
 async fn rotate(
     store: &dyn Store,
     old: &str,
     new: RefreshRecord,
     now: u64,
 ) -> Result<Rotation, mcp_auth_server::store::StoreError> {
-    store.rotate_refresh(&TokenHash::of(old), new, now).await
+    rotate_within(store, old, new, now, 0).await
+}
+
+/// Rotate with a grace window of `grace` seconds.
+async fn rotate_within(
+    store: &dyn Store,
+    old: &str,
+    new: RefreshRecord,
+    now: u64,
+    grace: u64,
+) -> Result<Rotation, mcp_auth_server::store::StoreError> {
+    store
+        .rotate_refresh(&TokenHash::of(old), new, now, grace)
+        .await
 }
 
 async fn state_of(store: &dyn Store, secret: &str) -> Option<RefreshState> {
@@ -347,7 +361,7 @@ async fn reusing_a_rotated_refresh_token_revokes_the_grant_and_its_successor(
     let successor = refresh("rt-2", "grant-1", NOW + 7_200);
     assert_eq!(
         store
-            .rotate_refresh(&old, successor.clone(), NOW + 10)
+            .rotate_refresh(&old, successor.clone(), NOW + 10, 0)
             .await
             .unwrap(),
         Rotation::Rotated
@@ -358,11 +372,18 @@ async fn reusing_a_rotated_refresh_token_revokes_the_grant_and_its_successor(
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(stored, successor);
+    let mut expected = successor.clone();
+    expected.parent = Some(old);
+    assert_eq!(
+        stored, expected,
+        "the store links the successor to its parent"
+    );
     assert!(g.is_active(NOW + 10));
+    let (rotated, _) = store.get_refresh(&old).await.unwrap().unwrap();
+    assert_eq!(rotated.rotated_at, Some(NOW + 10));
 
     // The old token again: reuse. The whole family goes.
-    let reused = store.rotate_refresh(&old, refresh("rt-3", "grant-1", NOW + 7_200), NOW + 20);
+    let reused = store.rotate_refresh(&old, refresh("rt-3", "grant-1", NOW + 7_200), NOW + 20, 0);
     assert_eq!(
         reused.await.unwrap(),
         Rotation::Reused {
@@ -389,7 +410,7 @@ async fn reusing_a_rotated_refresh_token_revokes_the_grant_and_its_successor(
         Rotation::Revoked
     );
     assert_eq!(
-        store.rotate_refresh(&old, next, NOW + 30).await.unwrap(),
+        store.rotate_refresh(&old, next, NOW + 30, 0).await.unwrap(),
         Rotation::Revoked
     );
     assert_eq!(state_of(&*store, "rt-4").await, None);
@@ -465,6 +486,238 @@ async fn refresh_token_is_rotated_exactly_once_by_64_concurrent_rotations(store:
         }
     }
     assert_eq!(stored_successors, 1);
+}
+
+const GRACE: u64 = 30;
+
+async fn twenty_concurrent_refreshes_with_one_token_inside_the_grace_window_all_succeed_in_one_family(
+    store: Arc<dyn Store>,
+) {
+    store
+        .create_grant(
+            grant("grant-1", NOW + 86_400),
+            Some(refresh("rt-0", "grant-1", NOW + 3_600)),
+        )
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let new = refresh(&format!("rt-next-{i}"), "grant-1", NOW + 7_200);
+                rotate_within(&*store, "rt-0", new, NOW + 1, GRACE)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let (mut rotated, mut within_grace) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            Rotation::Rotated => rotated += 1,
+            Rotation::WithinGrace => within_grace += 1,
+            other => panic!("a concurrent refresh failed: {other:?}"),
+        }
+    }
+    let elapsed = started.elapsed();
+    // One rotation, the other 19 inside the window: every caller gets a token, nothing revoked.
+    assert_eq!((rotated, within_grace), (1, 19));
+    let g = store.get_grant("grant-1").await.unwrap().unwrap();
+    assert_eq!(g.revoked_at, None);
+    let mut distinct = std::collections::HashSet::new();
+    for i in 0..20 {
+        let (token, g) = store
+            .get_refresh(&TokenHash::of(&format!("rt-next-{i}")))
+            .await
+            .unwrap()
+            .expect("every successor stored");
+        assert_eq!(token.state, RefreshState::Active);
+        assert_eq!(g.grant_id, "grant-1", "one family");
+        assert_eq!(token.parent, Some(TokenHash::of("rt-0")));
+        distinct.insert(token.hash);
+    }
+    assert_eq!(distinct.len(), 20);
+    println!(
+        "20 concurrent refreshes with one token: {rotated} rotated + {within_grace} within grace, \
+         {} distinct successors, 0 revoked, {:.1} ms",
+        distinct.len(),
+        elapsed.as_secs_f64() * 1000.0
+    );
+
+    // The first successor used wins: its siblings are superseded (one live branch), so a
+    // sibling presented later is reuse, and so is the original token now.
+    let next = refresh("rt-after", "grant-1", NOW + 7_200);
+    assert_eq!(
+        rotate_within(&*store, "rt-next-7", next, NOW + 2, GRACE)
+            .await
+            .unwrap(),
+        Rotation::Rotated
+    );
+    assert_eq!(
+        state_of(&*store, "rt-next-3").await,
+        Some(RefreshState::Rotated)
+    );
+    let sibling = refresh("rt-sibling", "grant-1", NOW + 7_200);
+    assert_eq!(
+        rotate_within(&*store, "rt-next-3", sibling, NOW + 3, GRACE)
+            .await
+            .unwrap(),
+        Rotation::Reused {
+            grant_id: "grant-1".into()
+        }
+    );
+    assert_eq!(
+        state_of(&*store, "rt-after").await,
+        Some(RefreshState::Revoked)
+    );
+    assert_eq!(state_of(&*store, "rt-sibling").await, None);
+}
+
+async fn a_replay_after_the_successor_was_used_revokes_the_family_even_inside_the_window(
+    store: Arc<dyn Store>,
+) {
+    store
+        .create_grant(
+            grant("grant-1", NOW + 86_400),
+            Some(refresh("rt-1", "grant-1", NOW + 3_600)),
+        )
+        .await
+        .unwrap();
+    let r2 = refresh("rt-2", "grant-1", NOW + 7_200);
+    assert_eq!(
+        rotate_within(&*store, "rt-1", r2, NOW + 10, GRACE)
+            .await
+            .unwrap(),
+        Rotation::Rotated
+    );
+    let r3 = refresh("rt-3", "grant-1", NOW + 7_200);
+    assert_eq!(
+        rotate_within(&*store, "rt-2", r3, NOW + 11, GRACE)
+            .await
+            .unwrap(),
+        Rotation::Rotated
+    );
+    // rt-1 again, 2 s after its rotation, but its successor rt-2 was used: reuse.
+    let replay = refresh("rt-x", "grant-1", NOW + 7_200);
+    assert_eq!(
+        rotate_within(&*store, "rt-1", replay, NOW + 12, GRACE)
+            .await
+            .unwrap(),
+        Rotation::Reused {
+            grant_id: "grant-1".into()
+        }
+    );
+    assert!(
+        store
+            .get_grant("grant-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+    for secret in ["rt-1", "rt-2", "rt-3"] {
+        assert_eq!(
+            state_of(&*store, secret).await,
+            Some(RefreshState::Revoked),
+            "{secret}"
+        );
+    }
+    assert_eq!(state_of(&*store, "rt-x").await, None);
+}
+
+async fn the_grace_window_counts_from_the_first_rotation_and_ends_after_its_last_second(
+    store: Arc<dyn Store>,
+) {
+    store
+        .create_grant(
+            grant("grant-1", NOW + 86_400),
+            Some(refresh("rt-1", "grant-1", NOW + 3_600)),
+        )
+        .await
+        .unwrap();
+    let first = refresh("rt-2", "grant-1", NOW + 7_200);
+    assert_eq!(
+        rotate_within(&*store, "rt-1", first, NOW + 10, GRACE)
+            .await
+            .unwrap(),
+        Rotation::Rotated
+    );
+    // Exactly `GRACE` seconds later: still inside.
+    let edge = refresh("rt-3", "grant-1", NOW + 7_200);
+    assert_eq!(
+        rotate_within(&*store, "rt-1", edge, NOW + 10 + GRACE, GRACE)
+            .await
+            .unwrap(),
+        Rotation::WithinGrace
+    );
+    // One second more (a grace replay does not extend the window): reuse.
+    let late = refresh("rt-4", "grant-1", NOW + 7_200);
+    assert_eq!(
+        rotate_within(&*store, "rt-1", late, NOW + 11 + GRACE, GRACE)
+            .await
+            .unwrap(),
+        Rotation::Reused {
+            grant_id: "grant-1".into()
+        }
+    );
+    assert_eq!(state_of(&*store, "rt-3").await, Some(RefreshState::Revoked));
+    assert_eq!(state_of(&*store, "rt-4").await, None);
+}
+
+async fn a_replay_inside_the_window_for_a_revoked_grant_is_refused_without_a_successor(
+    store: Arc<dyn Store>,
+) {
+    store
+        .create_grant(
+            grant("grant-1", NOW + 86_400),
+            Some(refresh("rt-1", "grant-1", NOW + 3_600)),
+        )
+        .await
+        .unwrap();
+    let r2 = refresh("rt-2", "grant-1", NOW + 7_200);
+    assert_eq!(
+        rotate_within(&*store, "rt-1", r2, NOW + 10, GRACE)
+            .await
+            .unwrap(),
+        Rotation::Rotated
+    );
+    assert!(store.revoke_grant("grant-1", NOW + 11).await.unwrap());
+    let replay = refresh("rt-3", "grant-1", NOW + 7_200);
+    assert_eq!(
+        rotate_within(&*store, "rt-1", replay, NOW + 12, GRACE)
+            .await
+            .unwrap(),
+        Rotation::Revoked
+    );
+    assert_eq!(state_of(&*store, "rt-3").await, None);
+
+    // A grant past its end is not active either: no grace, reuse.
+    store
+        .create_grant(
+            grant("grant-2", NOW + 20),
+            Some(refresh("rt-a", "grant-2", NOW + 20)),
+        )
+        .await
+        .unwrap();
+    let b = refresh("rt-b", "grant-2", NOW + 20);
+    assert_eq!(
+        rotate_within(&*store, "rt-a", b, NOW + 10, GRACE)
+            .await
+            .unwrap(),
+        Rotation::Rotated
+    );
+    let c = refresh("rt-c", "grant-2", NOW + 20);
+    assert_eq!(
+        rotate_within(&*store, "rt-a", c, NOW + 20, GRACE)
+            .await
+            .unwrap(),
+        Rotation::Reused {
+            grant_id: "grant-2".into()
+        }
+    );
+    assert_eq!(state_of(&*store, "rt-c").await, None);
 }
 
 async fn revoking_a_grant_revokes_every_refresh_token_of_its_family(store: Arc<dyn Store>) {
@@ -1125,6 +1378,10 @@ every_backend!(
     reusing_a_rotated_refresh_token_revokes_the_grant_and_its_successor,
     rotating_an_unknown_token_or_into_another_grant_changes_nothing,
     refresh_token_is_rotated_exactly_once_by_64_concurrent_rotations,
+    twenty_concurrent_refreshes_with_one_token_inside_the_grace_window_all_succeed_in_one_family,
+    a_replay_after_the_successor_was_used_revokes_the_family_even_inside_the_window,
+    the_grace_window_counts_from_the_first_rotation_and_ends_after_its_last_second,
+    a_replay_inside_the_window_for_a_revoked_grant_is_refused_without_a_successor,
     revoking_a_grant_revokes_every_refresh_token_of_its_family,
     revoked_access_tokens_are_deny_listed_by_jti,
     consent_merges_scopes_in_order_without_duplicates,

@@ -857,7 +857,14 @@ async fn revoking_the_mcp_grant_or_signing_out_deletes_the_upstream_tokens() {
         ("client_id", client_id.as_str()),
         ("refresh_token", refresh.as_str()),
     ];
-    assert_eq!(h.token(&form).await.status(), 200);
+    let rotated: serde_json::Value = h.token(&form).await.json().await.unwrap();
+    // Reuse after the successor was used (no grace window then).
+    let successor = [
+        ("grant_type", "refresh_token"),
+        ("client_id", client_id.as_str()),
+        ("refresh_token", rotated["refresh_token"].as_str().unwrap()),
+    ];
+    assert_eq!(h.token(&successor).await.status(), 200);
     assert_eq!(h.token(&form).await.status(), 400);
     assert!(!stored().await);
 

@@ -8,8 +8,11 @@
 //!    `code_verifier` must hash to the stored S256 challenge. A second redemption with valid
 //!    parameters revokes the grant the code produced.
 //! 4. `refresh_token`: bound to its client; rotated on every use; a rotated token presented
-//!    again revokes the family; `scope` may only narrow; `resource`, when sent, must be the
-//!    grant's.
+//!    again revokes the family, except by its own client inside the refresh grace window while
+//!    its successors are unused (a fresh pair in the same family, see
+//!    [`refresh_grace`](crate::AuthorizationServerBuilder::refresh_grace)); a rotated token
+//!    presented by another client revokes the family too; `scope` may only narrow; `resource`,
+//!    when sent, must be the grant's.
 //! 5. `client_credentials`: only machine clients the operator registered, for their own scopes
 //!    (the rules in [`crate::policy`], which decides the scope and resource of every grant).
 //! 6. Every response carries `Cache-Control: no-store`; errors are RFC 6749 §5.2 JSON.
@@ -162,6 +165,8 @@ async fn authorization_code(
         issued_at: now,
         expires_at: (now + refresh_ttl.as_secs()).min(grant.expires_at),
         state: RefreshState::Active,
+        parent: None,
+        rotated_at: None,
     });
     inner.store.create_grant(grant.clone(), refresh).await?;
     let minted = access_token(
@@ -203,7 +208,13 @@ async fn refresh_token(
         return Err(OAuthError::invalid_grant("the refresh token is not valid"));
     };
     if grant.client_id != client.client_id {
-        // Bound to its client (AS-29); another client's presentation changes nothing.
+        // Bound to its client (AS-29). A token already rotated in another client's hands was
+        // stolen and replayed: revoke its family, as reuse by its own client would. An active
+        // one changes nothing (no grace window across clients either way).
+        if old.state == RefreshState::Rotated && inner.revoke_grant(&grant.grant_id, now).await? {
+            #[cfg(feature = "tracing")]
+            tracing::warn!(client_id = %client.client_id, grant = %grant.grant_id, "rotated refresh token replayed by another client: grant revoked");
+        }
         return Err(OAuthError::invalid_grant(
             "the refresh token was issued to another client",
         ));
@@ -235,9 +246,16 @@ async fn refresh_token(
         issued_at: now,
         expires_at: (now + ttl.as_secs()).min(grant.expires_at),
         state: RefreshState::Active,
+        parent: None,
+        rotated_at: None,
     };
-    match inner.store.rotate_refresh(&hash, new, now).await? {
+    let grace = inner.config.refresh_grace;
+    match inner.store.rotate_refresh(&hash, new, now, grace).await? {
         Rotation::Rotated => {}
+        Rotation::WithinGrace => {
+            #[cfg(feature = "tracing")]
+            tracing::info!(client_id = %client.client_id, grant = %grant.grant_id, "rotated refresh token presented again within the grace window: another successor issued");
+        }
         Rotation::Reused { grant_id } => {
             inner.grant_revoked(&grant_id, now).await?;
             #[cfg(feature = "tracing")]

@@ -59,8 +59,9 @@ impl Store for HookedStore {
         old: &'a TokenHash,
         new: RefreshRecord,
         now: u64,
+        grace: u64,
     ) -> StoreFuture<'a, Rotation> {
-        self.inner.rotate_refresh(old, new, now)
+        self.inner.rotate_refresh(old, new, now, grace)
     }
     fn revoke_grant<'a>(&'a self, id: &'a str, now: u64) -> StoreFuture<'a, bool> {
         self.inner.revoke_grant(id, now)

@@ -139,6 +139,79 @@ impl State {
         was_active
     }
 
+    /// [`Store::rotate_refresh`], under the write lock.
+    fn rotate(
+        &mut self,
+        old: &TokenHash,
+        mut new: RefreshRecord,
+        now: u64,
+        grace: u64,
+    ) -> Result<Rotation, StoreError> {
+        let Some(token) = self.refresh.get(old) else {
+            return Ok(Rotation::Unknown);
+        };
+        let grant_id = token.grant_id.clone();
+        let (token_state, rotated_at, parent) = (token.state, token.rotated_at, token.parent);
+        let grant = self.grants.get(&grant_id);
+        let grant_revoked = grant.is_none_or(|g| g.revoked_at.is_some());
+        let grant_active = grant.is_some_and(|g| g.is_active(now));
+        if token_state == RefreshState::Revoked || grant_revoked {
+            return Ok(Rotation::Revoked);
+        }
+        if new.grant_id != grant_id {
+            return Err(foreign_refresh());
+        }
+        new.parent = Some(*old);
+        new.rotated_at = None;
+        if token_state == RefreshState::Rotated {
+            let in_window =
+                rotated_at.is_some_and(|at| grace > 0 && now.saturating_sub(at) <= grace);
+            let unused = {
+                let mut successors = self.successors(&grant_id, old).peekable();
+                successors.peek().is_some() && successors.all(|t| t.state == RefreshState::Active)
+            };
+            if in_window && grant_active && unused {
+                self.insert_refresh(new)?;
+                return Ok(Rotation::WithinGrace);
+            }
+            self.revoke_family(&grant_id, now);
+            return Ok(Rotation::Reused { grant_id });
+        }
+        // The first use of a successor supersedes its unused siblings: one live branch.
+        if let Some(parent) = parent {
+            let siblings: Vec<TokenHash> = self
+                .successors(&grant_id, &parent)
+                .filter(|t| t.hash != *old && t.state == RefreshState::Active)
+                .map(|t| t.hash)
+                .collect();
+            for hash in siblings {
+                if let Some(token) = self.refresh.get_mut(&hash) {
+                    token.state = RefreshState::Rotated;
+                }
+            }
+        }
+        self.insert_refresh(new)?;
+        if let Some(token) = self.refresh.get_mut(old) {
+            token.state = RefreshState::Rotated;
+            token.rotated_at = Some(now);
+        }
+        Ok(Rotation::Rotated)
+    }
+
+    /// The refresh tokens of `grant_id` rotated from `parent`.
+    fn successors<'s>(
+        &'s self,
+        grant_id: &str,
+        parent: &'s TokenHash,
+    ) -> impl Iterator<Item = &'s RefreshRecord> + 's {
+        self.families
+            .get(grant_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|hash| self.refresh.get(hash))
+            .filter(move |t| t.parent.as_ref() == Some(parent))
+    }
+
     fn insert_refresh(&mut self, refresh: RefreshRecord) -> Result<(), StoreError> {
         if self.refresh.contains_key(&refresh.hash) {
             return Err(StoreError::new("refresh token already stored"));
@@ -258,35 +331,10 @@ impl Store for MemoryStore {
         old: &'a TokenHash,
         new: RefreshRecord,
         now: u64,
+        grace: u64,
     ) -> StoreFuture<'a, Rotation> {
         let mut state = self.write();
-        let result = (|| {
-            let Some(token) = state.refresh.get(old) else {
-                return Ok(Rotation::Unknown);
-            };
-            let grant_id = token.grant_id.clone();
-            let token_state = token.state;
-            let grant_revoked = state
-                .grants
-                .get(&grant_id)
-                .is_none_or(|g| g.revoked_at.is_some());
-            if token_state == RefreshState::Revoked || grant_revoked {
-                return Ok(Rotation::Revoked);
-            }
-            if token_state == RefreshState::Rotated {
-                state.revoke_family(&grant_id, now);
-                return Ok(Rotation::Reused { grant_id });
-            }
-            if new.grant_id != grant_id {
-                return Err(foreign_refresh());
-            }
-            state.insert_refresh(new)?;
-            if let Some(token) = state.refresh.get_mut(old) {
-                token.state = RefreshState::Rotated;
-            }
-            Ok(Rotation::Rotated)
-        })();
-        ready(result)
+        ready(state.rotate(old, new, now, grace))
     }
 
     fn revoke_grant<'a>(&'a self, grant_id: &'a str, now: u64) -> StoreFuture<'a, bool> {

@@ -12,7 +12,8 @@
 //!
 //! 1. [`Store::take_code`] consumes an authorization code at most once, however many requests race.
 //! 2. [`Store::rotate_refresh`] rotates a refresh token at most once; presenting an already rotated
-//!    token revokes its whole grant (family) in the same step.
+//!    token revokes its whole grant (family) in the same step, unless it comes back inside the
+//!    grace window with its successors still unused (then it gets one more successor).
 //! 3. [`Store::lease_upstream_refresh`] lets one caller at a time (across processes) refresh a
 //!    user's upstream tokens, and [`Store::finish_upstream_refresh`] stores the result only
 //!    while that caller still holds the lease.
@@ -107,16 +108,26 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         hash: &'a TokenHash,
     ) -> StoreFuture<'a, Option<(RefreshRecord, GrantRecord)>>;
     /// Atomically rotate a refresh token: if `old` is [`RefreshState::Active`], mark it
-    /// [`RefreshState::Rotated`] and insert `new` (same grant). If `old` was already rotated,
-    /// revoke the whole grant (every refresh token of the family) and report
-    /// [`Rotation::Reused`]. Expiry and client binding are the caller's checks, made on the
-    /// record returned by [`get_refresh`](Self::get_refresh) before calling this; the store
-    /// re-checks only the state.
+    /// [`RefreshState::Rotated`] (recording `rotated_at = now`), mark its unused siblings (the
+    /// other successors of its parent) [`RefreshState::Rotated`] too, and insert `new` (same
+    /// grant, `parent` set to `old`).
+    ///
+    /// If `old` was already rotated, `grace` is not zero, `now` is at most `grace` seconds after
+    /// `old` was rotated, the grant is active at `now`, and every successor of `old` is still
+    /// [`RefreshState::Active`] (none used), insert `new` as one more successor of `old` and
+    /// report [`Rotation::WithinGrace`] (the window still counts from the first rotation).
+    /// Otherwise a rotated `old` is reuse: revoke the whole grant (every refresh token of the
+    /// family) and report [`Rotation::Reused`].
+    ///
+    /// Expiry and client binding are the caller's checks, made on the record returned by
+    /// [`get_refresh`](Self::get_refresh) before calling this; the store re-checks the state and,
+    /// for the grace window, the grant's activity.
     fn rotate_refresh<'a>(
         &'a self,
         old: &'a TokenHash,
         new: RefreshRecord,
         now: u64,
+        grace: u64,
     ) -> StoreFuture<'a, Rotation>;
     /// Revoke a grant and every refresh token of its family. Returns whether it was active.
     fn revoke_grant<'a>(&'a self, grant_id: &'a str, now: u64) -> StoreFuture<'a, bool>;
@@ -553,6 +564,11 @@ pub struct RefreshRecord {
     pub expires_at: u64,
     /// Its state.
     pub state: RefreshState,
+    /// The token it was rotated from (`None` for a grant's first token). Set by the store.
+    pub parent: Option<TokenHash>,
+    /// When it was rotated (UNIX seconds): the start of its grace window. `None` while active,
+    /// and for a sibling that was superseded rather than presented.
+    pub rotated_at: Option<u64>,
 }
 
 /// The result of [`Store::rotate_refresh`].
@@ -561,6 +577,10 @@ pub struct RefreshRecord {
 pub enum Rotation {
     /// Rotated: the old token is now [`RefreshState::Rotated`], the new one stored.
     Rotated,
+    /// The old token had been rotated, but came back inside the grace window with its
+    /// successors unused (a client's parallel or retried refresh): the new token is stored as
+    /// one more successor in the same family, nothing is revoked.
+    WithinGrace,
     /// The old token had already been rotated: the grant is now revoked.
     Reused {
         /// The revoked grant.

@@ -179,7 +179,7 @@ impl SqliteStore {
 
 /// The embedded migrations, oldest first. Never edit one that shipped: add the next.
 fn migrations() -> Vec<Migration> {
-    let embedded: [(i64, &'static str, &'static str); 3] = [
+    let embedded: [(i64, &'static str, &'static str); 4] = [
         (1, "init", include_str!("../../migrations/0001_init.sql")),
         (
             2,
@@ -190,6 +190,11 @@ fn migrations() -> Vec<Migration> {
             3,
             "upstream tokens",
             include_str!("../../migrations/0003_upstream_tokens.sql"),
+        ),
+        (
+            4,
+            "refresh grace",
+            include_str!("../../migrations/0004_refresh_grace.sql"),
         ),
     ];
     embedded
@@ -269,6 +274,13 @@ fn hash_from_blob(bytes: &[u8]) -> Result<TokenHash, StoreError> {
         .try_into()
         .map_err(|_| StoreError::new("a stored hash is not 32 bytes long"))?;
     Ok(TokenHash::from_bytes(bytes))
+}
+
+fn get_opt_hash(row: &SqliteRow, column: &str) -> Result<Option<TokenHash>, StoreError> {
+    let bytes: Option<&[u8]> = row
+        .try_get(column)
+        .map_err(db_error("cannot read a stored hash"))?;
+    bytes.map(hash_from_blob).transpose()
 }
 
 fn get_hash(row: &SqliteRow, column: &str) -> Result<TokenHash, StoreError> {
@@ -390,7 +402,8 @@ fn grant_from_row(row: &SqliteRow) -> Result<GrantRecord, StoreError> {
 macro_rules! refresh_columns {
     () => {
         "r.hash AS r_hash, r.grant_id AS r_grant_id, r.scope AS r_scope, \
-         r.issued_at AS r_issued_at, r.expires_at AS r_expires_at, r.state AS r_state"
+         r.issued_at AS r_issued_at, r.expires_at AS r_expires_at, r.state AS r_state, \
+         r.parent AS r_parent, r.rotated_at AS r_rotated_at"
     };
 }
 
@@ -402,6 +415,8 @@ fn refresh_from_row(row: &SqliteRow) -> Result<RefreshRecord, StoreError> {
         issued_at: get_time(row, "r_issued_at")?,
         expires_at: get_time(row, "r_expires_at")?,
         state: state_from_name(&get_text(row, "r_state")?)?,
+        parent: get_opt_hash(row, "r_parent")?,
+        rotated_at: get_opt_time(row, "r_rotated_at")?,
     })
 }
 
@@ -477,8 +492,9 @@ async fn insert_refresh(
     refresh: &RefreshRecord,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO refresh_tokens (hash, grant_id, scope, issued_at, expires_at, state) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO refresh_tokens \
+         (hash, grant_id, scope, issued_at, expires_at, state, parent, rotated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )
     .bind(refresh.hash.as_bytes().as_slice())
     .bind(refresh.grant_id.as_str())
@@ -486,6 +502,8 @@ async fn insert_refresh(
     .bind(to_db(refresh.issued_at))
     .bind(to_db(refresh.expires_at))
     .bind(state_name(refresh.state))
+    .bind(refresh.parent.as_ref().map(|p| p.as_bytes().as_slice()))
+    .bind(refresh.rotated_at.map(to_db))
     .execute(&mut **tx)
     .await
     .map_err(db_error("cannot store a refresh token"))?;
@@ -526,12 +544,14 @@ impl SqliteStore {
     async fn rotate(
         &self,
         old: &TokenHash,
-        new: RefreshRecord,
+        mut new: RefreshRecord,
         now: u64,
+        grace: u64,
     ) -> Result<Rotation, StoreError> {
         let mut tx = begin_immediate(&self.pool).await?;
         let row = sqlx::query(
-            "SELECT r.grant_id, r.state, g.grant_id AS live_grant, g.revoked_at \
+            "SELECT r.grant_id, r.state, r.parent, r.rotated_at, g.grant_id AS live_grant, \
+             g.revoked_at, g.expires_at \
              FROM refresh_tokens r LEFT JOIN grants g ON g.grant_id = r.grant_id \
              WHERE r.hash = ?1",
         )
@@ -548,20 +568,60 @@ impl SqliteStore {
             .try_get("live_grant")
             .map_err(db_error("cannot read a grant"))?;
         let grant_revoked = live_grant.is_none() || get_opt_time(&row, "revoked_at")?.is_some();
-        let outcome = if state == RefreshState::Revoked || grant_revoked {
-            Rotation::Revoked
-        } else if state == RefreshState::Rotated {
-            revoke_family(&mut tx, &grant_id, now).await?;
-            Rotation::Reused { grant_id }
-        } else {
-            if new.grant_id != grant_id {
-                return Err(foreign_refresh());
+        if state == RefreshState::Revoked || grant_revoked {
+            return Ok(Rotation::Revoked);
+        }
+        if new.grant_id != grant_id {
+            return Err(foreign_refresh());
+        }
+        new.parent = Some(*old);
+        new.rotated_at = None;
+        let old_bytes = old.as_bytes().as_slice();
+        let outcome = if state == RefreshState::Rotated {
+            let grant_active = now < get_opt_time(&row, "expires_at")?.unwrap_or(0);
+            let in_window = get_opt_time(&row, "rotated_at")?
+                .is_some_and(|at| grace > 0 && now.saturating_sub(at) <= grace);
+            // (successors, of which used): the grace window needs some and none used.
+            let counts = sqlx::query(
+                "SELECT COUNT(*) AS total, COALESCE(SUM(state <> 'active'), 0) AS used \
+                 FROM refresh_tokens WHERE parent = ?1",
+            )
+            .bind(old_bytes)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error("cannot read refresh successors"))?;
+            let total: i64 = counts
+                .try_get("total")
+                .map_err(db_error("cannot read refresh successors"))?;
+            let used: i64 = counts
+                .try_get("used")
+                .map_err(db_error("cannot read refresh successors"))?;
+            if in_window && grant_active && total > 0 && used == 0 {
+                insert_refresh(&mut tx, &new).await?;
+                Rotation::WithinGrace
+            } else {
+                revoke_family(&mut tx, &grant_id, now).await?;
+                Rotation::Reused { grant_id }
             }
-            sqlx::query("UPDATE refresh_tokens SET state = 'rotated' WHERE hash = ?1")
-                .bind(old.as_bytes().as_slice())
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error("cannot rotate a refresh token"))?;
+        } else {
+            // The first use of a successor supersedes its unused siblings: one live branch.
+            sqlx::query(
+                "UPDATE refresh_tokens SET state = 'rotated' \
+                 WHERE parent = (SELECT parent FROM refresh_tokens WHERE hash = ?1) \
+                 AND hash <> ?1 AND state = 'active'",
+            )
+            .bind(old_bytes)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error("cannot rotate a refresh token"))?;
+            sqlx::query(
+                "UPDATE refresh_tokens SET state = 'rotated', rotated_at = ?2 WHERE hash = ?1",
+            )
+            .bind(old_bytes)
+            .bind(to_db(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error("cannot rotate a refresh token"))?;
             insert_refresh(&mut tx, &new).await?;
             Rotation::Rotated
         };
@@ -780,8 +840,9 @@ impl Store for SqliteStore {
         old: &'a TokenHash,
         new: RefreshRecord,
         now: u64,
+        grace: u64,
     ) -> StoreFuture<'a, Rotation> {
-        Box::pin(self.rotate(old, new, now))
+        Box::pin(self.rotate(old, new, now, grace))
     }
 
     fn revoke_grant<'a>(&'a self, grant_id: &'a str, now: u64) -> StoreFuture<'a, bool> {
