@@ -220,6 +220,7 @@ mod tests {
             grant_ttl: day,
             code_ttl: Duration::from_secs(60),
             dynamic_registration: true,
+            reuse_public_registrations: true,
             client_credentials,
             issue_refresh_tokens: true,
             introspection_clients: Vec::new(),

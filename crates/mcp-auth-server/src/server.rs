@@ -173,6 +173,7 @@ pub struct AuthorizationServerBuilder {
     grant_ttl: Duration,
     code_ttl: Duration,
     dynamic_registration: bool,
+    reuse_public_registrations: bool,
     client_credentials: bool,
     issue_refresh_tokens: bool,
     offline_access: bool,
@@ -214,6 +215,7 @@ impl AuthorizationServerBuilder {
             grant_ttl: Duration::from_secs(90 * 24 * 3600),
             code_ttl: Duration::from_secs(60),
             dynamic_registration: true,
+            reuse_public_registrations: true,
             client_credentials: false,
             issue_refresh_tokens: true,
             offline_access: false,
@@ -417,6 +419,20 @@ impl AuthorizationServerBuilder {
         self
     }
 
+    /// Whether a dynamic registration of a **public** client (`token_endpoint_auth_method`
+    /// `none`) whose metadata is identical to a public client registered before returns that
+    /// client instead of creating another (default `true`). "Identical" is the canonical JSON of
+    /// the metadata as registered (after defaults are filled in and ignored members dropped):
+    /// redirect URIs (in order), name, grant and response types, software id and version,
+    /// application type, scope, URIs, contacts. The answer is the same `201` a new registration
+    /// gets, with the original `client_id` and `client_id_issued_at`. Such a repeat does not count
+    /// against [`registrations_per_minute`](Self::registrations_per_minute): it creates nothing.
+    /// Confidential registrations always create a new client (its secret is shown only once).
+    pub fn reuse_public_registrations(mut self, enabled: bool) -> Self {
+        self.reuse_public_registrations = enabled;
+        self
+    }
+
     /// At most this many dynamic registrations per minute, server-wide (default 60; AS-46).
     /// Over the limit, `/register` answers 429 with `Retry-After`.
     pub fn registrations_per_minute(mut self, limit: u32) -> Self {
@@ -574,6 +590,7 @@ impl AuthorizationServerBuilder {
             grant_ttl,
             code_ttl,
             dynamic_registration: self.dynamic_registration,
+            reuse_public_registrations: self.reuse_public_registrations,
             client_credentials: self.client_credentials,
             issue_refresh_tokens: self.issue_refresh_tokens,
             introspection_clients: self.introspection_clients,

@@ -148,6 +148,8 @@ pub(crate) struct Config {
     pub(crate) grant_ttl: Duration,
     pub(crate) code_ttl: Duration,
     pub(crate) dynamic_registration: bool,
+    /// Identical public registrations return the client registered first.
+    pub(crate) reuse_public_registrations: bool,
     pub(crate) client_credentials: bool,
     pub(crate) issue_refresh_tokens: bool,
     /// Credentials allowed to call the introspection endpoint: (client_id, secret hash).

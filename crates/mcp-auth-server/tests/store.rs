@@ -1088,6 +1088,74 @@ async fn active_grants_of_a_subject_exclude_revoked_expired_and_other_users(stor
     );
 }
 
+async fn public_clients_are_stored_once_per_registration_key_even_by_64_concurrent_puts(
+    store: Arc<dyn Store>,
+) {
+    let key = TokenHash::of("canonical metadata A");
+    assert_eq!(store.find_public_client(&key).await.unwrap(), None);
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let client = ClientRecord::public(format!("pub-{i}"), metadata(), NOW + i);
+                store.put_public_client(client, key).await.unwrap()
+            })
+        })
+        .collect();
+    let mut created = Vec::new();
+    let mut returned = std::collections::HashSet::new();
+    for task in tasks {
+        let (client, new) = task.await.unwrap();
+        if new {
+            created.push(client.client_id.clone());
+        }
+        returned.insert(client.client_id);
+    }
+    assert_eq!(created.len(), 1, "exactly one put creates the client");
+    assert_eq!(returned.len(), 1, "every put returns that client");
+    let winner = store.find_public_client(&key).await.unwrap().unwrap();
+    assert_eq!(winner.client_id, created[0]);
+    assert_eq!(
+        store.get_client(&created[0]).await.unwrap(),
+        Some(winner.clone())
+    );
+    for i in 0..64 {
+        let id = format!("pub-{i}");
+        assert_eq!(
+            store.get_client(&id).await.unwrap().is_some(),
+            id == created[0]
+        );
+    }
+
+    // Another key is another client; a client_id already taken is refused.
+    let other = TokenHash::of("canonical metadata B");
+    let (b, new) = store
+        .put_public_client(ClientRecord::public("pub-b", metadata(), NOW), other)
+        .await
+        .unwrap();
+    assert!(new);
+    assert_eq!(b.client_id, "pub-b");
+    assert!(
+        store
+            .put_public_client(
+                ClientRecord::public("pub-b", metadata(), NOW),
+                TokenHash::of("canonical metadata C")
+            )
+            .await
+            .is_err()
+    );
+
+    // Deleting the client frees its key.
+    assert!(store.delete_client(&winner.client_id).await.unwrap());
+    assert_eq!(store.find_public_client(&key).await.unwrap(), None);
+    let (again, new) = store
+        .put_public_client(ClientRecord::public("pub-again", metadata(), NOW), key)
+        .await
+        .unwrap();
+    assert!(new);
+    assert_eq!(again.client_id, "pub-again");
+}
+
 // ----- instantiation -----
 
 macro_rules! every_backend {
@@ -1133,6 +1201,7 @@ every_backend!(
     upstream_tokens_are_kept_per_subject_and_upstream_replaced_and_deleted_per_subject,
     the_refresh_lease_goes_to_one_of_64_concurrent_callers_until_it_ends_or_is_released,
     active_grants_of_a_subject_exclude_revoked_expired_and_other_users,
+    public_clients_are_stored_once_per_registration_key_even_by_64_concurrent_puts,
 );
 
 // ----- SQLite only: the file outlives the process -----

@@ -36,6 +36,19 @@ impl Store for HookedStore {
     fn delete_client<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool> {
         self.inner.delete_client(id)
     }
+    fn find_public_client<'a>(
+        &'a self,
+        key: &'a TokenHash,
+    ) -> StoreFuture<'a, Option<ClientRecord>> {
+        self.inner.find_public_client(key)
+    }
+    fn put_public_client(
+        &self,
+        client: ClientRecord,
+        key: TokenHash,
+    ) -> StoreFuture<'_, (ClientRecord, bool)> {
+        self.inner.put_public_client(client, key)
+    }
     fn put_code(&self, code: CodeRecord) -> StoreFuture<'_, ()> {
         self.inner.put_code(code)
     }

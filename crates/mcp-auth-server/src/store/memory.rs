@@ -46,6 +46,8 @@ pub struct MemoryStore {
 #[derive(Default)]
 struct State {
     clients: HashMap<String, ClientRecord>,
+    /// Registration key (hash of the canonical metadata) → `client_id` of a public client.
+    public_clients: HashMap<TokenHash, String>,
     /// Codes with their "used" flag.
     codes: HashMap<TokenHash, (CodeRecord, bool)>,
     grants: HashMap<String, GrantRecord>,
@@ -122,6 +124,10 @@ pub(super) fn foreign_refresh() -> StoreError {
 }
 
 impl State {
+    fn forget_registration_key(&mut self, client_id: &str) {
+        self.public_clients.retain(|_, id| id != client_id);
+    }
+
     /// Revoke a grant and its family; whether the grant was active at `now` before.
     fn revoke_family(&mut self, grant_id: &str, now: u64) -> bool {
         let Some(grant) = self.grants.get_mut(grant_id) else {
@@ -167,9 +173,9 @@ impl State {
 
 impl Store for MemoryStore {
     fn put_client(&self, client: ClientRecord) -> StoreFuture<'_, ()> {
-        self.write()
-            .clients
-            .insert(client.client_id.clone(), client);
+        let mut state = self.write();
+        state.forget_registration_key(&client.client_id);
+        state.clients.insert(client.client_id.clone(), client);
         ready(Ok(()))
     }
 
@@ -178,7 +184,47 @@ impl Store for MemoryStore {
     }
 
     fn delete_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool> {
-        ready(Ok(self.write().clients.remove(client_id).is_some()))
+        let mut state = self.write();
+        state.forget_registration_key(client_id);
+        ready(Ok(state.clients.remove(client_id).is_some()))
+    }
+
+    fn find_public_client<'a>(
+        &'a self,
+        registration_key: &'a TokenHash,
+    ) -> StoreFuture<'a, Option<ClientRecord>> {
+        let state = self.read();
+        let found = state
+            .public_clients
+            .get(registration_key)
+            .and_then(|id| state.clients.get(id))
+            .cloned();
+        ready(Ok(found))
+    }
+
+    fn put_public_client(
+        &self,
+        client: ClientRecord,
+        registration_key: TokenHash,
+    ) -> StoreFuture<'_, (ClientRecord, bool)> {
+        let mut state = self.write();
+        if let Some(existing) = state
+            .public_clients
+            .get(&registration_key)
+            .and_then(|id| state.clients.get(id))
+        {
+            return ready(Ok((existing.clone(), false)));
+        }
+        if state.clients.contains_key(&client.client_id) {
+            return ready(Err(StoreError::new("client already stored")));
+        }
+        state
+            .public_clients
+            .insert(registration_key, client.client_id.clone());
+        state
+            .clients
+            .insert(client.client_id.clone(), client.clone());
+        ready(Ok((client, true)))
     }
 
     fn put_code(&self, code: CodeRecord) -> StoreFuture<'_, ()> {

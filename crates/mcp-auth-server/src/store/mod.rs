@@ -79,6 +79,22 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     fn get_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<ClientRecord>>;
     /// Delete a client (its grants stay until revoked or expired). Returns whether it existed.
     fn delete_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool>;
+    /// The public client registered under `registration_key` by
+    /// [`put_public_client`](Self::put_public_client), if it still exists.
+    fn find_public_client<'a>(
+        &'a self,
+        registration_key: &'a TokenHash,
+    ) -> StoreFuture<'a, Option<ClientRecord>>;
+    /// Store a dynamically registered public client under `registration_key` (the hash of its
+    /// canonical metadata), unless a client is already stored under that key: atomically, so that
+    /// of concurrent identical registrations exactly one creates a client. Returns the client
+    /// stored under the key and whether it was created by this call. A later
+    /// [`put_client`](Self::put_client) of the same `client_id` forgets the key.
+    fn put_public_client(
+        &self,
+        client: ClientRecord,
+        registration_key: TokenHash,
+    ) -> StoreFuture<'_, (ClientRecord, bool)>;
 
     // ----- authorization codes -----
     /// Store a freshly issued authorization code.

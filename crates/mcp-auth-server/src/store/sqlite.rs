@@ -179,7 +179,7 @@ impl SqliteStore {
 
 /// The embedded migrations, oldest first. Never edit one that shipped: add the next.
 fn migrations() -> Vec<Migration> {
-    let embedded: [(i64, &'static str, &'static str); 3] = [
+    let embedded: [(i64, &'static str, &'static str); 4] = [
         (1, "init", include_str!("../../migrations/0001_init.sql")),
         (
             2,
@@ -190,6 +190,11 @@ fn migrations() -> Vec<Migration> {
             3,
             "upstream tokens",
             include_str!("../../migrations/0003_upstream_tokens.sql"),
+        ),
+        (
+            5,
+            "public client registration key",
+            include_str!("../../migrations/0005_public_client_key.sql"),
         ),
     ];
     embedded
@@ -618,6 +623,69 @@ impl Store for SqliteStore {
             .await
             .map_err(db_error("cannot store a client"))?;
             Ok(())
+        })
+    }
+
+    fn find_public_client<'a>(
+        &'a self,
+        registration_key: &'a TokenHash,
+    ) -> StoreFuture<'a, Option<ClientRecord>> {
+        Box::pin(async move {
+            let row = sqlx::query(
+                "SELECT client_id, secret_hash, secret_expires_at, auth_method, metadata, \
+                 issued_at, source, machine_scope, resources FROM clients \
+                 WHERE registration_key = ?1",
+            )
+            .bind(registration_key.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error("cannot read a client"))?;
+            row.as_ref().map(client_from_row).transpose()
+        })
+    }
+
+    fn put_public_client(
+        &self,
+        client: ClientRecord,
+        registration_key: TokenHash,
+    ) -> StoreFuture<'_, (ClientRecord, bool)> {
+        Box::pin(async move {
+            let metadata = serde_json::to_string(&client.metadata)
+                .map_err(|e| StoreError::with_source("cannot serialize client metadata", e))?;
+            let resources = serde_json::to_string(&client.resources)
+                .map_err(|e| StoreError::with_source("cannot serialize client resources", e))?;
+            // The unique index on registration_key decides: one statement, so of concurrent
+            // identical registrations exactly one inserts; the others read the winner.
+            let inserted = sqlx::query(
+                "INSERT INTO clients \
+                 (client_id, secret_hash, secret_expires_at, auth_method, metadata, issued_at, source, \
+                  machine_scope, resources, registration_key) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                 ON CONFLICT (registration_key) WHERE registration_key IS NOT NULL DO NOTHING",
+            )
+            .bind(client.client_id.as_str())
+            .bind(client.secret_hash.as_ref().map(|h| h.as_bytes().as_slice()))
+            .bind(to_db(client.secret_expires_at))
+            .bind(client.auth_method.as_str())
+            .bind(metadata)
+            .bind(to_db(client.issued_at))
+            .bind(source_name(client.source))
+            .bind(client.machine_scope.as_deref())
+            .bind(resources)
+            .bind(registration_key.as_bytes().as_slice())
+            .execute(&self.pool)
+            .await
+            .map_err(db_error("cannot store a client"))?
+            .rows_affected();
+            if inserted > 0 {
+                return Ok((client, true));
+            }
+            match self.find_public_client(&registration_key).await? {
+                Some(existing) => Ok((existing, false)),
+                None => Err(StoreError::new(
+                    "the client registered with the same metadata was deleted meanwhile",
+                )),
+            }
         })
     }
 
