@@ -5,9 +5,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::{
-    ClientRecord, CodeRecord, CodeTake, ConsentRecord, GrantRecord, LeaseTake, RefreshLease,
-    RefreshRecord, RefreshState, Revoked, Rotation, Store, StoreError, StoreFuture, StoredKey,
-    TokenHash, UpstreamTokenRecord,
+    ClientRecord, ClientSource, CodeRecord, CodeTake, ConsentRecord, GrantRecord, LeaseTake,
+    RefreshLease, RefreshRecord, RefreshState, Revoked, Rotation, Store, StoreError, StoreFuture,
+    StoredKey, TokenHash, UpstreamTokenRecord,
 };
 
 /// An in-memory store (tests and single-process demos; forgets everything on restart).
@@ -187,6 +187,39 @@ impl Store for MemoryStore {
         let mut state = self.write();
         state.forget_registration_key(client_id);
         ready(Ok(state.clients.remove(client_id).is_some()))
+    }
+
+    fn client_authorized<'a>(&'a self, client_id: &'a str, now: u64) -> StoreFuture<'a, ()> {
+        if let Some(client) = self.write().clients.get_mut(client_id) {
+            client.last_authorized_at = Some(now);
+        }
+        ready(Ok(()))
+    }
+
+    fn purge_unused_public_clients(&self, unused_since: u64, now: u64) -> StoreFuture<'_, u64> {
+        let mut state = self.write();
+        let in_use: HashSet<&str> = state
+            .grants
+            .values()
+            .filter(|grant| grant.is_active(now))
+            .map(|grant| grant.client_id.as_str())
+            .collect();
+        let unused: Vec<String> = state
+            .clients
+            .values()
+            .filter(|client| {
+                client.source == ClientSource::Dynamic
+                    && client.is_public()
+                    && client.last_authorized_at.unwrap_or(client.issued_at) <= unused_since
+                    && !in_use.contains(client.client_id.as_str())
+            })
+            .map(|client| client.client_id.clone())
+            .collect();
+        for client_id in &unused {
+            state.forget_registration_key(client_id);
+            state.clients.remove(client_id);
+        }
+        ready(Ok(u64::try_from(unused.len()).unwrap_or(u64::MAX)))
     }
 
     fn find_public_client<'a>(

@@ -79,6 +79,13 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     fn get_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<ClientRecord>>;
     /// Delete a client (its grants stay until revoked or expired). Returns whether it existed.
     fn delete_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool>;
+    /// Record that `client_id` completed an authorization at `now` (sets
+    /// [`ClientRecord::last_authorized_at`]; an unknown client is no error).
+    fn client_authorized<'a>(&'a self, client_id: &'a str, now: u64) -> StoreFuture<'a, ()>;
+    /// Delete the dynamically registered public clients that have not completed an
+    /// authorization since `unused_since` (counting from registration when they never did) and
+    /// hold no grant still active at `now` (SPEC AS-46). Returns how many went.
+    fn purge_unused_public_clients(&self, unused_since: u64, now: u64) -> StoreFuture<'_, u64>;
     /// The public client registered under `registration_key` by
     /// [`put_public_client`](Self::put_public_client), if it still exists.
     fn find_public_client<'a>(
@@ -387,6 +394,10 @@ pub struct ClientRecord {
     /// The resources (canonical URLs) this client may obtain tokens for. Empty: every resource
     /// the server issues tokens for.
     pub resources: Vec<String>,
+    /// When it last completed an authorization (an authorization code exchanged), UNIX
+    /// seconds; `None`: never. Set by [`Store::client_authorized`]; unused dynamically
+    /// registered public clients expire ([`Store::purge_unused_public_clients`]).
+    pub last_authorized_at: Option<u64>,
 }
 
 impl ClientRecord {
@@ -402,6 +413,7 @@ impl ClientRecord {
             source: ClientSource::Dynamic,
             machine_scope: None,
             resources: Vec::new(),
+            last_authorized_at: None,
         }
     }
 
@@ -423,6 +435,7 @@ impl ClientRecord {
             source: ClientSource::Dynamic,
             machine_scope: None,
             resources: Vec::new(),
+            last_authorized_at: None,
         }
     }
 

@@ -179,7 +179,7 @@ impl SqliteStore {
 
 /// The embedded migrations, oldest first. Never edit one that shipped: add the next.
 fn migrations() -> Vec<Migration> {
-    let embedded: [(i64, &'static str, &'static str); 4] = [
+    let embedded: [(i64, &'static str, &'static str); 5] = [
         (1, "init", include_str!("../../migrations/0001_init.sql")),
         (
             2,
@@ -195,6 +195,11 @@ fn migrations() -> Vec<Migration> {
             5,
             "public client registration key",
             include_str!("../../migrations/0005_public_client_key.sql"),
+        ),
+        (
+            6,
+            "client last authorized",
+            include_str!("../../migrations/0006_client_last_authorized.sql"),
         ),
     ];
     embedded
@@ -332,6 +337,9 @@ fn client_from_row(row: &SqliteRow) -> Result<ClientRecord, StoreError> {
         .map_err(db_error("cannot read a stored text"))?;
     let resources: Vec<String> = serde_json::from_str(&get_text(row, "resources")?)
         .map_err(|e| StoreError::with_source("a stored client has invalid resources", e))?;
+    let last_authorized_at: Option<i64> = row
+        .try_get("last_authorized_at")
+        .map_err(db_error("cannot read a stored time"))?;
     Ok(ClientRecord {
         client_id: get_text(row, "client_id")?,
         secret_hash: secret_hash.map(hash_from_blob).transpose()?,
@@ -342,6 +350,7 @@ fn client_from_row(row: &SqliteRow) -> Result<ClientRecord, StoreError> {
         source: source_from_name(&get_text(row, "source")?)?,
         machine_scope,
         resources,
+        last_authorized_at: last_authorized_at.map(|t| u64::try_from(t).unwrap_or(0)),
     })
 }
 
@@ -607,8 +616,8 @@ impl Store for SqliteStore {
             sqlx::query(
                 "INSERT OR REPLACE INTO clients \
                  (client_id, secret_hash, secret_expires_at, auth_method, metadata, issued_at, source, \
-                  machine_scope, resources) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                  machine_scope, resources, last_authorized_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )
             .bind(client.client_id.as_str())
             .bind(client.secret_hash.as_ref().map(|h| h.as_bytes().as_slice()))
@@ -619,10 +628,42 @@ impl Store for SqliteStore {
             .bind(source_name(client.source))
             .bind(client.machine_scope.as_deref())
             .bind(resources)
+            .bind(client.last_authorized_at.map(to_db))
             .execute(&self.pool)
             .await
             .map_err(db_error("cannot store a client"))?;
             Ok(())
+        })
+    }
+
+    fn client_authorized<'a>(&'a self, client_id: &'a str, now: u64) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            sqlx::query("UPDATE clients SET last_authorized_at = ?2 WHERE client_id = ?1")
+                .bind(client_id)
+                .bind(to_db(now))
+                .execute(&self.pool)
+                .await
+                .map_err(db_error("cannot record a client's authorization"))?;
+            Ok(())
+        })
+    }
+
+    fn purge_unused_public_clients(&self, unused_since: u64, now: u64) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            let done = sqlx::query(
+                "DELETE FROM clients WHERE source = ?1 AND auth_method = ?2 \
+                 AND COALESCE(last_authorized_at, issued_at) <= ?3 \
+                 AND NOT EXISTS (SELECT 1 FROM grants WHERE grants.client_id = clients.client_id \
+                     AND grants.expires_at > ?4 AND grants.revoked_at IS NULL)",
+            )
+            .bind(source_name(ClientSource::Dynamic))
+            .bind(ClientAuthMethod::None.as_str())
+            .bind(to_db(unused_since))
+            .bind(to_db(now))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error("cannot purge unused clients"))?;
+            Ok(done.rows_affected())
         })
     }
 
@@ -633,7 +674,7 @@ impl Store for SqliteStore {
         Box::pin(async move {
             let row = sqlx::query(
                 "SELECT client_id, secret_hash, secret_expires_at, auth_method, metadata, \
-                 issued_at, source, machine_scope, resources FROM clients \
+                 issued_at, source, machine_scope, resources, last_authorized_at FROM clients \
                  WHERE registration_key = ?1",
             )
             .bind(registration_key.as_bytes().as_slice())
@@ -659,8 +700,8 @@ impl Store for SqliteStore {
             let inserted = sqlx::query(
                 "INSERT INTO clients \
                  (client_id, secret_hash, secret_expires_at, auth_method, metadata, issued_at, source, \
-                  machine_scope, resources, registration_key) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                  machine_scope, resources, registration_key, last_authorized_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
                  ON CONFLICT (registration_key) WHERE registration_key IS NOT NULL DO NOTHING",
             )
             .bind(client.client_id.as_str())
@@ -673,6 +714,7 @@ impl Store for SqliteStore {
             .bind(client.machine_scope.as_deref())
             .bind(resources)
             .bind(registration_key.as_bytes().as_slice())
+            .bind(client.last_authorized_at.map(to_db))
             .execute(&self.pool)
             .await
             .map_err(db_error("cannot store a client"))?
@@ -693,7 +735,7 @@ impl Store for SqliteStore {
         Box::pin(async move {
             let row = sqlx::query(
                 "SELECT client_id, secret_hash, secret_expires_at, auth_method, metadata, \
-                 issued_at, source, machine_scope, resources FROM clients WHERE client_id = ?1",
+                 issued_at, source, machine_scope, resources, last_authorized_at FROM clients WHERE client_id = ?1",
             )
             .bind(client_id)
             .fetch_optional(&self.pool)
