@@ -10,7 +10,10 @@ use std::{
 
 use mcp_auth_client::{
     AuthErrorKind, OAuthLayer, Principal, TokenManager,
-    store::{FileTokenStore, MemoryTokenStore, TokenKey, TokenStore},
+    store::{
+        FileTokenStore, MemoryTokenStore, StoreFuture, StoreLock, StoredClient, TokenKey,
+        TokenStore,
+    },
 };
 use support::{Fake, Knobs, TokenMode, Transport, clock, rpc};
 use tower::{ServiceBuilder, ServiceExt};
@@ -275,6 +278,109 @@ async fn two_processes_on_one_file_refresh_once_and_the_other_adopts() {
     let (ta, tb) = (ta.unwrap(), tb.unwrap());
     assert_eq!(ta, tb);
     assert_eq!(grant_types(&fake), ["authorization_code", "refresh_token"]);
+    assert_eq!(fake.authorize_calls().len(), 1);
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
+
+/// B's view of the shared token file: a store whose lock does not reach the other process (a
+/// file share where locks do not work), and which lets the other process refresh between B's read
+/// of the file and B's refresh request — the race the lock normally prevents.
+struct RacingView {
+    inner: FileTokenStore,
+    in_refresh: std::sync::atomic::AtomicBool,
+    other: tokio::sync::Mutex<Option<TokenManager>>,
+}
+
+impl std::fmt::Debug for RacingView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RacingView").finish_non_exhaustive()
+    }
+}
+
+impl TokenStore for RacingView {
+    fn load_tokens<'a>(
+        &'a self,
+        key: &'a TokenKey,
+    ) -> StoreFuture<'a, Option<mcp_auth_client::store::StoredTokens>> {
+        Box::pin(async move {
+            let read = self.inner.load_tokens(key).await?;
+            if self.in_refresh.swap(false, Ordering::SeqCst)
+                && let Some(other) = self.other.lock().await.take()
+            {
+                // The other process refreshes (under the real file lock) and stores its result.
+                other.access_token().await.unwrap();
+            }
+            Ok(read)
+        })
+    }
+    fn save_tokens<'a>(
+        &'a self,
+        key: &'a TokenKey,
+        tokens: &'a mcp_auth_client::store::StoredTokens,
+    ) -> StoreFuture<'a, ()> {
+        self.inner.save_tokens(key, tokens)
+    }
+    fn remove_tokens<'a>(&'a self, key: &'a TokenKey) -> StoreFuture<'a, ()> {
+        self.inner.remove_tokens(key)
+    }
+    fn load_client<'a>(&'a self, issuer: &'a str) -> StoreFuture<'a, Option<StoredClient>> {
+        self.inner.load_client(issuer)
+    }
+    fn save_client<'a>(&'a self, client: &'a StoredClient) -> StoreFuture<'a, ()> {
+        self.inner.save_client(client)
+    }
+    fn remove_client<'a>(&'a self, issuer: &'a str) -> StoreFuture<'a, ()> {
+        self.inner.remove_client(issuer)
+    }
+    fn lock<'a>(&'a self, _key: &'a TokenKey) -> StoreFuture<'a, StoreLock> {
+        self.in_refresh.store(true, Ordering::SeqCst);
+        Box::pin(async { Ok(StoreLock::none()) })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn invalid_grant_after_another_process_refreshed_adopts_the_stored_token() {
+    let fake = Fake::start(Knobs::default()).await;
+    let clock = clock();
+    let path = temp_file("race");
+    let a = fake
+        .manager(&clock)
+        .store(FileTokenStore::new(&path))
+        .build()
+        .unwrap();
+    a.access_token().await.unwrap();
+    let view = Arc::new(RacingView {
+        inner: FileTokenStore::new(&path),
+        in_refresh: false.into(),
+        other: tokio::sync::Mutex::new(None),
+    });
+    let b = fake
+        .manager(&clock)
+        .shared_store(Arc::clone(&view) as Arc<dyn TokenStore>)
+        .build()
+        .unwrap();
+    b.access_token().await.unwrap();
+    clock.advance(Duration::from_secs(3600));
+    *view.other.lock().await = Some(a.clone());
+
+    // B reads the file, A refreshes and stores, B presents the rotated refresh token: the server
+    // answers invalid_grant, B reads the file again and adopts A's token — no new authorization.
+    let tb = b.access_token().await.unwrap();
+    let ta = a.access_token().await.unwrap();
+    assert_eq!(ta, tb);
+    assert_eq!(
+        grant_types(&fake),
+        ["authorization_code", "refresh_token", "refresh_token"]
+    );
+    assert_eq!(fake.authorize_calls().len(), 1, "no browser was opened");
+    let on_file = stored(&b, &FileTokenStore::new(&path)).await.unwrap();
+    assert_eq!(on_file.access_token.expose(), tb.expose());
+    assert!(on_file.refresh_token.is_some(), "A's refresh token is kept");
+
+    // The adopted refresh token works for B's next refresh.
+    clock.advance(Duration::from_secs(3600));
+    b.access_token().await.unwrap();
+    assert_eq!(grant_types(&fake).len(), 4);
     assert_eq!(fake.authorize_calls().len(), 1);
     std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
 }

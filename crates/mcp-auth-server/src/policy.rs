@@ -221,6 +221,8 @@ mod tests {
             grant_ttl: day,
             code_ttl: Duration::from_secs(60),
             dynamic_registration: true,
+            reuse_public_registrations: true,
+            unused_public_client_ttl: Duration::from_secs(30 * 24 * 3600),
             client_credentials,
             issue_refresh_tokens: true,
             introspection_clients: Vec::new(),

@@ -133,7 +133,9 @@ impl AuthorizationServer {
         self.inner.revoke_subject(subject).await
     }
 
-    /// Housekeeping: apply the key policy and purge expired records. Call it periodically (the
+    /// Housekeeping: apply the key policy, purge expired records and remove unused public
+    /// clients ([`unused_public_client_ttl`](AuthorizationServerBuilder::unused_public_client_ttl)).
+    /// Call it periodically (the
     /// demo server runs it every minute); safe to call concurrently.
     pub async fn maintain(&self) -> Result<(), crate::store::StoreError> {
         let now = self.inner.now();
@@ -147,6 +149,18 @@ impl AuthorizationServer {
             tracing::error!(error = %_error, "key maintenance failed");
         }
         self.inner.store.purge_expired(now).await?;
+        let ttl = self.inner.config.unused_public_client_ttl.as_secs();
+        if ttl > 0 {
+            let _removed = self
+                .inner
+                .store
+                .purge_unused_public_clients(now.saturating_sub(ttl), now)
+                .await?;
+            #[cfg(feature = "tracing")]
+            if _removed > 0 {
+                tracing::info!(removed = _removed, "unused public clients removed");
+            }
+        }
         self.inner.flow.purge(now);
         self.inner.revocations.purge(now);
         Ok(())
@@ -174,6 +188,8 @@ pub struct AuthorizationServerBuilder {
     grant_ttl: Duration,
     code_ttl: Duration,
     dynamic_registration: bool,
+    reuse_public_registrations: bool,
+    unused_public_client_ttl: Duration,
     client_credentials: bool,
     issue_refresh_tokens: bool,
     offline_access: bool,
@@ -216,6 +232,8 @@ impl AuthorizationServerBuilder {
             grant_ttl: Duration::from_secs(90 * 24 * 3600),
             code_ttl: Duration::from_secs(60),
             dynamic_registration: true,
+            reuse_public_registrations: true,
+            unused_public_client_ttl: Duration::from_secs(30 * 24 * 3600),
             client_credentials: false,
             issue_refresh_tokens: true,
             offline_access: false,
@@ -434,6 +452,31 @@ impl AuthorizationServerBuilder {
         self
     }
 
+    /// Whether a dynamic registration of a **public** client (`token_endpoint_auth_method`
+    /// `none`) whose metadata is identical to a public client registered before returns that
+    /// client instead of creating another (default `true`). "Identical" is the canonical JSON of
+    /// the metadata as registered (after defaults are filled in and ignored members dropped):
+    /// redirect URIs (in order), name, grant and response types, software id and version,
+    /// application type, scope, URIs, contacts. The answer is the same `201` a new registration
+    /// gets, with the original `client_id` and `client_id_issued_at`. Such a repeat does not count
+    /// against [`registrations_per_minute`](Self::registrations_per_minute): it creates nothing.
+    /// Confidential registrations always create a new client (its secret is shown only once).
+    pub fn reuse_public_registrations(mut self, enabled: bool) -> Self {
+        self.reuse_public_registrations = enabled;
+        self
+    }
+
+    /// How long a dynamically registered **public** client may go without completing an
+    /// authorization (an authorization code exchanged; counted from its registration when it
+    /// never did) before [`AuthorizationServer::maintain`] deletes it (default 30 days; SPEC
+    /// AS-46). A client holding a grant still active is kept until the grant ends; confidential,
+    /// operator-registered and metadata-document clients are never removed this way.
+    /// `Duration::ZERO` keeps every client.
+    pub fn unused_public_client_ttl(mut self, ttl: Duration) -> Self {
+        self.unused_public_client_ttl = ttl;
+        self
+    }
+
     /// At most this many dynamic registrations per minute, server-wide (default 60; AS-46).
     /// Over the limit, `/register` answers 429 with `Retry-After`.
     pub fn registrations_per_minute(mut self, limit: u32) -> Self {
@@ -596,6 +639,8 @@ impl AuthorizationServerBuilder {
             grant_ttl,
             code_ttl,
             dynamic_registration: self.dynamic_registration,
+            reuse_public_registrations: self.reuse_public_registrations,
+            unused_public_client_ttl: self.unused_public_client_ttl,
             client_credentials: self.client_credentials,
             issue_refresh_tokens: self.issue_refresh_tokens,
             introspection_clients: self.introspection_clients,

@@ -150,6 +150,10 @@ pub(crate) struct Config {
     pub(crate) grant_ttl: Duration,
     pub(crate) code_ttl: Duration,
     pub(crate) dynamic_registration: bool,
+    /// Identical public registrations return the client registered first.
+    pub(crate) reuse_public_registrations: bool,
+    /// Dynamically registered public clients unused this long are removed (zero: never).
+    pub(crate) unused_public_client_ttl: Duration,
     pub(crate) client_credentials: bool,
     pub(crate) issue_refresh_tokens: bool,
     /// Credentials allowed to call the introspection endpoint: (client_id, secret hash).

@@ -2,6 +2,9 @@
 //! confidential registrations, and every rejection.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use std::time::{Duration, UNIX_EPOCH};
+
+use mcp_auth_core::ManualClock;
 use mcp_auth_server::store::{ClientAuthMethod, ClientSource, MemoryStore};
 use mcp_auth_server::{AuthorizationServer, AuthorizationServerBuilder};
 use serde_json::{Value, json};
@@ -17,12 +20,19 @@ impl Server {
     async fn start(
         configure: impl FnOnce(AuthorizationServerBuilder) -> AuthorizationServerBuilder,
     ) -> Self {
+        Self::start_with(MemoryStore::new(), configure).await
+    }
+
+    async fn start_with(
+        store: MemoryStore,
+        configure: impl FnOnce(AuthorizationServerBuilder) -> AuthorizationServerBuilder,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let builder = AuthorizationServer::builder(&base)
             .resource(format!("{base}/mcp"))
             .scopes(["mcp:tools"])
-            .store(MemoryStore::new());
+            .store(store);
         let server = configure(builder).build().await.unwrap();
         let app: axum::Router = server.router();
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -197,12 +207,141 @@ async fn an_anonymous_registrant_cannot_mint_machine_tokens() {
 }
 
 #[tokio::test]
-async fn every_registration_gets_a_new_client_id() {
+async fn every_confidential_registration_gets_a_new_client_id_and_secret() {
     let s = Server::start(|b| b).await;
+    let body = json!({"redirect_uris": ["https://app.example.com/cb"], "token_endpoint_auth_method": "client_secret_basic"});
+    let a: Value = s.register(&body).await.json().await.unwrap();
+    let b: Value = s.register(&body).await.json().await.unwrap();
+    assert_ne!(a["client_id"], b["client_id"]);
+    assert_ne!(a["client_secret"], b["client_secret"]);
+}
+
+#[tokio::test]
+async fn with_reuse_turned_off_identical_public_registrations_get_new_client_ids() {
+    let s = Server::start(|b| b.reuse_public_registrations(false)).await;
     let body = json!({"redirect_uris": ["https://app.example.com/cb"], "token_endpoint_auth_method": "none"});
     let a: Value = s.register(&body).await.json().await.unwrap();
     let b: Value = s.register(&body).await.json().await.unwrap();
     assert_ne!(a["client_id"], b["client_id"]);
+}
+
+fn desktop_app(name: &str) -> Value {
+    json!({
+        "client_name": name,
+        "redirect_uris": ["http://127.0.0.1:33418/callback", "http://localhost:33418/callback"],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+        "application_type": "native",
+        "software_id": "com.example.desktop",
+        "software_version": "1.4.2",
+        "scope": "mcp:tools",
+        "client_uri": "https://desktop.example.com",
+    })
+}
+
+/// Sends `bodies` to `/register`, 20 at a time; the statuses and answers in order.
+async fn register_all(s: &Server, bodies: Vec<Value>) -> Vec<(u16, Value)> {
+    let mut answers = Vec::with_capacity(bodies.len());
+    for chunk in bodies.chunks(20) {
+        let sent: Vec<_> = chunk
+            .iter()
+            .map(|body| {
+                let request = s.http.post(format!("{}/register", s.base)).json(body);
+                tokio::spawn(async move {
+                    let response = request.send().await.unwrap();
+                    let status = response.status().as_u16();
+                    (status, response.json::<Value>().await.unwrap())
+                })
+            })
+            .collect();
+        for task in sent {
+            answers.push(task.await.unwrap());
+        }
+    }
+    answers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_identical_public_registrations_make_one_client() {
+    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+    let store = MemoryStore::new();
+    let s = Server::start_with(store.clone(), {
+        let clock = clock.clone();
+        move |b| b.clock(clock)
+    })
+    .await;
+    let first: Value = s
+        .register(&desktop_app("Desktop"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(5));
+
+    let answers = register_all(&s, vec![desktop_app("Desktop"); 1000]).await;
+    for (status, info) in &answers {
+        assert_eq!(*status, 201, "{info}");
+        assert_eq!(info["client_id"], first["client_id"]);
+        assert_eq!(
+            info["client_id_issued_at"], 1_700_000_000,
+            "the original time"
+        );
+        assert_eq!(info, &first, "the same client information");
+        assert!(info.get("client_secret").is_none());
+    }
+    assert!(
+        format!("{store:?}").contains("clients: 1,"),
+        "one client row: {store:?}"
+    );
+
+    // Anything that differs is another client: the name, or the order of the redirect URIs.
+    let renamed: Value = s
+        .register(&desktop_app("Desktop 2"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(renamed["client_id"], first["client_id"]);
+    let mut reordered = desktop_app("Desktop");
+    reordered["redirect_uris"] = json!([
+        "http://localhost:33418/callback",
+        "http://127.0.0.1:33418/callback"
+    ]);
+    let reordered: Value = s.register(&reordered).await.json().await.unwrap();
+    assert_ne!(reordered["client_id"], first["client_id"]);
+    // Defaults filled in: omitting what the server would fill in is the same registration.
+    let mut defaults = desktop_app("Desktop");
+    defaults.as_object_mut().unwrap().remove("response_types");
+    let defaults: Value = s.register(&defaults).await.json().await.unwrap();
+    assert_eq!(defaults["client_id"], first["client_id"]);
+    assert!(format!("{store:?}").contains("clients: 3,"), "{store:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_distinct_public_registrations_are_still_rate_limited() {
+    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+    let store = MemoryStore::new();
+    let s = Server::start_with(store.clone(), move |b| b.clock(clock)).await;
+    let bodies = (0..1000)
+        .map(|i| desktop_app(&format!("Desktop {i}")))
+        .collect();
+    let answers = register_all(&s, bodies).await;
+    let created = answers.iter().filter(|(status, _)| *status == 201).count();
+    let limited = answers
+        .iter()
+        .filter(|(status, e)| *status == 429 && e["error"] == "temporarily_unavailable")
+        .count();
+    assert_eq!(created, 60, "the default limit: 60 a minute");
+    assert_eq!(limited, 940);
+    assert!(format!("{store:?}").contains("clients: 60,"), "{store:?}");
+    // A repeat of a stored registration is still answered while the limit holds.
+    let repeat = answers.iter().find(|(status, _)| *status == 201).unwrap();
+    let name = repeat.1["client_name"].as_str().unwrap();
+    let again = s.register(&desktop_app(name)).await;
+    assert_eq!(again.status(), 201);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["client_id"], repeat.1["client_id"]);
 }
 
 #[tokio::test]

@@ -1341,6 +1341,153 @@ async fn active_grants_of_a_subject_exclude_revoked_expired_and_other_users(stor
     );
 }
 
+async fn public_clients_are_stored_once_per_registration_key_even_by_64_concurrent_puts(
+    store: Arc<dyn Store>,
+) {
+    let key = TokenHash::of("canonical metadata A");
+    assert_eq!(store.find_public_client(&key).await.unwrap(), None);
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let client = ClientRecord::public(format!("pub-{i}"), metadata(), NOW + i);
+                store.put_public_client(client, key).await.unwrap()
+            })
+        })
+        .collect();
+    let mut created = Vec::new();
+    let mut returned = std::collections::HashSet::new();
+    for task in tasks {
+        let (client, new) = task.await.unwrap();
+        if new {
+            created.push(client.client_id.clone());
+        }
+        returned.insert(client.client_id);
+    }
+    assert_eq!(created.len(), 1, "exactly one put creates the client");
+    assert_eq!(returned.len(), 1, "every put returns that client");
+    let winner = store.find_public_client(&key).await.unwrap().unwrap();
+    assert_eq!(winner.client_id, created[0]);
+    assert_eq!(
+        store.get_client(&created[0]).await.unwrap(),
+        Some(winner.clone())
+    );
+    for i in 0..64 {
+        let id = format!("pub-{i}");
+        assert_eq!(
+            store.get_client(&id).await.unwrap().is_some(),
+            id == created[0]
+        );
+    }
+
+    // Another key is another client; a client_id already taken is refused.
+    let other = TokenHash::of("canonical metadata B");
+    let (b, new) = store
+        .put_public_client(ClientRecord::public("pub-b", metadata(), NOW), other)
+        .await
+        .unwrap();
+    assert!(new);
+    assert_eq!(b.client_id, "pub-b");
+    assert!(
+        store
+            .put_public_client(
+                ClientRecord::public("pub-b", metadata(), NOW),
+                TokenHash::of("canonical metadata C")
+            )
+            .await
+            .is_err()
+    );
+
+    // Deleting the client frees its key.
+    assert!(store.delete_client(&winner.client_id).await.unwrap());
+    assert_eq!(store.find_public_client(&key).await.unwrap(), None);
+    let (again, new) = store
+        .put_public_client(ClientRecord::public("pub-again", metadata(), NOW), key)
+        .await
+        .unwrap();
+    assert!(new);
+    assert_eq!(again.client_id, "pub-again");
+}
+
+async fn unused_public_clients_are_purged_unless_recently_authorized_or_holding_an_active_grant(
+    store: Arc<dyn Store>,
+) {
+    const DAY: u64 = 86_400;
+    let public = |id: &str| ClientRecord::public(id, metadata(), NOW);
+    // Never authorized, registered long ago: goes.
+    store.put_client(public("never")).await.unwrap();
+    // Authorized recently: stays; authorized long ago: goes.
+    store.put_client(public("recent")).await.unwrap();
+    store
+        .client_authorized("recent", NOW + 35 * DAY)
+        .await
+        .unwrap();
+    store.put_client(public("stale")).await.unwrap();
+    store.client_authorized("stale", NOW + DAY).await.unwrap();
+    // Registered recently, never authorized yet: stays.
+    store
+        .put_client(ClientRecord::public("young", metadata(), NOW + 30 * DAY))
+        .await
+        .unwrap();
+    // An active grant keeps it; a revoked or expired one does not.
+    store.put_client(public("granted")).await.unwrap();
+    let mut active = grant("g-active", NOW + 90 * DAY);
+    active.client_id = "granted".into();
+    store.create_grant(active, None).await.unwrap();
+    store.put_client(public("revoked")).await.unwrap();
+    let mut revoked = grant("g-revoked", NOW + 90 * DAY);
+    revoked.client_id = "revoked".into();
+    store.create_grant(revoked, None).await.unwrap();
+    assert!(store.revoke_grant("g-revoked", NOW + DAY).await.unwrap());
+    store.put_client(public("expired")).await.unwrap();
+    let mut expired = grant("g-expired", NOW + 2 * DAY);
+    expired.client_id = "expired".into();
+    store.create_grant(expired, None).await.unwrap();
+    // Never removed this way: confidential, operator-registered, metadata-document clients.
+    store
+        .put_client(ClientRecord::confidential(
+            "confidential",
+            ClientAuthMethod::ClientSecretBasic,
+            TokenHash::of("s"),
+            metadata(),
+            NOW,
+        ))
+        .await
+        .unwrap();
+    store
+        .put_client(public("static").with_source(ClientSource::Static))
+        .await
+        .unwrap();
+    // Registered by the idempotent path: its registration key goes with it.
+    let key = TokenHash::of("canonical");
+    store.put_public_client(public("keyed"), key).await.unwrap();
+
+    let now = NOW + 40 * DAY;
+    let removed = store
+        .purge_unused_public_clients(now - 30 * DAY, now)
+        .await
+        .unwrap();
+    assert_eq!(removed, 5);
+    for gone in ["never", "stale", "revoked", "expired", "keyed"] {
+        assert_eq!(store.get_client(gone).await.unwrap(), None, "{gone}");
+    }
+    for kept in ["recent", "young", "granted", "confidential", "static"] {
+        assert!(store.get_client(kept).await.unwrap().is_some(), "{kept}");
+    }
+    assert_eq!(store.find_public_client(&key).await.unwrap(), None);
+    let recent = store.get_client("recent").await.unwrap().unwrap();
+    assert_eq!(recent.last_authorized_at, Some(NOW + 35 * DAY));
+    // Unknown clients are no error; a second purge finds nothing more.
+    store.client_authorized("nobody", now).await.unwrap();
+    assert_eq!(
+        store
+            .purge_unused_public_clients(now - 30 * DAY, now)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
 // ----- instantiation -----
 
 macro_rules! every_backend {
@@ -1390,6 +1537,8 @@ every_backend!(
     upstream_tokens_are_kept_per_subject_and_upstream_replaced_and_deleted_per_subject,
     the_refresh_lease_goes_to_one_of_64_concurrent_callers_until_it_ends_or_is_released,
     active_grants_of_a_subject_exclude_revoked_expired_and_other_users,
+    public_clients_are_stored_once_per_registration_key_even_by_64_concurrent_puts,
+    unused_public_clients_are_purged_unless_recently_authorized_or_holding_an_active_grant,
 );
 
 // ----- SQLite only: the file outlives the process -----

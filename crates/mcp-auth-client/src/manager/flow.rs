@@ -243,6 +243,14 @@ impl TokenManager {
                 Ok(Some(token))
             }
             Err(e) if e.is_rejected() => {
+                if e.oauth_error() == Some(&ErrorCode::InvalidGrant) {
+                    // Another process sharing the store (without sharing its lock) may have
+                    // refreshed with the same refresh token and stored the successor: read the
+                    // store once more before giving up on the grant.
+                    if let Some(adopted) = self.adopt_after_invalid_grant(&refresh_token).await? {
+                        return Ok(adopted);
+                    }
+                }
                 event!(
                     info,
                     error = ?e.oauth_error(),
@@ -262,6 +270,38 @@ impl TokenManager {
                 Err(e)
             }
         }
+    }
+
+    /// After an `invalid_grant` for `sent`: the store read once more. `Some(Some(token))` adopts
+    /// a usable token another process stored; `Some(None)` leaves a record another process
+    /// replaced in place (its grant is not ours to discard) and asks for an authorization; `None`
+    /// means the store still holds the rejected refresh token.
+    async fn adopt_after_invalid_grant(
+        &self,
+        sent: &Secret,
+    ) -> Result<Option<Option<AccessToken>>, AuthError> {
+        let Some(again) = self.shared.store.load_tokens(&self.state.key).await? else {
+            self.set_current(None);
+            return Ok(Some(None));
+        };
+        if again
+            .refresh_token
+            .as_ref()
+            .is_some_and(|r| r.expose() == sent.expose())
+        {
+            return Ok(None);
+        }
+        if self.usable(&again) {
+            event!(
+                info,
+                "refresh rejected (invalid_grant) but another process had refreshed; adopted its token"
+            );
+            let token = to_access(&again);
+            self.set_current(Some(again));
+            return Ok(Some(Some(token)));
+        }
+        self.set_current(Some(again));
+        Ok(Some(None))
     }
 
     /// The client that obtained `record`, with its secret and method.

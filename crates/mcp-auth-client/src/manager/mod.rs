@@ -27,7 +27,9 @@
 //! (SPEC C-24).
 //!
 //! A refresh the server **rejects** (`invalid_grant`, `invalid_client`, …) discards the tokens and
-//! leads to a new authorization. A **transient** failure (network, timeout, 5xx, 429) is retried
+//! leads to a new authorization. Before that, an `invalid_grant` makes the manager read the store
+//! once more: another process sharing it without sharing its lock may have refreshed with the same
+//! (now rotated) refresh token, and its stored token is adopted instead of re-authorizing. A **transient** failure (network, timeout, 5xx, 429) is retried
 //! with bounded exponential backoff ([`RetryPolicy`]) and then reported as
 //! [`AuthErrorKind::Transient`](crate::AuthErrorKind::Transient) — the refresh token is kept.
 //!

@@ -40,6 +40,18 @@
 //! The `client_id` is random (never an https URL, so it cannot collide with a metadata document
 //! URL). The answer is `201` with the client information (RFC 7591 §3.2.1) and
 //! `Cache-Control: no-store`; errors are RFC 7591 §3.2.2 JSON with status 400.
+//!
+//! **Identical public registrations** (on by default,
+//! [`reuse_public_registrations`](crate::AuthorizationServerBuilder::reuse_public_registrations)):
+//! clients that register on every connect would otherwise leave a pile of identical public
+//! clients behind. A public registration whose metadata, as checked and completed above, has the
+//! same canonical JSON as a public client registered before gets that client back: the same `201`
+//! answer, its `client_id` and original `client_id_issued_at`. The store finds it by the SHA-256 of
+//! that JSON ([`Store::put_public_client`](crate::store::Store::put_public_client), atomic, so
+//! concurrent identical registrations create one client). Such a repeat creates nothing and does
+//! not count against the registration rate limit; a registration that creates a client does.
+//! Nothing is lost by sharing: a public client has no secret, and its redirect URIs are the same.
+//! A confidential registration always creates a new client (its secret is shown once).
 
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
@@ -93,7 +105,19 @@ async fn register(inner: &Inner, request: Request) -> Result<Response, OAuthErro
             .with_status(StatusCode::PAYLOAD_TOO_LARGE)
     })?;
     let requested = parse(&bytes)?;
+    let (metadata, method) = check_metadata(requested)?;
     let now = inner.now();
+    let registration_key =
+        if method == ClientAuthMethod::None && inner.config.reuse_public_registrations {
+            let key = registration_key(&metadata)?;
+            if let Some(existing) = inner.store.find_public_client(&key).await? {
+                // A repeat creates nothing, so it does not count against the rate limit.
+                return Ok(registered(&existing, false));
+            }
+            Some(key)
+        } else {
+            None
+        };
     if !inner.registrations.hit("", now) {
         #[cfg(feature = "tracing")]
         tracing::warn!("dynamic registration rate limit reached");
@@ -103,11 +127,15 @@ async fn register(inner: &Inner, request: Request) -> Result<Response, OAuthErro
         error.retry_after = Some(inner.registrations.retry_after("", now));
         return Err(error);
     }
-    let (metadata, method) = check_metadata(requested)?;
 
     let client_id = random_id()?;
     let mut information = ClientInformation::new(client_id.clone(), metadata.clone());
     information.client_id_issued_at = Some(now);
+    if let Some(key) = registration_key {
+        let record = ClientRecord::public(client_id, metadata, now);
+        let (stored, created) = inner.store.put_public_client(record, key).await?;
+        return Ok(registered(&stored, created));
+    }
     let record = if method == ClientAuthMethod::None {
         ClientRecord::public(client_id.clone(), metadata, now)
     } else {
@@ -136,6 +164,41 @@ async fn register(inner: &Inner, request: Request) -> Result<Response, OAuthErro
 
     let body = serde_json::to_vec(&information).map_err(|_| OAuthError::server_error())?;
     Ok(no_store_json(StatusCode::CREATED, body))
+}
+
+/// The key identical public registrations share: SHA-256 of the canonical JSON of the metadata
+/// as registered (a struct serialized in field order, without ignored members).
+fn registration_key(metadata: &ClientMetadata) -> Result<TokenHash, OAuthError> {
+    let canonical = serde_json::to_string(metadata).map_err(|_| OAuthError::server_error())?;
+    Ok(TokenHash::of(&canonical))
+}
+
+/// The `201` answer for a public client: the one just `created`, or the one an identical
+/// registration created before (its own `client_id` and `client_id_issued_at`).
+fn registered(client: &ClientRecord, created: bool) -> Response {
+    let mut information = ClientInformation::new(client.client_id.clone(), client.metadata.clone());
+    information.client_id_issued_at = Some(client.issued_at);
+    #[cfg(feature = "tracing")]
+    if created {
+        tracing::info!(
+            client_id = %client.client_id,
+            auth_method = client.auth_method.as_str(),
+            client_name = ?client.metadata.client_name,
+            redirect_uris = client.metadata.redirect_uris.len(),
+            "client registered"
+        );
+    } else {
+        tracing::debug!(
+            client_id = %client.client_id,
+            "identical public registration: the client registered before is returned"
+        );
+    }
+    #[cfg(not(feature = "tracing"))]
+    let _ = created;
+    match serde_json::to_vec(&information) {
+        Ok(body) => no_store_json(StatusCode::CREATED, body),
+        Err(_) => OAuthError::server_error().into_response(),
+    }
 }
 
 /// `application_type` (OpenID Connect Dynamic Client Registration 1.0 §2).

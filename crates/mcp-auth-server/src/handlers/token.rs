@@ -169,6 +169,11 @@ async fn authorization_code(
         rotated_at: None,
     });
     inner.store.create_grant(grant.clone(), refresh).await?;
+    // The client completed an authorization: it is in use (unused public clients expire).
+    inner
+        .store
+        .client_authorized(&client.client_id, now)
+        .await?;
     let minted = access_token(
         inner,
         &grant.subject,

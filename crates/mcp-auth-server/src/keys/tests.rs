@@ -36,6 +36,25 @@ impl Store for HookedStore {
     fn delete_client<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool> {
         self.inner.delete_client(id)
     }
+    fn client_authorized<'a>(&'a self, id: &'a str, now: u64) -> StoreFuture<'a, ()> {
+        self.inner.client_authorized(id, now)
+    }
+    fn purge_unused_public_clients(&self, since: u64, now: u64) -> StoreFuture<'_, u64> {
+        self.inner.purge_unused_public_clients(since, now)
+    }
+    fn find_public_client<'a>(
+        &'a self,
+        key: &'a TokenHash,
+    ) -> StoreFuture<'a, Option<ClientRecord>> {
+        self.inner.find_public_client(key)
+    }
+    fn put_public_client(
+        &self,
+        client: ClientRecord,
+        key: TokenHash,
+    ) -> StoreFuture<'_, (ClientRecord, bool)> {
+        self.inner.put_public_client(client, key)
+    }
     fn put_code(&self, code: CodeRecord) -> StoreFuture<'_, ()> {
         self.inner.put_code(code)
     }

@@ -5,9 +5,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::{
-    ClientRecord, CodeRecord, CodeTake, ConsentRecord, GrantRecord, LeaseTake, RefreshLease,
-    RefreshRecord, RefreshState, Revoked, Rotation, Store, StoreError, StoreFuture, StoredKey,
-    TokenHash, UpstreamTokenRecord,
+    ClientRecord, ClientSource, CodeRecord, CodeTake, ConsentRecord, GrantRecord, LeaseTake,
+    RefreshLease, RefreshRecord, RefreshState, Revoked, Rotation, Store, StoreError, StoreFuture,
+    StoredKey, TokenHash, UpstreamTokenRecord,
 };
 
 /// An in-memory store (tests and single-process demos; forgets everything on restart).
@@ -46,6 +46,8 @@ pub struct MemoryStore {
 #[derive(Default)]
 struct State {
     clients: HashMap<String, ClientRecord>,
+    /// Registration key (hash of the canonical metadata) → `client_id` of a public client.
+    public_clients: HashMap<TokenHash, String>,
     /// Codes with their "used" flag.
     codes: HashMap<TokenHash, (CodeRecord, bool)>,
     grants: HashMap<String, GrantRecord>,
@@ -122,6 +124,10 @@ pub(super) fn foreign_refresh() -> StoreError {
 }
 
 impl State {
+    fn forget_registration_key(&mut self, client_id: &str) {
+        self.public_clients.retain(|_, id| id != client_id);
+    }
+
     /// Revoke a grant and its family; whether the grant was active at `now` before.
     fn revoke_family(&mut self, grant_id: &str, now: u64) -> bool {
         let Some(grant) = self.grants.get_mut(grant_id) else {
@@ -240,9 +246,9 @@ impl State {
 
 impl Store for MemoryStore {
     fn put_client(&self, client: ClientRecord) -> StoreFuture<'_, ()> {
-        self.write()
-            .clients
-            .insert(client.client_id.clone(), client);
+        let mut state = self.write();
+        state.forget_registration_key(&client.client_id);
+        state.clients.insert(client.client_id.clone(), client);
         ready(Ok(()))
     }
 
@@ -251,7 +257,80 @@ impl Store for MemoryStore {
     }
 
     fn delete_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool> {
-        ready(Ok(self.write().clients.remove(client_id).is_some()))
+        let mut state = self.write();
+        state.forget_registration_key(client_id);
+        ready(Ok(state.clients.remove(client_id).is_some()))
+    }
+
+    fn client_authorized<'a>(&'a self, client_id: &'a str, now: u64) -> StoreFuture<'a, ()> {
+        if let Some(client) = self.write().clients.get_mut(client_id) {
+            client.last_authorized_at = Some(now);
+        }
+        ready(Ok(()))
+    }
+
+    fn purge_unused_public_clients(&self, unused_since: u64, now: u64) -> StoreFuture<'_, u64> {
+        let mut state = self.write();
+        let in_use: HashSet<&str> = state
+            .grants
+            .values()
+            .filter(|grant| grant.is_active(now))
+            .map(|grant| grant.client_id.as_str())
+            .collect();
+        let unused: Vec<String> = state
+            .clients
+            .values()
+            .filter(|client| {
+                client.source == ClientSource::Dynamic
+                    && client.is_public()
+                    && client.last_authorized_at.unwrap_or(client.issued_at) <= unused_since
+                    && !in_use.contains(client.client_id.as_str())
+            })
+            .map(|client| client.client_id.clone())
+            .collect();
+        for client_id in &unused {
+            state.forget_registration_key(client_id);
+            state.clients.remove(client_id);
+        }
+        ready(Ok(u64::try_from(unused.len()).unwrap_or(u64::MAX)))
+    }
+
+    fn find_public_client<'a>(
+        &'a self,
+        registration_key: &'a TokenHash,
+    ) -> StoreFuture<'a, Option<ClientRecord>> {
+        let state = self.read();
+        let found = state
+            .public_clients
+            .get(registration_key)
+            .and_then(|id| state.clients.get(id))
+            .cloned();
+        ready(Ok(found))
+    }
+
+    fn put_public_client(
+        &self,
+        client: ClientRecord,
+        registration_key: TokenHash,
+    ) -> StoreFuture<'_, (ClientRecord, bool)> {
+        let mut state = self.write();
+        if let Some(existing) = state
+            .public_clients
+            .get(&registration_key)
+            .and_then(|id| state.clients.get(id))
+        {
+            return ready(Ok((existing.clone(), false)));
+        }
+        if state.clients.contains_key(&client.client_id) {
+            return ready(Err(StoreError::new("client already stored")));
+        }
+        state
+            .public_clients
+            .insert(registration_key, client.client_id.clone());
+        state
+            .clients
+            .insert(client.client_id.clone(), client.clone());
+        ready(Ok((client, true)))
     }
 
     fn put_code(&self, code: CodeRecord) -> StoreFuture<'_, ()> {

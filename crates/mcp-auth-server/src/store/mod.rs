@@ -80,6 +80,29 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     fn get_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<ClientRecord>>;
     /// Delete a client (its grants stay until revoked or expired). Returns whether it existed.
     fn delete_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool>;
+    /// Record that `client_id` completed an authorization at `now` (sets
+    /// [`ClientRecord::last_authorized_at`]; an unknown client is no error).
+    fn client_authorized<'a>(&'a self, client_id: &'a str, now: u64) -> StoreFuture<'a, ()>;
+    /// Delete the dynamically registered public clients that have not completed an
+    /// authorization since `unused_since` (counting from registration when they never did) and
+    /// hold no grant still active at `now` (SPEC AS-46). Returns how many went.
+    fn purge_unused_public_clients(&self, unused_since: u64, now: u64) -> StoreFuture<'_, u64>;
+    /// The public client registered under `registration_key` by
+    /// [`put_public_client`](Self::put_public_client), if it still exists.
+    fn find_public_client<'a>(
+        &'a self,
+        registration_key: &'a TokenHash,
+    ) -> StoreFuture<'a, Option<ClientRecord>>;
+    /// Store a dynamically registered public client under `registration_key` (the hash of its
+    /// canonical metadata), unless a client is already stored under that key: atomically, so that
+    /// of concurrent identical registrations exactly one creates a client. Returns the client
+    /// stored under the key and whether it was created by this call. A later
+    /// [`put_client`](Self::put_client) of the same `client_id` forgets the key.
+    fn put_public_client(
+        &self,
+        client: ClientRecord,
+        registration_key: TokenHash,
+    ) -> StoreFuture<'_, (ClientRecord, bool)>;
 
     // ----- authorization codes -----
     /// Store a freshly issued authorization code.
@@ -382,6 +405,10 @@ pub struct ClientRecord {
     /// The resources (canonical URLs) this client may obtain tokens for. Empty: every resource
     /// the server issues tokens for.
     pub resources: Vec<String>,
+    /// When it last completed an authorization (an authorization code exchanged), UNIX
+    /// seconds; `None`: never. Set by [`Store::client_authorized`]; unused dynamically
+    /// registered public clients expire ([`Store::purge_unused_public_clients`]).
+    pub last_authorized_at: Option<u64>,
 }
 
 impl ClientRecord {
@@ -397,6 +424,7 @@ impl ClientRecord {
             source: ClientSource::Dynamic,
             machine_scope: None,
             resources: Vec::new(),
+            last_authorized_at: None,
         }
     }
 
@@ -418,6 +446,7 @@ impl ClientRecord {
             source: ClientSource::Dynamic,
             machine_scope: None,
             resources: Vec::new(),
+            last_authorized_at: None,
         }
     }
 

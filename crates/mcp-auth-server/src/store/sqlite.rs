@@ -179,7 +179,7 @@ impl SqliteStore {
 
 /// The embedded migrations, oldest first. Never edit one that shipped: add the next.
 fn migrations() -> Vec<Migration> {
-    let embedded: [(i64, &'static str, &'static str); 4] = [
+    let embedded: [(i64, &'static str, &'static str); 6] = [
         (1, "init", include_str!("../../migrations/0001_init.sql")),
         (
             2,
@@ -195,6 +195,16 @@ fn migrations() -> Vec<Migration> {
             4,
             "refresh grace",
             include_str!("../../migrations/0004_refresh_grace.sql"),
+        ),
+        (
+            5,
+            "public client registration key",
+            include_str!("../../migrations/0005_public_client_key.sql"),
+        ),
+        (
+            6,
+            "client last authorized",
+            include_str!("../../migrations/0006_client_last_authorized.sql"),
         ),
     ];
     embedded
@@ -339,6 +349,9 @@ fn client_from_row(row: &SqliteRow) -> Result<ClientRecord, StoreError> {
         .map_err(db_error("cannot read a stored text"))?;
     let resources: Vec<String> = serde_json::from_str(&get_text(row, "resources")?)
         .map_err(|e| StoreError::with_source("a stored client has invalid resources", e))?;
+    let last_authorized_at: Option<i64> = row
+        .try_get("last_authorized_at")
+        .map_err(db_error("cannot read a stored time"))?;
     Ok(ClientRecord {
         client_id: get_text(row, "client_id")?,
         secret_hash: secret_hash.map(hash_from_blob).transpose()?,
@@ -349,6 +362,7 @@ fn client_from_row(row: &SqliteRow) -> Result<ClientRecord, StoreError> {
         source: source_from_name(&get_text(row, "source")?)?,
         machine_scope,
         resources,
+        last_authorized_at: last_authorized_at.map(|t| u64::try_from(t).unwrap_or(0)),
     })
 }
 
@@ -662,8 +676,8 @@ impl Store for SqliteStore {
             sqlx::query(
                 "INSERT OR REPLACE INTO clients \
                  (client_id, secret_hash, secret_expires_at, auth_method, metadata, issued_at, source, \
-                  machine_scope, resources) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                  machine_scope, resources, last_authorized_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )
             .bind(client.client_id.as_str())
             .bind(client.secret_hash.as_ref().map(|h| h.as_bytes().as_slice()))
@@ -674,6 +688,7 @@ impl Store for SqliteStore {
             .bind(source_name(client.source))
             .bind(client.machine_scope.as_deref())
             .bind(resources)
+            .bind(client.last_authorized_at.map(to_db))
             .execute(&self.pool)
             .await
             .map_err(db_error("cannot store a client"))?;
@@ -681,11 +696,106 @@ impl Store for SqliteStore {
         })
     }
 
+    fn client_authorized<'a>(&'a self, client_id: &'a str, now: u64) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            sqlx::query("UPDATE clients SET last_authorized_at = ?2 WHERE client_id = ?1")
+                .bind(client_id)
+                .bind(to_db(now))
+                .execute(&self.pool)
+                .await
+                .map_err(db_error("cannot record a client's authorization"))?;
+            Ok(())
+        })
+    }
+
+    fn purge_unused_public_clients(&self, unused_since: u64, now: u64) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            let done = sqlx::query(
+                "DELETE FROM clients WHERE source = ?1 AND auth_method = ?2 \
+                 AND COALESCE(last_authorized_at, issued_at) <= ?3 \
+                 AND NOT EXISTS (SELECT 1 FROM grants WHERE grants.client_id = clients.client_id \
+                     AND grants.expires_at > ?4 AND grants.revoked_at IS NULL)",
+            )
+            .bind(source_name(ClientSource::Dynamic))
+            .bind(ClientAuthMethod::None.as_str())
+            .bind(to_db(unused_since))
+            .bind(to_db(now))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error("cannot purge unused clients"))?;
+            Ok(done.rows_affected())
+        })
+    }
+
+    fn find_public_client<'a>(
+        &'a self,
+        registration_key: &'a TokenHash,
+    ) -> StoreFuture<'a, Option<ClientRecord>> {
+        Box::pin(async move {
+            let row = sqlx::query(
+                "SELECT client_id, secret_hash, secret_expires_at, auth_method, metadata, \
+                 issued_at, source, machine_scope, resources, last_authorized_at FROM clients \
+                 WHERE registration_key = ?1",
+            )
+            .bind(registration_key.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error("cannot read a client"))?;
+            row.as_ref().map(client_from_row).transpose()
+        })
+    }
+
+    fn put_public_client(
+        &self,
+        client: ClientRecord,
+        registration_key: TokenHash,
+    ) -> StoreFuture<'_, (ClientRecord, bool)> {
+        Box::pin(async move {
+            let metadata = serde_json::to_string(&client.metadata)
+                .map_err(|e| StoreError::with_source("cannot serialize client metadata", e))?;
+            let resources = serde_json::to_string(&client.resources)
+                .map_err(|e| StoreError::with_source("cannot serialize client resources", e))?;
+            // The unique index on registration_key decides: one statement, so of concurrent
+            // identical registrations exactly one inserts; the others read the winner.
+            let inserted = sqlx::query(
+                "INSERT INTO clients \
+                 (client_id, secret_hash, secret_expires_at, auth_method, metadata, issued_at, source, \
+                  machine_scope, resources, registration_key, last_authorized_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                 ON CONFLICT (registration_key) WHERE registration_key IS NOT NULL DO NOTHING",
+            )
+            .bind(client.client_id.as_str())
+            .bind(client.secret_hash.as_ref().map(|h| h.as_bytes().as_slice()))
+            .bind(to_db(client.secret_expires_at))
+            .bind(client.auth_method.as_str())
+            .bind(metadata)
+            .bind(to_db(client.issued_at))
+            .bind(source_name(client.source))
+            .bind(client.machine_scope.as_deref())
+            .bind(resources)
+            .bind(registration_key.as_bytes().as_slice())
+            .bind(client.last_authorized_at.map(to_db))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error("cannot store a client"))?
+            .rows_affected();
+            if inserted > 0 {
+                return Ok((client, true));
+            }
+            match self.find_public_client(&registration_key).await? {
+                Some(existing) => Ok((existing, false)),
+                None => Err(StoreError::new(
+                    "the client registered with the same metadata was deleted meanwhile",
+                )),
+            }
+        })
+    }
+
     fn get_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<ClientRecord>> {
         Box::pin(async move {
             let row = sqlx::query(
                 "SELECT client_id, secret_hash, secret_expires_at, auth_method, metadata, \
-                 issued_at, source, machine_scope, resources FROM clients WHERE client_id = ?1",
+                 issued_at, source, machine_scope, resources, last_authorized_at FROM clients WHERE client_id = ?1",
             )
             .bind(client_id)
             .fetch_optional(&self.pool)

@@ -160,11 +160,15 @@ impl Harness {
 
     /// Register a public client by DCR.
     pub async fn register_public(&self, redirect_uri: &str) -> String {
+        // A new client each time: identical public registrations would return the first one.
+        static REGISTERED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = REGISTERED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let response = self
             .http
             .post(self.url("/register"))
             .json(&serde_json::json!({
                 "client_name": "Test Client",
+                "software_version": format!("{n}"),
                 "redirect_uris": [redirect_uri],
                 "token_endpoint_auth_method": "none",
                 "grant_types": ["authorization_code", "refresh_token"],
