@@ -33,7 +33,9 @@ pub struct AuthInfo(Arc<Inner>);
 
 #[derive(Clone, Default, PartialEq)]
 struct Inner {
-    subject: Option<String>,
+    /// Shared with the [`Subject`](mcp_auth_core::Subject) the bearer layer inserts, so that
+    /// insertion is a reference-count increment, not a copy per request.
+    subject: Option<mcp_auth_core::Subject>,
     client_id: Option<String>,
     issuer: Option<String>,
     audience: Vec<String>,
@@ -53,7 +55,13 @@ impl AuthInfo {
     /// `sub`: the resource owner (user) or, for client credentials, the client.
     #[must_use]
     pub fn subject(&self) -> Option<&str> {
-        self.0.subject.as_deref()
+        self.0.subject.as_ref().map(mcp_auth_core::Subject::as_str)
+    }
+
+    /// The subject as the shared [`Subject`](mcp_auth_core::Subject) the bearer layer puts in
+    /// the request extensions.
+    pub(crate) fn subject_handle(&self) -> Option<&mcp_auth_core::Subject> {
+        self.0.subject.as_ref()
     }
 
     /// The client the token was issued to (`client_id`, else `azp`).
@@ -129,7 +137,7 @@ impl fmt::Debug for AuthInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Claims are left out: they may carry personal data. The token is never stored here.
         f.debug_struct("AuthInfo")
-            .field("subject", &self.0.subject)
+            .field("subject", &self.subject())
             .field("client_id", &self.0.client_id)
             .field("issuer", &self.0.issuer)
             .field("audience", &self.0.audience)
@@ -148,7 +156,10 @@ pub struct AuthInfoBuilder(Inner);
 impl fmt::Debug for Inner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Inner")
-            .field("subject", &self.subject)
+            .field(
+                "subject",
+                &self.subject.as_ref().map(mcp_auth_core::Subject::as_str),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -156,7 +167,7 @@ impl fmt::Debug for Inner {
 impl AuthInfoBuilder {
     /// Sets `sub`.
     pub fn subject(mut self, v: impl Into<String>) -> Self {
-        self.0.subject = Some(v.into());
+        self.0.subject = Some(mcp_auth_core::Subject::new(v.into()));
         self
     }
     /// Sets the client id.

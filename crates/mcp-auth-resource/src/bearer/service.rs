@@ -208,8 +208,9 @@ pub(super) fn admit<B>(
             let ext = req.extensions_mut();
             // The subject also goes in alone, for code that must not depend on this crate
             // (mcp-auth-server's upstream token vault).
-            match info.subject() {
-                Some(sub) => ext.insert(mcp_auth_core::Subject::new(sub)),
+            // Shared with the `AuthInfo`: no copy of the string.
+            match info.subject_handle() {
+                Some(sub) => ext.insert(sub.clone()),
                 None => ext.remove::<mcp_auth_core::Subject>(),
             };
             ext.insert(info);
