@@ -12,7 +12,10 @@
 //! 5. Secrets are compared through their SHA-256 in constant time.
 //! 6. Failures are counted per `client_id` and per address (when the router is served with
 //!    connect info). Over the limit, the id or address gets 429 `temporarily_unavailable` with
-//!    `Retry-After` before its credentials are even looked at, until the window ends.
+//!    `Retry-After` before its credentials are even looked at, until the window ends. A public
+//!    client (no secret presented) has nothing to guess and is not held up by the check (its
+//!    failures still count), which keeps the counters, shared by every replica through the
+//!    store, off the path of the ordinary grant.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -152,30 +155,33 @@ impl Throttle {
     }
 
     /// Refuse when the id or the address is over the limit.
-    fn check(&self, inner: &Inner) -> Result<(), OAuthError> {
+    async fn check(&self, inner: &Inner) -> Result<(), OAuthError> {
         let limiter = &inner.failed_client_auths;
-        match self.keys().find(|key| !limiter.allows(key, self.now)) {
-            None => Ok(()),
-            Some(key) => {
-                #[cfg(feature = "tracing")]
-                tracing::warn!(key = %key, "client authentication throttled after repeated failures");
-                let mut error = OAuthError::new(
-                    mcp_auth_core::error::ErrorCode::TemporarilyUnavailable,
-                    "too many failed client authentications; try again later",
-                )
-                .with_status(StatusCode::TOO_MANY_REQUESTS);
-                error.retry_after = Some(limiter.retry_after(key, self.now));
-                Err(error)
+        for key in self.keys() {
+            if limiter.allows(key, self.now).await? {
+                continue;
             }
+            #[cfg(feature = "tracing")]
+            tracing::warn!(key = %key, "client authentication throttled after repeated failures");
+            let mut error = OAuthError::new(
+                mcp_auth_core::error::ErrorCode::TemporarilyUnavailable,
+                "too many failed client authentications; try again later",
+            )
+            .with_status(StatusCode::TOO_MANY_REQUESTS);
+            error.retry_after = Some(limiter.retry_after(key, self.now).await);
+            return Err(error);
         }
+        Ok(())
     }
 
-    /// Count a failure against the id and the address.
-    fn fail(&self, inner: &Inner) {
+    /// Count a failure against the id and the address; `false` when either is now over the
+    /// limit.
+    async fn fail(&self, inner: &Inner) -> Result<bool, OAuthError> {
+        let mut within = true;
         for key in self.keys() {
-            // A full table stops tracking new keys instead of refusing them.
-            let _ = inner.failed_client_auths.hit(key, self.now);
+            within &= inner.failed_client_auths.hit(key, self.now).await?;
         }
+        Ok(within)
     }
 }
 
@@ -201,10 +207,14 @@ pub(crate) async fn authenticate(
 ) -> Result<ClientRecord, OAuthError> {
     let presented = presented(&parts.headers, params)?;
     let throttle = Throttle::new(inner, parts, &presented.client_id);
-    throttle.check(inner)?;
+    if presented.secret.is_some() {
+        throttle.check(inner).await?;
+    }
     let result = check_client(inner, &presented).await;
-    if result.is_err() {
-        throttle.fail(inner);
+    if result.is_err() && !throttle.fail(inner).await? {
+        // No secret was presented, so the check was skipped: an id or address already over
+        // the limit learns it now.
+        throttle.check(inner).await?;
     }
     result
 }
@@ -246,16 +256,16 @@ async fn check_client(inner: &Inner, presented: &Presented) -> Result<ClientReco
 
 /// Authenticate a resource server at the introspection endpoint against the configured
 /// credentials (rules 1, 2, 5, 6). Returns the caller's id.
-pub(crate) fn authenticate_introspector(
+pub(crate) async fn authenticate_introspector(
     inner: &Inner,
     parts: &Parts,
     params: &Params,
 ) -> Result<String, OAuthError> {
     let presented = presented(&parts.headers, params)?;
     let throttle = Throttle::new(inner, parts, &presented.client_id);
-    throttle.check(inner)?;
+    throttle.check(inner).await?;
     let Some(secret) = &presented.secret else {
-        throttle.fail(inner);
+        let _within = throttle.fail(inner).await?;
         return Err(presented.fail("introspection requires client credentials"));
     };
     let candidate = TokenHash::of(secret.expose());
@@ -268,7 +278,7 @@ pub(crate) fn authenticate_introspector(
     if found {
         Ok(presented.client_id)
     } else {
-        throttle.fail(inner);
+        let _within = throttle.fail(inner).await?;
         #[cfg(feature = "tracing")]
         tracing::info!(client_id = %presented.client_id, "introspection authentication failed");
         Err(presented.fail("introspection credentials are not valid"))

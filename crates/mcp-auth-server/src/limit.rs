@@ -1,102 +1,115 @@
 //! Fixed-window rate limits for the endpoints an anonymous caller can make expensive: open
-//! dynamic registration (AS-46) and password sign-in (brute force, and PBKDF2's CPU cost).
+//! dynamic registration (AS-46), password sign-in (brute force, and PBKDF2's CPU cost) and
+//! failed client authentication.
 //!
-//! Counters live in memory, one window per key, bounded in number; a full table first drops
-//! expired windows, then refuses new keys (failing closed).
+//! Counters live in the [`Store`] ([`Store::count_event`]), so every replica sharing it counts
+//! against the same windows. Keys are namespaced by limit and hashed (a username never reaches
+//! the store). A store that fails makes the caller answer 503: the limits fail closed.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::store::{Store, StoreError, TokenHash};
 
 /// Counts events per key in windows of `window` seconds; at most `max` per window.
-#[derive(Debug)]
 pub(crate) struct Limiter {
+    name: &'static str,
     max: u32,
     window: u64,
-    counters: Mutex<HashMap<String, (u64, u32)>>,
+    store: Arc<dyn Store>,
 }
 
-const MAX_KEYS: usize = 10_000;
+impl fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Limiter")
+            .field("name", &self.name)
+            .field("max", &self.max)
+            .field("window", &self.window)
+            .finish_non_exhaustive()
+    }
+}
 
 impl Limiter {
-    pub(crate) fn new(max: u32, window: u64) -> Self {
+    pub(crate) fn new(name: &'static str, max: u32, window: u64, store: Arc<dyn Store>) -> Self {
         Self {
+            name,
             max,
             window: window.max(1),
-            counters: Mutex::new(HashMap::new()),
+            store,
         }
+    }
+
+    fn key(&self, key: &str) -> String {
+        let hash = TokenHash::of(key);
+        let mut out = String::with_capacity(self.name.len() + 1 + 64);
+        out.push_str(self.name);
+        out.push(':');
+        for byte in hash.as_bytes() {
+            out.push_str(&format!("{byte:02x}"));
+        }
+        out
     }
 
     /// Whether `key` is still under its limit at `now` (does not count).
-    pub(crate) fn allows(&self, key: &str, now: u64) -> bool {
-        let Ok(map) = self.counters.lock() else {
-            return false;
-        };
-        match map.get(key) {
-            Some((start, count)) if now < start + self.window => *count < self.max,
-            _ => true,
-        }
+    pub(crate) async fn allows(&self, key: &str, now: u64) -> Result<bool, StoreError> {
+        let window = self.store.get_window(&self.key(key), now).await?;
+        Ok(window.is_none_or(|w| w.count < self.max))
     }
 
     /// Count one event for `key`; `false` when it is over the limit.
-    pub(crate) fn hit(&self, key: &str, now: u64) -> bool {
-        let Ok(mut map) = self.counters.lock() else {
-            return false;
-        };
-        if !map.contains_key(key) && map.len() >= MAX_KEYS {
-            let window = self.window;
-            map.retain(|_, (start, _)| now < *start + window);
-            if map.len() >= MAX_KEYS {
-                return false;
-            }
-        }
-        let entry = map.entry(key.to_owned()).or_insert((now, 0));
-        if now >= entry.0 + self.window {
-            *entry = (now, 0);
-        }
-        entry.1 = entry.1.saturating_add(1);
-        entry.1 <= self.max
+    pub(crate) async fn hit(&self, key: &str, now: u64) -> Result<bool, StoreError> {
+        let window = self
+            .store
+            .count_event(&self.key(key), self.window, now)
+            .await?;
+        Ok(window.count <= self.max)
     }
 
-    /// Seconds until the window of `key` ends.
-    pub(crate) fn retry_after(&self, key: &str, now: u64) -> u64 {
-        let Ok(map) = self.counters.lock() else {
-            return self.window;
-        };
-        map.get(key).map_or(self.window, |(start, _)| {
-            (start + self.window).saturating_sub(now).max(1)
-        })
+    /// Seconds until the window of `key` ends (at least 1).
+    pub(crate) async fn retry_after(&self, key: &str, now: u64) -> u64 {
+        match self.store.get_window(&self.key(key), now).await {
+            Ok(Some(w)) => w.ends_at.saturating_sub(now).max(1),
+            _ => self.window,
+        }
     }
 
     /// Forget `key` (a successful sign-in clears its failures).
-    pub(crate) fn clear(&self, key: &str) {
-        if let Ok(mut map) = self.counters.lock() {
-            map.remove(key);
-        }
+    pub(crate) async fn clear(&self, key: &str) -> Result<(), StoreError> {
+        self.store.clear_window(&self.key(key)).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::MemoryStore;
 
-    #[test]
-    fn a_window_allows_max_events_then_refuses_until_it_ends() {
-        let l = Limiter::new(3, 60);
-        assert!(l.hit("a", 100) && l.hit("a", 101) && l.hit("a", 102));
-        assert!(!l.allows("a", 103));
-        assert!(!l.hit("a", 103));
-        assert!(l.allows("b", 103), "keys are independent");
-        assert_eq!(l.retry_after("a", 130), 30);
-        assert!(l.allows("a", 160), "a new window");
-        assert!(l.hit("a", 160));
+    #[tokio::test]
+    async fn a_window_allows_max_events_then_refuses_until_it_ends() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let l = Limiter::new("t", 3, 60, store.clone());
+        for now in [100, 101, 102] {
+            assert!(l.hit("a", now).await.unwrap());
+        }
+        assert!(!l.allows("a", 103).await.unwrap());
+        assert!(!l.hit("a", 103).await.unwrap());
+        assert!(l.allows("b", 103).await.unwrap(), "keys are independent");
+        assert_eq!(l.retry_after("a", 130).await, 30);
+        assert!(l.allows("a", 160).await.unwrap(), "a new window");
+        assert!(l.hit("a", 160).await.unwrap());
+        let other = Limiter::new("u", 3, 60, store);
+        assert!(
+            other.allows("a", 103).await.unwrap(),
+            "limits are independent"
+        );
     }
 
-    #[test]
-    fn clear_forgets_a_key() {
-        let l = Limiter::new(1, 60);
-        assert!(l.hit("a", 0));
-        assert!(!l.allows("a", 1));
-        l.clear("a");
-        assert!(l.allows("a", 1));
+    #[tokio::test]
+    async fn clear_forgets_a_key() {
+        let l = Limiter::new("t", 1, 60, Arc::new(MemoryStore::new()));
+        assert!(l.hit("a", 0).await.unwrap());
+        assert!(!l.allows("a", 1).await.unwrap());
+        l.clear("a").await.unwrap();
+        assert!(l.allows("a", 1).await.unwrap());
     }
 }

@@ -12,6 +12,7 @@ use crate::clients::MachineClient;
 use crate::error::ConfigError;
 use crate::flow::Flow;
 use crate::keys::{KeyPolicy, KeySet, SigningAlgorithm};
+use crate::limit::Limiter;
 use crate::login::{LocalLogin, Login};
 use crate::revocation::Revocations;
 use crate::state::{Config, Inner, is_loopback_url};
@@ -161,7 +162,6 @@ impl AuthorizationServer {
                 tracing::info!(removed = _removed, "unused public clients removed");
             }
         }
-        self.inner.flow.purge(now);
         self.inner.revocations.purge(now);
         Ok(())
     }
@@ -675,6 +675,7 @@ impl AuthorizationServerBuilder {
         );
 
         let vault_store = store.clone();
+        let limit_store = store.clone();
         let vault_clock = self.clock.clone();
         Ok(AuthorizationServer {
             // The vault revokes grants through the server that owns it: a weak link back.
@@ -686,13 +687,28 @@ impl AuthorizationServerBuilder {
                 clock: self.clock,
                 #[cfg(feature = "cimd")]
                 cimd,
-                flow: Flow::default(),
+                flow: Flow::new(limit_store.clone()),
                 metadata_json: metadata_json.into(),
                 openid_json: openid_json.into(),
-                registrations: crate::limit::Limiter::new(self.registrations_per_minute, 60),
-                failed_logins: crate::limit::Limiter::new(self.failed_logins_per_user, 15 * 60),
+                registrations: Limiter::new(
+                    "registrations",
+                    self.registrations_per_minute,
+                    60,
+                    limit_store.clone(),
+                ),
+                failed_logins: Limiter::new(
+                    "failed-logins",
+                    self.failed_logins_per_user,
+                    15 * 60,
+                    limit_store.clone(),
+                ),
                 password_checks: tokio::sync::Semaphore::new(4),
-                failed_client_auths: crate::limit::Limiter::new(self.failed_client_auths, 5 * 60),
+                failed_client_auths: Limiter::new(
+                    "failed-client-auths",
+                    self.failed_client_auths,
+                    5 * 60,
+                    limit_store,
+                ),
                 revocations,
                 vault: vault.map(|v| v.bind(vault_store, vault_clock, server.clone())),
             }),

@@ -76,7 +76,7 @@ impl Inner {
             vault.delete(&grant.subject).await?;
             // A browser session would approve the next request without going upstream, and
             // the user would have no upstream tokens: sign the browser out too.
-            self.flow.end_sessions(&grant.subject);
+            self.flow.end_sessions(&grant.subject).await?;
         }
         Ok(())
     }
@@ -102,7 +102,7 @@ impl Inner {
         if let Some(vault) = &self.vault {
             vault.delete(subject).await?;
         }
-        self.flow.end_sessions(subject);
+        self.flow.end_sessions(subject).await?;
         #[cfg(feature = "tracing")]
         tracing::info!(sub = %subject, grants = grants.len(), "user signed out: grants revoked");
         Ok(grants.len())
@@ -114,7 +114,9 @@ impl Inner {
         jti: &str,
         expires_at: u64,
     ) -> Result<(), crate::store::StoreError> {
-        self.store.revoke_access_token(jti, expires_at).await?;
+        self.store
+            .revoke_access_token(jti, expires_at, self.now())
+            .await?;
         self.revocations.revoke_access_token(jti, expires_at);
         Ok(())
     }

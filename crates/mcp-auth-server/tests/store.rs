@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use mcp_auth_core::metadata::ClientMetadata;
 use mcp_auth_server::store::{
-    ClientAuthMethod, ClientRecord, ClientSource, CodeRecord, CodeTake, ConsentRecord, GrantRecord,
-    LeaseTake, MemoryStore, RefreshLease, RefreshRecord, RefreshState, Rotation, Store, StoredKey,
-    TokenHash, UpstreamTokenRecord,
+    ClientAuthMethod, ClientRecord, ClientSource, CodeRecord, CodeTake, ConsentRecord, FlowKind,
+    FlowRecord, GrantRecord, LeaseTake, MemoryStore, RefreshLease, RefreshRecord, RefreshState,
+    Revoked, Rotation, Store, StoredKey, TokenHash, UpstreamTokenRecord, Window,
 };
 
 const NOW: u64 = 1_700_000_000;
@@ -805,8 +805,14 @@ async fn revoking_a_grant_revokes_every_refresh_token_of_its_family(store: Arc<d
 
 async fn revoked_access_tokens_are_deny_listed_by_jti(store: Arc<dyn Store>) {
     assert!(!store.is_access_token_revoked("jti-1").await.unwrap());
-    store.revoke_access_token("jti-1", NOW + 300).await.unwrap();
-    store.revoke_access_token("jti-1", NOW + 300).await.unwrap(); // idempotent
+    store
+        .revoke_access_token("jti-1", NOW + 300, NOW)
+        .await
+        .unwrap();
+    store
+        .revoke_access_token("jti-1", NOW + 300, NOW)
+        .await
+        .unwrap(); // idempotent
     assert!(store.is_access_token_revoked("jti-1").await.unwrap());
     assert!(!store.is_access_token_revoked("jti-2").await.unwrap());
 }
@@ -977,9 +983,12 @@ async fn purge_expired_removes_exactly_what_expired(store: Arc<dyn Store>) {
         .unwrap();
     assert!(store.revoke_grant("g-revoked", NOW).await.unwrap());
     // Deny list.
-    store.revoke_access_token("jti-old", now).await.unwrap();
     store
-        .revoke_access_token("jti-live", now + 1)
+        .revoke_access_token("jti-old", now, NOW)
+        .await
+        .unwrap();
+    store
+        .revoke_access_token("jti-live", now + 1, NOW)
         .await
         .unwrap();
     // Things without expiry.
@@ -1488,6 +1497,299 @@ async fn unused_public_clients_are_purged_unless_recently_authorized_or_holding_
     );
 }
 
+// ----- shared state for replicas: flows, rate-limit windows, leases, revocations -----
+
+fn flow(kind: FlowKind, secret: &str, subject: Option<&str>, expires_at: u64) -> FlowRecord {
+    let mut record = FlowRecord::default();
+    record.kind = kind;
+    record.key = TokenHash::of(secret);
+    record.subject = subject.map(str::to_owned);
+    record.value = vec![0, 1, 2, 255, b'"', b'\\'];
+    record.expires_at = expires_at;
+    record
+}
+
+async fn flows_are_kept_per_kind_and_key_taken_once_and_ended_per_subject(store: Arc<dyn Store>) {
+    let tx = flow(FlowKind::Transaction, "tx", None, NOW + 600);
+    store.put_flow(tx.clone(), NOW).await.unwrap();
+    let session = flow(FlowKind::Session, "tx", Some("alice"), NOW + 600);
+    store.put_flow(session.clone(), NOW).await.unwrap();
+    let bobs = flow(FlowKind::Session, "bob-cookie", Some("bob"), NOW + 600);
+    store.put_flow(bobs.clone(), NOW).await.unwrap();
+    let key = TokenHash::of("tx");
+    assert_eq!(
+        store
+            .get_flow(FlowKind::Transaction, &key, NOW)
+            .await
+            .unwrap(),
+        Some(tx.clone())
+    );
+    assert_eq!(
+        store.get_flow(FlowKind::Session, &key, NOW).await.unwrap(),
+        Some(session)
+    );
+    assert_eq!(
+        store
+            .get_flow(FlowKind::PendingUpstream, &key, NOW)
+            .await
+            .unwrap(),
+        None
+    );
+    // Expired records are not returned, not even by take (which still removes them).
+    assert_eq!(
+        store
+            .get_flow(FlowKind::Transaction, &key, NOW + 600)
+            .await
+            .unwrap(),
+        None
+    );
+    // Replace.
+    let mut replaced = tx.clone();
+    replaced.value = b"v2".to_vec();
+    store.put_flow(replaced.clone(), NOW).await.unwrap();
+    assert_eq!(
+        store
+            .take_flow(FlowKind::Transaction, &key, NOW)
+            .await
+            .unwrap(),
+        Some(replaced)
+    );
+    assert_eq!(
+        store
+            .take_flow(FlowKind::Transaction, &key, NOW)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .delete_flows_of(FlowKind::Session, "alice")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store.get_flow(FlowKind::Session, &key, NOW).await.unwrap(),
+        None
+    );
+    assert!(
+        store
+            .get_flow(FlowKind::Session, &TokenHash::of("bob-cookie"), NOW)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(format!("{bobs:?}").contains("value_len"));
+}
+
+async fn a_flow_is_taken_by_exactly_one_of_64_concurrent_takes(store: Arc<dyn Store>) {
+    let record = flow(FlowKind::PendingUpstream, "state", None, NOW + 600);
+    store.put_flow(record, NOW).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .take_flow(FlowKind::PendingUpstream, &TokenHash::of("state"), NOW)
+                .await
+                .unwrap()
+                .is_some()
+        }));
+    }
+    let mut taken = 0;
+    for task in tasks {
+        taken += usize::from(task.await.unwrap());
+    }
+    assert_eq!(taken, 1);
+}
+
+async fn rate_windows_count_per_key_restart_when_over_and_clear(store: Arc<dyn Store>) {
+    for n in 1..=3 {
+        assert_eq!(
+            store.count_event("k", 60, NOW + n).await.unwrap(),
+            Window {
+                count: u32::try_from(n).unwrap(),
+                ends_at: NOW + 61
+            }
+        );
+    }
+    assert_eq!(
+        store.get_window("k", NOW + 10).await.unwrap(),
+        Some(Window {
+            count: 3,
+            ends_at: NOW + 61
+        })
+    );
+    assert_eq!(store.get_window("other", NOW).await.unwrap(), None);
+    assert_eq!(store.get_window("k", NOW + 61).await.unwrap(), None);
+    assert_eq!(
+        store.count_event("k", 60, NOW + 61).await.unwrap(),
+        Window {
+            count: 1,
+            ends_at: NOW + 121
+        }
+    );
+    store.clear_window("k").await.unwrap();
+    assert_eq!(store.get_window("k", NOW + 62).await.unwrap(), None);
+}
+
+async fn sixty_four_concurrent_events_are_all_counted(store: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.count_event("burst", 60, NOW).await.unwrap().count
+        }));
+    }
+    let mut counts = Vec::new();
+    for task in tasks {
+        counts.push(task.await.unwrap());
+    }
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=64).collect::<Vec<u32>>());
+}
+
+async fn a_lease_goes_to_one_of_64_concurrent_holders_until_it_ends_or_is_released(
+    store: Arc<dyn Store>,
+) {
+    let mut tasks = Vec::new();
+    for n in 0..64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let holder = format!("h{n}");
+            store
+                .try_lease("keys", &holder, NOW + 30, NOW)
+                .await
+                .unwrap()
+                .then_some(holder)
+        }));
+    }
+    let mut winners = Vec::new();
+    for task in tasks {
+        winners.extend(task.await.unwrap());
+    }
+    assert_eq!(winners.len(), 1);
+    let winner = &winners[0];
+    // The holder may extend it; others wait until it ends.
+    assert!(
+        store
+            .try_lease("keys", winner, NOW + 60, NOW + 1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .try_lease("keys", "late", NOW + 90, NOW + 59)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .try_lease("upkeep", "late", NOW + 90, NOW + 59)
+            .await
+            .unwrap()
+    );
+    // Releasing by someone else does nothing; by the holder frees it.
+    store.release_lease("keys", "late").await.unwrap();
+    assert!(
+        !store
+            .try_lease("keys", "late", NOW + 90, NOW + 2)
+            .await
+            .unwrap()
+    );
+    store.release_lease("keys", winner).await.unwrap();
+    assert!(
+        store
+            .try_lease("keys", "late", NOW + 90, NOW + 2)
+            .await
+            .unwrap()
+    );
+    // An ended lease can be taken over.
+    assert!(
+        store
+            .try_lease("keys", "third", NOW + 200, NOW + 90)
+            .await
+            .unwrap()
+    );
+}
+
+async fn revocations_are_listed_by_when_they_were_made(store: Arc<dyn Store>) {
+    store
+        .revoke_access_token("early", NOW + 900, NOW)
+        .await
+        .unwrap();
+    store
+        .revoke_access_token("late", NOW + 900, NOW + 10)
+        .await
+        .unwrap();
+    store
+        .revoke_access_token("expired", NOW + 5, NOW + 10)
+        .await
+        .unwrap();
+    store
+        .create_grant(grant("g1", NOW + 3_600), None)
+        .await
+        .unwrap();
+    store
+        .create_grant(grant("g2", NOW + 3_600), None)
+        .await
+        .unwrap();
+    assert!(store.revoke_grant("g1", NOW).await.unwrap());
+    assert!(store.revoke_grant("g2", NOW + 10).await.unwrap());
+    let mut all = store.list_revocations(NOW + 6, NOW).await.unwrap();
+    all.sort_by_key(|r| format!("{r:?}"));
+    assert_eq!(all.len(), 4, "{all:?}");
+    let recent = store.list_revocations(NOW + 6, NOW + 10).await.unwrap();
+    let mut names: Vec<String> = recent
+        .iter()
+        .map(|r| match r {
+            Revoked::AccessToken { jti, .. } => jti.clone(),
+            Revoked::Grant { grant_id, .. } => grant_id.clone(),
+            _ => String::new(),
+        })
+        .collect();
+    names.sort();
+    assert_eq!(names, ["g2", "late"]);
+}
+
+async fn purge_expired_drops_expired_flows_windows_and_leases(store: Arc<dyn Store>) {
+    store
+        .put_flow(flow(FlowKind::Transaction, "old", None, NOW + 10), NOW)
+        .await
+        .unwrap();
+    store
+        .put_flow(flow(FlowKind::Session, "live", Some("a"), NOW + 100), NOW)
+        .await
+        .unwrap();
+    store.count_event("old", 10, NOW).await.unwrap();
+    store.count_event("live", 100, NOW).await.unwrap();
+    assert!(store.try_lease("old", "h", NOW + 10, NOW).await.unwrap());
+    assert!(store.try_lease("live", "h", NOW + 100, NOW).await.unwrap());
+    assert_eq!(store.purge_expired(NOW + 10).await.unwrap(), 3);
+    assert!(
+        store
+            .get_flow(FlowKind::Session, &TokenHash::of("live"), NOW + 10)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        store
+            .get_window("live", NOW + 10)
+            .await
+            .unwrap()
+            .unwrap()
+            .count,
+        1
+    );
+    assert!(
+        !store
+            .try_lease("live", "other", NOW + 200, NOW + 10)
+            .await
+            .unwrap()
+    );
+}
+
 // ----- instantiation -----
 
 macro_rules! every_backend {
@@ -1539,6 +1841,13 @@ every_backend!(
     active_grants_of_a_subject_exclude_revoked_expired_and_other_users,
     public_clients_are_stored_once_per_registration_key_even_by_64_concurrent_puts,
     unused_public_clients_are_purged_unless_recently_authorized_or_holding_an_active_grant,
+    flows_are_kept_per_kind_and_key_taken_once_and_ended_per_subject,
+    a_flow_is_taken_by_exactly_one_of_64_concurrent_takes,
+    rate_windows_count_per_key_restart_when_over_and_clear,
+    sixty_four_concurrent_events_are_all_counted,
+    a_lease_goes_to_one_of_64_concurrent_holders_until_it_ends_or_is_released,
+    revocations_are_listed_by_when_they_were_made,
+    purge_expired_drops_expired_flows_windows_and_leases,
 );
 
 // ----- SQLite only: the file outlives the process -----
@@ -1584,7 +1893,10 @@ mod sqlite_file {
                 .await
                 .unwrap();
             store.put_key(key("k1", NOW)).await.unwrap();
-            store.revoke_access_token("jti-1", NOW + 300).await.unwrap();
+            store
+                .revoke_access_token("jti-1", NOW + 300, NOW)
+                .await
+                .unwrap();
             store.close().await;
         }
 

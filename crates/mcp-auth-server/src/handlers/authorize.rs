@@ -45,7 +45,10 @@ pub(crate) async fn get(axum::extract::State(inner): State, request: Request) ->
     };
     let now = inner.now();
     let browser = cookie(&parts.headers, &cookie_name(&inner, "browser"));
-    let user = current_user(&inner, &parts, now).await;
+    let user = match current_user(&inner, &parts, now).await {
+        Ok(user) => user,
+        Err(unavailable) => return unavailable,
+    };
 
     if let Some(user) = &user {
         if inner.login.auto_approve() {
@@ -88,12 +91,10 @@ pub(crate) async fn get(axum::extract::State(inner): State, request: Request) ->
         expires_at: now + TRANSACTION_TTL,
     };
     let page = consent_page(&inner, &id, &tx, user.as_ref(), None);
-    if !inner.flow.insert_transaction(id, tx, now) {
-        return error_page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Too many sign-ins in progress",
-            "The server is busy. Try again in a few minutes.",
-        );
+    if let Err(_e) = inner.flow.insert_transaction(&id, &tx, now).await {
+        #[cfg(feature = "tracing")]
+        tracing::error!(error = %_e, "storing an authorization transaction failed");
+        return unavailable_page();
     }
     html(StatusCode::OK, page, cookies)
 }
@@ -129,11 +130,14 @@ pub(crate) async fn post(axum::extract::State(inner): State, request: Request) -
     };
     let browser =
         cookie(&parts.headers, &cookie_name(&inner, "browser")).map(|b| TokenHash::of(&b));
-    let bound = inner.flow.with_transaction(id, now, |tx| {
-        let csrf_ok: bool = tx.csrf.as_bytes().ct_eq(csrf.as_bytes()).into();
-        let browser_ok = browser.is_some_and(|b| b == tx.browser);
-        csrf_ok && browser_ok
-    });
+    let bound = match inner.flow.transaction(id, now).await {
+        Ok(tx) => tx.map(|tx| {
+            let csrf_ok: bool = tx.csrf.as_bytes().ct_eq(csrf.as_bytes()).into();
+            let browser_ok = browser.is_some_and(|b| b == tx.browser);
+            csrf_ok && browser_ok
+        }),
+        Err(_) => return unavailable_page(),
+    };
     match bound {
         None => return expired(),
         Some(false) => {
@@ -149,8 +153,10 @@ pub(crate) async fn post(axum::extract::State(inner): State, request: Request) -
     }
 
     if form.get("decision") == Some("deny") {
-        let Some(tx) = inner.flow.take_transaction(id, now) else {
-            return expired();
+        let tx = match inner.flow.take_transaction(id, now).await {
+            Ok(Some(tx)) => tx,
+            Ok(None) => return expired(),
+            Err(_) => return unavailable_page(),
         };
         #[cfg(feature = "tracing")]
         tracing::info!(client_id = %tx.request.client_id, "user denied the authorization request");
@@ -172,22 +178,28 @@ pub(crate) async fn post(axum::extract::State(inner): State, request: Request) -
 
     let mut cookies = Vec::new();
     let user = match current_user(&inner, &parts, now).await {
-        Some(user) => user,
-        None if inner.login.redirect().is_some() => {
+        Err(unavailable) => return unavailable,
+        Ok(Some(user)) => user,
+        Ok(None) if inner.login.redirect().is_some() => {
             return start_upstream(&inner, id, now).await;
         }
-        None => {
+        Ok(None) => {
             let (Some(username), Some(password)) = (form.get("username"), form.get("password"))
             else {
-                return rerender(&inner, id, now, "Enter your username and password.");
+                return rerender(&inner, id, now, "Enter your username and password.").await;
             };
-            if !inner.failed_logins.allows(username, now) {
-                return rerender(
-                    &inner,
-                    id,
-                    now,
-                    "Too many failed sign-ins for this username. Wait a few minutes and try again.",
-                );
+            match inner.failed_logins.allows(username, now).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return rerender(
+                        &inner,
+                        id,
+                        now,
+                        "Too many failed sign-ins for this username. Wait a few minutes and try again.",
+                    )
+                    .await;
+                }
+                Err(_) => return unavailable_page(),
             }
             let checked = match inner.password_checks.acquire().await {
                 Ok(_permit) => inner.login.verify_password(username, password).await,
@@ -195,13 +207,12 @@ pub(crate) async fn post(axum::extract::State(inner): State, request: Request) -
             };
             match checked {
                 Some(user) => {
-                    inner.failed_logins.clear(username);
-                    let Some(session) = start_session(&inner, &user, now) else {
-                        return error_page(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            "Something went wrong",
-                            "Try again.",
-                        );
+                    if inner.failed_logins.clear(username).await.is_err() {
+                        return unavailable_page();
+                    }
+                    let session = match start_session(&inner, &user, now).await {
+                        Ok(session) => session,
+                        Err(response) => return response,
                     };
                     cookies.push(session);
                     #[cfg(feature = "tracing")]
@@ -209,17 +220,21 @@ pub(crate) async fn post(axum::extract::State(inner): State, request: Request) -
                     user
                 }
                 None => {
-                    inner.failed_logins.hit(username, now);
+                    if inner.failed_logins.hit(username, now).await.is_err() {
+                        return unavailable_page();
+                    }
                     #[cfg(feature = "tracing")]
                     tracing::info!("sign-in failed");
-                    return rerender(&inner, id, now, "Wrong username or password.");
+                    return rerender(&inner, id, now, "Wrong username or password.").await;
                 }
             }
         }
     };
 
-    let Some(tx) = inner.flow.take_transaction(id, now) else {
-        return expired();
+    let tx = match inner.flow.take_transaction(id, now).await {
+        Ok(Some(tx)) => tx,
+        Ok(None) => return expired(),
+        Err(_) => return unavailable_page(),
     };
     let consent = ConsentRecord {
         subject: user.subject.clone(),
@@ -252,15 +267,16 @@ async fn start_upstream(inner: &Arc<Inner>, id: &str, now: u64) -> Response {
             "Try again.",
         );
     };
-    let Some(request) = inner
-        .flow
-        .with_transaction(id, now, |tx| tx.request.clone())
-    else {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "This sign-in request has expired",
-            "Go back to the application and start signing in again.",
-        );
+    let request = match inner.flow.transaction(id, now).await {
+        Ok(Some(tx)) => tx.request,
+        Ok(None) => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "This sign-in request has expired",
+                "Go back to the application and start signing in again.",
+            );
+        }
+        Err(_) => return unavailable_page(),
     };
     let (Some(upstream), Ok(binding)) = (
         crate::upstream::UpstreamRequest::generate(inner.config.url(CALLBACK_PATH)),
@@ -281,11 +297,13 @@ async fn start_upstream(inner: &Arc<Inner>, id: &str, now: u64) -> Response {
                 "{} cannot be reached right now. Try again in a moment.",
                 login.provider_name()
             );
-            return match inner.flow.with_transaction(id, now, |tx| {
-                consent_page(inner, id, tx, None, Some(&message))
-            }) {
-                Some(page) => html(StatusCode::SERVICE_UNAVAILABLE, page, Vec::new()),
-                None => error_page(
+            return match inner.flow.transaction(id, now).await {
+                Ok(Some(tx)) => html(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    consent_page(inner, id, &tx, None, Some(&message)),
+                    Vec::new(),
+                ),
+                _ => error_page(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Sign-in unavailable",
                     &message,
@@ -301,12 +319,16 @@ async fn start_upstream(inner: &Arc<Inner>, id: &str, now: u64) -> Response {
         );
     };
     // Consent given: the transaction becomes a pending upstream sign-in (single use).
-    if inner.flow.take_transaction(id, now).is_none() {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "This sign-in request has expired",
-            "Go back to the application and start signing in again.",
-        );
+    match inner.flow.take_transaction(id, now).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "This sign-in request has expired",
+                "Go back to the application and start signing in again.",
+            );
+        }
+        Err(_) => return unavailable_page(),
     }
     let pending = PendingUpstream {
         request,
@@ -314,12 +336,10 @@ async fn start_upstream(inner: &Arc<Inner>, id: &str, now: u64) -> Response {
         browser: TokenHash::of(&binding),
         expires_at: now + TRANSACTION_TTL,
     };
-    if !inner.flow.insert_upstream(pending, now) {
-        return error_page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Too many sign-ins in progress",
-            "The server is busy. Try again in a few minutes.",
-        );
+    if let Err(_e) = inner.flow.insert_upstream(&pending, now).await {
+        #[cfg(feature = "tracing")]
+        tracing::error!(error = %_e, "storing a pending upstream sign-in failed");
+        return unavailable_page();
     }
     #[cfg(feature = "tracing")]
     tracing::info!(
@@ -483,16 +503,23 @@ async fn validate(inner: &Arc<Inner>, params: &Params) -> Result<AuthRequest, Re
 }
 
 /// The user behind this browser: the login's own idea, else our session cookie.
+/// A store that fails gives the 503 page.
 pub(crate) async fn current_user(
     inner: &Inner,
     parts: &http::request::Parts,
     now: u64,
-) -> Option<User> {
+) -> Result<Option<User>, Response> {
     if let Some(user) = inner.login.current_user(parts).await {
-        return Some(user);
+        return Ok(Some(user));
     }
-    let session = cookie(&parts.headers, &cookie_name(inner, "session"))?;
-    inner.flow.session_user(&TokenHash::of(&session), now)
+    let Some(session) = cookie(&parts.headers, &cookie_name(inner, "session")) else {
+        return Ok(None);
+    };
+    inner
+        .flow
+        .session_user(&session, now)
+        .await
+        .map_err(|_| unavailable_page())
 }
 
 async fn consent_covers(inner: &Inner, user: &User, req: &AuthRequest) -> bool {
@@ -652,13 +679,15 @@ fn consent_page(
 }
 
 /// Show the page again with an error (wrong password); the transaction stays.
-fn rerender(inner: &Inner, id: &str, now: u64, error: &str) -> Response {
-    match inner
-        .flow
-        .with_transaction(id, now, |tx| consent_page(inner, id, tx, None, Some(error)))
-    {
-        Some(page) => html(StatusCode::OK, page, Vec::new()),
-        None => error_page(
+async fn rerender(inner: &Inner, id: &str, now: u64, error: &str) -> Response {
+    match inner.flow.transaction(id, now).await {
+        Ok(Some(tx)) => html(
+            StatusCode::OK,
+            consent_page(inner, id, &tx, None, Some(error)),
+            Vec::new(),
+        ),
+        Err(_) => unavailable_page(),
+        Ok(None) => error_page(
             StatusCode::BAD_REQUEST,
             "This sign-in request has expired",
             "Start again from the application.",
@@ -698,6 +727,20 @@ pub(crate) fn error_page(status: StatusCode, title: &str, message: &str) -> Resp
     html(status, render_error(title, message), Vec::new())
 }
 
+/// 503 with `Retry-After`: the store cannot be reached (nothing was half-written; the user
+/// may simply try again).
+pub(crate) fn unavailable_page() -> Response {
+    let mut response = error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Try again shortly",
+        "The server cannot reach its database right now. Try again in a few seconds.",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
+}
+
 /// Cookie names: `__Host-` prefixed and `Secure` on an https issuer (AS-50); plain on a
 /// loopback http issuer, where browsers would drop a `Secure` cookie.
 pub(crate) fn cookie_name(inner: &Inner, name: &str) -> String {
@@ -709,14 +752,26 @@ pub(crate) fn cookie_name(inner: &Inner, name: &str) -> String {
 }
 
 /// Starts a login session for `user` (remembered in the flow for
-/// [`SESSION_TTL`](crate::flow::SESSION_TTL)) and returns its cookie; `None` when no random
-/// session id could be made.
-pub(crate) fn start_session(inner: &Inner, user: &User, now: u64) -> Option<HeaderValue> {
-    let session = random_secret().ok()?;
-    inner
-        .flow
-        .insert_session(TokenHash::of(&session), user.clone(), now);
-    Some(set_cookie(
+/// [`SESSION_TTL`](crate::flow::SESSION_TTL)) and returns its cookie; the error page when no
+/// random session id could be made or the store failed.
+pub(crate) async fn start_session(
+    inner: &Inner,
+    user: &User,
+    now: u64,
+) -> Result<HeaderValue, Response> {
+    let Ok(session) = random_secret() else {
+        return Err(error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "Try again.",
+        ));
+    };
+    if let Err(_e) = inner.flow.insert_session(&session, user, now).await {
+        #[cfg(feature = "tracing")]
+        tracing::error!(error = %_e, "storing a login session failed");
+        return Err(unavailable_page());
+    }
+    Ok(set_cookie(
         inner,
         "session",
         &session,

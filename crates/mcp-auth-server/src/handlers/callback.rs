@@ -50,10 +50,14 @@ pub(crate) async fn get(axum::extract::State(inner): State, request: Request) ->
     if params.is_duplicated("state") || params.is_duplicated("code") {
         return invalid();
     }
-    let Some(pending) = params
-        .get("state")
-        .and_then(|state| inner.flow.take_upstream(state, now))
-    else {
+    let taken = match params.get("state") {
+        Some(state) => inner.flow.take_upstream(state, now).await,
+        None => Ok(None),
+    };
+    let Ok(taken) = taken else {
+        return super::authorize::unavailable_page();
+    };
+    let Some(pending) = taken else {
         #[cfg(feature = "tracing")]
         tracing::warn!("upstream callback with an unknown, used or expired state");
         return invalid();
@@ -166,7 +170,11 @@ pub(crate) async fn get(axum::extract::State(inner): State, request: Request) ->
                     );
                 }
                 // Without a session the sign-in still counts; the user signs in again next time.
-                let cookies: Vec<_> = start_session(&inner, &user, now).into_iter().collect();
+                let cookies: Vec<_> = start_session(&inner, &user, now)
+                    .await
+                    .ok()
+                    .into_iter()
+                    .collect();
                 #[cfg(feature = "tracing")]
                 tracing::info!(sub = %user.subject, provider = login.provider_name(), "user signed in upstream");
                 issue_code(&inner, req, &user, now, cookies).await

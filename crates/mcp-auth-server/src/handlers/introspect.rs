@@ -25,7 +25,7 @@ pub(crate) async fn handle(axum::extract::State(inner): State, request: Request)
 
 async fn introspect(inner: &Inner, request: Request) -> Result<Value, OAuthError> {
     let (parts, params) = read_form(inner, request).await?;
-    let _caller = crate::client_auth::authenticate_introspector(inner, &parts, &params)?;
+    let _caller = crate::client_auth::authenticate_introspector(inner, &parts, &params).await?;
     let token = params.require("token")?;
     let now = inner.now();
     let inactive = json!({ "active": false });

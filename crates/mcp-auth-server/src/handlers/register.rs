@@ -118,13 +118,13 @@ async fn register(inner: &Inner, request: Request) -> Result<Response, OAuthErro
         } else {
             None
         };
-    if !inner.registrations.hit("", now) {
+    if !inner.registrations.hit("", now).await? {
         #[cfg(feature = "tracing")]
         tracing::warn!("dynamic registration rate limit reached");
         let mut error =
             OAuthError::temporarily_unavailable().with_status(StatusCode::TOO_MANY_REQUESTS);
         error.description = "too many registrations; try again shortly".into();
-        error.retry_after = Some(inner.registrations.retry_after("", now));
+        error.retry_after = Some(inner.registrations.retry_after("", now).await);
         return Err(error);
     }
 

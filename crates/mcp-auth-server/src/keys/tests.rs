@@ -6,8 +6,9 @@ use serde_json::json;
 
 use super::*;
 use crate::store::{
-    ClientRecord, CodeRecord, CodeTake, ConsentRecord, GrantRecord, LeaseTake, MemoryStore,
-    RefreshLease, RefreshRecord, Revoked, Rotation, StoreFuture, TokenHash, UpstreamTokenRecord,
+    ClientRecord, CodeRecord, CodeTake, ConsentRecord, FlowKind, FlowRecord, GrantRecord,
+    LeaseTake, MemoryStore, RefreshLease, RefreshRecord, Revoked, Rotation, StoreFuture, TokenHash,
+    UpstreamTokenRecord, Window,
 };
 
 const NOW: u64 = 1_700_000_000;
@@ -85,8 +86,51 @@ impl Store for HookedStore {
     fn revoke_grant<'a>(&'a self, id: &'a str, now: u64) -> StoreFuture<'a, bool> {
         self.inner.revoke_grant(id, now)
     }
-    fn revoke_access_token<'a>(&'a self, jti: &'a str, exp: u64) -> StoreFuture<'a, ()> {
-        self.inner.revoke_access_token(jti, exp)
+    fn revoke_access_token<'a>(&'a self, jti: &'a str, exp: u64, now: u64) -> StoreFuture<'a, ()> {
+        self.inner.revoke_access_token(jti, exp, now)
+    }
+    fn put_flow(&self, record: FlowRecord, now: u64) -> StoreFuture<'_, ()> {
+        self.inner.put_flow(record, now)
+    }
+    fn get_flow<'a>(
+        &'a self,
+        kind: FlowKind,
+        key: &'a TokenHash,
+        now: u64,
+    ) -> StoreFuture<'a, Option<FlowRecord>> {
+        self.inner.get_flow(kind, key, now)
+    }
+    fn take_flow<'a>(
+        &'a self,
+        kind: FlowKind,
+        key: &'a TokenHash,
+        now: u64,
+    ) -> StoreFuture<'a, Option<FlowRecord>> {
+        self.inner.take_flow(kind, key, now)
+    }
+    fn delete_flows_of<'a>(&'a self, kind: FlowKind, subject: &'a str) -> StoreFuture<'a, u64> {
+        self.inner.delete_flows_of(kind, subject)
+    }
+    fn count_event<'a>(&'a self, key: &'a str, window: u64, now: u64) -> StoreFuture<'a, Window> {
+        self.inner.count_event(key, window, now)
+    }
+    fn get_window<'a>(&'a self, key: &'a str, now: u64) -> StoreFuture<'a, Option<Window>> {
+        self.inner.get_window(key, now)
+    }
+    fn clear_window<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
+        self.inner.clear_window(key)
+    }
+    fn try_lease<'a>(
+        &'a self,
+        name: &'a str,
+        holder: &'a str,
+        until: u64,
+        now: u64,
+    ) -> StoreFuture<'a, bool> {
+        self.inner.try_lease(name, holder, until, now)
+    }
+    fn release_lease<'a>(&'a self, name: &'a str, holder: &'a str) -> StoreFuture<'a, ()> {
+        self.inner.release_lease(name, holder)
     }
     fn is_access_token_revoked<'a>(&'a self, jti: &'a str) -> StoreFuture<'a, bool> {
         self.inner.is_access_token_revoked(jti)

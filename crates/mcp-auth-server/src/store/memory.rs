@@ -5,10 +5,15 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::{
-    ClientRecord, ClientSource, CodeRecord, CodeTake, ConsentRecord, GrantRecord, LeaseTake,
-    RefreshLease, RefreshRecord, RefreshState, Revoked, Rotation, Store, StoreError, StoreFuture,
-    StoredKey, TokenHash, UpstreamTokenRecord,
+    ClientRecord, ClientSource, CodeRecord, CodeTake, ConsentRecord, FlowKind, FlowRecord,
+    GrantRecord, LeaseTake, RefreshLease, RefreshRecord, RefreshState, Revoked, Rotation, Store,
+    StoreError, StoreFuture, StoredKey, TokenHash, UpstreamTokenRecord, Window,
 };
+
+/// Bounds on what an unauthenticated caller can make this store hold: flow records of each
+/// kind and rate-limit windows. A full table first drops what expired, then refuses.
+const MAX_FLOWS_PER_KIND: usize = 10_000;
+const MAX_WINDOWS: usize = 10_000;
 
 /// An in-memory store (tests and single-process demos; forgets everything on restart).
 ///
@@ -54,8 +59,14 @@ struct State {
     refresh: HashMap<TokenHash, RefreshRecord>,
     /// Grant id → the hashes of its refresh tokens.
     families: HashMap<String, HashSet<TokenHash>>,
-    /// Revoked access-token `jti` → its `exp`.
-    revoked_jtis: HashMap<String, u64>,
+    /// Revoked access-token `jti` → (its `exp`, when it was revoked).
+    revoked_jtis: HashMap<String, (u64, u64)>,
+    /// Short-lived browser state.
+    flows: HashMap<(FlowKind, TokenHash), FlowRecord>,
+    /// Rate-limit windows by key.
+    windows: HashMap<String, Window>,
+    /// Lease name → (holder, until).
+    leases: HashMap<String, (String, u64)>,
     /// (subject, client_id, resource) → consent.
     consents: HashMap<(String, String, String), ConsentRecord>,
     keys: HashMap<String, StoredKey>,
@@ -420,13 +431,18 @@ impl Store for MemoryStore {
         ready(Ok(self.write().revoke_family(grant_id, now)))
     }
 
-    fn revoke_access_token<'a>(&'a self, jti: &'a str, expires_at: u64) -> StoreFuture<'a, ()> {
+    fn revoke_access_token<'a>(
+        &'a self,
+        jti: &'a str,
+        expires_at: u64,
+        now: u64,
+    ) -> StoreFuture<'a, ()> {
         let mut state = self.write();
         let entry = state
             .revoked_jtis
             .entry(jti.to_owned())
-            .or_insert(expires_at);
-        *entry = (*entry).max(expires_at);
+            .or_insert((expires_at, now));
+        entry.0 = entry.0.max(expires_at);
         ready(Ok(()))
     }
 
@@ -439,8 +455,8 @@ impl Store for MemoryStore {
         let tokens = state
             .revoked_jtis
             .iter()
-            .filter(|(_, expires_at)| **expires_at > now)
-            .map(|(jti, expires_at)| Revoked::AccessToken {
+            .filter(|(_, (expires_at, revoked_at))| *expires_at > now && *revoked_at >= since)
+            .map(|(jti, (expires_at, _))| Revoked::AccessToken {
                 jti: jti.clone(),
                 expires_at: *expires_at,
             });
@@ -631,6 +647,117 @@ impl Store for MemoryStore {
         ready(Ok(()))
     }
 
+    fn put_flow(&self, record: FlowRecord, now: u64) -> StoreFuture<'_, ()> {
+        let mut state = self.write();
+        let kind = record.kind;
+        let count = |state: &State| state.flows.keys().filter(|(k, _)| *k == kind).count();
+        if !state.flows.contains_key(&(kind, record.key)) && count(&state) >= MAX_FLOWS_PER_KIND {
+            state.flows.retain(|_, r| r.expires_at > now);
+            if count(&state) >= MAX_FLOWS_PER_KIND {
+                return ready(Err(StoreError::new("too many pending browser flows")));
+            }
+        }
+        state.flows.insert((kind, record.key), record);
+        ready(Ok(()))
+    }
+
+    fn get_flow<'a>(
+        &'a self,
+        kind: FlowKind,
+        key: &'a TokenHash,
+        now: u64,
+    ) -> StoreFuture<'a, Option<FlowRecord>> {
+        let state = self.read();
+        ready(Ok(state
+            .flows
+            .get(&(kind, *key))
+            .filter(|r| r.expires_at > now)
+            .cloned()))
+    }
+
+    fn take_flow<'a>(
+        &'a self,
+        kind: FlowKind,
+        key: &'a TokenHash,
+        now: u64,
+    ) -> StoreFuture<'a, Option<FlowRecord>> {
+        let mut state = self.write();
+        ready(Ok(state
+            .flows
+            .remove(&(kind, *key))
+            .filter(|r| r.expires_at > now)))
+    }
+
+    fn delete_flows_of<'a>(&'a self, kind: FlowKind, subject: &'a str) -> StoreFuture<'a, u64> {
+        let mut state = self.write();
+        let before = state.flows.len();
+        state
+            .flows
+            .retain(|(k, _), r| *k != kind || r.subject.as_deref() != Some(subject));
+        ready(Ok((before - state.flows.len()) as u64))
+    }
+
+    fn count_event<'a>(&'a self, key: &'a str, window: u64, now: u64) -> StoreFuture<'a, Window> {
+        let mut state = self.write();
+        if !state.windows.contains_key(key) && state.windows.len() >= MAX_WINDOWS {
+            state.windows.retain(|_, w| w.ends_at > now);
+            if state.windows.len() >= MAX_WINDOWS {
+                return ready(Err(StoreError::new("too many rate-limit windows")));
+            }
+        }
+        let entry = state.windows.entry(key.to_owned()).or_default();
+        if entry.ends_at <= now {
+            *entry = Window {
+                count: 0,
+                ends_at: now.saturating_add(window),
+            };
+        }
+        entry.count = entry.count.saturating_add(1);
+        ready(Ok(*entry))
+    }
+
+    fn get_window<'a>(&'a self, key: &'a str, now: u64) -> StoreFuture<'a, Option<Window>> {
+        let state = self.read();
+        ready(Ok(state
+            .windows
+            .get(key)
+            .filter(|w| w.ends_at > now)
+            .copied()))
+    }
+
+    fn clear_window<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
+        self.write().windows.remove(key);
+        ready(Ok(()))
+    }
+
+    fn try_lease<'a>(
+        &'a self,
+        name: &'a str,
+        holder: &'a str,
+        until: u64,
+        now: u64,
+    ) -> StoreFuture<'a, bool> {
+        let mut state = self.write();
+        let granted = match state.leases.get(name) {
+            Some((current, ends)) => current == holder || *ends <= now,
+            None => true,
+        };
+        if granted {
+            state
+                .leases
+                .insert(name.to_owned(), (holder.to_owned(), until));
+        }
+        ready(Ok(granted))
+    }
+
+    fn release_lease<'a>(&'a self, name: &'a str, holder: &'a str) -> StoreFuture<'a, ()> {
+        let mut state = self.write();
+        if state.leases.get(name).is_some_and(|(h, _)| h == holder) {
+            state.leases.remove(name);
+        }
+        ready(Ok(()))
+    }
+
     fn purge_expired(&self, now: u64) -> StoreFuture<'_, u64> {
         let mut state = self.write();
         let mut removed: usize = 0;
@@ -669,8 +796,20 @@ impl Store for MemoryStore {
         }
 
         let jtis_before = state.revoked_jtis.len();
-        state.revoked_jtis.retain(|_, expires_at| *expires_at > now);
+        state
+            .revoked_jtis
+            .retain(|_, (expires_at, _)| *expires_at > now);
         removed += jtis_before - state.revoked_jtis.len();
+
+        let flows_before = state.flows.len();
+        state.flows.retain(|_, r| r.expires_at > now);
+        removed += flows_before - state.flows.len();
+        let windows_before = state.windows.len();
+        state.windows.retain(|_, w| w.ends_at > now);
+        removed += windows_before - state.windows.len();
+        let leases_before = state.leases.len();
+        state.leases.retain(|_, (_, until)| *until > now);
+        removed += leases_before - state.leases.len();
 
         ready(Ok(u64::try_from(removed).unwrap_or(u64::MAX)))
     }

@@ -156,14 +156,22 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     fn revoke_grant<'a>(&'a self, grant_id: &'a str, now: u64) -> StoreFuture<'a, bool>;
 
     // ----- revoked access tokens (JWTs are stateless; revocation is a deny list until `exp`) -----
-    /// Remember that the access token `jti` is revoked until `expires_at`.
-    fn revoke_access_token<'a>(&'a self, jti: &'a str, expires_at: u64) -> StoreFuture<'a, ()>;
+    /// Remember that the access token `jti` was revoked at `now` and must be refused until
+    /// `expires_at`.
+    fn revoke_access_token<'a>(
+        &'a self,
+        jti: &'a str,
+        expires_at: u64,
+        now: u64,
+    ) -> StoreFuture<'a, ()>;
     /// Whether the access token `jti` was revoked.
     fn is_access_token_revoked<'a>(&'a self, jti: &'a str) -> StoreFuture<'a, bool>;
-    /// What a resource server must still refuse at `now`: every deny-listed access token whose
-    /// `expires_at` is after `now`, and every grant revoked at or after `since` (the access
-    /// tokens it issued before may still be unexpired). The server loads these when it starts,
-    /// so that [`Revocations`](crate::Revocations) survives a restart.
+    /// What a resource server must still refuse at `now`, of what was revoked at or after
+    /// `since`: every deny-listed access token whose `expires_at` is after `now`, and every
+    /// grant (the access tokens it issued before may still be unexpired). The server loads
+    /// these when it starts (`since`: `now` less the longest access-token lifetime), so that
+    /// [`Revocations`](crate::Revocations) survives a restart, and then polls for what other
+    /// replicas revoked (`since`: shortly before the last poll).
     fn list_revocations(&self, now: u64, since: u64) -> StoreFuture<'_, Vec<Revoked>>;
 
     // ----- consents -----
@@ -232,10 +240,140 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         holder: &'a str,
     ) -> StoreFuture<'a, ()>;
 
+    // ----- short-lived browser state (see the `flow` rules in the crate docs) -----
+    /// Insert or replace a short-lived record (an authorization waiting for the user, a login
+    /// session, a pending upstream sign-in). A backend that bounds how many it holds may drop
+    /// the records expired at `now` to make room, and fails when still full.
+    fn put_flow(&self, record: FlowRecord, now: u64) -> StoreFuture<'_, ()>;
+    /// The record of `kind` under `key`, if it exists and has not expired at `now`.
+    fn get_flow<'a>(
+        &'a self,
+        kind: FlowKind,
+        key: &'a TokenHash,
+        now: u64,
+    ) -> StoreFuture<'a, Option<FlowRecord>>;
+    /// Atomically remove the record of `kind` under `key` and return it if it had not expired
+    /// at `now`: of any number of concurrent calls (in any process sharing the store), at most
+    /// one gets it.
+    fn take_flow<'a>(
+        &'a self,
+        kind: FlowKind,
+        key: &'a TokenHash,
+        now: u64,
+    ) -> StoreFuture<'a, Option<FlowRecord>>;
+    /// Delete every record of `kind` belonging to `subject` (its sessions, when the user must
+    /// sign in again). Returns how many went.
+    fn delete_flows_of<'a>(&'a self, kind: FlowKind, subject: &'a str) -> StoreFuture<'a, u64>;
+
+    // ----- rate-limit counters -----
+    /// Atomically count one event for `key` in a fixed window of `window` seconds: when the
+    /// key has no window, or its window ended at or before `now`, a new one starts at `now`
+    /// with a count of 1; otherwise the count goes up by one. Returns the window after the
+    /// event.
+    fn count_event<'a>(&'a self, key: &'a str, window: u64, now: u64) -> StoreFuture<'a, Window>;
+    /// The current window of `key` at `now`, without counting (`None`: no live window).
+    fn get_window<'a>(&'a self, key: &'a str, now: u64) -> StoreFuture<'a, Option<Window>>;
+    /// Forget `key`'s window (a successful sign-in clears its failures).
+    fn clear_window<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()>;
+
+    // ----- leases (one replica at a time) -----
+    /// Atomically take the lease `name` for `holder` until `until`: granted when nobody holds
+    /// it, its holder's lease ended at or before `now`, or `holder` already holds it (then it
+    /// is extended). Of any number of concurrent calls (in any process sharing the store), at
+    /// most one is granted while a lease lasts. Used so that one replica at a time creates or
+    /// rotates signing keys and purges expired records.
+    fn try_lease<'a>(
+        &'a self,
+        name: &'a str,
+        holder: &'a str,
+        until: u64,
+        now: u64,
+    ) -> StoreFuture<'a, bool>;
+    /// End `holder`'s lease `name` (nothing happens when someone else holds it).
+    fn release_lease<'a>(&'a self, name: &'a str, holder: &'a str) -> StoreFuture<'a, ()>;
+
     // ----- upkeep -----
     /// Drop what can no longer be used at `now`: codes past expiry, refresh tokens and grants
-    /// past expiry, deny-listed access tokens past `exp`. Returns how many records went.
+    /// past expiry, deny-listed access tokens past `exp`, expired flow records, rate-limit
+    /// windows and leases. Returns how many records went.
     fn purge_expired(&self, now: u64) -> StoreFuture<'_, u64>;
+}
+
+/// What a [`FlowRecord`] holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FlowKind {
+    /// A validated authorization request waiting for the user's decision.
+    #[default]
+    Transaction,
+    /// A login session: who signed in on one browser.
+    Session,
+    /// An approved authorization waiting for the upstream provider's callback.
+    PendingUpstream,
+}
+
+impl FlowKind {
+    /// The name stored in a database column.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Transaction => "transaction",
+            Self::Session => "session",
+            Self::PendingUpstream => "upstream",
+        }
+    }
+
+    /// Parse a name written by [`as_str`](Self::as_str).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "transaction" => Some(Self::Transaction),
+            "session" => Some(Self::Session),
+            "upstream" => Some(Self::PendingUpstream),
+            _ => None,
+        }
+    }
+}
+
+/// Short-lived browser state, kept in the store so that any replica can continue a flow
+/// another one started.
+///
+/// The server seals `value` (AES-256-GCM) with a key derived from the browser's secret (the
+/// cookie, the `state`, the transaction id) whose SHA-256 is `key`: the store alone can neither
+/// find a record from a secret it never saw nor read one it holds. The `Debug` output shows no
+/// value. Outside this crate, build one with `FlowRecord::default()` and set the fields.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct FlowRecord {
+    /// What it holds.
+    pub kind: FlowKind,
+    /// SHA-256 of the browser's secret.
+    pub key: TokenHash,
+    /// The user it belongs to, when known (sessions), so that
+    /// [`Store::delete_flows_of`] can end them.
+    pub subject: Option<String>,
+    /// The sealed value (opaque to the store).
+    pub value: Vec<u8>,
+    /// When it expires (UNIX seconds).
+    pub expires_at: u64,
+}
+
+impl fmt::Debug for FlowRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FlowRecord")
+            .field("kind", &self.kind)
+            .field("key", &self.key)
+            .field("subject", &self.subject)
+            .field("value_len", &self.value.len())
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// A fixed rate-limit window, from [`Store::count_event`] and [`Store::get_window`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Window {
+    /// Events counted in the window.
+    pub count: u32,
+    /// When the window ends (UNIX seconds).
+    pub ends_at: u64,
 }
 
 /// A store failure. Opaque: the backend's own error is only reachable through
@@ -353,6 +491,27 @@ pub enum ClientSource {
     Static,
     /// Resolved from a Client ID Metadata Document (never stored; cached by the fetcher).
     MetadataDocument,
+}
+
+impl ClientSource {
+    /// The name stored in a database column.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Dynamic => "dynamic",
+            Self::Static => "static",
+            Self::MetadataDocument => "metadata_document",
+        }
+    }
+
+    /// Parse a name written by [`as_str`](Self::as_str).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "dynamic" => Some(Self::Dynamic),
+            "static" => Some(Self::Static),
+            "metadata_document" => Some(Self::MetadataDocument),
+            _ => None,
+        }
+    }
 }
 
 /// A revocation a resource server must honour, from [`Store::list_revocations`].

@@ -20,9 +20,9 @@ use sqlx::{Row, Sqlite, Transaction};
 
 use super::memory::{foreign_refresh, merge_scopes};
 use super::{
-    ClientAuthMethod, ClientRecord, ClientSource, CodeRecord, CodeTake, ConsentRecord, GrantRecord,
-    LeaseTake, RefreshLease, RefreshRecord, RefreshState, Revoked, Rotation, Store, StoreError,
-    StoreFuture, StoredKey, TokenHash, UpstreamTokenRecord,
+    ClientAuthMethod, ClientRecord, ClientSource, CodeRecord, CodeTake, ConsentRecord, FlowKind,
+    FlowRecord, GrantRecord, LeaseTake, RefreshLease, RefreshRecord, RefreshState, Revoked,
+    Rotation, Store, StoreError, StoreFuture, StoredKey, TokenHash, UpstreamTokenRecord, Window,
 };
 
 /// Connections per pool: SQLite has one writer at a time, a few readers are plenty.
@@ -179,32 +179,41 @@ impl SqliteStore {
 
 /// The embedded migrations, oldest first. Never edit one that shipped: add the next.
 fn migrations() -> Vec<Migration> {
-    let embedded: [(i64, &'static str, &'static str); 6] = [
-        (1, "init", include_str!("../../migrations/0001_init.sql")),
+    let embedded: [(i64, &'static str, &'static str); 7] = [
+        (
+            1,
+            "init",
+            include_str!("../../migrations/sqlite/0001_init.sql"),
+        ),
         (
             2,
             "client policy",
-            include_str!("../../migrations/0002_client_policy.sql"),
+            include_str!("../../migrations/sqlite/0002_client_policy.sql"),
         ),
         (
             3,
             "upstream tokens",
-            include_str!("../../migrations/0003_upstream_tokens.sql"),
+            include_str!("../../migrations/sqlite/0003_upstream_tokens.sql"),
         ),
         (
             4,
             "refresh grace",
-            include_str!("../../migrations/0004_refresh_grace.sql"),
+            include_str!("../../migrations/sqlite/0004_refresh_grace.sql"),
         ),
         (
             5,
             "public client registration key",
-            include_str!("../../migrations/0005_public_client_key.sql"),
+            include_str!("../../migrations/sqlite/0005_public_client_key.sql"),
         ),
         (
             6,
             "client last authorized",
-            include_str!("../../migrations/0006_client_last_authorized.sql"),
+            include_str!("../../migrations/sqlite/0006_client_last_authorized.sql"),
+        ),
+        (
+            7,
+            "shared state",
+            include_str!("../../migrations/sqlite/0007_shared_state.sql"),
         ),
     ];
     embedded
@@ -301,20 +310,12 @@ fn get_hash(row: &SqliteRow, column: &str) -> Result<TokenHash, StoreError> {
 }
 
 const fn source_name(source: ClientSource) -> &'static str {
-    match source {
-        ClientSource::Dynamic => "dynamic",
-        ClientSource::Static => "static",
-        ClientSource::MetadataDocument => "metadata_document",
-    }
+    source.as_str()
 }
 
 fn source_from_name(name: &str) -> Result<ClientSource, StoreError> {
-    match name {
-        "dynamic" => Ok(ClientSource::Dynamic),
-        "static" => Ok(ClientSource::Static),
-        "metadata_document" => Ok(ClientSource::MetadataDocument),
-        _ => Err(StoreError::new("a stored client has an unknown source")),
-    }
+    ClientSource::from_name(name)
+        .ok_or_else(|| StoreError::new("a stored client has an unknown source"))
 }
 
 const fn state_name(state: RefreshState) -> &'static str {
@@ -489,6 +490,29 @@ fn upstream_from_row(row: &SqliteRow) -> Result<UpstreamTokenRecord, StoreError>
 
 // ----- statements shared by several operations -----
 
+fn flow_from_row(row: &SqliteRow) -> Result<FlowRecord, StoreError> {
+    let kind: String = get_text(row, "kind")?;
+    Ok(FlowRecord {
+        kind: FlowKind::from_name(&kind)
+            .ok_or_else(|| StoreError::new("unknown flow kind in the database"))?,
+        key: get_hash(row, "key")?,
+        subject: row
+            .try_get("subject")
+            .map_err(db_error("cannot read a flow's subject"))?,
+        value: row
+            .try_get("value")
+            .map_err(db_error("cannot read a flow's value"))?,
+        expires_at: get_time(row, "expires_at")?,
+    })
+}
+
+fn window_from(count: i64, ends_at: i64) -> Window {
+    Window {
+        count: u32::try_from(count).unwrap_or(u32::MAX),
+        ends_at: u64::try_from(ends_at).unwrap_or(0),
+    }
+}
+
 async fn begin_immediate(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, StoreError> {
     pool.begin_with("BEGIN IMMEDIATE")
         .await
@@ -653,6 +677,9 @@ impl SqliteStore {
              OR grant_id IN (SELECT grant_id FROM grants WHERE expires_at <= ?1)",
             "DELETE FROM grants WHERE expires_at <= ?1",
             "DELETE FROM revoked_access_tokens WHERE expires_at <= ?1",
+            "DELETE FROM flows WHERE expires_at <= ?1",
+            "DELETE FROM rate_windows WHERE ends_at <= ?1",
+            "DELETE FROM leases WHERE until <= ?1",
         ] {
             removed += sqlx::query(statement)
                 .bind(now)
@@ -964,14 +991,20 @@ impl Store for SqliteStore {
         })
     }
 
-    fn revoke_access_token<'a>(&'a self, jti: &'a str, expires_at: u64) -> StoreFuture<'a, ()> {
+    fn revoke_access_token<'a>(
+        &'a self,
+        jti: &'a str,
+        expires_at: u64,
+        now: u64,
+    ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             sqlx::query(
-                "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES (?1, ?2) \
+                "INSERT INTO revoked_access_tokens (jti, expires_at, revoked_at) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (jti) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)",
             )
             .bind(jti)
             .bind(to_db(expires_at))
+            .bind(to_db(now))
             .execute(&self.pool)
             .await
             .map_err(db_error("cannot revoke an access token"))?;
@@ -993,9 +1026,11 @@ impl Store for SqliteStore {
     fn list_revocations(&self, now: u64, since: u64) -> StoreFuture<'_, Vec<Revoked>> {
         Box::pin(async move {
             let tokens: Vec<(String, i64)> = sqlx::query_as(
-                "SELECT jti, expires_at FROM revoked_access_tokens WHERE expires_at > ?1",
+                "SELECT jti, expires_at FROM revoked_access_tokens \
+                 WHERE expires_at > ?1 AND revoked_at >= ?2",
             )
             .bind(to_db(now))
+            .bind(to_db(since))
             .fetch_all(&self.pool)
             .await
             .map_err(db_error("cannot read the access-token deny list"))?;
@@ -1281,6 +1316,158 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await
             .map_err(db_error("cannot release an upstream refresh"))?;
+            Ok(())
+        })
+    }
+
+    fn put_flow(&self, record: FlowRecord, _now: u64) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT OR REPLACE INTO flows (kind, key, subject, value, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .bind(record.kind.as_str())
+            .bind(record.key.as_bytes().as_slice())
+            .bind(record.subject.as_deref())
+            .bind(record.value.as_slice())
+            .bind(to_db(record.expires_at))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error("cannot store a browser flow"))?;
+            Ok(())
+        })
+    }
+
+    fn get_flow<'a>(
+        &'a self,
+        kind: FlowKind,
+        key: &'a TokenHash,
+        now: u64,
+    ) -> StoreFuture<'a, Option<FlowRecord>> {
+        Box::pin(async move {
+            let row = sqlx::query(
+                "SELECT kind, key, subject, value, expires_at FROM flows \
+                 WHERE kind = ?1 AND key = ?2 AND expires_at > ?3",
+            )
+            .bind(kind.as_str())
+            .bind(key.as_bytes().as_slice())
+            .bind(to_db(now))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error("cannot read a browser flow"))?;
+            row.as_ref().map(flow_from_row).transpose()
+        })
+    }
+
+    fn take_flow<'a>(
+        &'a self,
+        kind: FlowKind,
+        key: &'a TokenHash,
+        now: u64,
+    ) -> StoreFuture<'a, Option<FlowRecord>> {
+        Box::pin(async move {
+            let row = sqlx::query(
+                "DELETE FROM flows WHERE kind = ?1 AND key = ?2 \
+                 RETURNING kind, key, subject, value, expires_at",
+            )
+            .bind(kind.as_str())
+            .bind(key.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error("cannot take a browser flow"))?;
+            let record = row.as_ref().map(flow_from_row).transpose()?;
+            Ok(record.filter(|r| r.expires_at > now))
+        })
+    }
+
+    fn delete_flows_of<'a>(&'a self, kind: FlowKind, subject: &'a str) -> StoreFuture<'a, u64> {
+        Box::pin(async move {
+            let done = sqlx::query("DELETE FROM flows WHERE kind = ?1 AND subject = ?2")
+                .bind(kind.as_str())
+                .bind(subject)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error("cannot end browser flows"))?;
+            Ok(done.rows_affected())
+        })
+    }
+
+    fn count_event<'a>(&'a self, key: &'a str, window: u64, now: u64) -> StoreFuture<'a, Window> {
+        Box::pin(async move {
+            let (count, ends_at): (i64, i64) = sqlx::query_as(
+                "INSERT INTO rate_windows (key, count, ends_at) VALUES (?1, 1, ?3) \
+                 ON CONFLICT (key) DO UPDATE SET \
+                   count = CASE WHEN ends_at <= ?2 THEN 1 ELSE count + 1 END, \
+                   ends_at = CASE WHEN ends_at <= ?2 THEN ?3 ELSE ends_at END \
+                 RETURNING count, ends_at",
+            )
+            .bind(key)
+            .bind(to_db(now))
+            .bind(to_db(now.saturating_add(window)))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_error("cannot count a rate-limited event"))?;
+            Ok(window_from(count, ends_at))
+        })
+    }
+
+    fn get_window<'a>(&'a self, key: &'a str, now: u64) -> StoreFuture<'a, Option<Window>> {
+        Box::pin(async move {
+            let row: Option<(i64, i64)> = sqlx::query_as(
+                "SELECT count, ends_at FROM rate_windows WHERE key = ?1 AND ends_at > ?2",
+            )
+            .bind(key)
+            .bind(to_db(now))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error("cannot read a rate-limit window"))?;
+            Ok(row.map(|(count, ends_at)| window_from(count, ends_at)))
+        })
+    }
+
+    fn clear_window<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            sqlx::query("DELETE FROM rate_windows WHERE key = ?1")
+                .bind(key)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error("cannot clear a rate-limit window"))?;
+            Ok(())
+        })
+    }
+
+    fn try_lease<'a>(
+        &'a self,
+        name: &'a str,
+        holder: &'a str,
+        until: u64,
+        now: u64,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let done = sqlx::query(
+                "INSERT INTO leases (name, holder, until) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until \
+                 WHERE leases.holder = excluded.holder OR leases.until <= ?4",
+            )
+            .bind(name)
+            .bind(holder)
+            .bind(to_db(until))
+            .bind(to_db(now))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error("cannot take a lease"))?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    fn release_lease<'a>(&'a self, name: &'a str, holder: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            sqlx::query("DELETE FROM leases WHERE name = ?1 AND holder = ?2")
+                .bind(name)
+                .bind(holder)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error("cannot release a lease"))?;
             Ok(())
         })
     }

@@ -65,6 +65,21 @@ impl UpstreamRequest {
         })
     }
 
+    /// A request read back from the server's flow store.
+    pub(crate) fn from_parts(
+        state: String,
+        nonce: String,
+        code_verifier: String,
+        redirect_uri: String,
+    ) -> Self {
+        Self {
+            state: Secret::new(state),
+            nonce: Secret::new(nonce),
+            code_verifier: Secret::new(code_verifier),
+            redirect_uri,
+        }
+    }
+
     /// The `state` sent to the provider.
     pub fn state(&self) -> &str {
         self.state.expose()

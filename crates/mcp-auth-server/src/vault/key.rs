@@ -91,7 +91,7 @@ impl VaultKey {
         Self::from_bytes(*bytes)
     }
 
-    fn from_bytes(bytes: [u8; 32]) -> Result<Self, VaultKeyError> {
+    pub(crate) fn from_bytes(bytes: [u8; 32]) -> Result<Self, VaultKeyError> {
         let bytes = Zeroizing::new(bytes);
         let cipher = RandomizedNonceKey::new(&AES_256_GCM, bytes.as_slice())
             .map_err(|_| VaultKeyError::Crypto)?;
@@ -117,7 +117,7 @@ impl VaultKey {
 
     /// Encrypt `plaintext` in place (it becomes ciphertext + tag) with a fresh random nonce,
     /// bound to `aad`.
-    pub(super) fn seal(&self, aad: &[u8], in_out: &mut Vec<u8>) -> Option<[u8; NONCE_LEN]> {
+    pub(crate) fn seal(&self, aad: &[u8], in_out: &mut Vec<u8>) -> Option<[u8; NONCE_LEN]> {
         let nonce = self
             .cipher
             .seal_in_place_append_tag(Aad::from(aad), in_out)
@@ -127,7 +127,7 @@ impl VaultKey {
 
     /// Decrypt ciphertext + tag in place; `None` when the tag does not match (another key,
     /// another subject or upstream, or altered bytes).
-    pub(super) fn open<'a>(
+    pub(crate) fn open<'a>(
         &self,
         nonce: &[u8],
         aad: &[u8],
