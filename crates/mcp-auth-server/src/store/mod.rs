@@ -52,10 +52,19 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 mod memory;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod migrate;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use self::memory::MemoryStore;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use self::postgres::{PostgresOptions, PostgresStore};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use self::sqlite::{Durability, SqliteStore};
@@ -733,6 +742,34 @@ pub enum RefreshState {
     Rotated,
     /// Revoked (by the client, or with its family).
     Revoked,
+}
+
+impl RefreshState {
+    /// The name stored in a database column.
+    ///
+    /// ```
+    /// use mcp_auth_server::store::RefreshState;
+    ///
+    /// assert_eq!(RefreshState::Rotated.as_str(), "rotated");
+    /// assert_eq!(RefreshState::from_name("rotated"), Some(RefreshState::Rotated));
+    /// ```
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Rotated => "rotated",
+            Self::Revoked => "revoked",
+        }
+    }
+
+    /// Parse a name written by [`as_str`](Self::as_str).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "active" => Some(Self::Active),
+            "rotated" => Some(Self::Rotated),
+            "revoked" => Some(Self::Revoked),
+            _ => None,
+        }
+    }
 }
 
 /// A refresh token (stored by hash).
