@@ -21,9 +21,19 @@
 //! The record types are plain structs with public fields, so a backend in another crate can
 //! build them from its rows.
 //!
-//! Backends: [`MemoryStore`] (tests, single process) and, with the `sqlite` feature,
-//! [`SqliteStore`] (the embedded default; survives restarts). Every backend passes the same
-//! test suite (`tests/store.rs`).
+//! # Choosing a store
+//!
+//! - [`MemoryStore`]: tests and single-process demos; forgets everything on restart.
+//! - `SqliteStore` (feature `sqlite`, on by default): one process on one machine; a file,
+//!   durable, nothing else to run.
+//! - `PostgresStore` (feature `postgres`): several replicas of the server sharing one database
+//!   (or one schema of it), each of which may serve any step of any flow; the atomic operations
+//!   above hold across processes. Bounded: a database that is down or slow makes calls fail
+//!   after the pool's acquire timeout or the statement timeout (`PostgresOptions`).
+//!
+//! The SQL backends migrate their schema at start (versions recorded in sqlx's
+//! `_sqlx_migrations` table) and refuse a database that a newer server already migrated.
+//! Every backend passes the same test suite (`tests/store.rs`).
 //!
 //! # Example
 //!

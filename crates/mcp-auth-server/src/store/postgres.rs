@@ -193,7 +193,8 @@ fn redact_url(url: &str) -> String {
 /// let server = AuthorizationServer::builder("https://auth.example.com")
 ///     .resource("https://mcp.example.com/mcp")
 ///     .store(store.clone())
-///     .build()?;
+///     .build()
+///     .await?;
 /// # drop(server);
 /// // ... serve; on shutdown:
 /// store.close().await;
@@ -300,6 +301,26 @@ impl PostgresStore {
             pool,
             location: location.into(),
         })
+    }
+
+    /// Where the store is, for logs and banners: `postgres://user@host:port/database` and the
+    /// schema, never the password.
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), mcp_auth_server::store::StoreError> {
+    /// use mcp_auth_server::store::{PostgresOptions, PostgresStore};
+    ///
+    /// let store = PostgresStore::connect_with(
+    ///     PostgresOptions::new("postgres://mcp:s3cret@127.0.0.1/auth").schema("demo"),
+    /// )
+    /// .await?;
+    /// assert_eq!(store.location(), "postgres://mcp@127.0.0.1:5432/auth (schema demo)");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn location(&self) -> &str {
+        &self.location
     }
 
     /// Close every connection, waiting for those in use to be returned (graceful shutdown).
