@@ -527,17 +527,18 @@ impl PostgresStore {
         grace: u64,
     ) -> Result<Rotation, StoreError> {
         let old_bytes = old.as_bytes().as_slice();
-        // A token's grant never changes: find it, lock it, then read the token as it is now.
+        let mut tx = begin(&self.pool).await?;
+        // A token's grant never changes: find it, lock it, then read the token as it is now
+        // (each statement sees what committed before it started).
         let grant_id: Option<String> =
             sqlx::query_scalar("SELECT grant_id FROM refresh_tokens WHERE hash = $1")
                 .bind(old_bytes)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *tx)
                 .await
                 .map_err(db_error("cannot read a refresh token"))?;
         let Some(grant_id) = grant_id else {
             return Ok(Rotation::Unknown);
         };
-        let mut tx = begin(&self.pool).await?;
         let grant = lock_grant(&mut tx, &grant_id).await?;
         let row =
             sqlx::query("SELECT state, parent, rotated_at FROM refresh_tokens WHERE hash = $1")
