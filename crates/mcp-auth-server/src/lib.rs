@@ -21,7 +21,8 @@
 //!
 //! Persistence goes through the [`Store`](store::Store) trait: [`MemoryStore`](store::MemoryStore)
 //! for tests, `SqliteStore` (feature `sqlite`, on by default) for a server that keeps its
-//! clients, refresh tokens, consents and signing keys across restarts.
+//! clients, refresh tokens, consents and signing keys across restarts, `PostgresStore` (feature
+//! `postgres`) for replicas sharing one database (see [`store`] on choosing).
 //!
 //! When users sign in through another provider, the [`vault`] keeps the tokens that provider
 //! issued, per user and encrypted (AES-256-GCM under a key the deployment supplies), refreshes

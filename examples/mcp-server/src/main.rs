@@ -5,11 +5,15 @@
 //! the MCP Inspector and `example-mcp-client`).
 //!
 //! ```text
-//! example-mcp-server [--addr ADDR] [--db FILE] [--auto-approve | --upstream-oidc ISSUER]
+//! example-mcp-server [--addr ADDR] [--db FILE|URL [--db-schema NAME]]
+//!                    [--auto-approve | --upstream-oidc ISSUER]
 //!                    [--resource URL]... [--introspection-client ID]
 //!                    [--machine-client ID --machine-scope SCOPE...]
 //!   --addr ADDR      where to listen, a loopback address (env MCP_AUTH_ADDR; default 127.0.0.1:8080)
-//!   --db FILE        the SQLite database (env MCP_AUTH_DB; default ./mcp-auth-demo.db)
+//!   --db FILE|URL    the SQLite database file, or a PostgreSQL URL postgres://… shared by
+//!                    replicas (env MCP_AUTH_DB; default ./mcp-auth-demo.db)
+//!   --db-schema NAME with a PostgreSQL URL: keep the tables in this schema, created if missing
+//!                    (env MCP_AUTH_DB_SCHEMA; default the URL's search_path, usually public)
 //!   --auto-approve   no login page: approve every request as the demo user (loopback only)
 //!   --upstream-oidc ISSUER
 //!                    sign users in at this OpenID Connect provider instead of the password
@@ -35,22 +39,30 @@
 //! register there. Registered clients, refresh tokens, consents and
 //! signing keys are kept in the database, so a restart does not sign clients out.
 
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+use std::{net::SocketAddr, process::ExitCode};
 
 use example_mcp_server::{
-    Config, DEMO_USER, Login, MachineClient, UPSTREAM_CLIENT_ID_ENV, UPSTREAM_CLIENT_SECRET_ENV,
-    UpstreamOidc, VAULT_KEY_ENV, VaultKey, build, random_password, scopes, serve,
+    Config, DEMO_USER, Database, Login, MachineClient, UPSTREAM_CLIENT_ID_ENV,
+    UPSTREAM_CLIENT_SECRET_ENV, UpstreamOidc, VAULT_KEY_ENV, VaultKey, build, random_password,
+    scopes, serve,
 };
 use mcp_auth_core::Secret;
 use tracing_subscriber::EnvFilter;
 
 const USAGE: &str = "\
-usage: example-mcp-server [--addr ADDR] [--db FILE] [--auto-approve | --upstream-oidc ISSUER]
+usage: example-mcp-server [--addr ADDR] [--db FILE|URL [--db-schema NAME]]
+                          [--auto-approve | --upstream-oidc ISSUER]
                           [--upstream-scope SCOPE]... [--resource URL]...
                           [--introspection-client ID]
                           [--machine-client ID --machine-scope SCOPE...]
   --addr ADDR      where to listen, a loopback address (env MCP_AUTH_ADDR; default 127.0.0.1:8080)
-  --db FILE        the SQLite database (env MCP_AUTH_DB; default ./mcp-auth-demo.db)
+  --db FILE|URL    the SQLite database file, or a PostgreSQL URL
+                   postgres://user:password@host:port/database (or postgresql://), which
+                   several replicas of this server may share (env MCP_AUTH_DB; default
+                   ./mcp-auth-demo.db)
+  --db-schema NAME with a PostgreSQL URL: keep the tables in this schema (letters, digits,
+                   _), created if missing (env MCP_AUTH_DB_SCHEMA; default the URL's
+                   search_path, usually public)
   --auto-approve   no login page: approve every authorization request as the demo user
                    (loopback only; for demos and tests)
   --upstream-oidc ISSUER
@@ -83,7 +95,7 @@ env MCP_AUTH_DEMO_PASSWORD: the demo user's password (default: a new random one 
 #[derive(Debug)]
 struct Args {
     addr: SocketAddr,
-    db: PathBuf,
+    db: Database,
     auto_approve: bool,
     upstream: Option<UpstreamArgs>,
     resources: Vec<String>,
@@ -115,6 +127,7 @@ fn parse(
 ) -> Result<Option<Args>, String> {
     let mut addr = var("MCP_AUTH_ADDR").unwrap_or_else(|| "127.0.0.1:8080".to_owned());
     let mut db = var("MCP_AUTH_DB").unwrap_or_else(|| "mcp-auth-demo.db".to_owned());
+    let mut db_schema = var("MCP_AUTH_DB_SCHEMA");
     let mut auto_approve = false;
     let mut resources = Vec::new();
     let mut introspection_id = None;
@@ -139,6 +152,7 @@ fn parse(
         match name.as_str() {
             "--addr" => addr = value()?,
             "--db" => db = value()?,
+            "--db-schema" => db_schema = Some(value()?),
             "--resource" => resources.push(value()?),
             "--introspection-client" => introspection_id = Some(value()?),
             "--machine-client" => machine_id = Some(value()?),
@@ -185,9 +199,14 @@ fn parse(
     let addr = addr
         .parse()
         .map_err(|e| format!("invalid address {addr:?}: {e}"))?;
+    let schema_given = db_schema.is_some();
+    let db = Database::parse(&db, db_schema);
+    if schema_given && !db.is_postgres() {
+        return Err("--db-schema goes with a PostgreSQL --db URL (postgres://…)".to_owned());
+    }
     Ok(Some(Args {
         addr,
-        db: PathBuf::from(db),
+        db,
         auto_approve,
         upstream,
         resources,
@@ -324,6 +343,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     print_banner(
         &demo.local_url,
         &demo.mcp_url,
+        &demo.database,
         &args,
         &login,
         password_generated,
@@ -344,6 +364,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 fn print_banner(
     mcp_url: &str,
     canonical_url: &str,
+    database: &str,
     args: &Args,
     login: &Login,
     password_generated: bool,
@@ -356,10 +377,7 @@ fn print_banner(
     if canonical_url != mcp_url {
         println!("                (also {canonical_url}; tokens name that one as their audience)");
     }
-    println!(
-        "database:       {} (clients, refresh tokens, consents, keys)",
-        args.db.display()
-    );
+    println!("database:       {database} (clients, refresh tokens, consents, keys)");
     println!(
         "scopes:         advertised \"{}\"; by step-up {}",
         scopes::advertised_scopes(),
@@ -536,6 +554,35 @@ mod tests {
             run(&["--upstream-scope", "openid"], &[])
                 .unwrap_err()
                 .contains("goes with --upstream-oidc")
+        );
+    }
+
+    #[test]
+    fn db_takes_a_sqlite_path_or_a_postgres_url_and_a_schema_goes_only_with_a_url() {
+        let args = run(&[], &[]).unwrap().unwrap();
+        assert!(matches!(&args.db, Database::Sqlite(p) if p.as_os_str() == "mcp-auth-demo.db"));
+        for url in ["postgres://u:pw@127.0.0.1/db", "PostgreSQL://127.0.0.1/db"] {
+            let args = run(&["--db", url, "--db-schema", "demo"], &[])
+                .unwrap()
+                .unwrap();
+            assert!(args.db.is_postgres(), "{url}");
+            let shown = format!("{:?}", args.db);
+            assert!(shown.contains("demo") && !shown.contains(":pw@"), "{shown}");
+        }
+        let args = run(
+            &[],
+            &[
+                ("MCP_AUTH_DB", "postgresql://db/x"),
+                ("MCP_AUTH_DB_SCHEMA", "s"),
+            ],
+        )
+        .unwrap()
+        .unwrap();
+        assert!(args.db.is_postgres());
+        let error = run(&["--db", "demo.db", "--db-schema", "demo"], &[]).unwrap_err();
+        assert!(
+            error.contains("--db-schema goes with a PostgreSQL"),
+            "{error}"
         );
     }
 

@@ -21,9 +21,19 @@
 //! The record types are plain structs with public fields, so a backend in another crate can
 //! build them from its rows.
 //!
-//! Backends: [`MemoryStore`] (tests, single process) and, with the `sqlite` feature,
-//! [`SqliteStore`] (the embedded default; survives restarts). Every backend passes the same
-//! test suite (`tests/store.rs`).
+//! # Choosing a store
+//!
+//! - [`MemoryStore`]: tests and single-process demos; forgets everything on restart.
+//! - `SqliteStore` (feature `sqlite`, on by default): one process on one machine; a file,
+//!   durable, nothing else to run.
+//! - `PostgresStore` (feature `postgres`): several replicas of the server sharing one database
+//!   (or one schema of it), each of which may serve any step of any flow; the atomic operations
+//!   above hold across processes. Bounded: a database that is down or slow makes calls fail
+//!   after the pool's acquire timeout or the statement timeout (`PostgresOptions`).
+//!
+//! The SQL backends migrate their schema at start (versions recorded in sqlx's
+//! `_sqlx_migrations` table) and refuse a database that a newer server already migrated.
+//! Every backend passes the same test suite (`tests/store.rs`).
 //!
 //! # Example
 //!
@@ -54,10 +64,19 @@ use subtle::ConstantTimeEq;
 #[cfg(feature = "sqlite")]
 mod group_commit;
 mod memory;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod migrate;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use self::memory::MemoryStore;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use self::postgres::{PostgresOptions, PostgresStore};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use self::sqlite::{Durability, SqliteStore};
@@ -735,6 +754,34 @@ pub enum RefreshState {
     Rotated,
     /// Revoked (by the client, or with its family).
     Revoked,
+}
+
+impl RefreshState {
+    /// The name stored in a database column.
+    ///
+    /// ```
+    /// use mcp_auth_server::store::RefreshState;
+    ///
+    /// assert_eq!(RefreshState::Rotated.as_str(), "rotated");
+    /// assert_eq!(RefreshState::from_name("rotated"), Some(RefreshState::Rotated));
+    /// ```
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Rotated => "rotated",
+            Self::Revoked => "revoked",
+        }
+    }
+
+    /// Parse a name written by [`as_str`](Self::as_str).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "active" => Some(Self::Active),
+            "rotated" => Some(Self::Rotated),
+            "revoked" => Some(Self::Revoked),
+            _ => None,
+        }
+    }
 }
 
 /// A refresh token (stored by hash).
