@@ -5,19 +5,21 @@
 //! [`AuthorizationServerBuilder::jwt_bearer_issuer`](crate::AuthorizationServerBuilder::jwt_bearer_issuer).
 //!
 //! Rules of a request (feature `jwt-assertions`):
-//! 1. The client authenticates first, as for every grant ([`crate::client_auth`]); then the
-//!    assertion's (unverified) `iss` picks the trusted issuer: none is `invalid_grant`.
+//! 1. The client authenticates first, as for every grant (a secret, `private_key_jwt`, or only
+//!    its `client_id` for a public client); then the assertion's (unverified) `iss` picks the
+//!    trusted issuer: none is `invalid_grant`.
 //! 2. Who may present it: for an ID-JAG issuer, a confidential client (a public one is
 //!    `unauthorized_client`) among the issuer's [`client`](JwtBearerIssuer::client)s when it
 //!    lists any; for a workload issuer, one of its listed clients (`unauthorized_client`
 //!    otherwise).
 //! 3. The signature verifies with the issuer's keys (asymmetric algorithms only: `none` and
 //!    HMAC are refused); the header `typ` is `oauth-id-jag+jwt` for an ID-JAG, `JWT` or absent
-//!    for a workload token. Then the claims ([`crate::assertion`]): `iss`, `aud` = this server
+//!    for a workload token. Then the claims: `iss`, `aud` = this server
 //!    (issuer or token endpoint), `exp` present and at most
 //!    [`max_lifetime`](JwtBearerIssuer::max_lifetime) ahead, `nbf`/`iat` not in the future, and
 //!    `jti` present. An ID-JAG's `client_id` claim must be the authenticated client. The
-//!    subject is the [`subject_claim`](JwtBearerIssuer::subject_claim) (default `sub`). Any
+//!    subject is the [`subject_claim`](JwtBearerIssuer::subject_claim) (default `sub`), after
+//!    the issuer's [`subject_prefix`](JwtBearerIssuer::subject_prefix), if any. Any
 //!    failure is `invalid_grant` (400); an unreachable key set is 503.
 //! 4. The resource: the `resource` parameter, else an ID-JAG's `resource` claim, else the
 //!    server's default. It must be one the issuer allows (all the server's by default), one an
@@ -26,7 +28,7 @@
 //! 5. The scope: what was asked (the `scope` parameter, else an ID-JAG's `scope` claim, else
 //!    everything allowed), intersected with what the issuer allows (and an ID-JAG's `scope`
 //!    claim, when present). Unknown scopes are `invalid_scope`; an empty result too.
-//! 6. Last, `jti` is used once ([`crate::replay`]; unless
+//! 6. Last, `jti` is used once (remembered until `exp` in this process's memory; unless
 //!    [`allow_reuse`](JwtBearerIssuer::allow_reuse)): a replay is `invalid_grant`.
 //! 7. The answer is an access token for the subject (`sub`), the client (`client_id`), the scope
 //!    and the resource; no refresh token (the client presents a new assertion).
@@ -108,6 +110,7 @@ pub struct JwtBearerIssuer {
     pub(crate) issuer: String,
     pub(crate) keys: IssuerKeys,
     pub(crate) subject_claim: String,
+    pub(crate) subject_prefix: String,
     pub(crate) resources: Vec<String>,
     pub(crate) scopes: Vec<String>,
     pub(crate) clients: Vec<String>,
@@ -121,6 +124,7 @@ impl fmt::Debug for JwtBearerIssuer {
             .field("kind", &self.kind)
             .field("issuer", &self.issuer)
             .field("subject_claim", &self.subject_claim)
+            .field("subject_prefix", &self.subject_prefix)
             .field("resources", &self.resources)
             .field("scopes", &self.scopes)
             .field("clients", &self.clients)
@@ -135,6 +139,7 @@ impl JwtBearerIssuer {
             issuer: issuer.into(),
             keys: IssuerKeys::Discover,
             subject_claim: "sub".to_owned(),
+            subject_prefix: String::new(),
             resources: Vec::new(),
             scopes: Vec::new(),
             clients: Vec::new(),
@@ -170,6 +175,15 @@ impl JwtBearerIssuer {
     /// The claim whose string value becomes the token's subject (default `sub`; e.g. `email`).
     pub fn subject_claim(mut self, claim: impl Into<String>) -> Self {
         self.subject_claim = claim.into();
+        self
+    }
+
+    /// Put `prefix` before every subject from this issuer (default: none), e.g. `workload:` so
+    /// that a workload's `sub` can never be taken for a user of the same name (whose consents,
+    /// grants and upstream tokens are keyed by subject). Leave it empty for an enterprise IdP
+    /// whose users are the ones who also sign in here through it.
+    pub fn subject_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.subject_prefix = prefix.into();
         self
     }
 
@@ -230,6 +244,11 @@ impl JwtBearerIssuer {
         if url::Url::parse(&name).is_err() {
             return Err(invalid(format!(
                 "JWT bearer issuer {name:?}: the issuer must be a URL"
+            )));
+        }
+        if self.subject_prefix.len() > 64 || self.subject_prefix.chars().any(char::is_control) {
+            return Err(invalid(format!(
+                "JWT bearer issuer {name:?}: the subject prefix is at most 64 characters, without control characters"
             )));
         }
         if self.subject_claim.is_empty() {
@@ -305,6 +324,7 @@ impl JwtBearerIssuer {
             issuer: self.issuer,
             verifier: JwsVerifier::new(policy, source, None),
             subject_claim: self.subject_claim,
+            subject_prefix: self.subject_prefix,
             resources,
             scopes,
             clients: self.clients,
@@ -321,6 +341,7 @@ pub(crate) struct TrustedIssuer {
     pub(crate) issuer: String,
     pub(crate) verifier: mcp_auth_jwt::JwsVerifier,
     pub(crate) subject_claim: String,
+    pub(crate) subject_prefix: String,
     pub(crate) resources: Vec<ResourceId>,
     pub(crate) scopes: ScopeSet,
     pub(crate) clients: Vec<String>,
@@ -410,8 +431,8 @@ pub(crate) async fn grant(
     }
     let subject = assertion::string(&claims, &issuer.subject_claim)
         .filter(|s| !s.is_empty() && s.len() <= 512 && !s.chars().any(char::is_control))
-        .ok_or_else(|| refuse("the assertion has no usable subject claim"))?
-        .to_owned();
+        .map(|s| format!("{}{s}", issuer.subject_prefix))
+        .ok_or_else(|| refuse("the assertion has no usable subject claim"))?;
 
     // 4. The resource.
     let claimed_resources: Option<Vec<&str>> = match claims.get("resource") {

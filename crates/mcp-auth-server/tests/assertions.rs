@@ -779,6 +779,7 @@ async fn a_workload_token_from_a_trusted_platform_gets_a_token_for_its_listed_cl
             JwtBearerIssuer::workload(WORKLOAD_ISSUER)
                 .jwks_uri(jwks_uri)
                 .client(WORKLOAD_CLIENT)
+                .subject_prefix("workload:")
                 .scopes(["notes:read"]),
         )
     })
@@ -803,7 +804,8 @@ async fn a_workload_token_from_a_trusted_platform_gets_a_token_for_its_listed_cl
         .json()
         .await
         .unwrap();
-    assert_eq!(me["sub"], "system:serviceaccount:jobs:nightly");
+    // The issuer's prefix keeps workload subjects apart from users' names.
+    assert_eq!(me["sub"], "workload:system:serviceaccount:jobs:nightly");
     assert_eq!(me["client_id"], WORKLOAD_CLIENT);
 
     let got = jwt_bearer(&h, None, &token, &[]).await;

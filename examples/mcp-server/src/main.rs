@@ -100,7 +100,8 @@ usage: example-mcp-server [--addr ADDR] [--db FILE] [--auto-approve | --upstream
                    the IdP's JWK Set (default: the jwks_uri of its metadata)
   --workload-issuer ISSUER
                    workload identity: accept JWTs issued by the platform ISSUER with the JWT
-                   bearer grant, presented by a --workload-client, for the advertised scopes
+                   bearer grant, presented by a --workload-client, for the advertised scopes;
+                   the token's subject is workload:<the JWT's sub>
   --workload-jwks URL|FILE
                    the platform's JWK Set (default: the jwks_uri of its metadata)
   --workload-client ID
@@ -415,7 +416,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         config.jwt_bearer_issuers.push(trusted);
     }
     if let Some((issuer, jwks, clients)) = &args.workload {
-        let mut trusted = JwtBearerIssuer::workload(issuer).scopes(advertised.clone());
+        // Workload subjects never pass for a user's name (notes, consents are per subject).
+        let mut trusted = JwtBearerIssuer::workload(issuer)
+            .subject_prefix("workload:")
+            .scopes(advertised.clone());
         if let Some(source) = jwks {
             trusted = match jwks_source("--workload-jwks", source)? {
                 Ok(uri) => trusted.jwks_uri(uri),
