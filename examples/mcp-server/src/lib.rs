@@ -58,6 +58,7 @@ use crate::{
 
 /// The operator-arranged machine client type of [`Config::machine_clients`].
 pub use mcp_auth_server::MachineClient;
+pub use mcp_auth_server::jwt_bearer::JwtBearerIssuer;
 /// The key of [`UpstreamOidc::vault_key`]: base64 of 32 bytes; [`VaultKey::generate`] makes one.
 pub use mcp_auth_server::vault::{VAULT_KEY_ENV, VaultKey};
 
@@ -277,6 +278,10 @@ pub struct Config {
     /// the `client_credentials` grant for exactly its scopes. Default none, and then the grant
     /// is off: no machine grant unless the operator arranges one.
     pub machine_clients: Vec<MachineClient>,
+    /// Issuers whose assertions the JWT bearer grant (RFC 7523) accepts: an enterprise IdP's
+    /// identity assertion grants (`--id-jag-issuer`), a platform's workload tokens
+    /// (`--workload-issuer`). Default none, and then the grant is off.
+    pub jwt_bearer_issuers: Vec<JwtBearerIssuer>,
     /// Where time comes from for the authorization server, its vault, the upstream login and
     /// the token verifier of `/mcp`. Default [`SystemClock`]; tests share a
     /// [`ManualClock`](mcp_auth_core::ManualClock) to let tokens expire without waiting.
@@ -294,6 +299,7 @@ impl Config {
             introspection_client: None,
             cimd_allow_loopback: false,
             machine_clients: Vec::new(),
+            jwt_bearer_issuers: Vec::new(),
             clock: Arc::new(SystemClock::default()),
         }
     }
@@ -375,6 +381,9 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Demo, Error> {
         for client in &config.machine_clients {
             builder = builder.machine_client(client.clone());
         }
+    }
+    for issuer in &config.jwt_bearer_issuers {
+        builder = builder.jwt_bearer_issuer(issuer.clone());
     }
     if config.cimd_allow_loopback {
         let mut cimd = CimdConfig::default();

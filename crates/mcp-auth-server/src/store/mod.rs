@@ -479,6 +479,10 @@ pub enum ClientAuthMethod {
     ClientSecretBasic,
     /// `client_id` and `client_secret` in the form body.
     ClientSecretPost,
+    /// A JWT assertion signed with the client's private key (RFC 7523 §2.2, OpenID Connect Core
+    /// §9); the public keys are the client's `jwks` or `jwks_uri`. A confidential client without
+    /// a secret.
+    PrivateKeyJwt,
 }
 
 impl ClientAuthMethod {
@@ -488,6 +492,7 @@ impl ClientAuthMethod {
             Self::None => "none",
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
         }
     }
 
@@ -497,6 +502,7 @@ impl ClientAuthMethod {
             "none" => Some(Self::None),
             "client_secret_basic" => Some(Self::ClientSecretBasic),
             "client_secret_post" => Some(Self::ClientSecretPost),
+            "private_key_jwt" => Some(Self::PrivateKeyJwt),
             _ => None,
         }
     }
@@ -663,7 +669,7 @@ impl ClientRecord {
         self.source == ClientSource::Static
     }
 
-    /// Whether the client is public (no secret).
+    /// Whether the client is public (it does not authenticate).
     pub fn is_public(&self) -> bool {
         self.auth_method == ClientAuthMethod::None
     }
