@@ -275,7 +275,10 @@ pub(crate) async fn authenticate(
         throttle.check(inner).await?;
     }
     let result = check_client(inner, &presented).await;
-    if result.is_err() && !throttle.fail(inner).await? {
+    let failed = result
+        .as_ref()
+        .is_err_and(|e| e.status != StatusCode::SERVICE_UNAVAILABLE);
+    if failed && !throttle.fail(inner).await? {
         // No secret was presented, so the check was skipped: an id or address already over
         // the limit learns it now.
         throttle.check(inner).await?;
@@ -284,9 +287,11 @@ pub(crate) async fn authenticate(
 }
 
 async fn check_client(inner: &Inner, presented: &Presented) -> Result<ClientRecord, OAuthError> {
-    let client = crate::clients::resolve(inner, &presented.client_id)
-        .await
-        .map_err(|_| presented.fail("unknown client"))?;
+    let client = match crate::clients::resolve(inner, &presented.client_id).await {
+        Ok(client) => client,
+        Err(e) if e.1 => return Err(OAuthError::temporarily_unavailable()),
+        Err(_) => return Err(presented.fail("unknown client")),
+    };
     let now = inner.now();
     match (client.auth_method, presented.method) {
         (ClientAuthMethod::None, ClientAuthMethod::None) => Ok(client),
@@ -375,6 +380,7 @@ async fn check_assertion(
     match inner
         .replay
         .first_use("client", &client.client_id, jti, checked.exp, now)
+        .await
     {
         Use::First => Ok(()),
         Use::Replayed => {

@@ -13,9 +13,10 @@ use crate::store::{ClientAuthMethod, ClientRecord, ClientSource, TokenHash};
 /// Shortest secret an operator may give a machine client (characters).
 pub(crate) const MIN_SECRET_CHARS: usize = 32;
 
-/// Why a client could not be resolved (safe to show).
+/// Why a client could not be resolved (safe to show), and whether it was the store failing
+/// (then the answer is 503, try again) rather than the client.
 #[derive(Debug)]
-pub(crate) struct UnknownClient(pub(crate) String);
+pub(crate) struct UnknownClient(pub(crate) String, pub(crate) bool);
 
 /// Find a client: a Client ID Metadata Document for URL-shaped ids (when enabled), else the store.
 pub(crate) async fn resolve(inner: &Inner, client_id: &str) -> Result<ClientRecord, UnknownClient> {
@@ -24,22 +25,27 @@ pub(crate) async fn resolve(inner: &Inner, client_id: &str) -> Result<ClientReco
         && cimd.is_document_url(client_id)
     {
         return cimd.resolve(client_id, inner.now()).await.map_err(|e| {
-            UnknownClient(format!(
-                "The client's metadata document could not be used: {}",
-                e.message()
-            ))
+            UnknownClient(
+                format!(
+                    "The client's metadata document could not be used: {}",
+                    e.message()
+                ),
+                false,
+            )
         });
     }
     match inner.store.get_client(client_id).await {
         Ok(Some(client)) => Ok(client),
         Ok(None) => Err(UnknownClient(
             "This application is not registered with this server.".into(),
+            false,
         )),
         Err(_e) => {
             #[cfg(feature = "tracing")]
             tracing::error!(error = %_e, "store failure while resolving a client");
             Err(UnknownClient(
                 "The server could not look the application up. Try again shortly.".into(),
+                true,
             ))
         }
     }

@@ -509,6 +509,7 @@ pub(crate) async fn grant(
         match inner
             .replay
             .first_use("grant", &issuer.issuer, jti, checked.exp, now)
+            .await
         {
             Use::First => {}
             Use::Replayed => {

@@ -44,9 +44,9 @@
 //! 6. On a loopback issuer, a request naming a non-loopback `Host` is refused (DNS rebinding).
 //! 7. JWT assertions (`private_key_jwt` client assertions, JWT bearer grants) are signed with an
 //!    asymmetric algorithm (never `none` or HMAC), addressed to this server, short-lived, and
-//!    single use: their `jti`s are remembered until they expire, **in this process's memory**
-//!    (bounded, failing closed when full). Replicas behind a load balancer do not share it, so
-//!    an assertion could be replayed once per replica within its lifetime. The `jwks_uri` of a
+//!    single use: their `jti`s are remembered in the store until they expire, so replicas
+//!    sharing a store accept each assertion once (failing closed when the store cannot
+//!    remember one). The `jwks_uri` of a
 //!    client that registered itself is fetched with the metadata-document SSRF guards.
 //!
 //! # When to use a dedicated identity provider instead

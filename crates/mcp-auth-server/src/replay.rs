@@ -1,54 +1,47 @@
-//! The `jti` replay cache of JWT assertions (client assertions, RFC 7523 §3 point 7; JWT bearer
+//! The `jti` replay check of JWT assertions (client assertions, RFC 7523 §3 point 7; JWT bearer
 //! grants): each identifier is accepted once until the assertion expires.
 //!
-//! In memory, per process, bounded in number and in time: an entry lives until the assertion's
-//! `exp` (which the callers bound), and a full table first drops expired entries, then refuses
-//! new ones (failing closed: an assertion that cannot be remembered is not accepted). Replicas
-//! behind a load balancer do not share it; see the crate's security notes.
+//! The identifiers live in the [`Store`] as rate-limit windows ([`Store::count_event`]) that
+//! end when the assertion expires: the first use counts 1, a replay more, atomically and on
+//! every replica sharing the store. Keys are hashed (kind, issuer, `jti`). A store that cannot
+//! remember an identifier (full, or down) fails closed: the assertion is not accepted now.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-/// Most identifiers remembered at once.
-pub(crate) const MAX_ENTRIES: usize = 100_000;
+use crate::store::Store;
 
-/// What [`ReplayCache::first_use`] decided.
+/// What [`ReplayCheck::first_use`] decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Use {
     /// First use: remembered until it expires.
     First,
     /// Seen before, not yet expired.
     Replayed,
-    /// The table is full of live entries.
+    /// The store could not remember it (full, or unavailable).
     Full,
 }
 
-/// Seen assertion identifiers, keyed by SHA-256 of (kind, issuer, `jti`).
-#[derive(Debug)]
-pub(crate) struct ReplayCache {
-    max: usize,
-    seen: Mutex<HashMap<[u8; 32], u64>>,
+/// Seen assertion identifiers, in the store.
+pub(crate) struct ReplayCheck {
+    store: Arc<dyn Store>,
 }
 
-impl Default for ReplayCache {
-    fn default() -> Self {
-        Self::new(MAX_ENTRIES)
+impl std::fmt::Debug for ReplayCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplayCheck").finish_non_exhaustive()
     }
 }
 
-impl ReplayCache {
-    pub(crate) fn new(max: usize) -> Self {
-        Self {
-            max: max.max(1),
-            seen: Mutex::new(HashMap::new()),
-        }
+impl ReplayCheck {
+    pub(crate) fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
     }
 
     /// Record the use of `jti` from `issuer` (in the `kind` namespace), valid until
     /// `expires_at`, at `now`.
-    pub(crate) fn first_use(
+    pub(crate) async fn first_use(
         &self,
         kind: &str,
         issuer: &str,
@@ -61,50 +54,46 @@ impl ReplayCache {
             hasher.update((part.len() as u64).to_be_bytes());
             hasher.update(part.as_bytes());
         }
-        let key: [u8; 32] = hasher.finalize().into();
-        let Ok(mut seen) = self.seen.lock() else {
-            return Use::Full;
-        };
-        if let Some(until) = seen.get(&key)
-            && now < *until
-        {
-            return Use::Replayed;
+        let digest: [u8; 32] = hasher.finalize().into();
+        let mut key = String::with_capacity(4 + 64);
+        key.push_str("jti:");
+        for byte in digest {
+            key.push_str(&format!("{byte:02x}"));
         }
-        if seen.len() >= self.max {
-            seen.retain(|_, until| now < *until);
-            if seen.len() >= self.max {
-                return Use::Full;
-            }
+        let window = expires_at.saturating_sub(now).max(1);
+        match self.store.count_event(&key, window, now).await {
+            Ok(w) if w.count <= 1 => Use::First,
+            Ok(_) => Use::Replayed,
+            Err(_) => Use::Full,
         }
-        seen.insert(key, expires_at.max(now.saturating_add(1)));
-        Use::First
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::MemoryStore;
 
-    #[test]
-    fn an_identifier_is_used_once_until_it_expires() {
-        let cache = ReplayCache::new(10);
-        assert_eq!(cache.first_use("c", "a", "j1", 100, 10), Use::First);
-        assert_eq!(cache.first_use("c", "a", "j1", 100, 50), Use::Replayed);
+    #[tokio::test]
+    async fn an_identifier_is_used_once_until_it_expires() {
+        let check = ReplayCheck::new(Arc::new(MemoryStore::new()));
+        assert_eq!(check.first_use("c", "a", "j1", 100, 10).await, Use::First);
+        assert_eq!(
+            check.first_use("c", "a", "j1", 100, 50).await,
+            Use::Replayed
+        );
         // Another issuer or kind is another identifier.
-        assert_eq!(cache.first_use("c", "b", "j1", 100, 50), Use::First);
-        assert_eq!(cache.first_use("g", "a", "j1", 100, 50), Use::First);
+        assert_eq!(check.first_use("c", "b", "j1", 100, 50).await, Use::First);
+        assert_eq!(check.first_use("g", "a", "j1", 100, 50).await, Use::First);
         // After expiry the assertion itself is refused by its `exp`; the entry may go.
-        assert_eq!(cache.first_use("c", "a", "j1", 200, 100), Use::First);
+        assert_eq!(check.first_use("c", "a", "j1", 200, 100).await, Use::First);
     }
 
-    #[test]
-    fn a_full_table_drops_expired_entries_then_fails_closed() {
-        let cache = ReplayCache::new(2);
-        assert_eq!(cache.first_use("c", "a", "1", 20, 10), Use::First);
-        assert_eq!(cache.first_use("c", "a", "2", 100, 10), Use::First);
-        assert_eq!(cache.first_use("c", "a", "3", 100, 10), Use::Full);
-        // "1" expired at 20: room again.
-        assert_eq!(cache.first_use("c", "a", "3", 100, 30), Use::First);
-        assert_eq!(cache.first_use("c", "a", "4", 100, 30), Use::Full);
+    #[tokio::test]
+    async fn two_replicas_sharing_a_store_accept_an_identifier_once() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let (a, b) = (ReplayCheck::new(store.clone()), ReplayCheck::new(store));
+        assert_eq!(a.first_use("c", "a", "j", 100, 10).await, Use::First);
+        assert_eq!(b.first_use("c", "a", "j", 100, 11).await, Use::Replayed);
     }
 }

@@ -810,6 +810,7 @@ impl AuthorizationServerBuilder {
 
         let vault_store = store.clone();
         let limit_store = store.clone();
+        let replay_store = store.clone();
         let vault_clock = self.clock.clone();
         let instance = crate::token::random_id().map_err(|_| {
             ConfigError::Invalid("the system random number generator failed".into())
@@ -855,7 +856,7 @@ impl AuthorizationServerBuilder {
                 #[cfg(feature = "jwt-assertions")]
                 jwt_bearer,
                 #[cfg(feature = "jwt-assertions")]
-                replay: crate::replay::ReplayCache::default(),
+                replay: crate::replay::ReplayCheck::new(replay_store),
             }),
         };
         if !revocation_poll.is_zero() {

@@ -52,7 +52,7 @@ pub(crate) struct Inner {
     pub(crate) jwt_bearer: Vec<crate::jwt_bearer::TrustedIssuer>,
     /// Seen `jti`s of client assertions and JWT bearer assertions.
     #[cfg(feature = "jwt-assertions")]
-    pub(crate) replay: crate::replay::ReplayCache,
+    pub(crate) replay: crate::replay::ReplayCheck,
 }
 
 impl Inner {

@@ -386,9 +386,11 @@ async fn validate(inner: &Arc<Inner>, params: &Params) -> Result<AuthRequest, Re
             "The request does not say which application is asking (client_id is missing).".into(),
         ));
     };
-    let client = crate::clients::resolve(inner, client_id)
-        .await
-        .map_err(|e| bad(e.0))?;
+    let client = match crate::clients::resolve(inner, client_id).await {
+        Ok(client) => client,
+        Err(e) if e.1 => return Err(unavailable_page()),
+        Err(e) => return Err(bad(e.0)),
+    };
     let registered = &client.metadata.redirect_uris;
     let (redirect_uri, in_request) = match params.get("redirect_uri") {
         Some(requested) => {
