@@ -25,8 +25,11 @@ use crate::store::Revoked;
 /// `iss` is this server are ever reported revoked. Cheap to clone (one `Arc`); a check with
 /// nothing revoked is one atomic load.
 ///
-/// Several replicas each know only their own revocations: across processes, resource servers
-/// use introspection.
+/// Several replicas sharing a store: each reads the store's revocations every
+/// [`revocation_poll_interval`](crate::AuthorizationServerBuilder::revocation_poll_interval)
+/// (500 ms by default), so a token revoked on one replica is refused by the resource servers
+/// of every replica within that interval plus one store round trip (at most one second with
+/// the default). Revocations this process makes apply at once.
 ///
 /// # Example
 ///

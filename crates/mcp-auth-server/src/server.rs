@@ -140,6 +140,7 @@ impl AuthorizationServer {
     /// demo server runs it every minute); safe to call concurrently.
     pub async fn maintain(&self) -> Result<(), crate::store::StoreError> {
         let now = self.inner.now();
+        self.inner.revocations.purge(now);
         if let Err(_error) = self
             .inner
             .keys
@@ -149,6 +150,22 @@ impl AuthorizationServer {
             #[cfg(feature = "tracing")]
             tracing::error!(error = %_error, "key maintenance failed");
         }
+        // Purging is work for one replica at a time: the others skip it while one holds the
+        // lease (a replica that dies holding it only delays the next purge by a minute).
+        let holder = &self.inner.instance;
+        let store = &self.inner.store;
+        if !store
+            .try_lease(UPKEEP_LEASE, holder, now.saturating_add(60), now)
+            .await?
+        {
+            return Ok(());
+        }
+        let purged = self.purge(now).await;
+        store.release_lease(UPKEEP_LEASE, holder).await?;
+        purged
+    }
+
+    async fn purge(&self, now: u64) -> Result<(), crate::store::StoreError> {
         self.inner.store.purge_expired(now).await?;
         let ttl = self.inner.config.unused_public_client_ttl.as_secs();
         if ttl > 0 {
@@ -162,9 +179,45 @@ impl AuthorizationServer {
                 tracing::info!(removed = _removed, "unused public clients removed");
             }
         }
-        self.inner.revocations.purge(now);
         Ok(())
     }
+}
+
+/// The store lease under which one replica at a time purges expired records.
+const UPKEEP_LEASE: &str = "upkeep";
+
+/// Follow the store's revocations (made by any replica) into this process's list every
+/// `interval`, until the server is dropped.
+fn follow_revocations(server: std::sync::Weak<Inner>, interval: Duration, mut since: u64) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    runtime.spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            let Some(inner) = server.upgrade() else {
+                return;
+            };
+            let now = inner.now();
+            // Store times are whole seconds: look one second back, so nothing revoked in the
+            // second of the last poll is missed (loading twice is harmless).
+            match inner.store.list_revocations(now, since).await {
+                Ok(revoked) => {
+                    inner
+                        .revocations
+                        .load(revoked, inner.config.access_token_ttl.as_secs());
+                    since = now.saturating_sub(1);
+                }
+                Err(_error) => {
+                    #[cfg(feature = "tracing")]
+                    tracing::warn!(error = %_error, "reading the store's revocations failed; retrying");
+                }
+            }
+        }
+    });
 }
 
 /// Configures an [`AuthorizationServer`]. Every setting is checked in
@@ -190,6 +243,7 @@ pub struct AuthorizationServerBuilder {
     dynamic_registration: bool,
     reuse_public_registrations: bool,
     unused_public_client_ttl: Duration,
+    revocation_poll: Duration,
     client_credentials: bool,
     issue_refresh_tokens: bool,
     offline_access: bool,
@@ -234,6 +288,7 @@ impl AuthorizationServerBuilder {
             dynamic_registration: true,
             reuse_public_registrations: true,
             unused_public_client_ttl: Duration::from_secs(30 * 24 * 3600),
+            revocation_poll: Duration::from_millis(500),
             client_credentials: false,
             issue_refresh_tokens: true,
             offline_access: false,
@@ -477,6 +532,17 @@ impl AuthorizationServerBuilder {
         self
     }
 
+    /// How often the server reads the store for revocations other replicas made (default
+    /// 500 ms), so that a resource server in this process using
+    /// [`revocations`](AuthorizationServer::revocations) refuses a token revoked on any replica
+    /// within this interval plus one store round trip. Revocations made by this process apply
+    /// at once. The reading runs on the Tokio runtime that builds the server, for as long as
+    /// the server lives; `Duration::ZERO` turns it off (a single process needs none).
+    pub fn revocation_poll_interval(mut self, interval: Duration) -> Self {
+        self.revocation_poll = interval;
+        self
+    }
+
     /// At most this many dynamic registrations per minute, server-wide (default 60; AS-46).
     /// Over the limit, `/register` answers 429 with `Retry-After`.
     pub fn registrations_per_minute(mut self, limit: u32) -> Self {
@@ -677,9 +743,14 @@ impl AuthorizationServerBuilder {
         let vault_store = store.clone();
         let limit_store = store.clone();
         let vault_clock = self.clock.clone();
-        Ok(AuthorizationServer {
+        let instance = crate::token::random_id().map_err(|_| {
+            ConfigError::Invalid("the system random number generator failed".into())
+        })?;
+        let revocation_poll = self.revocation_poll;
+        let server = AuthorizationServer {
             // The vault revokes grants through the server that owns it: a weak link back.
             inner: Arc::new_cyclic(|server| Inner {
+                instance,
                 config,
                 store,
                 keys,
@@ -712,7 +783,11 @@ impl AuthorizationServerBuilder {
                 revocations,
                 vault: vault.map(|v| v.bind(vault_store, vault_clock, server.clone())),
             }),
-        })
+        };
+        if !revocation_poll.is_zero() {
+            follow_revocations(Arc::downgrade(&server.inner), revocation_poll, now);
+        }
+        Ok(server)
     }
 }
 

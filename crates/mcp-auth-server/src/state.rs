@@ -16,6 +16,8 @@ use crate::cimd::CimdFetcher;
 
 /// Everything the handlers share.
 pub(crate) struct Inner {
+    /// A random id of this server instance (a replica), the holder of its store leases.
+    pub(crate) instance: String,
     pub(crate) config: Config,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) keys: KeySet,

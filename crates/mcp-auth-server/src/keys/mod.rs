@@ -29,10 +29,13 @@
 //!    deleted.
 //! 6. **Several servers, one store**: every [`rotate`](KeySet::rotate) and
 //!    [`maintain`](KeySet::maintain) re-reads [`Store::list_keys`] and takes the store as the
-//!    truth (keys another server added are adopted, keys it deleted are dropped). When two
-//!    servers create a key at the same moment (both start on an empty store, or both find
-//!    rotation due), the one that sees the other's newer key deletes its own, so they converge on
-//!    one key. If the store holds no usable key but this server still has one, it is written
+//!    truth (keys another server added are adopted, keys it deleted are dropped). Creating a
+//!    key (the first one on an empty store, or a rotation [`maintain`](KeySet::maintain) finds
+//!    due) takes the store's lease `signing-keys` ([`Store::try_lease`]): of replicas starting
+//!    or rotating at the same instant, one creates the key, the others wait for it (the first
+//!    key, up to 10 s) or adopt it at their next call (a rotation). Should two keys be made all
+//!    the same (a holder that stalled past its 30 s lease), the one that sees the other's newer
+//!    key deletes its own, so they converge on one key. If the store holds no usable key but this server still has one, it is written
 //!    back rather than replaced. Call `maintain` much more often than `publish_ahead` (every
 //!    minute is fine) so that every server publishes a new key well before it signs.
 //! 7. **Reads are lock-free**: [`sign`](KeySet::sign), [`verify`](KeySet::verify) and
@@ -436,7 +439,19 @@ impl KeySet {
         let current = self.0.state.load_full();
         let mut keys = load(store, policy, now, &current.keys).await?;
 
-        if rotation_due(policy, &keys, now) {
+        let lease = if rotation_due(policy, &keys, now) {
+            // One replica at a time rotates; the others adopt its key at their next call.
+            match KeyLease::take(store, now).await? {
+                Some(lease) => {
+                    keys = load(store, policy, now, &keys).await?;
+                    Some(lease)
+                }
+                None => None,
+            }
+        } else {
+            None
+        };
+        if lease.is_some() && rotation_due(policy, &keys, now) {
             let ours = Key::generate(policy.algorithm, now, activation(policy, now)).await?;
             store
                 .put_key(ours.to_stored())
@@ -458,6 +473,9 @@ impl KeySet {
             }
         }
 
+        if let Some(lease) = lease {
+            lease.release(store).await;
+        }
         let mut keys = retire_superseded(store, keys, now).await?;
 
         // Drop keys retired more than `keep_after_retire` ago, never the signing key.
@@ -553,11 +571,43 @@ async fn load(
         return Ok(keys);
     }
 
-    let ours = Key::generate(policy.algorithm, now, now).await?;
-    store
-        .put_key(ours.to_stored())
-        .await
-        .map_err(KeyError::store("storing a new key failed"))?;
+    // No key at all (a new store): one replica creates the first key while the others wait for
+    // it, so that replicas starting together sign with one key.
+    let lease = match KeyLease::take(store, now).await? {
+        Some(lease) => {
+            let listed = store
+                .list_keys()
+                .await
+                .map_err(KeyError::store("listing the keys failed"))?;
+            let theirs = parse_all(&listed, known);
+            if theirs.iter().any(|k| k.usable(now)) {
+                lease.release(store).await;
+                return Ok(theirs);
+            }
+            Some(lease)
+        }
+        None => {
+            if let Some(theirs) = wait_for_first_key(store, known, now).await? {
+                return Ok(theirs);
+            }
+            // The holder never delivered (it died holding the lease): create one ourselves;
+            // the rule below still converges on one key.
+            None
+        }
+    };
+    let ours = Key::generate(policy.algorithm, now, now).await;
+    let stored = match &ours {
+        Ok(ours) => store
+            .put_key(ours.to_stored())
+            .await
+            .map_err(KeyError::store("storing a new key failed")),
+        Err(_) => Ok(()),
+    };
+    if let Some(lease) = lease {
+        lease.release(store).await;
+    }
+    let ours = ours?;
+    stored?;
     let listed = store
         .list_keys()
         .await
@@ -581,6 +631,66 @@ async fn load(
         event!(info, kid = %ours.material.kid, alg = %ours.material.alg, "first signing key created");
     }
     Ok(keys)
+}
+
+/// The store's lease on key creation (see [`Store::try_lease`]): held while one replica
+/// creates the first key or rotates, so that replicas doing so at the same instant make one key.
+struct KeyLease {
+    holder: String,
+}
+
+/// The lease's name, and how long a holder may take before another replica takes over.
+const KEY_LEASE: &str = "signing-keys";
+const KEY_LEASE_SECONDS: u64 = 30;
+/// How long a replica waits for another one's first key, and how often it looks.
+const FIRST_KEY_WAIT: Duration = Duration::from_secs(10);
+const FIRST_KEY_POLL: Duration = Duration::from_millis(100);
+
+impl KeyLease {
+    /// Take the lease, or `None` when another replica holds it.
+    async fn take(store: &dyn Store, now: u64) -> Result<Option<Self>, KeyError> {
+        let holder = crate::token::random_id()
+            .map_err(|_| KeyError::new("the system random number generator failed"))?;
+        let granted = store
+            .try_lease(
+                KEY_LEASE,
+                &holder,
+                now.saturating_add(KEY_LEASE_SECONDS),
+                now,
+            )
+            .await
+            .map_err(KeyError::store("taking the key lease failed"))?;
+        Ok(granted.then_some(Self { holder }))
+    }
+
+    /// Give the lease back (a failure only delays the others until it ends).
+    async fn release(self, store: &dyn Store) {
+        if let Err(_error) = store.release_lease(KEY_LEASE, &self.holder).await {
+            event!(warn, error = %_error, "releasing the key lease failed");
+        }
+    }
+}
+
+/// Wait (bounded) for the replica holding the key lease to store a first key.
+async fn wait_for_first_key(
+    store: &dyn Store,
+    known: &[Key],
+    now: u64,
+) -> Result<Option<Vec<Key>>, KeyError> {
+    let deadline = tokio::time::Instant::now() + FIRST_KEY_WAIT;
+    while tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(FIRST_KEY_POLL).await;
+        let listed = store
+            .list_keys()
+            .await
+            .map_err(KeyError::store("listing the keys failed"))?;
+        let theirs = parse_all(&listed, known);
+        if theirs.iter().any(|k| k.usable(now)) {
+            event!(debug, "adopted the first key another server created");
+            return Ok(Some(theirs));
+        }
+    }
+    Ok(None)
 }
 
 /// Parse stored keys, skipping (and logging) those that do not parse and repeated `kid`s.

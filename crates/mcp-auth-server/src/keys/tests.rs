@@ -693,6 +693,89 @@ async fn two_servers_on_one_store_converge() {
     assert_eq!(kids(&a), kids(&b));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_servers_starting_together_on_an_empty_store_make_one_key() {
+    let store = std::sync::Arc::new(MemoryStore::new());
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            KeySet::load_or_create(&*store, policy(SigningAlgorithm::Es256), NOW)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut sets = Vec::new();
+    for task in tasks {
+        sets.push(task.await.unwrap());
+    }
+    assert_eq!(
+        store.list_keys().await.unwrap().len(),
+        1,
+        "one key, not two"
+    );
+    let kid = sets[0].active_kid(NOW);
+    assert!(sets.iter().all(|k| k.active_kid(NOW) == kid));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_servers_finding_rotation_due_at_the_same_instant_make_one_new_key() {
+    let store = std::sync::Arc::new(MemoryStore::new());
+    let mut sets = Vec::new();
+    for _ in 0..8 {
+        sets.push(
+            KeySet::load_or_create(&*store, policy(SigningAlgorithm::Es256), NOW)
+                .await
+                .unwrap(),
+        );
+    }
+    let mut tasks = Vec::new();
+    for keys in sets.clone() {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            keys.maintain(&*store, NOW + 1000).await.unwrap();
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(store.list_keys().await.unwrap().len(), 2, "one new key");
+    for keys in &sets {
+        keys.maintain(&*store, NOW + 1001).await.unwrap();
+    }
+    let kid = sets[0].active_kid(NOW + 1100);
+    assert!(sets.iter().all(|k| k.active_kid(NOW + 1100) == kid));
+}
+
+#[tokio::test]
+async fn a_server_waits_for_the_first_key_of_the_lease_holder() {
+    let store = std::sync::Arc::new(MemoryStore::new());
+    // Another replica holds the lease and is about to store its key.
+    assert!(
+        store
+            .try_lease("signing-keys", "other", NOW + 30, NOW)
+            .await
+            .unwrap()
+    );
+    let theirs = Key::generate(SigningAlgorithm::Es256, NOW, NOW)
+        .await
+        .unwrap();
+    let writer = {
+        let store = store.clone();
+        let stored = theirs.to_stored();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            store.put_key(stored).await.unwrap();
+        })
+    };
+    let ours = KeySet::load_or_create(&*store, policy(SigningAlgorithm::Es256), NOW)
+        .await
+        .unwrap();
+    writer.await.unwrap();
+    assert_eq!(ours.active_kid(NOW), Some(theirs.material.kid.clone()));
+    assert_eq!(store.list_keys().await.unwrap().len(), 1);
+}
+
 #[tokio::test]
 async fn a_concurrent_newer_key_wins_the_race() {
     // First keys: another server's newer key lands between our put and our re-read.
