@@ -27,6 +27,8 @@ use super::{
 
 /// Connections per pool: SQLite has one writer at a time, a few readers are plenty.
 const MAX_CONNECTIONS: u32 = 4;
+/// Connections for the short-lived writes (see `SqliteStore::light`).
+const LIGHT_CONNECTIONS: u32 = 2;
 /// How long a statement waits for another connection's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -74,7 +76,14 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// ```
 #[derive(Clone)]
 pub struct SqliteStore {
+    /// Durable writes (grants, refresh rotation, revocation, clients, consents, keys, upstream
+    /// tokens) and reads: commits at the chosen [`Durability`].
     pool: SqlitePool,
+    /// Short-lived writes (codes, browser flows, rate-limit windows, leases): commits without
+    /// their own `fsync` (`synchronous=NORMAL`). The next durable commit makes them durable
+    /// too (the WAL is written in order), so they are lost only with the power or the OS, and
+    /// then only what a retry recovers: a code or a sign-in in progress, a counter.
+    light: SqlitePool,
     location: Arc<str>,
 }
 
@@ -91,8 +100,12 @@ impl fmt::Debug for SqliteStore {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Durability {
-    /// `synchronous=FULL` (the default): every commit is on disk before the call returns.
-    /// Costs one `fsync` per commit, which is most of a grant's time on ordinary disks.
+    /// `synchronous=FULL` (the default): every durable commit (a grant and its refresh
+    /// token, a rotation, a revocation, a client, a consent, a key, upstream tokens) is on disk
+    /// before the call returns, and with it every short-lived write before it (codes, browser
+    /// flows, rate-limit windows, leases, which commit without an `fsync` of their own). Costs
+    /// one `fsync` per durable commit, which is most of a grant's CPU and time on ordinary
+    /// disks: one per authorization-code grant, one per refresh.
     #[default]
     Full,
     /// `synchronous=NORMAL` in WAL mode: commits survive a crash of the process, but the last
@@ -136,11 +149,12 @@ impl SqliteStore {
     }
 
     /// Use an existing pool and migrate it (kept private so sqlx stays out of the public API).
-    async fn from_pool(pool: SqlitePool) -> Result<Self, StoreError> {
+    async fn from_pool(pool: SqlitePool, light: SqlitePool) -> Result<Self, StoreError> {
         let location = pool.connect_options().get_filename().display().to_string();
         migrate(&pool).await?;
         Ok(Self {
             pool,
+            light,
             location: location.into(),
         })
     }
@@ -148,6 +162,7 @@ impl SqliteStore {
     /// Close every connection, waiting for those in use to be returned (graceful shutdown).
     /// Later calls on this store or its clones fail.
     pub async fn close(&self) {
+        self.light.close().await;
         self.pool.close().await;
     }
 
@@ -168,10 +183,18 @@ impl SqliteStore {
                 .max_lifetime(None);
         }
         let pool = pool
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(|e| StoreError::with_source("cannot open the SQLite database", e))?;
-        Self::from_pool(pool).await
+        let light = if in_memory {
+            // One in-memory database: a second pool would open another one.
+            pool.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(LIGHT_CONNECTIONS)
+                .connect_lazy_with(options.synchronous(SqliteSynchronous::Normal))
+        };
+        Self::from_pool(pool, light).await
     }
 }
 
@@ -728,7 +751,7 @@ impl Store for SqliteStore {
             sqlx::query("UPDATE clients SET last_authorized_at = ?2 WHERE client_id = ?1")
                 .bind(client_id)
                 .bind(to_db(now))
-                .execute(&self.pool)
+                .execute(&self.light)
                 .await
                 .map_err(db_error("cannot record a client's authorization"))?;
             Ok(())
@@ -862,7 +885,7 @@ impl Store for SqliteStore {
             .bind(code.grant_id.as_str())
             .bind(to_db(code.issued_at))
             .bind(to_db(code.expires_at))
-            .execute(&self.pool)
+            .execute(&self.light)
             .await
             .map_err(db_error("cannot store an authorization code"))?;
             Ok(())
@@ -878,7 +901,7 @@ impl Store for SqliteStore {
                 code_columns!()
             ))
             .bind(hash.as_bytes().as_slice())
-            .fetch_all(&self.pool)
+            .fetch_all(&self.light)
             .await
             .map_err(db_error("cannot consume an authorization code"))?;
             if let Some(row) = taken.first() {
@@ -890,7 +913,7 @@ impl Store for SqliteStore {
                 " FROM codes WHERE hash = ?1"
             ))
             .bind(hash.as_bytes().as_slice())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.light)
             .await
             .map_err(db_error("cannot read an authorization code"))?;
             Ok(match row {
@@ -1331,7 +1354,7 @@ impl Store for SqliteStore {
             .bind(record.subject.as_deref())
             .bind(record.value.as_slice())
             .bind(to_db(record.expires_at))
-            .execute(&self.pool)
+            .execute(&self.light)
             .await
             .map_err(db_error("cannot store a browser flow"))?;
             Ok(())
@@ -1352,7 +1375,7 @@ impl Store for SqliteStore {
             .bind(kind.as_str())
             .bind(key.as_bytes().as_slice())
             .bind(to_db(now))
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.light)
             .await
             .map_err(db_error("cannot read a browser flow"))?;
             row.as_ref().map(flow_from_row).transpose()
@@ -1372,7 +1395,7 @@ impl Store for SqliteStore {
             )
             .bind(kind.as_str())
             .bind(key.as_bytes().as_slice())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.light)
             .await
             .map_err(db_error("cannot take a browser flow"))?;
             let record = row.as_ref().map(flow_from_row).transpose()?;
@@ -1385,7 +1408,7 @@ impl Store for SqliteStore {
             let done = sqlx::query("DELETE FROM flows WHERE kind = ?1 AND subject = ?2")
                 .bind(kind.as_str())
                 .bind(subject)
-                .execute(&self.pool)
+                .execute(&self.light)
                 .await
                 .map_err(db_error("cannot end browser flows"))?;
             Ok(done.rows_affected())
@@ -1404,7 +1427,7 @@ impl Store for SqliteStore {
             .bind(key)
             .bind(to_db(now))
             .bind(to_db(now.saturating_add(window)))
-            .fetch_one(&self.pool)
+            .fetch_one(&self.light)
             .await
             .map_err(db_error("cannot count a rate-limited event"))?;
             Ok(window_from(count, ends_at))
@@ -1418,7 +1441,7 @@ impl Store for SqliteStore {
             )
             .bind(key)
             .bind(to_db(now))
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.light)
             .await
             .map_err(db_error("cannot read a rate-limit window"))?;
             Ok(row.map(|(count, ends_at)| window_from(count, ends_at)))
@@ -1429,7 +1452,7 @@ impl Store for SqliteStore {
         Box::pin(async move {
             sqlx::query("DELETE FROM rate_windows WHERE key = ?1")
                 .bind(key)
-                .execute(&self.pool)
+                .execute(&self.light)
                 .await
                 .map_err(db_error("cannot clear a rate-limit window"))?;
             Ok(())
@@ -1453,7 +1476,7 @@ impl Store for SqliteStore {
             .bind(holder)
             .bind(to_db(until))
             .bind(to_db(now))
-            .execute(&self.pool)
+            .execute(&self.light)
             .await
             .map_err(db_error("cannot take a lease"))?;
             Ok(done.rows_affected() == 1)
@@ -1465,7 +1488,7 @@ impl Store for SqliteStore {
             sqlx::query("DELETE FROM leases WHERE name = ?1 AND holder = ?2")
                 .bind(name)
                 .bind(holder)
-                .execute(&self.pool)
+                .execute(&self.light)
                 .await
                 .map_err(db_error("cannot release a lease"))?;
             Ok(())
