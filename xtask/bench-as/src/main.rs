@@ -19,6 +19,7 @@
 //! generator shows. Everything is loopback, and every loop is bounded in count and time.
 
 use std::{
+    ffi::OsString,
     fmt::Write as _,
     fs,
     io::{BufRead, BufReader, Read},
@@ -222,7 +223,8 @@ async fn run(options: &Options) -> Result<(), String> {
     fs::create_dir_all(&options.work_dir)
         .map_err(|e| format!("{}: {e}", options.work_dir.display()))?;
     let wanted = |kind: Kind| options.only.is_empty() || options.only.contains(&kind);
-    let postgres = postgres_supported(&options.server)?;
+    let support = postgres_support(&options.server)?;
+    let postgres = support != PostgresSupport::None;
     if wanted(Kind::Postgres) && !postgres {
         let message = "this example-mcp-server does not accept --db postgres://…";
         if options.only.contains(&Kind::Postgres) {
@@ -243,13 +245,13 @@ async fn run(options: &Options) -> Result<(), String> {
                     .work_dir
                     .join(format!("bench-as-{}.db", std::process::id()));
                 remove_sqlite(&db);
-                let mut server = Server::start_ours(options, kind, db.as_os_str())?;
+                let mut server = Server::start_ours(options, kind, &[db.clone().into()])?;
                 server.sqlite = Some(db);
                 server
             }
             Kind::Postgres => {
-                let fresh = Schema::create(&options.postgres_url)?;
-                let server = Server::start_ours(options, kind, fresh.url.as_ref())?;
+                let fresh = Schema::create(&options.postgres_url, support)?;
+                let server = Server::start_ours(options, kind, &fresh.args)?;
                 schema = Some(fresh);
                 server
             }
@@ -440,42 +442,74 @@ fn cpu_ticks(pid: &str, children: bool) -> Result<u64, String> {
     Ok(ticks)
 }
 
-/// Whether the demo's usage mentions a PostgreSQL `--db`.
-fn postgres_supported(server: &Path) -> Result<bool, String> {
+/// What the demo's usage says it accepts for PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PostgresSupport {
+    /// No PostgreSQL `--db`.
+    None,
+    /// `--db postgres://…`; the schema is the URL's `search_path`.
+    Url,
+    /// `--db postgres://…` and `--db-schema NAME` (created if missing).
+    UrlAndSchema,
+}
+
+fn postgres_support(server: &Path) -> Result<PostgresSupport, String> {
     let output = Command::new(server)
         .arg("--help")
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot run {}: {e}", server.display()))?;
     let text = String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
-    Ok(text.contains("postgres://"))
+    Ok(if !text.contains("postgres://") {
+        PostgresSupport::None
+    } else if text.contains("--db-schema") {
+        PostgresSupport::UrlAndSchema
+    } else {
+        PostgresSupport::Url
+    })
 }
 
-/// A fresh PostgreSQL schema for one server (created and dropped with `psql`), so that the
-/// run starts from an empty database and leaves nothing behind.
+/// A fresh PostgreSQL schema for one server, dropped afterwards, so that the run starts from an
+/// empty database and leaves nothing behind. The demo creates it when it takes `--db-schema`;
+/// otherwise `psql` creates it and the server's URL names it in `search_path`.
 #[derive(Debug)]
 struct Schema {
     admin_url: String,
     name: String,
-    /// The server's `--db`: `admin_url` with `options=-c search_path=NAME`.
-    url: String,
+    /// The server's `--db` and any further arguments.
+    args: Vec<OsString>,
 }
 
 impl Schema {
-    fn create(admin_url: &str) -> Result<Self, String> {
-        let name = format!("bench_as_{}", std::process::id());
+    fn create(admin_url: &str, support: PostgresSupport) -> Result<Self, String> {
+        let mut unique = [0u8; 6];
+        getrandom::fill(&mut unique).map_err(|e| format!("no randomness: {e}"))?;
+        let name = format!(
+            "bench_as_{}",
+            unique
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        let args = if support == PostgresSupport::UrlAndSchema {
+            vec![admin_url.into(), "--db-schema".into(), name.clone().into()]
+        } else {
+            vec![
+                format!(
+                    "{admin_url}{}options=-c%20search_path%3D{name}",
+                    if admin_url.contains('?') { '&' } else { '?' }
+                )
+                .into(),
+            ]
+        };
         let schema = Self {
             admin_url: admin_url.to_owned(),
-            url: format!(
-                "{admin_url}{}options=-c%20search_path%3D{name}",
-                if admin_url.contains('?') { '&' } else { '?' }
-            ),
             name,
+            args,
         };
-        schema.psql(&format!(
-            "DROP SCHEMA IF EXISTS {0} CASCADE; CREATE SCHEMA {0}",
-            schema.name
-        ))?;
+        if support != PostgresSupport::UrlAndSchema {
+            schema.psql(&format!("CREATE SCHEMA {}", schema.name))?;
+        }
         Ok(schema)
     }
 
@@ -486,9 +520,7 @@ impl Schema {
             .env("PGCONNECT_TIMEOUT", "10")
             .stdin(Stdio::null())
             .output()
-            .map_err(|e| {
-                format!("cannot run psql (the PostgreSQL client) for a fresh schema: {e}")
-            })?;
+            .map_err(|e| format!("cannot run psql (the PostgreSQL client): {e}"))?;
         if output.status.success() {
             Ok(())
         } else {
@@ -503,7 +535,7 @@ impl Schema {
 impl Drop for Schema {
     fn drop(&mut self) {
         if let Err(error) = self.psql(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name)) {
-            eprintln!("bench-as: {error}");
+            eprintln!("bench-as: schema {} left in place: {error}", self.name);
         }
     }
 }
@@ -562,21 +594,25 @@ impl Server {
         })
     }
 
-    /// `taskset -c 0 example-mcp-server --addr 127.0.0.1:0 --auto-approve --db DB`; the issuer
-    /// and resource are read from its protected resource metadata later ([`Bench::connect`]).
-    fn start_ours(options: &Options, kind: Kind, db: &std::ffi::OsStr) -> Result<Self, String> {
+    /// `taskset -c 0 example-mcp-server --addr 127.0.0.1:0 --auto-approve --db DB [ARGS]`
+    /// (`db` is DB then ARGS); the issuer and resource are read from its protected resource
+    /// metadata later ([`Bench::connect`]).
+    fn start_ours(options: &Options, kind: Kind, db: &[OsString]) -> Result<Self, String> {
         let log = options.work_dir.join(format!("{}.log", kind.name()));
         let mut command = Command::new("taskset");
         command
             .args(["-c", SERVER_CPU])
             .arg(&options.server)
             .args(["--addr", "127.0.0.1:0", "--auto-approve", "--db"])
-            .arg(db)
+            .args(db)
             .env("NO_COLOR", "1");
         let shown = format!(
             "taskset -c {SERVER_CPU} {} --addr 127.0.0.1:0 --auto-approve --db {}",
             options.server.display(),
-            redacted(&db.to_string_lossy())
+            db.iter()
+                .map(|a| redacted(&a.to_string_lossy()))
+                .collect::<Vec<_>>()
+                .join(" ")
         );
         let (child, line) = spawn_until(command, &shown, &log, "MCP endpoint:")?;
         let pid = child.id();
