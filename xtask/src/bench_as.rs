@@ -4,8 +4,8 @@
 //!
 //! 1. Installs the reference server: the committed npm project `xtask/bench-as/reference`
 //!    (`@modelcontextprotocol/sdk`, pinned like `tests/sdk-client`, and Node 22) by `npm ci`
-//!    into `.tools/bench-as` (also a `cargo xtask setup` step), with `reference-as.mjs` next to
-//!    it.
+//!    into `.tools/bench-as` when it is missing or its lock file changed (not a `cargo xtask
+//!    setup` step: no test needs it), with `reference-as.mjs` next to it.
 //! 2. Builds `example-mcp-server` and the load generator `bench-as` (`xtask/bench-as`, a crate
 //!    of its own so that xtask stays dependency-free) in release.
 //! 3. Runs the load generator pinned to CPU 1 (`taskset -c 1`); it starts each server pinned to
@@ -29,13 +29,13 @@ const ENTRY: &str =
 const LOADGEN_CPU: &str = "1";
 
 /// Whether the reference server's npm project is installed with a Node >= 22.
-pub(crate) fn present() -> bool {
+fn present() -> bool {
     conformance::npm_installed(SOURCE, PREFIX, ENTRY)
         && conformance::node_binary(&conformance::root().join(PREFIX)).is_some()
 }
 
 /// `npm ci` of the committed lock file into [`PREFIX`].
-pub(crate) fn install() -> bool {
+fn install() -> bool {
     conformance::npm_ci(SOURCE, PREFIX)
 }
 

@@ -5,9 +5,7 @@
 //!   `.tools/conformance`; the official TypeScript MCP SDK for `tests/tests/sdk_client.rs`, into
 //!   `.tools/sdk-client`; the official Python MCP SDK for `tests/tests/python_client.rs`, a venv
 //!   made with the machine's `python3` in `.tools/python-client`; panva's `oidc-provider` and
-//!   Node 22 for `crates/mcp-auth-server/tests/upstream_oidc.rs`, into `.tools/oidc-provider`;
-//!   the TypeScript SDK's reference authorization server and Node 22 for `bench-as`, into
-//!   `.tools/bench-as`).
+//!   Node 22 for `crates/mcp-auth-server/tests/upstream_oidc.rs`, into `.tools/oidc-provider`).
 //!   Idempotent: a step whose tools are present is skipped.
 //! - `cargo xtask test`: `setup`, then `cargo test --workspace` with `MCP_AUTH_REQUIRE_BROWSER=1`,
 //!   `MCP_AUTH_REQUIRE_NODE=1` and `MCP_AUTH_REQUIRE_PYTHON=1` (a browser, Node or Python test
@@ -18,7 +16,8 @@
 //! - `cargo xtask bench-as [--n N] [--only sqlite|postgres|reference]…`: server CPU per grant,
 //!   grants/s and p50/p99 latency of the demo's authorization server (release, with each store)
 //!   next to the TypeScript SDK's reference authorization server, server and load generator
-//!   pinned to their own cores; see `bench_as.rs`.
+//!   pinned to their own cores; installs the reference server (npm, pinned) into
+//!   `.tools/bench-as` on first use; see `bench_as.rs`.
 //! - `cargo xtask conformance [--requirements REVISION]… [--suite NAME]… [--scenario NAME]
 //!   [--authorization]`: the official MCP conformance suite (0.2) in client mode against
 //!   `example-mcp-client` (by default `--requirements 2026-07-28`, `--requirements 2025-11-25` and
@@ -98,11 +97,6 @@ const SETUP_STEPS: &[SetupStep] = &[
         name: "OpenID provider oidc-provider + Node 22 (npm ci into .tools/oidc-provider)",
         present: oidc_provider_present,
         install: install_oidc_provider,
-    },
-    SetupStep {
-        name: "TypeScript SDK reference authorization server + Node 22 (npm ci of xtask/bench-as/reference into .tools/bench-as)",
-        present: bench_as::present,
-        install: bench_as::install,
     },
 ];
 
