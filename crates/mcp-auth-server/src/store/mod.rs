@@ -51,6 +51,8 @@ use mcp_auth_core::metadata::ClientMetadata;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+#[cfg(feature = "sqlite")]
+mod group_commit;
 mod memory;
 #[cfg(feature = "sqlite")]
 mod sqlite;

@@ -12,12 +12,14 @@ use std::time::Duration;
 use mcp_auth_core::metadata::ClientMetadata;
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::sqlite::SqliteConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, Transaction};
 
+use super::group_commit::GroupCommit;
 use super::memory::{foreign_refresh, merge_scopes};
 use super::{
     ClientAuthMethod, ClientRecord, ClientSource, CodeRecord, CodeTake, ConsentRecord, FlowKind,
@@ -84,6 +86,8 @@ pub struct SqliteStore {
     /// too (the WAL is written in order), so they are lost only with the power or the OS, and
     /// then only what a retry recovers: a code or a sign-in in progress, a counter.
     light: SqlitePool,
+    /// The hot durable writes (a grant, a rotation), committed in groups on `pool`.
+    durable: GroupCommit,
     location: Arc<str>,
 }
 
@@ -153,6 +157,7 @@ impl SqliteStore {
         let location = pool.connect_options().get_filename().display().to_string();
         migrate(&pool).await?;
         Ok(Self {
+            durable: GroupCommit::new(pool.clone()),
             pool,
             light,
             location: location.into(),
@@ -549,7 +554,7 @@ async fn commit(tx: Transaction<'static, Sqlite>) -> Result<(), StoreError> {
 }
 
 async fn insert_refresh(
-    tx: &mut Transaction<'static, Sqlite>,
+    conn: &mut SqliteConnection,
     refresh: &RefreshRecord,
 ) -> Result<(), StoreError> {
     sqlx::query(
@@ -565,7 +570,7 @@ async fn insert_refresh(
     .bind(state_name(refresh.state))
     .bind(refresh.parent.as_ref().map(|p| p.as_bytes().as_slice()))
     .bind(refresh.rotated_at.map(to_db))
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await
     .map_err(db_error("cannot store a refresh token"))?;
     Ok(())
@@ -573,13 +578,13 @@ async fn insert_refresh(
 
 /// Revoke a grant and its family inside `tx`; whether the grant was active at `now` before.
 async fn revoke_family(
-    tx: &mut Transaction<'static, Sqlite>,
+    conn: &mut SqliteConnection,
     grant_id: &str,
     now: u64,
 ) -> Result<bool, StoreError> {
     let row = sqlx::query("SELECT expires_at, revoked_at FROM grants WHERE grant_id = ?1")
         .bind(grant_id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *conn)
         .await
         .map_err(db_error("cannot read a grant"))?;
     let Some(row) = row else {
@@ -590,26 +595,28 @@ async fn revoke_family(
     sqlx::query("UPDATE grants SET revoked_at = COALESCE(revoked_at, ?2) WHERE grant_id = ?1")
         .bind(grant_id)
         .bind(to_db(now))
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await
         .map_err(db_error("cannot revoke a grant"))?;
     sqlx::query("UPDATE refresh_tokens SET state = 'revoked' WHERE grant_id = ?1")
         .bind(grant_id)
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await
         .map_err(db_error("cannot revoke refresh tokens"))?;
     Ok(was_active)
 }
 
-impl SqliteStore {
-    async fn rotate(
-        &self,
-        old: &TokenHash,
-        mut new: RefreshRecord,
-        now: u64,
-        grace: u64,
-    ) -> Result<Rotation, StoreError> {
-        let mut tx = begin_immediate(&self.pool).await?;
+/// [`Store::rotate_refresh`] inside the caller's transaction.
+async fn rotate(
+    conn: &mut SqliteConnection,
+    old: TokenHash,
+    mut new: RefreshRecord,
+    now: u64,
+    grace: u64,
+) -> Result<Rotation, StoreError> {
+    let old = &old;
+    {
+        let tx = conn;
         let row = sqlx::query(
             "SELECT r.grant_id, r.state, r.parent, r.rotated_at, g.grant_id AS live_grant, \
              g.revoked_at, g.expires_at \
@@ -658,10 +665,10 @@ impl SqliteStore {
                 .try_get("used")
                 .map_err(db_error("cannot read refresh successors"))?;
             if in_window && grant_active && total > 0 && used == 0 {
-                insert_refresh(&mut tx, &new).await?;
+                insert_refresh(tx, &new).await?;
                 Rotation::WithinGrace
             } else {
-                revoke_family(&mut tx, &grant_id, now).await?;
+                revoke_family(tx, &grant_id, now).await?;
                 Rotation::Reused { grant_id }
             }
         } else {
@@ -683,13 +690,42 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(db_error("cannot rotate a refresh token"))?;
-            insert_refresh(&mut tx, &new).await?;
+            insert_refresh(tx, &new).await?;
             Rotation::Rotated
         };
-        commit(tx).await?;
         Ok(outcome)
     }
+}
 
+/// [`Store::create_grant`] inside the caller's transaction.
+async fn insert_grant(
+    conn: &mut SqliteConnection,
+    grant: GrantRecord,
+    refresh: Option<RefreshRecord>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO grants \
+         (grant_id, client_id, subject, scope, resource, created_at, expires_at, revoked_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .bind(grant.grant_id.as_str())
+    .bind(grant.client_id.as_str())
+    .bind(grant.subject.as_str())
+    .bind(grant.scope.as_str())
+    .bind(grant.resource.as_str())
+    .bind(to_db(grant.created_at))
+    .bind(to_db(grant.expires_at))
+    .bind(grant.revoked_at.map(to_db))
+    .execute(&mut *conn)
+    .await
+    .map_err(db_error("cannot store a grant"))?;
+    if let Some(refresh) = &refresh {
+        insert_refresh(conn, refresh).await?;
+    }
+    Ok(())
+}
+
+impl SqliteStore {
     async fn purge(&self, now: u64) -> Result<u64, StoreError> {
         let now = to_db(now);
         let mut tx = begin_immediate(&self.pool).await?;
@@ -935,30 +971,11 @@ impl Store for SqliteStore {
             {
                 return Err(foreign_refresh());
             }
-            let mut tx = begin_immediate(&self.pool).await?;
-            sqlx::query(
-                "INSERT INTO grants \
-                 (grant_id, client_id, subject, scope, resource, created_at, expires_at, revoked_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )
-            .bind(grant.grant_id.as_str())
-            .bind(grant.client_id.as_str())
-            .bind(grant.subject.as_str())
-            .bind(grant.scope.as_str())
-            .bind(grant.resource.as_str())
-            .bind(to_db(grant.created_at))
-            .bind(to_db(grant.expires_at))
-            .bind(grant.revoked_at.map(to_db))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error("cannot store a grant"))?;
-            if let Some(refresh) = &refresh {
-                insert_refresh(&mut tx, refresh).await?;
-            }
-            commit(tx).await
+            self.durable
+                .run(move |conn| Box::pin(insert_grant(conn, grant, refresh)))
+                .await
         })
     }
-
     fn get_grant<'a>(&'a self, grant_id: &'a str) -> StoreFuture<'a, Option<GrantRecord>> {
         Box::pin(async move {
             let row = sqlx::query(concat!(
@@ -1002,7 +1019,11 @@ impl Store for SqliteStore {
         now: u64,
         grace: u64,
     ) -> StoreFuture<'a, Rotation> {
-        Box::pin(self.rotate(old, new, now, grace))
+        let old = *old;
+        Box::pin(
+            self.durable
+                .run(move |conn| Box::pin(rotate(conn, old, new, now, grace))),
+        )
     }
 
     fn revoke_grant<'a>(&'a self, grant_id: &'a str, now: u64) -> StoreFuture<'a, bool> {
