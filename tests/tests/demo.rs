@@ -37,7 +37,7 @@ use support::{Demo, args, client, granted, tool_json};
 use tokio::net::TcpListener;
 
 async fn start(addr: &str, db: Option<PathBuf>) -> Demo {
-    Demo::start(addr, |config| config.db = db).await
+    Demo::start(addr, |config| config.db = db.map(Into::into)).await
 }
 
 fn manager(url: &str, clock: ManualClock) -> TokenManager {

@@ -115,6 +115,15 @@ impl Fetcher {
         })
     }
 
+    /// A fetcher using a client the caller built.
+    pub(crate) fn with_client(location: Location, client: reqwest::Client) -> Self {
+        Self {
+            client,
+            location,
+            discovered: Mutex::new(None),
+        }
+    }
+
     /// Where keys come from.
     pub(crate) fn location(&self) -> &Location {
         &self.location

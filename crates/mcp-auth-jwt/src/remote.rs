@@ -230,6 +230,38 @@ impl RemoteJwks {
         timing: RemoteTiming,
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Self>, RemoteConfigError> {
+        let (location, config) = Self::check(location, timing)?;
+        let fetcher = Fetcher::new(location, timing.connect_timeout, timing.timeout)
+            .map_err(|_| RemoteConfigError::HttpClient)?;
+        Ok(Self::with_fetcher(fetcher, clock, config))
+    }
+
+    /// Like [`new`](Self::new), but fetching with `http`, a client the caller built: for key
+    /// sets at URLs someone else supplied (a client's `jwks_uri`), whose client resolves names
+    /// with SSRF guards. The client should not follow redirects; `timing`'s timeouts still bound
+    /// each whole fetch.
+    ///
+    /// # Errors
+    ///
+    /// [`RemoteConfigError`] naming the first unusable setting.
+    pub fn with_http_client(
+        location: JwksLocation,
+        timing: RemoteTiming,
+        clock: Arc<dyn Clock>,
+        http: reqwest::Client,
+    ) -> Result<Arc<Self>, RemoteConfigError> {
+        let (location, config) = Self::check(location, timing)?;
+        Ok(Self::with_fetcher(
+            Fetcher::with_client(location, http),
+            clock,
+            config,
+        ))
+    }
+
+    fn check(
+        location: JwksLocation,
+        timing: RemoteTiming,
+    ) -> Result<(Location, RemoteConfig), RemoteConfigError> {
         let range = |ok: bool, what: &'static str| {
             if ok {
                 Ok(())
@@ -271,11 +303,8 @@ impl RemoteJwks {
                 Location::Discover { issuer }
             }
         };
-        let fetcher = Fetcher::new(location, timing.connect_timeout, timing.timeout)
-            .map_err(|_| RemoteConfigError::HttpClient)?;
-        Ok(Self::with_fetcher(
-            fetcher,
-            clock,
+        Ok((
+            location,
             RemoteConfig {
                 cooldown: timing.cooldown,
                 refresh_min: timing.refresh_min,

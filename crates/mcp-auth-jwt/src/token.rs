@@ -18,6 +18,9 @@ pub struct HeaderPolicy {
     pub(crate) algorithms: Vec<JwsAlgorithm>,
     /// Whether `typ: JWT` (or no `typ`) is accepted besides `at+jwt`.
     pub(crate) accept_jwt_typ: bool,
+    /// The explicit type required in place of `at+jwt` (RFC 8725 §3.11), without the
+    /// `application/` prefix; `None`: `at+jwt`.
+    pub(crate) typ: Option<String>,
 }
 
 impl HeaderPolicy {
@@ -29,7 +32,39 @@ impl HeaderPolicy {
         Self {
             algorithms,
             accept_jwt_typ,
+            typ: None,
         }
+    }
+
+    /// Requires the explicit type `typ` in place of `at+jwt` (RFC 8725 §3.11 explicit typing),
+    /// e.g. `oauth-id-jag+jwt` for identity assertion grants; compared case-insensitively, with
+    /// or without the `application/` prefix. `typ: JWT` and no `typ` still pass when
+    /// `accept_jwt_typ` was set.
+    ///
+    /// ```
+    /// use mcp_auth_jwt::{HeaderPolicy, JwsAlgorithm};
+    ///
+    /// let policy = HeaderPolicy::new(JwsAlgorithm::ASYMMETRIC.to_vec(), false)
+    ///     .with_typ("oauth-id-jag+jwt");
+    /// assert_eq!(policy.typ(), "oauth-id-jag+jwt");
+    /// ```
+    #[must_use]
+    pub fn with_typ(mut self, typ: impl Into<String>) -> Self {
+        let typ = typ.into();
+        let bare = match typ.get(..12) {
+            Some(prefix) if typ.len() > 12 && prefix.eq_ignore_ascii_case("application/") => {
+                typ[12..].to_owned()
+            }
+            _ => typ,
+        };
+        self.typ = Some(bare);
+        self
+    }
+
+    /// The explicit type required (`at+jwt` unless [`with_typ`](Self::with_typ) said otherwise).
+    #[must_use]
+    pub fn typ(&self) -> &str {
+        self.typ.as_deref().unwrap_or("at+jwt")
     }
 
     /// The allowed algorithms.
@@ -214,7 +249,7 @@ pub(crate) fn parse<'t>(token: &'t str, policy: &HeaderPolicy) -> Result<Token<'
     if fields.crit {
         return Err(err(VerifyErrorKind::Unsupported));
     }
-    check_typ(fields.typ.as_ref(), policy.accept_jwt_typ)?;
+    check_typ(fields.typ.as_ref(), policy.typ(), policy.accept_jwt_typ)?;
     let kid = match fields.kid {
         None => None,
         Some(Member::Str(kid)) => Some(kid.into_owned()),
@@ -234,7 +269,11 @@ pub(crate) fn parse<'t>(token: &'t str, policy: &HeaderPolicy) -> Result<Token<'
 
 /// `typ` (RFC 9068 §2.1, RFC 7515 §4.1.9: media types are case-insensitive and the
 /// `application/` prefix may be left out).
-fn check_typ(typ: Option<&Member<'_>>, accept_jwt_typ: bool) -> Result<(), VerifyError> {
+fn check_typ(
+    typ: Option<&Member<'_>>,
+    expected: &str,
+    accept_jwt_typ: bool,
+) -> Result<(), VerifyError> {
     let typ: &str = match typ {
         None if accept_jwt_typ => return Ok(()),
         None => return Err(err(VerifyErrorKind::TokenType)),
@@ -246,7 +285,7 @@ fn check_typ(typ: Option<&Member<'_>>, accept_jwt_typ: bool) -> Result<(), Verif
         Some(prefix) if typ.len() > 12 && prefix.eq_ignore_ascii_case("application/") => &typ[12..],
         _ => typ,
     };
-    if bare.eq_ignore_ascii_case("at+jwt") || (accept_jwt_typ && bare.eq_ignore_ascii_case("jwt")) {
+    if bare.eq_ignore_ascii_case(expected) || (accept_jwt_typ && bare.eq_ignore_ascii_case("jwt")) {
         Ok(())
     } else {
         Err(err(VerifyErrorKind::TokenType))
@@ -277,7 +316,40 @@ mod tests {
         HeaderPolicy {
             algorithms: JwsAlgorithm::ASYMMETRIC.to_vec(),
             accept_jwt_typ,
+            typ: None,
         }
+    }
+
+    #[test]
+    fn an_explicit_type_replaces_at_jwt() {
+        let token = |header: &str| format!("{}.{}.c2ln", b64(header), b64("{}"));
+        let jag = HeaderPolicy::new(JwsAlgorithm::ASYMMETRIC.to_vec(), false)
+            .with_typ("application/oauth-id-jag+jwt");
+        assert_eq!(jag.typ(), "oauth-id-jag+jwt");
+        assert!(parse(&token(r#"{"alg":"ES256","typ":"oauth-id-jag+jwt"}"#), &jag).is_ok());
+        assert!(
+            parse(
+                &token(r#"{"alg":"ES256","typ":"application/OAUTH-ID-JAG+JWT"}"#),
+                &jag
+            )
+            .is_ok()
+        );
+        for refused in [
+            r#"{"alg":"ES256","typ":"at+jwt"}"#,
+            r#"{"alg":"ES256","typ":"JWT"}"#,
+            r#"{"alg":"ES256"}"#,
+        ] {
+            assert_eq!(
+                parse(&token(refused), &jag).unwrap_err().kind(),
+                VerifyErrorKind::TokenType,
+                "{refused}"
+            );
+        }
+        let lenient = HeaderPolicy::new(JwsAlgorithm::ASYMMETRIC.to_vec(), true)
+            .with_typ("client-authentication+jwt");
+        assert!(parse(&token(r#"{"alg":"ES256","typ":"JWT"}"#), &lenient).is_ok());
+        assert!(parse(&token(r#"{"alg":"ES256"}"#), &lenient).is_ok());
+        assert!(parse(&token(r#"{"alg":"ES256","typ":"at+jwt"}"#), &lenient).is_err());
     }
 
     fn kind(header: &str, accept_jwt_typ: bool) -> Option<VerifyErrorKind> {

@@ -16,6 +16,14 @@
 //!    client (no secret presented) has nothing to guess and is not held up by the check (its
 //!    failures still count), which keeps the counters, shared by every replica through the
 //!    store, off the path of the ordinary grant.
+//! 7. `private_key_jwt` (RFC 7523 §2.2, OpenID Connect Core §9; feature `jwt-assertions`):
+//!    `client_assertion_type` is `urn:ietf:params:oauth:client-assertion-type:jwt-bearer` and
+//!    `client_assertion` a JWT signed with an asymmetric algorithm (never `none` or HMAC) by a
+//!    key of the client's `jwks` or `jwks_uri` ([`crate::assertion::ClientKeys`]); `iss` = `sub`
+//!    = the `client_id` (the body's `client_id`, when sent, must be it too); `aud` this server's
+//!    issuer or token endpoint; `exp` present and at most 10 minutes ahead; `jti` present and
+//!    used once ([`crate::replay`]: a replay is `invalid_client`, 401). A client that
+//!    registered `private_key_jwt` must use it, and only such a client may.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -32,10 +40,15 @@ use crate::form::Params;
 use crate::state::Inner;
 use crate::store::{ClientAuthMethod, ClientRecord, TokenHash};
 
+/// `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
+pub(crate) const JWT_ASSERTION_TYPE: &str =
+    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
 /// The credentials a request presented.
 #[derive(Debug)]
 pub(crate) struct Presented {
     pub(crate) client_id: String,
+    /// The secret, or for `private_key_jwt` the client assertion.
     pub(crate) secret: Option<Secret>,
     pub(crate) method: ClientAuthMethod,
 }
@@ -72,7 +85,7 @@ pub(crate) fn presented(headers: &HeaderMap, params: &Params) -> Result<Presente
                     .with_basic_challenge(),
             );
         }
-        if params.get("client_secret").is_some() {
+        if params.get("client_secret").is_some() || params.get("client_assertion").is_some() {
             return Err(OAuthError::invalid_request(
                 "use one client authentication method, not two",
             ));
@@ -98,6 +111,42 @@ pub(crate) fn presented(headers: &HeaderMap, params: &Params) -> Result<Presente
             method: ClientAuthMethod::ClientSecretBasic,
         });
     }
+    match (
+        params.get("client_assertion"),
+        params.get("client_assertion_type"),
+    ) {
+        (None, None) => {}
+        (Some(assertion), Some(JWT_ASSERTION_TYPE)) => {
+            if params.get("client_secret").is_some() {
+                return Err(OAuthError::invalid_request(
+                    "use one client authentication method, not two",
+                ));
+            }
+            // The client is the assertion's subject (RFC 7521 §4.2: client_id is optional);
+            // read unverified only to find its keys, checked after the signature.
+            let client_id = match params.get("client_id") {
+                Some(id) => id.to_owned(),
+                None => assertion_subject(assertion).ok_or_else(|| {
+                    OAuthError::invalid_client("the client assertion names no client")
+                })?,
+            };
+            return Ok(Presented {
+                client_id,
+                secret: Some(Secret::new(assertion)),
+                method: ClientAuthMethod::PrivateKeyJwt,
+            });
+        }
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::invalid_client(
+                "unsupported client_assertion_type: use urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ));
+        }
+        _ => {
+            return Err(OAuthError::invalid_request(
+                "client_assertion and client_assertion_type go together",
+            ));
+        }
+    }
     let client_id = params.get("client_id").ok_or_else(|| {
         OAuthError::invalid_client("client authentication is required (client_id missing)")
     })?;
@@ -112,6 +161,21 @@ pub(crate) fn presented(headers: &HeaderMap, params: &Params) -> Result<Presente
             secret: None,
             method: ClientAuthMethod::None,
         }),
+    }
+}
+
+/// The `sub` of a client assertion, unverified.
+fn assertion_subject(assertion: &str) -> Option<String> {
+    #[cfg(feature = "jwt-assertions")]
+    {
+        crate::assertion::unverified_claims(assertion)
+            .and_then(|claims| crate::assertion::string(&claims, "sub").map(str::to_owned))
+            .filter(|sub| !sub.is_empty())
+    }
+    #[cfg(not(feature = "jwt-assertions"))]
+    {
+        let _ = assertion;
+        None
     }
 }
 
@@ -234,8 +298,15 @@ async fn check_client(inner: &Inner, presented: &Presented) -> Result<ClientReco
             ClientAuthMethod::ClientSecretBasic => {
                 "this client registered client_secret_basic: use HTTP Basic"
             }
+            ClientAuthMethod::PrivateKeyJwt => {
+                "this client registered private_key_jwt: send a client assertion"
+            }
             _ => "this client registered client_secret_post: send client_secret in the body",
         })),
+        (ClientAuthMethod::PrivateKeyJwt, _) => {
+            check_assertion(inner, presented, &client).await?;
+            Ok(client)
+        }
         _ => {
             let ok = match (&client.secret_hash, &presented.secret) {
                 (Some(hash), Some(secret)) => hash.verify(secret.expose()),
@@ -252,6 +323,76 @@ async fn check_client(inner: &Inner, presented: &Presented) -> Result<ClientReco
             Ok(client)
         }
     }
+}
+
+/// Rule 7: the client assertion of a `private_key_jwt` client.
+#[cfg(feature = "jwt-assertions")]
+async fn check_assertion(
+    inner: &Inner,
+    presented: &Presented,
+    client: &ClientRecord,
+) -> Result<(), OAuthError> {
+    use crate::assertion::{self, Rules};
+    use crate::replay::Use;
+
+    let Some(token) = &presented.secret else {
+        return Err(presented.fail("the client assertion is missing"));
+    };
+    let verifier = inner
+        .client_keys
+        .verifier(client)
+        .map_err(|why| presented.fail(why))?;
+    let claims = match verifier.verify(token.expose()).await {
+        Ok(claims) => claims,
+        Err(e) if e.is_unavailable() => {
+            #[cfg(feature = "tracing")]
+            tracing::warn!(client_id = %client.client_id, "the client's key set is unavailable");
+            return Err(OAuthError::temporarily_unavailable());
+        }
+        Err(_e) => {
+            #[cfg(feature = "tracing")]
+            tracing::info!(client_id = %client.client_id, reason = ?_e.kind(), "client assertion refused");
+            return Err(presented
+                .fail("the client assertion is not valid (signature, algorithm, key or type)"));
+        }
+    };
+    let now = inner.now();
+    let checked = assertion::check_claims(
+        &inner.config,
+        &claims,
+        &Rules {
+            issuer: &client.client_id,
+            max_lifetime: assertion::CLIENT_ASSERTION_MAX_LIFETIME,
+            require_jti: true,
+            now,
+        },
+    )
+    .map_err(|why| presented.fail(why))?;
+    if assertion::string(&claims, "sub") != Some(client.client_id.as_str()) {
+        return Err(presented.fail("the client assertion's subject is not the client"));
+    }
+    let jti = checked.jti.as_deref().unwrap_or_default();
+    match inner
+        .replay
+        .first_use("client", &client.client_id, jti, checked.exp, now)
+    {
+        Use::First => Ok(()),
+        Use::Replayed => {
+            #[cfg(feature = "tracing")]
+            tracing::warn!(client_id = %client.client_id, "client assertion replayed");
+            Err(presented.fail("the client assertion was already used"))
+        }
+        Use::Full => Err(OAuthError::temporarily_unavailable()),
+    }
+}
+
+#[cfg(not(feature = "jwt-assertions"))]
+async fn check_assertion(
+    _inner: &Inner,
+    presented: &Presented,
+    _client: &ClientRecord,
+) -> Result<(), OAuthError> {
+    Err(presented.fail("private_key_jwt is not supported by this server"))
 }
 
 /// Authenticate a resource server at the introspection endpoint against the configured

@@ -86,7 +86,10 @@ pub(crate) async fn resolve(inner: &Inner, client_id: &str) -> Result<ClientReco
 #[must_use]
 pub struct MachineClient {
     client_id: String,
-    secret: Secret,
+    /// `None` for a client authenticating with `private_key_jwt`.
+    secret: Option<Secret>,
+    jwks: Option<serde_json::Value>,
+    jwks_uri: Option<String>,
     auth_method: ClientAuthMethod,
     scopes: Vec<String>,
     resources: Vec<String>,
@@ -97,7 +100,8 @@ impl fmt::Debug for MachineClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MachineClient")
             .field("client_id", &self.client_id)
-            .field("secret", &"[REDACTED]")
+            .field("secret", &self.secret.as_ref().map(|_| "[REDACTED]"))
+            .field("jwks_uri", &self.jwks_uri)
             .field("auth_method", &self.auth_method)
             .field("scopes", &self.scopes)
             .field("resources", &self.resources)
@@ -111,12 +115,40 @@ impl MachineClient {
     pub fn new(client_id: impl Into<String>, secret: Secret) -> Self {
         Self {
             client_id: client_id.into(),
-            secret,
+            secret: Some(secret),
+            jwks: None,
+            jwks_uri: None,
             auth_method: ClientAuthMethod::ClientSecretBasic,
             scopes: Vec::new(),
             resources: Vec::new(),
             name: None,
         }
+    }
+
+    /// A client `client_id` authenticating with `private_key_jwt` (RFC 7523 client assertions)
+    /// signed by a key of `jwks` (a JWK Set of public keys, `{"keys": [...]}`). Feature
+    /// `jwt-assertions`.
+    #[cfg(feature = "jwt-assertions")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt-assertions")))]
+    pub fn with_jwks(client_id: impl Into<String>, jwks: serde_json::Value) -> Self {
+        let mut client = Self::new(client_id, Secret::new(""));
+        client.secret = None;
+        client.jwks = Some(jwks);
+        client.auth_method = ClientAuthMethod::PrivateKeyJwt;
+        client
+    }
+
+    /// A client `client_id` authenticating with `private_key_jwt`, its public keys at
+    /// `jwks_uri` (fetched and cached like every JWK Set; https, or http on loopback). Feature
+    /// `jwt-assertions`.
+    #[cfg(feature = "jwt-assertions")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt-assertions")))]
+    pub fn with_jwks_uri(client_id: impl Into<String>, jwks_uri: impl Into<String>) -> Self {
+        let mut client = Self::new(client_id, Secret::new(""));
+        client.secret = None;
+        client.jwks_uri = Some(jwks_uri.into());
+        client.auth_method = ClientAuthMethod::PrivateKeyJwt;
+        client
     }
 
     /// The scopes it may obtain (its allow list); each must be one the server knows, and not
@@ -136,8 +168,9 @@ impl MachineClient {
         self
     }
 
-    /// How it authenticates: [`ClientAuthMethod::ClientSecretBasic`] (the default) or
-    /// [`ClientAuthMethod::ClientSecretPost`].
+    /// How a client with a secret authenticates: [`ClientAuthMethod::ClientSecretBasic`] (the
+    /// default) or [`ClientAuthMethod::ClientSecretPost`]. (A client made with `with_jwks` or
+    /// `with_jwks_uri` uses `private_key_jwt`.)
     pub fn auth_method(mut self, method: ClientAuthMethod) -> Self {
         self.auth_method = method;
         self
@@ -169,14 +202,42 @@ impl MachineClient {
                 "machine client id {id:?}: 1 to 255 characters, no control characters, not a URL"
             ));
         }
-        if self.secret.expose().chars().count() < MIN_SECRET_CHARS {
-            return invalid(format!(
-                "machine client {id:?}: the secret must have at least {MIN_SECRET_CHARS} characters"
-            ));
+        match (&self.secret, self.auth_method) {
+            (_, ClientAuthMethod::None) => {
+                return invalid(format!(
+                    "machine client {id:?}: a machine client authenticates (client_secret_basic, client_secret_post or private_key_jwt)"
+                ));
+            }
+            (Some(_), ClientAuthMethod::PrivateKeyJwt) => {
+                return invalid(format!(
+                    "machine client {id:?}: private_key_jwt clients are made with with_jwks or with_jwks_uri"
+                ));
+            }
+            (Some(secret), _) if secret.expose().chars().count() < MIN_SECRET_CHARS => {
+                return invalid(format!(
+                    "machine client {id:?}: the secret must have at least {MIN_SECRET_CHARS} characters"
+                ));
+            }
+            _ => {}
         }
-        if self.auth_method == ClientAuthMethod::None {
+        #[cfg(feature = "jwt-assertions")]
+        if let Some(jwks) = &self.jwks {
+            let usable = jwks
+                .as_object()
+                .and_then(|doc| mcp_auth_jwt::KeySet::from_document(doc).ok())
+                .is_some_and(|(set, _)| !set.is_empty());
+            if !usable {
+                return invalid(format!(
+                    "machine client {id:?}: the JWK Set has no usable public key"
+                ));
+            }
+        }
+        if let Some(uri) = &self.jwks_uri
+            && !uri.starts_with("https://")
+            && !crate::state::is_loopback_url(uri)
+        {
             return invalid(format!(
-                "machine client {id:?}: a machine client authenticates (client_secret_basic or client_secret_post)"
+                "machine client {id:?}: the jwks_uri must be https (http only on loopback)"
             ));
         }
         if self.scopes.is_empty() {
@@ -205,15 +266,25 @@ impl MachineClient {
         metadata.token_endpoint_auth_method = Some(self.auth_method.as_str().to_owned());
         metadata.scope = Some(scope.clone());
         metadata.client_name = self.name;
-        Ok(ClientRecord::confidential(
-            self.client_id,
-            self.auth_method,
-            TokenHash::of(self.secret.expose()),
-            metadata,
-            now,
-        )
-        .with_source(ClientSource::Static)
-        .with_machine_scope(scope)
-        .with_resources(resources))
+        metadata.jwks = self.jwks;
+        metadata.jwks_uri = self.jwks_uri;
+        let record = match &self.secret {
+            Some(secret) => ClientRecord::confidential(
+                self.client_id,
+                self.auth_method,
+                TokenHash::of(secret.expose()),
+                metadata,
+                now,
+            ),
+            None => {
+                let mut record = ClientRecord::public(self.client_id, metadata, now);
+                record.auth_method = self.auth_method;
+                record
+            }
+        };
+        Ok(record
+            .with_source(ClientSource::Static)
+            .with_machine_scope(scope)
+            .with_resources(resources))
     }
 }

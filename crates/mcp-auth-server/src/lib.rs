@@ -8,7 +8,7 @@
 //! | `/.well-known/oauth-authorization-server[/path]`, `/.well-known/openid-configuration[/path]`, `[/path]/.well-known/openid-configuration` | RFC 8414, OIDC Discovery |
 //! | `/register` | RFC 7591 dynamic client registration |
 //! | `/authorize` (+ the login and consent page) | OAuth 2.1 §4.1, PKCE S256 only, RFC 8707 `resource`, RFC 9207 `iss` |
-//! | `/token` | `authorization_code`, `refresh_token` (rotated, reuse revokes the family), `client_credentials` (off by default; operator-arranged [`MachineClient`]s only) |
+//! | `/token` | `authorization_code`, `refresh_token` (rotated, reuse revokes the family), `client_credentials` (off by default; operator-arranged [`MachineClient`]s only), the RFC 7523 JWT bearer grant for identity assertion grants and workload tokens from trusted issuers (off by default; `jwt_bearer`); clients authenticate with a secret or with `private_key_jwt` |
 //! | `/revoke` | RFC 7009 |
 //! | `/introspect` | RFC 7662 (authenticated) |
 //! | `/jwks.json` | the public signing keys |
@@ -21,7 +21,8 @@
 //!
 //! Persistence goes through the [`Store`](store::Store) trait: [`MemoryStore`](store::MemoryStore)
 //! for tests, `SqliteStore` (feature `sqlite`, on by default) for a server that keeps its
-//! clients, refresh tokens, consents and signing keys across restarts.
+//! clients, refresh tokens, consents and signing keys across restarts, `PostgresStore` (feature
+//! `postgres`) for replicas sharing one database (see [`store`] on choosing).
 //!
 //! When users sign in through another provider, the [`vault`] keeps the tokens that provider
 //! issued, per user and encrypted (AES-256-GCM under a key the deployment supplies), refreshes
@@ -41,6 +42,12 @@
 //! 4. Every revocation reaches [`Revocations`] at once, for resource servers in the process.
 //! 5. Failed client authentications are throttled per `client_id` and per address.
 //! 6. On a loopback issuer, a request naming a non-loopback `Host` is refused (DNS rebinding).
+//! 7. JWT assertions (`private_key_jwt` client assertions, JWT bearer grants) are signed with an
+//!    asymmetric algorithm (never `none` or HMAC), addressed to this server, short-lived, and
+//!    single use: their `jti`s are remembered until they expire, **in this process's memory**
+//!    (bounded, failing closed when full). Replicas behind a load balancer do not share it, so
+//!    an assertion could be replayed once per replica within its lifetime. The `jwks_uri` of a
+//!    client that registered itself is fetched with the metadata-document SSRF guards.
 //!
 //! # When to use a dedicated identity provider instead
 //!
@@ -78,6 +85,8 @@
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "jwt-assertions")]
+mod assertion;
 #[cfg(feature = "cimd")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cimd")))]
 pub mod cimd;
@@ -88,12 +97,17 @@ mod flow;
 mod form;
 mod handlers;
 mod http;
+#[cfg(feature = "jwt-assertions")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt-assertions")))]
+pub mod jwt_bearer;
 pub mod keys;
 mod limit;
 pub mod login;
 mod metadata;
 mod policy;
 mod redirect;
+#[cfg(feature = "jwt-assertions")]
+mod replay;
 mod revocation;
 mod server;
 mod state;

@@ -7,7 +7,12 @@ use crate::state::Config;
 
 /// Build the document from the same configuration that decides which routes are mounted, so
 /// only mounted endpoints are advertised.
-pub(crate) fn build(config: &Config, openid: bool, cimd: bool) -> AuthorizationServerMetadata {
+pub(crate) fn build(
+    config: &Config,
+    openid: bool,
+    cimd: bool,
+    jwt_bearer: bool,
+) -> AuthorizationServerMetadata {
     let mut m = AuthorizationServerMetadata::new(config.issuer.clone());
     m.authorization_endpoint = Some(config.url("/authorize"));
     m.token_endpoint = Some(config.url("/token"));
@@ -29,9 +34,24 @@ pub(crate) fn build(config: &Config, openid: bool, cimd: bool) -> AuthorizationS
     if config.client_credentials {
         m.grant_types_supported.push("client_credentials".into());
     }
-    let auth_methods: Vec<String> = ["none", "client_secret_basic", "client_secret_post"]
+    if jwt_bearer {
+        m.grant_types_supported
+            .push("urn:ietf:params:oauth:grant-type:jwt-bearer".into());
+    }
+    #[cfg_attr(not(feature = "jwt-assertions"), allow(unused_mut))]
+    let mut auth_methods: Vec<String> = ["none", "client_secret_basic", "client_secret_post"]
         .map(String::from)
         .to_vec();
+    #[cfg(feature = "jwt-assertions")]
+    {
+        auth_methods.push("private_key_jwt".into());
+        m.token_endpoint_auth_signing_alg_values_supported = crate::assertion::algorithm_names();
+        // RFC 8414 §2: the revocation endpoint takes the same client assertions.
+        m.extra.insert(
+            "revocation_endpoint_auth_signing_alg_values_supported".into(),
+            crate::assertion::algorithm_names().into(),
+        );
+    }
     m.token_endpoint_auth_methods_supported = auth_methods.clone();
     m.revocation_endpoint = Some(config.url("/revoke"));
     m.revocation_endpoint_auth_methods_supported = auth_methods;

@@ -184,7 +184,7 @@ pub(crate) fn granted_resource(granted: &str, requested: Option<&str>) -> Result
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::time::Duration;
 
     use mcp_auth_core::metadata::ClientMetadata;
@@ -199,7 +199,7 @@ mod tests {
         ScopeSet::parse(s).unwrap()
     }
 
-    fn config(client_credentials: bool) -> Config {
+    pub(crate) fn config(client_credentials: bool) -> Config {
         let day = Duration::from_secs(86_400);
         Config {
             issuer: "https://mcp.example.com".into(),

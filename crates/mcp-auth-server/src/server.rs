@@ -63,7 +63,11 @@ impl AuthorizationServer {
         let cimd_on = self.inner.cimd.is_some();
         #[cfg(not(feature = "cimd"))]
         let cimd_on = false;
-        crate::metadata::build(&self.inner.config, false, cimd_on)
+        #[cfg(feature = "jwt-assertions")]
+        let jwt_bearer = !self.inner.jwt_bearer.is_empty();
+        #[cfg(not(feature = "jwt-assertions"))]
+        let jwt_bearer = false;
+        crate::metadata::build(&self.inner.config, false, cimd_on, jwt_bearer)
     }
 
     /// What this server revoked, for a resource server in the same process: wrap its verifier
@@ -255,6 +259,8 @@ pub struct AuthorizationServerBuilder {
     #[cfg(feature = "cimd")]
     cimd: Option<CimdConfig>,
     vault: Option<VaultBuilder>,
+    #[cfg(feature = "jwt-assertions")]
+    jwt_bearer: Vec<crate::jwt_bearer::JwtBearerIssuer>,
 }
 
 impl fmt::Debug for AuthorizationServerBuilder {
@@ -300,6 +306,8 @@ impl AuthorizationServerBuilder {
             #[cfg(feature = "cimd")]
             cimd: Some(CimdConfig::default()),
             vault: None,
+            #[cfg(feature = "jwt-assertions")]
+            jwt_bearer: Vec::new(),
         }
     }
 
@@ -586,6 +594,19 @@ impl AuthorizationServerBuilder {
         self
     }
 
+    /// Trust `issuer`'s assertions for the JWT bearer grant (RFC 7523; repeatable): identity
+    /// assertion grants from an enterprise IdP, or workload tokens from a platform. The grant
+    /// (and its `grant_types_supported` entry) is on when at least one issuer is trusted. See
+    /// [`crate::jwt_bearer`] for the rules; [`build`](Self::build) fails with
+    /// [`ConfigError`] for an issuer without scopes, a workload issuer without clients, or an
+    /// unknown scope or resource.
+    #[cfg(feature = "jwt-assertions")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt-assertions")))]
+    pub fn jwt_bearer_issuer(mut self, issuer: crate::jwt_bearer::JwtBearerIssuer) -> Self {
+        self.jwt_bearer.push(issuer);
+        self
+    }
+
     /// Check the configuration, load (or create) the signing keys, and build the server.
     pub async fn build(self) -> Result<AuthorizationServer, ConfigError> {
         let issuer = check_issuer(&self.issuer)?;
@@ -716,8 +737,26 @@ impl AuthorizationServerBuilder {
         let cimd_on = cimd.is_some();
         #[cfg(not(feature = "cimd"))]
         let cimd_on = false;
-        let metadata = crate::metadata::build(&config, false, cimd_on);
-        let openid = crate::metadata::build(&config, true, cimd_on);
+        #[cfg(feature = "jwt-assertions")]
+        let jwt_bearer = {
+            let mut trusted: Vec<crate::jwt_bearer::TrustedIssuer> = Vec::new();
+            for issuer in self.jwt_bearer {
+                let issuer = issuer.check(&config, self.clock.clone())?;
+                if trusted.iter().any(|t| t.issuer == issuer.issuer) {
+                    return Err(ConfigError::Invalid(
+                        format!("JWT bearer issuer {:?} is configured twice", issuer.issuer).into(),
+                    ));
+                }
+                trusted.push(issuer);
+            }
+            trusted
+        };
+        #[cfg(feature = "jwt-assertions")]
+        let jwt_bearer_on = !jwt_bearer.is_empty();
+        #[cfg(not(feature = "jwt-assertions"))]
+        let jwt_bearer_on = false;
+        let metadata = crate::metadata::build(&config, false, cimd_on, jwt_bearer_on);
+        let openid = crate::metadata::build(&config, true, cimd_on, jwt_bearer_on);
         let metadata_json = serde_json::to_vec(&metadata)
             .map_err(|e| ConfigError::Invalid(e.to_string().into()))?;
         let openid_json =
@@ -730,6 +769,35 @@ impl AuthorizationServerBuilder {
         for record in machine_clients {
             store.put_client(record).await?;
         }
+        // The clients a workload issuer names, when the store does not hold them: public,
+        // operator-registered, for the JWT bearer grant only.
+        #[cfg(feature = "jwt-assertions")]
+        for issuer in &jwt_bearer {
+            for client_id in &issuer.clients {
+                if store.get_client(client_id).await?.is_none() {
+                    let mut metadata = mcp_auth_core::metadata::ClientMetadata::default();
+                    metadata.grant_types = vec![crate::jwt_bearer::JWT_BEARER_GRANT_TYPE.into()];
+                    metadata.token_endpoint_auth_method = Some("none".into());
+                    store
+                        .put_client(
+                            crate::store::ClientRecord::public(client_id.clone(), metadata, now)
+                                .with_source(crate::store::ClientSource::Static),
+                        )
+                        .await?;
+                }
+            }
+        }
+        // Keys of clients that registered themselves are fetched with the metadata-document
+        // fetcher's SSRF guards (and its loopback setting).
+        #[cfg(feature = "jwt-assertions")]
+        let client_keys = {
+            let guard = match &cimd {
+                Some(fetcher) => fetcher.clone(),
+                None => CimdFetcher::new(CimdConfig::default())
+                    .map_err(|e| ConfigError::Invalid(e.to_string().into()))?,
+            };
+            crate::assertion::ClientKeys::new(self.clock.clone(), guard)
+        };
         // What was revoked before a restart stays revoked for the tokens still alive.
         let revocations = Revocations::new(&config.issuer);
         let lifetime = access_token_ttl.as_secs();
@@ -782,6 +850,12 @@ impl AuthorizationServerBuilder {
                 ),
                 revocations,
                 vault: vault.map(|v| v.bind(vault_store, vault_clock, server.clone())),
+                #[cfg(feature = "jwt-assertions")]
+                client_keys,
+                #[cfg(feature = "jwt-assertions")]
+                jwt_bearer,
+                #[cfg(feature = "jwt-assertions")]
+                replay: crate::replay::ReplayCache::default(),
             }),
         };
         if !revocation_poll.is_zero() {

@@ -44,6 +44,15 @@ pub(crate) struct Inner {
     pub(crate) revocations: Revocations,
     /// The upstream token vault, when upstream sign-in keeps tokens.
     pub(crate) vault: Option<crate::vault::Vault>,
+    /// The keys of `private_key_jwt` clients.
+    #[cfg(feature = "jwt-assertions")]
+    pub(crate) client_keys: crate::assertion::ClientKeys,
+    /// The issuers the JWT bearer grant trusts (empty: the grant is off).
+    #[cfg(feature = "jwt-assertions")]
+    pub(crate) jwt_bearer: Vec<crate::jwt_bearer::TrustedIssuer>,
+    /// Seen `jti`s of client assertions and JWT bearer assertions.
+    #[cfg(feature = "jwt-assertions")]
+    pub(crate) replay: crate::replay::ReplayCache,
 }
 
 impl Inner {

@@ -368,20 +368,37 @@ async fn shared_secret_documents_are_refused() {
                     &json!({"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://client.example.com/jwks"}),
                 )),
             ),
+            (
+                "/pkjwt-no-keys",
+                Canned::json(&document_with(
+                    &url("/pkjwt-no-keys"),
+                    &json!({"token_endpoint_auth_method": "private_key_jwt"}),
+                )),
+            ),
         ]
     })
     .await;
     let f = fetcher(|_| {});
-    for path in ["/basic", "/post", "/secret", "/pkjwt"] {
+    for path in ["/basic", "/post", "/secret", "/pkjwt-no-keys"] {
         let error = f.resolve(&docs.url(path), NOW).await.unwrap_err();
         assert_eq!(error.kind(), CimdErrorKind::AuthMethod, "{path}");
     }
-    let error = f.resolve(&docs.url("/pkjwt"), NOW).await.unwrap_err();
+    let error = f
+        .resolve(&docs.url("/pkjwt-no-keys"), NOW)
+        .await
+        .unwrap_err();
     assert!(
         error.message().contains("private_key_jwt"),
         "{}",
         error.message()
     );
+    // private_key_jwt with its keys (AS-37): a confidential client that must use them.
+    let client = f.resolve(&docs.url("/pkjwt"), NOW).await.unwrap();
+    assert_eq!(
+        client.auth_method,
+        mcp_auth_server::store::ClientAuthMethod::PrivateKeyJwt
+    );
+    assert!(!client.is_public());
 }
 
 #[tokio::test]

@@ -3,8 +3,11 @@
 // `Default` and field assignment (the struct literal clippy suggests does not compile).
 #![allow(clippy::field_reassign_with_default)]
 //! One suite every `Store` backend passes: each case is an `async fn(Arc<dyn Store>)`, and
-//! `every_backend!` instantiates it as `memory::<case>` and `sqlite::<case>` (a fresh temp file
-//! per test). SQLite-only cases (restart, migrations) are in `sqlite_file`.
+//! `every_backend!` instantiates it as `memory::<case>`, `sqlite::<case>` (a fresh temp file
+//! per test) and `postgres::<case>` (a fresh schema per test, dropped afterwards, in the
+//! database at `MCP_AUTH_TEST_POSTGRES_URL`; unset or unreachable, the PostgreSQL tests print
+//! that they skipped, or fail when `CI` is set). SQLite-only cases (restart, migrations) are in
+//! `sqlite_file`, PostgreSQL-only ones (two pools as two processes, bounds) in `postgres_db`.
 
 use std::sync::Arc;
 
@@ -19,18 +22,16 @@ const NOW: u64 = 1_700_000_000;
 
 // ----- fixtures -----
 
-/// A store plus whatever must live as long as it (the SQLite temp file).
+/// A store plus whatever must live as long as it (the SQLite temp file, the PostgreSQL schema).
 struct Fixture {
     store: Arc<dyn Store>,
-    #[cfg(feature = "sqlite")]
-    _file: Option<TempDb>,
+    _guard: Box<dyn std::any::Any + Send>,
 }
 
 async fn memory() -> Fixture {
     Fixture {
         store: Arc::new(MemoryStore::new()),
-        #[cfg(feature = "sqlite")]
-        _file: None,
+        _guard: Box::new(()),
     }
 }
 
@@ -42,8 +43,20 @@ async fn sqlite() -> Fixture {
         .unwrap();
     Fixture {
         store: Arc::new(store),
-        _file: Some(file),
+        _guard: Box::new(file),
     }
+}
+
+/// A store in a schema of its own, or `None` (skipped) when no PostgreSQL is reachable and `CI`
+/// is not set.
+#[cfg(feature = "postgres")]
+async fn postgres() -> Option<Fixture> {
+    let schema = pg::Schema::new().await?;
+    let store = schema.connect().await;
+    Some(Fixture {
+        store: Arc::new(store),
+        _guard: Box::new(schema),
+    })
 }
 
 /// A database file in the temp dir, deleted (with its WAL files) on drop.
@@ -78,6 +91,107 @@ impl TempDb {
 impl Drop for TempDb {
     fn drop(&mut self) {
         self.remove();
+    }
+}
+
+/// The test database: its URL, a schema per test, raw connections.
+#[cfg(feature = "postgres")]
+mod pg {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+
+    use mcp_auth_server::store::{PostgresOptions, PostgresStore};
+    use sqlx::{Connection, PgConnection};
+
+    pub(crate) const URL_ENV: &str = "MCP_AUTH_TEST_POSTGRES_URL";
+
+    /// The test database's URL once it answered; `None` when the tests skip (not under `CI`,
+    /// where they fail instead).
+    pub(crate) async fn url() -> Option<String> {
+        let reason = match std::env::var(URL_ENV) {
+            Ok(url) if !url.is_empty() => {
+                match tokio::time::timeout(Duration::from_secs(5), PgConnection::connect(&url))
+                    .await
+                {
+                    Ok(Ok(conn)) => {
+                        let _ = conn.close().await;
+                        return Some(url);
+                    }
+                    Ok(Err(e)) => format!("the PostgreSQL at {URL_ENV} is unreachable: {e}"),
+                    Err(_) => format!("the PostgreSQL at {URL_ENV} did not answer within 5 s"),
+                }
+            }
+            _ => format!("{URL_ENV} is not set"),
+        };
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "PostgreSQL is required when CI is set: {reason}"
+        );
+        eprintln!(
+            "skipped: {reason} (set {URL_ENV}, e.g. postgres://postgres@127.0.0.1:5432/test)"
+        );
+        None
+    }
+
+    /// A schema of this test's own (unique per process and test), dropped on drop.
+    pub(crate) struct Schema {
+        pub(crate) url: String,
+        pub(crate) name: String,
+    }
+
+    impl Schema {
+        pub(crate) async fn new() -> Option<Self> {
+            static NEXT: AtomicU32 = AtomicU32::new(0);
+            let url = url().await?;
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let name = format!("mcp_auth_test_{}_{n}", std::process::id());
+            let schema = Self { url, name };
+            schema.drop_now(); // left over by a crashed run with the same pid
+            Some(schema)
+        }
+
+        pub(crate) fn options(&self) -> PostgresOptions {
+            PostgresOptions::new(&self.url).schema(&self.name)
+        }
+
+        pub(crate) async fn connect(&self) -> PostgresStore {
+            PostgresStore::connect_with(self.options()).await.unwrap()
+        }
+
+        /// A connection of the test's own, in the schema.
+        pub(crate) async fn raw(&self) -> PgConnection {
+            let mut conn = PgConnection::connect(&self.url).await.unwrap();
+            sqlx::raw_sql(&format!("SET search_path TO \"{}\"", self.name))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            conn
+        }
+
+        fn drop_now(&self) {
+            let (url, name) = (self.url.clone(), self.name.clone());
+            // Drop may run inside the test's runtime: a thread with a runtime of its own.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async {
+                    if let Ok(mut conn) = PgConnection::connect(&url).await {
+                        let drop = format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE");
+                        let _ = sqlx::raw_sql(&drop).execute(&mut conn).await;
+                        let _ = conn.close().await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+
+    impl Drop for Schema {
+        fn drop(&mut self) {
+            self.drop_now();
+        }
     }
 }
 
@@ -1790,6 +1904,127 @@ async fn purge_expired_drops_expired_flows_windows_and_leases(store: Arc<dyn Sto
     );
 }
 
+async fn a_failed_rotation_changes_nothing(store: Arc<dyn Store>) {
+    store
+        .create_grant(
+            grant("grant-1", NOW + 86_400),
+            Some(refresh("rt-0", "grant-1", NOW + 3_600)),
+        )
+        .await
+        .unwrap();
+    // Two successors of rt-0, siblings (a retried refresh inside the grace window).
+    let r = rotate_within(
+        &*store,
+        "rt-0",
+        refresh("rt-a", "grant-1", NOW + 7_200),
+        NOW + 1,
+        GRACE,
+    );
+    assert_eq!(r.await.unwrap(), Rotation::Rotated);
+    let r = rotate_within(
+        &*store,
+        "rt-0",
+        refresh("rt-b", "grant-1", NOW + 7_200),
+        NOW + 2,
+        GRACE,
+    );
+    assert_eq!(r.await.unwrap(), Rotation::WithinGrace);
+    // Rotating rt-a into a hash that is already stored (rt-b's) fails ...
+    let r = rotate_within(
+        &*store,
+        "rt-a",
+        refresh("rt-b", "grant-1", NOW + 7_200),
+        NOW + 3,
+        GRACE,
+    );
+    assert!(r.await.is_err());
+    // ... and supersedes nothing: both siblings are as they were.
+    assert_eq!(state_of(&*store, "rt-a").await, Some(RefreshState::Active));
+    assert_eq!(state_of(&*store, "rt-b").await, Some(RefreshState::Active));
+    let r = rotate_within(
+        &*store,
+        "rt-a",
+        refresh("rt-c", "grant-1", NOW + 7_200),
+        NOW + 4,
+        GRACE,
+    );
+    assert_eq!(r.await.unwrap(), Rotation::Rotated);
+    assert_eq!(state_of(&*store, "rt-b").await, Some(RefreshState::Rotated));
+}
+
+async fn sixty_four_concurrent_consents_for_one_triple_keep_every_scope(store: Arc<dyn Store>) {
+    let mcp = "https://mcp.example.com/mcp";
+    let tasks: Vec<_> = (0..64u64)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .put_consent(consent(mcp, &format!("scope-{i} shared"), NOW + i))
+                    .await
+                    .unwrap();
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let stored = store
+        .get_consent("alice", "client-1", mcp)
+        .await
+        .unwrap()
+        .unwrap();
+    let scopes: std::collections::HashSet<&str> = stored.scope.split(' ').collect();
+    assert_eq!(scopes.len(), 65, "{}", stored.scope);
+    assert_eq!(stored.scope.split(' ').count(), 65, "no duplicates");
+    for i in 0..64 {
+        assert!(scopes.contains(format!("scope-{i}").as_str()));
+    }
+}
+
+async fn ids_with_a_nul_character_are_found_nowhere(store: Arc<dyn Store>) {
+    store
+        .put_client(ClientRecord::public("client-1", metadata(), NOW))
+        .await
+        .unwrap();
+    store
+        .create_grant(grant("grant-1", NOW + 86_400), None)
+        .await
+        .unwrap();
+    let mcp = "https://mcp.example.com/mcp";
+    store.put_consent(consent(mcp, "x", NOW)).await.unwrap();
+    // What a request may carry (a client id, a resource) finds nothing, and is no error.
+    assert_eq!(store.get_client("client-1\0").await.unwrap(), None);
+    assert!(!store.delete_client("client-1\0x").await.unwrap());
+    assert_eq!(store.get_grant("grant-1\0").await.unwrap(), None);
+    assert!(!store.revoke_grant("grant-1\0", NOW).await.unwrap());
+    assert_eq!(
+        store.get_consent("alice", "client-1", "\0").await.unwrap(),
+        None
+    );
+    assert!(!store.is_access_token_revoked("jti\0").await.unwrap());
+    assert!(
+        store
+            .list_active_grants("alice\0", NOW)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.get_upstream_tokens("alice", "\0").await.unwrap(),
+        None
+    );
+    assert_eq!(store.get_window("key\0", NOW).await.unwrap(), None);
+    assert!(store.get_client("client-1").await.unwrap().is_some());
+    assert!(
+        store
+            .get_grant("grant-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .is_active(NOW)
+    );
+}
+
 // ----- instantiation -----
 
 macro_rules! every_backend {
@@ -1810,6 +2045,19 @@ macro_rules! every_backend {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
                     let fixture = super::sqlite().await;
+                    super::$case(fixture.store.clone()).await;
+                }
+            )*
+        }
+
+        #[cfg(feature = "postgres")]
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let Some(fixture) = super::postgres().await else {
+                        return;
+                    };
                     super::$case(fixture.store.clone()).await;
                 }
             )*
@@ -1848,6 +2096,9 @@ every_backend!(
     a_lease_goes_to_one_of_64_concurrent_holders_until_it_ends_or_is_released,
     revocations_are_listed_by_when_they_were_made,
     purge_expired_drops_expired_flows_windows_and_leases,
+    a_failed_rotation_changes_nothing,
+    sixty_four_concurrent_consents_for_one_triple_keep_every_scope,
+    ids_with_a_nul_character_are_found_nowhere,
 );
 
 // ----- SQLite only: the file outlives the process -----
@@ -2050,6 +2301,32 @@ mod sqlite_file {
     }
 
     #[tokio::test]
+    async fn a_database_from_a_newer_server_is_refused_with_the_versions_named() {
+        let file = TempDb::new();
+        SqliteStore::open(&file.path).await.unwrap().close().await;
+        {
+            use sqlx::Connection;
+            let url = format!("sqlite://{}", file.path.display());
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::query(
+                "INSERT INTO _sqlx_migrations \
+                 (version, description, success, checksum, execution_time) \
+                 VALUES (9, 'from the future', TRUE, X'00', 0)",
+            )
+            .execute(&mut conn)
+            .await
+            .unwrap();
+            conn.close().await.unwrap();
+        }
+        let error = SqliteStore::open(&file.path).await.unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "storage error: the database schema is at version 9, newer than this \
+             mcp-auth-server (which knows up to 7): upgrade the server"
+        );
+    }
+
+    #[tokio::test]
     async fn debug_shows_the_location_and_no_records() {
         let file = TempDb::new();
         let store = SqliteStore::open(&file.path).await.unwrap();
@@ -2078,6 +2355,342 @@ mod sqlite_file {
         let hex: String = hash.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
         assert!(!shown.to_lowercase().contains(&hex), "{shown}");
         assert!(std::error::Error::source(&error).is_some());
+        store.close().await;
+    }
+}
+
+// ----- PostgreSQL only: several pools (processes) on one schema, bounds, migrations -----
+
+#[cfg(feature = "postgres")]
+mod postgres_db {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use mcp_auth_server::store::{PostgresOptions, PostgresStore};
+
+    /// Two pools on one schema: what two replicas of the server are to each other.
+    async fn two_processes() -> Option<(pg::Schema, Arc<dyn Store>, Arc<dyn Store>)> {
+        let schema = pg::Schema::new().await?;
+        let a: Arc<dyn Store> = Arc::new(schema.connect().await);
+        let b: Arc<dyn Store> = Arc::new(schema.connect().await);
+        Some((schema, a, b))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn fifty_redemptions_of_one_code_split_across_two_processes_give_exactly_one_fresh() {
+        let Some((_schema, a, b)) = two_processes().await else {
+            return;
+        };
+        a.put_code(code("code-1", "grant-1", NOW + 60))
+            .await
+            .unwrap();
+        let tasks: Vec<_> = (0..50)
+            .map(|i| {
+                let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+                tokio::spawn(
+                    async move { store.take_code(&TokenHash::of("code-1")).await.unwrap() },
+                )
+            })
+            .collect();
+        let (mut fresh, mut replayed) = (0, 0);
+        for task in tasks {
+            match task.await.unwrap() {
+                CodeTake::Fresh(c) => {
+                    assert_eq!(c.grant_id, "grant-1");
+                    fresh += 1;
+                }
+                CodeTake::Replayed(_) => replayed += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!((fresh, replayed), (1, 49));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_refresh_token_rotates_once_across_two_processes_and_reuse_on_the_other_revokes_the_family()
+     {
+        let Some((_schema, a, b)) = two_processes().await else {
+            return;
+        };
+        a.create_grant(
+            grant("grant-1", NOW + 86_400),
+            Some(refresh("rt-0", "grant-1", NOW + 3_600)),
+        )
+        .await
+        .unwrap();
+        // 50 concurrent rotations of one token, half through each process.
+        let tasks: Vec<_> = (0..50)
+            .map(|i| {
+                let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+                tokio::spawn(async move {
+                    let new = refresh(&format!("rt-next-{i}"), "grant-1", NOW + 7_200);
+                    rotate(&*store, "rt-0", new, NOW + 1).await.unwrap()
+                })
+            })
+            .collect();
+        let (mut rotated, mut reused, mut revoked) = (0, 0, 0);
+        for task in tasks {
+            match task.await.unwrap() {
+                Rotation::Rotated => rotated += 1,
+                Rotation::Reused { .. } => reused += 1,
+                Rotation::Revoked => revoked += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!((rotated, reused, revoked), (1, 1, 48));
+
+        // A fresh family: rotated on one process, the old token reused on the other.
+        a.create_grant(
+            grant("grant-2", NOW + 86_400),
+            Some(refresh("rt-2-0", "grant-2", NOW + 3_600)),
+        )
+        .await
+        .unwrap();
+        let r = rotate(
+            &*a,
+            "rt-2-0",
+            refresh("rt-2-1", "grant-2", NOW + 7_200),
+            NOW + 1,
+        );
+        assert_eq!(r.await.unwrap(), Rotation::Rotated);
+        let r = rotate(
+            &*b,
+            "rt-2-0",
+            refresh("rt-2-x", "grant-2", NOW + 7_200),
+            NOW + 2,
+        );
+        assert_eq!(
+            r.await.unwrap(),
+            Rotation::Reused {
+                grant_id: "grant-2".into()
+            }
+        );
+        assert!(
+            a.get_grant("grant-2")
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_some()
+        );
+        assert_eq!(state_of(&*a, "rt-2-1").await, Some(RefreshState::Revoked));
+        let r = rotate(
+            &*a,
+            "rt-2-1",
+            refresh("rt-2-2", "grant-2", NOW + 7_200),
+            NOW + 3,
+        );
+        assert_eq!(r.await.unwrap(), Rotation::Revoked);
+
+        // Inside the grace window, a retry on the other process gets a sibling, not a revocation.
+        a.create_grant(
+            grant("grant-3", NOW + 86_400),
+            Some(refresh("rt-3-0", "grant-3", NOW + 3_600)),
+        )
+        .await
+        .unwrap();
+        let r = rotate_within(
+            &*a,
+            "rt-3-0",
+            refresh("rt-3-1", "grant-3", NOW + 7_200),
+            NOW + 1,
+            30,
+        );
+        assert_eq!(r.await.unwrap(), Rotation::Rotated);
+        let r = rotate_within(
+            &*b,
+            "rt-3-0",
+            refresh("rt-3-2", "grant-3", NOW + 7_200),
+            NOW + 2,
+            30,
+        );
+        assert_eq!(r.await.unwrap(), Rotation::WithinGrace);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn four_replicas_starting_at_once_on_a_new_schema_create_and_migrate_it_once() {
+        let Some(schema) = pg::Schema::new().await else {
+            return;
+        };
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let options = schema.options();
+                tokio::spawn(async move { PostgresStore::connect_with(options).await })
+            })
+            .collect();
+        let mut stores = Vec::new();
+        for task in tasks {
+            stores.push(task.await.unwrap().unwrap());
+        }
+        let mut conn = schema.raw().await;
+        let versions: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        assert_eq!(versions, [1]);
+        stores[0].put_key(key("k1", NOW)).await.unwrap();
+        assert_eq!(stores[3].list_keys().await.unwrap().len(), 1);
+        for store in stores {
+            store.close().await;
+        }
+        // Connecting again to an up-to-date schema changes nothing.
+        let again = schema.connect().await;
+        assert_eq!(again.list_keys().await.unwrap().len(), 1);
+        again.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_database_from_a_newer_server_is_refused_with_the_versions_named() {
+        let Some(schema) = pg::Schema::new().await else {
+            return;
+        };
+        schema.connect().await.close().await;
+        let mut conn = schema.raw().await;
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations \
+             (version, description, success, checksum, execution_time) \
+             VALUES (9, 'from the future', TRUE, $1, 0)",
+        )
+        .bind(vec![0u8])
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        let error = PostgresStore::connect_with(schema.options())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "storage error: the database schema is at version 9, newer than this \
+             mcp-auth-server (which knows up to 1): upgrade the server"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_database_that_is_down_fails_within_the_acquire_timeout() {
+        // Nothing listens on port 9 of loopback: connections are refused, and retried until
+        // the acquire timeout.
+        let started = Instant::now();
+        let error = PostgresStore::connect_with(
+            PostgresOptions::new("postgres://postgres:s3cret@127.0.0.1:9/test")
+                .acquire_timeout(Duration::from_secs(1)),
+        )
+        .await
+        .unwrap_err();
+        let elapsed = started.elapsed();
+        assert!(elapsed < Duration::from_secs(4), "{elapsed:?}");
+        let shown = format!("{error} {error:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(
+            PostgresStore::connect("mysql://127.0.0.1/test")
+                .await
+                .unwrap_err()
+                .to_string()
+                .contains("invalid PostgreSQL URL")
+        );
+        assert!(
+            PostgresStore::connect_with(
+                PostgresOptions::new("postgres://127.0.0.1:9/test").schema("a; DROP TABLE x")
+            )
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("schema name")
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_slow_database_fails_calls_within_the_timeouts_without_piling_up_connections() {
+        let Some(schema) = pg::Schema::new().await else {
+            return;
+        };
+        let app = format!("mcp-auth-slow-{}-{}", std::process::id(), schema.name);
+        let separator = if schema.url.contains('?') { '&' } else { '?' };
+        let store = PostgresStore::connect_with(
+            PostgresOptions::new(format!("{}{separator}application_name={app}", schema.url))
+                .schema(&schema.name)
+                .max_connections(2)
+                .acquire_timeout(Duration::from_secs(1))
+                .statement_timeout(Some(Duration::from_millis(300))),
+        )
+        .await
+        .unwrap();
+        let store: Arc<dyn Store> = Arc::new(store);
+        store
+            .put_code(code("code-1", "grant-1", NOW + 60))
+            .await
+            .unwrap();
+
+        // Another session holds the table: every statement on it waits.
+        let mut blocker = schema.raw().await;
+        sqlx::raw_sql("BEGIN; LOCK TABLE codes IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut blocker)
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..12)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.take_code(&TokenHash::of("code-1")).await })
+            })
+            .collect();
+        let mut watcher = schema.raw().await;
+        let mut most = 0;
+        for _ in 0..10 {
+            let open: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = $1",
+            )
+            .bind(&app)
+            .fetch_one(&mut watcher)
+            .await
+            .unwrap();
+            most = most.max(open);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut failed = 0;
+        for task in tasks {
+            if task.await.unwrap().is_err() {
+                failed += 1;
+            }
+        }
+        let elapsed = started.elapsed();
+        println!(
+            "12 calls on a locked table: {failed} failed in {elapsed:?}, at most {most} connections"
+        );
+        assert_eq!(failed, 12);
+        assert!(most <= 2, "{most} connections");
+        assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+
+        // The database is back: the same store serves again, and nothing was half-done.
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut blocker)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.take_code(&TokenHash::of("code-1")).await.unwrap(),
+            CodeTake::Fresh(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn debug_shows_where_and_never_the_password() {
+        let Some(schema) = pg::Schema::new().await else {
+            return;
+        };
+        // Trust authentication ignores the password; the store must not show it either way.
+        let mut url = url::Url::parse(&schema.url).unwrap();
+        url.set_password(Some("s3cret-pw")).unwrap();
+        let options = PostgresOptions::new(url.as_str()).schema(&schema.name);
+        assert!(!format!("{options:?}").contains("s3cret-pw"));
+        let store = PostgresStore::connect_with(options).await.unwrap();
+        store.put_key(key("k1", NOW)).await.unwrap();
+        let shown = format!("{store:?}");
+        assert!(shown.starts_with("PostgresStore"), "{shown}");
+        assert!(shown.contains(&schema.name), "{shown}");
+        assert!(
+            !shown.contains("s3cret-pw") && !shown.contains("k1"),
+            "{shown}"
+        );
         store.close().await;
     }
 }

@@ -38,6 +38,10 @@ options:
   --client-metadata-url URL   this client's Client ID Metadata Document (https URL), used as
                               client_id where the authorization server supports it
   --client-id ID              a pre-registered client id (secret from MCP_CLIENT_SECRET)
+  --private-key-file FILE     authenticate --client-id with private_key_jwt (RFC 7523): the
+                              PKCS#8 PEM private key in FILE signs a client assertion for
+                              each token request (ES256 unless --signing-alg says otherwise)
+  --signing-alg ALG           the private key's algorithm (ES256, ES384, RS256, PS256, EdDSA)
   --protocol-version V        start with this version's lifecycle: 2026-07-28 (server/discover,
                               falling back to initialize; the default) or an older one such as
                               2025-11-25 (the initialize handshake only)
@@ -144,6 +148,8 @@ pub fn parse(
     let mut accept_elicitations = false;
     let mut machine = false;
     let mut workload_jwt_file: Option<PathBuf> = None;
+    let mut private_key_file: Option<PathBuf> = None;
+    let mut signing_alg: Option<String> = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let mut value = |name: &str| {
@@ -175,6 +181,10 @@ pub fn parse(
             "--protocol-version" => version = Some(value("--protocol-version")?),
             "--accept-elicitations" => accept_elicitations = true,
             "--client-credentials" => machine = true,
+            "--private-key-file" => {
+                private_key_file = Some(PathBuf::from(value("--private-key-file")?));
+            }
+            "--signing-alg" => signing_alg = Some(value("--signing-alg")?),
             "--workload-jwt-file" => {
                 workload_jwt_file = Some(PathBuf::from(value("--workload-jwt-file")?));
             }
@@ -193,6 +203,28 @@ pub fn parse(
             None => credentials,
         }
     });
+    match (private_key_file, &mut client) {
+        (Some(path), Some(credentials)) => {
+            let pem = std::fs::read_to_string(&path)
+                .map_err(|e| UsageError(format!("--private-key-file {}: {e}", path.display())))?;
+            let algorithm = signing_alg.as_deref().unwrap_or("ES256");
+            *credentials = credentials
+                .clone()
+                .private_key_jwt(&pem, algorithm)
+                .map_err(|e| UsageError(format!("--private-key-file {}: {e}", path.display())))?;
+        }
+        (Some(_), None) => {
+            return Err(UsageError(
+                "--private-key-file goes with --client-id".to_owned(),
+            ));
+        }
+        (None, _) if signing_alg.is_some() => {
+            return Err(UsageError(
+                "--signing-alg goes with --private-key-file".to_owned(),
+            ));
+        }
+        (None, _) => {}
+    }
 
     let mut workload_jwt = match workload_jwt_file {
         Some(path) => Some(
@@ -443,6 +475,53 @@ mod tests {
             env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
         };
         assert!(parse(["http://localhost:1/mcp".to_owned()], bad).is_err());
+    }
+
+    #[test]
+    fn a_private_key_file_makes_private_key_jwt_credentials() {
+        let dir = std::env::temp_dir().join(format!("mcp-client-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pem = dir.join("key.pem");
+        std::fs::write(&pem, "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgu8EP56LzTUuRDV/U\noer7Y0KutRrQ9lDDQb4/KTmW/EWhRANCAATDY/tmPRP4kwpT9jEswaEOWAf17W4A\nFjfJQPqnJZ2dwAI35cRUMm+PJagTazN1y7Tm0WHVWgbvIBY4Rno5rQAZ\n-----END PRIVATE KEY-----\n").unwrap();
+        let path = pem.to_str().unwrap();
+        let args = run(
+            &[
+                "--client-id",
+                "report-signer",
+                "--private-key-file",
+                path,
+                "--client-credentials",
+                "http://127.0.0.1:8080/mcp",
+            ],
+            &[],
+        );
+        let client = args.client.expect("credentials");
+        assert_eq!(client.auth_method(), TokenEndpointAuthMethod::PrivateKeyJwt);
+        assert!(args.machine);
+        let refused =
+            |args: &[&str]| parse(args.iter().map(|s| (*s).to_owned()), |_| None).is_err();
+        assert!(refused(&[
+            "--private-key-file",
+            path,
+            "http://127.0.0.1:1/mcp"
+        ]));
+        assert!(refused(&[
+            "--client-id",
+            "a",
+            "--signing-alg",
+            "ES256",
+            "http://127.0.0.1:1/mcp"
+        ]));
+        assert!(refused(&[
+            "--client-id",
+            "a",
+            "--private-key-file",
+            path,
+            "--signing-alg",
+            "HS256",
+            "http://127.0.0.1:1/mcp"
+        ]));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

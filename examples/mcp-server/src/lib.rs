@@ -43,7 +43,7 @@ use mcp_auth_server::{
     AuthorizationServer,
     cimd::CimdConfig,
     login::{HeadlessLogin, LocalLogin, OidcLogin},
-    store::{MemoryStore, SqliteStore, StoreError},
+    store::{MemoryStore, PostgresOptions, PostgresStore, SqliteStore, StoreError},
     vault::{Vault, VaultKeyError},
 };
 use rmcp::transport::streamable_http_server::{
@@ -58,6 +58,7 @@ use crate::{
 
 /// The operator-arranged machine client type of [`Config::machine_clients`].
 pub use mcp_auth_server::MachineClient;
+pub use mcp_auth_server::jwt_bearer::JwtBearerIssuer;
 /// The key of [`UpstreamOidc::vault_key`]: base64 of 32 bytes; [`VaultKey::generate`] makes one.
 pub use mcp_auth_server::vault::{VAULT_KEY_ENV, VaultKey};
 
@@ -176,6 +177,69 @@ impl fmt::Debug for Login {
     }
 }
 
+/// Where the demo keeps clients, refresh tokens, consents, signing keys and the browser flows.
+///
+/// ```
+/// use example_mcp_server::Database;
+///
+/// assert!(matches!(Database::parse("demo.db", None), Database::Sqlite(_)));
+/// let db = Database::parse("postgres://mcp:s3cret@127.0.0.1:5432/auth", Some("demo".into()));
+/// assert!(matches!(db, Database::Postgres(_)));
+/// assert!(!format!("{db:?}").contains("s3cret"));
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Database {
+    /// A SQLite file (created if missing).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database, shared by every replica of the demo pointed at it. `Debug` shows
+    /// no password.
+    Postgres(PostgresOptions),
+}
+
+impl Database {
+    /// `postgres://…` or `postgresql://…` is a PostgreSQL URL (with `schema`, the schema to keep
+    /// the tables in, created if missing; without, the URL's `search_path`); anything else is
+    /// the path of a SQLite file.
+    pub fn parse(value: &str, schema: Option<String>) -> Self {
+        let lower = value.get(..13).unwrap_or(value).to_ascii_lowercase();
+        if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+            let options = PostgresOptions::new(value);
+            Self::Postgres(match schema {
+                Some(schema) => options.schema(schema),
+                None => options,
+            })
+        } else {
+            Self::Sqlite(PathBuf::from(value))
+        }
+    }
+
+    /// Whether this is a PostgreSQL database.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Self::Postgres(_))
+    }
+}
+
+impl From<PathBuf> for Database {
+    fn from(path: PathBuf) -> Self {
+        Self::Sqlite(path)
+    }
+}
+
+impl From<&str> for Database {
+    /// As [`Database::parse`] without a schema.
+    fn from(value: &str) -> Self {
+        Self::parse(value, None)
+    }
+}
+
+/// The store the demo opened, closed by [`serve`] on shutdown.
+#[derive(Debug)]
+enum Opened {
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
 /// The demo's settings: [`Config::new`], then set the fields that differ from the defaults.
 ///
 /// ```
@@ -194,9 +258,9 @@ impl fmt::Debug for Login {
 pub struct Config {
     /// Where to listen (a loopback address: the demo serves plain http).
     pub addr: SocketAddr,
-    /// The SQLite file for clients, refresh tokens, consents and signing keys; `None` keeps them
-    /// in memory (tests). Default `None`.
-    pub db: Option<PathBuf>,
+    /// The SQLite file or PostgreSQL database for clients, refresh tokens, consents and signing
+    /// keys; `None` keeps them in memory (tests). Default `None`.
+    pub db: Option<Database>,
     /// Who signs in.
     pub login: Login,
     /// More resources (RFC 8707) the embedded authorization server issues tokens for, besides
@@ -214,6 +278,10 @@ pub struct Config {
     /// the `client_credentials` grant for exactly its scopes. Default none, and then the grant
     /// is off: no machine grant unless the operator arranges one.
     pub machine_clients: Vec<MachineClient>,
+    /// Issuers whose assertions the JWT bearer grant (RFC 7523) accepts: an enterprise IdP's
+    /// identity assertion grants (`--id-jag-issuer`), a platform's workload tokens
+    /// (`--workload-issuer`). Default none, and then the grant is off.
+    pub jwt_bearer_issuers: Vec<JwtBearerIssuer>,
     /// Where time comes from for the authorization server, its vault, the upstream login and
     /// the token verifier of `/mcp`. Default [`SystemClock`]; tests share a
     /// [`ManualClock`](mcp_auth_core::ManualClock) to let tokens expire without waiting.
@@ -231,6 +299,7 @@ impl Config {
             introspection_client: None,
             cimd_allow_loopback: false,
             machine_clients: Vec::new(),
+            jwt_bearer_issuers: Vec::new(),
             clock: Arc::new(SystemClock::default()),
         }
     }
@@ -275,8 +344,11 @@ pub struct Demo {
     /// the demo answers to every loopback name of its address (the metadata and challenges use
     /// the client's spelling; tokens are issued for [`mcp_url`](Self::mcp_url) either way).
     pub local_url: String,
-    /// The SQLite store, closed by [`serve`] on shutdown.
-    sqlite: Option<SqliteStore>,
+    /// Where the state is kept, for people: the SQLite path, the PostgreSQL host, database and
+    /// schema (never a password), or `memory`.
+    pub database: String,
+    /// The store, closed by [`serve`] on shutdown.
+    opened: Option<Opened>,
 }
 
 /// Builds the demo for a listener bound to `bound` (the issuer is `http://<bound>`, the MCP
@@ -310,20 +382,29 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Demo, Error> {
             builder = builder.machine_client(client.clone());
         }
     }
+    for issuer in &config.jwt_bearer_issuers {
+        builder = builder.jwt_bearer_issuer(issuer.clone());
+    }
     if config.cimd_allow_loopback {
         let mut cimd = CimdConfig::default();
         cimd.allow_loopback = true;
         builder = builder.client_id_metadata_documents(Some(cimd));
     }
-    let sqlite = match &config.db {
-        Some(path) => {
+    let (opened, database) = match &config.db {
+        Some(Database::Sqlite(path)) => {
             let store = SqliteStore::open(path).await?;
             builder = builder.store(store.clone());
-            Some(store)
+            (Some(Opened::Sqlite(store)), path.display().to_string())
+        }
+        Some(Database::Postgres(options)) => {
+            let store = PostgresStore::connect_with(options.clone()).await?;
+            builder = builder.store(store.clone());
+            let location = store.location().to_owned();
+            (Some(Opened::Postgres(store)), location)
         }
         None => {
             builder = builder.store(MemoryStore::new());
-            None
+            (None, "memory".to_owned())
         }
     };
     let mut upstream_login = None;
@@ -413,7 +494,8 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Demo, Error> {
         server,
         mcp_url,
         local_url,
-        sqlite,
+        database,
+        opened,
     })
 }
 
@@ -465,8 +547,10 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await;
     maintenance.abort();
-    if let Some(store) = &demo.sqlite {
-        store.close().await;
+    match &demo.opened {
+        Some(Opened::Sqlite(store)) => store.close().await,
+        Some(Opened::Postgres(store)) => store.close().await,
+        None => {}
     }
     served
 }

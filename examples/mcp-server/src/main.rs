@@ -5,11 +5,15 @@
 //! the MCP Inspector and `example-mcp-client`).
 //!
 //! ```text
-//! example-mcp-server [--addr ADDR] [--db FILE] [--auto-approve | --upstream-oidc ISSUER]
+//! example-mcp-server [--addr ADDR] [--db FILE|URL [--db-schema NAME]]
+//!                    [--auto-approve | --upstream-oidc ISSUER]
 //!                    [--resource URL]... [--introspection-client ID]
 //!                    [--machine-client ID --machine-scope SCOPE...]
 //!   --addr ADDR      where to listen, a loopback address (env MCP_AUTH_ADDR; default 127.0.0.1:8080)
-//!   --db FILE        the SQLite database (env MCP_AUTH_DB; default ./mcp-auth-demo.db)
+//!   --db FILE|URL    the SQLite database file, or a PostgreSQL URL postgres://… shared by
+//!                    replicas (env MCP_AUTH_DB; default ./mcp-auth-demo.db)
+//!   --db-schema NAME with a PostgreSQL URL: keep the tables in this schema, created if missing
+//!                    (env MCP_AUTH_DB_SCHEMA; default the URL's search_path, usually public)
 //!   --auto-approve   no login page: approve every request as the demo user (loopback only)
 //!   --upstream-oidc ISSUER
 //!                    sign users in at this OpenID Connect provider instead of the password
@@ -27,6 +31,16 @@
 //!                    MCP_AUTH_MACHINE_SECRET, for the scopes given by --machine-scope
 //!   --machine-scope SCOPE
 //!                    a scope the machine client may obtain; repeatable, at least one
+//!   --machine-jwks URL|FILE
+//!                    the machine client authenticates with private_key_jwt: its public keys
+//!                    at this jwks_uri, or in this JWK Set file (no MCP_AUTH_MACHINE_SECRET)
+//!   --id-jag-issuer ISSUER
+//!                    accept identity assertion grants (ID-JAG) from this enterprise IdP with
+//!                    the JWT bearer grant; keys from --id-jag-jwks URL|FILE or its metadata
+//!   --workload-issuer ISSUER
+//!                    accept this platform's workload tokens with the JWT bearer grant, keys
+//!                    from --workload-jwks URL|FILE (or its metadata), for the
+//!                    --workload-client IDs
 //! ```
 //!
 //! The demo user is `demo`; its password is random, printed at each start (set
@@ -35,22 +49,30 @@
 //! register there. Registered clients, refresh tokens, consents and
 //! signing keys are kept in the database, so a restart does not sign clients out.
 
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+use std::{net::SocketAddr, process::ExitCode};
 
 use example_mcp_server::{
-    Config, DEMO_USER, Login, MachineClient, UPSTREAM_CLIENT_ID_ENV, UPSTREAM_CLIENT_SECRET_ENV,
-    UpstreamOidc, VAULT_KEY_ENV, VaultKey, build, random_password, scopes, serve,
+    Config, DEMO_USER, Database, JwtBearerIssuer, Login, MachineClient, UPSTREAM_CLIENT_ID_ENV,
+    UPSTREAM_CLIENT_SECRET_ENV, UpstreamOidc, VAULT_KEY_ENV, VaultKey, build, random_password,
+    scopes, serve,
 };
 use mcp_auth_core::Secret;
 use tracing_subscriber::EnvFilter;
 
 const USAGE: &str = "\
-usage: example-mcp-server [--addr ADDR] [--db FILE] [--auto-approve | --upstream-oidc ISSUER]
+usage: example-mcp-server [--addr ADDR] [--db FILE|URL [--db-schema NAME]]
+                          [--auto-approve | --upstream-oidc ISSUER]
                           [--upstream-scope SCOPE]... [--resource URL]...
                           [--introspection-client ID]
                           [--machine-client ID --machine-scope SCOPE...]
   --addr ADDR      where to listen, a loopback address (env MCP_AUTH_ADDR; default 127.0.0.1:8080)
-  --db FILE        the SQLite database (env MCP_AUTH_DB; default ./mcp-auth-demo.db)
+  --db FILE|URL    the SQLite database file, or a PostgreSQL URL
+                   postgres://user:password@host:port/database (or postgresql://), which
+                   several replicas of this server may share (env MCP_AUTH_DB; default
+                   ./mcp-auth-demo.db)
+  --db-schema NAME with a PostgreSQL URL: keep the tables in this schema (letters, digits,
+                   _), created if missing (env MCP_AUTH_DB_SCHEMA; default the URL's
+                   search_path, usually public)
   --auto-approve   no login page: approve every authorization request as the demo user
                    (loopback only; for demos and tests)
   --upstream-oidc ISSUER
@@ -77,18 +99,43 @@ usage: example-mcp-server [--addr ADDR] [--db FILE] [--auto-approve | --upstream
                    for exactly the scopes given by --machine-scope (off without this flag)
   --machine-scope SCOPE
                    a scope the machine client may obtain; repeatable, at least one
+  --machine-jwks URL|FILE
+                   the machine client authenticates with private_key_jwt (RFC 7523) instead
+                   of a secret: its public keys at this jwks_uri (https, or http on
+                   loopback), or in this JWK Set file
+  --id-jag-issuer ISSUER
+                   enterprise-managed authorization: accept identity assertion grants
+                   (ID-JAG) issued by the IdP ISSUER with the JWT bearer grant, presented by
+                   a confidential client (the --machine-client), for the advertised scopes
+  --id-jag-jwks URL|FILE
+                   the IdP's JWK Set (default: the jwks_uri of its metadata)
+  --workload-issuer ISSUER
+                   workload identity: accept JWTs issued by the platform ISSUER with the JWT
+                   bearer grant, presented by a --workload-client, for the advertised scopes;
+                   the token's subject is workload:<the JWT's sub>
+  --workload-jwks URL|FILE
+                   the platform's JWK Set (default: the jwks_uri of its metadata)
+  --workload-client ID
+                   a client id that may present the workload tokens (repeatable, at least
+                   one with --workload-issuer); registered as a public client for that grant
 env MCP_AUTH_DEMO_PASSWORD: the demo user's password (default: a new random one each start)";
 
 /// The parsed command line.
 #[derive(Debug)]
 struct Args {
     addr: SocketAddr,
-    db: PathBuf,
+    db: Database,
     auto_approve: bool,
     upstream: Option<UpstreamArgs>,
     resources: Vec<String>,
     introspection_client: Option<(String, Secret)>,
     machine_client: Option<(String, Vec<String>)>,
+    /// `--machine-jwks`: the machine client's jwks_uri or JWK Set file.
+    machine_jwks: Option<String>,
+    /// `--id-jag-issuer` and `--id-jag-jwks`.
+    id_jag: Option<(String, Option<String>)>,
+    /// `--workload-issuer`, `--workload-jwks` and the `--workload-client`s.
+    workload: Option<(String, Option<String>, Vec<String>)>,
 }
 
 /// `--upstream-oidc` and its environment.
@@ -115,11 +162,15 @@ fn parse(
 ) -> Result<Option<Args>, String> {
     let mut addr = var("MCP_AUTH_ADDR").unwrap_or_else(|| "127.0.0.1:8080".to_owned());
     let mut db = var("MCP_AUTH_DB").unwrap_or_else(|| "mcp-auth-demo.db".to_owned());
+    let mut db_schema = var("MCP_AUTH_DB_SCHEMA");
     let mut auto_approve = false;
     let mut resources = Vec::new();
     let mut introspection_id = None;
     let mut machine_id = None;
     let mut machine_scopes = Vec::new();
+    let mut machine_jwks = None;
+    let (mut id_jag_issuer, mut id_jag_jwks) = (None, None);
+    let (mut workload_issuer, mut workload_jwks, mut workload_clients) = (None, None, Vec::new());
     let mut upstream_issuer = None;
     let mut upstream_scopes = Vec::new();
     let mut args = args.into_iter();
@@ -139,10 +190,17 @@ fn parse(
         match name.as_str() {
             "--addr" => addr = value()?,
             "--db" => db = value()?,
+            "--db-schema" => db_schema = Some(value()?),
             "--resource" => resources.push(value()?),
             "--introspection-client" => introspection_id = Some(value()?),
             "--machine-client" => machine_id = Some(value()?),
             "--machine-scope" => machine_scopes.push(value()?),
+            "--machine-jwks" => machine_jwks = Some(value()?),
+            "--id-jag-issuer" => id_jag_issuer = Some(value()?),
+            "--id-jag-jwks" => id_jag_jwks = Some(value()?),
+            "--workload-issuer" => workload_issuer = Some(value()?),
+            "--workload-jwks" => workload_jwks = Some(value()?),
+            "--workload-client" => workload_clients.push(value()?),
             "--upstream-oidc" => upstream_issuer = Some(value()?),
             "--upstream-scope" => upstream_scopes.push(value()?),
             "--auto-approve" if inline.is_none() => auto_approve = true,
@@ -170,6 +228,26 @@ fn parse(
         (Some(id), false) => Some((id, machine_scopes)),
         (None, true) => None,
     };
+    if machine_jwks.is_some() && machine_client.is_none() {
+        return Err("--machine-jwks goes with --machine-client".to_owned());
+    }
+    let id_jag = match (id_jag_issuer, id_jag_jwks) {
+        (Some(issuer), jwks) => Some((issuer, jwks)),
+        (None, Some(_)) => return Err("--id-jag-jwks goes with --id-jag-issuer".to_owned()),
+        (None, None) => None,
+    };
+    let workload = match (workload_issuer, workload_jwks, workload_clients) {
+        (Some(_), _, clients) if clients.is_empty() => {
+            return Err("--workload-issuer needs at least one --workload-client".to_owned());
+        }
+        (Some(issuer), jwks, clients) => Some((issuer, jwks, clients)),
+        (None, None, clients) if clients.is_empty() => None,
+        (None, _, _) => {
+            return Err(
+                "--workload-jwks and --workload-client go with --workload-issuer".to_owned(),
+            );
+        }
+    };
     let upstream = match upstream_issuer {
         Some(_) if auto_approve => {
             return Err("--upstream-oidc and --auto-approve cannot be combined: \
@@ -185,14 +263,22 @@ fn parse(
     let addr = addr
         .parse()
         .map_err(|e| format!("invalid address {addr:?}: {e}"))?;
+    let schema_given = db_schema.is_some();
+    let db = Database::parse(&db, db_schema);
+    if schema_given && !db.is_postgres() {
+        return Err("--db-schema goes with a PostgreSQL --db URL (postgres://…)".to_owned());
+    }
     Ok(Some(Args {
         addr,
-        db: PathBuf::from(db),
+        db,
         auto_approve,
         upstream,
         resources,
         introspection_client,
         machine_client,
+        machine_jwks,
+        id_jag,
+        workload,
     }))
 }
 
@@ -223,6 +309,17 @@ fn upstream_args(
         vault_key,
         scopes,
     })
+}
+
+/// A `--*-jwks` value: `Ok(url)` for an http(s) URL, else `Err(the JWK Set read from the file)`.
+fn jwks_source(flag: &str, source: &str) -> Result<Result<String, serde_json::Value>, String> {
+    if source.starts_with("https://") || source.starts_with("http://") {
+        return Ok(Ok(source.to_owned()));
+    }
+    let text = std::fs::read_to_string(source).map_err(|e| format!("{flag} {source}: {e}"))?;
+    serde_json::from_str(&text)
+        .map(Err)
+        .map_err(|e| format!("{flag} {source}: not JSON: {e}"))
 }
 
 #[tokio::main]
@@ -303,17 +400,54 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     config.extra_resources = args.resources.clone();
     config.introspection_client = args.introspection_client.clone();
     if let Some((id, scopes)) = &args.machine_client {
-        let Some(secret) = std::env::var("MCP_AUTH_MACHINE_SECRET")
-            .ok()
-            .filter(|s| !s.is_empty())
-        else {
-            return Err("--machine-client needs its secret in MCP_AUTH_MACHINE_SECRET".into());
+        let client = match &args.machine_jwks {
+            Some(source) => match jwks_source("--machine-jwks", source)? {
+                Ok(uri) => MachineClient::with_jwks_uri(id, uri),
+                Err(jwks) => MachineClient::with_jwks(id, jwks),
+            },
+            None => {
+                let Some(secret) = std::env::var("MCP_AUTH_MACHINE_SECRET")
+                    .ok()
+                    .filter(|s| !s.is_empty())
+                else {
+                    return Err(
+                        "--machine-client needs its secret in MCP_AUTH_MACHINE_SECRET (or keys with --machine-jwks)"
+                            .into(),
+                    );
+                };
+                MachineClient::new(id, Secret::new(secret))
+            }
         };
-        config.machine_clients.push(
-            MachineClient::new(id, Secret::new(secret))
-                .scopes(scopes)
-                .name("demo machine client"),
-        );
+        config
+            .machine_clients
+            .push(client.scopes(scopes).name("demo machine client"));
+    }
+    let advertised: Vec<&str> = scopes::ADVERTISED.concat();
+    if let Some((issuer, jwks)) = &args.id_jag {
+        let mut trusted = JwtBearerIssuer::id_jag(issuer).scopes(advertised.clone());
+        if let Some(source) = jwks {
+            trusted = match jwks_source("--id-jag-jwks", source)? {
+                Ok(uri) => trusted.jwks_uri(uri),
+                Err(jwks) => trusted.jwks(jwks),
+            };
+        }
+        config.jwt_bearer_issuers.push(trusted);
+    }
+    if let Some((issuer, jwks, clients)) = &args.workload {
+        // Workload subjects never pass for a user's name (notes, consents are per subject).
+        let mut trusted = JwtBearerIssuer::workload(issuer)
+            .subject_prefix("workload:")
+            .scopes(advertised.clone());
+        if let Some(source) = jwks {
+            trusted = match jwks_source("--workload-jwks", source)? {
+                Ok(uri) => trusted.jwks_uri(uri),
+                Err(jwks) => trusted.jwks(jwks),
+            };
+        }
+        for client in clients {
+            trusted = trusted.client(client);
+        }
+        config.jwt_bearer_issuers.push(trusted);
     }
     if !config.addr.ip().is_loopback() {
         return Err(example_mcp_server::Error::NotLoopback(config.addr).into());
@@ -324,6 +458,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     print_banner(
         &demo.local_url,
         &demo.mcp_url,
+        &demo.database,
         &args,
         &login,
         password_generated,
@@ -344,6 +479,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 fn print_banner(
     mcp_url: &str,
     canonical_url: &str,
+    database: &str,
     args: &Args,
     login: &Login,
     password_generated: bool,
@@ -356,10 +492,7 @@ fn print_banner(
     if canonical_url != mcp_url {
         println!("                (also {canonical_url}; tokens name that one as their audience)");
     }
-    println!(
-        "database:       {} (clients, refresh tokens, consents, keys)",
-        args.db.display()
-    );
+    println!("database:       {database} (clients, refresh tokens, consents, keys)");
     println!(
         "scopes:         advertised \"{}\"; by step-up {}",
         scopes::advertised_scopes(),
@@ -381,6 +514,15 @@ fn print_banner(
             scopes.join(" ")
         ),
         None => println!("machine grants: off (no client_credentials; see --machine-client)"),
+    }
+    if let Some((issuer, _)) = &args.id_jag {
+        println!("ID-JAG:         identity assertion grants from {issuer} (JWT bearer grant)");
+    }
+    if let Some((issuer, _, clients)) = &args.workload {
+        println!(
+            "workloads:      tokens from {issuer} (JWT bearer grant) for {}",
+            clients.join(" ")
+        );
     }
     println!();
     match login {
@@ -453,6 +595,53 @@ mod tests {
     }
 
     const KEY: &str = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
+
+    #[test]
+    fn jwt_assertion_flags_go_together() {
+        let args = run(
+            &[
+                "--machine-client",
+                "signer",
+                "--machine-scope",
+                "mcp:tools",
+                "--machine-jwks",
+                "https://keys.example.com/jwks",
+                "--id-jag-issuer",
+                "https://idp.example.com",
+                "--workload-issuer",
+                "https://platform.example",
+                "--workload-jwks",
+                "platform-jwks.json",
+                "--workload-client",
+                "nightly-job",
+            ],
+            &[],
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            args.machine_jwks.as_deref(),
+            Some("https://keys.example.com/jwks")
+        );
+        assert_eq!(args.id_jag, Some(("https://idp.example.com".into(), None)));
+        let (issuer, jwks, clients) = args.workload.unwrap();
+        assert_eq!(issuer, "https://platform.example");
+        assert_eq!(jwks.as_deref(), Some("platform-jwks.json"));
+        assert_eq!(clients, ["nightly-job"]);
+        for bad in [
+            &["--machine-jwks", "k.json"][..],
+            &["--id-jag-jwks", "https://idp.example.com/jwks"],
+            &["--workload-issuer", "https://platform.example"],
+            &["--workload-client", "nightly-job"],
+        ] {
+            assert!(run(bad, &[]).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            jwks_source("--x", "https://k.example.com/j").unwrap(),
+            Ok("https://k.example.com/j".to_owned())
+        );
+        assert!(jwks_source("--x", "/nonexistent/jwks.json").is_err());
+    }
 
     #[test]
     fn upstream_oidc_reads_the_client_and_the_vault_key_from_the_environment() {
@@ -536,6 +725,35 @@ mod tests {
             run(&["--upstream-scope", "openid"], &[])
                 .unwrap_err()
                 .contains("goes with --upstream-oidc")
+        );
+    }
+
+    #[test]
+    fn db_takes_a_sqlite_path_or_a_postgres_url_and_a_schema_goes_only_with_a_url() {
+        let args = run(&[], &[]).unwrap().unwrap();
+        assert!(matches!(&args.db, Database::Sqlite(p) if p.as_os_str() == "mcp-auth-demo.db"));
+        for url in ["postgres://u:pw@127.0.0.1/db", "PostgreSQL://127.0.0.1/db"] {
+            let args = run(&["--db", url, "--db-schema", "demo"], &[])
+                .unwrap()
+                .unwrap();
+            assert!(args.db.is_postgres(), "{url}");
+            let shown = format!("{:?}", args.db);
+            assert!(shown.contains("demo") && !shown.contains(":pw@"), "{shown}");
+        }
+        let args = run(
+            &[],
+            &[
+                ("MCP_AUTH_DB", "postgresql://db/x"),
+                ("MCP_AUTH_DB_SCHEMA", "s"),
+            ],
+        )
+        .unwrap()
+        .unwrap();
+        assert!(args.db.is_postgres());
+        let error = run(&["--db", "demo.db", "--db-schema", "demo"], &[]).unwrap_err();
+        assert!(
+            error.contains("--db-schema goes with a PostgreSQL"),
+            "{error}"
         );
     }
 

@@ -34,9 +34,11 @@
 //! A JSON object whose `client_id` is exactly the URL (string comparison), with a
 //! `client_name` and a non-empty `redirect_uris` whose every entry passes the redirect URI
 //! rules (https, or http on loopback; no fragment). It must not carry `client_secret` or
-//! `client_secret_expires_at`, and `token_endpoint_auth_method` is absent or `none`: the
-//! shared-secret methods are forbidden by the draft, and `private_key_jwt` is not supported
-//! yet. Other members are kept as sent.
+//! `client_secret_expires_at`, and `token_endpoint_auth_method` is absent, `none` or
+//! `private_key_jwt` (the shared-secret methods are forbidden by the draft). A `private_key_jwt`
+//! document names its keys with exactly one of `jwks_uri` and `jwks`, and makes a confidential
+//! client that must authenticate with a client assertion (CIMD-00 §6.2; feature
+//! `jwt-assertions`). Other members are kept as sent.
 //!
 //! # Caching (AS-39)
 //!
@@ -280,6 +282,35 @@ impl CimdFetcher {
                 inflight: Mutex::new(HashMap::new()),
             }),
         })
+    }
+
+    /// The guarded HTTP client (SSRF guards, no redirects, no proxy, short timeouts), for the
+    /// `jwks_uri` of clients that registered themselves.
+    #[cfg(feature = "jwt-assertions")]
+    pub(crate) fn guarded_http(&self) -> reqwest::Client {
+        self.inner.http.clone()
+    }
+
+    /// Whether the guarded client may fetch `url`: https (plain http on loopback only when
+    /// `allow_loopback`), and an IP-literal host must be a permitted address (names are checked
+    /// when they are resolved).
+    #[cfg(feature = "jwt-assertions")]
+    pub(crate) fn allows_url(&self, url: &url::Url) -> bool {
+        let allow_loopback = self.inner.config.allow_loopback;
+        let scheme_ok = match url.scheme() {
+            "https" => true,
+            "http" => allow_loopback && is_loopback_host(url),
+            _ => false,
+        };
+        scheme_ok
+            && url.username().is_empty()
+            && url.password().is_none()
+            && match url.host() {
+                Some(url::Host::Ipv4(ip)) => permitted(IpAddr::V4(ip), allow_loopback),
+                Some(url::Host::Ipv6(ip)) => permitted(IpAddr::V6(ip), allow_loopback),
+                Some(url::Host::Domain(_)) => true,
+                None => false,
+            }
     }
 
     /// Whether `client_id` is URL-shaped such that it must be treated as a metadata document URL
@@ -797,6 +828,7 @@ fn validate_document(client_id: &str, body: &[u8], now: u64) -> Result<ClientRec
             "the client metadata document must not contain a client secret",
         ));
     }
+    let mut auth_method = crate::store::ClientAuthMethod::None;
     match object.get("token_endpoint_auth_method") {
         None => {}
         Some(serde_json::Value::String(m)) if m == "none" => {}
@@ -812,10 +844,26 @@ fn validate_document(client_id: &str, body: &[u8], now: u64) -> Result<ClientRec
             ));
         }
         Some(serde_json::Value::String(m)) if m == "private_key_jwt" => {
-            return Err(CimdError::new(
-                CimdErrorKind::AuthMethod,
-                "the client metadata document uses private_key_jwt, which this server does not support yet",
-            ));
+            if !cfg!(feature = "jwt-assertions") {
+                return Err(CimdError::new(
+                    CimdErrorKind::AuthMethod,
+                    "the client metadata document uses private_key_jwt, which this server does not support",
+                ));
+            }
+            // CIMD-00 §6.2: keys by jwks_uri (or inline jwks), exactly one of them.
+            let uri = object.get("jwks_uri");
+            let jwks = object.get("jwks");
+            match (uri, jwks) {
+                (Some(serde_json::Value::String(_)), None)
+                | (None, Some(serde_json::Value::Object(_))) => {}
+                _ => {
+                    return Err(CimdError::new(
+                        CimdErrorKind::AuthMethod,
+                        "a client metadata document using private_key_jwt needs exactly one of jwks_uri and jwks",
+                    ));
+                }
+            }
+            auth_method = crate::store::ClientAuthMethod::PrivateKeyJwt;
         }
         Some(_) => {
             return Err(CimdError::new(
@@ -828,7 +876,11 @@ fn validate_document(client_id: &str, body: &[u8], now: u64) -> Result<ClientRec
     object.remove("client_id");
     let metadata: ClientMetadata = serde_json::from_value(serde_json::Value::Object(object))
         .map_err(|_| CimdError::invalid_document("a member has the wrong type"))?;
-    Ok(ClientRecord::public(client_id, metadata, now).with_source(ClientSource::MetadataDocument))
+    let mut record =
+        ClientRecord::public(client_id, metadata, now).with_source(ClientSource::MetadataDocument);
+    // A private_key_jwt document makes a confidential client that must authenticate so.
+    record.auth_method = auth_method;
+    Ok(record)
 }
 
 #[cfg(test)]

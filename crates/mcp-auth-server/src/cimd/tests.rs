@@ -267,24 +267,39 @@ fn secrets_and_secret_based_auth_are_refused() {
         json!({"token_endpoint_auth_method": "client_secret_basic"}),
         json!({"token_endpoint_auth_method": "client_secret_post"}),
         json!({"token_endpoint_auth_method": "client_secret_jwt"}),
-        json!({"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://client.example.com/jwks"}),
         json!({"token_endpoint_auth_method": "tls_client_auth"}),
         json!({"token_endpoint_auth_method": 1}),
     ] {
         let error = validate_document(ID, &doc(overrides.clone()), 0).unwrap_err();
         assert_eq!(error.kind(), CimdErrorKind::AuthMethod, "{overrides}");
     }
-    let error = validate_document(
-        ID,
-        &doc(json!({"token_endpoint_auth_method": "private_key_jwt"})),
-        0,
-    )
-    .unwrap_err();
-    assert!(
-        error.message().contains("not support"),
-        "{}",
-        error.message()
-    );
+}
+
+#[cfg(feature = "jwt-assertions")]
+#[test]
+fn private_key_jwt_documents_name_their_keys_once() {
+    for keys in [
+        json!({"jwks_uri": "https://client.example.com/jwks"}),
+        json!({"jwks": {"keys": []}}),
+    ] {
+        let mut overrides = keys.clone();
+        overrides["token_endpoint_auth_method"] = json!("private_key_jwt");
+        let record = validate_document(ID, &doc(overrides), 0).unwrap();
+        assert_eq!(
+            record.auth_method,
+            crate::store::ClientAuthMethod::PrivateKeyJwt,
+            "{keys}"
+        );
+        assert!(!record.is_public());
+    }
+    for overrides in [
+        json!({"token_endpoint_auth_method": "private_key_jwt"}),
+        json!({"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": 7}),
+        json!({"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://client.example.com/jwks", "jwks": {"keys": []}}),
+    ] {
+        let error = validate_document(ID, &doc(overrides.clone()), 0).unwrap_err();
+        assert_eq!(error.kind(), CimdErrorKind::AuthMethod, "{overrides}");
+    }
 }
 
 fn headers(pairs: &[(&str, &str)]) -> HeaderMap {

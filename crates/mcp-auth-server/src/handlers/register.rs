@@ -5,7 +5,10 @@
 //! 16 KiB). What is checked, and what the server decides:
 //! 1. `token_endpoint_auth_method`: `none` registers a public client; `client_secret_basic`
 //!    (the RFC 7591 default when omitted) and `client_secret_post` a confidential one, which
-//!    gets a fresh 256-bit secret. The store keeps only the secret's SHA-256.
+//!    gets a fresh 256-bit secret. The store keeps only the secret's SHA-256. `private_key_jwt`
+//!    (feature `jwt-assertions`) a confidential client without a secret, which names its public
+//!    keys with exactly one of `jwks_uri` and `jwks` (RFC 7591 §2); a `jwks` must hold at least
+//!    one usable asymmetric key.
 //! 2. `grant_types` ⊆ {`authorization_code`, `refresh_token`}; default
 //!    `["authorization_code", "refresh_token"]`. `client_credentials` is refused with
 //!    `invalid_client_metadata` whatever the server's settings: a machine grant is arranged by the
@@ -34,8 +37,8 @@
 //! 5. Display metadata is bounded (`client_name` ≤ 200 characters, URIs ≤ 2 KiB and http(s),
 //!    at most 10 `contacts`, `scope` made of valid scope tokens) or refused with
 //!    `invalid_client_metadata`.
-//! 6. Members this server does not use (`jwks`, and any unknown member) are ignored and not
-//!    echoed (RFC 7591 §2, §3.2.1).
+//! 6. Members this server does not use (`jwks` of a client not using `private_key_jwt`, and any
+//!    unknown member) are ignored and not echoed (RFC 7591 §2, §3.2.1).
 //!
 //! The `client_id` is random (never an https URL, so it cannot collide with a metadata document
 //! URL). The answer is `201` with the client information (RFC 7591 §3.2.1) and
@@ -138,6 +141,11 @@ async fn register(inner: &Inner, request: Request) -> Result<Response, OAuthErro
     }
     let record = if method == ClientAuthMethod::None {
         ClientRecord::public(client_id.clone(), metadata, now)
+    } else if method == ClientAuthMethod::PrivateKeyJwt {
+        // Confidential, without a secret: it authenticates with its keys.
+        let mut record = ClientRecord::public(client_id.clone(), metadata, now);
+        record.auth_method = method;
+        record
     } else {
         let secret = random_secret()?;
         let record = ClientRecord::confidential(
@@ -263,9 +271,41 @@ fn check_metadata(
         .token_endpoint_auth_method
         .as_deref()
         .unwrap_or("client_secret_basic");
-    let method = ClientAuthMethod::from_name(method_name).ok_or_else(|| {
-        bad_metadata("unsupported token_endpoint_auth_method: use none, client_secret_basic or client_secret_post")
-    })?;
+    let method = ClientAuthMethod::from_name(method_name)
+        .filter(|m| cfg!(feature = "jwt-assertions") || *m != ClientAuthMethod::PrivateKeyJwt)
+        .ok_or_else(|| {
+            bad_metadata(if cfg!(feature = "jwt-assertions") {
+                "unsupported token_endpoint_auth_method: use none, client_secret_basic, client_secret_post or private_key_jwt"
+            } else {
+                "unsupported token_endpoint_auth_method: use none, client_secret_basic or client_secret_post"
+            })
+        })?;
+    if method == ClientAuthMethod::PrivateKeyJwt {
+        match (&metadata.jwks_uri, &metadata.jwks) {
+            (Some(_), None) => {}
+            (None, Some(jwks)) => {
+                #[cfg(feature = "jwt-assertions")]
+                {
+                    let usable = jwks
+                        .as_object()
+                        .and_then(|doc| mcp_auth_jwt::KeySet::from_document(doc).ok())
+                        .is_some_and(|(set, _)| !set.is_empty());
+                    if !usable {
+                        return Err(bad_metadata(
+                            "jwks must be a JWK Set with at least one usable public key",
+                        ));
+                    }
+                }
+                #[cfg(not(feature = "jwt-assertions"))]
+                let _ = jwks;
+            }
+            _ => {
+                return Err(bad_metadata(
+                    "private_key_jwt needs exactly one of jwks_uri and jwks",
+                ));
+            }
+        }
+    }
     metadata.token_endpoint_auth_method = Some(method.as_str().to_owned());
 
     // 2. Grant and response types.
@@ -418,7 +458,9 @@ fn check_metadata(
     }
 
     // 6. Ignored: what this server does not use is not stored or echoed.
-    metadata.jwks = None;
+    if method != ClientAuthMethod::PrivateKeyJwt {
+        metadata.jwks = None;
+    }
     metadata.extra.clear();
 
     Ok((metadata, method))
@@ -571,6 +613,8 @@ mod tests {
             json!({"redirect_uris": uris, "response_types": ["token"]}),
             json!({"redirect_uris": uris, "response_types": ["code id_token"]}),
             json!({"redirect_uris": uris, "token_endpoint_auth_method": "private_key_jwt"}),
+            json!({"redirect_uris": uris, "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": []}}),
+            json!({"redirect_uris": uris, "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": []}, "jwks_uri": "https://c.example.com/jwks"}),
             json!({"redirect_uris": uris, "token_endpoint_auth_method": "client_secret_jwt"}),
             json!({"redirect_uris": uris, "token_endpoint_auth_method": "NONE"}),
             json!({"redirect_uris": uris, "client_name": "x".repeat(201)}),

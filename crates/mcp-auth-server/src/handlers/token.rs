@@ -15,7 +15,9 @@
 //!    when sent, must be the grant's.
 //! 5. `client_credentials`: only machine clients the operator registered, for their own scopes
 //!    (the rules in [`crate::policy`], which decides the scope and resource of every grant).
-//! 6. Every response carries `Cache-Control: no-store`; errors are RFC 6749 §5.2 JSON.
+//! 6. `urn:ietf:params:oauth:grant-type:jwt-bearer` (RFC 7523), when the deployment trusts an
+//!    issuer: identity assertion grants and workload tokens (the rules in `jwt_bearer`).
+//! 7. Every response carries `Cache-Control: no-store`; errors are RFC 6749 §5.2 JSON.
 
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
@@ -44,29 +46,41 @@ pub(crate) async fn handle(axum::extract::State(inner): State, request: Request)
     cors(response)
 }
 
+/// The JWT bearer grant type (RFC 7523 §2.1).
+const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
 async fn exchange(inner: &Inner, request: Request) -> Result<Response, OAuthError> {
     let (parts, params) = read_form(inner, request).await?;
     let grant_type = params.require("grant_type")?;
     // Refuse unknown (or switched off) grant types before touching client credentials.
     let machine = inner.config.client_credentials;
+    #[cfg(feature = "jwt-assertions")]
+    let jwt_bearer = !inner.jwt_bearer.is_empty();
+    #[cfg(not(feature = "jwt-assertions"))]
+    let jwt_bearer = false;
     match grant_type {
         "authorization_code" | "refresh_token" => {}
         "client_credentials" if machine => {}
+        JWT_BEARER if jwt_bearer => {}
         _ => {
-            return Err(OAuthError::new(
-                ErrorCode::UnsupportedGrantType,
-                if machine {
-                    "supported grant types: authorization_code, refresh_token, client_credentials"
-                } else {
-                    "supported grant types: authorization_code, refresh_token"
-                },
-            ));
+            let mut supported =
+                String::from("supported grant types: authorization_code, refresh_token");
+            if machine {
+                supported.push_str(", client_credentials");
+            }
+            if jwt_bearer {
+                supported.push_str(", ");
+                supported.push_str(JWT_BEARER);
+            }
+            return Err(OAuthError::new(ErrorCode::UnsupportedGrantType, supported));
         }
     }
     let client = crate::client_auth::authenticate(inner, &parts, &params).await?;
     match grant_type {
         "authorization_code" => authorization_code(inner, &client, &params).await,
         "refresh_token" => refresh_token(inner, &client, &params).await,
+        #[cfg(feature = "jwt-assertions")]
+        JWT_BEARER => crate::jwt_bearer::grant(inner, &client, &params).await,
         _ => client_credentials(inner, &client, &params).await,
     }
 }
@@ -323,7 +337,7 @@ async fn client_credentials(
     respond(&minted.token, minted.expires_in, &scope, None)
 }
 
-fn respond(
+pub(crate) fn respond(
     access: &str,
     expires_in: u64,
     scope: &str,

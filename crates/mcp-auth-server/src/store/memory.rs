@@ -194,6 +194,10 @@ impl State {
             self.revoke_family(&grant_id, now);
             return Ok(Rotation::Reused { grant_id });
         }
+        // Checked before anything changes: a failed rotation leaves the family as it was.
+        if self.refresh.contains_key(&new.hash) {
+            return Err(StoreError::new("refresh token already stored"));
+        }
         // The first use of a successor supersedes its unused siblings: one live branch.
         if let Some(parent) = parent {
             let siblings: Vec<TokenHash> = self

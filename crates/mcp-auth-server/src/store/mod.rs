@@ -21,9 +21,19 @@
 //! The record types are plain structs with public fields, so a backend in another crate can
 //! build them from its rows.
 //!
-//! Backends: [`MemoryStore`] (tests, single process) and, with the `sqlite` feature,
-//! [`SqliteStore`] (the embedded default; survives restarts). Every backend passes the same
-//! test suite (`tests/store.rs`).
+//! # Choosing a store
+//!
+//! - [`MemoryStore`]: tests and single-process demos; forgets everything on restart.
+//! - `SqliteStore` (feature `sqlite`, on by default): one process on one machine; a file,
+//!   durable, nothing else to run.
+//! - `PostgresStore` (feature `postgres`): several replicas of the server sharing one database
+//!   (or one schema of it), each of which may serve any step of any flow; the atomic operations
+//!   above hold across processes. Bounded: a database that is down or slow makes calls fail
+//!   after the pool's acquire timeout or the statement timeout (`PostgresOptions`).
+//!
+//! The SQL backends migrate their schema at start (versions recorded in sqlx's
+//! `_sqlx_migrations` table) and refuse a database that a newer server already migrated.
+//! Every backend passes the same test suite (`tests/store.rs`).
 //!
 //! # Example
 //!
@@ -54,10 +64,19 @@ use subtle::ConstantTimeEq;
 #[cfg(feature = "sqlite")]
 mod group_commit;
 mod memory;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod migrate;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use self::memory::MemoryStore;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use self::postgres::{PostgresOptions, PostgresStore};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use self::sqlite::{Durability, SqliteStore};
@@ -460,6 +479,10 @@ pub enum ClientAuthMethod {
     ClientSecretBasic,
     /// `client_id` and `client_secret` in the form body.
     ClientSecretPost,
+    /// A JWT assertion signed with the client's private key (RFC 7523 §2.2, OpenID Connect Core
+    /// §9); the public keys are the client's `jwks` or `jwks_uri`. A confidential client without
+    /// a secret.
+    PrivateKeyJwt,
 }
 
 impl ClientAuthMethod {
@@ -469,6 +492,7 @@ impl ClientAuthMethod {
             Self::None => "none",
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
         }
     }
 
@@ -478,6 +502,7 @@ impl ClientAuthMethod {
             "none" => Some(Self::None),
             "client_secret_basic" => Some(Self::ClientSecretBasic),
             "client_secret_post" => Some(Self::ClientSecretPost),
+            "private_key_jwt" => Some(Self::PrivateKeyJwt),
             _ => None,
         }
     }
@@ -644,7 +669,7 @@ impl ClientRecord {
         self.source == ClientSource::Static
     }
 
-    /// Whether the client is public (no secret).
+    /// Whether the client is public (it does not authenticate).
     pub fn is_public(&self) -> bool {
         self.auth_method == ClientAuthMethod::None
     }
@@ -735,6 +760,34 @@ pub enum RefreshState {
     Rotated,
     /// Revoked (by the client, or with its family).
     Revoked,
+}
+
+impl RefreshState {
+    /// The name stored in a database column.
+    ///
+    /// ```
+    /// use mcp_auth_server::store::RefreshState;
+    ///
+    /// assert_eq!(RefreshState::Rotated.as_str(), "rotated");
+    /// assert_eq!(RefreshState::from_name("rotated"), Some(RefreshState::Rotated));
+    /// ```
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Rotated => "rotated",
+            Self::Revoked => "revoked",
+        }
+    }
+
+    /// Parse a name written by [`as_str`](Self::as_str).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "active" => Some(Self::Active),
+            "rotated" => Some(Self::Rotated),
+            "revoked" => Some(Self::Revoked),
+            _ => None,
+        }
+    }
 }
 
 /// A refresh token (stored by hash).

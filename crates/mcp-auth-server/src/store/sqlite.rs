@@ -1,30 +1,31 @@
 //! [`SqliteStore`]: the embedded, persistent backend (sqlx on SQLite, migrations embedded).
 
-use std::borrow::Cow;
 use std::fmt;
-use std::future::Future;
 use std::path::Path;
-use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mcp_auth_core::metadata::ClientMetadata;
-use sqlx::error::BoxDynError;
-use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::sqlite::SqliteConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Sqlite, Transaction};
 
 use super::group_commit::GroupCommit;
 use super::memory::{foreign_refresh, merge_scopes};
+use super::sql::{
+    Columns, client_columns, client_from_row, code_columns, code_from_row, consent_from_row,
+    db_error, flow_from_row, from_db, grant_columns, grant_from_row, impl_columns, key_from_row,
+    refresh_columns, refresh_from_row, serialize_client, state_from_name, to_db, upstream_columns,
+    upstream_from_row, window_from,
+};
 use super::{
     ClientAuthMethod, ClientRecord, ClientSource, CodeRecord, CodeTake, ConsentRecord, FlowKind,
     FlowRecord, GrantRecord, LeaseTake, RefreshLease, RefreshRecord, RefreshState, Revoked,
     Rotation, Store, StoreError, StoreFuture, StoredKey, TokenHash, UpstreamTokenRecord, Window,
+    migrate,
 };
 
 /// Connections per pool: SQLite has one writer at a time, a few readers are plenty.
@@ -203,343 +204,15 @@ impl SqliteStore {
     }
 }
 
-// ----- migrations -----
-
-/// The embedded migrations, oldest first. Never edit one that shipped: add the next.
-fn migrations() -> Vec<Migration> {
-    let embedded: [(i64, &'static str, &'static str); 7] = [
-        (
-            1,
-            "init",
-            include_str!("../../migrations/sqlite/0001_init.sql"),
-        ),
-        (
-            2,
-            "client policy",
-            include_str!("../../migrations/sqlite/0002_client_policy.sql"),
-        ),
-        (
-            3,
-            "upstream tokens",
-            include_str!("../../migrations/sqlite/0003_upstream_tokens.sql"),
-        ),
-        (
-            4,
-            "refresh grace",
-            include_str!("../../migrations/sqlite/0004_refresh_grace.sql"),
-        ),
-        (
-            5,
-            "public client registration key",
-            include_str!("../../migrations/sqlite/0005_public_client_key.sql"),
-        ),
-        (
-            6,
-            "client last authorized",
-            include_str!("../../migrations/sqlite/0006_client_last_authorized.sql"),
-        ),
-        (
-            7,
-            "shared state",
-            include_str!("../../migrations/sqlite/0007_shared_state.sql"),
-        ),
-    ];
-    embedded
-        .into_iter()
-        .map(|(version, description, sql)| {
-            // Checksums must not depend on how git checked the file out.
-            let sql = if sql.contains('\r') {
-                Cow::Owned(sql.replace("\r\n", "\n"))
-            } else {
-                Cow::Borrowed(sql)
-            };
-            Migration::new(
-                version,
-                Cow::Borrowed(description),
-                MigrationType::Simple,
-                sql,
-                false,
-            )
-        })
-        .collect()
-}
-
-#[derive(Debug)]
-struct Embedded;
-
-impl MigrationSource<'static> for Embedded {
-    fn resolve(
-        self,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<Migration>, BoxDynError>> + Send + 'static>> {
-        Box::pin(std::future::ready(Ok(migrations())))
-    }
-}
-
 async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
-    let migrator = Migrator::new(Embedded)
+    let mut conn = pool
+        .acquire()
         .await
-        .map_err(|e| StoreError::with_source("cannot load the embedded migrations", e))?;
-    migrator
-        .run(pool)
-        .await
-        .map_err(|e| StoreError::with_source("cannot migrate the SQLite database", e))
+        .map_err(db_error("cannot open the SQLite database"))?;
+    migrate::run(&mut *conn, migrate::SQLITE, "SQLite").await
 }
 
-// ----- conversions -----
-
-fn db_error(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
-    move |e| StoreError::with_source(context, e)
-}
-
-/// UNIX seconds to INTEGER (SQLite integers are signed; saturate instead of wrapping so that
-/// comparisons in SQL stay right).
-fn to_db(time: u64) -> i64 {
-    i64::try_from(time).unwrap_or(i64::MAX)
-}
-
-fn get_time(row: &SqliteRow, column: &str) -> Result<u64, StoreError> {
-    let value: i64 = row
-        .try_get(column)
-        .map_err(db_error("cannot read a stored time"))?;
-    Ok(u64::try_from(value).unwrap_or(0))
-}
-
-fn get_opt_time(row: &SqliteRow, column: &str) -> Result<Option<u64>, StoreError> {
-    let value: Option<i64> = row
-        .try_get(column)
-        .map_err(db_error("cannot read a stored time"))?;
-    Ok(value.map(|v| u64::try_from(v).unwrap_or(0)))
-}
-
-fn get_text(row: &SqliteRow, column: &str) -> Result<String, StoreError> {
-    row.try_get(column)
-        .map_err(db_error("cannot read a stored text"))
-}
-
-fn hash_from_blob(bytes: &[u8]) -> Result<TokenHash, StoreError> {
-    let bytes: [u8; 32] = bytes
-        .try_into()
-        .map_err(|_| StoreError::new("a stored hash is not 32 bytes long"))?;
-    Ok(TokenHash::from_bytes(bytes))
-}
-
-fn get_opt_hash(row: &SqliteRow, column: &str) -> Result<Option<TokenHash>, StoreError> {
-    let bytes: Option<&[u8]> = row
-        .try_get(column)
-        .map_err(db_error("cannot read a stored hash"))?;
-    bytes.map(hash_from_blob).transpose()
-}
-
-fn get_hash(row: &SqliteRow, column: &str) -> Result<TokenHash, StoreError> {
-    let bytes: &[u8] = row
-        .try_get(column)
-        .map_err(db_error("cannot read a stored hash"))?;
-    hash_from_blob(bytes)
-}
-
-const fn source_name(source: ClientSource) -> &'static str {
-    source.as_str()
-}
-
-fn source_from_name(name: &str) -> Result<ClientSource, StoreError> {
-    ClientSource::from_name(name)
-        .ok_or_else(|| StoreError::new("a stored client has an unknown source"))
-}
-
-const fn state_name(state: RefreshState) -> &'static str {
-    match state {
-        RefreshState::Active => "active",
-        RefreshState::Rotated => "rotated",
-        RefreshState::Revoked => "revoked",
-    }
-}
-
-fn state_from_name(name: &str) -> Result<RefreshState, StoreError> {
-    match name {
-        "active" => Ok(RefreshState::Active),
-        "rotated" => Ok(RefreshState::Rotated),
-        "revoked" => Ok(RefreshState::Revoked),
-        _ => Err(StoreError::new(
-            "a stored refresh token has an unknown state",
-        )),
-    }
-}
-
-fn client_from_row(row: &SqliteRow) -> Result<ClientRecord, StoreError> {
-    let secret_hash: Option<&[u8]> = row
-        .try_get("secret_hash")
-        .map_err(db_error("cannot read a stored hash"))?;
-    let auth_method = ClientAuthMethod::from_name(&get_text(row, "auth_method")?)
-        .ok_or_else(|| StoreError::new("a stored client has an unknown auth method"))?;
-    let metadata: ClientMetadata = serde_json::from_str(&get_text(row, "metadata")?)
-        .map_err(|e| StoreError::with_source("a stored client has invalid metadata", e))?;
-    let machine_scope: Option<String> = row
-        .try_get("machine_scope")
-        .map_err(db_error("cannot read a stored text"))?;
-    let resources: Vec<String> = serde_json::from_str(&get_text(row, "resources")?)
-        .map_err(|e| StoreError::with_source("a stored client has invalid resources", e))?;
-    let last_authorized_at: Option<i64> = row
-        .try_get("last_authorized_at")
-        .map_err(db_error("cannot read a stored time"))?;
-    Ok(ClientRecord {
-        client_id: get_text(row, "client_id")?,
-        secret_hash: secret_hash.map(hash_from_blob).transpose()?,
-        secret_expires_at: get_time(row, "secret_expires_at")?,
-        auth_method,
-        metadata,
-        issued_at: get_time(row, "issued_at")?,
-        source: source_from_name(&get_text(row, "source")?)?,
-        machine_scope,
-        resources,
-        last_authorized_at: last_authorized_at.map(|t| u64::try_from(t).unwrap_or(0)),
-    })
-}
-
-macro_rules! code_columns {
-    () => {
-        "hash, client_id, redirect_uri, redirect_uri_in_request, code_challenge, resource, scope, \
-         subject, grant_id, issued_at, expires_at"
-    };
-}
-
-fn code_from_row(row: &SqliteRow) -> Result<CodeRecord, StoreError> {
-    Ok(CodeRecord {
-        hash: get_hash(row, "hash")?,
-        client_id: get_text(row, "client_id")?,
-        redirect_uri: get_text(row, "redirect_uri")?,
-        redirect_uri_in_request: row
-            .try_get("redirect_uri_in_request")
-            .map_err(db_error("cannot read a stored flag"))?,
-        code_challenge: get_text(row, "code_challenge")?,
-        resource: get_text(row, "resource")?,
-        scope: get_text(row, "scope")?,
-        subject: get_text(row, "subject")?,
-        grant_id: get_text(row, "grant_id")?,
-        issued_at: get_time(row, "issued_at")?,
-        expires_at: get_time(row, "expires_at")?,
-    })
-}
-
-/// Grant columns, prefixed `g_` where a join would make them ambiguous.
-macro_rules! grant_columns {
-    () => {
-        "g.grant_id AS g_grant_id, g.client_id AS g_client_id, g.subject AS g_subject, \
-         g.scope AS g_scope, g.resource AS g_resource, g.created_at AS g_created_at, \
-         g.expires_at AS g_expires_at, g.revoked_at AS g_revoked_at"
-    };
-}
-
-fn grant_from_row(row: &SqliteRow) -> Result<GrantRecord, StoreError> {
-    Ok(GrantRecord {
-        grant_id: get_text(row, "g_grant_id")?,
-        client_id: get_text(row, "g_client_id")?,
-        subject: get_text(row, "g_subject")?,
-        scope: get_text(row, "g_scope")?,
-        resource: get_text(row, "g_resource")?,
-        created_at: get_time(row, "g_created_at")?,
-        expires_at: get_time(row, "g_expires_at")?,
-        revoked_at: get_opt_time(row, "g_revoked_at")?,
-    })
-}
-
-macro_rules! refresh_columns {
-    () => {
-        "r.hash AS r_hash, r.grant_id AS r_grant_id, r.scope AS r_scope, \
-         r.issued_at AS r_issued_at, r.expires_at AS r_expires_at, r.state AS r_state, \
-         r.parent AS r_parent, r.rotated_at AS r_rotated_at"
-    };
-}
-
-fn refresh_from_row(row: &SqliteRow) -> Result<RefreshRecord, StoreError> {
-    Ok(RefreshRecord {
-        hash: get_hash(row, "r_hash")?,
-        grant_id: get_text(row, "r_grant_id")?,
-        scope: get_text(row, "r_scope")?,
-        issued_at: get_time(row, "r_issued_at")?,
-        expires_at: get_time(row, "r_expires_at")?,
-        state: state_from_name(&get_text(row, "r_state")?)?,
-        parent: get_opt_hash(row, "r_parent")?,
-        rotated_at: get_opt_time(row, "r_rotated_at")?,
-    })
-}
-
-fn consent_from_row(row: &SqliteRow) -> Result<ConsentRecord, StoreError> {
-    Ok(ConsentRecord {
-        subject: get_text(row, "subject")?,
-        client_id: get_text(row, "client_id")?,
-        resource: get_text(row, "resource")?,
-        scope: get_text(row, "scope")?,
-        updated_at: get_time(row, "updated_at")?,
-    })
-}
-
-fn key_from_row(row: &SqliteRow) -> Result<StoredKey, StoreError> {
-    let pkcs8: Vec<u8> = row
-        .try_get("pkcs8")
-        .map_err(db_error("cannot read a stored key"))?;
-    Ok(StoredKey {
-        kid: get_text(row, "kid")?,
-        alg: get_text(row, "alg")?,
-        pkcs8: zeroize::Zeroizing::new(pkcs8),
-        created_at: get_time(row, "created_at")?,
-        activates_at: get_time(row, "activates_at")?,
-        retired_at: get_opt_time(row, "retired_at")?,
-    })
-}
-
-macro_rules! upstream_columns {
-    () => {
-        "subject, upstream, key_id, nonce, ciphertext, updated_at, lease_holder, lease_until"
-    };
-}
-
-fn upstream_from_row(row: &SqliteRow) -> Result<UpstreamTokenRecord, StoreError> {
-    let blob = |column: &str| -> Result<Vec<u8>, StoreError> {
-        row.try_get(column)
-            .map_err(db_error("cannot read stored upstream tokens"))
-    };
-    let holder: Option<String> = row
-        .try_get("lease_holder")
-        .map_err(db_error("cannot read a stored text"))?;
-    let until = get_opt_time(row, "lease_until")?;
-    Ok(UpstreamTokenRecord {
-        subject: get_text(row, "subject")?,
-        upstream: get_text(row, "upstream")?,
-        key_id: get_text(row, "key_id")?,
-        nonce: blob("nonce")?,
-        ciphertext: blob("ciphertext")?,
-        updated_at: get_time(row, "updated_at")?,
-        refresh_lease: holder.map(|holder| RefreshLease {
-            holder,
-            until: until.unwrap_or(0),
-        }),
-    })
-}
-
-// ----- statements shared by several operations -----
-
-fn flow_from_row(row: &SqliteRow) -> Result<FlowRecord, StoreError> {
-    let kind: String = get_text(row, "kind")?;
-    Ok(FlowRecord {
-        kind: FlowKind::from_name(&kind)
-            .ok_or_else(|| StoreError::new("unknown flow kind in the database"))?,
-        key: get_hash(row, "key")?,
-        subject: row
-            .try_get("subject")
-            .map_err(db_error("cannot read a flow's subject"))?,
-        value: row
-            .try_get("value")
-            .map_err(db_error("cannot read a flow's value"))?,
-        expires_at: get_time(row, "expires_at")?,
-    })
-}
-
-fn window_from(count: i64, ends_at: i64) -> Window {
-    Window {
-        count: u32::try_from(count).unwrap_or(u32::MAX),
-        ends_at: u64::try_from(ends_at).unwrap_or(0),
-    }
-}
+impl_columns!(SqliteRow);
 
 async fn begin_immediate(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, StoreError> {
     pool.begin_with("BEGIN IMMEDIATE")
@@ -567,7 +240,7 @@ async fn insert_refresh(
     .bind(refresh.scope.as_str())
     .bind(to_db(refresh.issued_at))
     .bind(to_db(refresh.expires_at))
-    .bind(state_name(refresh.state))
+    .bind(refresh.state.as_str())
     .bind(refresh.parent.as_ref().map(|p| p.as_bytes().as_slice()))
     .bind(refresh.rotated_at.map(to_db))
     .execute(&mut *conn)
@@ -590,8 +263,7 @@ async fn revoke_family(
     let Some(row) = row else {
         return Ok(false);
     };
-    let was_active =
-        get_opt_time(&row, "revoked_at")?.is_none() && now < get_time(&row, "expires_at")?;
+    let was_active = row.opt_time("revoked_at")?.is_none() && now < row.time("expires_at")?;
     sqlx::query("UPDATE grants SET revoked_at = COALESCE(revoked_at, ?2) WHERE grant_id = ?1")
         .bind(grant_id)
         .bind(to_db(now))
@@ -630,12 +302,10 @@ async fn rotate(
         let Some(row) = row else {
             return Ok(Rotation::Unknown);
         };
-        let grant_id = get_text(&row, "grant_id")?;
-        let state = state_from_name(&get_text(&row, "state")?)?;
-        let live_grant: Option<String> = row
-            .try_get("live_grant")
-            .map_err(db_error("cannot read a grant"))?;
-        let grant_revoked = live_grant.is_none() || get_opt_time(&row, "revoked_at")?.is_some();
+        let grant_id = row.text("grant_id")?;
+        let state = state_from_name(&row.text("state")?)?;
+        let live_grant = row.opt_text("live_grant")?;
+        let grant_revoked = live_grant.is_none() || row.opt_time("revoked_at")?.is_some();
         if state == RefreshState::Revoked || grant_revoked {
             return Ok(Rotation::Revoked);
         }
@@ -646,8 +316,9 @@ async fn rotate(
         new.rotated_at = None;
         let old_bytes = old.as_bytes().as_slice();
         let outcome = if state == RefreshState::Rotated {
-            let grant_active = now < get_opt_time(&row, "expires_at")?.unwrap_or(0);
-            let in_window = get_opt_time(&row, "rotated_at")?
+            let grant_active = now < row.opt_time("expires_at")?.unwrap_or(0);
+            let in_window = row
+                .opt_time("rotated_at")?
                 .is_some_and(|at| grace > 0 && now.saturating_sub(at) <= grace);
             // (successors, of which used): the grace window needs some and none used.
             let counts = sqlx::query(
@@ -658,12 +329,8 @@ async fn rotate(
             .fetch_one(&mut *tx)
             .await
             .map_err(db_error("cannot read refresh successors"))?;
-            let total: i64 = counts
-                .try_get("total")
-                .map_err(db_error("cannot read refresh successors"))?;
-            let used: i64 = counts
-                .try_get("used")
-                .map_err(db_error("cannot read refresh successors"))?;
+            let total = counts.int("total")?;
+            let used = counts.int("used")?;
             if in_window && grant_active && total > 0 && used == 0 {
                 insert_refresh(tx, &new).await?;
                 Rotation::WithinGrace
@@ -755,10 +422,7 @@ impl SqliteStore {
 impl Store for SqliteStore {
     fn put_client(&self, client: ClientRecord) -> StoreFuture<'_, ()> {
         Box::pin(async move {
-            let metadata = serde_json::to_string(&client.metadata)
-                .map_err(|e| StoreError::with_source("cannot serialize client metadata", e))?;
-            let resources = serde_json::to_string(&client.resources)
-                .map_err(|e| StoreError::with_source("cannot serialize client resources", e))?;
+            let (metadata, resources) = serialize_client(&client)?;
             sqlx::query(
                 "INSERT OR REPLACE INTO clients \
                  (client_id, secret_hash, secret_expires_at, auth_method, metadata, issued_at, source, \
@@ -771,7 +435,7 @@ impl Store for SqliteStore {
             .bind(client.auth_method.as_str())
             .bind(metadata)
             .bind(to_db(client.issued_at))
-            .bind(source_name(client.source))
+            .bind(client.source.as_str())
             .bind(client.machine_scope.as_deref())
             .bind(resources)
             .bind(client.last_authorized_at.map(to_db))
@@ -802,7 +466,7 @@ impl Store for SqliteStore {
                  AND NOT EXISTS (SELECT 1 FROM grants WHERE grants.client_id = clients.client_id \
                      AND grants.expires_at > ?4 AND grants.revoked_at IS NULL)",
             )
-            .bind(source_name(ClientSource::Dynamic))
+            .bind(ClientSource::Dynamic.as_str())
             .bind(ClientAuthMethod::None.as_str())
             .bind(to_db(unused_since))
             .bind(to_db(now))
@@ -818,11 +482,11 @@ impl Store for SqliteStore {
         registration_key: &'a TokenHash,
     ) -> StoreFuture<'a, Option<ClientRecord>> {
         Box::pin(async move {
-            let row = sqlx::query(
-                "SELECT client_id, secret_hash, secret_expires_at, auth_method, metadata, \
-                 issued_at, source, machine_scope, resources, last_authorized_at FROM clients \
-                 WHERE registration_key = ?1",
-            )
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                client_columns!(),
+                " FROM clients WHERE registration_key = ?1"
+            ))
             .bind(registration_key.as_bytes().as_slice())
             .fetch_optional(&self.pool)
             .await
@@ -837,10 +501,7 @@ impl Store for SqliteStore {
         registration_key: TokenHash,
     ) -> StoreFuture<'_, (ClientRecord, bool)> {
         Box::pin(async move {
-            let metadata = serde_json::to_string(&client.metadata)
-                .map_err(|e| StoreError::with_source("cannot serialize client metadata", e))?;
-            let resources = serde_json::to_string(&client.resources)
-                .map_err(|e| StoreError::with_source("cannot serialize client resources", e))?;
+            let (metadata, resources) = serialize_client(&client)?;
             // The unique index on registration_key decides: one statement, so of concurrent
             // identical registrations exactly one inserts; the others read the winner.
             let inserted = sqlx::query(
@@ -856,7 +517,7 @@ impl Store for SqliteStore {
             .bind(client.auth_method.as_str())
             .bind(metadata)
             .bind(to_db(client.issued_at))
-            .bind(source_name(client.source))
+            .bind(client.source.as_str())
             .bind(client.machine_scope.as_deref())
             .bind(resources)
             .bind(registration_key.as_bytes().as_slice())
@@ -879,10 +540,11 @@ impl Store for SqliteStore {
 
     fn get_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<ClientRecord>> {
         Box::pin(async move {
-            let row = sqlx::query(
-                "SELECT client_id, secret_hash, secret_expires_at, auth_method, metadata, \
-                 issued_at, source, machine_scope, resources, last_authorized_at FROM clients WHERE client_id = ?1",
-            )
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                client_columns!(),
+                " FROM clients WHERE client_id = ?1"
+            ))
             .bind(client_id)
             .fetch_optional(&self.pool)
             .await
@@ -1086,7 +748,7 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await
             .map_err(db_error("cannot read the revoked grants"))?;
-            let time = |t: i64| u64::try_from(t).unwrap_or(0);
+            let time = from_db;
             Ok(tokens
                 .into_iter()
                 .map(|(jti, expires_at)| Revoked::AccessToken {

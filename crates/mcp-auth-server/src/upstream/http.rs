@@ -122,7 +122,8 @@ impl Client {
                     body.append_pair("client_id", &endpoint.client_id);
                     body.append_pair("client_secret", secret.expose());
                 }
-                (None, _) => {
+                // No secret (or a method that takes none): the client id alone.
+                _ => {
                     body.append_pair("client_id", &endpoint.client_id);
                 }
             }

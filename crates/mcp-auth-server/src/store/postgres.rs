@@ -1,0 +1,1546 @@
+//! [`PostgresStore`]: a shared PostgreSQL database (sqlx), so that several replicas of the
+//! authorization server act as one.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Connection, Executor, Postgres, Transaction};
+
+use super::memory::{foreign_refresh, merge_scopes};
+use super::sql::{
+    Columns, client_columns, client_from_row, code_columns, code_from_row, consent_from_row,
+    db_error, flow_from_row, from_db, grant_columns, grant_from_row, impl_columns, key_from_row,
+    refresh_columns, refresh_from_row, serialize_client, state_from_name, to_db, upstream_columns,
+    upstream_from_row, window_from,
+};
+use super::{
+    ClientAuthMethod, ClientRecord, ClientSource, CodeRecord, CodeTake, ConsentRecord, FlowKind,
+    FlowRecord, GrantRecord, LeaseTake, RefreshLease, RefreshRecord, RefreshState, Revoked,
+    Rotation, Store, StoreError, StoreFuture, StoredKey, TokenHash, UpstreamTokenRecord, Window,
+    migrate,
+};
+
+/// What [`PostgresOptions::new`] starts from.
+const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest schema name PostgreSQL keeps (NAMEDATALEN - 1).
+const MAX_SCHEMA_LEN: usize = 63;
+
+/// How to connect a [`PostgresStore`]: the URL, the schema, and the bounds that keep a database
+/// that is down or slow from stalling the server.
+///
+/// - `max_connections` (default 10): the pool's size, and so the most statements this process
+///   runs at once; callers beyond it wait for a connection.
+/// - `acquire_timeout` (default 5 s): how long a call waits for a connection (including
+///   connecting, and retrying while the database refuses connections) before it fails with a
+///   [`StoreError`]. Waiters never open connections beyond the pool.
+/// - `statement_timeout` (default 5 s; `None`: the server's setting): PostgreSQL cancels a
+///   statement, and so the store call fails, when it runs longer, lock waits included.
+///   Migrations at start run without it.
+/// - `schema` (default: the URL's `search_path`, usually `public`): the schema the tables live
+///   in, created if missing, so that several servers, or tests, can share one database. Letters,
+///   digits and `_` only, at most 63 characters.
+///
+/// `Debug` shows the URL without its password.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use mcp_auth_server::store::PostgresOptions;
+///
+/// let options = PostgresOptions::new("postgres://mcp:s3cret@db.internal:5432/auth")
+///     .schema("mcp_auth")
+///     .max_connections(20)
+///     .acquire_timeout(Duration::from_secs(2))
+///     .statement_timeout(Some(Duration::from_secs(3)));
+/// let shown = format!("{options:?}");
+/// assert!(shown.contains("db.internal") && !shown.contains("s3cret"));
+/// ```
+#[derive(Clone)]
+pub struct PostgresOptions {
+    url: String,
+    schema: Option<String>,
+    max_connections: u32,
+    acquire_timeout: Duration,
+    statement_timeout: Option<Duration>,
+}
+
+impl PostgresOptions {
+    /// The defaults for a `postgres://` (or `postgresql://`) URL, as libpq takes it
+    /// (`postgres://user:password@host:port/database?sslmode=...&options=...`).
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            schema: None,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
+            statement_timeout: Some(DEFAULT_STATEMENT_TIMEOUT),
+        }
+    }
+
+    /// Keep the tables in this schema (created if missing) instead of the URL's `search_path`.
+    #[must_use]
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = Some(schema.into());
+        self
+    }
+
+    /// The most connections the pool opens (at least 1).
+    #[must_use]
+    pub fn max_connections(mut self, max: u32) -> Self {
+        self.max_connections = max.max(1);
+        self
+    }
+
+    /// How long a call waits for a connection before it fails.
+    #[must_use]
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// How long PostgreSQL lets one statement run (`None`: the server's own setting).
+    #[must_use]
+    pub fn statement_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.statement_timeout = timeout;
+        self
+    }
+}
+
+impl fmt::Debug for PostgresOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresOptions")
+            .field("url", &redact_url(&self.url))
+            .field("schema", &self.schema)
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("statement_timeout", &self.statement_timeout)
+            .finish()
+    }
+}
+
+/// `url` with its password (in the authority or a `password` parameter) replaced.
+fn redact_url(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return "(not a URL)".to_owned();
+    };
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("REDACTED"));
+    }
+    if parsed
+        .query_pairs()
+        .any(|(k, _)| k.eq_ignore_ascii_case("password"))
+    {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k.eq_ignore_ascii_case("password") {
+                    "REDACTED".to_owned()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.into()
+}
+
+/// A PostgreSQL store: one database shared by every replica of the server.
+///
+/// - The schema is embedded in the binary and migrated at connect time
+///   (`migrations/postgres/*.sql`, tracked in sqlx's `_sqlx_migrations` table in the store's
+///   schema, under an advisory lock so that replicas starting at once migrate once). A database
+///   migrated by a newer server is refused.
+/// - [`take_code`](Store::take_code) and [`lease_upstream_refresh`](Store::lease_upstream_refresh)
+///   are one conditional `UPDATE … RETURNING`; [`take_flow`](Store::take_flow) one
+///   `DELETE … RETURNING`; [`count_event`](Store::count_event),
+///   [`try_lease`](Store::try_lease) and [`put_public_client`](Store::put_public_client) one
+///   `INSERT … ON CONFLICT`. [`rotate_refresh`](Store::rotate_refresh) and
+///   [`revoke_grant`](Store::revoke_grant) lock the grant's row (`SELECT … FOR NO KEY UPDATE`)
+///   in a transaction, so that every change to one refresh-token family, from any process,
+///   happens one at a time; [`put_consent`](Store::put_consent) locks the consent's row.
+/// - Hashes are `BYTEA`, client metadata JSON text, times `BIGINT` (times beyond `i64::MAX` are
+///   stored as `i64::MAX`); lists come back in byte order (`COLLATE "C"`), as from the other
+///   backends.
+/// - PostgreSQL text cannot hold a NUL character: looking up an id that has one finds nothing
+///   (as it would in any other backend), storing one fails.
+/// - TLS: this build connects without it (`sslmode=prefer` falls back to plain TCP,
+///   `sslmode=require` fails): use a local socket or loopback, or a private network.
+///
+/// Bounds ([`PostgresOptions`]): a database that is down or slow makes calls fail with a
+/// [`StoreError`] after the acquire timeout or the statement timeout, never more connections
+/// than the pool's size. `Debug` shows the host, database and schema, never the password.
+///
+/// # Example
+///
+/// ```no_run
+/// use mcp_auth_server::AuthorizationServer;
+/// use mcp_auth_server::store::{PostgresOptions, PostgresStore};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = PostgresStore::connect_with(
+///     PostgresOptions::new("postgres://mcp@127.0.0.1:5432/auth").schema("mcp_auth"),
+/// )
+/// .await?;
+/// let server = AuthorizationServer::builder("https://auth.example.com")
+///     .resource("https://mcp.example.com/mcp")
+///     .store(store.clone())
+///     .build()
+///     .await?;
+/// # drop(server);
+/// // ... serve; on shutdown:
+/// store.close().await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    location: Arc<str>,
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("location", &self.location)
+            .field("connections", &self.pool.size())
+            .finish()
+    }
+}
+
+impl PostgresStore {
+    /// Connect with the defaults of [`PostgresOptions::new`] and migrate.
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), mcp_auth_server::store::StoreError> {
+    /// let store = mcp_auth_server::store::PostgresStore::connect(
+    ///     "postgres://mcp@127.0.0.1:5432/auth",
+    /// )
+    /// .await?;
+    /// # store.close().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// An invalid URL, a database that cannot be reached within the acquire timeout, a failed
+    /// migration, or a schema newer than this server knows.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(PostgresOptions::new(url)).await
+    }
+
+    /// Connect with chosen [`PostgresOptions`], create the schema if it is missing, and
+    /// migrate.
+    ///
+    /// ```no_run
+    /// use mcp_auth_server::store::{PostgresOptions, PostgresStore};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), mcp_auth_server::store::StoreError> {
+    /// let store = PostgresStore::connect_with(
+    ///     PostgresOptions::new("postgres://mcp@127.0.0.1:5432/auth").schema("tenant_a"),
+    /// )
+    /// .await?;
+    /// # store.close().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect); also an invalid schema name.
+    pub async fn connect_with(options: PostgresOptions) -> Result<Self, StoreError> {
+        let scheme = options.url.split_once("://").map(|(scheme, _)| scheme);
+        if !scheme.is_some_and(|s| {
+            s.eq_ignore_ascii_case("postgres") || s.eq_ignore_ascii_case("postgresql")
+        }) {
+            return Err(StoreError::new(
+                "invalid PostgreSQL URL: it must start with postgres:// or postgresql://",
+            ));
+        }
+        let mut connect = PgConnectOptions::from_str(&options.url)
+            .map_err(|e| StoreError::with_source("invalid PostgreSQL URL", e))?;
+        if connect.get_application_name().is_none() {
+            connect = connect.application_name("mcp-auth-server");
+        }
+        let mut location = format!(
+            "postgres://{}@{}:{}/{}",
+            connect.get_username(),
+            connect.get_host(),
+            connect.get_port(),
+            connect.get_database().unwrap_or("")
+        );
+        if let Some(schema) = &options.schema {
+            let quoted = quote_schema(schema)?;
+            create_schema(&connect, &quoted, options.acquire_timeout).await?;
+            connect = connect.options([("search_path", quoted)]);
+            location.push_str(&format!(" (schema {schema})"));
+        }
+        if let Some(timeout) = options.statement_timeout {
+            connect = connect.options([("statement_timeout", timeout.as_millis().max(1))]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(db_error("cannot connect to the PostgreSQL database"))?;
+        if let Err(error) = migrate(&pool).await {
+            pool.close().await;
+            return Err(error);
+        }
+        Ok(Self {
+            pool,
+            location: location.into(),
+        })
+    }
+
+    /// Where the store is, for logs and banners: `postgres://user@host:port/database` and the
+    /// schema, never the password.
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), mcp_auth_server::store::StoreError> {
+    /// use mcp_auth_server::store::{PostgresOptions, PostgresStore};
+    ///
+    /// let store = PostgresStore::connect_with(
+    ///     PostgresOptions::new("postgres://mcp:s3cret@127.0.0.1/auth").schema("demo"),
+    /// )
+    /// .await?;
+    /// assert_eq!(store.location(), "postgres://mcp@127.0.0.1:5432/auth (schema demo)");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// Close every connection, waiting for those in use to be returned (graceful shutdown).
+    /// Later calls on this store or its clones fail.
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), mcp_auth_server::store::StoreError> {
+    /// let store = mcp_auth_server::store::PostgresStore::connect("postgres://mcp@127.0.0.1/auth")
+    ///     .await?;
+    /// store.close().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// `schema` as a quoted identifier, when it is a name this store accepts.
+fn quote_schema(schema: &str) -> Result<String, StoreError> {
+    let valid = !schema.is_empty()
+        && schema.len() <= MAX_SCHEMA_LEN
+        && schema
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !valid {
+        return Err(StoreError::new(
+            "invalid PostgreSQL schema name: use 1 to 63 letters, digits or underscores",
+        ));
+    }
+    Ok(format!("\"{schema}\""))
+}
+
+/// `CREATE SCHEMA IF NOT EXISTS`, on a connection of its own (the pool's connections start in
+/// the schema).
+///
+/// (Boxed, here and in [`migrate`], so that the compiler proves these futures `Send` where they
+/// are defined: callers may spawn [`PostgresStore::connect_with`].)
+fn create_schema<'a>(
+    connect: &'a PgConnectOptions,
+    quoted: &'a str,
+    timeout: Duration,
+) -> StoreFuture<'a, ()> {
+    Box::pin(create_schema_within(connect, quoted, timeout))
+}
+
+async fn create_schema_within(
+    connect: &PgConnectOptions,
+    quoted: &str,
+    timeout: Duration,
+) -> Result<(), StoreError> {
+    let created = async {
+        let mut conn = PgConnection::connect_with(connect)
+            .await
+            .map_err(db_error("cannot connect to the PostgreSQL database"))?;
+        let create = format!("CREATE SCHEMA IF NOT EXISTS {quoted}");
+        let done = conn.execute(create.as_str()).await;
+        let _ = conn.close().await;
+        match done {
+            Ok(_) => Ok(()),
+            // Two servers creating it at the same instant: the other one won.
+            Err(sqlx::Error::Database(e))
+                if matches!(e.code().as_deref(), Some("23505" | "42P06")) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(StoreError::with_source(
+                "cannot create the PostgreSQL schema",
+                e,
+            )),
+        }
+    };
+    tokio::time::timeout(timeout, created)
+        .await
+        .map_err(|_| StoreError::new("timed out connecting to the PostgreSQL database"))?
+}
+
+fn migrate(pool: &PgPool) -> StoreFuture<'_, ()> {
+    Box::pin(migrate_pool(pool))
+}
+
+async fn migrate_pool(pool: &PgPool) -> Result<(), StoreError> {
+    let mut conn = pool
+        .acquire()
+        .await
+        .map_err(db_error("cannot connect to the PostgreSQL database"))?;
+    // A migration may take longer than a request's statement; the lock wait too, while
+    // another replica migrates.
+    conn.execute("SET statement_timeout = 0")
+        .await
+        .map_err(db_error("cannot migrate the PostgreSQL database"))?;
+    let migrated = migrate::run(&mut *conn, migrate::POSTGRES, "PostgreSQL").await;
+    match migrated {
+        Ok(()) => {
+            conn.execute("RESET statement_timeout")
+                .await
+                .map_err(db_error("cannot migrate the PostgreSQL database"))?;
+            Ok(())
+        }
+        Err(error) => {
+            // Do not hand a connection in an unknown state back to the pool.
+            let _ = conn.close().await;
+            Err(error)
+        }
+    }
+}
+
+impl_columns!(PgRow);
+
+/// PostgreSQL text cannot hold NUL: no stored id has one, so a lookup of such an id finds
+/// nothing without asking the database (which would refuse the parameter).
+fn has_nul(values: &[&str]) -> bool {
+    values.iter().any(|v| v.contains('\0'))
+}
+
+fn ready<'a, T: Send + 'a>(value: T) -> StoreFuture<'a, T> {
+    Box::pin(std::future::ready(Ok(value)))
+}
+
+async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, StoreError> {
+    pool.begin()
+        .await
+        .map_err(db_error("cannot start a transaction"))
+}
+
+async fn commit(tx: Transaction<'static, Postgres>) -> Result<(), StoreError> {
+    tx.commit()
+        .await
+        .map_err(db_error("cannot commit a transaction"))
+}
+
+async fn insert_refresh(
+    tx: &mut Transaction<'static, Postgres>,
+    refresh: &RefreshRecord,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens \
+         (hash, grant_id, scope, issued_at, expires_at, state, parent, rotated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(refresh.hash.as_bytes().as_slice())
+    .bind(refresh.grant_id.as_str())
+    .bind(refresh.scope.as_str())
+    .bind(to_db(refresh.issued_at))
+    .bind(to_db(refresh.expires_at))
+    .bind(refresh.state.as_str())
+    .bind(refresh.parent.as_ref().map(|p| p.as_bytes().as_slice()))
+    .bind(refresh.rotated_at.map(to_db))
+    .execute(&mut **tx)
+    .await
+    .map_err(db_error("cannot store a refresh token"))?;
+    Ok(())
+}
+
+/// Lock a grant's row for the rest of `tx`: every change to a refresh-token family (rotations of
+/// any of its tokens, its revocation) takes this lock first, so they happen one at a time across
+/// processes. Returns the grant's `(expires_at, revoked_at)`, `None` if it does not exist.
+async fn lock_grant(
+    tx: &mut Transaction<'static, Postgres>,
+    grant_id: &str,
+) -> Result<Option<(u64, Option<u64>)>, StoreError> {
+    let row = sqlx::query(
+        "SELECT expires_at, revoked_at FROM grants WHERE grant_id = $1 FOR NO KEY UPDATE",
+    )
+    .bind(grant_id)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(db_error("cannot lock a grant"))?;
+    row.map(|row| Ok((row.time("expires_at")?, row.opt_time("revoked_at")?)))
+        .transpose()
+}
+
+/// Revoke a grant and its family inside `tx`; whether the grant was active at `now` before.
+async fn revoke_family(
+    tx: &mut Transaction<'static, Postgres>,
+    grant_id: &str,
+    now: u64,
+) -> Result<bool, StoreError> {
+    let Some((expires_at, revoked_at)) = lock_grant(tx, grant_id).await? else {
+        return Ok(false);
+    };
+    let was_active = revoked_at.is_none() && now < expires_at;
+    sqlx::query("UPDATE grants SET revoked_at = COALESCE(revoked_at, $2) WHERE grant_id = $1")
+        .bind(grant_id)
+        .bind(to_db(now))
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error("cannot revoke a grant"))?;
+    sqlx::query("UPDATE refresh_tokens SET state = 'revoked' WHERE grant_id = $1")
+        .bind(grant_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error("cannot revoke refresh tokens"))?;
+    Ok(was_active)
+}
+
+impl PostgresStore {
+    async fn rotate(
+        &self,
+        old: &TokenHash,
+        mut new: RefreshRecord,
+        now: u64,
+        grace: u64,
+    ) -> Result<Rotation, StoreError> {
+        let old_bytes = old.as_bytes().as_slice();
+        let mut tx = begin(&self.pool).await?;
+        // A token's grant never changes: find it, lock it, then read the token as it is now
+        // (each statement sees what committed before it started).
+        let grant_id: Option<String> =
+            sqlx::query_scalar("SELECT grant_id FROM refresh_tokens WHERE hash = $1")
+                .bind(old_bytes)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error("cannot read a refresh token"))?;
+        let Some(grant_id) = grant_id else {
+            return Ok(Rotation::Unknown);
+        };
+        let grant = lock_grant(&mut tx, &grant_id).await?;
+        let row =
+            sqlx::query("SELECT state, parent, rotated_at FROM refresh_tokens WHERE hash = $1")
+                .bind(old_bytes)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error("cannot read a refresh token"))?;
+        let Some(row) = row else {
+            // Purged meanwhile.
+            return Ok(Rotation::Unknown);
+        };
+        let state = state_from_name(&row.text("state")?)?;
+        let Some((grant_expires_at, None)) = grant else {
+            return Ok(Rotation::Revoked);
+        };
+        if state == RefreshState::Revoked {
+            return Ok(Rotation::Revoked);
+        }
+        if new.grant_id != grant_id {
+            return Err(foreign_refresh());
+        }
+        new.parent = Some(*old);
+        new.rotated_at = None;
+        let outcome = if state == RefreshState::Rotated {
+            let grant_active = now < grant_expires_at;
+            let in_window = row
+                .opt_time("rotated_at")?
+                .is_some_and(|at| grace > 0 && now.saturating_sub(at) <= grace);
+            // (successors, of which used): the grace window needs some and none used.
+            let counts = sqlx::query(
+                "SELECT COUNT(*) AS total, COUNT(*) FILTER (WHERE state <> 'active') AS used \
+                 FROM refresh_tokens WHERE parent = $1",
+            )
+            .bind(old_bytes)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error("cannot read refresh successors"))?;
+            if in_window && grant_active && counts.int("total")? > 0 && counts.int("used")? == 0 {
+                insert_refresh(&mut tx, &new).await?;
+                Rotation::WithinGrace
+            } else {
+                revoke_family(&mut tx, &grant_id, now).await?;
+                Rotation::Reused { grant_id }
+            }
+        } else {
+            // The first use of a successor supersedes its unused siblings: one live branch.
+            if let Some(parent) = row.opt_hash("parent")? {
+                sqlx::query(
+                    "UPDATE refresh_tokens SET state = 'rotated' \
+                     WHERE parent = $2 AND hash <> $1 AND state = 'active'",
+                )
+                .bind(old_bytes)
+                .bind(parent.as_bytes().as_slice())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error("cannot rotate a refresh token"))?;
+            }
+            sqlx::query(
+                "UPDATE refresh_tokens SET state = 'rotated', rotated_at = $2 WHERE hash = $1",
+            )
+            .bind(old_bytes)
+            .bind(to_db(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error("cannot rotate a refresh token"))?;
+            insert_refresh(&mut tx, &new).await?;
+            Rotation::Rotated
+        };
+        commit(tx).await?;
+        Ok(outcome)
+    }
+
+    async fn purge(&self, now: u64) -> Result<u64, StoreError> {
+        let now = to_db(now);
+        let mut tx = begin(&self.pool).await?;
+        // Expired grants are locked first, as rotations and revocations lock a grant before
+        // its tokens: the same order, so purging never deadlocks with them.
+        sqlx::query("SELECT grant_id FROM grants WHERE expires_at <= $1 FOR UPDATE")
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error("cannot purge expired records"))?;
+        let mut removed = 0;
+        for statement in [
+            "DELETE FROM codes WHERE expires_at <= $1",
+            "DELETE FROM refresh_tokens WHERE expires_at <= $1 \
+             OR grant_id IN (SELECT grant_id FROM grants WHERE expires_at <= $1)",
+            "DELETE FROM grants WHERE expires_at <= $1",
+            "DELETE FROM revoked_access_tokens WHERE expires_at <= $1",
+            "DELETE FROM flows WHERE expires_at <= $1",
+            "DELETE FROM rate_windows WHERE ends_at <= $1",
+            "DELETE FROM leases WHERE until <= $1",
+        ] {
+            removed += sqlx::query(statement)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error("cannot purge expired records"))?
+                .rows_affected();
+        }
+        commit(tx).await?;
+        Ok(removed)
+    }
+
+    async fn consent(&self, consent: ConsentRecord) -> Result<(), StoreError> {
+        let mut tx = begin(&self.pool).await?;
+        // Merge under the row's lock; when there is no row yet, insert one, and if another
+        // caller inserted it first, merge into theirs.
+        for _ in 0..2 {
+            let existing: Option<String> = sqlx::query_scalar(
+                "SELECT scope FROM consents \
+                 WHERE subject = $1 AND client_id = $2 AND resource = $3 FOR UPDATE",
+            )
+            .bind(consent.subject.as_str())
+            .bind(consent.client_id.as_str())
+            .bind(consent.resource.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_error("cannot read a consent"))?;
+            let done = match &existing {
+                Some(_) => sqlx::query(
+                    "UPDATE consents SET scope = $4, updated_at = $5 \
+                     WHERE subject = $1 AND client_id = $2 AND resource = $3",
+                ),
+                None => sqlx::query(
+                    "INSERT INTO consents (subject, client_id, resource, scope, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                ),
+            }
+            .bind(consent.subject.as_str())
+            .bind(consent.client_id.as_str())
+            .bind(consent.resource.as_str())
+            .bind(merge_scopes(
+                existing.as_deref().unwrap_or(""),
+                &consent.scope,
+            ))
+            .bind(to_db(consent.updated_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error("cannot store a consent"))?;
+            if done.rows_affected() > 0 {
+                return commit(tx).await;
+            }
+        }
+        Err(StoreError::new(
+            "a consent changed while it was being stored",
+        ))
+    }
+}
+
+impl Store for PostgresStore {
+    fn put_client(&self, client: ClientRecord) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let (metadata, resources) = serialize_client(&client)?;
+            // Replacing forgets the registration key, as a new row would.
+            sqlx::query(
+                "INSERT INTO clients \
+                 (client_id, secret_hash, secret_expires_at, auth_method, metadata, issued_at, \
+                  source, machine_scope, resources, last_authorized_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (client_id) DO UPDATE SET \
+                   secret_hash = EXCLUDED.secret_hash, \
+                   secret_expires_at = EXCLUDED.secret_expires_at, \
+                   auth_method = EXCLUDED.auth_method, metadata = EXCLUDED.metadata, \
+                   issued_at = EXCLUDED.issued_at, source = EXCLUDED.source, \
+                   machine_scope = EXCLUDED.machine_scope, resources = EXCLUDED.resources, \
+                   last_authorized_at = EXCLUDED.last_authorized_at, registration_key = NULL",
+            )
+            .bind(client.client_id.as_str())
+            .bind(client.secret_hash.as_ref().map(|h| h.as_bytes().as_slice()))
+            .bind(to_db(client.secret_expires_at))
+            .bind(client.auth_method.as_str())
+            .bind(metadata)
+            .bind(to_db(client.issued_at))
+            .bind(client.source.as_str())
+            .bind(client.machine_scope.as_deref())
+            .bind(resources)
+            .bind(client.last_authorized_at.map(to_db))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error("cannot store a client"))?;
+            Ok(())
+        })
+    }
+
+    fn get_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<ClientRecord>> {
+        if has_nul(&[client_id]) {
+            return ready(None);
+        }
+        Box::pin(async move {
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                client_columns!(),
+                " FROM clients WHERE client_id = $1"
+            ))
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error("cannot read a client"))?;
+            row.as_ref().map(client_from_row).transpose()
+        })
+    }
+
+    fn delete_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool> {
+        if has_nul(&[client_id]) {
+            return ready(false);
+        }
+        Box::pin(async move {
+            let done = sqlx::query("DELETE FROM clients WHERE client_id = $1")
+                .bind(client_id)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error("cannot delete a client"))?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
+    fn client_authorized<'a>(&'a self, client_id: &'a str, now: u64) -> StoreFuture<'a, ()> {
+        if has_nul(&[client_id]) {
+            return ready(());
+        }
+        Box::pin(async move {
+            sqlx::query("UPDATE clients SET last_authorized_at = $2 WHERE client_id = $1")
+                .bind(client_id)
+                .bind(to_db(now))
+                .execute(&self.pool)
+                .await
+                .map_err(db_error("cannot record a client's authorization"))?;
+            Ok(())
+        })
+    }
+
+    fn purge_unused_public_clients(&self, unused_since: u64, now: u64) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            let done = sqlx::query(
+                "DELETE FROM clients WHERE source = $1 AND auth_method = $2 \
+                 AND COALESCE(last_authorized_at, issued_at) <= $3 \
+                 AND NOT EXISTS (SELECT 1 FROM grants WHERE grants.client_id = clients.client_id \
+                     AND grants.expires_at > $4 AND grants.revoked_at IS NULL)",
+            )
+            .bind(ClientSource::Dynamic.as_str())
+            .bind(ClientAuthMethod::None.as_str())
+            .bind(to_db(unused_since))
+            .bind(to_db(now))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error("cannot purge unused clients"))?;
+            Ok(done.rows_affected())
+        })
+    }
+
+    fn find_public_client<'a>(
+        &'a self,
+        registration_key: &'a TokenHash,
+    ) -> StoreFuture<'a, Option<ClientRecord>> {
+        Box::pin(async move {
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                client_columns!(),
+                " FROM clients WHERE registration_key = $1"
+            ))
+            .bind(registration_key.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error("cannot read a client"))?;
+            row.as_ref().map(client_from_row).transpose()
+        })
+    }
+
+    fn put_public_client(
+        &self,
+        client: ClientRecord,
+        registration_key: TokenHash,
+    ) -> StoreFuture<'_, (ClientRecord, bool)> {
+        Box::pin(async move {
+            let (metadata, resources) = serialize_client(&client)?;
+            // The unique index on registration_key decides: of concurrent identical
+            // registrations exactly one inserts (the others wait for it, then do nothing and
+            // read the winner).
+            let inserted = sqlx::query(
+                "INSERT INTO clients \
+                 (client_id, secret_hash, secret_expires_at, auth_method, metadata, issued_at, \
+                  source, machine_scope, resources, registration_key, last_authorized_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                 ON CONFLICT (registration_key) WHERE registration_key IS NOT NULL DO NOTHING",
+            )
+            .bind(client.client_id.as_str())
+            .bind(client.secret_hash.as_ref().map(|h| h.as_bytes().as_slice()))
+            .bind(to_db(client.secret_expires_at))
+            .bind(client.auth_method.as_str())
+            .bind(metadata)
+            .bind(to_db(client.issued_at))
+            .bind(client.source.as_str())
+            .bind(client.machine_scope.as_deref())
+            .bind(resources)
+            .bind(registration_key.as_bytes().as_slice())
+            .bind(client.last_authorized_at.map(to_db))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error("cannot store a client"))?
+            .rows_affected();
+            if inserted > 0 {
+                return Ok((client, true));
+            }
+            match self.find_public_client(&registration_key).await? {
+                Some(existing) => Ok((existing, false)),
+                None => Err(StoreError::new(
+                    "the client registered with the same metadata was deleted meanwhile",
+                )),
+            }
+        })
+    }
+
+    fn put_code(&self, code: CodeRecord) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            // A plain INSERT: replacing a consumed code would make it fresh again.
+            sqlx::query(concat!(
+                "INSERT INTO codes (",
+                code_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            ))
+            .bind(code.hash.as_bytes().as_slice())
+            .bind(code.client_id.as_str())
+            .bind(code.redirect_uri.as_str())
+            .bind(code.redirect_uri_in_request)
+            .bind(code.code_challenge.as_str())
+            .bind(code.resource.as_str())
+            .bind(code.scope.as_str())
+            .bind(code.subject.as_str())
+            .bind(code.grant_id.as_str())
+            .bind(to_db(code.issued_at))
+            .bind(to_db(code.expires_at))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error("cannot store an authorization code"))?;
+            Ok(())
+        })
+    }
+
+    fn take_code<'a>(&'a self, hash: &'a TokenHash) -> StoreFuture<'a, CodeTake> {
+        Box::pin(async move {
+            // One statement: concurrent callers queue on the row's lock, and each re-checks
+            // `NOT used` on the row as the one before left it, so exactly one gets it back.
+            let taken = sqlx::query(concat!(
+                "UPDATE codes SET used = TRUE WHERE hash = $1 AND NOT used RETURNING ",
+                code_columns!()
+            ))
+            .bind(hash.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error("cannot consume an authorization code"))?;
+            if let Some(row) = taken {
+                return Ok(CodeTake::Fresh(code_from_row(&row)?));
+            }
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                code_columns!(),
+                " FROM codes WHERE hash = $1"
+            ))
+            .bind(hash.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error("cannot read an authorization code"))?;
+            Ok(match row {
+                Some(row) => CodeTake::Replayed(code_from_row(&row)?),
+                None => CodeTake::Unknown,
+            })
+        })
+    }
+
+    fn create_grant(
+        &self,
+        grant: GrantRecord,
+        refresh: Option<RefreshRecord>,
+    ) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            if refresh
+                .as_ref()
+                .is_some_and(|r| r.grant_id != grant.grant_id)
+            {
+                return Err(foreign_refresh());
+            }
+            let mut tx = begin(&self.pool).await?;
+            sqlx::query(
+                "INSERT INTO grants \
+                 (grant_id, client_id, subject, scope, resource, created_at, expires_at, revoked_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(grant.grant_id.as_str())
+            .bind(grant.client_id.as_str())
+            .bind(grant.subject.as_str())
+            .bind(grant.scope.as_str())
+            .bind(grant.resource.as_str())
+            .bind(to_db(grant.created_at))
+            .bind(to_db(grant.expires_at))
+            .bind(grant.revoked_at.map(to_db))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error("cannot store a grant"))?;
+            if let Some(refresh) = &refresh {
+                insert_refresh(&mut tx, refresh).await?;
+            }
+            commit(tx).await
+        })
+    }
+
+    fn get_grant<'a>(&'a self, grant_id: &'a str) -> StoreFuture<'a, Option<GrantRecord>> {
+        if has_nul(&[grant_id]) {
+            return ready(None);
+        }
+        Box::pin(async move {
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                grant_columns!(),
+                " FROM grants g WHERE g.grant_id = $1"
+            ))
+            .bind(grant_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error("cannot read a grant"))?;
+            row.as_ref().map(grant_from_row).transpose()
+        })
+    }
+
+    fn get_refresh<'a>(
+        &'a self,
+        hash: &'a TokenHash,
+    ) -> StoreFuture<'a, Option<(RefreshRecord, GrantRecord)>> {
+        Box::pin(async move {
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                refresh_columns!(),
+                ", ",
+                grant_columns!(),
+                " FROM refresh_tokens r JOIN grants g ON g.grant_id = r.grant_id WHERE r.hash = $1"
+            ))
+            .bind(hash.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error("cannot read a refresh token"))?;
+            row.map(|row| Ok((refresh_from_row(&row)?, grant_from_row(&row)?)))
+                .transpose()
+        })
+    }
+
+    fn rotate_refresh<'a>(
+        &'a self,
+        old: &'a TokenHash,
+        new: RefreshRecord,
+        now: u64,
+        grace: u64,
+    ) -> StoreFuture<'a, Rotation> {
+        Box::pin(self.rotate(old, new, now, grace))
+    }
+
+    fn revoke_grant<'a>(&'a self, grant_id: &'a str, now: u64) -> StoreFuture<'a, bool> {
+        if has_nul(&[grant_id]) {
+            return ready(false);
+        }
+        Box::pin(async move {
+            let mut tx = begin(&self.pool).await?;
+            let was_active = revoke_family(&mut tx, grant_id, now).await?;
+            commit(tx).await?;
+            Ok(was_active)
+        })
+    }
+
+    fn revoke_access_token<'a>(
+        &'a self,
+        jti: &'a str,
+        expires_at: u64,
+        now: u64,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO revoked_access_tokens (jti, expires_at, revoked_at) \
+                 VALUES ($1, $2, $3) ON CONFLICT (jti) DO UPDATE SET \
+                 expires_at = GREATEST(revoked_access_tokens.expires_at, EXCLUDED.expires_at)",
+            )
+            .bind(jti)
+            .bind(to_db(expires_at))
+            .bind(to_db(now))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error("cannot revoke an access token"))?;
+            Ok(())
+        })
+    }
+
+    fn is_access_token_revoked<'a>(&'a self, jti: &'a str) -> StoreFuture<'a, bool> {
+        if has_nul(&[jti]) {
+            return ready(false);
+        }
+        Box::pin(async move {
+            let row: Option<i32> =
+                sqlx::query_scalar("SELECT 1 FROM revoked_access_tokens WHERE jti = $1")
+                    .bind(jti)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error("cannot read the access-token deny list"))?;
+            Ok(row.is_some())
+        })
+    }
+
+    fn list_revocations(&self, now: u64, since: u64) -> StoreFuture<'_, Vec<Revoked>> {
+        Box::pin(async move {
+            let tokens: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT jti, expires_at FROM revoked_access_tokens \
+                 WHERE expires_at > $1 AND revoked_at >= $2",
+            )
+            .bind(to_db(now))
+            .bind(to_db(since))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error("cannot read the access-token deny list"))?;
+            let grants: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT grant_id, revoked_at FROM grants \
+                 WHERE revoked_at IS NOT NULL AND revoked_at >= $1",
+            )
+            .bind(to_db(since))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error("cannot read the revoked grants"))?;
+            Ok(tokens
+                .into_iter()
+                .map(|(jti, expires_at)| Revoked::AccessToken {
+                    jti,
+                    expires_at: from_db(expires_at),
+                })
+                .chain(
+                    grants
+                        .into_iter()
+                        .map(|(grant_id, revoked_at)| Revoked::Grant {
+                            grant_id,
+                            revoked_at: from_db(revoked_at),
+                        }),
+                )
+                .collect())
+        })
+    }
+
+    fn put_consent(&self, consent: ConsentRecord) -> StoreFuture<'_, ()> {
+        Box::pin(self.consent(consent))
+    }
+
+    fn get_consent<'a>(
+        &'a self,
+        subject: &'a str,
+        client_id: &'a str,
+        resource: &'a str,
+    ) -> StoreFuture<'a, Option<ConsentRecord>> {
+        if has_nul(&[subject, client_id, resource]) {
+            return ready(None);
+        }
+        Box::pin(async move {
+            let row = sqlx::query(
+                "SELECT subject, client_id, resource, scope, updated_at FROM consents \
+                 WHERE subject = $1 AND client_id = $2 AND resource = $3",
+            )
+            .bind(subject)
+            .bind(client_id)
+            .bind(resource)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error("cannot read a consent"))?;
+            row.as_ref().map(consent_from_row).transpose()
+        })
+    }
+
+    fn put_key(&self, key: StoredKey) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO signing_keys \
+                 (kid, alg, pkcs8, created_at, activates_at, retired_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (kid) DO UPDATE SET alg = EXCLUDED.alg, pkcs8 = EXCLUDED.pkcs8, \
+                   created_at = EXCLUDED.created_at, activates_at = EXCLUDED.activates_at, \
+                   retired_at = EXCLUDED.retired_at",
+            )
+            .bind(key.kid.as_str())
+            .bind(key.alg.as_str())
+            .bind(key.pkcs8.as_slice())
+            .bind(to_db(key.created_at))
+            .bind(to_db(key.activates_at))
+            .bind(key.retired_at.map(to_db))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error("cannot store a signing key"))?;
+            Ok(())
+        })
+    }
+
+    fn list_keys(&self) -> StoreFuture<'_, Vec<StoredKey>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT kid, alg, pkcs8, created_at, activates_at, retired_at FROM signing_keys \
+                 ORDER BY created_at, kid COLLATE \"C\"",
+            )
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error("cannot read the signing keys"))?;
+            rows.iter().map(key_from_row).collect()
+        })
+    }
+
+    fn delete_key<'a>(&'a self, kid: &'a str) -> StoreFuture<'a, bool> {
+        if has_nul(&[kid]) {
+            return ready(false);
+        }
+        Box::pin(async move {
+            let done = sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
+                .bind(kid)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error("cannot delete a signing key"))?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
+    fn list_active_grants<'a>(
+        &'a self,
+        subject: &'a str,
+        now: u64,
+    ) -> StoreFuture<'a, Vec<GrantRecord>> {
+        if has_nul(&[subject]) {
+            return ready(Vec::new());
+        }
+        Box::pin(async move {
+            let rows = sqlx::query(concat!(
+                "SELECT ",
+                grant_columns!(),
+                " FROM grants g WHERE g.subject = $1 AND g.revoked_at IS NULL \
+                 AND g.expires_at > $2 ORDER BY g.grant_id COLLATE \"C\""
+            ))
+            .bind(subject)
+            .bind(to_db(now))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error("cannot read a user's grants"))?;
+            rows.iter().map(grant_from_row).collect()
+        })
+    }
+
+    fn put_upstream_tokens(&self, record: UpstreamTokenRecord) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            // Replacing ends any lease.
+            sqlx::query(concat!(
+                "INSERT INTO upstream_tokens (",
+                upstream_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL) \
+                 ON CONFLICT (subject, upstream) DO UPDATE SET key_id = EXCLUDED.key_id, \
+                   nonce = EXCLUDED.nonce, ciphertext = EXCLUDED.ciphertext, \
+                   updated_at = EXCLUDED.updated_at, lease_holder = NULL, lease_until = NULL"
+            ))
+            .bind(record.subject.as_str())
+            .bind(record.upstream.as_str())
+            .bind(record.key_id.as_str())
+            .bind(record.nonce.as_slice())
+            .bind(record.ciphertext.as_slice())
+            .bind(to_db(record.updated_at))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error("cannot store upstream tokens"))?;
+            Ok(())
+        })
+    }
+
+    fn get_upstream_tokens<'a>(
+        &'a self,
+        subject: &'a str,
+        upstream: &'a str,
+    ) -> StoreFuture<'a, Option<UpstreamTokenRecord>> {
+        if has_nul(&[subject, upstream]) {
+            return ready(None);
+        }
+        Box::pin(async move {
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                upstream_columns!(),
+                " FROM upstream_tokens WHERE subject = $1 AND upstream = $2"
+            ))
+            .bind(subject)
+            .bind(upstream)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error("cannot read upstream tokens"))?;
+            row.as_ref().map(upstream_from_row).transpose()
+        })
+    }
+
+    fn delete_upstream_tokens<'a>(&'a self, subject: &'a str) -> StoreFuture<'a, u64> {
+        if has_nul(&[subject]) {
+            return ready(0);
+        }
+        Box::pin(async move {
+            let done = sqlx::query("DELETE FROM upstream_tokens WHERE subject = $1")
+                .bind(subject)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error("cannot delete upstream tokens"))?;
+            Ok(done.rows_affected())
+        })
+    }
+
+    fn lease_upstream_refresh<'a>(
+        &'a self,
+        subject: &'a str,
+        upstream: &'a str,
+        lease: RefreshLease,
+        now: u64,
+    ) -> StoreFuture<'a, LeaseTake> {
+        if has_nul(&[subject, upstream]) {
+            return ready(LeaseTake::Missing);
+        }
+        Box::pin(async move {
+            // One statement: concurrent callers queue on the row's lock and re-check the
+            // lease as the one before left it, so one at a time takes a free (or ended) lease.
+            let taken = sqlx::query(concat!(
+                "UPDATE upstream_tokens SET lease_holder = $3, lease_until = $4 \
+                 WHERE subject = $1 AND upstream = $2 \
+                 AND (lease_holder IS NULL OR lease_until IS NULL OR lease_until <= $5) \
+                 RETURNING ",
+                upstream_columns!()
+            ))
+            .bind(subject)
+            .bind(upstream)
+            .bind(lease.holder.as_str())
+            .bind(to_db(lease.until))
+            .bind(to_db(now))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error("cannot lease an upstream refresh"))?;
+            if let Some(row) = taken {
+                return Ok(LeaseTake::Granted(upstream_from_row(&row)?));
+            }
+            let until: Option<Option<i64>> = sqlx::query_scalar(
+                "SELECT lease_until FROM upstream_tokens WHERE subject = $1 AND upstream = $2",
+            )
+            .bind(subject)
+            .bind(upstream)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error("cannot read upstream tokens"))?;
+            Ok(match until {
+                None => LeaseTake::Missing,
+                Some(until) => LeaseTake::Busy {
+                    until: until.map_or(0, from_db),
+                },
+            })
+        })
+    }
+
+    fn finish_upstream_refresh<'a>(
+        &'a self,
+        record: UpstreamTokenRecord,
+        holder: &'a str,
+    ) -> StoreFuture<'a, bool> {
+        if has_nul(&[&record.subject, &record.upstream, holder]) {
+            return ready(false);
+        }
+        Box::pin(async move {
+            let done = sqlx::query(
+                "UPDATE upstream_tokens SET key_id = $3, nonce = $4, ciphertext = $5, \
+                 updated_at = $6, lease_holder = NULL, lease_until = NULL \
+                 WHERE subject = $1 AND upstream = $2 AND lease_holder = $7",
+            )
+            .bind(record.subject.as_str())
+            .bind(record.upstream.as_str())
+            .bind(record.key_id.as_str())
+            .bind(record.nonce.as_slice())
+            .bind(record.ciphertext.as_slice())
+            .bind(to_db(record.updated_at))
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error("cannot store refreshed upstream tokens"))?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
+    fn release_upstream_refresh<'a>(
+        &'a self,
+        subject: &'a str,
+        upstream: &'a str,
+        holder: &'a str,
+    ) -> StoreFuture<'a, ()> {
+        if has_nul(&[subject, upstream, holder]) {
+            return ready(());
+        }
+        Box::pin(async move {
+            sqlx::query(
+                "UPDATE upstream_tokens SET lease_holder = NULL, lease_until = NULL \
+                 WHERE subject = $1 AND upstream = $2 AND lease_holder = $3",
+            )
+            .bind(subject)
+            .bind(upstream)
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error("cannot release an upstream refresh"))?;
+            Ok(())
+        })
+    }
+
+    fn put_flow(&self, record: FlowRecord, _now: u64) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO flows (kind, key, subject, value, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (kind, key) DO UPDATE SET subject = EXCLUDED.subject, \
+                   value = EXCLUDED.value, expires_at = EXCLUDED.expires_at",
+            )
+            .bind(record.kind.as_str())
+            .bind(record.key.as_bytes().as_slice())
+            .bind(record.subject.as_deref())
+            .bind(record.value.as_slice())
+            .bind(to_db(record.expires_at))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error("cannot store a browser flow"))?;
+            Ok(())
+        })
+    }
+
+    fn get_flow<'a>(
+        &'a self,
+        kind: FlowKind,
+        key: &'a TokenHash,
+        now: u64,
+    ) -> StoreFuture<'a, Option<FlowRecord>> {
+        Box::pin(async move {
+            let row = sqlx::query(
+                "SELECT kind, key, subject, value, expires_at FROM flows \
+                 WHERE kind = $1 AND key = $2 AND expires_at > $3",
+            )
+            .bind(kind.as_str())
+            .bind(key.as_bytes().as_slice())
+            .bind(to_db(now))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error("cannot read a browser flow"))?;
+            row.as_ref().map(flow_from_row).transpose()
+        })
+    }
+
+    fn take_flow<'a>(
+        &'a self,
+        kind: FlowKind,
+        key: &'a TokenHash,
+        now: u64,
+    ) -> StoreFuture<'a, Option<FlowRecord>> {
+        Box::pin(async move {
+            // One statement: of concurrent callers, the one whose DELETE removed the row gets it.
+            let row = sqlx::query(
+                "DELETE FROM flows WHERE kind = $1 AND key = $2 \
+                 RETURNING kind, key, subject, value, expires_at",
+            )
+            .bind(kind.as_str())
+            .bind(key.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error("cannot take a browser flow"))?;
+            let record = row.as_ref().map(flow_from_row).transpose()?;
+            Ok(record.filter(|r| r.expires_at > now))
+        })
+    }
+
+    fn delete_flows_of<'a>(&'a self, kind: FlowKind, subject: &'a str) -> StoreFuture<'a, u64> {
+        if has_nul(&[subject]) {
+            return ready(0);
+        }
+        Box::pin(async move {
+            let done = sqlx::query("DELETE FROM flows WHERE kind = $1 AND subject = $2")
+                .bind(kind.as_str())
+                .bind(subject)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error("cannot end browser flows"))?;
+            Ok(done.rows_affected())
+        })
+    }
+
+    fn count_event<'a>(&'a self, key: &'a str, window: u64, now: u64) -> StoreFuture<'a, Window> {
+        Box::pin(async move {
+            let (count, ends_at): (i64, i64) = sqlx::query_as(
+                "INSERT INTO rate_windows (key, count, ends_at) VALUES ($1, 1, $3) \
+                 ON CONFLICT (key) DO UPDATE SET \
+                   count = CASE WHEN rate_windows.ends_at <= $2 THEN 1 \
+                           ELSE rate_windows.count + 1 END, \
+                   ends_at = CASE WHEN rate_windows.ends_at <= $2 THEN $3 \
+                             ELSE rate_windows.ends_at END \
+                 RETURNING count, ends_at",
+            )
+            .bind(key)
+            .bind(to_db(now))
+            .bind(to_db(now.saturating_add(window)))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_error("cannot count a rate-limited event"))?;
+            Ok(window_from(count, ends_at))
+        })
+    }
+
+    fn get_window<'a>(&'a self, key: &'a str, now: u64) -> StoreFuture<'a, Option<Window>> {
+        if has_nul(&[key]) {
+            return ready(None);
+        }
+        Box::pin(async move {
+            let row: Option<(i64, i64)> = sqlx::query_as(
+                "SELECT count, ends_at FROM rate_windows WHERE key = $1 AND ends_at > $2",
+            )
+            .bind(key)
+            .bind(to_db(now))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error("cannot read a rate-limit window"))?;
+            Ok(row.map(|(count, ends_at)| window_from(count, ends_at)))
+        })
+    }
+
+    fn clear_window<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
+        if has_nul(&[key]) {
+            return ready(());
+        }
+        Box::pin(async move {
+            sqlx::query("DELETE FROM rate_windows WHERE key = $1")
+                .bind(key)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error("cannot clear a rate-limit window"))?;
+            Ok(())
+        })
+    }
+
+    fn try_lease<'a>(
+        &'a self,
+        name: &'a str,
+        holder: &'a str,
+        until: u64,
+        now: u64,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let done = sqlx::query(
+                "INSERT INTO leases (name, holder, until) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, until = EXCLUDED.until \
+                 WHERE leases.holder = EXCLUDED.holder OR leases.until <= $4",
+            )
+            .bind(name)
+            .bind(holder)
+            .bind(to_db(until))
+            .bind(to_db(now))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error("cannot take a lease"))?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    fn release_lease<'a>(&'a self, name: &'a str, holder: &'a str) -> StoreFuture<'a, ()> {
+        if has_nul(&[name, holder]) {
+            return ready(());
+        }
+        Box::pin(async move {
+            sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
+                .bind(name)
+                .bind(holder)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error("cannot release a lease"))?;
+            Ok(())
+        })
+    }
+
+    fn purge_expired(&self, now: u64) -> StoreFuture<'_, u64> {
+        Box::pin(self.purge(now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_is_redacted_from_the_url_and_its_parameters() {
+        let shown = redact_url("postgres://mcp:s3cret@db:5432/auth?sslmode=disable");
+        assert_eq!(
+            shown,
+            "postgres://mcp:REDACTED@db:5432/auth?sslmode=disable"
+        );
+        let shown = redact_url("postgresql://db/auth?user=mcp&password=s3cret");
+        assert!(
+            !shown.contains("s3cret") && shown.contains("user=mcp"),
+            "{shown}"
+        );
+        assert_eq!(redact_url("not a url s3cret"), "(not a URL)");
+    }
+
+    #[test]
+    fn schema_names_are_letters_digits_and_underscores() {
+        assert_eq!(quote_schema("Tenant_1").unwrap(), "\"Tenant_1\"");
+        for bad in ["", "a b", "a\"b", "a;b", "a-b", &"x".repeat(64)] {
+            assert!(quote_schema(bad).is_err(), "{bad:?}");
+        }
+    }
+}
