@@ -287,7 +287,7 @@ pub async fn postgres_url(test: &str) -> Option<String> {
             skip_or_fail(
                 test,
                 REQUIRE_POSTGRES,
-                &format!("no PostgreSQL at {POSTGRES_URL_ENV} or {DEFAULT_POSTGRES_URL}: {error}"),
+                &format!("no PostgreSQL at {}: {error}", postgres_where()),
             );
             None
         }
@@ -295,9 +295,22 @@ pub async fn postgres_url(test: &str) -> Option<String> {
             skip_or_fail(
                 test,
                 REQUIRE_POSTGRES,
-                &format!("PostgreSQL at {POSTGRES_URL_ENV} did not answer within 5 s"),
+                &format!(
+                    "PostgreSQL at {} did not answer within 5 s",
+                    postgres_where()
+                ),
             );
             None
         }
+    }
+}
+
+/// Where the test PostgreSQL was looked for, for messages: the variable's name when it is set
+/// (its URL may hold a password), else the default URL.
+fn postgres_where() -> String {
+    if std::env::var(POSTGRES_URL_ENV).is_ok_and(|u| !u.is_empty()) {
+        POSTGRES_URL_ENV.to_owned()
+    } else {
+        DEFAULT_POSTGRES_URL.to_owned()
     }
 }
