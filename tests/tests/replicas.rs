@@ -970,14 +970,18 @@ async fn kill_9_of_a_replica_during_200_grants_loses_no_answered_grant() {
     let progress = Arc::new(AtomicUsize::new(0));
     let mut victim = cluster.replicas.pop().unwrap();
     let seen = Arc::clone(&progress);
+    let proxy_state = Arc::clone(&cluster.proxy.state);
     let killer = tokio::spawn(async move {
         let deadline = Instant::now() + LOOP_TIMEOUT;
         while seen.load(Ordering::SeqCst) < KILL_AT && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         tokio::time::sleep(Duration::from_millis(3)).await;
+        let grant_at_kill = seen.load(Ordering::SeqCst);
         victim.child.start_kill().unwrap();
-        victim.child.wait().await.unwrap();
+        let status = victim.child.wait().await.unwrap();
+        // Where the proxy's log stood once the replica was gone.
+        (status, grant_at_kill, proxy_state.log.lock().unwrap().len())
     });
 
     let deadline = Instant::now() + LOOP_TIMEOUT;
@@ -994,10 +998,14 @@ async fn kill_9_of_a_replica_during_200_grants_loses_no_answered_grant() {
             Err(error) => failed.push((i, error)),
         }
     }
-    killer.await.unwrap();
+    let (status, grant_at_kill, log_at_kill) = killer.await.unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9)
+    );
     let log = cluster.proxy.log();
     eprintln!(
-        "replicas_kill: {} grants answered, {} failed {failed:?}; the loop took {:?}",
+        "replicas_kill: killed during grant {grant_at_kill}; {} grants answered, {} failed {failed:?}; the loop took {:?}",
         answered.len(),
         failed.len(),
         started.elapsed()
@@ -1007,12 +1015,20 @@ async fn kill_9_of_a_replica_during_200_grants_loses_no_answered_grant() {
     assert!(
         failed
             .iter()
-            .all(|(i, _)| (KILL_AT..KILL_AT + 2).contains(i)),
+            .all(|(i, _)| (grant_at_kill..grant_at_kill + 2).contains(i)),
         "{failed:?}"
     );
     // Replica 1 answered some before the kill; after it, the proxy skipped it.
     let before_kill = log.iter().filter(|r| r.backend == 1).count();
     assert!(before_kill > 10, "{log:#?}");
+    assert!(
+        log[log_at_kill..].iter().all(|r| r.backend == 0),
+        "after the kill, everything went to replica 0"
+    );
+    assert!(
+        log.len() - log_at_kill > 200,
+        "the client carried on after the kill"
+    );
 
     // Every answered grant still works: its refresh succeeds, its access token is accepted.
     let checks = Instant::now();
