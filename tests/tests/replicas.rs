@@ -8,10 +8,11 @@
 //! the client's next request opens a new connection, to the other replica. It records where each
 //! request went, which the tests check.
 //!
-//! - `mcp-auth-client` (token manager, MCP client) authorizes, calls tools, steps up on
-//!   `403 insufficient_scope` and refreshes, its requests alternating between the replicas; the
-//!   test steers the proxy so that each code is redeemed at the replica that did not issue it,
-//!   and the refresh token is used at the one that did not issue it;
+//! - `mcp-auth-client` (token manager, MCP client) authorizes through the demo's login page,
+//!   calls tools, steps up on `403 insufficient_scope` (consent only: the session holds) and
+//!   refreshes, its requests alternating between the replicas; the test steers the proxy so that
+//!   each page comes from one replica, its form goes to the other, the code is redeemed at the
+//!   first, and the refresh token is used at the replica that did not issue it;
 //! - the official TypeScript SDK (v2, MCP 2026-07-28) does the same with its own OAuth code
 //!   (its MCP requests and its revocation go to one replica: the demo's notes are per process);
 //! - 50 concurrent redemptions of one code, sent to both replicas: one succeeds, and the replays
@@ -47,7 +48,7 @@ use example_mcp_client::mcp::McpClient;
 use example_mcp_server::DEMO_USER;
 use mcp_auth_client::{
     Credentials, TokenManager,
-    authorize::{BrowserOpener, HeadlessBrowser, OpenFuture},
+    authorize::{BrowserOpener, OpenFuture},
 };
 use mcp_auth_core::{Clock, ManualClock, SystemClock};
 use serde_json::{Map, Value, json};
@@ -307,9 +308,22 @@ struct Replica {
 }
 
 impl Replica {
-    async fn start(name: &'static str, db: &str, schema: &str, public_url: &str) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_e2e-example-mcp-server"))
-            .args(["--auto-approve", "--addr", "127.0.0.1:0", "--public-url"])
+    /// With `password`, the login page for the demo user with that password; without,
+    /// `--auto-approve`.
+    async fn start(
+        name: &'static str,
+        db: &str,
+        schema: &str,
+        public_url: &str,
+        password: Option<&str>,
+    ) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_e2e-example-mcp-server"));
+        match password {
+            Some(password) => command.env("MCP_AUTH_DEMO_PASSWORD", password),
+            None => command.arg("--auto-approve"),
+        };
+        let mut child = command
+            .args(["--addr", "127.0.0.1:0", "--public-url"])
             .arg(public_url)
             .args(["--db", db, "--db-schema", schema])
             .env("RUST_LOG", "warn")
@@ -374,6 +388,15 @@ struct Cluster {
 impl Cluster {
     /// `None` when PostgreSQL is unreachable and the test may skip.
     async fn start(test: &str, pinned: Vec<(&'static str, usize)>) -> Option<Self> {
+        Self::with_login(test, pinned, None).await
+    }
+
+    /// With `password`: the demo's login page instead of `--auto-approve`.
+    async fn with_login(
+        test: &str,
+        pinned: Vec<(&'static str, usize)>,
+        password: Option<&str>,
+    ) -> Option<Self> {
         let db = support::postgres_url(test).await?;
         let mut random = [0_u8; 4];
         aws_lc_rs::rand::fill(&mut random).unwrap();
@@ -386,8 +409,8 @@ impl Cluster {
         let started = Instant::now();
         // One after the other: the first creates the tables and the signing key, the second
         // finds them.
-        let a = Replica::start("replica-0", &db, &schema.name, &proxy.url()).await;
-        let b = Replica::start("replica-1", &db, &schema.name, &proxy.url()).await;
+        let a = Replica::start("replica-0", &db, &schema.name, &proxy.url(), password).await;
+        let b = Replica::start("replica-1", &db, &schema.name, &proxy.url(), password).await;
         eprintln!(
             "{test}: replicas {} and {} behind {} on schema {} (started in {:?})",
             a.addr,
@@ -655,34 +678,146 @@ async fn whoami(url: &str, access_token: &str) -> Value {
     me
 }
 
-/// The headless browser, after which the proxy sends the next request (the client's code
-/// exchange) to the replica that did not answer `/authorize`.
-struct CrossingBrowser {
-    inner: HeadlessBrowser,
+/// The user at the demo's login and consent page, in a browser that keeps cookies, steering the
+/// proxy: the page comes from one replica, the form goes to the other, and the client's code
+/// exchange that follows goes back to the first. Then the browser delivers the redirect to the
+/// client's loopback listener.
+struct FormBrowser {
+    http: reqwest::Client,
     proxy: Arc<ProxyState>,
+    password: String,
+    cookies: Mutex<Vec<(String, String)>>,
+    /// Per authorization: (page from, form to, whether the password was asked).
+    visits: Mutex<Vec<(usize, usize, bool)>>,
 }
 
-impl std::fmt::Debug for CrossingBrowser {
+impl std::fmt::Debug for FormBrowser {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CrossingBrowser").finish_non_exhaustive()
+        f.debug_struct("FormBrowser").finish_non_exhaustive()
     }
 }
 
-impl BrowserOpener for CrossingBrowser {
+impl FormBrowser {
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep_cookies(&self, response: &reqwest::Response) {
+        let mut jar = self.cookies.lock().unwrap();
+        for header in response.headers().get_all("set-cookie") {
+            let pair = header.to_str().unwrap().split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            jar.retain(|(n, _)| n != name);
+            jar.push((name.to_owned(), value.to_owned()));
+        }
+    }
+
+    fn last_backend(&self, method: &str) -> usize {
+        self.proxy
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|r| r.path == "/authorize" && r.method == method)
+            .map(|r| r.backend)
+            .unwrap()
+    }
+
+    async fn sign_in(&self, url: &str) -> Result<(), String> {
+        let page = self
+            .http
+            .get(url)
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        self.keep_cookies(&page);
+        let status = page.status();
+        let html = page.text().await.map_err(|e| e.to_string())?;
+        if status != 200 {
+            return Err(format!("the page: {status} {html}"));
+        }
+        let page_from = self.last_backend("GET");
+        let hidden = |name: &str| {
+            let marker = format!("name=\"{name}\" value=\"");
+            let start = html.find(&marker).map(|i| i + marker.len())?;
+            let end = html[start..].find('"')?;
+            Some(html[start..start + end].to_owned())
+        };
+        let (Some(transaction), Some(csrf)) = (hidden("transaction"), hidden("csrf")) else {
+            return Err(format!("no form: {html}"));
+        };
+        let asks_password = html.contains("name=\"password\"");
+        let mut form = vec![
+            ("transaction", transaction),
+            ("csrf", csrf),
+            ("decision", "approve".to_owned()),
+        ];
+        if asks_password {
+            form.push(("username", DEMO_USER.to_owned()));
+            form.push(("password", self.password.clone()));
+        }
+        // The form to the other replica.
+        self.proxy.aim(1 - page_from);
+        let origin = url.split("/authorize").next().unwrap().to_owned();
+        let answer = self
+            .http
+            .post(format!("{origin}/authorize"))
+            .header("cookie", self.cookie_header())
+            .header("origin", &origin)
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        self.keep_cookies(&answer);
+        let form_to = self.last_backend("POST");
+        let status = answer.status();
+        let location = answer
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_owned);
+        let Some(location) = location.filter(|_| status.is_redirection()) else {
+            let body = answer.text().await.unwrap_or_default();
+            return Err(format!("the form: {status} {body}"));
+        };
+        self.visits
+            .lock()
+            .unwrap()
+            .push((page_from, form_to, asks_password));
+        // The client's code exchange, next, to the replica that showed the page.
+        self.proxy.aim(page_from);
+        let delivered = self
+            .http
+            .get(&location)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !delivered.status().is_success() {
+            return Err(format!("the redirect: {}", delivered.status()));
+        }
+        Ok(())
+    }
+}
+
+/// The [`FormBrowser`] the client opens, shared with the test.
+#[derive(Debug)]
+struct Shared(Arc<FormBrowser>);
+
+impl BrowserOpener for Shared {
     fn open<'a>(&'a self, url: &'a str) -> OpenFuture<'a> {
         Box::pin(async move {
-            self.inner.open(url).await?;
-            let authorized_by = self
-                .proxy
-                .log
-                .lock()
-                .unwrap()
-                .iter()
-                .rev()
-                .find(|r| r.path == "/authorize")
-                .map(|r| r.backend)
-                .expect("the browser went through the proxy");
-            self.proxy.aim(1 - authorized_by);
+            self.0
+                .sign_in(url)
+                .await
+                .unwrap_or_else(|detail| panic!("the browser: {detail}"));
             Ok(())
         })
     }
@@ -712,18 +847,23 @@ fn both(backends: &[usize]) -> bool {
 async fn mcp_auth_client_authorizes_steps_up_and_refreshes_across_replicas() {
     let _serial = SERIAL.lock().await;
     let started = Instant::now();
-    let Some(cluster) = Cluster::start("replicas_client", vec![]).await else {
+    let password = "replicas-e2e-password";
+    let Some(cluster) = Cluster::with_login("replicas_client", vec![], Some(password)).await else {
         return;
     };
     let url = cluster.mcp_url();
+    let browser = Arc::new(FormBrowser {
+        http: http(),
+        proxy: Arc::clone(&cluster.proxy.state),
+        password: password.to_owned(),
+        cookies: Mutex::new(Vec::new()),
+        visits: Mutex::new(Vec::new()),
+    });
     let clock = ManualClock::new(SystemClock::default().now());
     let manager = TokenManager::builder(&url)
         .client_name("replicas e2e")
         .allow_insecure_loopback(true)
-        .browser(CrossingBrowser {
-            inner: HeadlessBrowser::new(),
-            proxy: Arc::clone(&cluster.proxy.state),
-        })
+        .browser(Shared(Arc::clone(&browser)))
         .clock(clock.clone())
         .build()
         .unwrap();
@@ -792,11 +932,21 @@ async fn mcp_auth_client_authorizes_steps_up_and_refreshes_across_replicas() {
         "the refresh on the other replica: {log:#?}"
     );
     assert!(both(&mcp_posts), "{log:#?}");
-    // Each code was redeemed at the replica that did not issue it.
+    // The login page on one replica, the form on the other; the step-up asked for consent
+    // only (the session from the first sign-in, on the other replica, still held).
+    let visits = browser.visits.lock().unwrap().clone();
+    eprintln!("replicas_client: (page, form, password asked) {visits:?}");
+    assert_eq!(visits.len(), 2, "{visits:?}");
+    assert!(
+        visits.iter().all(|(page, form, _)| page != form),
+        "{visits:?}"
+    );
+    assert!(visits[0].2 && !visits[1].2, "{visits:?}");
+    // Each code was redeemed at the replica that did not issue it: the one that showed the page.
     let exchanges: Vec<(usize, usize)> = log
         .iter()
         .enumerate()
-        .filter(|(_, r)| r.path == "/authorize")
+        .filter(|(_, r)| r.path == "/authorize" && r.method == "POST")
         .map(|(i, r)| {
             let exchange = log[i + 1..].iter().find(|t| t.path == "/token").unwrap();
             (r.backend, exchange.backend)
