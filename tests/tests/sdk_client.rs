@@ -20,57 +20,16 @@
 
 mod support;
 
-use std::{
-    process::Stdio,
-    time::{Duration, Instant},
-};
-
 use example_mcp_server::scopes;
 use serde_json::{Value, json};
 use support::{Demo, SDK_HOST, SUBJECT, Steps, advertised_issuer, sdk};
-use tokio::process::Command;
 
-/// The whole client run, bounded (the scripts bound themselves at 45 s too).
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 const TEST: &str = "sdk_client";
 
 /// Runs `script` with `args` (the MCP URL first), or `None` when Node or the SDK is missing and
 /// the test may skip.
 async fn run_script(script: &str, tag: &str, args: &[&str]) -> Option<Steps> {
-    let script = sdk::prepare(TEST, script, tag)?;
-    let started = Instant::now();
-    let child = Command::new(&script.node)
-        .arg(&script.path)
-        .args(args)
-        .current_dir(script.path.parent().unwrap())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let output = tokio::time::timeout(CLIENT_TIMEOUT, child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("the SDK client did not finish in {CLIENT_TIMEOUT:?} (killed)"))
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "{} {} {args:?} failed ({}):\n--- stdout\n{stdout}--- stderr\n{stderr}",
-        script.node.display(),
-        script.path.display(),
-        output.status
-    );
-    eprintln!(
-        "{TEST}: {} ran {tag} in {:?}",
-        script.node.display(),
-        started.elapsed()
-    );
-    let steps = Steps::parse(&stdout);
-    assert_eq!(steps.0.last().unwrap()["step"], "done", "{stdout}");
-    Some(steps)
+    sdk::run(TEST, script, tag, args).await
 }
 
 /// The tools, notes and identity steps both SDK lines report alike.

@@ -258,6 +258,11 @@ enum Opened {
 pub struct Config {
     /// Where to listen (a loopback address: the demo serves plain http).
     pub addr: SocketAddr,
+    /// The loopback address clients reach this server at, when that is not where it listens:
+    /// a proxy or load balancer in front of several replicas (`--public-url`). The issuer is
+    /// `http://<public_addr>` and the MCP endpoint `http://<public_addr>/mcp`. Default `None`:
+    /// the address the listener is bound to.
+    pub public_addr: Option<SocketAddr>,
     /// The SQLite file or PostgreSQL database for clients, refresh tokens, consents and signing
     /// keys; `None` keeps them in memory (tests). Default `None`.
     pub db: Option<Database>,
@@ -293,6 +298,7 @@ impl Config {
     pub fn new(addr: SocketAddr, login: Login) -> Self {
         Self {
             addr,
+            public_addr: None,
             db: None,
             login,
             extra_resources: Vec::new(),
@@ -352,16 +358,19 @@ pub struct Demo {
 }
 
 /// Builds the demo for a listener bound to `bound` (the issuer is `http://<bound>`, the MCP
-/// endpoint `http://<bound>/mcp`).
+/// endpoint `http://<bound>/mcp`; with [`Config::public_addr`], that address instead of `bound`).
 ///
 /// # Errors
 /// [`Error::NotLoopback`] for a non-loopback address, [`Error::Store`] when the database cannot be
 /// opened, a configuration error otherwise.
 pub async fn build(config: &Config, bound: SocketAddr) -> Result<Demo, Error> {
-    if !bound.ip().is_loopback() {
-        return Err(Error::NotLoopback(bound));
+    let public = config.public_addr.unwrap_or(bound);
+    for addr in [bound, public] {
+        if !addr.ip().is_loopback() {
+            return Err(Error::NotLoopback(addr));
+        }
     }
-    let issuer = format!("http://{bound}");
+    let issuer = format!("http://{public}");
     let mcp_url = format!("{issuer}/mcp");
 
     // The authorization server: advertises the minimal scopes, accepts the step-up ones.

@@ -5,11 +5,14 @@
 //! the MCP Inspector and `example-mcp-client`).
 //!
 //! ```text
-//! example-mcp-server [--addr ADDR] [--db FILE|URL [--db-schema NAME]]
+//! example-mcp-server [--addr ADDR] [--public-url URL] [--db FILE|URL [--db-schema NAME]]
 //!                    [--auto-approve | --upstream-oidc ISSUER]
 //!                    [--resource URL]... [--introspection-client ID]
 //!                    [--machine-client ID --machine-scope SCOPE...]
 //!   --addr ADDR      where to listen, a loopback address (env MCP_AUTH_ADDR; default 127.0.0.1:8080)
+//!   --public-url URL where clients reach this server when that is not ADDR, http://IP:PORT on
+//!                    loopback (a proxy in front of replicas): the issuer and the MCP endpoint
+//!                    are named after it (env MCP_AUTH_PUBLIC_URL; default http://ADDR)
 //!   --db FILE|URL    the SQLite database file, or a PostgreSQL URL postgres://… shared by
 //!                    replicas (env MCP_AUTH_DB; default ./mcp-auth-demo.db)
 //!   --db-schema NAME with a PostgreSQL URL: keep the tables in this schema, created if missing
@@ -60,12 +63,15 @@ use mcp_auth_core::Secret;
 use tracing_subscriber::EnvFilter;
 
 const USAGE: &str = "\
-usage: example-mcp-server [--addr ADDR] [--db FILE|URL [--db-schema NAME]]
+usage: example-mcp-server [--addr ADDR] [--public-url URL] [--db FILE|URL [--db-schema NAME]]
                           [--auto-approve | --upstream-oidc ISSUER]
                           [--upstream-scope SCOPE]... [--resource URL]...
                           [--introspection-client ID]
                           [--machine-client ID --machine-scope SCOPE...]
   --addr ADDR      where to listen, a loopback address (env MCP_AUTH_ADDR; default 127.0.0.1:8080)
+  --public-url URL where clients reach this server when that is not ADDR: http://IP:PORT on
+                   loopback, e.g. a proxy in front of several replicas; the issuer and the
+                   MCP endpoint are named after it (env MCP_AUTH_PUBLIC_URL; default http://ADDR)
   --db FILE|URL    the SQLite database file, or a PostgreSQL URL
                    postgres://user:password@host:port/database (or postgresql://), which
                    several replicas of this server may share (env MCP_AUTH_DB; default
@@ -124,6 +130,8 @@ env MCP_AUTH_DEMO_PASSWORD: the demo user's password (default: a new random one 
 #[derive(Debug)]
 struct Args {
     addr: SocketAddr,
+    /// `--public-url`: the address clients reach this server at, if not `addr`.
+    public_addr: Option<SocketAddr>,
     db: Database,
     auto_approve: bool,
     upstream: Option<UpstreamArgs>,
@@ -161,6 +169,7 @@ fn parse(
     var: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Option<Args>, String> {
     let mut addr = var("MCP_AUTH_ADDR").unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+    let mut public_url = var("MCP_AUTH_PUBLIC_URL");
     let mut db = var("MCP_AUTH_DB").unwrap_or_else(|| "mcp-auth-demo.db".to_owned());
     let mut db_schema = var("MCP_AUTH_DB_SCHEMA");
     let mut auto_approve = false;
@@ -189,6 +198,7 @@ fn parse(
         };
         match name.as_str() {
             "--addr" => addr = value()?,
+            "--public-url" => public_url = Some(value()?),
             "--db" => db = value()?,
             "--db-schema" => db_schema = Some(value()?),
             "--resource" => resources.push(value()?),
@@ -263,6 +273,7 @@ fn parse(
     let addr = addr
         .parse()
         .map_err(|e| format!("invalid address {addr:?}: {e}"))?;
+    let public_addr = public_url.as_deref().map(public_addr).transpose()?;
     let schema_given = db_schema.is_some();
     let db = Database::parse(&db, db_schema);
     if schema_given && !db.is_postgres() {
@@ -270,6 +281,7 @@ fn parse(
     }
     Ok(Some(Args {
         addr,
+        public_addr,
         db,
         auto_approve,
         upstream,
@@ -280,6 +292,20 @@ fn parse(
         id_jag,
         workload,
     }))
+}
+
+/// `--public-url`: `http://IP:PORT` (a trailing `/` allowed) with a loopback IP.
+fn public_addr(url: &str) -> Result<SocketAddr, String> {
+    let error = || format!("--public-url {url:?}: expected http://IP:PORT with a loopback IP");
+    let authority = url
+        .strip_prefix("http://")
+        .map(|rest| rest.strip_suffix('/').unwrap_or(rest))
+        .ok_or_else(error)?;
+    let addr: SocketAddr = authority.parse().map_err(|_| error())?;
+    if !addr.ip().is_loopback() || addr.port() == 0 {
+        return Err(error());
+    }
+    Ok(addr)
 }
 
 /// `--upstream-oidc ISSUER`'s settings from the environment `var`.
@@ -396,6 +422,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let mut config = Config::new(args.addr, login.clone());
+    config.public_addr = args.public_addr;
     config.db = Some(args.db.clone());
     config.extra_resources = args.resources.clone();
     config.introspection_client = args.introspection_client.clone();
@@ -455,6 +482,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
     let bound = listener.local_addr()?;
     let demo = build(&config, bound).await?;
+    if args.public_addr.is_some() {
+        // Where the replica itself is, for a proxy in front of it (the banner names the public URL).
+        println!("listening on:   http://{bound}");
+    }
     print_banner(
         &demo.local_url,
         &demo.mcp_url,
@@ -755,6 +786,34 @@ mod tests {
             error.contains("--db-schema goes with a PostgreSQL"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn public_url_is_a_loopback_http_address_and_defaults_to_none() {
+        assert_eq!(run(&[], &[]).unwrap().unwrap().public_addr, None);
+        for (given, expected) in [
+            ("http://127.0.0.1:9000", "127.0.0.1:9000"),
+            ("http://127.0.0.1:9000/", "127.0.0.1:9000"),
+            ("http://[::1]:9001", "[::1]:9001"),
+        ] {
+            let args = run(&["--public-url", given], &[]).unwrap().unwrap();
+            assert_eq!(args.public_addr.unwrap().to_string(), expected, "{given}");
+        }
+        let args = run(&[], &[("MCP_AUTH_PUBLIC_URL", "http://127.0.0.1:9002")])
+            .unwrap()
+            .unwrap();
+        assert_eq!(args.public_addr.unwrap().to_string(), "127.0.0.1:9002");
+        for bad in [
+            "https://127.0.0.1:9000",
+            "http://10.0.0.1:9000",
+            "http://localhost:9000",
+            "http://127.0.0.1",
+            "http://127.0.0.1:0",
+            "http://127.0.0.1:9000/mcp",
+        ] {
+            let error = run(&["--public-url", bad], &[]).unwrap_err();
+            assert!(error.contains("loopback"), "{bad}: {error}");
+        }
     }
 
     #[test]

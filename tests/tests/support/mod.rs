@@ -195,7 +195,12 @@ pub fn workspace_root() -> std::path::PathBuf {
 /// An external tool a test needs is missing: fails when `CI` is set or `require` (e.g.
 /// `MCP_AUTH_REQUIRE_NODE`) is `1` (`cargo xtask test` sets them), else says the test is skipped.
 pub fn unavailable(test: &str, require: &str, reason: &str) {
-    let message = format!("{reason}; run `cargo xtask setup`");
+    skip_or_fail(test, require, &format!("{reason}; run `cargo xtask setup`"));
+}
+
+/// A service a test needs is missing (`message` says what and how to get it): fails when `CI`
+/// is set or `require` is `1`, else says the test is skipped.
+pub fn skip_or_fail(test: &str, require: &str, message: &str) {
     let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty());
     if ci || std::env::var(require).is_ok_and(|v| v == "1") {
         panic!("{test}: {require}=1 or CI is set, but {message}");
@@ -254,4 +259,58 @@ pub async fn advertised_issuer(mcp_url: &str) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("no authorization server in {prm}"))
         .to_owned()
+}
+
+/// The PostgreSQL the tests use: env `MCP_AUTH_TEST_POSTGRES_URL` (trust authentication).
+pub const POSTGRES_URL_ENV: &str = "MCP_AUTH_TEST_POSTGRES_URL";
+/// Where that PostgreSQL is when the variable is unset.
+pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+/// Fails instead of skipping when set to `1` (as `CI` does).
+pub const REQUIRE_POSTGRES: &str = "MCP_AUTH_REQUIRE_POSTGRES";
+
+/// The test PostgreSQL's URL once a connection to it succeeded within 5 s, or `None` when it is
+/// unreachable and the test `test` may skip ([`skip_or_fail`] said so; with `CI` it fails).
+pub async fn postgres_url(test: &str) -> Option<String> {
+    use sqlx::Connection;
+    let url = std::env::var(POSTGRES_URL_ENV)
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| DEFAULT_POSTGRES_URL.to_owned());
+    let connected =
+        tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(&url)).await;
+    match connected {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+            Some(url)
+        }
+        Ok(Err(error)) => {
+            skip_or_fail(
+                test,
+                REQUIRE_POSTGRES,
+                &format!("no PostgreSQL at {}: {error}", postgres_where()),
+            );
+            None
+        }
+        Err(_) => {
+            skip_or_fail(
+                test,
+                REQUIRE_POSTGRES,
+                &format!(
+                    "PostgreSQL at {} did not answer within 5 s",
+                    postgres_where()
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// Where the test PostgreSQL was looked for, for messages: the variable's name when it is set
+/// (its URL may hold a password), else the default URL.
+fn postgres_where() -> String {
+    if std::env::var(POSTGRES_URL_ENV).is_ok_and(|u| !u.is_empty()) {
+        POSTGRES_URL_ENV.to_owned()
+    } else {
+        DEFAULT_POSTGRES_URL.to_owned()
+    }
 }

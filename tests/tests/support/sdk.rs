@@ -5,9 +5,13 @@
 use std::{
     path::{Path, PathBuf},
     process::Stdio,
+    time::{Duration, Instant},
 };
 
-use super::{unavailable, workspace_root};
+use super::{Steps, unavailable, workspace_root};
+
+/// A whole client run, bounded (the scripts bound themselves at 45 s too).
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The oldest Node both SDK lines support (their `engines`).
 const MIN_NODE_MAJOR: u32 = 20;
@@ -102,4 +106,44 @@ pub fn prepare(test: &str, script: &str, tag: &str) -> Option<Script> {
     let path = dir.join(format!("{tag}-{}-{script}", std::process::id()));
     std::fs::copy(root.join(NPM_SOURCE).join(script), &path).unwrap();
     Some(Script { node, path })
+}
+
+/// Runs `script` (tagged `tag`) with `args` (the MCP URL first) for the test `test`; its steps,
+/// or `None` when Node or the SDK is missing and the test may skip. Panics with both outputs
+/// when the script fails or does not end with a `done` step.
+pub async fn run(test: &str, script: &str, tag: &str, args: &[&str]) -> Option<Steps> {
+    let script = prepare(test, script, tag)?;
+    let started = Instant::now();
+    let child = tokio::process::Command::new(&script.node)
+        .arg(&script.path)
+        .args(args)
+        .current_dir(script.path.parent().unwrap())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let output = tokio::time::timeout(CLIENT_TIMEOUT, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("the SDK client did not finish in {CLIENT_TIMEOUT:?} (killed)"))
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{} {} {args:?} failed ({}):\n--- stdout\n{stdout}--- stderr\n{stderr}",
+        script.node.display(),
+        script.path.display(),
+        output.status
+    );
+    eprintln!(
+        "{test}: {} ran {tag} in {:?}",
+        script.node.display(),
+        started.elapsed()
+    );
+    let steps = Steps::parse(&stdout);
+    assert_eq!(steps.0.last().unwrap()["step"], "done", "{stdout}");
+    Some(steps)
 }
