@@ -18,6 +18,8 @@ pub struct HeaderPolicy {
     pub(crate) algorithms: Vec<JwsAlgorithm>,
     /// Whether `typ: JWT` (or no `typ`) is accepted besides `at+jwt`.
     pub(crate) accept_jwt_typ: bool,
+    /// The one `typ` required instead of the access-token rule (`dpop+jwt` for DPoP proofs).
+    pub(crate) exact_typ: Option<&'static str>,
 }
 
 impl HeaderPolicy {
@@ -29,6 +31,17 @@ impl HeaderPolicy {
         Self {
             algorithms,
             accept_jwt_typ,
+            exact_typ: None,
+        }
+    }
+
+    /// The policy of a JWS whose `typ` must be exactly `typ` (case-insensitive, with or without
+    /// the `application/` prefix), e.g. `dpop+jwt`.
+    pub(crate) fn exact_typ(algorithms: Vec<JwsAlgorithm>, typ: &'static str) -> Self {
+        Self {
+            algorithms,
+            accept_jwt_typ: false,
+            exact_typ: Some(typ),
         }
     }
 
@@ -50,6 +63,8 @@ impl HeaderPolicy {
 pub(crate) struct Token<'t> {
     pub(crate) alg: JwsAlgorithm,
     pub(crate) kid: Option<String>,
+    /// The `jwk` header member, as sent (only DPoP proofs use it; RFC 9449 §4.2).
+    pub(crate) jwk: Option<Value>,
     /// `header.payload`, the JWS signing input.
     pub(crate) signing_input: &'t str,
     pub(crate) payload: &'t str,
@@ -152,6 +167,7 @@ struct Header<'a> {
     alg: Option<Member<'a>>,
     typ: Option<Member<'a>>,
     kid: Option<Member<'a>>,
+    jwk: Option<Value>,
     crit: bool,
 }
 
@@ -166,14 +182,23 @@ impl<'de> Visitor<'de> for HeaderVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut header = Header::default();
         while let Some(key) = map.next_key::<Member<'de>>()? {
-            let value = map.next_value::<Member<'de>>()?;
-            let Member::Str(key) = key else { continue };
+            let Member::Str(key) = key else {
+                map.next_value::<Member<'de>>()?;
+                continue;
+            };
             match &*key {
-                "alg" => header.alg = Some(value),
-                "typ" => header.typ = Some(value),
-                "kid" => header.kid = Some(value),
-                "crit" => header.crit = true,
-                _ => {}
+                // Read whole (same checks as any other value): a DPoP proof's key.
+                "jwk" => header.jwk = Some(map.next_value::<Value>()?),
+                "alg" => header.alg = Some(map.next_value()?),
+                "typ" => header.typ = Some(map.next_value()?),
+                "kid" => header.kid = Some(map.next_value()?),
+                "crit" => {
+                    map.next_value::<Member<'de>>()?;
+                    header.crit = true;
+                }
+                _ => {
+                    map.next_value::<Member<'de>>()?;
+                }
             }
         }
         Ok(header)
@@ -214,7 +239,10 @@ pub(crate) fn parse<'t>(token: &'t str, policy: &HeaderPolicy) -> Result<Token<'
     if fields.crit {
         return Err(err(VerifyErrorKind::Unsupported));
     }
-    check_typ(fields.typ.as_ref(), policy.accept_jwt_typ)?;
+    match policy.exact_typ {
+        None => check_typ(fields.typ.as_ref(), policy.accept_jwt_typ)?,
+        Some(want) => check_exact_typ(fields.typ.as_ref(), want)?,
+    }
     let kid = match fields.kid {
         None => None,
         Some(Member::Str(kid)) => Some(kid.into_owned()),
@@ -226,10 +254,29 @@ pub(crate) fn parse<'t>(token: &'t str, policy: &HeaderPolicy) -> Result<Token<'
     Ok(Token {
         alg,
         kid,
+        jwk: fields.jwk,
         signing_input: &token[..header.len() + 1 + payload.len()],
         payload,
         signature,
     })
+}
+
+/// Strips the optional `application/` prefix of a media type (RFC 7515 §4.1.9).
+fn bare_media_type(typ: &str) -> &str {
+    // `get` (not `[..12]`): a multi-byte character across byte 12 is no prefix, not a panic.
+    match typ.get(..12) {
+        Some(prefix) if typ.len() > 12 && prefix.eq_ignore_ascii_case("application/") => &typ[12..],
+        _ => typ,
+    }
+}
+
+/// A `typ` that must be `want` (e.g. `dpop+jwt`, RFC 9449 §4.3 point 4).
+fn check_exact_typ(typ: Option<&Member<'_>>, want: &str) -> Result<(), VerifyError> {
+    match typ {
+        Some(Member::Str(typ)) if bare_media_type(typ).eq_ignore_ascii_case(want) => Ok(()),
+        Some(Member::Other) => Err(err(VerifyErrorKind::Malformed)),
+        _ => Err(err(VerifyErrorKind::TokenType)),
+    }
 }
 
 /// `typ` (RFC 9068 §2.1, RFC 7515 §4.1.9: media types are case-insensitive and the
@@ -241,11 +288,7 @@ fn check_typ(typ: Option<&Member<'_>>, accept_jwt_typ: bool) -> Result<(), Verif
         Some(Member::Str(typ)) => typ,
         Some(Member::Other) => return Err(err(VerifyErrorKind::Malformed)),
     };
-    // `get` (not `[..12]`): a multi-byte character across byte 12 is no prefix, not a panic.
-    let bare = match typ.get(..12) {
-        Some(prefix) if typ.len() > 12 && prefix.eq_ignore_ascii_case("application/") => &typ[12..],
-        _ => typ,
-    };
+    let bare = bare_media_type(typ);
     if bare.eq_ignore_ascii_case("at+jwt") || (accept_jwt_typ && bare.eq_ignore_ascii_case("jwt")) {
         Ok(())
     } else {
@@ -274,10 +317,7 @@ mod tests {
     }
 
     fn policy(accept_jwt_typ: bool) -> HeaderPolicy {
-        HeaderPolicy {
-            algorithms: JwsAlgorithm::ASYMMETRIC.to_vec(),
-            accept_jwt_typ,
-        }
+        HeaderPolicy::new(JwsAlgorithm::ASYMMETRIC.to_vec(), accept_jwt_typ)
     }
 
     fn kind(header: &str, accept_jwt_typ: bool) -> Option<VerifyErrorKind> {
