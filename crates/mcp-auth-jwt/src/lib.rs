@@ -52,6 +52,7 @@ macro_rules! event {
 }
 
 pub mod ascii;
+mod dpop_error;
 mod error;
 mod url;
 
@@ -71,6 +72,7 @@ mod token;
 #[cfg(feature = "jwt")]
 mod verifier;
 
+pub use self::dpop_error::{DpopError, DpopErrorKind};
 pub use self::error::{VerifyError, VerifyErrorKind};
 pub use self::url::{UrlError, fetchable_url};
 
