@@ -179,7 +179,7 @@ impl SqliteStore {
 
 /// The embedded migrations, oldest first. Never edit one that shipped: add the next.
 fn migrations() -> Vec<Migration> {
-    let embedded: [(i64, &'static str, &'static str); 6] = [
+    let embedded: [(i64, &'static str, &'static str); 7] = [
         (1, "init", include_str!("../../migrations/0001_init.sql")),
         (
             2,
@@ -205,6 +205,11 @@ fn migrations() -> Vec<Migration> {
             6,
             "client last authorized",
             include_str!("../../migrations/0006_client_last_authorized.sql"),
+        ),
+        (
+            7,
+            "refresh token dpop binding",
+            include_str!("../../migrations/0007_refresh_dpop_jkt.sql"),
         ),
     ];
     embedded
@@ -417,7 +422,7 @@ macro_rules! refresh_columns {
     () => {
         "r.hash AS r_hash, r.grant_id AS r_grant_id, r.scope AS r_scope, \
          r.issued_at AS r_issued_at, r.expires_at AS r_expires_at, r.state AS r_state, \
-         r.parent AS r_parent, r.rotated_at AS r_rotated_at"
+         r.parent AS r_parent, r.rotated_at AS r_rotated_at, r.dpop_jkt AS r_dpop_jkt"
     };
 }
 
@@ -431,6 +436,9 @@ fn refresh_from_row(row: &SqliteRow) -> Result<RefreshRecord, StoreError> {
         state: state_from_name(&get_text(row, "r_state")?)?,
         parent: get_opt_hash(row, "r_parent")?,
         rotated_at: get_opt_time(row, "r_rotated_at")?,
+        dpop_jkt: row
+            .try_get::<Option<String>, _>("r_dpop_jkt")
+            .map_err(db_error("cannot read a refresh token"))?,
     })
 }
 
@@ -507,8 +515,8 @@ async fn insert_refresh(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO refresh_tokens \
-         (hash, grant_id, scope, issued_at, expires_at, state, parent, rotated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+         (hash, grant_id, scope, issued_at, expires_at, state, parent, rotated_at, dpop_jkt) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )
     .bind(refresh.hash.as_bytes().as_slice())
     .bind(refresh.grant_id.as_str())
@@ -518,6 +526,7 @@ async fn insert_refresh(
     .bind(state_name(refresh.state))
     .bind(refresh.parent.as_ref().map(|p| p.as_bytes().as_slice()))
     .bind(refresh.rotated_at.map(to_db))
+    .bind(refresh.dpop_jkt.as_deref())
     .execute(&mut **tx)
     .await
     .map_err(db_error("cannot store a refresh token"))?;
