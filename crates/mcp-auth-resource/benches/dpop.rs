@@ -86,7 +86,10 @@ impl Issuer {
             b64url(header.to_string().as_bytes()),
             b64url(claims.to_string().as_bytes())
         );
-        let sig = self.key.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
+        let sig = self
+            .key
+            .sign(&SystemRandom::new(), input.as_bytes())
+            .unwrap();
         format!("{input}.{}", b64url(sig.as_ref()))
     }
 }
