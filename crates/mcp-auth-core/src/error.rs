@@ -20,7 +20,7 @@ use http::StatusCode;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// An OAuth error code, from RFC 6749 §4.1.2.1/§5.2, RFC 6750 §3.1, RFC 7591 §3.2.2, RFC 8707 §2 and
-/// RFC 7009 §2.2.1. Unknown codes are kept in [`ErrorCode::Other`].
+/// RFC 7009 §2.2.1 and RFC 9449. Unknown codes are kept in [`ErrorCode::Other`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorCode {
@@ -56,6 +56,10 @@ pub enum ErrorCode {
     InvalidClientMetadata,
     /// `unsupported_token_type` (RFC 7009)
     UnsupportedTokenType,
+    /// `invalid_dpop_proof` (RFC 9449 §5.2, §7.1)
+    InvalidDpopProof,
+    /// `use_dpop_nonce` (RFC 9449 §8, §9)
+    UseDpopNonce,
     /// Any other code.
     Other(String),
 }
@@ -81,6 +85,8 @@ impl ErrorCode {
             Self::InvalidRedirectUri => "invalid_redirect_uri",
             Self::InvalidClientMetadata => "invalid_client_metadata",
             Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
             Self::Other(s) => s,
         }
     }
@@ -105,6 +111,8 @@ impl ErrorCode {
             "invalid_redirect_uri" => Self::InvalidRedirectUri,
             "invalid_client_metadata" => Self::InvalidClientMetadata,
             "unsupported_token_type" => Self::UnsupportedTokenType,
+            "invalid_dpop_proof" => Self::InvalidDpopProof,
+            "use_dpop_nonce" => Self::UseDpopNonce,
             other => Self::Other(other.to_owned()),
         }
     }

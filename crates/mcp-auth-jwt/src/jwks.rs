@@ -81,7 +81,7 @@ pub(crate) struct VerifyKey {
 
 impl VerifyKey {
     /// Whether this key may verify a token signed with `alg`.
-    fn accepts(&self, alg: JwsAlgorithm) -> bool {
+    pub(crate) fn accepts(&self, alg: JwsAlgorithm) -> bool {
         self.kind.allows(alg) && self.alg.is_none_or(|a| a == alg)
     }
 
@@ -297,7 +297,7 @@ fn decode_member(jwk: &Map<String, Value>, name: &str) -> Result<Vec<u8>, SkipRe
 }
 
 /// Parses one JWK entry into a verification key, or says why it is not usable.
-fn parse_jwk(entry: &Value) -> Result<VerifyKey, SkipReason> {
+pub(crate) fn parse_jwk(entry: &Value) -> Result<VerifyKey, SkipReason> {
     let Value::Object(jwk) = entry else {
         return Err(SkipReason::NotObject);
     };

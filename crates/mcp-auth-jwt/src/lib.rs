@@ -10,6 +10,9 @@
 //! - [`JwsVerifier`]: header gate, key selection and signature; returns the payload, whose
 //!   claims the caller checks (`mcp-auth-resource`'s `JwtVerifier` for RFC 9068 access tokens,
 //!   `mcp-auth-server`'s `OidcLogin` for OpenID Connect ID tokens).
+//! - [`dpop`]: DPoP (RFC 9449) proofs, made ([`dpop::DpopKey`]) and checked
+//!   ([`dpop::DpopVerifier`]: the header gate and JWK rules above, `htm`/`htu`/`iat`/`ath`,
+//!   `cnf.jkt` thumbprints, a bounded `jti` replay cache, server nonces).
 //!
 //! `mcp-auth-resource` re-exports what its users see (`VerifyError`, `JwsAlgorithm`, the limits),
 //! so depending on this crate directly is only needed to build another verifier.
@@ -49,11 +52,15 @@ macro_rules! event {
 }
 
 pub mod ascii;
+mod dpop_error;
 mod error;
 mod url;
 
 #[cfg(feature = "jwt")]
 mod alg;
+#[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+pub mod dpop;
 #[cfg(feature = "remote")]
 mod fetch;
 #[cfg(feature = "jwt")]
@@ -65,6 +72,7 @@ mod token;
 #[cfg(feature = "jwt")]
 mod verifier;
 
+pub use self::dpop_error::{DpopError, DpopErrorKind};
 pub use self::error::{VerifyError, VerifyErrorKind};
 pub use self::url::{UrlError, fetchable_url};
 

@@ -36,6 +36,16 @@ impl HeaderPolicy {
         }
     }
 
+    /// The policy of a JWS whose `typ` must be exactly `typ` (case-insensitive, with or without
+    /// the `application/` prefix), e.g. `dpop+jwt`: no `typ: JWT`, no missing `typ`.
+    pub(crate) fn exact_typ(algorithms: Vec<JwsAlgorithm>, typ: &'static str) -> Self {
+        Self {
+            algorithms,
+            accept_jwt_typ: false,
+            typ: Some(typ.to_owned()),
+        }
+    }
+
     /// Requires the explicit type `typ` in place of `at+jwt` (RFC 8725 §3.11 explicit typing),
     /// e.g. `oauth-id-jag+jwt` for identity assertion grants; compared case-insensitively, with
     /// or without the `application/` prefix. `typ: JWT` and no `typ` still pass when
@@ -85,6 +95,8 @@ impl HeaderPolicy {
 pub(crate) struct Token<'t> {
     pub(crate) alg: JwsAlgorithm,
     pub(crate) kid: Option<String>,
+    /// The `jwk` header member, as sent (only DPoP proofs use it; RFC 9449 §4.2).
+    pub(crate) jwk: Option<Value>,
     /// `header.payload`, the JWS signing input.
     pub(crate) signing_input: &'t str,
     pub(crate) payload: &'t str,
@@ -187,6 +199,7 @@ struct Header<'a> {
     alg: Option<Member<'a>>,
     typ: Option<Member<'a>>,
     kid: Option<Member<'a>>,
+    jwk: Option<Value>,
     crit: bool,
 }
 
@@ -201,14 +214,23 @@ impl<'de> Visitor<'de> for HeaderVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut header = Header::default();
         while let Some(key) = map.next_key::<Member<'de>>()? {
-            let value = map.next_value::<Member<'de>>()?;
-            let Member::Str(key) = key else { continue };
+            let Member::Str(key) = key else {
+                map.next_value::<Member<'de>>()?;
+                continue;
+            };
             match &*key {
-                "alg" => header.alg = Some(value),
-                "typ" => header.typ = Some(value),
-                "kid" => header.kid = Some(value),
-                "crit" => header.crit = true,
-                _ => {}
+                // Read whole (same checks as any other value): a DPoP proof's key.
+                "jwk" => header.jwk = Some(map.next_value::<Value>()?),
+                "alg" => header.alg = Some(map.next_value()?),
+                "typ" => header.typ = Some(map.next_value()?),
+                "kid" => header.kid = Some(map.next_value()?),
+                "crit" => {
+                    map.next_value::<Member<'de>>()?;
+                    header.crit = true;
+                }
+                _ => {
+                    map.next_value::<Member<'de>>()?;
+                }
             }
         }
         Ok(header)
@@ -261,10 +283,20 @@ pub(crate) fn parse<'t>(token: &'t str, policy: &HeaderPolicy) -> Result<Token<'
     Ok(Token {
         alg,
         kid,
+        jwk: fields.jwk,
         signing_input: &token[..header.len() + 1 + payload.len()],
         payload,
         signature,
     })
+}
+
+/// Strips the optional `application/` prefix of a media type (RFC 7515 §4.1.9).
+fn bare_media_type(typ: &str) -> &str {
+    // `get` (not `[..12]`): a multi-byte character across byte 12 is no prefix, not a panic.
+    match typ.get(..12) {
+        Some(prefix) if typ.len() > 12 && prefix.eq_ignore_ascii_case("application/") => &typ[12..],
+        _ => typ,
+    }
 }
 
 /// `typ` (RFC 9068 §2.1, RFC 7515 §4.1.9: media types are case-insensitive and the
@@ -280,11 +312,7 @@ fn check_typ(
         Some(Member::Str(typ)) => typ,
         Some(Member::Other) => return Err(err(VerifyErrorKind::Malformed)),
     };
-    // `get` (not `[..12]`): a multi-byte character across byte 12 is no prefix, not a panic.
-    let bare = match typ.get(..12) {
-        Some(prefix) if typ.len() > 12 && prefix.eq_ignore_ascii_case("application/") => &typ[12..],
-        _ => typ,
-    };
+    let bare = bare_media_type(typ);
     if bare.eq_ignore_ascii_case(expected) || (accept_jwt_typ && bare.eq_ignore_ascii_case("jwt")) {
         Ok(())
     } else {
@@ -313,11 +341,7 @@ mod tests {
     }
 
     fn policy(accept_jwt_typ: bool) -> HeaderPolicy {
-        HeaderPolicy {
-            algorithms: JwsAlgorithm::ASYMMETRIC.to_vec(),
-            accept_jwt_typ,
-            typ: None,
-        }
+        HeaderPolicy::new(JwsAlgorithm::ASYMMETRIC.to_vec(), accept_jwt_typ)
     }
 
     #[test]

@@ -211,7 +211,10 @@ impl JwsVerifier {
         }
     }
 
-    fn check(token: &Token<'_>, key: &VerifyKey) -> Result<Map<String, Value>, VerifyError> {
+    pub(crate) fn check(
+        token: &Token<'_>,
+        key: &VerifyKey,
+    ) -> Result<Map<String, Value>, VerifyError> {
         use base64::Engine as _;
         // The largest signature is an RSA-8192 one (1024 bytes); the base64 engine wants room
         // for its estimate (a multiple of 3). Anything larger cannot verify.

@@ -120,6 +120,13 @@ impl AuthInfo {
         self.0.jwt_id.as_deref()
     }
 
+    /// `cnf.jkt`: the JWK SHA-256 thumbprint of the DPoP key the token is bound to (RFC 9449
+    /// §6), or `None` for a bearer token.
+    #[must_use]
+    pub fn dpop_jkt(&self) -> Option<&str> {
+        self.0.claims.get("cnf")?.get("jkt")?.as_str()
+    }
+
     /// Every claim of the token (or every member of the introspection response).
     #[must_use]
     pub fn claims(&self) -> &serde_json::Map<String, serde_json::Value> {
@@ -208,6 +215,14 @@ impl AuthInfoBuilder {
     /// Sets all claims.
     pub fn claims(mut self, v: serde_json::Map<String, serde_json::Value>) -> Self {
         self.0.claims = v;
+        self
+    }
+    /// Binds the token to a DPoP key: sets the `cnf.jkt` claim (see [`AuthInfo::dpop_jkt`]).
+    /// Call it after [`claims`](Self::claims), which replaces every claim.
+    pub fn dpop_jkt(mut self, jkt: impl Into<String>) -> Self {
+        self.0
+            .claims
+            .insert("cnf".to_owned(), serde_json::json!({ "jkt": jkt.into() }));
         self
     }
     /// Finishes.

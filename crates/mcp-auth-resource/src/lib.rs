@@ -148,6 +148,9 @@ macro_rules! define_inner_service_accessors {
 
 mod auth_info;
 pub mod bearer;
+#[cfg(feature = "dpop")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+pub mod dpop;
 mod error;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]

@@ -88,6 +88,8 @@ impl ProtectedResource {
             resource_documentation: None,
             max_age: Duration::from_secs(3600),
             serve_root: true,
+            dpop_algs: Vec::new(),
+            dpop_required: false,
         }
     }
 
@@ -215,6 +217,19 @@ impl ProtectedResource {
             .to_header_value()
     }
 
+    /// The challenge for a rejected DPoP request or binding: `Bearer error="…",
+    /// error_description="…", resource_metadata="…"` with the rejection's code
+    /// (`invalid_dpop_proof`, `use_dpop_nonce`, `invalid_token`). The bearer layer moves these
+    /// parameters into its `DPoP` challenge when DPoP is on.
+    #[must_use]
+    pub fn dpop_rejection_challenge(&self, rejection: crate::bearer::DpopRejection) -> HeaderValue {
+        BearerChallenge::new()
+            .error(rejection.error_code())
+            .error_description(rejection.description())
+            .resource_metadata(&self.0.metadata_url)
+            .to_header_value()
+    }
+
     /// `Bearer error="invalid_request", error_description="…", resource_metadata="…"` for a
     /// malformed request (SPEC RS-17).
     #[must_use]
@@ -319,9 +334,27 @@ pub struct ProtectedResourceBuilder {
     resource_documentation: Option<String>,
     max_age: Duration,
     serve_root: bool,
+    dpop_algs: Vec<String>,
+    dpop_required: bool,
 }
 
 impl ProtectedResourceBuilder {
+    /// `dpop_signing_alg_values_supported` (RFC 9449 §5.1, RFC 9728 §2): the DPoP proof
+    /// algorithms accepted, space-delimited (e.g. `"ES256 EdDSA"`); use the `algs` of the layer's
+    /// [`DpopConfig`](crate::dpop::DpopConfig). Not published when empty (the default).
+    pub fn dpop_signing_alg_values_supported(mut self, algs: impl Into<String>) -> Self {
+        self.dpop_algs
+            .extend(algs.into().split_ascii_whitespace().map(str::to_owned));
+        self
+    }
+
+    /// `dpop_bound_access_tokens_required` (RFC 9728 §2): set it when the layer's
+    /// [`DpopConfig::require_dpop`](crate::dpop::DpopConfig::require_dpop) is on. Default `false`.
+    pub fn dpop_bound_access_tokens_required(mut self, required: bool) -> Self {
+        self.dpop_required = required;
+        self
+    }
+
     /// Adds a trusted authorization server (its issuer identifier, exactly as its metadata says).
     /// At least one is required (SPEC RS-2).
     pub fn authorization_server(mut self, issuer: impl Into<String>) -> Self {
@@ -420,6 +453,8 @@ impl ProtectedResourceBuilder {
         metadata.bearer_methods_supported = vec!["header".to_owned()];
         metadata.resource_name = self.resource_name;
         metadata.resource_documentation = self.resource_documentation;
+        metadata.dpop_signing_alg_values_supported = self.dpop_algs;
+        metadata.dpop_bound_access_tokens_required = self.dpop_required;
         let cache_control =
             HeaderValue::try_from(format!("public, max-age={}", self.max_age.as_secs())).map_err(
                 |_| ConfigError::OutOfRange {

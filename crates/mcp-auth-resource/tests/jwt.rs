@@ -432,9 +432,18 @@ async fn crit_cnf_and_required_claims() {
             Some(VerifyErrorKind::Unsupported),
         ),
         (
+            // A DPoP binding verifies (the bearer layer then requires the proof).
             idp.token(RESOURCE).claim(
                 "cnf",
                 json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}),
+            ),
+            None,
+        ),
+        (
+            // An mTLS binding cannot be checked here: refused.
+            idp.token(RESOURCE).claim(
+                "cnf",
+                json!({"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}),
             ),
             Some(VerifyErrorKind::Unsupported),
         ),

@@ -255,6 +255,7 @@ fn bench_with(c: &mut Criterion, durability: Option<Durability>, name: &str) {
                         state: RefreshState::Active,
                         parent: None,
                         rotated_at: None,
+                        dpop_jkt: None,
                     };
                     s.store.create_grant(grant, Some(refresh)).await.unwrap();
                 }

@@ -523,16 +523,17 @@ pub(crate) async fn grant(
 
     // 7. The token.
     let scope = scope.to_string();
-    let minted = crate::token::access_token(
+    let minted = crate::token::bound_access_token(
         inner,
         &subject,
         &client.client_id,
         &scope,
         resource.as_str(),
         None,
+        None,
         now,
     )?;
     #[cfg(feature = "tracing")]
     tracing::info!(issuer = %issuer.issuer, client_id = %client.client_id, sub = %subject, scope = %scope, "JWT bearer grant");
-    crate::handlers::token::respond(&minted.token, minted.expires_in, &scope, None)
+    crate::handlers::token::respond(&minted.token, minted.expires_in, &scope, None, None)
 }

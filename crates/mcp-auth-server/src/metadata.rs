@@ -16,6 +16,19 @@ pub(crate) fn build(
     let mut m = AuthorizationServerMetadata::new(config.issuer.clone());
     m.authorization_endpoint = Some(config.url("/authorize"));
     m.token_endpoint = Some(config.url("/token"));
+    #[cfg(feature = "dpop")]
+    if let Some(dpop) = &config.dpop {
+        let algs: Vec<serde_json::Value> = dpop
+            .verifier
+            .algorithms()
+            .iter()
+            .map(|a| serde_json::Value::from(a.as_str()))
+            .collect();
+        m.extra.insert(
+            "dpop_signing_alg_values_supported".to_owned(),
+            serde_json::Value::Array(algs),
+        );
+    }
     m.jwks_uri = Some(config.url("/jwks.json"));
     if config.dynamic_registration {
         m.registration_endpoint = Some(config.url("/register"));

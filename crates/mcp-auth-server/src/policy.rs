@@ -227,6 +227,8 @@ pub(crate) mod tests {
             issue_refresh_tokens: true,
             introspection_clients: Vec::new(),
             max_body_bytes: 65_536,
+            #[cfg(feature = "dpop")]
+            dpop: None,
         }
     }
 

@@ -237,6 +237,8 @@ pub struct AuthorizationServerBuilder {
     store: Option<Arc<dyn Store>>,
     login: Option<Arc<dyn Login>>,
     clock: Arc<dyn Clock>,
+    dpop: bool,
+    dpop_nonces: bool,
     key_policy: KeyPolicy,
     access_token_ttl: Duration,
     refresh_token_ttl: Duration,
@@ -284,6 +286,8 @@ impl AuthorizationServerBuilder {
             store: None,
             login: None,
             clock: Arc::new(SystemClock::default()),
+            dpop: false,
+            dpop_nonces: false,
             key_policy: KeyPolicy::default(),
             access_token_ttl: Duration::from_secs(15 * 60),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
@@ -442,6 +446,26 @@ impl AuthorizationServerBuilder {
     /// Mount `/register` (RFC 7591; default on).
     pub fn dynamic_registration(mut self, enabled: bool) -> Self {
         self.dynamic_registration = enabled;
+        self
+    }
+
+    /// DPoP (RFC 9449, default **off**): a token request with a `DPoP` proof gets a DPoP-bound
+    /// access token (`token_type: DPoP`, `cnf.jkt`); a public client's refresh token is bound to
+    /// the same key, and refreshing it needs a proof by that key. Requests without a proof get
+    /// bearer tokens as before. The metadata lists `dpop_signing_alg_values_supported`.
+    #[cfg(feature = "dpop")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+    pub fn dpop(mut self, enabled: bool) -> Self {
+        self.dpop = enabled;
+        self
+    }
+
+    /// With [`dpop`](Self::dpop): every proof must carry a recent server nonce (RFC 9449 §8); one
+    /// without gets 400 `use_dpop_nonce` and a `DPoP-Nonce` header. Default off.
+    #[cfg(feature = "dpop")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+    pub fn dpop_nonces(mut self, enabled: bool) -> Self {
+        self.dpop_nonces = enabled;
         self
     }
 
@@ -732,6 +756,23 @@ impl AuthorizationServerBuilder {
             issue_refresh_tokens: self.issue_refresh_tokens,
             introspection_clients: self.introspection_clients,
             max_body_bytes: 64 * 1024,
+            #[cfg(feature = "dpop")]
+            dpop: if self.dpop {
+                let nonces = if self.dpop_nonces {
+                    Some(
+                        mcp_auth_jwt::dpop::DpopNonces::new(Arc::clone(&self.clock))
+                            .map_err(|e| ConfigError::Invalid(e.to_string().into()))?,
+                    )
+                } else {
+                    None
+                };
+                Some(crate::state::DpopSettings {
+                    verifier: mcp_auth_jwt::dpop::DpopVerifier::new(Arc::clone(&self.clock)),
+                    nonces,
+                })
+            } else {
+                None
+            },
         };
         #[cfg(feature = "cimd")]
         let cimd_on = cimd.is_some();

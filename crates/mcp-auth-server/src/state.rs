@@ -173,6 +173,18 @@ pub(crate) struct Config {
     pub(crate) introspection_clients: Vec<(String, TokenHash)>,
     /// Largest accepted request body for form and JSON endpoints.
     pub(crate) max_body_bytes: usize,
+    /// DPoP at the token endpoint (RFC 9449 §5, §8), when on.
+    #[cfg(feature = "dpop")]
+    pub(crate) dpop: Option<DpopSettings>,
+}
+
+/// DPoP at the token endpoint: the proof verifier (replay cache included) and, optionally,
+/// server nonces.
+#[cfg(feature = "dpop")]
+#[derive(Debug)]
+pub(crate) struct DpopSettings {
+    pub(crate) verifier: mcp_auth_jwt::dpop::DpopVerifier,
+    pub(crate) nonces: Option<mcp_auth_jwt::dpop::DpopNonces>,
 }
 
 impl Config {

@@ -38,6 +38,15 @@ pub(crate) struct AccessClaims<'a> {
     /// The grant the token came from (so revoking the grant deactivates it at introspection).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) sid: Option<&'a str>,
+    /// The DPoP key binding (RFC 9449 §6.1): `{"jkt": "<thumbprint>"}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) cnf: Option<Confirmation<'a>>,
+}
+
+/// `cnf` of a DPoP-bound access token.
+#[derive(Debug, Serialize)]
+pub(crate) struct Confirmation<'a> {
+    pub(crate) jkt: &'a str,
 }
 
 /// A minted access token.
@@ -46,14 +55,17 @@ pub(crate) struct Minted {
     pub(crate) expires_in: u64,
 }
 
-/// Mint an RFC 9068 access token (`typ: at+jwt`).
-pub(crate) fn access_token(
+/// Mint an RFC 9068 access token (`typ: at+jwt`), bound to a DPoP key when `jkt` is given
+/// (`cnf.jkt`, RFC 9449 §6.1).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn bound_access_token(
     inner: &Inner,
     subject: &str,
     client_id: &str,
     scope: &str,
     resource: &str,
     grant_id: Option<&str>,
+    jkt: Option<&str>,
     now: u64,
 ) -> Result<Minted, OAuthError> {
     let jti = random_id()?;
@@ -68,6 +80,7 @@ pub(crate) fn access_token(
         iat: now,
         exp: now + expires_in,
         sid: grant_id,
+        cnf: jkt.map(|jkt| Confirmation { jkt }),
     };
     let value = serde_json::to_value(&claims).map_err(|_| OAuthError::server_error())?;
     let token = inner.keys.sign("at+jwt", &value, now).map_err(|_e| {

@@ -205,6 +205,45 @@ async fn state_of(store: &dyn Store, secret: &str) -> Option<RefreshState> {
 
 // ----- cases -----
 
+async fn a_refresh_tokens_dpop_binding_is_kept_through_rotation(store: Arc<dyn Store>) {
+    let g = grant("grant-dpop", NOW + 10_000);
+    let mut r = refresh("dpop-rt-1", "grant-dpop", NOW + 5_000);
+    r.dpop_jkt = Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into());
+    store.create_grant(g, Some(r.clone())).await.unwrap();
+    let (stored, _) = store
+        .get_refresh(&TokenHash::of("dpop-rt-1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.dpop_jkt, r.dpop_jkt);
+    let mut next = refresh("dpop-rt-2", "grant-dpop", NOW + 5_000);
+    next.dpop_jkt = r.dpop_jkt.clone();
+    assert_eq!(
+        rotate(store.as_ref(), "dpop-rt-1", next, NOW + 1)
+            .await
+            .unwrap(),
+        Rotation::Rotated
+    );
+    let (stored, _) = store
+        .get_refresh(&TokenHash::of("dpop-rt-2"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.dpop_jkt, r.dpop_jkt);
+    // An unbound token stays unbound.
+    let g = grant("grant-plain", NOW + 10_000);
+    store
+        .create_grant(g, Some(refresh("plain-rt", "grant-plain", NOW + 5_000)))
+        .await
+        .unwrap();
+    let (stored, _) = store
+        .get_refresh(&TokenHash::of("plain-rt"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.dpop_jkt, None);
+}
+
 async fn client_round_trip_keeps_metadata_secret_hash_method_and_source(store: Arc<dyn Store>) {
     let mut confidential = ClientRecord::confidential(
         "client-1",
@@ -1970,6 +2009,7 @@ macro_rules! every_backend {
 }
 
 every_backend!(
+    a_refresh_tokens_dpop_binding_is_kept_through_rotation,
     client_round_trip_keeps_metadata_secret_hash_method_and_source,
     code_is_fresh_then_replayed_and_other_hashes_are_unknown,
     storing_a_code_twice_is_refused_so_a_used_code_cannot_become_fresh,
@@ -2226,7 +2266,7 @@ mod sqlite_file {
         assert_eq!(
             error.to_string(),
             "storage error: the database schema is at version 9, newer than this \
-             mcp-auth-server (which knows up to 7): upgrade the server"
+             mcp-auth-server (which knows up to 8): upgrade the server"
         );
     }
 
@@ -2466,7 +2506,7 @@ mod postgres_db {
         assert_eq!(
             error.to_string(),
             "storage error: the database schema is at version 9, newer than this \
-             mcp-auth-server (which knows up to 1): upgrade the server"
+             mcp-auth-server (which knows up to 2): upgrade the server"
         );
     }
 

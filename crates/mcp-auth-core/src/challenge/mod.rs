@@ -5,6 +5,8 @@
 //! `name=value` parameters whose values are tokens or quoted strings with `\` escapes. It never
 //! panics: any input gives either challenges or a [`ParseError`].
 //!
+//! [`DpopChallenge`] builds the RFC 9449 §7.1 `DPoP` challenge (the same parameters and `algs`).
+//!
 //! [`BearerChallenge`] builds the RFC 6750 §3 `Bearer` challenge with the RFC 9728 §5.1
 //! `resource_metadata` parameter. Each parameter appears at most once (SPEC RS-18), in the order it
 //! was first set, so headers are byte-for-byte stable.
@@ -37,7 +39,7 @@ mod build;
 mod parse;
 
 pub use self::{
-    build::BearerChallenge,
+    build::{BearerChallenge, DpopChallenge},
     parse::{ParseError, parse},
 };
 

@@ -23,6 +23,16 @@ pub struct BearerError {
     kind: BearerErrorKind,
     challenge: Option<HeaderValue>,
     retry_after: Option<Duration>,
+    /// The `DPoP` challenge and nonce, when the layer accepts DPoP (boxed: rare, and the error
+    /// travels in `Result`s on the hot path).
+    dpop: Option<Box<DpopHeaders>>,
+}
+
+/// A second `WWW-Authenticate` field (the `DPoP` challenge) and `DPoP-Nonce`.
+#[derive(Clone, Debug)]
+struct DpopHeaders {
+    challenge: Option<HeaderValue>,
+    nonce: Option<HeaderValue>,
 }
 
 /// The category of a [`BearerError`]; see the [module docs](super) for the response to each.
@@ -43,6 +53,61 @@ pub enum BearerErrorKind {
     /// The verifier could not decide now (key set or introspection endpoint unreachable).
     /// 503 with `Retry-After` and no challenge: the client should retry, not re-authorize.
     Unavailable,
+    /// The DPoP proof or the token's DPoP binding is not acceptable (RFC 9449 §7): 401 with
+    /// `invalid_dpop_proof`, `use_dpop_nonce` or `invalid_token` (see [`DpopRejection`]); 503 when
+    /// the replay cache is full.
+    Dpop(DpopRejection),
+}
+
+/// What is wrong with a request's DPoP proof or with the DPoP binding of its token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DpopRejection {
+    /// The proof did not pass a check of RFC 9449 §4.3 (or needs a server nonce).
+    Proof(mcp_auth_jwt::DpopErrorKind),
+    /// `Authorization: DPoP` without a `DPoP` header: `invalid_dpop_proof`.
+    MissingProof,
+    /// More than one `DPoP` header: `invalid_dpop_proof`.
+    MultipleProofs,
+    /// A token bound to a DPoP key (`cnf.jkt`) sent with the `Bearer` scheme: `invalid_token`
+    /// (RFC 9449 §7.2).
+    BoundTokenAsBearer,
+    /// A token with no DPoP binding sent with the `DPoP` scheme: `invalid_token`.
+    UnboundToken,
+    /// A `Bearer` token at a resource that requires DPoP-bound tokens: `invalid_token`.
+    BearerNotAccepted,
+}
+
+impl DpopRejection {
+    /// The fixed description.
+    #[must_use]
+    pub const fn description(self) -> &'static str {
+        match self {
+            Self::Proof(kind) => kind.description(),
+            Self::MissingProof => "The request has no DPoP proof",
+            Self::MultipleProofs => "The request has more than one DPoP proof",
+            Self::BoundTokenAsBearer => {
+                "The access token is DPoP-bound and must be sent with the DPoP scheme"
+            }
+            Self::UnboundToken => "The access token is not DPoP-bound",
+            Self::BearerNotAccepted => "This resource requires DPoP-bound access tokens",
+        }
+    }
+
+    /// The error code.
+    #[must_use]
+    pub const fn error_code(self) -> ErrorCode {
+        match self {
+            Self::Proof(mcp_auth_jwt::DpopErrorKind::UseNonce) => ErrorCode::UseDpopNonce,
+            Self::Proof(mcp_auth_jwt::DpopErrorKind::Busy) => ErrorCode::TemporarilyUnavailable,
+            Self::Proof(_) | Self::MissingProof | Self::MultipleProofs => {
+                ErrorCode::InvalidDpopProof
+            }
+            Self::BoundTokenAsBearer | Self::UnboundToken | Self::BearerNotAccepted => {
+                ErrorCode::InvalidToken
+            }
+        }
+    }
 }
 
 /// What is malformed about a request: each is answered with 400 `invalid_request`.
@@ -91,7 +156,11 @@ impl BearerErrorKind {
             Self::MissingToken | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::InsufficientScope => StatusCode::FORBIDDEN,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable
+            | Self::Dpop(DpopRejection::Proof(mcp_auth_jwt::DpopErrorKind::Busy)) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::Dpop(_) => StatusCode::UNAUTHORIZED,
         }
     }
 
@@ -105,6 +174,7 @@ impl BearerErrorKind {
             Self::InvalidToken(_) => Some(ErrorCode::InvalidToken),
             Self::InsufficientScope => Some(ErrorCode::InsufficientScope),
             Self::Unavailable => Some(ErrorCode::TemporarilyUnavailable),
+            Self::Dpop(rejection) => Some(rejection.error_code()),
         }
     }
 
@@ -117,6 +187,7 @@ impl BearerErrorKind {
             Self::InvalidToken(kind) => kind.description(),
             Self::InsufficientScope => INSUFFICIENT_SCOPE_DESCRIPTION,
             Self::Unavailable => VerifyErrorKind::Unavailable.description(),
+            Self::Dpop(rejection) => rejection.description(),
         }
     }
 }
@@ -131,7 +202,32 @@ impl BearerError {
             kind,
             challenge,
             retry_after,
+            dpop: None,
         }
+    }
+
+    /// Adds the `DPoP` challenge (a second `WWW-Authenticate` field) and a `DPoP-Nonce`.
+    #[cfg_attr(not(feature = "dpop"), allow(dead_code))]
+    pub(crate) fn with_dpop(
+        mut self,
+        challenge: Option<HeaderValue>,
+        nonce: Option<HeaderValue>,
+    ) -> Self {
+        self.dpop = Some(Box::new(DpopHeaders { challenge, nonce }));
+        self
+    }
+
+    /// The `DPoP` challenge sent beside [`challenge`](Self::challenge), when the layer accepts
+    /// DPoP (RFC 9449 §7.1).
+    #[must_use]
+    pub fn dpop_challenge(&self) -> Option<&HeaderValue> {
+        self.dpop.as_ref().and_then(|d| d.challenge.as_ref())
+    }
+
+    /// The `DPoP-Nonce` sent with the rejection, when the layer requires nonces.
+    #[must_use]
+    pub fn dpop_nonce(&self) -> Option<&HeaderValue> {
+        self.dpop.as_ref().and_then(|d| d.nonce.as_ref())
     }
 
     /// The category of rejection.
@@ -180,6 +276,16 @@ impl BearerError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, challenge.clone());
+        }
+        if let Some(challenge) = self.dpop_challenge() {
+            response
+                .headers_mut()
+                .append(header::WWW_AUTHENTICATE, challenge.clone());
+        }
+        if let Some(nonce) = self.dpop_nonce() {
+            response
+                .headers_mut()
+                .insert(http::HeaderName::from_static("dpop-nonce"), nonce.clone());
         }
         if let Some(after) = self.retry_after {
             let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);

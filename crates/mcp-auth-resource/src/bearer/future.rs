@@ -28,6 +28,8 @@ pub(super) struct Pending<S, ReqBody, R> {
     pub(super) request: Request<ReqBody>,
     pub(super) config: Arc<Config>,
     pub(super) rejection: R,
+    /// What the request proved about the token's key (checked against `cnf.jkt`).
+    pub(super) binding: super::service::Binding,
 }
 
 pin_project! {
@@ -112,11 +114,12 @@ where
                         mut request,
                         config,
                         mut rejection,
+                        binding,
                     }) = pending.take()
                     else {
                         panic!("ResponseFuture polled after completion");
                     };
-                    match admit(&config, &mut request, result) {
+                    match admit(&config, &mut request, result, &binding) {
                         Ok(()) => {
                             let future = inner.call(request);
                             self.as_mut().project().state.set(State::Calling { future });

@@ -16,9 +16,30 @@ pub(crate) struct Config {
     pub(crate) optional: bool,
     pub(crate) required_scopes: ScopeSet,
     pub(crate) retry_after: Duration,
+    /// DPoP (RFC 9449), when turned on.
+    #[cfg(feature = "dpop")]
+    pub(crate) dpop: Option<Arc<crate::dpop::DpopConfig>>,
 }
 
 impl Config {
+    /// Whether the `DPoP` scheme is accepted.
+    #[allow(clippy::unused_self)]
+    pub(crate) fn dpop_enabled(&self) -> bool {
+        #[cfg(feature = "dpop")]
+        return self.dpop.is_some();
+        #[cfg(not(feature = "dpop"))]
+        false
+    }
+
+    /// Whether tokens that are not DPoP-bound are refused.
+    #[allow(clippy::unused_self)]
+    pub(crate) fn dpop_required(&self) -> bool {
+        #[cfg(feature = "dpop")]
+        return self.dpop.as_ref().is_some_and(|d| d.required);
+        #[cfg(not(feature = "dpop"))]
+        false
+    }
+
     /// This configuration as the request addressed the resource
     /// ([`ProtectedResource::as_addressed`]): `Some` only for a loopback resource reached through
     /// another loopback name, so the hot path of every other deployment pays one length check.
@@ -87,6 +108,8 @@ impl<V: TokenVerifier> BearerAuthLayer<V> {
                 optional: false,
                 required_scopes: ScopeSet::new(),
                 retry_after: DEFAULT_RETRY_AFTER,
+                #[cfg(feature = "dpop")]
+                dpop: None,
             }),
             rejection: DefaultRejection,
         }
@@ -118,6 +141,17 @@ impl<V, R> BearerAuthLayer<V, R> {
     /// its own. Default 5 seconds; at least one second is sent.
     pub fn retry_after(mut self, delay: Duration) -> Self {
         Arc::make_mut(&mut self.config).retry_after = delay;
+        self
+    }
+
+    /// Accepts DPoP-bound tokens (RFC 9449): `Authorization: DPoP` with a `DPoP` proof beside
+    /// `Bearer`, `DPoP` challenges, optional nonces. See [`dpop`](crate::dpop) for the rules.
+    ///
+    /// Without this, the `DPoP` scheme is unsupported and DPoP-bound tokens are refused.
+    #[cfg(feature = "dpop")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+    pub fn dpop(mut self, config: crate::dpop::DpopConfig) -> Self {
+        Arc::make_mut(&mut self.config).dpop = Some(Arc::new(config));
         self
     }
 

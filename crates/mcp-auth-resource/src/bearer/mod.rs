@@ -15,7 +15,8 @@
 //!    header, and a token in the query leaks into logs). This holds even if a header is present
 //!    too: that is "more than one method" (RFC 6750 §3.1). Form-body tokens are never read.
 //! 2. No `Authorization` header: no credentials. More than one: malformed.
-//! 3. The scheme must be `Bearer`, in any case (`bearer`, `BEARER`; RFC 9110 §11.1), followed
+//! 3. The scheme must be `Bearer` (or `DPoP` when the layer accepts DPoP, see
+//!    [`BearerAuthLayer::dpop`] and [`crate::dpop`]), in any case (`bearer`, `BEARER`; RFC 9110 §11.1), followed
 //!    by one run of spaces or tabs and the token; surrounding whitespace is ignored. Another
 //!    scheme (`Basic …`), an empty header and `Bearer` without a token are malformed requests.
 //! 4. The token must be an RFC 6750 §2.1 `b64token` of at most 16 KiB; otherwise it is an
@@ -27,7 +28,10 @@
 //!    fine, and a 401 would push the client into a pointless re-authorization.
 //! 6. If the layer has [`required_scopes`](BearerAuthLayer::required_scopes), the token must
 //!    grant all of them.
-//! 7. The [`AuthInfo`](crate::AuthInfo) goes into the request extensions, with its `sub` alone
+//! 7. A token bound to a DPoP key (`cnf.jkt`) needs the `DPoP` scheme and a valid proof by that
+//!    key (checked on every request, before the token); presented as `Bearer` it is refused
+//!    ([`DpopRejection`]).
+//! 8. The [`AuthInfo`](crate::AuthInfo) goes into the request extensions, with its `sub` alone
 //!    as an [`mcp_auth_core::Subject`] (for code that does not depend on this crate, such as
 //!    `mcp-auth-server`'s upstream token vault), and the inner service is called.
 //!
@@ -237,7 +241,7 @@ pub(crate) use self::layer::LayerContext;
 #[cfg(feature = "axum")]
 pub(crate) use self::{error::INSUFFICIENT_SCOPE_DESCRIPTION, layer::Config};
 pub use self::{
-    error::{BearerError, BearerErrorKind, InvalidRequestKind},
+    error::{BearerError, BearerErrorKind, DpopRejection, InvalidRequestKind},
     future::ResponseFuture,
     layer::BearerAuthLayer,
     response::{DefaultRejection, JsonRejection, ResponseForBearerError},

@@ -13,8 +13,8 @@ use tower_service::Service;
 use zeroize::Zeroizing;
 
 use super::{
-    Anonymous, BearerAuthLayer, BearerError, BearerErrorKind, DefaultRejection, InvalidRequestKind,
-    ResponseForBearerError,
+    Anonymous, BearerAuthLayer, BearerError, BearerErrorKind, DefaultRejection, DpopRejection,
+    InvalidRequestKind, ResponseForBearerError,
     future::{Pending, ResponseFuture},
     layer::{Config, LayerContext},
 };
@@ -113,8 +113,8 @@ where
         // A loopback resource answers in the loopback spelling the client used.
         let addressed = self.config.addressed(req.uri(), req.headers());
         let config = addressed.as_ref().unwrap_or(&self.config);
-        let token = match credentials(&req) {
-            Ok(Some(token)) => token,
+        let (token, scheme) = match credentials(&req, config.dpop_enabled()) {
+            Ok(Some(found)) => found,
             Ok(None) if config.optional => {
                 #[cfg(feature = "tracing")]
                 tracing::trace!(
@@ -129,19 +129,30 @@ where
                 return ResponseFuture::called(self.inner.call(req));
             }
             Ok(None) => {
-                let error = error_for(config, BearerErrorKind::MissingToken);
+                let error = error_for(config, BearerErrorKind::MissingToken, false);
                 return ResponseFuture::rejected(reject(&mut self.rejection, &req, error));
             }
             Err(kind) => {
-                let error = error_for(config, kind);
+                let error = error_for(config, kind, false);
                 return ResponseFuture::rejected(reject(&mut self.rejection, &req, error));
             }
+        };
+        // A DPoP proof is checked on every request, before (and whatever) the token cache says.
+        let binding = match scheme {
+            Scheme::Bearer => Binding::Bearer,
+            Scheme::Dpop => match check_proof(config, &req, token) {
+                Ok(binding) => binding,
+                Err(rejection) => {
+                    let error = error_for(config, BearerErrorKind::Dpop(rejection), true);
+                    return ResponseFuture::rejected(reject(&mut self.rejection, &req, error));
+                }
+            },
         };
 
         // The hot path: a verifier that already knows the answer, no future, no allocation
         // beyond the extensions map.
         if let Some(result) = self.verifier.verify_cached(token) {
-            return match admit(config, &mut req, result) {
+            return match admit(config, &mut req, result, &binding) {
                 Ok(()) => ResponseFuture::called(self.inner.call(req)),
                 Err(error) => ResponseFuture::rejected(reject(&mut self.rejection, &req, error)),
             };
@@ -165,6 +176,7 @@ where
                 request: req,
                 config: Arc::clone(config),
                 rejection: self.rejection.clone(),
+                binding,
             },
         )
     }
@@ -177,9 +189,18 @@ pub(super) fn admit<B>(
     config: &Arc<Config>,
     req: &mut Request<B>,
     result: Result<AuthInfo, VerifyError>,
+    binding: &Binding,
 ) -> Result<(), BearerError> {
+    let used_dpop = !matches!(binding, Binding::Bearer);
     match result {
         Ok(info) => {
+            if let Err(rejection) = check_binding(config, binding, &info) {
+                return Err(error_for(
+                    config,
+                    BearerErrorKind::Dpop(rejection),
+                    used_dpop,
+                ));
+            }
             if !config.required_scopes.is_empty()
                 && !info.scopes().contains_all(&config.required_scopes)
             {
@@ -192,10 +213,10 @@ pub(super) fn admit<B>(
                 );
                 let challenge =
                     config.insufficient_scope_challenge(info.scopes(), &ScopeSet::new());
-                return Err(BearerError::new(
-                    BearerErrorKind::InsufficientScope,
-                    Some(challenge),
-                    None,
+                return Err(with_dpop_challenge(
+                    config,
+                    BearerError::new(BearerErrorKind::InsufficientScope, Some(challenge), None),
+                    used_dpop,
                 ));
             }
             #[cfg(feature = "tracing")]
@@ -227,12 +248,17 @@ pub(super) fn admit<B>(
                 Some(retry_after),
             ))
         }
-        Err(err) => Err(error_for(config, BearerErrorKind::InvalidToken(err.kind()))),
+        Err(err) => Err(error_for(
+            config,
+            BearerErrorKind::InvalidToken(err.kind()),
+            used_dpop,
+        )),
     }
 }
 
-/// The error, with its challenge, for a rejection decided before or without the verifier.
-pub(super) fn error_for(config: &Config, kind: BearerErrorKind) -> BearerError {
+/// The error, with its challenges, for a rejection decided before or without the verifier.
+/// `used_dpop`: the request came with the `DPoP` scheme.
+pub(super) fn error_for(config: &Config, kind: BearerErrorKind, used_dpop: bool) -> BearerError {
     let resource = &config.resource;
     let challenge = match kind {
         BearerErrorKind::MissingToken => Some(resource.missing_token_challenge().clone()),
@@ -243,10 +269,156 @@ pub(super) fn error_for(config: &Config, kind: BearerErrorKind) -> BearerError {
         BearerErrorKind::InsufficientScope => {
             Some(config.insufficient_scope_challenge(&ScopeSet::new(), &ScopeSet::new()))
         }
-        BearerErrorKind::Unavailable => None,
+        BearerErrorKind::Dpop(rejection) if kind.status().as_u16() == 401 => {
+            Some(resource.dpop_rejection_challenge(rejection))
+        }
+        BearerErrorKind::Unavailable | BearerErrorKind::Dpop(_) => None,
     };
-    let retry_after = matches!(kind, BearerErrorKind::Unavailable).then_some(config.retry_after);
-    BearerError::new(kind, challenge, retry_after)
+    let retry_after =
+        (kind.status() == http::StatusCode::SERVICE_UNAVAILABLE).then_some(config.retry_after);
+    with_dpop_challenge(
+        config,
+        BearerError::new(kind, challenge, retry_after),
+        used_dpop,
+    )
+}
+
+/// How the request presented its token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scheme {
+    /// `Authorization: Bearer`.
+    Bearer,
+    /// `Authorization: DPoP` (only when the layer accepts DPoP).
+    Dpop,
+}
+
+/// What the request proved about the token's key.
+#[derive(Debug, Clone)]
+pub(crate) enum Binding {
+    /// Nothing: a bearer request.
+    Bearer,
+    /// A valid DPoP proof by the key with this thumbprint.
+    #[cfg(feature = "dpop")]
+    Dpop(String),
+}
+
+/// The token's binding (`cnf.jkt`) against what the request proved (RFC 9449 §7.1, §7.2).
+fn check_binding(config: &Config, binding: &Binding, info: &AuthInfo) -> Result<(), DpopRejection> {
+    match (binding, info.dpop_jkt()) {
+        (Binding::Bearer, Some(_)) => Err(DpopRejection::BoundTokenAsBearer),
+        (Binding::Bearer, None) if config.dpop_required() => Err(DpopRejection::BearerNotAccepted),
+        (Binding::Bearer, None) => Ok(()),
+        #[cfg(feature = "dpop")]
+        (Binding::Dpop(_), None) => Err(DpopRejection::UnboundToken),
+        #[cfg(feature = "dpop")]
+        (Binding::Dpop(proved), Some(bound)) => {
+            if subtle::ConstantTimeEq::ct_eq(proved.as_bytes(), bound.as_bytes()).into() {
+                Ok(())
+            } else {
+                Err(DpopRejection::Proof(
+                    mcp_auth_jwt::DpopErrorKind::KeyMismatch,
+                ))
+            }
+        }
+    }
+}
+
+/// Checks the request's one `DPoP` proof for `token` (RFC 9449 §4.3): `htm` is the request
+/// method, `htu` the resource's origin and the request path.
+#[cfg(feature = "dpop")]
+fn check_proof<B>(
+    config: &Config,
+    req: &Request<B>,
+    token: &str,
+) -> Result<Binding, DpopRejection> {
+    use mcp_auth_jwt::dpop::ProofCheck;
+
+    let Some(dpop) = &config.dpop else {
+        return Err(DpopRejection::MissingProof);
+    };
+    let mut proofs = req.headers().get_all("dpop").iter();
+    let proof = proofs.next().ok_or(DpopRejection::MissingProof)?;
+    if proofs.next().is_some() {
+        return Err(DpopRejection::MultipleProofs);
+    }
+    let proof = proof
+        .to_str()
+        .map_err(|_| DpopRejection::Proof(mcp_auth_jwt::DpopErrorKind::Malformed))?;
+    let origin = config.resource.resource().origin();
+    let path = req.uri().path();
+    let mut htu = String::with_capacity(origin.len() + path.len());
+    htu.push_str(origin);
+    htu.push_str(path);
+    let mut check = ProofCheck::new(req.method().as_str(), &htu).access_token(token);
+    if let Some(nonces) = &dpop.nonces {
+        check = check.nonce(nonces);
+    }
+    dpop.verifier
+        .verify(proof, &check)
+        .map(|proved| Binding::Dpop(proved.jkt().to_owned()))
+        .map_err(|e| DpopRejection::Proof(e.kind()))
+}
+
+#[cfg(not(feature = "dpop"))]
+fn check_proof<B>(_: &Config, _: &Request<B>, _: &str) -> Result<Binding, DpopRejection> {
+    Err(DpopRejection::MissingProof)
+}
+
+/// Adds the `DPoP` challenge (and a fresh `DPoP-Nonce` to a 401) when the layer accepts DPoP.
+///
+/// An error about a DPoP request or a DPoP binding, and every error when DPoP is required, is
+/// told in the `DPoP` challenge (the parameters of the `Bearer` one, plus `algs`); the `Bearer`
+/// challenge then stays bare (`resource_metadata`, `scope`), or is left out when DPoP is
+/// required. Otherwise the `Bearer` challenge is unchanged and the `DPoP` one only says `algs`.
+#[cfg(feature = "dpop")]
+fn with_dpop_challenge(config: &Config, error: BearerError, used_dpop: bool) -> BearerError {
+    use mcp_auth_core::challenge::{self, Challenge};
+
+    let Some(dpop) = &config.dpop else {
+        return error;
+    };
+    let status = error.status();
+    if status == http::StatusCode::SERVICE_UNAVAILABLE {
+        return error;
+    }
+    let kind = error.kind();
+    let carry = used_dpop || dpop.required || matches!(kind, BearerErrorKind::Dpop(_));
+    let mut dpop_challenge = Challenge::new("DPoP");
+    if carry
+        && let Some(bearer) = error
+            .challenge()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| challenge::parse(v).ok())
+            .and_then(|mut all| all.pop())
+    {
+        for (name, value) in bearer.params() {
+            dpop_challenge.set_param(name.as_str(), value.as_str());
+        }
+    } else {
+        dpop_challenge.set_param("resource_metadata", config.resource.metadata_url());
+    }
+    dpop_challenge.set_param("algs", dpop.algs.as_str());
+    let bearer = if dpop.required {
+        None
+    } else if carry && kind != BearerErrorKind::MissingToken {
+        Some(config.resource.missing_token_challenge().clone())
+    } else {
+        error.challenge().cloned()
+    };
+    let nonce = if status == http::StatusCode::UNAUTHORIZED {
+        dpop.nonce_header()
+    } else {
+        None
+    };
+    BearerError::new(kind, bearer, error.retry_after()).with_dpop(
+        http::HeaderValue::try_from(dpop_challenge.to_string()).ok(),
+        nonce,
+    )
+}
+
+#[cfg(not(feature = "dpop"))]
+fn with_dpop_challenge(_: &Config, error: BearerError, _: bool) -> BearerError {
+    error
 }
 
 /// Builds the rejection response and attaches the error to it.
@@ -268,10 +440,14 @@ pub(super) fn reject<B, ResBody, R: ResponseForBearerError<ResBody>>(
     response
 }
 
-/// Finds the bearer token of a request: `Ok(None)` when it has no credentials at all.
+/// Finds the access token of a request and its scheme: `Ok(None)` when it has no credentials at
+/// all. `accept_dpop`: the `DPoP` scheme is accepted besides `Bearer`.
 ///
 /// Allocates nothing: the token borrows from the header.
-pub(crate) fn credentials<B>(req: &Request<B>) -> Result<Option<&str>, BearerErrorKind> {
+pub(crate) fn credentials<B>(
+    req: &Request<B>,
+    accept_dpop: bool,
+) -> Result<Option<(&str, Scheme)>, BearerErrorKind> {
     if req.uri().query().is_some_and(has_access_token_param) {
         return Err(BearerErrorKind::InvalidRequest(
             InvalidRequestKind::TokenInQuery,
@@ -286,14 +462,14 @@ pub(crate) fn credentials<B>(req: &Request<B>) -> Result<Option<&str>, BearerErr
             InvalidRequestKind::DuplicateAuthorization,
         ));
     }
-    parse_authorization(value.as_bytes()).map(Some)
+    parse_authorization(value.as_bytes(), accept_dpop).map(Some)
 }
 
 /// Parses one `Authorization` value as `Bearer <b64token>`.
 ///
 /// The scheme is case-insensitive (RFC 9110 §11.1); any run of spaces or tabs may separate it
 /// from the token, and surrounding whitespace is ignored.
-fn parse_authorization(value: &[u8]) -> Result<&str, BearerErrorKind> {
+fn parse_authorization(value: &[u8], accept_dpop: bool) -> Result<(&str, Scheme), BearerErrorKind> {
     let value = value.trim_ascii();
     if value.is_empty() {
         return Err(BearerErrorKind::InvalidRequest(
@@ -304,11 +480,15 @@ fn parse_authorization(value: &[u8]) -> Result<&str, BearerErrorKind> {
         Some(i) => value.split_at(i),
         None => (value, &[][..]),
     };
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
+    let scheme = if scheme.eq_ignore_ascii_case(b"bearer") {
+        Scheme::Bearer
+    } else if accept_dpop && scheme.eq_ignore_ascii_case(b"dpop") {
+        Scheme::Dpop
+    } else {
         return Err(BearerErrorKind::InvalidRequest(
             InvalidRequestKind::UnsupportedScheme,
         ));
-    }
+    };
     let token = rest.trim_ascii_start();
     if token.is_empty() {
         return Err(BearerErrorKind::InvalidRequest(
@@ -319,6 +499,7 @@ fn parse_authorization(value: &[u8]) -> Result<&str, BearerErrorKind> {
         return Err(BearerErrorKind::InvalidToken(VerifyErrorKind::Malformed));
     }
     std::str::from_utf8(token)
+        .map(|token| (token, scheme))
         .map_err(|_| BearerErrorKind::InvalidToken(VerifyErrorKind::Malformed))
 }
 
@@ -403,7 +584,29 @@ mod tests {
     use super::*;
 
     fn kind(value: &str) -> Result<&str, BearerErrorKind> {
-        parse_authorization(value.as_bytes())
+        parse_authorization(value.as_bytes(), false).map(|(token, _)| token)
+    }
+
+    #[test]
+    fn the_dpop_scheme_only_when_accepted() {
+        assert_eq!(
+            parse_authorization(b"DPoP abc", true),
+            Ok(("abc", Scheme::Dpop))
+        );
+        assert_eq!(
+            parse_authorization(b"dpop abc", true),
+            Ok(("abc", Scheme::Dpop))
+        );
+        assert_eq!(
+            parse_authorization(b"Bearer abc", true),
+            Ok(("abc", Scheme::Bearer))
+        );
+        assert_eq!(
+            parse_authorization(b"DPoP abc", false),
+            Err(BearerErrorKind::InvalidRequest(
+                InvalidRequestKind::UnsupportedScheme
+            ))
+        );
     }
 
     #[test]
@@ -438,7 +641,7 @@ mod tests {
             );
         }
         assert_eq!(
-            parse_authorization(b"Bearer a\xC3\xA9b"),
+            parse_authorization(b"Bearer a\xC3\xA9b", false).map(|(t, _)| t),
             Err(BearerErrorKind::InvalidToken(VerifyErrorKind::Malformed))
         );
         // A bad byte deep inside a long token (past the first vector chunk) is found too.

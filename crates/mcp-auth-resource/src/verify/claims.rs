@@ -6,6 +6,24 @@
 use mcp_auth_core::{Scope, ScopeSet};
 use serde_json::{Map, Value};
 
+use super::VerifyErrorKind;
+
+/// `cnf` (RFC 7800): a DPoP binding (`jkt`, RFC 9449 §6) is accepted, and kept in the claims
+/// for the bearer layer, which checks the proof ([`AuthInfo::dpop_jkt`](crate::AuthInfo::dpop_jkt)). Any other confirmation
+/// method (mTLS `x5t#S256`, ...) is [`Unsupported`](VerifyErrorKind::Unsupported): we cannot
+/// check that binding, so the token must not be accepted at all.
+pub(crate) fn check_confirmation(claims: &Map<String, Value>) -> Result<(), VerifyErrorKind> {
+    match claims.get("cnf") {
+        None => Ok(()),
+        Some(Value::Object(cnf)) => match cnf.get("jkt") {
+            Some(Value::String(jkt)) if cnf.len() == 1 && !jkt.is_empty() => Ok(()),
+            Some(_) if cnf.len() == 1 => Err(VerifyErrorKind::Malformed),
+            _ => Err(VerifyErrorKind::Unsupported),
+        },
+        Some(_) => Err(VerifyErrorKind::Malformed),
+    }
+}
+
 /// A NumericDate (RFC 7519 §2) as whole seconds: fractions are dropped, a negative date (long
 /// past) is 0. `None` when the value is not a finite number.
 pub(crate) fn numeric_date(value: &Value) -> Option<u64> {

@@ -99,7 +99,9 @@ use serde_json::{Map, Value};
 use super::{
     TokenVerifier, VerifyError, VerifyErrorKind,
     cache::{CacheConfig, CachedVerifier, TokenCache},
-    claims::{audiences, client_id, collect_scopes, is_after_leeway, numeric_date},
+    claims::{
+        audiences, check_confirmation, client_id, collect_scopes, is_after_leeway, numeric_date,
+    },
 };
 use crate::{AuthInfo, ConfigError, error::fetch_url};
 
@@ -537,6 +539,7 @@ impl Config {
         if claims.get("active") != Some(&Value::Bool(true)) {
             return Err(VerifyErrorKind::Inactive);
         }
+        check_confirmation(&claims)?;
         let now = self.clock.unix_seconds();
         let mut info = AuthInfo::builder();
 

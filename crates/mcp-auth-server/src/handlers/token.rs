@@ -16,8 +16,15 @@
 //! 5. `client_credentials`: only machine clients the operator registered, for their own scopes
 //!    (the rules in [`crate::policy`], which decides the scope and resource of every grant).
 //! 6. `urn:ietf:params:oauth:grant-type:jwt-bearer` (RFC 7523), when the deployment trusts an
-//!    issuer: identity assertion grants and workload tokens (the rules in `jwt_bearer`).
+//!    issuer: identity assertion grants and workload tokens (the rules in `jwt_bearer`; their
+//!    tokens are not DPoP-bound).
 //! 7. Every response carries `Cache-Control: no-store`; errors are RFC 6749 §5.2 JSON.
+//! 8. DPoP (RFC 9449 §5, when [`dpop`](crate::AuthorizationServerBuilder::dpop) is on): a request
+//!    with one `DPoP` proof (for `POST` to this endpoint, checked before client authentication)
+//!    gets an access token bound to the proof key (`cnf.jkt`, `token_type: DPoP`); a public
+//!    client's refresh token is bound to that key and refreshing it needs a proof by the same
+//!    key. A bad proof is 400 `invalid_dpop_proof`; with nonces on, a proof without a recent
+//!    nonce is 400 `use_dpop_nonce` with a `DPoP-Nonce` header. Nothing is issued either way.
 
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
@@ -35,7 +42,7 @@ use crate::state::Inner;
 use crate::store::{
     ClientRecord, CodeTake, GrantRecord, RefreshRecord, RefreshState, Rotation, TokenHash,
 };
-use crate::token::{TokenResponse, access_token, random_secret};
+use crate::token::{TokenResponse, bound_access_token, random_secret};
 
 /// `POST /token`.
 pub(crate) async fn handle(axum::extract::State(inner): State, request: Request) -> Response {
@@ -75,20 +82,94 @@ async fn exchange(inner: &Inner, request: Request) -> Result<Response, OAuthErro
             return Err(OAuthError::new(ErrorCode::UnsupportedGrantType, supported));
         }
     }
+    // The proof first: a nonce round trip must not cost a client authentication (or consume a
+    // client assertion's `jti`).
+    let jkt = match dpop_proof(inner, &parts) {
+        Ok(jkt) => jkt,
+        Err(response) => return Ok(*response),
+    };
+    let jkt = jkt.as_deref();
     let client = crate::client_auth::authenticate(inner, &parts, &params).await?;
     match grant_type {
-        "authorization_code" => authorization_code(inner, &client, &params).await,
-        "refresh_token" => refresh_token(inner, &client, &params).await,
+        "authorization_code" => authorization_code(inner, &client, &params, jkt).await,
+        "refresh_token" => refresh_token(inner, &client, &params, jkt).await,
         #[cfg(feature = "jwt-assertions")]
         JWT_BEARER => crate::jwt_bearer::grant(inner, &client, &params).await,
-        _ => client_credentials(inner, &client, &params).await,
+        _ => client_credentials(inner, &client, &params, jkt).await,
     }
+}
+
+/// Checks the request's `DPoP` proof (RFC 9449 §4.3, §8): `Ok(None)` without one (or with DPoP
+/// off), `Ok(Some(jkt))` for a valid one, or the error response (400 `invalid_dpop_proof` or
+/// `use_dpop_nonce` with a fresh `DPoP-Nonce`; 503 when the replay cache is full).
+#[cfg(feature = "dpop")]
+fn dpop_proof(
+    inner: &Inner,
+    parts: &http::request::Parts,
+) -> Result<Option<String>, Box<Response>> {
+    use mcp_auth_jwt::dpop::{DpopErrorKind, ProofCheck};
+
+    let Some(dpop) = &inner.config.dpop else {
+        return Ok(None);
+    };
+    let mut proofs = parts.headers.get_all("dpop").iter();
+    let Some(proof) = proofs.next() else {
+        return Ok(None);
+    };
+    let fail = |kind: DpopErrorKind| -> Box<Response> {
+        let error = if kind == DpopErrorKind::Busy {
+            OAuthError::temporarily_unavailable()
+        } else {
+            let code = if kind == DpopErrorKind::UseNonce {
+                ErrorCode::UseDpopNonce
+            } else {
+                ErrorCode::InvalidDpopProof
+            };
+            OAuthError::new(code, kind.description()).with_status(StatusCode::BAD_REQUEST)
+        };
+        let mut response = error.into_response();
+        if let Some(nonce) = dpop
+            .nonces
+            .as_ref()
+            .and_then(|n| http::HeaderValue::try_from(n.current()).ok())
+        {
+            response.headers_mut().insert("dpop-nonce", nonce);
+        }
+        Box::new(response)
+    };
+    if proofs.next().is_some() {
+        return Err(fail(DpopErrorKind::Malformed));
+    }
+    let proof = proof.to_str().map_err(|_| fail(DpopErrorKind::Malformed))?;
+    let url = inner.config.url("/token");
+    let mut check = ProofCheck::new("POST", &url);
+    if let Some(nonces) = &dpop.nonces {
+        check = check.nonce(nonces);
+    }
+    match dpop.verifier.verify(proof, &check) {
+        Ok(proved) => Ok(Some(proved.jkt().to_owned())),
+        Err(e) => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!(
+                reason = e.kind().description(),
+                "DPoP proof refused at the token endpoint"
+            );
+            Err(fail(e.kind()))
+        }
+    }
+}
+
+#[cfg(not(feature = "dpop"))]
+#[allow(clippy::unnecessary_wraps)]
+fn dpop_proof(_: &Inner, _: &http::request::Parts) -> Result<Option<String>, Box<Response>> {
+    Ok(None)
 }
 
 async fn authorization_code(
     inner: &Inner,
     client: &ClientRecord,
     params: &Params,
+    jkt: Option<&str>,
 ) -> Result<Response, OAuthError> {
     let code = params.require("code")?;
     let verifier = params.get("code_verifier");
@@ -181,6 +262,8 @@ async fn authorization_code(
         state: RefreshState::Active,
         parent: None,
         rotated_at: None,
+        // RFC 9449 §5: a public client's refresh token is bound to its DPoP key.
+        dpop_jkt: jkt.filter(|_| client.is_public()).map(str::to_owned),
     });
     inner.store.create_grant(grant.clone(), refresh).await?;
     // The client completed an authorization: it is in use (unused public clients expire).
@@ -195,13 +278,14 @@ async fn authorization_code(
             .client_authorized(&client.client_id, now)
             .await?;
     }
-    let minted = access_token(
+    let minted = bound_access_token(
         inner,
         &grant.subject,
         &client.client_id,
         &grant.scope,
         &grant.resource,
         Some(&grant.grant_id),
+        jkt,
         now,
     )?;
     respond(
@@ -209,6 +293,7 @@ async fn authorization_code(
         minted.expires_in,
         &grant.scope,
         refresh_token.as_deref(),
+        jkt,
     )
 }
 
@@ -230,6 +315,7 @@ async fn refresh_token(
     inner: &Inner,
     client: &ClientRecord,
     params: &Params,
+    jkt: Option<&str>,
 ) -> Result<Response, OAuthError> {
     let presented = params.require("refresh_token")?;
     let hash = TokenHash::of(presented);
@@ -251,6 +337,16 @@ async fn refresh_token(
     }
     if old.state == RefreshState::Active && (now >= old.expires_at || !grant.is_active(now)) {
         return Err(OAuthError::invalid_grant("the refresh token has expired"));
+    }
+    // RFC 9449 §5: a bound refresh token needs a proof by its key.
+    if let Some(bound) = &old.dpop_jkt
+        && jkt != Some(bound.as_str())
+    {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidDpopProof,
+            "the refresh token is bound to a DPoP key: a proof by that key is required",
+        )
+        .with_status(StatusCode::BAD_REQUEST));
     }
     let granted = ScopeSet::parse(&old.scope).map_err(|_| OAuthError::server_error())?;
     let scope = policy::scope(
@@ -278,6 +374,7 @@ async fn refresh_token(
         state: RefreshState::Active,
         parent: None,
         rotated_at: None,
+        dpop_jkt: old.dpop_jkt.clone(),
     };
     let grace = inner.config.refresh_grace;
     match inner.store.rotate_refresh(&hash, new, now, grace).await? {
@@ -302,22 +399,30 @@ async fn refresh_token(
         _ => return Err(OAuthError::invalid_grant("the refresh token is not valid")),
     }
     let scope = scope.to_string();
-    let minted = access_token(
+    let minted = bound_access_token(
         inner,
         &grant.subject,
         &client.client_id,
         &scope,
         &grant.resource,
         Some(&grant.grant_id),
+        jkt,
         now,
     )?;
-    respond(&minted.token, minted.expires_in, &scope, Some(&successor))
+    respond(
+        &minted.token,
+        minted.expires_in,
+        &scope,
+        Some(&successor),
+        jkt,
+    )
 }
 
 async fn client_credentials(
     inner: &Inner,
     client: &ClientRecord,
     params: &Params,
+    jkt: Option<&str>,
 ) -> Result<Response, OAuthError> {
     let scope = policy::scope(&inner.config, client, Grant::Machine, params.get("scope"))?;
     let resource = policy::resource(&inner.config, client, params.get("resource"))?
@@ -325,27 +430,30 @@ async fn client_credentials(
         .to_owned();
     let now = inner.now();
     let scope = scope.to_string();
-    let minted = access_token(
+    let minted = bound_access_token(
         inner,
         &client.client_id,
         &client.client_id,
         &scope,
         &resource,
         None,
+        jkt,
         now,
     )?;
-    respond(&minted.token, minted.expires_in, &scope, None)
+    respond(&minted.token, minted.expires_in, &scope, None, jkt)
 }
 
+/// The token response; `token_type` is `DPoP` for a token bound to `jkt`, `Bearer` otherwise.
 pub(crate) fn respond(
     access: &str,
     expires_in: u64,
     scope: &str,
     refresh: Option<&str>,
+    jkt: Option<&str>,
 ) -> Result<Response, OAuthError> {
     let body = TokenResponse {
         access_token: access,
-        token_type: "Bearer",
+        token_type: if jkt.is_some() { "DPoP" } else { "Bearer" },
         expires_in,
         scope,
         refresh_token: refresh,

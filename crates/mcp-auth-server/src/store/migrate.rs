@@ -52,16 +52,28 @@ pub(super) const SQLITE: &[Embedded] = &[
         "shared state",
         include_str!("../../migrations/sqlite/0007_shared_state.sql"),
     ),
+    (
+        8,
+        "refresh token dpop binding",
+        include_str!("../../migrations/sqlite/0008_refresh_dpop_jkt.sql"),
+    ),
 ];
 
 /// The PostgreSQL schema, oldest first (version 1 is everything SQLite's 1–7 are). Never edit
 /// one that shipped: add the next.
 #[cfg(feature = "postgres")]
-pub(super) const POSTGRES: &[Embedded] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/postgres/0001_init.sql"),
-)];
+pub(super) const POSTGRES: &[Embedded] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "refresh token dpop binding",
+        include_str!("../../migrations/postgres/0002_refresh_dpop_jkt.sql"),
+    ),
+];
 
 /// A set of embedded migrations as sqlx's [`MigrationSource`].
 #[derive(Debug)]
@@ -158,15 +170,16 @@ mod tests {
 
     #[cfg(feature = "sqlite")]
     #[test]
-    fn sqlite_versions_are_one_to_seven_in_order() {
+    fn sqlite_versions_are_one_to_eight_in_order() {
         let versions: Vec<i64> = SQLITE.iter().map(|m| m.0).collect();
-        assert_eq!(versions, (1..=7).collect::<Vec<_>>());
-        assert_eq!(latest(SQLITE), 7);
+        assert_eq!(versions, (1..=8).collect::<Vec<_>>());
+        assert_eq!(latest(SQLITE), 8);
     }
 
     #[cfg(feature = "postgres")]
     #[test]
-    fn postgres_starts_at_one() {
-        assert_eq!(latest(POSTGRES), 1);
+    fn postgres_versions_are_in_order() {
+        let versions: Vec<i64> = POSTGRES.iter().map(|m| m.0).collect();
+        assert_eq!(versions, (1..=2).collect::<Vec<_>>());
     }
 }

@@ -812,6 +812,9 @@ pub struct RefreshRecord {
     /// When it was rotated (UNIX seconds): the start of its grace window. `None` while active,
     /// and for a sibling that was superseded rather than presented.
     pub rotated_at: Option<u64>,
+    /// The JWK SHA-256 thumbprint of the DPoP key the token is bound to (RFC 9449 §5: public
+    /// clients' refresh tokens), kept along the family; `None`: not bound.
+    pub dpop_jkt: Option<String>,
 }
 
 /// The result of [`Store::rotate_refresh`].

@@ -202,7 +202,7 @@ macro_rules! refresh_columns {
     () => {
         "r.hash AS r_hash, r.grant_id AS r_grant_id, r.scope AS r_scope, \
          r.issued_at AS r_issued_at, r.expires_at AS r_expires_at, r.state AS r_state, \
-         r.parent AS r_parent, r.rotated_at AS r_rotated_at"
+         r.parent AS r_parent, r.rotated_at AS r_rotated_at, r.dpop_jkt AS r_dpop_jkt"
     };
 }
 pub(super) use refresh_columns;
@@ -222,6 +222,7 @@ pub(super) fn refresh_from_row(row: &impl Columns) -> Result<RefreshRecord, Stor
         state: state_from_name(&row.text("r_state")?)?,
         parent: row.opt_hash("r_parent")?,
         rotated_at: row.opt_time("r_rotated_at")?,
+        dpop_jkt: row.opt_text("r_dpop_jkt")?,
     })
 }
 

@@ -232,8 +232,8 @@ async fn insert_refresh(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO refresh_tokens \
-         (hash, grant_id, scope, issued_at, expires_at, state, parent, rotated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+         (hash, grant_id, scope, issued_at, expires_at, state, parent, rotated_at, dpop_jkt) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )
     .bind(refresh.hash.as_bytes().as_slice())
     .bind(refresh.grant_id.as_str())
@@ -243,6 +243,7 @@ async fn insert_refresh(
     .bind(refresh.state.as_str())
     .bind(refresh.parent.as_ref().map(|p| p.as_bytes().as_slice()))
     .bind(refresh.rotated_at.map(to_db))
+    .bind(refresh.dpop_jkt.as_deref())
     .execute(&mut *conn)
     .await
     .map_err(db_error("cannot store a refresh token"))?;

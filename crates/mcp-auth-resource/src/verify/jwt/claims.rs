@@ -7,7 +7,9 @@ use crate::{
     AuthInfo,
     verify::{
         VerifyError, VerifyErrorKind,
-        claims::{audiences, client_id, collect_scopes, is_after_leeway, numeric_date},
+        claims::{
+            audiences, check_confirmation, client_id, collect_scopes, is_after_leeway, numeric_date,
+        },
     },
 };
 
@@ -45,11 +47,7 @@ pub(super) fn check(
     now: u64,
     claims: Map<String, Value>,
 ) -> Result<AuthInfo, VerifyError> {
-    if claims.contains_key("cnf") {
-        // A sender-constrained token (DPoP, mTLS): we cannot check the binding, so we must not
-        // accept it as a bearer token.
-        return Err(err(VerifyErrorKind::Unsupported));
-    }
+    check_confirmation(&claims).map_err(err)?;
     match claims.get("iss") {
         None => return Err(err(VerifyErrorKind::MissingClaim)),
         Some(Value::String(iss)) if *iss == policy.issuer => {}
@@ -205,7 +203,15 @@ mod tests {
                 Some(Audience),
             ),
             (json!({"aud": 1}), Some(Audience)),
-            (json!({"cnf": {"jkt": "x"}}), Some(Unsupported)),
+            (json!({"cnf": {"jkt": "x"}}), None),
+            (json!({"cnf": {"jkt": 7}}), Some(Malformed)),
+            (json!({"cnf": {"jkt": ""}}), Some(Malformed)),
+            (json!({"cnf": "x"}), Some(Malformed)),
+            (json!({"cnf": {"x5t#S256": "x"}}), Some(Unsupported)),
+            (
+                json!({"cnf": {"jkt": "x", "x5t#S256": "y"}}),
+                Some(Unsupported),
+            ),
             (json!({"sub": 1}), Some(Malformed)),
             (json!({"iat": "x"}), Some(Malformed)),
             (json!({"iat": NOW + 61}), Some(NotYetValid)),

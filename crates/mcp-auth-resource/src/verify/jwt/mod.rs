@@ -24,7 +24,9 @@
 //!    uses the one fitting key, if exactly one fits ⇒ else
 //!    [`UnknownKey`](VerifyErrorKind::UnknownKey) or [`Algorithm`](VerifyErrorKind::Algorithm).
 //! 6. **Signature** ⇒ [`InvalidSignature`](VerifyErrorKind::InvalidSignature).
-//! 7. **`cnf`** present (a DPoP- or mTLS-bound token) ⇒ [`Unsupported`](VerifyErrorKind::Unsupported).
+//! 7. **`cnf`**: a DPoP binding (`{"jkt": "…"}`) is kept for the bearer layer, which requires a
+//!    matching proof ([`AuthInfo::dpop_jkt`](crate::AuthInfo::dpop_jkt)); any other confirmation
+//!    method (mTLS) ⇒ [`Unsupported`](VerifyErrorKind::Unsupported).
 //! 8. **`iss`**: one string, exactly the configured issuer (no normalisation, arrays refused)
 //!    ⇒ [`Issuer`](VerifyErrorKind::Issuer).
 //! 9. **`aud`**: a string or an array with one entry that names the canonical resource by
