@@ -89,7 +89,7 @@ mod form;
 mod handlers;
 mod http;
 pub mod keys;
-mod limit;
+use mcp_auth_core::limit;
 pub mod login;
 mod metadata;
 mod policy;

@@ -1,24 +1,51 @@
-//! Fixed-window rate limits for the endpoints an anonymous caller can make expensive: open
-//! dynamic registration (AS-46) and password sign-in (brute force, and PBKDF2's CPU cost).
+//! Fixed-window rate limits, one implementation for every crate: the authorization server's limits
+//! on what an anonymous caller can make expensive (open dynamic registration, AS-46; password
+//! sign-in, for brute force and PBKDF2's CPU cost) and the gateway's per-address and per-client
+//! request limits.
 //!
 //! Counters live in memory, one window per key, bounded in number; a full table first drops
-//! expired windows, then refuses new keys (failing closed).
+//! expired windows, then refuses new keys (failing closed). Times are whole seconds from any
+//! fixed origin (the caller's [`Clock`](crate::Clock)).
+//!
+//! ```
+//! use mcp_auth_core::limit::Limiter;
+//!
+//! let limiter = Limiter::new(2, 60); // two events a minute per key
+//! assert!(limiter.hit("10.0.0.1", 100));
+//! assert!(limiter.hit("10.0.0.1", 101));
+//! assert!(!limiter.hit("10.0.0.1", 102));
+//! assert_eq!(limiter.retry_after("10.0.0.1", 102), 58);
+//! assert!(limiter.hit("10.0.0.2", 102), "keys are independent");
+//! ```
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 /// Counts events per key in windows of `window` seconds; at most `max` per window.
-#[derive(Debug)]
-pub(crate) struct Limiter {
+///
+/// `Debug` shows the limits, never the keys (they may be addresses or client ids).
+pub struct Limiter {
     max: u32,
     window: u64,
     counters: Mutex<HashMap<String, (u64, u32)>>,
 }
 
-const MAX_KEYS: usize = 10_000;
+/// The most keys counted at once.
+pub const MAX_KEYS: usize = 10_000;
+
+impl std::fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limiter")
+            .field("max", &self.max)
+            .field("window", &self.window)
+            .finish_non_exhaustive()
+    }
+}
 
 impl Limiter {
-    pub(crate) fn new(max: u32, window: u64) -> Self {
+    /// At most `max` events per key in each window of `window` seconds (at least one).
+    #[must_use]
+    pub fn new(max: u32, window: u64) -> Self {
         Self {
             max,
             window: window.max(1),
@@ -27,7 +54,7 @@ impl Limiter {
     }
 
     /// Whether `key` is still under its limit at `now` (does not count).
-    pub(crate) fn allows(&self, key: &str, now: u64) -> bool {
+    pub fn allows(&self, key: &str, now: u64) -> bool {
         let Ok(map) = self.counters.lock() else {
             return false;
         };
@@ -38,7 +65,7 @@ impl Limiter {
     }
 
     /// Count one event for `key`; `false` when it is over the limit.
-    pub(crate) fn hit(&self, key: &str, now: u64) -> bool {
+    pub fn hit(&self, key: &str, now: u64) -> bool {
         let Ok(mut map) = self.counters.lock() else {
             return false;
         };
@@ -58,7 +85,7 @@ impl Limiter {
     }
 
     /// Seconds until the window of `key` ends.
-    pub(crate) fn retry_after(&self, key: &str, now: u64) -> u64 {
+    pub fn retry_after(&self, key: &str, now: u64) -> u64 {
         let Ok(map) = self.counters.lock() else {
             return self.window;
         };
@@ -68,7 +95,7 @@ impl Limiter {
     }
 
     /// Forget `key` (a successful sign-in clears its failures).
-    pub(crate) fn clear(&self, key: &str) {
+    pub fn clear(&self, key: &str) {
         if let Ok(mut map) = self.counters.lock() {
             map.remove(key);
         }
