@@ -423,25 +423,57 @@ async fn the_identity_jwt_is_checked_by_the_python_upstream_against_the_gateways
     gw.running.stop().await;
 }
 
-/// Runs `gateway_client.py` in `mode` and checks its steps.
-async fn python_sdk(mode: &str, era: &str) {
-    let test = "gateway_python_sdk";
+/// The official SDK clients.
+#[derive(Clone, Copy, Debug)]
+enum Sdk {
+    /// `tests/python-client/gateway_client.py`, connecting to `http://127.0.0.1:PORT/mcp`.
+    Python,
+    /// `tests/sdk-client/gateway-client.mjs` (TypeScript SDK v2), connecting to
+    /// `http://localhost:PORT/mcp`, the spelling most guides show.
+    TypeScript,
+}
+
+/// Runs the SDK's gateway client in `mode` against a new gateway and checks its steps.
+async fn sdk_client(sdk: Sdk, mode: &str, era: &str) {
+    let test = "gateway_sdk_client";
+    let root = workspace_root();
+    let script = match sdk {
+        Sdk::Python => None,
+        Sdk::TypeScript => match support::sdk::prepare(test, "gateway-client.mjs", mode) {
+            Some(script) => Some(script),
+            None => return,
+        },
+    };
     let Some(upstream) = python_upstream(test, &["headers"]).await else {
         return;
     };
-    let root = workspace_root();
-    let python = python(&root).unwrap();
     let gw = start_gateway(
         TcpListener::bind("127.0.0.1:0").await.unwrap(),
         &config(&upstream.url),
     )
     .await;
-    let child = Command::new(&python)
-        .arg(root.join(PYTHON_SOURCE).join("gateway_client.py"))
-        .arg(&gw.url)
+    let mut command = match &script {
+        None => {
+            let mut command = Command::new(python(&root).unwrap());
+            command
+                .arg(root.join(PYTHON_SOURCE).join("gateway_client.py"))
+                .arg(&gw.url)
+                .env("PYTHONDONTWRITEBYTECODE", "1")
+                .env("PYTHONUNBUFFERED", "1");
+            command
+        }
+        Some(script) => {
+            let mut command = Command::new(&script.node);
+            command
+                .arg(&script.path)
+                .arg(gw.url.replace("127.0.0.1", "localhost"))
+                .current_dir(script.path.parent().unwrap())
+                .env("NO_COLOR", "1");
+            command
+        }
+    };
+    let child = command
         .arg(mode)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .env("PYTHONUNBUFFERED", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -456,7 +488,7 @@ async fn python_sdk(mode: &str, era: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "gateway_client.py {mode} failed ({}):\n--- stdout\n{stdout}--- stderr\n{stderr}",
+        "{sdk:?} client, {mode}, failed ({}):\n--- stdout\n{stdout}--- stderr\n{stderr}",
         output.status
     );
     let steps = Steps::parse(&stdout);
@@ -481,10 +513,13 @@ async fn python_sdk(mode: &str, era: &str) {
         steps.one("list_tools_after_step_up")["tools"],
         json!(["countdown", "echo", "whoami", "wipe"])
     );
-    let challenge = steps.one("challenge")["www_authenticate"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let step_ups: Vec<&Value> = steps
+        .all("challenge")
+        .into_iter()
+        .filter(|c| c["status"] == 403)
+        .collect();
+    assert_eq!(step_ups.len(), 1, "{stdout}");
+    let challenge = step_ups[0]["www_authenticate"].as_str().unwrap().to_owned();
     assert!(
         challenge.contains(r#"error="insufficient_scope""#)
             && challenge.contains(r#"scope="mcp:tools admin""#),
@@ -508,12 +543,22 @@ async fn python_sdk(mode: &str, era: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_sdk_client_in_the_2025_11_25_era_works_through_the_gateway() {
-    python_sdk("legacy", "2025-11-25").await;
+    sdk_client(Sdk::Python, "legacy", "2025-11-25").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_sdk_client_in_the_2026_07_28_era_works_through_the_gateway() {
-    python_sdk("2026-07-28", "2026-07-28").await;
+    sdk_client(Sdk::Python, "2026-07-28", "2026-07-28").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_typescript_sdk_client_in_the_2025_11_25_era_works_through_the_gateway() {
+    sdk_client(Sdk::TypeScript, "legacy", "2025-11-25").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_typescript_sdk_client_in_the_2026_07_28_era_works_through_the_gateway() {
+    sdk_client(Sdk::TypeScript, "2026-07-28", "2026-07-28").await;
 }
 
 /// A POST of `tools/list` with id 7 through the gateway; status and JSON body.
