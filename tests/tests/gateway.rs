@@ -47,10 +47,11 @@ const ADMIN: &str = "admin";
 /// The identity JWT's audience in the JWT test.
 const AUDIENCE: &str = "urn:mcp-auth:e2e-upstream";
 
-/// The Python upstream, killed when dropped.
+/// An upstream process, killed when dropped.
 struct PyUpstream {
     url: String,
     _child: Child,
+    _script: Option<support::sdk::Script>,
 }
 
 /// Starts `upstream_server.py` with `args`; `None` when Python is missing and the test may skip.
@@ -63,11 +64,18 @@ async fn python_upstream(test: &str, script_args: &[&str]) -> Option<PyUpstream>
             return None;
         }
     };
-    let mut child = Command::new(python)
+    let mut command = Command::new(python);
+    command
         .arg(root.join(PYTHON_SOURCE).join("upstream_server.py"))
         .args(script_args)
         .env("PYTHONDONTWRITEBYTECODE", "1")
-        .env("PYTHONUNBUFFERED", "1")
+        .env("PYTHONUNBUFFERED", "1");
+    Some(spawn_upstream(command, None).await)
+}
+
+/// Starts `command` (an upstream that prints `listening PORT`), keeping `script` alive with it.
+async fn spawn_upstream(mut command: Command, script: Option<support::sdk::Script>) -> PyUpstream {
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -77,14 +85,15 @@ async fn python_upstream(test: &str, script_args: &[&str]) -> Option<PyUpstream>
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
         .await
-        .expect("the Python upstream starts within 30 s")
+        .expect("the upstream starts within 30 s")
         .unwrap()
-        .expect("the Python upstream prints its port");
+        .expect("the upstream prints its port");
     let port: u16 = line.strip_prefix("listening ").unwrap().parse().unwrap();
-    Some(PyUpstream {
+    PyUpstream {
         url: format!("http://127.0.0.1:{port}/mcp"),
         _child: child,
-    })
+        _script: script,
+    }
 }
 
 /// A running gateway.
@@ -238,7 +247,8 @@ struct RawMcp {
     http: reqwest::Client,
     url: String,
     token: String,
-    session: String,
+    /// None for a stateless server.
+    session: Option<String>,
     next_id: u64,
 }
 
@@ -257,10 +267,10 @@ impl RawMcp {
             .await
             .unwrap();
         assert_eq!(response.status(), 200);
-        let session = response.headers()["mcp-session-id"]
-            .to_str()
-            .unwrap()
-            .to_owned();
+        let session = response
+            .headers()
+            .get("mcp-session-id")
+            .map(|v| v.to_str().unwrap().to_owned());
         response.bytes().await.unwrap();
         let raw = Self {
             http,
@@ -279,6 +289,27 @@ impl RawMcp {
         raw
     }
 
+    /// `countdown(4)`: four progress notifications, each arriving while the call runs.
+    async fn check_progress(&mut self) {
+        let (events, took) = self.countdown(4).await;
+        let progress: Vec<&(Duration, Value)> = events
+            .iter()
+            .filter(|(_, m)| m["method"] == "notifications/progress")
+            .collect();
+        let (result_at, result) = events
+            .iter()
+            .find(|(_, m)| m.get("result").is_some())
+            .unwrap();
+        assert_eq!(progress.len(), 4, "{events:?}");
+        assert_eq!(tool_text(&result["result"]), "liftoff");
+        assert!(
+            progress[0].0 + Duration::from_millis(600) < *result_at,
+            "the first progress notification came at {:?}, the result at {result_at:?}: buffered?",
+            progress[0].0
+        );
+        assert!(took >= Duration::from_millis(900), "{took:?}");
+    }
+
     async fn post(&self, body: &Value, extra: &[(&str, &str)]) -> reqwest::Response {
         let mut request = self
             .http
@@ -286,8 +317,10 @@ impl RawMcp {
             .bearer_auth(&self.token)
             .header("accept", "application/json, text/event-stream")
             .header("mcp-protocol-version", "2025-11-25")
-            .header("mcp-session-id", &self.session)
             .json(body);
+        if let Some(session) = &self.session {
+            request = request.header("mcp-session-id", session);
+        }
         for (name, value) in extra {
             request = request.header(*name, *value);
         }
@@ -420,6 +453,66 @@ async fn the_identity_jwt_is_checked_by_the_python_upstream_against_the_gateways
     assert_eq!(body["id"], 9);
     assert_eq!(body["error"]["code"], -32005);
     bare.running.stop().await;
+    gw.running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_typescript_sdk_server_behind_the_gateway_checks_the_identity_jwt_with_jose() {
+    let test = "gateway_ts_upstream";
+    let Some(script) = support::sdk::prepare(test, "upstream-server.mjs", "upstream") else {
+        return;
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let jwks = format!("{origin}{}", mcp_auth_gateway::identity::JWKS_PATH);
+    let mut command = Command::new(&script.node);
+    command
+        .arg(&script.path)
+        .args([jwks.as_str(), origin.as_str(), AUDIENCE])
+        .current_dir(script.path.parent().unwrap());
+    let upstream = spawn_upstream(command, Some(script)).await;
+    let direct = reqwest::Client::new()
+        .post(&upstream.url)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(direct.status(), 401, "the upstream checks the identity JWT");
+
+    let mut config = config(&upstream.url);
+    config.upstream.identity = Some(IdentityMode::Jwt);
+    config.upstream.audience = Some(AUDIENCE.to_owned());
+    let gw = start_gateway(listener, &config).await;
+    let manager = manager(&gw.url, ManualClock::new(SystemClock::default().now()));
+    let mut mcp = McpClient::new(&gw.url, manager.clone()).unwrap();
+    mcp.initialize("gateway e2e").await.unwrap();
+    assert_eq!(tool_names!(mcp), ["countdown", "echo", "whoami"]);
+    let echoed = mcp
+        .call_tool("echo", args(json!({"text": "to TypeScript"})))
+        .await
+        .unwrap();
+    assert_eq!(tool_text(&echoed), "to TypeScript");
+    let me = tool_json(&mcp.call_tool("whoami", Map::new()).await.unwrap());
+    assert_eq!(me["subject"], SUBJECT);
+    assert_eq!(me["issuer"], gw.origin.as_str());
+    assert_eq!(me["audience"], AUDIENCE);
+    assert_eq!(me["scopes"], "mcp:tools");
+    assert_eq!(me["lifetime"], 60);
+    let wiped = mcp.call_tool("wipe", Map::new()).await.unwrap();
+    assert_eq!(tool_text(&wiped), "wiped");
+    let me = tool_json(&mcp.call_tool("whoami", Map::new()).await.unwrap());
+    assert_eq!(
+        me["scopes"], "mcp:tools admin",
+        "the identity follows the step-up"
+    );
+    mcp.close().await.unwrap();
+
+    let token = manager.access_token().await.unwrap();
+    RawMcp::connect(&gw.url, token.expose())
+        .await
+        .check_progress()
+        .await;
     gw.running.stop().await;
 }
 
