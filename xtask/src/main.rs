@@ -13,6 +13,8 @@
 //! - `cargo xtask ci`: what `.ci/run` runs (fmt check, clippy `-D warnings`, then `test`).
 //! - `cargo xtask bench`: the criterion benches (`mcp-auth-resource` verify, `mcp-auth-server`
 //!   token and vault).
+//! - `cargo xtask bench-gateway`: the same `tools/call` load over loopback, direct and through
+//!   `mcp-auth-gateway` (release build): added p50/p99 latency and the throughput ratio.
 //! - `cargo xtask conformance [--requirements REVISION]… [--suite NAME]… [--scenario NAME]
 //!   [--authorization]`: the official MCP conformance suite (0.2) in client mode against
 //!   `example-mcp-client` (by default `--requirements 2026-07-28`, `--requirements 2025-11-25` and
@@ -216,8 +218,12 @@ fn main() -> ExitCode {
             ) && cargo(&["bench", "-p", "mcp-auth-server", "--bench", "token"], &[])
                 && cargo(&["bench", "-p", "mcp-auth-server", "--bench", "vault"], &[])
         }
+        Some("bench-gateway") => cargo(
+            &["bench", "-p", "mcp-auth-gateway", "--bench", "gateway"],
+            &[],
+        ),
         _ => {
-            eprintln!("usage: cargo xtask <setup|test|ci|bench|conformance>");
+            eprintln!("usage: cargo xtask <setup|test|ci|bench|bench-gateway|conformance>");
             false
         }
     };

@@ -10,7 +10,7 @@
 //! ├── /.well-known/oauth-authorization-server, /register,  the embedded authorization server
 //! │   /authorize, /token, /revoke, /jwks.json, login page  (mode "embedded")
 //! ├── /.well-known/mcp-gateway/jwks.json                   keys of the identity JWTs (identity "jwt")
-//! └── /mcp   OriginGuardLayer → BearerAuthLayer → per-client rate limit → SessionBindingLayer
+//! └── /mcp   body read (bounded) → OriginGuardLayer → BearerAuthLayer → per-client rate limit → SessionBindingLayer
 //!            → ToolScopesLayer (403 step-up) → McpProxy → http://127.0.0.1:8000/mcp (the upstream)
 //! ```
 //!
@@ -459,6 +459,13 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Gateway, Error>
         config.limits.per_client_per_minute,
     );
     let protected = ServiceBuilder::new()
+        .layer(from_fn_with_state(
+            middleware::BodyLimit {
+                max_bytes: max_body,
+                timeout: ToolScopesLayer::DEFAULT_BODY_TIMEOUT,
+            },
+            middleware::read_body,
+        ))
         .layer(guard)
         .layer(bearer)
         .layer(from_fn_with_state(limits.clone(), middleware::per_client))

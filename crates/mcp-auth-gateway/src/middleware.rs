@@ -134,3 +134,67 @@ pub async fn access_log(req: Request, next: Next) -> Response {
     );
     response
 }
+
+/// The limits of [`read_body`]: the largest body, in bytes, and the time allowed to receive it.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit {
+    /// The largest body; a larger one gets `413`.
+    pub max_bytes: usize,
+    /// The time allowed to receive it; a slower one gets `408`.
+    pub timeout: std::time::Duration,
+}
+
+/// A JSON-RPC error answer with a fixed message.
+fn refuse(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0", "id": null, "error": {"code": -32600, "message": message},
+    });
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// Middleware: reads the request body in full (bounded by [`BodyLimit`]) before any layer
+/// answers.
+///
+/// An answer given before the body was read (the bearer layer's `401`) would leave the body's
+/// bytes unread on a kept-alive connection, and the server would then close that connection
+/// while the client may already be sending its next request on it ("server disconnected
+/// without sending a response", seen with the Python SDK's client). The body is one JSON-RPC
+/// message, which the tool-scope layer and the proxy read in full anyway.
+pub async fn read_body(State(limit): State<BodyLimit>, req: Request, next: Next) -> Response {
+    use http_body_util::BodyExt as _;
+    let (parts, body) = req.into_parts();
+    let limited = http_body_util::Limited::new(body, limit.max_bytes);
+    let bytes = match tokio::time::timeout(limit.timeout, limited.collect()).await {
+        Err(_) => {
+            return refuse(
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body came too slowly",
+            );
+        }
+        Ok(Err(error)) => {
+            return if error
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                refuse(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "the request body is too large",
+                )
+            } else {
+                refuse(
+                    StatusCode::BAD_REQUEST,
+                    "the request body could not be read",
+                )
+            };
+        }
+        Ok(Ok(collected)) => collected.to_bytes(),
+    };
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
