@@ -2,10 +2,11 @@
 `MCPServer`, the SDK's FastMCP, renamed in mcp 2), put behind `mcp-auth-gateway` by
 `tests/tests/gateway.rs`. It knows nothing of OAuth; it only reads who the gateway says calls:
 
-    python upstream_server.py headers
+    python upstream_server.py headers [--uds PATH]
     python upstream_server.py jwt JWKS_URL ISSUER AUDIENCE
 
-It listens on a free loopback port and prints `listening PORT` once it accepts connections.
+It listens on a free loopback port (or the unix socket PATH) and prints `listening PORT` (or
+`listening unix`) once it accepts connections.
 
 - `headers`: the caller is in `X-MCP-Subject`, `X-MCP-Client-Id` and `X-MCP-Scopes`.
 - `jwt`: every request must carry `Authorization: Bearer <JWT>` signed by the gateway (keys at
@@ -27,6 +28,7 @@ import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
 
 MODE = sys.argv[1] if len(sys.argv) > 1 else "headers"
+UDS = sys.argv[3] if MODE == "headers" and len(sys.argv) > 3 and sys.argv[2] == "--uds" else None
 if MODE == "jwt":
     JWKS_URL, ISSUER, AUDIENCE = sys.argv[2], sys.argv[3], sys.argv[4]
     JWKS = jwt.PyJWKClient(JWKS_URL)
@@ -125,10 +127,15 @@ def checked(app):
 
 
 async def main():
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
+    if UDS:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(UDS)
+        port = "unix"
+    else:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
     app = checked(server.streamable_http_app(host="127.0.0.1"))
     config = uvicorn.Config(app, log_level="warning", lifespan="on")
     uv = uvicorn.Server(config)

@@ -88,9 +88,13 @@ async fn spawn_upstream(mut command: Command, script: Option<support::sdk::Scrip
         .expect("the upstream starts within 30 s")
         .unwrap()
         .expect("the upstream prints its port");
-    let port: u16 = line.strip_prefix("listening ").unwrap().parse().unwrap();
+    let port = line.strip_prefix("listening ").unwrap();
     PyUpstream {
-        url: format!("http://127.0.0.1:{port}/mcp"),
+        // Over a unix socket the URL only names the path and the Host.
+        url: match port {
+            "unix" => "http://localhost:1/mcp".to_owned(),
+            port => format!("http://127.0.0.1:{port}/mcp"),
+        },
         _child: child,
         _script: script,
     }
@@ -240,6 +244,33 @@ async fn the_rust_client_lists_calls_steps_up_and_refreshes_through_the_gateway_
     );
     assert!(took >= Duration::from_millis(900), "{took:?}");
     gw.running.stop().await;
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_on_a_unix_socket_gets_the_identity_headers() {
+    let test = "gateway_unix_socket";
+    let socket =
+        std::env::temp_dir().join(format!("mcp-auth-gateway-e2e-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&socket);
+    let Some(upstream) =
+        python_upstream(test, &["headers", "--uds", socket.to_str().unwrap()]).await
+    else {
+        return;
+    };
+    let mut config = config(&upstream.url);
+    config.upstream.unix_socket = Some(socket.clone());
+    let gw = start_gateway(TcpListener::bind("127.0.0.1:0").await.unwrap(), &config).await;
+    let manager = manager(&gw.url, ManualClock::new(SystemClock::default().now()));
+    let mut mcp = McpClient::new(&gw.url, manager).unwrap();
+    mcp.initialize("gateway e2e").await.unwrap();
+    let me = tool_json(&mcp.call_tool("whoami", Map::new()).await.unwrap());
+    assert_eq!(me["mode"], "headers");
+    assert_eq!(me["subject"], SUBJECT);
+    mcp.close().await.unwrap();
+    gw.running.stop().await;
+    drop(upstream);
+    let _ = std::fs::remove_file(&socket);
 }
 
 /// A hand-written 2025-11-25 session over reqwest, to time each SSE event as it arrives.
