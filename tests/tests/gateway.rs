@@ -246,6 +246,84 @@ async fn the_rust_client_lists_calls_steps_up_and_refreshes_through_the_gateway_
     gw.running.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_shutdown_an_open_stream_runs_on_for_the_grace_period_then_is_cut() {
+    // An upstream whose answer is an endless SSE stream: one event every 100 ms.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let upstream = Running::axum(
+        listener,
+        Router::new().route(
+            "/mcp",
+            post(|| async {
+                let events = futures_util::stream::unfold(0u64, |n| async move {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    let event = format!(
+                        "data: {{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{{\"progressToken\":\"p\",\"progress\":{n}}}}}\n\n"
+                    );
+                    Some((Ok::<_, std::convert::Infallible>(event), n + 1))
+                });
+                (
+                    [("content-type", "text/event-stream")],
+                    axum::body::Body::from_stream(events),
+                )
+            }),
+        ),
+    );
+    let mut config = config(&url);
+    config.shutdown_grace_secs = 1;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bound = listener.local_addr().unwrap();
+    let gateway = build(&config, bound).await.unwrap();
+    let mcp_url = gateway.mcp_url.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, gateway, async move {
+        let _ = stopped.await;
+    }));
+    let manager = manager(&mcp_url, ManualClock::new(SystemClock::default().now()));
+    let token = manager.access_token().await.unwrap();
+    let mut response = reqwest::Client::new()
+        .post(&mcp_url)
+        .bearer_auth(token.expose())
+        .header("accept", "application/json, text/event-stream")
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo"}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.chunk().await.unwrap().is_some());
+
+    stop.send(()).unwrap();
+    let signalled = Instant::now();
+    let mut after_signal = 0;
+    // The stream keeps flowing during the grace period, then the gateway cuts it.
+    while let Ok(Some(_)) = response.chunk().await {
+        after_signal += 1;
+    }
+    let cut_after = signalled.elapsed();
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("serve returns after the grace period")
+        .unwrap()
+        .unwrap();
+    assert!(after_signal >= 5, "{after_signal} events after the signal");
+    assert!(
+        cut_after >= Duration::from_millis(900) && cut_after < Duration::from_secs(4),
+        "{cut_after:?}"
+    );
+    // Nothing listens any more.
+    assert!(
+        reqwest::get(format!(
+            "http://{bound}/.well-known/oauth-protected-resource/mcp"
+        ))
+        .await
+        .is_err()
+    );
+    upstream.stop().await;
+}
+
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_on_a_unix_socket_gets_the_identity_headers() {

@@ -512,6 +512,63 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Gateway, Error>
     })
 }
 
+/// Middleware of [`serve`]: response bodies that end with an error once `cut` is set.
+async fn cut_after_grace(
+    axum::extract::State(cut): axum::extract::State<tokio::sync::watch::Receiver<bool>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let response = next.run(req).await;
+    let (parts, body) = response.into_parts();
+    axum::response::Response::from_parts(parts, axum::body::Body::new(CutBody::new(body, cut)))
+}
+
+pin_project_lite::pin_project! {
+    /// A body that ends with an error once the shutdown grace period is over.
+    struct CutBody {
+        #[pin]
+        inner: axum::body::Body,
+        cut: futures_util::future::BoxFuture<'static, ()>,
+    }
+}
+
+impl CutBody {
+    fn new(inner: axum::body::Body, mut cut: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self {
+            inner,
+            cut: Box::pin(async move {
+                let _ = cut.wait_for(|c| *c).await;
+            }),
+        }
+    }
+}
+
+impl http_body::Body for CutBody {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        if this.cut.as_mut().poll(cx).is_ready() {
+            return std::task::Poll::Ready(Some(Err(axum::Error::new(
+                "cut at the end of the shutdown grace period",
+            ))));
+        }
+        this.inner.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// How often [`serve`] runs the embedded server's maintenance (key rotation, expired grants).
 pub const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -539,24 +596,34 @@ pub async fn serve(
         })
     });
     let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+    let (cutting, cut) = tokio::sync::watch::channel(false);
     let signal = async move {
         shutdown.await;
         let _ = stopping.send(true);
     };
+    // Every response body ends when the grace period is over, so that open streams (an SSE
+    // answer, a GET stream) are cut and their connections close.
     let app = gateway
         .router
+        .layer(from_fn_with_state(cut, cut_after_grace))
         .into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app).with_graceful_shutdown(signal);
     let grace = gateway.shutdown_grace;
-    let cut = async move {
-        let _ = stopped.wait_for(|s| *s).await;
-        tokio::time::sleep(grace).await;
-    };
+    let mut served = std::pin::pin!(std::future::IntoFuture::into_future(served));
     let result = tokio::select! {
-        result = std::future::IntoFuture::into_future(served) => result,
-        () = cut => {
+        result = &mut served => result,
+        () = async {
+            let _ = stopped.wait_for(|s| *s).await;
+            tokio::time::sleep(grace).await;
+        } => {
             tracing::warn!(?grace, "open requests and streams cut after the shutdown grace period");
-            Ok(())
+            let _ = cutting.send(true);
+            // The cut bodies end their connections; what still waits for an upstream's answer
+            // is bounded by the response timeout.
+            match tokio::time::timeout(Duration::from_secs(1), &mut served).await {
+                Ok(result) => result,
+                Err(_) => Ok(()),
+            }
         }
     };
     if let Some(task) = maintenance {
