@@ -1,6 +1,8 @@
-//! `mcp-auth-gateway` in front of an MCP server nobody here wrote: the official Python SDK's
-//! `MCPServer` (FastMCP; `tests/python-client/upstream_server.py`, PyPI `mcp` pinned in
-//! `tests/python-client/requirements.txt`), on loopback, knowing nothing of OAuth.
+//! `mcp-auth-gateway` in front of MCP servers nobody here wrote, on loopback, knowing nothing of
+//! OAuth: the official Python SDK's `MCPServer` (FastMCP; `tests/python-client/upstream_server.py`,
+//! PyPI `mcp` pinned in `tests/python-client/requirements.txt`), also on a unix socket, and the
+//! official TypeScript SDK's `McpServer` (`tests/sdk-client/upstream-server.mjs`, npm
+//! `@modelcontextprotocol/sdk` pinned in `tests/sdk-client/package-lock.json`).
 //!
 //! - `example-mcp-client`'s client (rmcp over `mcp-auth-client`) and the official Python SDK
 //!   client (`tests/python-client/gateway_client.py`, both protocol eras) connect with only the
@@ -13,10 +15,12 @@
 //!   token never does.
 //! - Upstream down, slow, or answering garbage: the client gets a JSON-RPC error, the gateway
 //!   keeps serving.
+//! - Graceful shutdown: an open stream runs on through the grace period, then is cut.
 //!
-//! The Python tests need the venv `cargo xtask setup` installs into `.tools/python-client`:
-//! without it they say they were skipped, or fail when `CI` is set or
-//! `MCP_AUTH_REQUIRE_PYTHON=1` (which `cargo xtask test` sets). The failure tests need nothing.
+//! The Python tests need the venv `cargo xtask setup` installs into `.tools/python-client`, the
+//! TypeScript ones Node and `.tools/sdk-client`: without them they say they were skipped, or fail
+//! when `CI` is set or `MCP_AUTH_REQUIRE_PYTHON=1` / `MCP_AUTH_REQUIRE_NODE=1` (which
+//! `cargo xtask test` sets). The failure and shutdown tests need nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod support;
