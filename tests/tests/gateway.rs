@@ -328,6 +328,51 @@ async fn on_shutdown_an_open_stream_runs_on_for_the_grace_period_then_is_cut() {
     upstream.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_an_external_authorization_server_the_gateway_checks_its_jwts() {
+    let test = "gateway_external_idp";
+    let Some(upstream) = python_upstream(test, &["headers"]).await else {
+        return;
+    };
+    // The gateway's URL first: the external authorization server (the demo's) must know it as a
+    // resource it issues tokens for.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gateway_url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let idp = support::Demo::start("127.0.0.1:0", |config| {
+        config.extra_resources.push(gateway_url.clone());
+    })
+    .await;
+    let mut config = config(&upstream.url);
+    config.auth = mcp_auth_gateway::Overrides {
+        issuer: Some(idp.issuer()),
+        ..Default::default()
+    }
+    .apply(Some(config.clone()))
+    .unwrap()
+    .auth;
+    // The demo's scopes: tools need `mcp:tools`, which it advertises.
+    let gw = start_gateway(listener, &config).await;
+    assert_eq!(gw.url, gateway_url);
+    let manager = manager(&gw.url, ManualClock::new(SystemClock::default().now()));
+    let mut mcp = McpClient::new(&gw.url, manager).unwrap();
+    mcp.initialize("gateway e2e").await.unwrap();
+    let me = tool_json(&mcp.call_tool("whoami", Map::new()).await.unwrap());
+    assert_eq!(me["subject"], SUBJECT);
+    assert!(me["scopes"].as_str().unwrap().contains("mcp:tools"), "{me}");
+    mcp.close().await.unwrap();
+    // The tokens came from the external server; the gateway has no authorization server.
+    assert_eq!(idp.hits("/token"), 1, "{:?}", idp.log());
+    let response = reqwest::get(format!(
+        "{}/.well-known/oauth-authorization-server",
+        gw.origin
+    ))
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 404);
+    gw.running.stop().await;
+    idp.stop().await;
+}
+
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_on_a_unix_socket_gets_the_identity_headers() {
