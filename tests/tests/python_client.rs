@@ -17,43 +17,21 @@
 mod support;
 
 use std::{
-    path::{Path, PathBuf},
     process::Stdio,
     time::{Duration, Instant},
 };
 
 use example_mcp_server::scopes;
 use serde_json::json;
-use support::{Demo, SDK_HOST, SUBJECT, Steps, advertised_issuer, unavailable, workspace_root};
+use support::{
+    Demo, PYTHON_SOURCE as SOURCE, REQUIRE_PYTHON as REQUIRE, SDK_HOST, SUBJECT, Steps,
+    advertised_issuer, python, unavailable, workspace_root,
+};
 use tokio::process::Command;
 
 /// The whole client run, bounded (the script bounds itself at 45 s too).
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
-/// Where `cargo xtask setup` creates the venv, relative to the workspace root.
-const VENV: &str = ".tools/python-client";
-/// The committed script and pinned requirements, relative to the workspace root.
-const SOURCE: &str = "tests/python-client";
-/// Fails instead of skipping when set to `1`.
-const REQUIRE: &str = "MCP_AUTH_REQUIRE_PYTHON";
 const TEST: &str = "python_client";
-
-/// The venv's Python, if it holds an install of the committed requirements (`cargo xtask setup`
-/// copies `requirements.txt` into the venv after a successful install).
-fn python(root: &Path) -> Result<PathBuf, String> {
-    let venv = root.join(VENV);
-    let python = venv.join("bin").join("python");
-    if !python.is_file() {
-        return Err(format!("no Python venv in {}", venv.display()));
-    }
-    let committed = std::fs::read(root.join(SOURCE).join("requirements.txt")).unwrap();
-    if std::fs::read(venv.join("requirements.txt")).ok() != Some(committed) {
-        return Err(format!(
-            "{} was not installed from {SOURCE}/requirements.txt as committed",
-            venv.display()
-        ));
-    }
-    Ok(python)
-}
 
 /// Runs the SDK client against a new demo in `mode` and checks every step; `era` is the
 /// protocol version the run must speak.

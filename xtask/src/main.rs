@@ -18,6 +18,8 @@
 //!   next to the TypeScript SDK's reference authorization server, server and load generator
 //!   pinned to their own cores; installs the reference server (npm, pinned) into
 //!   `.tools/bench-as` on first use; see `bench_as.rs`.
+//! - `cargo xtask bench-gateway`: the same `tools/call` load over loopback, direct and through
+//!   `mcp-auth-gateway` (release build): added p50/p99 latency and the throughput ratio.
 //! - `cargo xtask conformance [--requirements REVISION]… [--suite NAME]… [--scenario NAME]
 //!   [--authorization]`: the official MCP conformance suite (0.2) in client mode against
 //!   `example-mcp-client` (by default `--requirements 2026-07-28`, `--requirements 2025-11-25` and
@@ -223,8 +225,14 @@ fn main() -> ExitCode {
             ) && cargo(&["bench", "-p", "mcp-auth-server", "--bench", "token"], &[])
                 && cargo(&["bench", "-p", "mcp-auth-server", "--bench", "vault"], &[])
         }
+        Some("bench-gateway") => cargo(
+            &["bench", "-p", "mcp-auth-gateway", "--bench", "gateway"],
+            &[],
+        ),
         _ => {
-            eprintln!("usage: cargo xtask <setup|test|ci|bench|bench-as|conformance>");
+            eprintln!(
+                "usage: cargo xtask <setup|test|ci|bench|bench-as|bench-gateway|conformance>"
+            );
             false
         }
     };

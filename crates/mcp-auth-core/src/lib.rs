@@ -15,6 +15,7 @@
 //! - [`pkce`]: PKCE S256 (RFC 7636) verifiers and challenges.
 //! - [`error`]: OAuth error codes and the RFC 6749 §5.2 error body.
 //! - [`Clock`]: where time comes from, so expiry can be tested.
+//! - [`limit`]: fixed-window rate limits per key (addresses, client ids, user names).
 //! - [`host`]: one strict `host[:port]` parser and the loopback rule, for Host guards.
 //! - [`revocation`]: [`RevocationList`](revocation::RevocationList), how an authorization server
 //!   tells resource servers in the same process that a token was revoked.
@@ -48,6 +49,7 @@
 pub mod challenge;
 pub mod error;
 pub mod host;
+pub mod limit;
 pub mod metadata;
 pub mod pkce;
 mod resource_id;

@@ -40,7 +40,10 @@ impl Running {
         })
     }
 
-    fn spawn<F>(serve: impl FnOnce(std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> F) -> Self
+    /// Runs `serve` (given the shutdown signal) as a task until [`stop`](Self::stop).
+    pub fn spawn<F>(
+        serve: impl FnOnce(std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> F,
+    ) -> Self
     where
         F: Future<Output = std::io::Result<()>> + Send + 'static,
     {
@@ -313,4 +316,29 @@ fn postgres_where() -> String {
     } else {
         DEFAULT_POSTGRES_URL.to_owned()
     }
+}
+
+/// Where `cargo xtask setup` creates the Python SDK's venv, relative to the workspace root.
+pub const PYTHON_VENV: &str = ".tools/python-client";
+/// The committed Python scripts and pinned requirements, relative to the workspace root.
+pub const PYTHON_SOURCE: &str = "tests/python-client";
+/// Fails a Python test instead of skipping it when set to `1`.
+pub const REQUIRE_PYTHON: &str = "MCP_AUTH_REQUIRE_PYTHON";
+
+/// The venv's Python, if it holds an install of the committed requirements (`cargo xtask setup`
+/// copies `requirements.txt` into the venv after a successful install).
+pub fn python(root: &std::path::Path) -> Result<std::path::PathBuf, String> {
+    let venv = root.join(PYTHON_VENV);
+    let python = venv.join("bin").join("python");
+    if !python.is_file() {
+        return Err(format!("no Python venv in {}", venv.display()));
+    }
+    let committed = std::fs::read(root.join(PYTHON_SOURCE).join("requirements.txt")).unwrap();
+    if std::fs::read(venv.join("requirements.txt")).ok() != Some(committed) {
+        return Err(format!(
+            "{} was not installed from {PYTHON_SOURCE}/requirements.txt as committed",
+            venv.display()
+        ));
+    }
+    Ok(python)
 }

@@ -1,0 +1,199 @@
+//! The gateway's cost: the same `tools/call` load sent directly to an upstream MCP endpoint and
+//! through the gateway (embedded authorization server, a token the verifier has cached, identity
+//! headers, the tool-scope check), over loopback. Run with `cargo xtask bench-gateway` (release).
+//!
+//! The upstream answers each `tools/call` at once (a JSON-RPC result, `application/json`), so
+//! the numbers are the gateway's own cost with nothing to hide it: the worst case for the
+//! throughput ratio. Latency: one client, sequential requests on a kept-alive connection,
+//! rounds alternating direct and gateway (the machine is shared and noisy). Throughput:
+//! `CONCURRENCY` clients for `ROUND` each, alternating too.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use axum::{Router, body::Bytes, routing::post};
+use mcp_auth_core::{Clock as _, SystemClock};
+use mcp_auth_gateway::{AuthConfig, Config, build, serve};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+const LATENCY_ROUNDS: usize = 5;
+const LATENCY_PER_ROUND: usize = 2_000;
+const WARMUP: usize = 1_000;
+const CONCURRENCY: usize = 8;
+const ROUND: Duration = Duration::from_secs(3);
+const THROUGHPUT_ROUNDS: usize = 2;
+
+async fn upstream(body: Bytes) -> ([(&'static str, &'static str); 1], String) {
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let answer = json!({"jsonrpc": "2.0", "id": request["id"], "result": {
+        "content": [{"type": "text", "text": "hello"}], "isError": false}});
+    ([("content-type", "application/json")], answer.to_string())
+}
+
+#[derive(Clone)]
+struct Target {
+    url: String,
+    token: Option<String>,
+}
+
+fn request(client: &reqwest::Client, target: &Target, id: u64) -> reqwest::RequestBuilder {
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo","arguments":{{"text":"hello"}}}}}}"#
+    );
+    let mut request = client
+        .post(&target.url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
+        .body(body);
+    if let Some(token) = &target.token {
+        request = request.bearer_auth(token);
+    }
+    request
+}
+
+async fn one(client: &reqwest::Client, target: &Target, id: u64) {
+    let response = request(client, target, id).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{}", target.url);
+    let body = response.bytes().await.unwrap();
+    assert!(body.windows(8).any(|w| w == b"\"result\""), "{body:?}");
+}
+
+/// `n` sequential calls; each one's latency in microseconds.
+async fn latencies(client: &reqwest::Client, target: &Target, n: usize, out: &mut Vec<f64>) {
+    for i in 0..n {
+        let started = Instant::now();
+        one(client, target, i as u64).await;
+        out.push(started.elapsed().as_secs_f64() * 1e6);
+    }
+}
+
+/// Requests per second with `CONCURRENCY` clients for `ROUND`.
+async fn throughput(target: &Target) -> f64 {
+    let done = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..CONCURRENCY {
+        let (done, stop, target) = (done.clone(), stop.clone(), target.clone());
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut id = 0;
+            while !stop.load(Ordering::Relaxed) {
+                one(&client, &target, id).await;
+                id += 1;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    let started = Instant::now();
+    tokio::time::sleep(ROUND).await;
+    stop.store(true, Ordering::Relaxed);
+    let count = done.load(Ordering::Relaxed);
+    let elapsed = started.elapsed();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    count as f64 / elapsed.as_secs_f64()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index]
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    // `cargo bench` passes `--bench`; nothing to filter here.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream_url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(listener, Router::new().route("/mcp", post(upstream)))
+            .await
+            .unwrap();
+    });
+
+    let mut config = Config::for_upstream(&upstream_url);
+    if let AuthConfig::Embedded(embedded) = &mut config.auth {
+        embedded.db = Some(":memory:".to_owned());
+        embedded.auto_approve = Some("bench".to_owned());
+    }
+    config.limits.per_ip_per_minute = 0;
+    config.limits.per_client_per_minute = 0;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bound = listener.local_addr().unwrap();
+    let gateway = build(&config, bound).await.unwrap();
+    let server = gateway.server.clone().unwrap();
+    let mcp_url = gateway.mcp_url.clone();
+    tokio::spawn(serve(listener, gateway, std::future::pending()));
+
+    // An access token as the embedded server issues them (RFC 9068), valid for an hour.
+    let now = SystemClock::default().unix_seconds();
+    let claims = json!({"iss": server.issuer(), "aud": mcp_url, "sub": "bench",
+        "client_id": "bench-client", "scope": "mcp:tools", "iat": now, "exp": now + 3600,
+        "jti": "bench-token"});
+    let token = server.keys().sign("at+jwt", &claims, now).unwrap();
+
+    let direct = Target {
+        url: upstream_url,
+        token: None,
+    };
+    let through = Target {
+        url: mcp_url,
+        token: Some(token),
+    };
+
+    let client = reqwest::Client::new();
+    let mut sink = Vec::new();
+    latencies(&client, &direct, WARMUP, &mut sink).await;
+    latencies(&client, &through, WARMUP, &mut sink).await;
+
+    let (mut d, mut g) = (Vec::new(), Vec::new());
+    for _ in 0..LATENCY_ROUNDS {
+        latencies(&client, &direct, LATENCY_PER_ROUND, &mut d).await;
+        latencies(&client, &through, LATENCY_PER_ROUND, &mut g).await;
+    }
+    d.sort_by(f64::total_cmp);
+    g.sort_by(f64::total_cmp);
+
+    let (mut dt, mut gt) = (Vec::new(), Vec::new());
+    for _ in 0..THROUGHPUT_ROUNDS {
+        dt.push(throughput(&direct).await);
+        gt.push(throughput(&through).await);
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (dt, gt) = (mean(&dt), mean(&gt));
+
+    let (d50, d99, g50, g99) = (
+        percentile(&d, 0.50),
+        percentile(&d, 0.99),
+        percentile(&g, 0.50),
+        percentile(&g, 0.99),
+    );
+    println!("## mcp-auth-gateway: tools/call over loopback, direct vs through the gateway\n");
+    println!(
+        "latency: {} sequential requests each; throughput: {CONCURRENCY} clients, {} x {ROUND:?} each\n",
+        LATENCY_ROUNDS * LATENCY_PER_ROUND,
+        THROUGHPUT_ROUNDS
+    );
+    println!("| | direct | gateway | added |");
+    println!("|---|---|---|---|");
+    println!(
+        "| p50 latency | {d50:.0} µs | {g50:.0} µs | **{:.0} µs** |",
+        g50 - d50
+    );
+    println!(
+        "| p99 latency | {d99:.0} µs | {g99:.0} µs | **{:.0} µs** |",
+        g99 - d99
+    );
+    println!(
+        "| throughput | {dt:.0} req/s | {gt:.0} req/s | **{:.0}% of direct** |",
+        gt / dt * 100.0
+    );
+}

@@ -1,0 +1,636 @@
+//! Put the whole MCP authorization stack in front of any MCP server, in any language.
+//!
+//! `mcp-auth-gateway` is a reverse proxy for the MCP Streamable HTTP transport (both protocol
+//! eras, 2025-11-25 and 2026-07-28) that does all of the OAuth work the MCP specification asks
+//! of a server, so that Claude Code, VS Code or the MCP Inspector connect with only its URL:
+//!
+//! ```text
+//! http://127.0.0.1:8080                                    (the gateway)
+//! ├── /.well-known/oauth-protected-resource/mcp            RFC 9728 metadata (public)
+//! ├── /.well-known/oauth-authorization-server, /register,  the embedded authorization server
+//! │   /authorize, /token, /revoke, /jwks.json, login page  (mode "embedded")
+//! ├── /.well-known/mcp-gateway/jwks.json                   keys of the identity JWTs (identity "jwt")
+//! └── /mcp   body read (bounded) → OriginGuardLayer → BearerAuthLayer → per-client rate limit → SessionBindingLayer
+//!            → ToolScopesLayer (403 step-up) → McpProxy → http://127.0.0.1:8000/mcp (the upstream)
+//! ```
+//!
+//! Every route is behind the per-address rate limit and the access log.
+//!
+//! The pieces are the workspace's own: [`mcp_auth_resource`]'s layers and verifiers,
+//! [`mcp_auth_server`]'s authorization server (local users, the upstream OpenID Connect sign-in,
+//! SQLite), and three small pieces of this crate that any tower stack can reuse:
+//! [`proxy::McpProxy`] (the streaming proxy), [`identity::Identity`] (what the upstream learns of
+//! the caller) and [`middleware`] (rate limits, access log).
+//!
+//! [`build`] assembles a [`Gateway`] from a [`Config`]; [`serve`] runs it with a graceful
+//! shutdown. The `mcp-auth-gateway` binary is the command line around them.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use mcp_auth_gateway::{Config, build, serve};
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut config = Config::for_upstream("http://127.0.0.1:8000/mcp");
+//! config.scopes.tools.insert("delete_everything".into(), "admin".into());
+//! config.scopes.hide_unauthorized_tools = true;
+//! let listener = tokio::net::TcpListener::bind(config.listen).await?;
+//! let gateway = build(&config, listener.local_addr()?).await?;
+//! println!("connect MCP clients to {}", gateway.mcp_url);
+//! serve(listener, gateway, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod config;
+pub mod filter;
+pub mod identity;
+pub mod middleware;
+pub mod proxy;
+
+use std::{fmt, future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::{Router, middleware::from_fn, middleware::from_fn_with_state, routing::get};
+use http::{HeaderValue, header};
+use mcp_auth_core::{Clock, Secret, SystemClock, is_loopback_host};
+use mcp_auth_resource::{
+    AuthInfo, BearerAuthLayer, ProtectedResource, TokenVerifier, VerifyError,
+    mcp::{SessionBindingLayer, ToolScopesLayer},
+    origin::OriginGuardLayer,
+    verify::{
+        cache::CachedVerifier,
+        introspection::{ClientAuth, IntrospectionVerifier},
+        jwt::JwtVerifier,
+        revocation::Revocable,
+    },
+};
+use mcp_auth_server::{
+    AuthorizationServer, Revocations,
+    keys::{KeyPolicy, KeySet},
+    login::{HeadlessLogin, LocalLogin, OidcLogin},
+    store::{MemoryStore, SqliteStore},
+};
+use tower::ServiceBuilder;
+
+pub use self::config::{
+    AuthConfig, Config, ConfigError, EmbeddedAuth, ExternalAuth, IdentityMode, LimitsConfig,
+    OidcConfig, Overrides, ScopesConfig, UpstreamConfig, UserConfig,
+};
+use self::{
+    filter::ToolVisibility,
+    identity::{Identity, JWKS_PATH, JwtIdentity},
+    middleware::RateLimits,
+    proxy::McpProxy,
+};
+
+/// Why the gateway cannot start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A setting is invalid.
+    #[error("{0}")]
+    Config(String),
+    /// The configuration file is invalid.
+    #[error(transparent)]
+    File(#[from] ConfigError),
+    /// The resource-server configuration is invalid.
+    #[error(transparent)]
+    Resource(#[from] mcp_auth_resource::ConfigError),
+    /// The authorization-server configuration is invalid.
+    #[error(transparent)]
+    Server(#[from] mcp_auth_server::ConfigError),
+    /// The database cannot be opened.
+    #[error(transparent)]
+    Store(#[from] mcp_auth_server::store::StoreError),
+    /// The identity signing keys cannot be made.
+    #[error(transparent)]
+    Keys(#[from] mcp_auth_server::keys::KeyError),
+}
+
+/// The assembled gateway, ready for [`serve`].
+pub struct Gateway {
+    /// Every route.
+    pub router: Router,
+    /// The MCP endpoint clients connect to (the resource identifier), e.g.
+    /// `http://127.0.0.1:8080/mcp`.
+    pub mcp_url: String,
+    /// The authorization server tokens come from (the embedded one's issuer is the public URL).
+    pub issuer: String,
+    /// The embedded authorization server, in mode `embedded`.
+    pub server: Option<AuthorizationServer>,
+    /// The identity JWT signer, with identity `jwt`.
+    pub identity_jwt: Option<JwtIdentity>,
+    sqlite: Option<SqliteStore>,
+    shutdown_grace: Duration,
+}
+
+impl fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gateway")
+            .field("mcp_url", &self.mcp_url)
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The token verifiers the gateway can use.
+#[derive(Clone)]
+enum Verifier {
+    /// The embedded server's JWTs, with its revocations checked on every request.
+    Embedded(Revocable<CachedVerifier<JwtVerifier>, Revocations>),
+    /// An external issuer's JWTs.
+    Jwt(CachedVerifier<JwtVerifier>),
+    /// Opaque tokens by introspection.
+    Introspection(IntrospectionVerifier),
+}
+
+impl TokenVerifier for Verifier {
+    async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
+        match self {
+            Self::Embedded(v) => v.verify(token).await,
+            Self::Jwt(v) => v.verify(token).await,
+            Self::Introspection(v) => v.verify(token).await,
+        }
+    }
+
+    fn verify_cached(&self, token: &str) -> Option<Result<AuthInfo, VerifyError>> {
+        match self {
+            Self::Embedded(v) => v.verify_cached(token),
+            Self::Jwt(v) => v.verify_cached(token),
+            Self::Introspection(v) => v.verify_cached(token),
+        }
+    }
+}
+
+fn env_secret(name: &str) -> Result<String, Error> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| Error::Config(format!("the environment variable {name} is not set")))
+}
+
+/// The loopback address to reach a listener bound to `bound` from this process.
+fn loopback_of(bound: SocketAddr) -> SocketAddr {
+    if bound.ip().is_unspecified() {
+        let ip: std::net::IpAddr = if bound.is_ipv4() {
+            [127, 0, 0, 1].into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        };
+        SocketAddr::new(ip, bound.port())
+    } else {
+        bound
+    }
+}
+
+/// Builds the gateway for a listener bound to `bound`.
+///
+/// # Errors
+/// [`Error`] for an invalid configuration, or a database that cannot be opened.
+pub async fn build(config: &Config, bound: SocketAddr) -> Result<Gateway, Error> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock::default());
+    let public = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{bound}"));
+    let public = public.trim_end_matches('/').to_owned();
+    if !config.path.starts_with('/') || config.path.starts_with("/.well-known") {
+        return Err(Error::Config(format!(
+            "path {:?} must start with / and not be under /.well-known",
+            config.path
+        )));
+    }
+    let mcp_url = format!("{public}{}", config.path);
+
+    // The upstream, and what it may learn of the caller.
+    let upstream = &config.upstream;
+    let upstream_url = url::Url::parse(&upstream.url)
+        .map_err(|e| Error::Config(format!("upstream URL {:?}: {e}", upstream.url)))?;
+    let private = upstream.unix_socket.is_some()
+        || upstream_url
+            .host_str()
+            .is_some_and(|h| is_loopback_host(h.trim_start_matches('[').trim_end_matches(']')));
+    let mode = upstream.identity.unwrap_or(if private {
+        IdentityMode::Headers
+    } else {
+        IdentityMode::Jwt
+    });
+    if mode == IdentityMode::Headers && !private {
+        return Err(Error::Config(format!(
+            "identity \"headers\" needs an upstream on a loopback address or a unix socket, \
+             not {}: anyone who can reach it could forge them; use identity \"jwt\"",
+            upstream.url
+        )));
+    }
+
+    // Scopes: the advertised minimum, and every tool scope the server must accept.
+    let supported = config.scopes.supported.join(" ");
+    let mut all_scopes: Vec<String> = config.scopes.supported.clone();
+    let more = config
+        .scopes
+        .tools
+        .values()
+        .chain([&config.scopes.default, &config.scopes.required]);
+    for scope in more.flat_map(|s| s.split_whitespace()) {
+        if !all_scopes.iter().any(|s| s == scope) {
+            all_scopes.push(scope.to_owned());
+        }
+    }
+    let unadvertised: Vec<String> = all_scopes
+        .iter()
+        .filter(|s| !config.scopes.supported.contains(s))
+        .cloned()
+        .collect();
+
+    let mut sqlite = None;
+    let mut server = None;
+    let (issuer, verifier) = match &config.auth {
+        AuthConfig::Embedded(embedded) => {
+            let mut builder = AuthorizationServer::builder(&public)
+                .clock(Arc::clone(&clock))
+                .resource(&mcp_url)
+                .scopes(config.scopes.supported.iter().cloned())
+                .unadvertised_scopes(unadvertised.iter().cloned());
+            if let Some(ttl) = embedded.access_token_ttl_secs {
+                builder = builder.access_token_ttl(Duration::from_secs(ttl));
+            }
+            builder = match embedded.db.as_deref().unwrap_or("mcp-auth-gateway.db") {
+                ":memory:" => builder.store(MemoryStore::new()),
+                path => {
+                    let store = SqliteStore::open(path).await?;
+                    sqlite = Some(store.clone());
+                    builder.store(store)
+                }
+            };
+            let ways = usize::from(!embedded.users.is_empty())
+                + usize::from(embedded.auto_approve.is_some())
+                + usize::from(embedded.oidc.is_some());
+            if ways != 1 {
+                return Err(Error::Config(
+                    "the embedded authorization server needs exactly one way to sign in: \
+                     [[auth.users]], auth.auto_approve or [auth.oidc]"
+                        .to_owned(),
+                ));
+            }
+            if let Some(subject) = &embedded.auto_approve {
+                builder = builder.login(HeadlessLogin::for_bind_addr(subject.as_str(), bound)?);
+            } else if let Some(oidc) = &embedded.oidc {
+                let mut login =
+                    OidcLogin::builder(&oidc.issuer, &oidc.client_id).clock(Arc::clone(&clock));
+                if !oidc.scopes.is_empty() {
+                    login = login.scopes(oidc.scopes.iter().cloned());
+                }
+                if let Some(name) = &oidc.client_secret_env {
+                    login = login.client_secret(env_secret(name)?);
+                }
+                if let Some(name) = &oidc.provider_name {
+                    login = login.provider_name(name);
+                }
+                builder = builder.login(login.build()?);
+            } else {
+                let mut login = LocalLogin::new();
+                for user in &embedded.users {
+                    let password = match (&user.password, &user.password_env) {
+                        (Some(p), None) => Secret::new(p.clone()),
+                        (None, Some(name)) => Secret::new(env_secret(name)?),
+                        _ => {
+                            return Err(Error::Config(format!(
+                                "user {:?}: give exactly one of password and password_env",
+                                user.username
+                            )));
+                        }
+                    };
+                    let display = user.display_name.as_deref().unwrap_or(&user.username);
+                    login = login.with_user_named(&user.username, display, password.expose());
+                }
+                builder = builder.login(login);
+            }
+            let built = builder.build().await?;
+            server = Some(built);
+            (public.clone(), None)
+        }
+        AuthConfig::External(external) => (external.issuer.clone(), Some(external)),
+    };
+
+    let resource = ProtectedResource::builder(&mcp_url)
+        .authorization_server(&issuer)
+        .scopes_supported(&supported)
+        .resource_name("MCP server (mcp-auth-gateway)")
+        .build()?;
+
+    let verifier = match (&server, verifier) {
+        (Some(server), _) => {
+            // The embedded server's keys, fetched over loopback from this very listener (so
+            // rotation is picked up), and its revocations on every request.
+            let jwks = format!("http://{}/jwks.json", loopback_of(bound));
+            Verifier::Embedded(Revocable::new(
+                CachedVerifier::builder(
+                    JwtVerifier::for_resource(&issuer, &resource)
+                        .jwks_uri(jwks)
+                        .clock(Arc::clone(&clock))
+                        .build()?,
+                )
+                .clock(Arc::clone(&clock))
+                .build(),
+                server.revocations(),
+            ))
+        }
+        (None, Some(external)) => match &external.introspection_url {
+            Some(url) => {
+                let auth = match (
+                    &external.introspection_client_id,
+                    &external.introspection_secret_env,
+                ) {
+                    (Some(id), Some(env)) => {
+                        ClientAuth::client_secret_basic(id, env_secret(env)?.as_str())
+                    }
+                    (None, None) => ClientAuth::none(),
+                    _ => {
+                        return Err(Error::Config(
+                            "introspection_client_id and introspection_secret_env go together"
+                                .to_owned(),
+                        ));
+                    }
+                };
+                Verifier::Introspection(
+                    IntrospectionVerifier::builder(url, resource.resource().clone(), auth)
+                        .issuer(&external.issuer)
+                        .build()?,
+                )
+            }
+            None => {
+                let mut builder = JwtVerifier::for_resource(&external.issuer, &resource)
+                    .discover_jwks()
+                    .clock(Arc::clone(&clock));
+                if external.accept_jwt_typ {
+                    builder = builder.accept_jwt_typ();
+                }
+                if let Some(audience) = &external.accept_audience {
+                    builder = builder.accept_audience(audience);
+                }
+                Verifier::Jwt(CachedVerifier::new(builder.build()?))
+            }
+        },
+        (None, None) => return Err(Error::Config("no authorization configured".to_owned())),
+    };
+
+    // The identity the upstream gets.
+    let mut identity_jwt = None;
+    let identity = match mode {
+        IdentityMode::None => Identity::None,
+        IdentityMode::Headers => Identity::Headers,
+        IdentityMode::Jwt => {
+            let keys = match &server {
+                Some(server) => server.keys().clone(),
+                None => {
+                    KeySet::load_or_create(
+                        &MemoryStore::new(),
+                        KeyPolicy::default(),
+                        clock.unix_seconds(),
+                    )
+                    .await?
+                }
+            };
+            let audience = upstream
+                .audience
+                .clone()
+                .unwrap_or_else(|| upstream.url.clone());
+            let jwt = JwtIdentity::new(
+                keys,
+                &public,
+                audience,
+                Duration::from_secs(upstream.identity_ttl_secs),
+                Arc::clone(&clock),
+            );
+            identity_jwt = Some(jwt.clone());
+            Identity::Jwt(jwt)
+        }
+    };
+
+    // Per-tool scopes: one table for the 403 and for hiding.
+    let default_scopes =
+        config.scopes.default.parse().map_err(|e| {
+            Error::Config(format!("scopes.default {:?}: {e}", config.scopes.default))
+        })?;
+    let mut visibility = ToolVisibility::new(default_scopes);
+    let max_body = config.limits.max_body_bytes.clamp(
+        ToolScopesLayer::MIN_MAX_BODY_SIZE,
+        ToolScopesLayer::MAX_MAX_BODY_SIZE,
+    );
+    let mut tool_scopes = ToolScopesLayer::new(resource.clone())
+        .default_scopes(&config.scopes.default)?
+        .max_body_size(max_body)?;
+    for (tool, scopes) in &config.scopes.tools {
+        tool_scopes = tool_scopes.tool(tool, scopes)?;
+        let parsed = scopes
+            .parse()
+            .map_err(|e| Error::Config(format!("scopes.tools.{tool} {scopes:?}: {e}")))?;
+        visibility = visibility.tool(tool, parsed);
+    }
+
+    let mut proxy = McpProxy::builder(&upstream.url)
+        .identity(identity)
+        .connect_timeout(Duration::from_secs(upstream.connect_timeout_secs.max(1)))
+        .response_timeout(Duration::from_secs(upstream.response_timeout_secs.max(1)))
+        .idle_timeout(Duration::from_secs(upstream.idle_timeout_secs.max(1)))
+        .max_body_bytes(max_body);
+    if let Some(path) = &upstream.unix_socket {
+        proxy = proxy.unix_socket(path);
+    }
+    if config.scopes.hide_unauthorized_tools {
+        proxy = proxy.hide_tools(visibility);
+    }
+    let proxy = proxy.build()?;
+
+    let guard = OriginGuardLayer::for_bind_addr(bound)
+        .allow_host(resource.resource().authority())?
+        .allow_origin(resource.resource().origin())?
+        .build()?;
+    let mut bearer = BearerAuthLayer::new(verifier, resource.clone());
+    if !config.scopes.required.trim().is_empty() {
+        let required = config.scopes.required.parse().map_err(|e| {
+            Error::Config(format!("scopes.required {:?}: {e}", config.scopes.required))
+        })?;
+        bearer = bearer.required_scopes(required);
+    }
+    let limits = RateLimits::new(
+        config.limits.per_ip_per_minute,
+        config.limits.per_client_per_minute,
+    );
+    let protected = ServiceBuilder::new()
+        .layer(from_fn_with_state(
+            middleware::BodyLimit {
+                max_bytes: max_body,
+                timeout: ToolScopesLayer::DEFAULT_BODY_TIMEOUT,
+            },
+            middleware::read_body,
+        ))
+        .layer(guard)
+        .layer(bearer)
+        .layer(from_fn_with_state(limits.clone(), middleware::per_client))
+        .layer(SessionBindingLayer::new())
+        .layer(tool_scopes)
+        .service(proxy);
+
+    let mut router = Router::new()
+        .merge(resource.metadata_router())
+        .route_service(&config.path, protected);
+    if let Some(server) = &server {
+        router = router.merge(server.router());
+    }
+    if let Some(jwt) = &identity_jwt {
+        let jwt = jwt.clone();
+        router = router.route(
+            JWKS_PATH,
+            get(move || {
+                let jwks = jwt.jwks_json();
+                async move {
+                    (
+                        [(
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static("application/json"),
+                        )],
+                        jwks,
+                    )
+                }
+            }),
+        );
+    }
+    let router = router
+        .layer(from_fn_with_state(limits, middleware::per_ip))
+        .layer(from_fn(middleware::access_log));
+
+    Ok(Gateway {
+        router,
+        mcp_url,
+        issuer,
+        server,
+        identity_jwt,
+        sqlite,
+        shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
+    })
+}
+
+/// Middleware of [`serve`]: response bodies that end with an error once `cut` is set.
+async fn cut_after_grace(
+    axum::extract::State(cut): axum::extract::State<tokio::sync::watch::Receiver<bool>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let response = next.run(req).await;
+    let (parts, body) = response.into_parts();
+    axum::response::Response::from_parts(parts, axum::body::Body::new(CutBody::new(body, cut)))
+}
+
+pin_project_lite::pin_project! {
+    /// A body that ends with an error once the shutdown grace period is over.
+    struct CutBody {
+        #[pin]
+        inner: axum::body::Body,
+        cut: futures_util::future::BoxFuture<'static, ()>,
+    }
+}
+
+impl CutBody {
+    fn new(inner: axum::body::Body, mut cut: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self {
+            inner,
+            cut: Box::pin(async move {
+                let _ = cut.wait_for(|c| *c).await;
+            }),
+        }
+    }
+}
+
+impl http_body::Body for CutBody {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        if this.cut.as_mut().poll(cx).is_ready() {
+            return std::task::Poll::Ready(Some(Err(axum::Error::new(
+                "cut at the end of the shutdown grace period",
+            ))));
+        }
+        this.inner.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// How often [`serve`] runs the embedded server's maintenance (key rotation, expired grants).
+pub const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Serves `gateway` on `listener` until `shutdown` completes; then lets open requests and
+/// streams finish for the configured grace period (`shutdown_grace_secs`), cuts what is still
+/// open, and closes the database.
+///
+/// # Errors
+/// An I/O error from the listener.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    gateway: Gateway,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let maintenance = gateway.server.clone().map(|server| {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(MAINTENANCE_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(error) = server.maintain().await {
+                    tracing::warn!(%error, "maintenance failed; retrying in a minute");
+                }
+            }
+        })
+    });
+    let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+    let (cutting, cut) = tokio::sync::watch::channel(false);
+    let signal = async move {
+        shutdown.await;
+        let _ = stopping.send(true);
+    };
+    // Every response body ends when the grace period is over, so that open streams (an SSE
+    // answer, a GET stream) are cut and their connections close.
+    let app = gateway
+        .router
+        .layer(from_fn_with_state(cut, cut_after_grace))
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app).with_graceful_shutdown(signal);
+    let grace = gateway.shutdown_grace;
+    let mut served = std::pin::pin!(std::future::IntoFuture::into_future(served));
+    let result = tokio::select! {
+        result = &mut served => result,
+        () = async {
+            let _ = stopped.wait_for(|s| *s).await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(?grace, "open requests and streams cut after the shutdown grace period");
+            let _ = cutting.send(true);
+            // The cut bodies end their connections; what still waits for an upstream's answer
+            // is bounded by the response timeout.
+            match tokio::time::timeout(Duration::from_secs(1), &mut served).await {
+                Ok(result) => result,
+                Err(_) => Ok(()),
+            }
+        }
+    };
+    if let Some(task) = maintenance {
+        task.abort();
+    }
+    if let Some(store) = &gateway.sqlite {
+        store.close().await;
+    }
+    result
+}

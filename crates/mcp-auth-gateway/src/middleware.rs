@@ -1,0 +1,200 @@
+//! The gateway's own middleware: per-address and per-client rate limits ([`RateLimits`]) and
+//! the access log ([`access_log`]).
+
+use std::{net::SocketAddr, sync::Arc, time::Instant};
+
+use axum::{
+    body::Body,
+    extract::{ConnectInfo, Request, State},
+    middleware::Next,
+    response::Response,
+};
+use http::{HeaderValue, StatusCode, header};
+use mcp_auth_core::{Clock, SystemClock, limit::Limiter};
+use mcp_auth_resource::AuthInfo;
+
+use crate::proxy::Caller;
+
+/// Requests per minute, per client address and per OAuth client. Cloning is cheap.
+#[derive(Debug, Clone)]
+pub struct RateLimits(Arc<LimitsInner>);
+
+#[derive(Debug)]
+struct LimitsInner {
+    per_ip: Option<Limiter>,
+    per_client: Option<Limiter>,
+    clock: Arc<dyn Clock>,
+}
+
+impl RateLimits {
+    /// `per_ip` requests a minute from one address, `per_client` MCP requests a minute with the
+    /// tokens of one client; 0 turns a limit off.
+    #[must_use]
+    pub fn new(per_ip: u32, per_client: u32) -> Self {
+        Self::with_clock(per_ip, per_client, Arc::new(SystemClock::default()))
+    }
+
+    /// The same on `clock`.
+    #[must_use]
+    pub fn with_clock(per_ip: u32, per_client: u32, clock: Arc<dyn Clock>) -> Self {
+        Self(Arc::new(LimitsInner {
+            per_ip: (per_ip > 0).then(|| Limiter::new(per_ip, 60)),
+            per_client: (per_client > 0).then(|| Limiter::new(per_client, 60)),
+            clock,
+        }))
+    }
+}
+
+/// `429 Too Many Requests` with `Retry-After` and a JSON-RPC error body.
+fn too_many(retry_after: u64) -> Response {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {"code": -32029, "message": format!("Too many requests: retry after {retry_after} s")},
+    });
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response
+}
+
+/// Middleware (`axum::middleware::from_fn_with_state`): the per-address limit, on the peer
+/// address of the connection (`ConnectInfo<SocketAddr>`; never a forwarded header). Without
+/// connection info the request passes.
+pub async fn per_ip(State(limits): State<RateLimits>, req: Request, next: Next) -> Response {
+    if let (Some(limiter), Some(ConnectInfo(peer))) = (
+        &limits.0.per_ip,
+        req.extensions().get::<ConnectInfo<SocketAddr>>(),
+    ) {
+        let key = peer.ip().to_canonical().to_string();
+        let now = limits.0.clock.unix_seconds();
+        if !limiter.hit(&key, now) {
+            tracing::info!(target: "mcp_auth_gateway::access", peer = %key, "rate limited (address)");
+            return too_many(limiter.retry_after(&key, now));
+        }
+    }
+    next.run(req).await
+}
+
+/// Middleware: the per-client limit, after the bearer layer (keyed on the token's `client_id`,
+/// else its subject).
+pub async fn per_client(State(limits): State<RateLimits>, req: Request, next: Next) -> Response {
+    if let (Some(limiter), Some(info)) = (&limits.0.per_client, req.extensions().get::<AuthInfo>())
+    {
+        let key = match (info.client_id(), info.subject()) {
+            (Some(client), _) => format!("c:{client}"),
+            (None, Some(sub)) => format!("s:{sub}"),
+            (None, None) => String::from("-"),
+        };
+        let now = limits.0.clock.unix_seconds();
+        if !limiter.hit(&key, now) {
+            tracing::info!(target: "mcp_auth_gateway::access", client = %key, "rate limited (client)");
+            return too_many(limiter.retry_after(&key, now));
+        }
+    }
+    next.run(req).await
+}
+
+/// Middleware: one structured `INFO` event per request on target `mcp_auth_gateway::access`,
+/// with the peer address, method, path (never the query: it can hold codes), status, time to
+/// the response head, and for proxied MCP requests the caller's subject and client id. Never a
+/// token, header value or body.
+pub async fn access_log(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip().to_canonical());
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let mcp_method = req
+        .headers()
+        .get("mcp-method")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 64)
+        .map(str::to_owned);
+    let response = next.run(req).await;
+    let caller = response.extensions().get::<Caller>();
+    tracing::info!(
+        target: "mcp_auth_gateway::access",
+        peer = peer.map(tracing::field::display),
+        %method,
+        path = %path,
+        mcp_method = mcp_method.as_deref(),
+        status = response.status().as_u16(),
+        micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        subject = caller.and_then(|c| c.subject.as_deref()),
+        client_id = caller.and_then(|c| c.client_id.as_deref()),
+    );
+    response
+}
+
+/// The limits of [`read_body`]: the largest body, in bytes, and the time allowed to receive it.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit {
+    /// The largest body; a larger one gets `413`.
+    pub max_bytes: usize,
+    /// The time allowed to receive it; a slower one gets `408`.
+    pub timeout: std::time::Duration,
+}
+
+/// A JSON-RPC error answer with a fixed message.
+fn refuse(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0", "id": null, "error": {"code": -32600, "message": message},
+    });
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// Middleware: reads the request body in full (bounded by [`BodyLimit`]) before any layer
+/// answers.
+///
+/// An answer given before the body was read (the bearer layer's `401`) would leave the body's
+/// bytes unread on a kept-alive connection, and the server would then close that connection
+/// while the client may already be sending its next request on it ("server disconnected
+/// without sending a response", seen with the Python SDK's client). The body is one JSON-RPC
+/// message, which the tool-scope layer and the proxy read in full anyway.
+pub async fn read_body(State(limit): State<BodyLimit>, req: Request, next: Next) -> Response {
+    use http_body_util::BodyExt as _;
+    let (parts, body) = req.into_parts();
+    let limited = http_body_util::Limited::new(body, limit.max_bytes);
+    let bytes = match tokio::time::timeout(limit.timeout, limited.collect()).await {
+        Err(_) => {
+            return refuse(
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body came too slowly",
+            );
+        }
+        Ok(Err(error)) => {
+            return if error
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                refuse(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "the request body is too large",
+                )
+            } else {
+                refuse(
+                    StatusCode::BAD_REQUEST,
+                    "the request body could not be read",
+                )
+            };
+        }
+        Ok(Ok(collected)) => collected.to_bytes(),
+    };
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
