@@ -851,6 +851,7 @@ impl AuthorizationServerBuilder {
 
         let vault_store = store.clone();
         let limit_store = store.clone();
+        #[cfg(feature = "jwt-assertions")]
         let replay_store = store.clone();
         let vault_clock = self.clock.clone();
         let instance = crate::token::random_id().map_err(|_| {
