@@ -2472,7 +2472,7 @@ mod postgres_db {
                 .fetch_all(&mut conn)
                 .await
                 .unwrap();
-        assert_eq!(versions, [1]);
+        assert_eq!(versions, [1, 2]);
         stores[0].put_key(key("k1", NOW)).await.unwrap();
         assert_eq!(stores[3].list_keys().await.unwrap().len(), 1);
         for store in stores {
