@@ -40,14 +40,7 @@ impl Limiter {
     }
 
     fn key(&self, key: &str) -> String {
-        let hash = TokenHash::of(key);
-        let mut out = String::with_capacity(self.name.len() + 1 + 64);
-        out.push_str(self.name);
-        out.push(':');
-        for byte in hash.as_bytes() {
-            out.push_str(&format!("{byte:02x}"));
-        }
-        out
+        format!("{}:{}", self.name, TokenHash::of(key).to_hex())
     }
 
     /// Whether `key` is still under its limit at `now` (does not count).

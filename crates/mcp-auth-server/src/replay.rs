@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::store::Store;
+use crate::store::{Store, TokenHash};
 
 /// What [`ReplayCheck::first_use`] decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,12 +54,8 @@ impl ReplayCheck {
             hasher.update((part.len() as u64).to_be_bytes());
             hasher.update(part.as_bytes());
         }
-        let digest: [u8; 32] = hasher.finalize().into();
-        let mut key = String::with_capacity(4 + 64);
-        key.push_str("jti:");
-        for byte in digest {
-            key.push_str(&format!("{byte:02x}"));
-        }
+        let digest = TokenHash::from_bytes(hasher.finalize().into());
+        let key = format!("jti:{}", digest.to_hex());
         let window = expires_at.saturating_sub(now).max(1);
         match self.store.count_event(&key, window, now).await {
             Ok(w) if w.count <= 1 => Use::First,

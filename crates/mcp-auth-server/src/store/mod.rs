@@ -452,6 +452,17 @@ impl TokenHash {
         &self.0
     }
 
+    /// Lowercase hex (64 characters), for keys built from a hash (rate-limit windows).
+    pub(crate) fn to_hex(self) -> String {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = String::with_capacity(64);
+        for byte in self.0 {
+            out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+            out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+        }
+        out
+    }
+
     /// Constant-time check that `secret` hashes to this value.
     pub fn verify(&self, secret: &str) -> bool {
         Self::of(secret).0.ct_eq(&self.0).into()
