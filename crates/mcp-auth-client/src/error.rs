@@ -112,6 +112,11 @@ pub enum AuthErrorKind {
     Store,
     /// The browser could not be opened.
     Browser,
+    /// DPoP (RFC 9449) could not be used: a server asked for a new `DPoP-Nonce` again right after
+    /// the one retry, sent a malformed `DPoP-Nonce`, or an MCP server demands DPoP-bound tokens
+    /// that its authorization server does not issue (no `dpop_signing_alg_values_supported` with
+    /// `ES256`, or DPoP turned off). Nothing was discarded.
+    Dpop,
 }
 
 impl AuthError {
@@ -226,6 +231,7 @@ impl fmt::Display for AuthError {
             AuthErrorKind::Protocol => "a server answered with an unusable response",
             AuthErrorKind::Store => "the token store failed",
             AuthErrorKind::Browser => "the browser could not be opened",
+            AuthErrorKind::Dpop => "DPoP could not be used",
         };
         f.write_str(text)?;
         if let Some(detail) = self.detail {

@@ -127,12 +127,13 @@ impl Http {
     }
 
     /// POST an `application/x-www-form-urlencoded` body, optionally with HTTP Basic credentials
-    /// (already encoded).
+    /// (already encoded) and a DPoP proof.
     pub(crate) async fn post_form(
         &self,
         url: &Url,
         form: &[(&str, &str)],
         basic: Option<&str>,
+        dpop_proof: Option<http::HeaderValue>,
     ) -> Result<Response, AuthError> {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
@@ -150,6 +151,27 @@ impl Http {
             value.set_sensitive(true);
             request = request.header(header::AUTHORIZATION, value);
         }
+        if let Some(proof) = dpop_proof {
+            request = request.header(crate::dpop::DPOP, proof);
+        }
+        Self::send(request).await
+    }
+
+    /// POST an empty JSON-RPC body to an MCP endpoint with these credentials: how the `rmcp`
+    /// adapter learns a `DPoP-Nonce` that rmcp's own client does not pass on.
+    pub(crate) async fn post_probe(
+        &self,
+        url: &Url,
+        authorization: http::HeaderValue,
+        dpop_proof: http::HeaderValue,
+    ) -> Result<Response, AuthError> {
+        let request = self
+            .client
+            .post(url.clone())
+            .header(header::ACCEPT, "application/json, text/event-stream")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, authorization)
+            .header(crate::dpop::DPOP, dpop_proof);
         Self::send(request).await
     }
 

@@ -103,12 +103,69 @@
 //! # }
 //! ```
 //!
+//! # DPoP
+//!
+//! With the `dpop` feature (default), tokens are DPoP-bound (RFC 9449) whenever the authorization
+//! server advertises `ES256` in `dpop_signing_alg_values_supported`: every token request carries
+//! a proof signed by the principal's key (generated once, kept in the [`store`] with the tokens),
+//! and every request to the MCP server carries `Authorization: DPoP <token>` and a fresh proof
+//! ([`AccessToken::dpop_proof`]). A `use_dpop_nonce` answer from either server is retried once
+//! with its `DPoP-Nonce`; a second one, a malformed nonce, or an MCP server that demands DPoP
+//! the authorization server does not issue is an [`AuthErrorKind::Dpop`] error. Without DPoP
+//! advertised (or with [`dpop(false)`](TokenManagerBuilder::dpop)), tokens are bearer tokens.
+//!
+//! A DPoP-bound token stored earlier, presented by hand (the layer does the same):
+//!
+//! ```
+//! # #[cfg(feature = "dpop")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//!
+//! use base64::Engine as _;
+//! use mcp_auth_client::{TokenManager, store::{MemoryTokenStore, StoredTokens, TokenKey, TokenStore}};
+//! use mcp_auth_core::SystemClock;
+//! use mcp_auth_jwt::dpop::{DpopKey, DpopVerifier, ProofCheck};
+//!
+//! let store = MemoryTokenStore::new();
+//! let manager = TokenManager::builder("https://mcp.example.com/mcp")
+//!     .store(store.clone())
+//!     .interactive(false)
+//!     .build()?;
+//! // What an earlier DPoP grant left in the store: the token, its type and the key.
+//! let key = DpopKey::generate()?;
+//! let mut record = StoredTokens::new(
+//!     "https://auth.example.com", "https://auth.example.com/token",
+//!     "https://mcp.example.com/mcp", "client-1", "tok-1",
+//! );
+//! record.token_type = Some("DPoP".to_owned());
+//! record.dpop_key = Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.to_pkcs8_der()?).into());
+//! store.save_tokens(&TokenKey::new(manager.principal().clone(), manager.resource().clone()), &record).await?;
+//!
+//! let token = manager.access_token().await?;
+//! assert!(token.is_dpop());
+//! assert_eq!(token.authorization_header()?, "DPoP tok-1");
+//! let proof = token.dpop_proof("POST", "https://mcp.example.com/mcp?session=1")?.expect("a proof");
+//!
+//! // What the MCP server checks (mcp-auth-resource does exactly this).
+//! let verifier = DpopVerifier::new(Arc::new(SystemClock::default()));
+//! let check = ProofCheck::new("POST", "https://mcp.example.com/mcp")
+//!     .access_token("tok-1")
+//!     .expected_jkt(key.thumbprint());
+//! assert_eq!(verifier.verify(proof.to_str()?, &check)?.jkt(), key.thumbprint());
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "dpop"))]
+//! # fn main() {}
+//! ```
+//!
 //! # Features
 //!
 //! | feature | default | what |
 //! |---|---|---|
 //! | `tracing` | yes | events on discovery, registration, authorization, refresh (ids and issuers only, never a secret) |
 //! | `rmcp` | no | [`rmcp::McpAuthClient`], rmcp's Streamable HTTP client transport under the token manager |
+//! | `dpop` | yes | DPoP-bound tokens (RFC 9449) with authorization servers that advertise them; proofs by `mcp-auth-jwt` on aws-lc-rs (already linked by reqwest's rustls) |
 //! | `private-key-jwt` | no | `ClientCredentials::private_key_jwt`: client authentication with a signed JWT assertion (RFC 7523), e.g. for machine clients |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -144,6 +201,7 @@ macro_rules! define_inner_service_accessors {
 pub mod authorize;
 pub mod credentials;
 pub mod discovery;
+mod dpop;
 mod error;
 mod fetch;
 pub mod layer;

@@ -15,7 +15,12 @@
 //!    (granted ∪ challenged scopes) and retries, at most
 //!    [`max_authorization_attempts`](crate::TokenManagerBuilder::max_authorization_attempts)
 //!    times per operation (SPEC C-29, C-30);
-//! 4. when the manager gives up, rmcp sees the server's own verdict
+//! 4. a DPoP-bound token (RFC 9449) goes out as `Authorization: DPoP` with a fresh proof in the
+//!    `DPoP` header on every request; a 401 `use_dpop_nonce` is retried once with the server's
+//!    nonce. rmcp's client hands over only the `WWW-Authenticate` header of a 401, so the nonce
+//!    is learned with one empty POST to the same URL (answered 401 with `DPoP-Nonce` by a server
+//!    that wants one) before the retry;
+//! 5. when the manager gives up, rmcp sees the server's own verdict
 //!    (`StreamableHttpError::AuthRequired` / `InsufficientScope`) and
 //!    [`last_error`](McpAuthClient::last_error) says why.
 //!
@@ -147,6 +152,35 @@ impl<C> McpAuthClient<C> {
     }
 }
 
+/// How a token goes out through rmcp's client: a bearer token as rmcp's `auth_token` (it writes
+/// `Authorization: Bearer`); a DPoP-bound one as the `Authorization: DPoP …` and `DPoP` (a fresh
+/// proof for `method` and `uri`) custom headers, with no `auth_token`.
+fn present(
+    token: Option<&AccessToken>,
+    method: &str,
+    uri: &str,
+    custom_headers: &HashMap<HeaderName, HeaderValue>,
+) -> (Option<String>, HashMap<HeaderName, HeaderValue>) {
+    let mut headers = custom_headers.clone();
+    let Some(token) = token else {
+        return (None, headers);
+    };
+    if !token.is_dpop() {
+        return (Some(token.expose().to_owned()), headers);
+    }
+    if let Ok(authorization) = token.authorization_header() {
+        headers.insert(http::header::AUTHORIZATION, authorization);
+    }
+    match token.dpop_proof(method, uri) {
+        Ok(Some(proof)) => {
+            headers.insert(HeaderName::from_static(crate::dpop::DPOP), proof);
+        }
+        Ok(None) => {}
+        Err(_e) => event!(warn, error = %_e, "no DPoP proof could be made"),
+    }
+    (None, headers)
+}
+
 /// The operation a message performs, for the step-up attempt limit.
 fn operation_of(message: &ClientJsonRpcMessage) -> String {
     let ClientJsonRpcMessage::Request(request) = message else {
@@ -225,10 +259,13 @@ impl<C> McpAuthClient<C>
 where
     C: StreamableHttpClient + Sync,
 {
-    /// Runs `send(auth_token, custom_headers)` under the credentials.
+    /// Runs `send(auth_token, custom_headers)` under the credentials, for a `method` request to
+    /// `uri`.
     async fn send<T, F, Fut>(
         &self,
         operation: &str,
+        method: &str,
+        uri: &str,
         custom_headers: HashMap<HeaderName, HeaderValue>,
         send: F,
     ) -> Result<T, StreamableHttpError<C::Error>>
@@ -247,9 +284,9 @@ where
             }
             Credentials::OAuth(manager) => {
                 let (result, error) =
-                    authorized(manager, operation, |token: Option<AccessToken>| {
-                        let attempt =
-                            send(token.map(|t| t.expose().to_owned()), custom_headers.clone());
+                    authorized(manager, operation, uri, |token: Option<AccessToken>| {
+                        let (auth, headers) = present(token.as_ref(), method, uri, &custom_headers);
+                        let attempt = send(auth, headers);
                         async move { classify(attempt.await) }
                     })
                     .await;
@@ -319,16 +356,22 @@ where
         limits: StreamableHttpResponseLimits,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
         let operation = operation_of(&message);
-        self.send(&operation, custom_headers, |token, headers| {
-            self.inner.post_message_with_response_limits(
-                uri.clone(),
-                message.clone(),
-                session_id.clone(),
-                token,
-                headers,
-                limits,
-            )
-        })
+        self.send(
+            &operation,
+            "POST",
+            &uri,
+            custom_headers,
+            |token, headers| {
+                self.inner.post_message_with_response_limits(
+                    uri.clone(),
+                    message.clone(),
+                    session_id.clone(),
+                    token,
+                    headers,
+                    limits,
+                )
+            },
+        )
         .await
     }
 
@@ -339,10 +382,16 @@ where
         _auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<(), StreamableHttpError<Self::Error>> {
-        self.send("DELETE", custom_headers, |token, headers| {
-            self.inner
-                .delete_session(uri.clone(), session_id.clone(), token, headers)
-        })
+        self.send(
+            "DELETE",
+            "DELETE",
+            &uri,
+            custom_headers,
+            |token, headers| {
+                self.inner
+                    .delete_session(uri.clone(), session_id.clone(), token, headers)
+            },
+        )
         .await
     }
 
@@ -354,7 +403,7 @@ where
         _auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<Self::Error>> {
-        self.send("GET", custom_headers, |token, headers| {
+        self.send("GET", "GET", &uri, custom_headers, |token, headers| {
             self.inner.get_stream(
                 uri.clone(),
                 session_id.clone(),
@@ -375,7 +424,7 @@ where
         custom_headers: HashMap<HeaderName, HeaderValue>,
         max_sse_event_size: usize,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<Self::Error>> {
-        self.send("GET", custom_headers, |token, headers| {
+        self.send("GET", "GET", &uri, custom_headers, |token, headers| {
             self.inner.get_stream_with_max_sse_event_size(
                 uri.clone(),
                 session_id.clone(),

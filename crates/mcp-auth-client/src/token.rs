@@ -6,11 +6,18 @@ use http::HeaderValue;
 use mcp_auth_core::{ScopeSet, Secret};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::error::{AuthError, AuthErrorKind};
+use crate::{
+    dpop::Binding,
+    error::{AuthError, AuthErrorKind},
+};
 
-/// An access token ready to be sent: the secret value, when it expires and what it grants.
+/// An access token ready to be sent: the secret value, when it expires and what it grants, and
+/// — for a DPoP-bound token (RFC 9449) — the key its proofs are signed with.
 ///
-/// `Debug` prints `[REDACTED]` for the value; equality is constant-time.
+/// A bearer token goes out as `Authorization: Bearer <token>`; a DPoP-bound one as
+/// `Authorization: DPoP <token>` with a fresh proof in the `DPoP` header
+/// ([`dpop_proof`](Self::dpop_proof)) on every request. `Debug` prints `[REDACTED]` for the
+/// value and never the key; equality is constant-time.
 ///
 /// # Example
 ///
@@ -22,12 +29,25 @@ use crate::error::{AuthError, AuthErrorKind};
 /// assert!(!format!("{token:?}").contains("abc"));
 /// # Ok::<(), mcp_auth_client::AuthError>(())
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct AccessToken {
     value: Secret,
     expires_at: Option<SystemTime>,
     scopes: ScopeSet,
+    dpop: Option<Binding>,
 }
+
+impl PartialEq for AccessToken {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+            && self.expires_at == other.expires_at
+            && self.scopes == other.scopes
+            && self.dpop.as_ref().map(|b| b.key.thumbprint())
+                == other.dpop.as_ref().map(|b| b.key.thumbprint())
+    }
+}
+
+impl Eq for AccessToken {}
 
 impl AccessToken {
     /// A token with no known expiry and no known scopes.
@@ -37,6 +57,7 @@ impl AccessToken {
             value: value.into(),
             expires_at: None,
             scopes: ScopeSet::new(),
+            dpop: None,
         }
     }
 
@@ -49,7 +70,47 @@ impl AccessToken {
             value,
             expires_at,
             scopes,
+            dpop: None,
         }
+    }
+
+    pub(crate) fn with_binding(mut self, binding: Option<Binding>) -> Self {
+        self.dpop = binding;
+        self
+    }
+
+    /// Whether the token is DPoP-bound (`token_type` `DPoP`, RFC 9449 §5): it is sent with the
+    /// `DPoP` scheme and a proof.
+    #[must_use]
+    pub fn is_dpop(&self) -> bool {
+        self.dpop.is_some()
+    }
+
+    /// The proof to send in the `DPoP` header of a `method` request to `url`, for a DPoP-bound
+    /// token (`None` for a bearer token): `htm`, `htu` (the URL without query and fragment),
+    /// `iat`, a fresh `jti`, `ath` = base64url(SHA-256(token)), and the nonce the server at
+    /// `url`'s origin last gave. Make a new one for every request, retries included.
+    ///
+    /// The [`OAuthLayer`](crate::OAuthLayer) and [`McpAuthClient`](crate::rmcp::McpAuthClient)
+    /// call this for you; call it when sending requests by hand, and hand the responses to
+    /// [`TokenManager::observe_dpop_nonce`](crate::TokenManager::observe_dpop_nonce).
+    ///
+    /// # Errors
+    /// [`AuthErrorKind::Dpop`] when the proof cannot be signed.
+    pub fn dpop_proof(&self, method: &str, url: &str) -> Result<Option<HeaderValue>, AuthError> {
+        let Some(binding) = &self.dpop else {
+            return Ok(None);
+        };
+        binding
+            .key
+            .proof(
+                method,
+                url,
+                binding.now_unix(),
+                Some(self.value.expose()),
+                &binding.nonces,
+            )
+            .map(Some)
     }
 
     /// The secret value. Call this only where the value must leave the process.
@@ -77,13 +138,15 @@ impl AccessToken {
         &self.scopes
     }
 
-    /// `Bearer <token>` as a header value marked sensitive (HTTP/2 never indexes it).
+    /// `Bearer <token>` — or `DPoP <token>` for a [DPoP-bound](Self::is_dpop) token — as a header
+    /// value marked sensitive (HTTP/2 never indexes it).
     ///
     /// # Errors
     /// [`AuthErrorKind::Protocol`] when the token has characters a header cannot carry.
     pub fn authorization_header(&self) -> Result<HeaderValue, AuthError> {
-        let mut value =
-            HeaderValue::try_from(format!("Bearer {}", self.value.expose())).map_err(|_| {
+        let scheme = if self.is_dpop() { "DPoP" } else { "Bearer" };
+        let mut value = HeaderValue::try_from(format!("{scheme} {}", self.value.expose()))
+            .map_err(|_| {
                 AuthError::new(AuthErrorKind::Protocol)
                     .with_detail("the access token cannot be sent in a header")
             })?;
@@ -98,6 +161,7 @@ impl fmt::Debug for AccessToken {
             .field("value", &"[REDACTED]")
             .field("expires_at", &self.expires_at)
             .field("scopes", &self.scopes)
+            .field("dpop", &self.dpop.as_ref().map(|b| &b.key))
             .finish()
     }
 }

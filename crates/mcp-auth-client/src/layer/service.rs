@@ -11,6 +11,7 @@ use tower_service::Service;
 use super::{OAuthLayer, Operation, ResponseFuture};
 use crate::{
     credentials::Credentials,
+    dpop::DPOP,
     retry::Attempt,
     token::{AccessToken, Principal},
 };
@@ -50,6 +51,21 @@ struct Template<B> {
 }
 
 impl<B: Clone> Template<B> {
+    /// The request again, with `token` (and, for a DPoP-bound one, a fresh proof for `url`).
+    fn build_with(&self, token: Option<&AccessToken>, url: &str) -> Request<B> {
+        let mut req = self.build(header_for(token).as_ref());
+        if let Some(token) = token {
+            match token.dpop_proof(self.method.as_str(), url) {
+                Ok(Some(proof)) => {
+                    req.headers_mut().insert(DPOP, proof);
+                }
+                Ok(None) => {}
+                Err(_e) => event!(warn, error = %_e, "no DPoP proof could be made"),
+            }
+        }
+        req
+    }
+
     fn build(&self, auth: Option<&HeaderValue>) -> Request<B> {
         let mut req = Request::new(self.body.clone());
         *req.method_mut() = self.method.clone();
@@ -74,6 +90,20 @@ where
 
 fn header_for(token: Option<&AccessToken>) -> Option<HeaderValue> {
     token.and_then(|t| t.authorization_header().ok())
+}
+
+/// The absolute URL a request goes to (what a DPoP proof's `htu` names): its URI when absolute,
+/// else its path on the MCP server's origin.
+fn request_url(uri: &http::Uri, resource: &str) -> String {
+    if uri.scheme().is_some() && uri.authority().is_some() {
+        return uri.to_string();
+    }
+    match url::Url::parse(resource) {
+        Ok(base) => base
+            .join(uri.path_and_query().map_or("/", |p| p.as_str()))
+            .map_or_else(|_| resource.to_owned(), String::from),
+        Err(_) => resource.to_owned(),
+    }
 }
 
 impl<S, B, R> Service<Request<B>> for OAuth<S>
@@ -116,6 +146,7 @@ where
                     || format!("{} {}", req.method(), req.uri().path()),
                     |op| op.as_str().to_owned(),
                 );
+                let url = request_url(req.uri(), manager.resource().as_str());
                 let (parts, body) = req.into_parts();
                 let template = Template {
                     method: parts.method,
@@ -126,13 +157,21 @@ where
                     body,
                 };
                 ResponseFuture::new(async move {
+                    let observer = manager.clone();
+                    let target = url.clone();
                     let (result, error) =
-                        crate::retry::authorized(&manager, &operation, move |token| {
-                            let request = template.build(header_for(token.as_ref()).as_ref());
+                        crate::retry::authorized(&manager, &operation, &target, move |token| {
+                            let request = template.build_with(token.as_ref(), &url);
                             // Each attempt polls its own clone ready (tower's clone rule).
                             let mut inner = inner.clone();
+                            let observer = observer.clone();
+                            let url = url.clone();
                             async move {
-                                match call(&mut inner, request).await {
+                                let response = call(&mut inner, request).await;
+                                if let Ok(response) = &response {
+                                    observer.observe_dpop_nonce(&url, response.headers());
+                                }
+                                match response {
                                     Ok(response)
                                         if matches!(
                                             response.status(),

@@ -21,6 +21,7 @@ use super::TokenManager;
 use crate::{
     authorize::LoopbackRedirect,
     discovery::{Discoverer, Discovery, checked},
+    dpop::{self, Binding, NonceHeader, ProofKey},
     error::{AuthError, AuthErrorKind},
     registration::TokenEndpointAuthMethod,
     store::{RegistrationKind, StoredClient, StoredTokens},
@@ -38,7 +39,9 @@ pub(super) enum Scopes {
     StepUp(ScopeSet),
 }
 
-/// The first `Bearer` challenge among a response's `WWW-Authenticate` headers.
+/// The first `Bearer` challenge among a response's `WWW-Authenticate` headers; for a server that
+/// challenges with `DPoP` only (RFC 9449 §7.1), its `DPoP` challenge read the same way
+/// (`resource_metadata`, `scope`, `error`).
 pub(crate) fn bearer_challenge(headers: &HeaderMap) -> Option<BearerChallenge> {
     headers
         .get_all(WWW_AUTHENTICATE)
@@ -46,11 +49,14 @@ pub(crate) fn bearer_challenge(headers: &HeaderMap) -> Option<BearerChallenge> {
         .filter_map(|v| v.to_str().ok())
         .filter_map(|v| parse(v).ok())
         .find_map(|challenges| BearerChallenge::find(&challenges))
+        .or_else(|| dpop::dpop_as_bearer(headers))
 }
 
 /// A successful token response.
 struct Grant {
     access_token: Secret,
+    /// `token_type` `DPoP`: the access token is bound to the proof key.
+    dpop: bool,
     expires_in: Option<u64>,
     refresh_token: Option<Secret>,
     scope: Option<ScopeSet>,
@@ -62,16 +68,6 @@ fn random_state() -> Result<String, AuthError> {
         AuthError::new(AuthErrorKind::Protocol).with_detail("the random source failed")
     })?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
-}
-
-fn to_access(tokens: &StoredTokens) -> AccessToken {
-    AccessToken::with_details(
-        tokens.access_token.clone(),
-        tokens
-            .expires_at
-            .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s)),
-        tokens.scope.clone(),
-    )
 }
 
 /// OIDC Dynamic Client Registration's `application_type` for a redirect URI (SEP-837, SPEC-2026
@@ -96,9 +92,94 @@ impl TokenManager {
             .map_or(0, |d| d.as_secs())
     }
 
+    /// The token ready to send, with its DPoP key when it is DPoP-bound.
+    fn to_access(&self, tokens: &StoredTokens) -> AccessToken {
+        AccessToken::with_details(
+            tokens.access_token.clone(),
+            tokens
+                .expires_at
+                .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s)),
+            tokens.scope.clone(),
+        )
+        .with_binding(self.binding_of(tokens))
+    }
+
+    /// A stored DPoP key, parsed once per record.
+    fn proof_key(&self, stored: &Secret) -> Result<ProofKey, AuthError> {
+        let mut cache = self
+            .state
+            .dpop_key
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((known, key)) = cache.as_ref()
+            && known == stored
+        {
+            return Ok(key.clone());
+        }
+        let key = ProofKey::from_stored(stored)?;
+        *cache = Some((stored.clone(), key.clone()));
+        Ok(key)
+    }
+
+    /// What a DPoP-bound token is presented with; `None` for a bearer token, or for a DPoP-bound
+    /// one whose key is missing or unreadable (such a token is not [`usable`](Self::usable)).
+    fn binding_of(&self, tokens: &StoredTokens) -> Option<Binding> {
+        if !tokens.is_dpop() {
+            return None;
+        }
+        let key = self.proof_key(tokens.dpop_key.as_ref()?).ok()?;
+        Some(Binding {
+            key,
+            nonces: Arc::clone(&self.shared.nonces),
+            clock: Arc::clone(&self.shared.clock),
+        })
+    }
+
+    /// Whether DPoP is used with `found`'s authorization server: compiled in, not turned off,
+    /// and `ES256` among the metadata's `dpop_signing_alg_values_supported`.
+    pub(super) fn dpop_offered(&self, found: &Discovery) -> bool {
+        cfg!(feature = "dpop")
+            && self.shared.config.dpop
+            && found
+                .authorization_server_metadata()
+                .extra
+                .get("dpop_signing_alg_values_supported")
+                .and_then(Value::as_array)
+                .is_some_and(|algs| algs.iter().any(|a| a.as_str() == Some(dpop::ALGORITHM)))
+    }
+
+    /// The DPoP key for a new grant from `found`'s authorization server: `None` when DPoP is not
+    /// [offered](Self::dpop_offered); else the key stored with this principal's tokens, or a new
+    /// one (kept with the tokens the grant brings).
+    async fn grant_key(&self, found: &Discovery) -> Result<Option<ProofKey>, AuthError> {
+        if !self.dpop_offered(found) {
+            return Ok(None);
+        }
+        let stored = match self.current_tokens() {
+            Some(current) => current.dpop_key.clone(),
+            None => self
+                .shared
+                .store
+                .load_tokens(&self.state.key)
+                .await?
+                .and_then(|t| t.dpop_key),
+        };
+        if let Some(stored) = stored
+            && let Ok(key) = self.proof_key(&stored)
+        {
+            return Ok(Some(key));
+        }
+        event!(debug, "generating a DPoP key");
+        ProofKey::generate().map(Some)
+    }
+
     /// Whether a token is valid now with the refresh buffer to spare. The buffer is at most half
     /// the token's lifetime, so a token shorter-lived than the buffer is not refreshed each call.
+    /// A DPoP-bound token whose key is gone is not usable.
     fn usable(&self, tokens: &StoredTokens) -> bool {
+        if tokens.is_dpop() && self.binding_of(tokens).is_none() {
+            return false;
+        }
         let Some(expires_at) = tokens.expires_at else {
             return true;
         };
@@ -142,7 +223,7 @@ impl TokenManager {
             .tokens
             .as_deref()
             .filter(|t| self.usable(t))
-            .map(to_access)
+            .map(|t| self.to_access(t))
     }
 
     /// Under the flight lock: a usable token that is not `rejected`, from memory, the store or a
@@ -155,7 +236,7 @@ impl TokenManager {
             && self.usable(&current)
             && !same_token(&current, rejected)
         {
-            return Ok(Some(to_access(&current)));
+            return Ok(Some(self.to_access(&current)));
         }
         // Slow path: read the store again (another process may have stored a token).
         let stored = self.shared.store.load_tokens(&self.state.key).await?;
@@ -164,7 +245,7 @@ impl TokenManager {
             return Ok(None);
         };
         if self.usable(&stored) && !same_token(&stored, rejected) {
-            let token = to_access(&stored);
+            let token = self.to_access(&stored);
             self.set_current(Some(stored));
             return Ok(Some(token));
         }
@@ -193,7 +274,7 @@ impl TokenManager {
                 debug,
                 "adopted a token stored by another manager or process"
             );
-            let token = to_access(&record);
+            let token = self.to_access(&record);
             self.set_current(Some(record));
             return Ok(Some(token));
         }
@@ -202,6 +283,14 @@ impl TokenManager {
             return Ok(None);
         };
         let client = self.client_for_refresh(&record).await?;
+        // A public client's refresh token is bound to the DPoP key (RFC 9449 §5): the refresh
+        // carries a proof with the same key whenever the record has one.
+        let proof_key = match &record.dpop_key {
+            Some(stored) if cfg!(feature = "dpop") && self.shared.config.dpop => {
+                Some(self.proof_key(stored)?)
+            }
+            _ => None,
+        };
         let retry = self.shared.config.retry;
         let mut attempt = 0;
         let result = loop {
@@ -211,7 +300,7 @@ impl TokenManager {
                 ("resource", record.resource.clone()),
             ];
             let result = self
-                .token_request(&record.token_endpoint, form, &client)
+                .token_request(&record.token_endpoint, form, &client, proof_key.as_ref())
                 .await;
             attempt += 1;
             match result {
@@ -226,6 +315,7 @@ impl TokenManager {
             Ok(grant) => {
                 let mut updated = record;
                 updated.access_token = grant.access_token;
+                updated.token_type = grant.dpop.then(|| dpop::TOKEN_TYPE_DPOP.to_owned());
                 let now = self.unix_now();
                 updated.expires_at = grant.expires_in.map(|s| now.saturating_add(s));
                 updated.obtained_at = Some(now);
@@ -237,7 +327,7 @@ impl TokenManager {
                     updated.scope = scope;
                 }
                 store.save_tokens(key, &updated).await?;
-                let token = to_access(&updated);
+                let token = self.to_access(&updated);
                 self.set_current(Some(updated));
                 event!(info, client_id = %client.client_id, "access token refreshed");
                 Ok(Some(token))
@@ -296,7 +386,7 @@ impl TokenManager {
                 info,
                 "refresh rejected (invalid_grant) but another process had refreshed; adopted its token"
             );
-            let token = to_access(&again);
+            let token = self.to_access(&again);
             self.set_current(Some(again));
             return Ok(Some(Some(token)));
         }
@@ -417,7 +507,7 @@ impl TokenManager {
             && self.usable(&current)
             && !same_token(&current, sent)
         {
-            return Ok(to_access(&current));
+            return Ok(self.to_access(&current));
         }
         let prm_url = challenge.and_then(BearerChallenge::resource_metadata_url);
         if prm_url.is_some() || sent.is_some() {
@@ -467,6 +557,80 @@ impl TokenManager {
         Ok(())
     }
 
+    /// A 401 that accepts DPoP-bound tokens only (a `DPoP` challenge and no `Bearer` one) while
+    /// no DPoP-bound token was sent: fine when the authorization server issues them (the next
+    /// grant will be DPoP-bound), else a clear [`Dpop`](AuthErrorKind::Dpop) error instead of an
+    /// authorization whose token the server would refuse.
+    pub(super) async fn require_dpop(
+        &self,
+        challenge: Option<&BearerChallenge>,
+    ) -> Result<(), AuthError> {
+        let found = self
+            .discovery(
+                challenge.and_then(BearerChallenge::resource_metadata_url),
+                false,
+            )
+            .await?;
+        if self.dpop_offered(&found) {
+            return Ok(());
+        }
+        let detail = if !cfg!(feature = "dpop") {
+            "the MCP server accepts DPoP-bound tokens only, and DPoP support is not compiled in (feature dpop)"
+        } else if !self.shared.config.dpop {
+            "the MCP server accepts DPoP-bound tokens only, and DPoP is turned off"
+        } else {
+            "the MCP server accepts DPoP-bound tokens only, and its authorization server does not advertise DPoP with ES256 (dpop_signing_alg_values_supported)"
+        };
+        event!(warn, issuer = %found.issuer(), "{detail}");
+        Err(dpop::error(detail))
+    }
+
+    /// A resource server's 401 `use_dpop_nonce` (RFC 9449 §9): keeps its `DPoP-Nonce` for the
+    /// retry. When the response's headers did not reach us (rmcp's client keeps only
+    /// `WWW-Authenticate`), asks the server once with an empty POST carrying `token` and a proof,
+    /// and takes the nonce from that answer.
+    pub(crate) async fn take_resource_nonce(
+        &self,
+        url: &str,
+        headers: &HeaderMap,
+        token: &AccessToken,
+    ) -> Result<(), AuthError> {
+        let malformed =
+            || dpop::error("the MCP server sent a malformed DPoP-Nonce").with_status(401);
+        match dpop::nonce_header(headers) {
+            NonceHeader::Valid(nonce) => {
+                self.shared.nonces.set(url, nonce);
+                return Ok(());
+            }
+            NonceHeader::Malformed => return Err(malformed()),
+            NonceHeader::Absent => {}
+        }
+        let checked_url = checked(self.shared.config.policy, url, "the MCP server")?;
+        let proof = token
+            .dpop_proof("POST", checked_url.as_str())?
+            .ok_or_else(|| dpop::error("a nonce was asked for a token that is not DPoP-bound"))?;
+        event!(
+            debug,
+            "learning the MCP server's DPoP nonce with an empty request"
+        );
+        let response = self
+            .shared
+            .http
+            .post_probe(&checked_url, token.authorization_header()?, proof)
+            .await?;
+        match dpop::nonce_header(&response.headers) {
+            NonceHeader::Valid(nonce) => {
+                self.shared.nonces.set(url, nonce);
+                Ok(())
+            }
+            NonceHeader::Malformed => Err(malformed()),
+            NonceHeader::Absent => Err(dpop::error(
+                "the MCP server asked for a DPoP nonce without sending one",
+            )
+            .with_status(401)),
+        }
+    }
+
     /// Under the flight lock: handles a 403 `insufficient_scope`.
     pub(super) async fn on_insufficient_scope_locked(
         &self,
@@ -485,7 +649,7 @@ impl TokenManager {
             && !same_token(current, sent.map(AccessToken::expose))
             && current.scope.contains_all(required)
         {
-            return Ok(to_access(current));
+            return Ok(self.to_access(current));
         }
         let mut granted = current.map(|t| t.scope.clone()).unwrap_or_default();
         if let Some(sent) = sent {
@@ -640,9 +804,19 @@ impl TokenManager {
             ("code_verifier", verifier.expose().to_owned()),
             ("resource", found.resource().to_owned()),
         ];
-        let grant = self.token_request(&token_endpoint, form, &client).await?;
+        let key = self.grant_key(&found).await?;
+        let grant = self
+            .token_request(&token_endpoint, form, &client, key.as_ref())
+            .await?;
         let token = self
-            .save_grant(found.as_ref(), token_endpoint, &client, grant, requested)
+            .save_grant(
+                found.as_ref(),
+                token_endpoint,
+                &client,
+                grant,
+                requested,
+                key.as_ref(),
+            )
             .await?;
         event!(info, client_id = %client.client_id, "authorization complete");
         Ok(token)
@@ -656,6 +830,7 @@ impl TokenManager {
         client: &StoredClient,
         grant: Grant,
         requested: ScopeSet,
+        key: Option<&ProofKey>,
     ) -> Result<AccessToken, AuthError> {
         let mut record = StoredTokens::new(
             found.issuer(),
@@ -669,11 +844,13 @@ impl TokenManager {
         record.obtained_at = Some(now);
         record.refresh_token = grant.refresh_token;
         record.scope = grant.scope.unwrap_or(requested);
+        record.token_type = grant.dpop.then(|| dpop::TOKEN_TYPE_DPOP.to_owned());
+        record.dpop_key = key.map(ProofKey::to_stored).transpose()?;
         self.shared
             .store
             .save_tokens(&self.state.key, &record)
             .await?;
-        let token = to_access(&record);
+        let token = self.to_access(&record);
         self.set_current(Some(record));
         Ok(token)
     }
@@ -714,13 +891,15 @@ impl TokenManager {
             form.push(("scope", scope.as_str()));
         }
         event!(info, issuer = %found.issuer(), "exchanging the ID token for an identity assertion grant");
-        let response = self.shared.http.post_form(&url, &form, None).await?;
+        let response = self.shared.http.post_form(&url, &form, None, None).await?;
         // RFC 8693 §2.2.1: the issued token is in `access_token`; its `token_type` is `N_A`.
         let code = response.status.as_u16();
         if !response.status.is_success() {
-            return Err(parse_token_response(&response.status, &response.body)
-                .err()
-                .unwrap_or_else(|| AuthError::new(AuthErrorKind::Protocol).with_status(code)));
+            return Err(
+                parse_token_response(&response.status, &response.body, false)
+                    .err()
+                    .unwrap_or_else(|| AuthError::new(AuthErrorKind::Protocol).with_status(code)),
+            );
         }
         serde_json::from_slice::<Value>(&response.body)
             .ok()
@@ -781,17 +960,28 @@ impl TokenManager {
         if !requested.is_empty() {
             form.push(("scope", requested.to_string()));
         }
+        let key = self.grant_key(found).await?;
         event!(
             info,
             issuer = %found.issuer(),
             client_id = %client.client_id,
             scope = %requested,
             jwt_bearer = jwt_bearer.is_some(),
+            dpop = key.is_some(),
             "requesting a token without a user"
         );
-        let grant = self.token_request(&token_endpoint, form, &client).await?;
+        let grant = self
+            .token_request(&token_endpoint, form, &client, key.as_ref())
+            .await?;
         let token = self
-            .save_grant(found, token_endpoint, &client, grant, requested)
+            .save_grant(
+                found,
+                token_endpoint,
+                &client,
+                grant,
+                requested,
+                key.as_ref(),
+            )
             .await?;
         event!(info, client_id = %client.client_id, "token obtained without a user");
         Ok(token)
@@ -906,14 +1096,80 @@ impl TokenManager {
         Ok(client)
     }
 
-    /// A token endpoint request with the client's authentication (exactly one method, SPEC C-18).
+    /// A token endpoint request with the client's authentication (exactly one method, SPEC C-18)
+    /// and, with `key`, a DPoP proof (RFC 9449 §5). A `use_dpop_nonce` answer (RFC 9449 §8) is
+    /// retried once with the server's nonce; a nonce in any answer is kept for the next request.
     async fn token_request(
         &self,
         endpoint: &str,
-        mut form: Vec<(&'static str, String)>,
+        form: Vec<(&'static str, String)>,
         client: &StoredClient,
+        key: Option<&ProofKey>,
     ) -> Result<Grant, AuthError> {
         let url = checked(self.shared.config.policy, endpoint, "the token endpoint")?;
+        let nonces = &self.shared.nonces;
+        let mut nonce_retried = false;
+        loop {
+            let (pairs, basic) = self.client_authentication(form.clone(), client)?;
+            let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let proof = key
+                .map(|key| key.proof("POST", url.as_str(), self.unix_now(), None, nonces))
+                .transpose()?;
+            let response = self
+                .shared
+                .http
+                .post_form(&url, &pairs, basic.as_deref(), proof)
+                .await?;
+            if key.is_some() && is_use_dpop_nonce(&response.status, &response.body) {
+                let nonce = match dpop::nonce_header(&response.headers) {
+                    NonceHeader::Valid(nonce) => nonce,
+                    NonceHeader::Absent => {
+                        return Err(dpop::error(
+                            "the authorization server asked for a DPoP nonce without sending one",
+                        )
+                        .with_status(response.status.as_u16()));
+                    }
+                    NonceHeader::Malformed => {
+                        return Err(dpop::error(
+                            "the authorization server sent a malformed DPoP-Nonce",
+                        )
+                        .with_status(response.status.as_u16()));
+                    }
+                };
+                nonces.set(url.as_str(), nonce);
+                if nonce_retried {
+                    event!(
+                        warn,
+                        "the authorization server asked for a DPoP nonce again"
+                    );
+                    return Err(dpop::error(
+                        "the authorization server asked for a new DPoP nonce again after the one retry",
+                    )
+                    .with_oauth(ErrorCode::UseDpopNonce)
+                    .with_status(response.status.as_u16()));
+                }
+                nonce_retried = true;
+                event!(
+                    debug,
+                    "the authorization server asked for a DPoP nonce; retrying once"
+                );
+                continue;
+            }
+            if key.is_some() {
+                nonces.observe(url.as_str(), &response.headers);
+            }
+            return parse_token_response(&response.status, &response.body, key.is_some());
+        }
+    }
+
+    /// The form with the client's authentication, and the HTTP Basic credentials if any. A
+    /// `private_key_jwt` assertion is signed anew each time (a fresh `jti`).
+    #[allow(clippy::type_complexity)] // a form and a header, named where used
+    fn client_authentication(
+        &self,
+        mut form: Vec<(&'static str, String)>,
+        client: &StoredClient,
+    ) -> Result<(Vec<(&'static str, String)>, Option<String>), AuthError> {
         let mut basic = None;
         match (client.token_endpoint_auth_method, &client.client_secret) {
             (TokenEndpointAuthMethod::ClientSecretBasic, Some(secret)) => {
@@ -953,18 +1209,24 @@ impl TokenManager {
             }
             _ => form.push(("client_id", client.client_id.clone())),
         }
-        let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let response = self
-            .shared
-            .http
-            .post_form(&url, &pairs, basic.as_deref())
-            .await?;
-        parse_token_response(&response.status, &response.body)
+        Ok((form, basic))
     }
 }
 
-/// Reads a token response (OAuth 2.1 §3.2.3, §3.2.4; SPEC C-24).
-fn parse_token_response(status: &http::StatusCode, body: &[u8]) -> Result<Grant, AuthError> {
+/// Whether a token endpoint answer is the `use_dpop_nonce` error (RFC 9449 §8: 400).
+fn is_use_dpop_nonce(status: &http::StatusCode, body: &[u8]) -> bool {
+    status.is_client_error()
+        && serde_json::from_slice::<ErrorResponse>(body)
+            .is_ok_and(|e| e.error == ErrorCode::UseDpopNonce)
+}
+
+/// Reads a token response (OAuth 2.1 §3.2.3, §3.2.4; SPEC C-24). `token_type` is `Bearer`, or
+/// `DPoP` when a proof was sent (`dpop_sent`, RFC 9449 §5).
+fn parse_token_response(
+    status: &http::StatusCode,
+    body: &[u8],
+    dpop_sent: bool,
+) -> Result<Grant, AuthError> {
     let code = status.as_u16();
     if status.is_success() {
         let protocol = |detail| {
@@ -979,10 +1241,17 @@ fn parse_token_response(status: &http::StatusCode, body: &[u8]) -> Result<Grant,
             .and_then(Value::as_str)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| protocol("the token response has no access_token"))?;
-        if let Some(token_type) = value.get("token_type").and_then(Value::as_str)
+        let token_type = value.get("token_type").and_then(Value::as_str);
+        let dpop = token_type.is_some_and(|t| t.eq_ignore_ascii_case(dpop::TOKEN_TYPE_DPOP));
+        if let Some(token_type) = token_type
             && !token_type.eq_ignore_ascii_case("bearer")
+            && !(dpop && dpop_sent)
         {
-            return Err(protocol("the token type is not Bearer"));
+            return Err(protocol(if dpop {
+                "the token type is DPoP, but no DPoP proof was sent"
+            } else {
+                "the token type is neither Bearer nor DPoP"
+            }));
         }
         let expires_in = match value.get("expires_in") {
             Some(Value::Number(n)) => n
@@ -993,6 +1262,7 @@ fn parse_token_response(status: &http::StatusCode, body: &[u8]) -> Result<Grant,
         };
         return Ok(Grant {
             access_token: Secret::from(access_token),
+            dpop,
             expires_in,
             refresh_token: value
                 .get("refresh_token")
@@ -1045,16 +1315,20 @@ mod tests {
         let ok = parse_token_response(
             &StatusCode::OK,
             br#"{"access_token":"a","token_type":"bearer","expires_in":"60","x":1}"#,
+            false,
         )
         .ok()
         .unwrap();
         assert_eq!(ok.expires_in, Some(60));
         assert!(ok.refresh_token.is_none());
 
-        let rejected =
-            parse_token_response(&StatusCode::BAD_REQUEST, br#"{"error":"invalid_grant"}"#)
-                .err()
-                .unwrap();
+        let rejected = parse_token_response(
+            &StatusCode::BAD_REQUEST,
+            br#"{"error":"invalid_grant"}"#,
+            false,
+        )
+        .err()
+        .unwrap();
         assert!(rejected.is_rejected());
         assert_eq!(rejected.oauth_error(), Some(&ErrorCode::InvalidGrant));
 
@@ -1067,19 +1341,46 @@ mod tests {
                 br#"{"error":"temporarily_unavailable"}"#,
             ),
         ] {
-            let e = parse_token_response(&status, body).err().unwrap();
+            let e = parse_token_response(&status, body, false).err().unwrap();
             assert!(e.is_transient(), "{status} {e:?}");
         }
-        let odd = parse_token_response(&StatusCode::NOT_FOUND, b"<html>")
+        let odd = parse_token_response(&StatusCode::NOT_FOUND, b"<html>", false)
             .err()
             .unwrap();
         assert_eq!(odd.kind(), AuthErrorKind::Protocol);
         let dpop = parse_token_response(
             &StatusCode::OK,
             br#"{"access_token":"a","token_type":"DPoP"}"#,
+            false,
         )
         .err()
         .unwrap();
         assert_eq!(dpop.kind(), AuthErrorKind::Protocol);
+        // With a proof sent, a DPoP-bound token is what was asked for; Bearer is fine too (an
+        // authorization server may ignore the proof).
+        let bound = parse_token_response(
+            &StatusCode::OK,
+            br#"{"access_token":"a","token_type":"DPoP"}"#,
+            true,
+        )
+        .ok()
+        .unwrap();
+        assert!(bound.dpop);
+        let bearer = parse_token_response(
+            &StatusCode::OK,
+            br#"{"access_token":"a","token_type":"Bearer"}"#,
+            true,
+        )
+        .ok()
+        .unwrap();
+        assert!(!bearer.dpop);
+        let odd = parse_token_response(
+            &StatusCode::OK,
+            br#"{"access_token":"a","token_type":"mac"}"#,
+            true,
+        )
+        .err()
+        .unwrap();
+        assert_eq!(odd.kind(), AuthErrorKind::Protocol);
     }
 }

@@ -68,11 +68,12 @@ use std::{
 };
 
 use http::HeaderMap;
-use mcp_auth_core::{Clock, ResourceId, ScopeSet, SystemClock, is_loopback_host};
+use mcp_auth_core::{Clock, ResourceId, ScopeSet, Secret, SystemClock, is_loopback_host};
 
 use crate::{
     authorize::{BrowserOpener, SystemBrowser},
     discovery::Discovery,
+    dpop::{Nonces, ProofKey},
     error::{AuthError, ConfigError},
     fetch::{Http, UrlPolicy},
     registration::ClientCredentials,
@@ -168,6 +169,7 @@ pub(crate) struct Config {
     pub(crate) jwt_bearer_assertion: Option<mcp_auth_core::Secret>,
     pub(crate) enterprise: Option<Enterprise>,
     pub(crate) assume_s256: Vec<String>,
+    pub(crate) dpop: bool,
 }
 
 /// State shared by every principal's manager for one MCP server.
@@ -179,6 +181,7 @@ pub(crate) struct Shared {
     pub(crate) browser: Arc<dyn BrowserOpener>,
     pub(crate) discovery: tokio::sync::Mutex<Option<Arc<Discovery>>>,
     pub(crate) registration: tokio::sync::Mutex<()>,
+    pub(crate) nonces: Arc<Nonces>,
     principals: Mutex<HashMap<Principal, Arc<PrincipalState>>>,
 }
 
@@ -188,6 +191,8 @@ pub(crate) struct PrincipalState {
     pub(crate) current: Mutex<Current>,
     pub(crate) flight: tokio::sync::Mutex<()>,
     pub(crate) attempts: Mutex<HashMap<String, u32>>,
+    /// The DPoP key of the stored record, parsed once: (its stored form, the key).
+    pub(crate) dpop_key: Mutex<Option<(Secret, ProofKey)>>,
 }
 
 #[derive(Default)]
@@ -301,9 +306,13 @@ impl TokenManager {
     /// `scopes_supported`, else none). A challenge's `resource_metadata` is followed (SPEC C-8);
     /// when the server now names another authorization server, tokens of the old one are dropped.
     ///
+    /// A server that challenges with `DPoP` only (RFC 9449 §7.1) is read the same way; when no
+    /// DPoP-bound token was sent and the authorization server does not issue them, the answer is
+    /// a [`Dpop`](crate::AuthErrorKind::Dpop) error rather than an authorization.
+    ///
     /// # Errors
-    /// As [`access_token`](Self::access_token), and `StepUpLimit` once the operation used up its
-    /// authorization attempts.
+    /// As [`access_token`](Self::access_token), `StepUpLimit` once the operation used up its
+    /// authorization attempts, and `Dpop` as above.
     pub async fn on_unauthorized(
         &self,
         headers: &HeaderMap,
@@ -312,6 +321,9 @@ impl TokenManager {
     ) -> Result<AccessToken, AuthError> {
         let challenge = flow::bearer_challenge(headers);
         let _flight = self.state.flight.lock().await;
+        if crate::dpop::demands_dpop(headers) && !sent.is_some_and(AccessToken::is_dpop) {
+            self.require_dpop(challenge.as_ref()).await?;
+        }
         self.on_unauthorized_locked(challenge.as_ref(), sent, operation)
             .await
     }
@@ -357,6 +369,14 @@ impl TokenManager {
         self.discovery(None, false).await
     }
 
+    /// Remembers the `DPoP-Nonce` of a response from the server at `url` (RFC 9449 §8, §9), for
+    /// the next proof sent to that origin; whether the response had a valid one. The
+    /// [`OAuthLayer`](crate::OAuthLayer) calls this on every response; call it when sending
+    /// requests by hand with [`AccessToken::dpop_proof`].
+    pub fn observe_dpop_nonce(&self, url: &str, headers: &HeaderMap) -> bool {
+        self.shared.nonces.observe(url, headers)
+    }
+
     /// Forgets this principal's tokens (memory and store). Registrations are kept.
     ///
     /// # Errors
@@ -385,6 +405,7 @@ impl Shared {
                 current: Mutex::new(Current::default()),
                 flight: tokio::sync::Mutex::new(()),
                 attempts: Mutex::new(HashMap::new()),
+                dpop_key: Mutex::new(None),
             })
         }))
     }
@@ -415,6 +436,7 @@ pub struct TokenManagerBuilder {
     jwt_bearer_assertion: Option<mcp_auth_core::Secret>,
     enterprise: Option<Enterprise>,
     assume_s256: Vec<String>,
+    dpop: bool,
 }
 
 /// Enterprise-managed authorization (SEP-990): where the identity assertion grant comes from.
@@ -472,6 +494,7 @@ impl TokenManagerBuilder {
             jwt_bearer_assertion: None,
             enterprise: None,
             assume_s256: Vec::new(),
+            dpop: true,
         }
     }
 
@@ -643,6 +666,18 @@ impl TokenManagerBuilder {
         self
     }
 
+    /// Whether to use DPoP (RFC 9449) when the authorization server advertises it (default: yes,
+    /// with the `dpop` feature). When on and the server's metadata lists `ES256` in
+    /// `dpop_signing_alg_values_supported`, every token request carries a proof signed by this
+    /// principal's key (generated once and kept in the store with the tokens), the tokens come
+    /// back DPoP-bound, and every request to the MCP server carries `Authorization: DPoP` and a
+    /// fresh proof. `DPoP-Nonce` challenges are answered with one retry. When off, or when the
+    /// server does not advertise DPoP, tokens are bearer tokens, as without DPoP.
+    pub fn dpop(mut self, enabled: bool) -> Self {
+        self.dpop = enabled;
+        self
+    }
+
     /// Checks the configuration and builds the manager. No I/O.
     ///
     /// # Errors
@@ -696,6 +731,7 @@ impl TokenManagerBuilder {
                 jwt_bearer_assertion: self.jwt_bearer_assertion,
                 enterprise: self.enterprise,
                 assume_s256: self.assume_s256,
+                dpop: self.dpop,
             },
             http,
             store: self
@@ -709,6 +745,7 @@ impl TokenManagerBuilder {
                 .unwrap_or_else(|| Arc::new(SystemBrowser::new())),
             discovery: tokio::sync::Mutex::new(None),
             registration: tokio::sync::Mutex::new(()),
+            nonces: Arc::default(),
             principals: Mutex::new(HashMap::new()),
         });
         let state = shared.state_for(self.principal);

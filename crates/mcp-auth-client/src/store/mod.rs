@@ -6,7 +6,7 @@
 //! - [`StoredTokens`], keyed by [`TokenKey`] = (principal, canonical MCP server URI): the access
 //!   token with its **absolute** expiry, the refresh token, the granted scopes, and everything a
 //!   refresh needs without discovering again (issuer, token endpoint, the `resource` value sent,
-//!   the client id). A token is never used for another principal or another resource (SPEC C-27),
+//!   the client id), and the DPoP proof key when the tokens are DPoP-bound (RFC 9449). A token is never used for another principal or another resource (SPEC C-27),
 //!   and a record whose issuer is no longer the resource's authorization server is discarded.
 //! - [`StoredClient`], keyed by issuer: the registered client (id, secret, token endpoint
 //!   authentication method, how it was obtained), so a refresh uses the secret and method the
@@ -180,6 +180,15 @@ pub struct StoredTokens {
     /// The scopes granted.
     #[serde(default)]
     pub scope: ScopeSet,
+    /// The access token's type when it is not `Bearer`: `DPoP` for a DPoP-bound token
+    /// (RFC 9449 §5), sent with the `DPoP` scheme and a proof signed by [`dpop_key`](Self::dpop_key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
+    /// The DPoP proof key (base64url of its PKCS#8 DER): a secret, kept with the tokens it binds
+    /// (the access token's `cnf.jkt`, and a public client's refresh token), generated once and
+    /// reused by every later grant for this principal and server.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "secret_opt")]
+    pub dpop_key: Option<Secret>,
 }
 
 impl StoredTokens {
@@ -202,7 +211,17 @@ impl StoredTokens {
             obtained_at: None,
             refresh_token: None,
             scope: ScopeSet::new(),
+            token_type: None,
+            dpop_key: None,
         }
+    }
+
+    /// Whether the access token is DPoP-bound (`token_type` `DPoP`, compared case-insensitively).
+    #[must_use]
+    pub fn is_dpop(&self) -> bool {
+        self.token_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case(crate::dpop::TOKEN_TYPE_DPOP))
     }
 }
 
