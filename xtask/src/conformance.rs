@@ -24,9 +24,11 @@
 //!   `target/conformance/summary.md`), and the run fails when a scenario has a `FAILURE` or a
 //!   `WARNING` check (the suite's own per-scenario rule), when a scenario is missing, or when the
 //!   suite fails. One exception, shown in the table: a scenario the suite itself reports as not
-//!   scored because it is an `extension` (optional by definition: DPoP, enterprise-managed
-//!   authorization, workload identity, client credentials) does not fail the run. Scenarios not
-//!   scored for another reason (`added-after-release`) still count.
+//!   scored because it is an `extension` (optional by definition) does not fail the run — unless
+//!   it is one our client implements ([`REQUIRED_EXTENSIONS`]: client credentials with a secret
+//!   and with `private_key_jwt`, enterprise-managed authorization, workload identity, DPoP with
+//!   and without nonces), which count like any other. Scenarios not scored for another reason
+//!   (`added-after-release`) still count.
 //!
 //! Options (any of the first four replaces the default runs): `--requirements REVISION`,
 //! `--suite NAME` (client mode; each repeatable), `--scenario NAME` (one client scenario),
@@ -56,6 +58,17 @@ pub(crate) const DEFAULT_SUITES: &[&str] = &["backcompat"];
 /// Why a scenario may fail without failing the run: the suite's own "not scored" reasons for
 /// optional scenarios.
 const OPTIONAL_REASONS: &[&str] = &["extension"];
+/// The extension scenarios our client implements (SPEC-2026 E-1..E-4: client credentials,
+/// enterprise-managed authorization, workload identity, DPoP): required here although the suite
+/// does not score them.
+const REQUIRED_EXTENSIONS: &[&str] = &[
+    "auth/client-credentials-basic",
+    "auth/client-credentials-jwt",
+    "auth/enterprise-managed-authorization",
+    "auth/wif-jwt-bearer",
+    "auth/dpop",
+    "auth/dpop-nonce",
+];
 
 /// Where the committed npm manifest and lock file live, relative to the workspace root.
 const NPM_SOURCE: &str = "xtask/conformance";
@@ -288,11 +301,13 @@ impl ScenarioResult {
         self.failure == 0 && self.warning == 0 && self.success > 0
     }
 
-    /// Whether a failure of this scenario leaves the run green (an optional extension).
+    /// Whether a failure of this scenario leaves the run green (an optional extension that is
+    /// not one of [`REQUIRED_EXTENSIONS`]).
     fn optional(&self) -> bool {
         self.not_scored
             .as_deref()
             .is_some_and(|reason| OPTIONAL_REASONS.contains(&reason))
+            && !REQUIRED_EXTENSIONS.contains(&self.scenario.as_str())
     }
 }
 
@@ -1329,6 +1344,36 @@ mod tests {
             ))
         );
         assert_eq!(not_scored_entry(""), None);
+    }
+
+    #[test]
+    fn implemented_extensions_are_required_others_optional() {
+        let result = |scenario: &str, not_scored: Option<&str>| super::ScenarioResult {
+            run: "2026-07-28".to_owned(),
+            scenario: scenario.to_owned(),
+            success: 0,
+            failure: 1,
+            warning: 0,
+            info: 0,
+            not_scored: not_scored.map(str::to_owned),
+            problems: Vec::new(),
+            dir: std::path::PathBuf::new(),
+        };
+        for scenario in super::REQUIRED_EXTENSIONS {
+            assert!(
+                !result(scenario, Some("extension")).optional(),
+                "{scenario}"
+            );
+        }
+        assert!(result("auth/some-new-extension", Some("extension")).optional());
+        assert!(!result("auth/metadata-default", None).optional());
+        assert!(
+            !result(
+                "json-schema-2020-12-preservation",
+                Some("added-after-release")
+            )
+            .optional()
+        );
     }
 
     #[test]
