@@ -490,3 +490,51 @@ async fn without_dpop_advertised_tokens_stay_bearer_tokens() {
     assert_eq!(res.status(), 200);
     assert!(fake.seen("/token")[0].proof.is_none());
 }
+
+#[tokio::test]
+async fn the_key_is_kept_in_the_owner_only_token_file_and_reused_after_a_restart() {
+    use mcp_auth_client::store::FileTokenStore;
+
+    let fake = Fake::start(Behaviour::default()).await;
+    let dir = std::env::temp_dir().join(format!("mcp-auth-dpop-{}", std::process::id()));
+    let path = dir.join("tokens.json");
+    let manager = |store: FileTokenStore| {
+        TokenManager::builder(&format!("{}/mcp", fake.base))
+            .allow_insecure_loopback(true)
+            .client_credentials(ClientCredentials::new("machine").secret("s3cr3t"))
+            .client_credentials_grant(true)
+            .store(store)
+            .build()
+            .unwrap()
+    };
+    let first = manager(FileTokenStore::new(&path));
+    assert_eq!(
+        call(&first, &format!("{}/mcp", fake.base)).await.status(),
+        200
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("\"dpop_key\"") && text.contains("\"token_type\": \"DPoP\""));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert!(!format!("{first:?}").contains("dpop_key"));
+
+    // Another process (a new manager on the same file) presents the token with the same key.
+    let second = manager(FileTokenStore::new(&path));
+    assert_eq!(
+        call(&second, &format!("{}/mcp", fake.base)).await.status(),
+        200
+    );
+    let mcp = fake.seen("/mcp");
+    let jwk = |s: &Seen| s.proof_header.as_ref().unwrap()["jwk"].clone();
+    assert_eq!(jwk(&mcp[1]), jwk(mcp.last().unwrap()));
+    assert_eq!(
+        fake.seen("/token").len(),
+        1,
+        "no new grant after the restart"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
