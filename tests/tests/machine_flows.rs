@@ -4,7 +4,8 @@
 //! (a) `client_credentials` with `private_key_jwt` (RFC 7523 client assertion),
 //! (b) enterprise-managed authorization: the user's ID token exchanged (RFC 8693) at a loopback
 //!     enterprise IdP written here for an ID-JAG, presented with the JWT bearer grant,
-//! (c) workload identity: a platform-issued JWT presented with the JWT bearer grant.
+//! (c) workload identity: a platform-issued JWT presented with the JWT bearer grant, also with
+//!     DPoP on at the authorization server and the resource (the token bound to the client's key).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::convert::Infallible;
@@ -18,8 +19,12 @@ use axum::{Form, Json, Router};
 use base64::Engine as _;
 use http::{Request, Response, StatusCode};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, jwk::Jwk};
-use mcp_auth_client::{ClientCredentials, OAuthLayer, TokenManager};
+use mcp_auth_client::{
+    ClientCredentials, OAuthLayer, TokenManager,
+    store::{MemoryTokenStore, TokenKey, TokenStore as _},
+};
 use mcp_auth_core::Secret;
+use mcp_auth_resource::dpop::DpopConfig;
 use mcp_auth_resource::extract::Auth;
 use mcp_auth_resource::verify::jwt::JwtVerifier;
 use mcp_auth_resource::{BearerAuthLayer, ProtectedResource};
@@ -199,7 +204,7 @@ struct Stack {
 
 /// Our authorization server and our resource at one origin: the key client, the enterprise
 /// client, the trusted IdP and the trusted platform.
-async fn stack(client_key: &Key, idp: &Idp, platform: &Key) -> Stack {
+async fn stack(client_key: &Key, idp: &Idp, platform: &Key, dpop: bool) -> Stack {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let url = format!("{base}/mcp");
@@ -225,6 +230,7 @@ async fn stack(client_key: &Key, idp: &Idp, platform: &Key) -> Stack {
                 .client(WORKLOAD_CLIENT)
                 .scopes(["notes:read"]),
         )
+        .dpop(dpop)
         .build()
         .await
         .unwrap();
@@ -249,7 +255,11 @@ async fn stack(client_key: &Key, idp: &Idp, platform: &Key) -> Stack {
                 )
             }),
         )
-        .layer(BearerAuthLayer::new(verifier, resource.clone()));
+        .layer(if dpop {
+            BearerAuthLayer::new(verifier, resource.clone()).dpop(DpopConfig::new())
+        } else {
+            BearerAuthLayer::new(verifier, resource.clone())
+        });
     let token_requests = Arc::new(AtomicUsize::new(0));
     let counter = token_requests.clone();
     let app = Router::new()
@@ -326,7 +336,7 @@ async fn world() -> World {
     let client_key = Key::new("client-1");
     let platform = Key::new("platform-1");
     let idp = idp(Arc::new(Key::new("idp-1"))).await;
-    let stack = stack(&client_key, &idp, &platform).await;
+    let stack = stack(&client_key, &idp, &platform, false).await;
     World {
         client_key,
         platform,
@@ -417,4 +427,66 @@ async fn workload_identity_with_a_platform_jwt_against_our_server() {
         format!("read ok for {WORKLOAD_SUBJECT} via {WORKLOAD_CLIENT} with notes:read")
     );
     assert_eq!(w.stack.token_requests.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workload_identity_with_dpop_gets_a_token_bound_to_the_clients_key() {
+    let client_key = Key::new("client-1");
+    let platform = Key::new("platform-1");
+    let idp = idp(Arc::new(Key::new("idp-1"))).await;
+    let stack = stack(&client_key, &idp, &platform, true).await;
+    let jwt = platform.sign(
+        "JWT",
+        &json!({
+            "iss": WORKLOAD_ISSUER,
+            "sub": WORKLOAD_SUBJECT,
+            "aud": stack.base,
+            "iat": now(),
+            "exp": now() + 600,
+            "jti": "workload-token-dpop",
+        }),
+    );
+    let store = MemoryTokenStore::new();
+    let manager = TokenManager::builder(&stack.url)
+        .allow_insecure_loopback(true)
+        .client_credentials(ClientCredentials::new(WORKLOAD_CLIENT))
+        .jwt_bearer_grant(jwt)
+        .interactive(false)
+        .store(store.clone())
+        .build()
+        .unwrap();
+    let (status, body) = call(manager.clone(), &stack.url).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        format!("read ok for {WORKLOAD_SUBJECT} via {WORKLOAD_CLIENT} with notes:read")
+    );
+    let key = TokenKey::new(manager.principal().clone(), manager.resource().clone());
+    let record = store.load_tokens(&key).await.unwrap().unwrap();
+    assert!(
+        record.is_dpop(),
+        "the JWT bearer grant answered token_type DPoP"
+    );
+    let payload = record
+        .access_token
+        .expose()
+        .split('.')
+        .nth(1)
+        .map(|p| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .unwrap()
+        })
+        .unwrap();
+    let claims: Value = serde_json::from_slice(&payload).unwrap();
+    assert!(claims["cnf"]["jkt"].is_string(), "{claims}");
+    // Without the key's proof, the same token is refused.
+    let response = reqwest::Client::new()
+        .post(&stack.url)
+        .bearer_auth(record.access_token.expose())
+        .body("read")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
 }

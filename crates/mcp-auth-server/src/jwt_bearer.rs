@@ -354,6 +354,7 @@ pub(crate) async fn grant(
     inner: &crate::state::Inner,
     client: &crate::store::ClientRecord,
     params: &crate::form::Params,
+    jkt: Option<&str>,
 ) -> Result<axum::response::Response, crate::error::OAuthError> {
     use mcp_auth_core::error::ErrorCode;
 
@@ -521,7 +522,7 @@ pub(crate) async fn grant(
         }
     }
 
-    // 7. The token.
+    // 7. The token: bound to the DPoP key when the request carried a proof.
     let scope = scope.to_string();
     let minted = crate::token::bound_access_token(
         inner,
@@ -530,10 +531,10 @@ pub(crate) async fn grant(
         &scope,
         resource.as_str(),
         None,
-        None,
+        jkt,
         now,
     )?;
     #[cfg(feature = "tracing")]
     tracing::info!(issuer = %issuer.issuer, client_id = %client.client_id, sub = %subject, scope = %scope, "JWT bearer grant");
-    crate::handlers::token::respond(&minted.token, minted.expires_in, &scope, None, None)
+    crate::handlers::token::respond(&minted.token, minted.expires_in, &scope, None, jkt)
 }

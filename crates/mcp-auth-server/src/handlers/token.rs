@@ -94,7 +94,7 @@ async fn exchange(inner: &Inner, request: Request) -> Result<Response, OAuthErro
         "authorization_code" => authorization_code(inner, &client, &params, jkt).await,
         "refresh_token" => refresh_token(inner, &client, &params, jkt).await,
         #[cfg(feature = "jwt-assertions")]
-        JWT_BEARER => crate::jwt_bearer::grant(inner, &client, &params).await,
+        JWT_BEARER => crate::jwt_bearer::grant(inner, &client, &params, jkt).await,
         _ => client_credentials(inner, &client, &params, jkt).await,
     }
 }
