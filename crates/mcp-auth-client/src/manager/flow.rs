@@ -954,12 +954,15 @@ impl TokenManager {
             _ => form.push(("client_id", client.client_id.clone())),
         }
         let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let response = self
-            .shared
-            .http
-            .post_form(&url, &pairs, basic.as_deref())
-            .await?;
-        parse_token_response(&response.status, &response.body)
+        crate::trace::token_request(&form, &client.client_id, async {
+            let response = self
+                .shared
+                .http
+                .post_form(&url, &pairs, basic.as_deref())
+                .await?;
+            parse_token_response(&response.status, &response.body)
+        })
+        .await
     }
 }
 
