@@ -128,6 +128,7 @@ async fn register(inner: &Inner, request: Request) -> Result<Response, OAuthErro
     }
 
     let client_id = random_id()?;
+    crate::trace::Trace::current().record("client_id", &client_id);
     let mut information = ClientInformation::new(client_id.clone(), metadata.clone());
     information.client_id_issued_at = Some(now);
     if let Some(key) = registration_key {
@@ -180,6 +181,7 @@ fn registration_key(metadata: &ClientMetadata) -> Result<TokenHash, OAuthError> 
 /// The `201` answer for a public client: the one just `created`, or the one an identical
 /// registration created before (its own `client_id` and `client_id_issued_at`).
 fn registered(client: &ClientRecord, created: bool) -> Response {
+    crate::trace::Trace::current().record("client_id", &client.client_id);
     let mut information = ClientInformation::new(client.client_id.clone(), client.metadata.clone());
     information.client_id_issued_at = Some(client.issued_at);
     #[cfg(feature = "tracing")]
