@@ -14,9 +14,9 @@
 //!   server.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+#[path = "../../crates/mcp-auth-server/tests/support/chromium.rs"]
+mod chromium;
 mod support;
-#[path = "../../crates/mcp-auth-server/tests/support/webdriver.rs"]
-mod webdriver;
 
 use std::{
     path::PathBuf,
@@ -26,6 +26,7 @@ use std::{
 
 use axum::{Json, Router, routing::get};
 use example_mcp_server::{Login, scopes};
+use fantoccini::Locator;
 use mcp_auth_client::{
     Principal, TokenManager,
     authorize::{BrowserOpener, HeadlessBrowser, OpenFuture},
@@ -300,7 +301,7 @@ async fn a_client_with_a_metadata_document_url_needs_no_registration() {
 /// asked (only the first time: the browser then has a session) and approves.
 #[derive(Debug)]
 struct ChromiumUser {
-    browser: webdriver::Browser,
+    browser: chromium::Browser,
     username: String,
     password: String,
     /// The HTML of every consent page shown.
@@ -315,19 +316,27 @@ impl BrowserOpener for ChromiumOpener {
         Box::pin(async move {
             let user = &self.0;
             let browser = &user.browser;
-            browser.navigate(url).await;
+            browser.goto(url).await.unwrap();
             browser.wait_for("#approve", Duration::from_secs(10)).await;
-            let html = browser.page_source().await;
+            let html = browser.source().await.unwrap();
             user.pages.lock().unwrap().push(html);
             if let Some(username) = browser.try_find("#username").await {
-                username.send_keys(&user.username).await;
+                username.send_keys(&user.username).await.unwrap();
                 browser
-                    .find("#password")
+                    .find(Locator::Css("#password"))
                     .await
+                    .unwrap()
                     .send_keys(&user.password)
-                    .await;
+                    .await
+                    .unwrap();
             }
-            browser.find("#approve").await.click().await;
+            browser
+                .find(Locator::Css("#approve"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
             Ok(())
         })
     }
@@ -335,7 +344,7 @@ impl BrowserOpener for ChromiumOpener {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_user_signs_in_and_consents_on_the_real_page_in_chromium() {
-    let Some(chromium) = webdriver::browser_available() else {
+    let Some(chromium) = chromium::browser_available() else {
         return;
     };
     let password = example_mcp_server::random_password().unwrap();

@@ -213,6 +213,7 @@ mod retry;
 pub mod rmcp;
 pub mod store;
 mod token;
+mod trace;
 
 pub use self::{
     authorize::{BrowserOpener, HeadlessBrowser, SystemBrowser},

@@ -15,7 +15,8 @@
 //! - [`pkce`]: PKCE S256 (RFC 7636) verifiers and challenges.
 //! - [`error`]: OAuth error codes and the RFC 6749 §5.2 error body.
 //! - [`Clock`]: where time comes from, so expiry can be tested.
-//! - [`limit`]: fixed-window rate limits per key (addresses, client ids, user names).
+//! - `limit` (feature `limit`): in-memory rate limits per key on `governor`'s GCRA (addresses,
+//!   client ids).
 //! - [`host`]: one strict `host[:port]` parser and the loopback rule, for Host guards.
 //! - [`revocation`]: [`RevocationList`](revocation::RevocationList), how an authorization server
 //!   tells resource servers in the same process that a token was revoked.
@@ -49,6 +50,8 @@
 pub mod challenge;
 pub mod error;
 pub mod host;
+#[cfg(feature = "limit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "limit")))]
 pub mod limit;
 pub mod metadata;
 pub mod pkce;
@@ -64,6 +67,6 @@ pub use self::{
     resource_id::{InvalidResourceId, ResourceId, is_loopback_host},
     scope::{InvalidScope, OFFLINE_ACCESS, Scope, ScopeSet, is_scope_token},
     secret::Secret,
-    subject::Subject,
+    subject::{Subject, SubjectHash},
     time::{Clock, ManualClock, SystemClock},
 };

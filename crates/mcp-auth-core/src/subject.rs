@@ -48,3 +48,42 @@ impl fmt::Display for Subject {
         f.write_str(&self.0)
     }
 }
+
+/// A short, stable hash of a subject for traces and logs: the first 8 bytes of its SHA-256, as
+/// 16 lowercase hex digits (the `sub_hash` field of every mcp-auth span). Operators can follow
+/// one user across requests without the spans carrying the identifier itself.
+///
+/// ```
+/// use mcp_auth_core::SubjectHash;
+///
+/// let hash = SubjectHash::of("alice").to_string();
+/// assert_eq!(hash.len(), 16);
+/// assert_eq!(hash, SubjectHash::of("alice").to_string(), "stable");
+/// assert_ne!(hash, SubjectHash::of("bob").to_string());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SubjectHash([u8; 8]);
+
+impl SubjectHash {
+    /// The hash of `sub`.
+    #[must_use]
+    pub fn of(sub: &str) -> Self {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(sub.as_bytes());
+        let mut short = [0; 8];
+        short.copy_from_slice(&digest[..8]);
+        Self(short)
+    }
+}
+
+impl fmt::Display for SubjectHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl fmt::Debug for SubjectHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SubjectHash({self})")
+    }
+}

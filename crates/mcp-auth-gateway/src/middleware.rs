@@ -15,7 +15,9 @@ use mcp_auth_resource::AuthInfo;
 
 use crate::proxy::Caller;
 
-/// Requests per minute, per client address and per OAuth client. Cloning is cheap.
+/// Requests per minute, per client address and per OAuth client (GCRA on `governor`, see
+/// [`mcp_auth_core::limit`]: a burst of the limit, then one request every `60 / limit` s).
+/// Cloning is cheap.
 #[derive(Debug, Clone)]
 pub struct RateLimits(Arc<LimitsInner>);
 
@@ -23,7 +25,6 @@ pub struct RateLimits(Arc<LimitsInner>);
 struct LimitsInner {
     per_ip: Option<Limiter>,
     per_client: Option<Limiter>,
-    clock: Arc<dyn Clock>,
 }
 
 impl RateLimits {
@@ -38,9 +39,8 @@ impl RateLimits {
     #[must_use]
     pub fn with_clock(per_ip: u32, per_client: u32, clock: Arc<dyn Clock>) -> Self {
         Self(Arc::new(LimitsInner {
-            per_ip: (per_ip > 0).then(|| Limiter::new(per_ip, 60)),
-            per_client: (per_client > 0).then(|| Limiter::new(per_client, 60)),
-            clock,
+            per_ip: (per_ip > 0).then(|| Limiter::with_clock(per_ip, 60, Arc::clone(&clock))),
+            per_client: (per_client > 0).then(|| Limiter::with_clock(per_client, 60, clock)),
         }))
     }
 }
@@ -73,10 +73,9 @@ pub async fn per_ip(State(limits): State<RateLimits>, req: Request, next: Next) 
         req.extensions().get::<ConnectInfo<SocketAddr>>(),
     ) {
         let key = peer.ip().to_canonical().to_string();
-        let now = limits.0.clock.unix_seconds();
-        if !limiter.hit(&key, now) {
+        if let Err(retry_after) = limiter.hit(&key) {
             tracing::info!(target: "mcp_auth_gateway::access", peer = %key, "rate limited (address)");
-            return too_many(limiter.retry_after(&key, now));
+            return too_many(retry_after);
         }
     }
     next.run(req).await
@@ -92,20 +91,23 @@ pub async fn per_client(State(limits): State<RateLimits>, req: Request, next: Ne
             (None, Some(sub)) => format!("s:{sub}"),
             (None, None) => String::from("-"),
         };
-        let now = limits.0.clock.unix_seconds();
-        if !limiter.hit(&key, now) {
+        if let Err(retry_after) = limiter.hit(&key) {
             tracing::info!(target: "mcp_auth_gateway::access", client = %key, "rate limited (client)");
-            return too_many(limiter.retry_after(&key, now));
+            return too_many(retry_after);
         }
     }
     next.run(req).await
 }
 
-/// Middleware: one structured `INFO` event per request on target `mcp_auth_gateway::access`,
-/// with the peer address, method, path (never the query: it can hold codes), status, time to
-/// the response head, and for proxied MCP requests the caller's subject and client id. Never a
-/// token, header value or body.
+/// Middleware: one `INFO` span `mcp_auth.gateway` around each request (fields `method`, `path`,
+/// `mcp_method`, `status`, `client_id`, `sub_hash`, `decision`: `allow` for a 2xx/3xx,
+/// `challenge` for a 401, `deny` otherwise; every event of the request, the embedded
+/// authorization server's spans included, is inside it), and one structured `INFO` event per
+/// request on target `mcp_auth_gateway::access`, with the peer address, method, path (never the
+/// query: it can hold codes), status, time to the response head, and for proxied MCP requests
+/// the caller's subject and client id. Never a token, header value or body.
 pub async fn access_log(req: Request, next: Next) -> Response {
+    use tracing::Instrument as _;
     let started = Instant::now();
     let peer = req
         .extensions()
@@ -119,8 +121,37 @@ pub async fn access_log(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .filter(|v| v.len() <= 64)
         .map(str::to_owned);
-    let response = next.run(req).await;
+    let span = tracing::info_span!(
+        "mcp_auth.gateway",
+        %method,
+        path = %path,
+        mcp_method = mcp_method.as_deref(),
+        status = tracing::field::Empty,
+        client_id = tracing::field::Empty,
+        sub_hash = tracing::field::Empty,
+        decision = tracing::field::Empty,
+    );
+    let response = next.run(req).instrument(span.clone()).await;
     let caller = response.extensions().get::<Caller>();
+    if !span.is_disabled() {
+        let status = response.status();
+        span.record("status", status.as_u16());
+        let decision = match status.as_u16() {
+            200..=399 => "allow",
+            401 => "challenge",
+            _ => "deny",
+        };
+        span.record("decision", decision);
+        if let Some(client_id) = caller.and_then(|c| c.client_id.as_deref()) {
+            span.record("client_id", client_id);
+        }
+        if let Some(subject) = caller.and_then(|c| c.subject.as_deref()) {
+            span.record(
+                "sub_hash",
+                tracing::field::display(mcp_auth_core::SubjectHash::of(subject)),
+            );
+        }
+    }
     tracing::info!(
         target: "mcp_auth_gateway::access",
         peer = peer.map(tracing::field::display),

@@ -18,13 +18,14 @@ use axum::{
     response::Response,
     routing::{MethodRouter, get},
 };
-use http::{HeaderValue, header};
+use http::{HeaderName, HeaderValue, Method, header};
+use std::time::Duration;
+use tower_http::cors::{Any, CorsLayer};
 
 use crate::{ProtectedResource, ROOT_METADATA_PATH};
 
-const ALLOW_METHODS: &str = "GET, HEAD, OPTIONS";
-const ALLOW_HEADERS: &str = "mcp-protocol-version";
-const PREFLIGHT_MAX_AGE: &str = "86400";
+/// How long browsers may cache a preflight answer.
+const PREFLIGHT_MAX_AGE: Duration = Duration::from_secs(86_400);
 
 impl ProtectedResource {
     /// An axum router that serves the metadata document at
@@ -35,7 +36,7 @@ impl ProtectedResource {
     /// | Request | Response |
     /// | --- | --- |
     /// | `GET`, `HEAD` | 200, the precomputed [`metadata_json`](Self::metadata_json) (no body for `HEAD`), `Content-Type: application/json`, `Cache-Control` from [`cache_control`](Self::cache_control), `Access-Control-Allow-Origin: *` |
-    /// | `OPTIONS` (CORS preflight) | 200, empty body, `Access-Control-Allow-Origin: *`, `Access-Control-Allow-Methods: GET, HEAD, OPTIONS`, `Access-Control-Allow-Headers: mcp-protocol-version`, `Access-Control-Max-Age: 86400` |
+    /// | `OPTIONS` (CORS preflight) | 200, empty body, `Access-Control-Allow-Origin: *`, `Access-Control-Allow-Methods: GET,HEAD,OPTIONS`, `Access-Control-Allow-Headers: mcp-protocol-version`, `Access-Control-Max-Age: 86400` |
     /// | any other method | 405 with `Allow: GET,HEAD,OPTIONS` |
     ///
     /// The preflight answer is 200, not 204: axum adds `Content-Length: 0` to every response, and
@@ -129,36 +130,25 @@ where
                 HeaderValue::from_static("application/json"),
             );
             headers.insert(header::CACHE_CONTROL, cache_control);
-            headers.insert(
-                header::ACCESS_CONTROL_ALLOW_ORIGIN,
-                HeaderValue::from_static("*"),
-            );
             response
         }
     })
-    // 200 rather than 204: axum adds `Content-Length: 0` to every response, which RFC 9110 §8.6
-    // forbids on a 204. Fetch accepts any 2xx for a preflight; tower-http's CORS layer sends 200.
-    .options(|| async {
-        let mut response = Response::new(Body::empty());
-        let headers = response.headers_mut();
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        );
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static(ALLOW_METHODS),
-        );
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static(ALLOW_HEADERS),
-        );
-        headers.insert(
-            header::ACCESS_CONTROL_MAX_AGE,
-            HeaderValue::from_static(PREFLIGHT_MAX_AGE),
-        );
-        response
-    })
+    // Listed so that a 405's `Allow` names OPTIONS; never reached: the CORS layer answers
+    // every OPTIONS request itself.
+    .options(|| async {})
+    .layer(cors())
+}
+
+/// The document's CORS (tower-http): any origin, no credentials, preflights answered with 200
+/// (axum adds `Content-Length: 0`, which RFC 9110 §8.6 forbids on a 204; Fetch accepts any
+/// 2xx), no `Vary` (the answer does not depend on the origin).
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
+        .allow_headers([HeaderName::from_static("mcp-protocol-version")])
+        .max_age(PREFLIGHT_MAX_AGE)
+        .vary([])
 }
 
 /// Escapes a literal path for axum's router syntax (`{` and `}` are doubled).

@@ -184,7 +184,7 @@ async fn options_preflight_is_answered_200_with_cors_headers_and_no_body() {
             headers(&response),
             pairs(&[
                 ("access-control-allow-headers", "mcp-protocol-version"),
-                ("access-control-allow-methods", "GET, HEAD, OPTIONS"),
+                ("access-control-allow-methods", "GET,HEAD,OPTIONS"),
                 ("access-control-allow-origin", "*"),
                 ("access-control-max-age", "86400"),
                 ("content-length", "0"),

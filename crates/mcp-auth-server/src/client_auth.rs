@@ -270,6 +270,7 @@ pub(crate) async fn authenticate(
     params: &Params,
 ) -> Result<ClientRecord, OAuthError> {
     let presented = presented(&parts.headers, params)?;
+    crate::trace::Trace::current().record("client_id", &presented.client_id);
     let throttle = Throttle::new(inner, parts, &presented.client_id);
     if presented.secret.is_some() {
         throttle.check(inner).await?;

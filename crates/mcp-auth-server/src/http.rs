@@ -1,4 +1,4 @@
-//! HTTP helpers every endpoint shares: response shapes, CORS, content types, reading a form.
+//! HTTP helpers every endpoint shares: response shapes, content types, reading a form.
 
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
@@ -6,21 +6,6 @@ use http::{HeaderValue, StatusCode, header};
 
 use crate::error::OAuthError;
 use crate::form::Params;
-use crate::state::Inner;
-
-/// CORS for endpoints browser-based clients call (AS-7): any origin, no credentials.
-pub(crate) fn cors(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("WWW-Authenticate, Retry-After"),
-    );
-    response
-}
 
 /// The media type of a request or response (`type/subtype`, lowercase, without parameters).
 fn essence(headers: &http::HeaderMap) -> Option<String> {
@@ -47,7 +32,7 @@ pub(crate) fn is_json(headers: &http::HeaderMap) -> bool {
     })
 }
 
-/// A public, cacheable JSON document (metadata, JWKS) with CORS.
+/// A public, cacheable JSON document (metadata, JWKS; CORS comes from the router).
 pub(crate) fn public_json(body: bytes::Bytes, cache_control: &'static str) -> Response {
     let mut response = body.into_response();
     let headers = response.headers_mut();
@@ -59,7 +44,7 @@ pub(crate) fn public_json(body: bytes::Bytes, cache_control: &'static str) -> Re
         header::CACHE_CONTROL,
         HeaderValue::from_static(cache_control),
     );
-    cors(response)
+    response
 }
 
 /// The JSON response every endpoint uses for success bodies that carry credentials.
@@ -75,10 +60,10 @@ pub(crate) fn no_store_json(status: StatusCode, body: Vec<u8>) -> Response {
     response
 }
 
-/// Read the form body of a POST: `application/x-www-form-urlencoded`, at most the configured
-/// size, no duplicated parameters (AS-22).
+/// Read the form body of a POST: `application/x-www-form-urlencoded`, no duplicated
+/// parameters (AS-22). The size is bounded by the route's `RequestBodyLimitLayer`; a body over
+/// it (or one that breaks off) is 413 `invalid_request`.
 pub(crate) async fn read_form(
-    inner: &Inner,
     request: Request,
 ) -> Result<(http::request::Parts, Params), OAuthError> {
     let (parts, body) = request.into_parts();
@@ -87,14 +72,17 @@ pub(crate) async fn read_form(
             "the body must be application/x-www-form-urlencoded",
         ));
     }
-    let bytes = axum::body::to_bytes(body, inner.config.max_body_bytes)
-        .await
-        .map_err(|_| {
-            OAuthError::invalid_request("the request body is too large")
-                .with_status(StatusCode::PAYLOAD_TOO_LARGE)
-        })?;
+    let bytes = read_body(body).await?;
     let params = Params::parse_strict(&bytes)?;
     Ok((parts, params))
+}
+
+/// The whole body, under the route's `RequestBodyLimitLayer` (which wraps it in a limited
+/// body): over the limit, 413 `invalid_request`.
+pub(crate) async fn read_body(body: axum::body::Body) -> Result<bytes::Bytes, OAuthError> {
+    axum::body::to_bytes(body, usize::MAX)
+        .await
+        .map_err(|_| crate::handlers::too_large())
 }
 
 /// Whether the request names only loopback hosts: at most one `Host` header, and it and an

@@ -113,10 +113,13 @@ mod server;
 mod state;
 pub mod store;
 mod token;
+mod trace;
 pub mod upstream;
 pub mod vault;
 
 pub use self::clients::MachineClient;
 pub use self::error::ConfigError;
 pub use self::revocation::Revocations;
-pub use self::server::{AuthorizationServer, AuthorizationServerBuilder};
+pub use self::server::{
+    AuthorizationServer, AuthorizationServerBuilder, DEFAULT_MAX_BODY_SIZE, DEFAULT_REQUEST_TIMEOUT,
+};

@@ -227,6 +227,7 @@ pub(crate) mod tests {
             issue_refresh_tokens: true,
             introspection_clients: Vec::new(),
             max_body_bytes: 65_536,
+            request_timeout: Duration::from_secs(30),
             #[cfg(feature = "dpop")]
             dpop: None,
         }

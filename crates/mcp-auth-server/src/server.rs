@@ -224,6 +224,11 @@ fn follow_revocations(server: std::sync::Weak<Inner>, interval: Duration, mut si
     });
 }
 
+/// Default of [`AuthorizationServerBuilder::max_body_size`]: 64 KiB.
+pub const DEFAULT_MAX_BODY_SIZE: usize = 64 * 1024;
+/// Default of [`AuthorizationServerBuilder::request_timeout`]: 30 s.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Configures an [`AuthorizationServer`]. Every setting is checked in
 /// [`build`](Self::build).
 #[must_use]
@@ -258,6 +263,8 @@ pub struct AuthorizationServerBuilder {
     registrations_per_minute: u32,
     failed_logins_per_user: u32,
     failed_client_auths: u32,
+    max_body_size: usize,
+    request_timeout: Duration,
     #[cfg(feature = "cimd")]
     cimd: Option<CimdConfig>,
     vault: Option<VaultBuilder>,
@@ -307,6 +314,8 @@ impl AuthorizationServerBuilder {
             registrations_per_minute: 60,
             failed_logins_per_user: 10,
             failed_client_auths: 20,
+            max_body_size: DEFAULT_MAX_BODY_SIZE,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
             #[cfg(feature = "cimd")]
             cimd: Some(CimdConfig::default()),
             vault: None,
@@ -598,6 +607,24 @@ impl AuthorizationServerBuilder {
         self
     }
 
+    /// The largest request body any endpoint reads, in bytes (default 64 KiB; 1 KiB to 16 MiB):
+    /// tower-http's `RequestBodyLimitLayer` on every route. A larger body gets 413, as the
+    /// endpoint's own error (`invalid_request` JSON at the OAuth endpoints, an error page at
+    /// `/authorize`); a declared `Content-Length` over the limit is refused before the body is
+    /// read. `/register` keeps its own, smaller cap of 16 KiB.
+    pub fn max_body_size(mut self, bytes: usize) -> Self {
+        self.max_body_size = bytes;
+        self
+    }
+
+    /// The longest any request may take, from its head to the response head (default 30 s;
+    /// 1 s to 10 minutes): tower-http's `TimeoutLayer` on every route. A request over it gets
+    /// 503 `temporarily_unavailable` with `Retry-After` (an error page at `/authorize`).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
     /// Client ID Metadata Document limits (`None` turns CIMD off; default on).
     #[cfg(feature = "cimd")]
     #[cfg_attr(docsrs, doc(cfg(feature = "cimd")))]
@@ -706,6 +733,20 @@ impl AuthorizationServerBuilder {
             "public refresh tokens",
         )?;
 
+        if !(1024..=16 * 1024 * 1024).contains(&self.max_body_size) {
+            return Err(ConfigError::Invalid(
+                "max_body_size must be between 1 KiB and 16 MiB".into(),
+            ));
+        }
+        let request_timeout = check(
+            self.request_timeout,
+            Duration::from_secs(600),
+            "the request timeout",
+        )?;
+        if request_timeout < Duration::from_secs(1) {
+            return Err(ConfigError::InvalidLifetime("the request timeout"));
+        }
+
         if self.refresh_grace > Duration::from_secs(600) {
             return Err(ConfigError::InvalidLifetime("the refresh grace window"));
         }
@@ -755,7 +796,8 @@ impl AuthorizationServerBuilder {
             client_credentials: self.client_credentials,
             issue_refresh_tokens: self.issue_refresh_tokens,
             introspection_clients: self.introspection_clients,
-            max_body_bytes: 64 * 1024,
+            max_body_bytes: self.max_body_size,
+            request_timeout,
             #[cfg(feature = "dpop")]
             dpop: if self.dpop {
                 let nonces = if self.dpop_nonces {

@@ -171,8 +171,10 @@ pub(crate) struct Config {
     pub(crate) issue_refresh_tokens: bool,
     /// Credentials allowed to call the introspection endpoint: (client_id, secret hash).
     pub(crate) introspection_clients: Vec<(String, TokenHash)>,
-    /// Largest accepted request body for form and JSON endpoints.
+    /// Largest accepted request body (the routes' `RequestBodyLimitLayer`).
     pub(crate) max_body_bytes: usize,
+    /// Longest request (the routes' `TimeoutLayer`).
+    pub(crate) request_timeout: Duration,
     /// DPoP at the token endpoint (RFC 9449 §5, §8), when on.
     #[cfg(feature = "dpop")]
     pub(crate) dpop: Option<DpopSettings>,

@@ -68,6 +68,7 @@ pub(crate) fn bound_access_token(
     jkt: Option<&str>,
     now: u64,
 ) -> Result<Minted, OAuthError> {
+    crate::trace::Trace::current().record_subject(subject);
     let jti = random_id()?;
     let expires_in = inner.config.access_token_ttl.as_secs();
     let claims = AccessClaims {

@@ -1,5 +1,5 @@
-//! Tests in a real headless Chromium, driven through `chromedriver` by the WebDriver client in
-//! `support/webdriver.rs`. Skipped (with a message) when Chromium is not installed, unless
+//! Tests in a real headless Chromium, driven through `chromedriver` by `fantoccini` (started by
+//! `support/chromium.rs`). Skipped (with a message) when Chromium is not installed, unless
 //! `MCP_AUTH_REQUIRE_BROWSER=1` (`cargo xtask test` sets it).
 //!
 //! The smoke test proves the driver: a loopback server serves a form shaped like the consent
@@ -16,7 +16,8 @@ use axum::Router;
 use axum::extract::{Form, Query, State};
 use axum::response::{Html, IntoResponse, Redirect};
 use axum::routing::get;
-use support::webdriver;
+use fantoccini::Locator;
+use support::chromium;
 use tokio::net::TcpListener;
 
 /// What the fake server received.
@@ -80,36 +81,52 @@ async fn serve() -> (String, Arc<Seen>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smoke_browser_fills_and_submits_a_form() {
-    let Some(chromium) = webdriver::browser_available() else {
+    let Some(chromium) = chromium::browser_available() else {
         return;
     };
     let (base, seen) = serve().await;
     let browser = chromium.launch().await;
 
-    browser.navigate(&format!("{base}/")).await;
-    assert_eq!(browser.title().await, "Smoke form");
-    assert_eq!(browser.current_url().await, format!("{base}/"));
-    assert!(browser.page_source().await.contains("<h1>Sign in</h1>"));
+    browser.goto(&format!("{base}/")).await.unwrap();
+    assert_eq!(browser.title().await.unwrap(), "Smoke form");
+    assert_eq!(
+        browser.current_url().await.unwrap().to_string(),
+        format!("{base}/")
+    );
+    assert!(browser.source().await.unwrap().contains("<h1>Sign in</h1>"));
     assert!(browser.try_find("#no-such-element").await.is_none());
 
-    let username = browser.find("#username").await;
-    username.send_keys("alice").await;
-    assert_eq!(username.property("value").await.as_deref(), Some("alice"));
+    let username = browser.find(Locator::Css("#username")).await.unwrap();
+    username.send_keys("alice").await.unwrap();
+    assert_eq!(
+        username.prop("value").await.unwrap().as_deref(),
+        Some("alice")
+    );
     browser
-        .find("#password")
+        .find(Locator::Css("#password"))
         .await
+        .unwrap()
         .send_keys("p&ss <word> \"ü\"")
-        .await;
+        .await
+        .unwrap();
     assert_eq!(
         browser
-            .find("#approve")
+            .find(Locator::Css("#approve"))
             .await
-            .attribute("value")
+            .unwrap()
+            .attr("value")
             .await
+            .unwrap()
             .as_deref(),
         Some("approve")
     );
-    browser.find("#approve").await.click().await;
+    browser
+        .find(Locator::Css("#approve"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 
     let url = browser
         .wait_for_url(|u| u.contains("/callback"), Duration::from_secs(10))
@@ -123,7 +140,8 @@ async fn smoke_browser_fills_and_submits_a_form() {
             .wait_for("#result", Duration::from_secs(5))
             .await
             .text()
-            .await,
+            .await
+            .unwrap(),
         "You can close this window."
     );
 
@@ -145,8 +163,14 @@ async fn smoke_browser_fills_and_submits_a_form() {
     assert_eq!(callback[0]["code"], "abc123");
 
     // The other button sends the other decision, and only one of them.
-    browser.navigate(&format!("{base}/")).await;
-    browser.find("#deny").await.click().await;
+    browser.goto(&format!("{base}/")).await.unwrap();
+    browser
+        .find(Locator::Css("#deny"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     browser
         .wait_for_url(|u| u.contains("decision=deny"), Duration::from_secs(10))
         .await;
@@ -182,7 +206,7 @@ async fn callback_listener() -> (String, Received) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consent_page_in_chromium_logs_in_approves_and_delivers_the_code_to_a_loopback_redirect() {
-    let Some(chromium) = webdriver::browser_available() else {
+    let Some(chromium) = chromium::browser_available() else {
         return;
     };
     let h = common::start(|b| b).await;
@@ -194,8 +218,8 @@ async fn consent_page_in_chromium_logs_in_approves_and_delivers_the_code_to_a_lo
     let url = h.authorize_url(&h.params(&client_id, &redirect, &challenge, "mcp:tools notes:read"));
 
     let browser = chromium.launch().await;
-    browser.navigate(&url).await;
-    let page = browser.page_source().await;
+    browser.goto(&url).await.unwrap();
+    let page = browser.source().await.unwrap();
     assert!(page.contains("Test Client"), "the client name is shown");
     assert!(page.contains("127.0.0.1"), "the redirect host is shown");
     assert!(page.contains("notes:read"), "the scopes are shown");
@@ -205,16 +229,26 @@ async fn consent_page_in_chromium_logs_in_approves_and_delivers_the_code_to_a_lo
     );
 
     browser
-        .find("#username")
+        .find(Locator::Css("#username"))
         .await
+        .unwrap()
         .send_keys(common::USER)
-        .await;
-    browser
-        .find("#password")
         .await
+        .unwrap();
+    browser
+        .find(Locator::Css("#password"))
+        .await
+        .unwrap()
         .send_keys(common::PASSWORD)
-        .await;
-    browser.find("#approve").await.click().await;
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("#approve"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let landed = browser
         .wait_for_url(|u| u.contains("/callback?"), Duration::from_secs(15))
         .await;
@@ -239,7 +273,7 @@ async fn consent_page_in_chromium_logs_in_approves_and_delivers_the_code_to_a_lo
     // The same browser again: the session cookie and the remembered consent skip the page.
     let (_, challenge) = common::pkce();
     let url = h.authorize_url(&h.params(&client_id, &redirect, &challenge, "mcp:tools"));
-    browser.navigate(&url).await;
+    browser.goto(&url).await.unwrap();
     browser
         .wait_for_url(|u| u.contains("/callback?"), Duration::from_secs(15))
         .await;
@@ -248,12 +282,18 @@ async fn consent_page_in_chromium_logs_in_approves_and_delivers_the_code_to_a_lo
     // Deny sends access_denied to the client.
     let (_, challenge) = common::pkce();
     let url = h.authorize_url(&h.params(&client_id, &redirect, &challenge, "mcp:tools mcp:admin"));
-    browser.navigate(&url).await;
+    browser.goto(&url).await.unwrap();
     assert!(
         browser.try_find("#password").await.is_none(),
         "already signed in"
     );
-    browser.find("#deny").await.click().await;
+    browser
+        .find(Locator::Css("#deny"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     browser
         .wait_for_url(
             |u| u.contains("error=access_denied"),

@@ -12,8 +12,8 @@
 //!
 //! [`UpstreamClient`]: mcp_auth_server::upstream::UpstreamClient
 //!
-//! Once more in headless Chromium (WebDriver, `support/webdriver.rs`): the real browser clicks
-//! through both sites' pages and keeps both sites' cookies itself.
+//! Once more in headless Chromium (fantoccini over chromedriver, `support/chromium.rs`): the
+//! real browser clicks through both sites' pages and keeps both sites' cookies itself.
 //!
 //! Needs Node >= 22 and the npm packages; without them the test prints that it was skipped,
 //! unless `CI` or `MCP_AUTH_REQUIRE_NODE=1` (set by `cargo xtask test`) make it fail. The
@@ -389,9 +389,10 @@ async fn an_unverified_email_is_refused_by_the_domain_rule_with_a_page_that_says
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_signs_in_through_oidc_provider_and_the_client_gets_its_code() {
     use axum::extract::Query;
-    use support::webdriver;
+    use fantoccini::Locator;
+    use support::chromium;
 
-    let Some(chromium) = webdriver::browser_available() else {
+    let Some(chromium) = chromium::browser_available() else {
         return;
     };
     let Some((h, idp)) = setup(|b| b).await else {
@@ -420,30 +421,52 @@ async fn chromium_signs_in_through_oidc_provider_and_the_client_gets_its_code() 
     let (verifier, challenge) = pkce();
     let url = h.authorize_url(&h.params(&client, &redirect, &challenge, "mcp:tools"));
     let browser = chromium.launch().await;
-    browser.navigate(&url).await;
+    browser.goto(&url).await.unwrap();
     assert!(
         browser
-            .page_source()
+            .source()
             .await
+            .unwrap()
             .contains("you will sign in with")
     );
-    browser.find("#approve").await.click().await;
+    browser
+        .find(Locator::Css("#approve"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     // The provider's login page, then its consent page.
     browser
         .wait_for("input[name=login]", Duration::from_secs(15))
         .await
         .send_keys("alice")
-        .await;
-    browser
-        .find("input[name=password]")
         .await
+        .unwrap();
+    browser
+        .find(Locator::Css("input[name=password]"))
+        .await
+        .unwrap()
         .send_keys("any password")
-        .await;
-    browser.find("button[type=submit]").await.click().await;
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     browser
         .wait_for("input[name=prompt][value=consent]", Duration::from_secs(15))
         .await;
-    browser.find("button[type=submit]").await.click().await;
+    browser
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let landed = browser
         .wait_for_url(|u| u.starts_with(&redirect), Duration::from_secs(15))
         .await;

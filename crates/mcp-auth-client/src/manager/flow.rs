@@ -1099,7 +1099,24 @@ impl TokenManager {
     /// A token endpoint request with the client's authentication (exactly one method, SPEC C-18)
     /// and, with `key`, a DPoP proof (RFC 9449 §5). A `use_dpop_nonce` answer (RFC 9449 §8) is
     /// retried once with the server's nonce; a nonce in any answer is kept for the next request.
+    /// In the `mcp_auth.client.token` span (`crate::trace`).
     async fn token_request(
+        &self,
+        endpoint: &str,
+        form: Vec<(&'static str, String)>,
+        client: &StoredClient,
+        key: Option<&ProofKey>,
+    ) -> Result<Grant, AuthError> {
+        crate::trace::token_request(
+            &form,
+            &client.client_id,
+            self.send_token_request(endpoint, form.clone(), client, key),
+        )
+        .await
+    }
+
+    /// [`token_request`](Self::token_request) outside its span.
+    async fn send_token_request(
         &self,
         endpoint: &str,
         form: Vec<(&'static str, String)>,

@@ -34,15 +34,63 @@ use crate::redirect;
 use crate::state::Inner;
 use crate::store::{ClientSource, CodeRecord, ConsentRecord, TokenHash};
 use crate::token::{random_id, random_secret};
+use crate::trace::{Trace, request_span};
 
-/// `GET /authorize`.
-pub(crate) async fn get(axum::extract::State(inner): State, request: Request) -> Response {
+/// `GET /authorize`, in span `mcp_auth.authorize`.
+pub(crate) async fn get(state: State, request: Request) -> Response {
+    let trace = request_span!("mcp_auth.authorize", client_id, sub_hash, decision);
+    let response = trace.instrument(get_page(state, request)).await;
+    record_outcome(&trace, &response);
+    response
+}
+
+/// `POST /authorize` (the login and consent form), in span `mcp_auth.authorize`.
+pub(crate) async fn post(state: State, request: Request) -> Response {
+    let trace = request_span!("mcp_auth.authorize", client_id, sub_hash, decision);
+    let response = trace.instrument(post_form(state, request)).await;
+    record_outcome(&trace, &response);
+    response
+}
+
+/// `decision` from the answer: a redirect with a `code` is `allow`, one with an `error` is
+/// `deny` (and `error` is its code), a page (sign-in, consent) or a redirect to an upstream
+/// provider is `challenge`, an error page is `deny`.
+pub(crate) fn record_outcome(trace: &Trace, response: &Response) {
+    let status = response.status();
+    if status.is_redirection() {
+        let query = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| l.split_once('?'))
+            .map_or("", |(_, q)| q);
+        let mut decision = "challenge";
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            match &*name {
+                "code" => decision = "allow",
+                "error" => {
+                    decision = "deny";
+                    trace.record_error(&ErrorCode::from_wire(&value));
+                }
+                _ => {}
+            }
+        }
+        trace.record("decision", decision);
+    } else if status == StatusCode::OK {
+        trace.record("decision", "challenge");
+    } else {
+        trace.record("decision", "deny");
+    }
+}
+
+async fn get_page(axum::extract::State(inner): State, request: Request) -> Response {
     let (parts, _body) = request.into_parts();
     let params = Params::parse(parts.uri.query().unwrap_or("").as_bytes());
     let req = match validate(&inner, &params).await {
         Ok(req) => req,
         Err(rejection) => return rejection,
     };
+    Trace::current().record("client_id", &req.client_id);
     let now = inner.now();
     let browser = cookie(&parts.headers, &cookie_name(&inner, "browser"));
     let user = match current_user(&inner, &parts, now).await {
@@ -99,8 +147,7 @@ pub(crate) async fn get(axum::extract::State(inner): State, request: Request) ->
     html(StatusCode::OK, page, cookies)
 }
 
-/// `POST /authorize`: the login and consent form.
-pub(crate) async fn post(axum::extract::State(inner): State, request: Request) -> Response {
+async fn post_form(axum::extract::State(inner): State, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     if !crate::http::is_form(&parts.headers) {
         return error_page(
@@ -109,7 +156,8 @@ pub(crate) async fn post(axum::extract::State(inner): State, request: Request) -
             "The form was not sent as a form.",
         );
     }
-    let Ok(bytes) = axum::body::to_bytes(body, inner.config.max_body_bytes).await else {
+    // Bounded by the route's `RequestBodyLimitLayer`.
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
         return error_page(
             StatusCode::PAYLOAD_TOO_LARGE,
             "Bad request",
@@ -545,6 +593,9 @@ pub(crate) async fn issue_code(
     now: u64,
     cookies: Vec<HeaderValue>,
 ) -> Response {
+    let trace = Trace::current();
+    trace.record("client_id", &req.client_id);
+    trace.record_subject(&user.subject);
     let (Ok(code), Ok(grant_id)) = (random_secret(), random_id()) else {
         return redirect_error(
             inner,

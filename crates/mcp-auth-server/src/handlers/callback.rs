@@ -32,8 +32,15 @@ fn clear_binding(inner: &crate::state::Inner) -> HeaderValue {
     set_cookie(inner, UPSTREAM_COOKIE, "", 0)
 }
 
-/// `GET /login/callback`.
-pub(crate) async fn get(axum::extract::State(inner): State, request: Request) -> Response {
+/// `GET /login/callback` (the upstream provider's answer), in span `mcp_auth.callback`.
+pub(crate) async fn get(state: State, request: Request) -> Response {
+    let trace = crate::trace::request_span!("mcp_auth.callback", client_id, sub_hash, decision);
+    let response = trace.instrument(finish(state, request)).await;
+    super::authorize::record_outcome(&trace, &response);
+    response
+}
+
+async fn finish(axum::extract::State(inner): State, request: Request) -> Response {
     let (parts, _body) = request.into_parts();
     let params = Params::parse(parts.uri.query().unwrap_or("").as_bytes());
     let now = inner.now();

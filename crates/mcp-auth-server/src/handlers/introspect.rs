@@ -14,17 +14,30 @@ use super::State;
 use crate::error::OAuthError;
 use crate::http::{no_store_json, read_form};
 use crate::state::Inner;
+use crate::trace::request_span;
 
-/// `POST /introspect`.
+/// `POST /introspect`, in span `mcp_auth.introspect` (`client_id` is the caller's; `decision`
+/// is `allow` for an active token, `deny` otherwise).
 pub(crate) async fn handle(axum::extract::State(inner): State, request: Request) -> Response {
-    match introspect(&inner, request).await {
-        Ok(body) => no_store_json(StatusCode::OK, body.to_string().into_bytes()),
-        Err(error) => error.into_response(),
+    let trace = request_span!("mcp_auth.introspect", client_id, sub_hash, decision);
+    match trace.instrument(introspect(&inner, request)).await {
+        Ok(body) => {
+            let active = body.get("active") == Some(&Value::Bool(true));
+            trace.record("decision", if active { "allow" } else { "deny" });
+            if let Some(sub) = body.get("sub").and_then(Value::as_str) {
+                trace.record_subject(sub);
+            }
+            no_store_json(StatusCode::OK, body.to_string().into_bytes())
+        }
+        Err(error) => {
+            trace.record_error(&error.code);
+            error.into_response()
+        }
     }
 }
 
 async fn introspect(inner: &Inner, request: Request) -> Result<Value, OAuthError> {
-    let (parts, params) = read_form(inner, request).await?;
+    let (parts, params) = read_form(request).await?;
     let _caller = crate::client_auth::authenticate_introspector(inner, &parts, &params).await?;
     let token = params.require("token")?;
     let now = inner.now();

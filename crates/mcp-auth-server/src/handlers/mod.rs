@@ -1,14 +1,27 @@
 //! The endpoints, one file each, and the router that mounts them at the issuer's paths.
+//!
+//! Every route has the same tower-http guards, innermost first: `RequestBodyLimitLayer`
+//! ([`max_body_size`](crate::AuthorizationServerBuilder::max_body_size)), `TimeoutLayer`
+//! ([`request_timeout`](crate::AuthorizationServerBuilder::request_timeout)), then their bare
+//! rejections rewritten in the endpoint's own shape (OAuth JSON, or an error page at
+//! `/authorize`), and outermost, on the endpoints browsers call (metadata, JWKS, `/token`,
+//! `/register`, `/revoke`; AS-7), `CorsLayer`: any origin, no credentials, preflights answered
+//! with 200.
 
+use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use http::{HeaderValue, StatusCode, header};
+use axum::routing::{MethodRouter, get, post};
+use http::{HeaderName, Method, StatusCode, header};
 use mcp_auth_core::well_known;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
 
+use crate::error::OAuthError;
 use crate::state::Inner;
 
 pub(crate) mod authorize;
@@ -23,6 +36,17 @@ pub(crate) mod token;
 /// State of every handler.
 pub(crate) type State = axum::extract::State<Arc<Inner>>;
 
+/// How an endpoint answers, and so how its guards' rejections are shaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Called by browser-based clients: OAuth JSON errors and CORS.
+    Public,
+    /// Server to server (`/introspect`): OAuth JSON errors, no CORS.
+    Private,
+    /// Pages a person sees (`/authorize`, the sign-in callback): HTML errors, no CORS.
+    Page,
+}
+
 /// Build the router. Paths: the three metadata URLs (AS-3), then the endpoints under the
 /// issuer's path.
 pub(crate) fn router<S>(inner: Arc<Inner>) -> Router<S>
@@ -30,6 +54,9 @@ where
     S: Clone + Send + Sync + 'static,
 {
     let c = &inner.config;
+    let limit = c.max_body_bytes;
+    let timeout = c.request_timeout;
+    let guard = |route: MethodRouter<Arc<Inner>>, kind: Kind| guard(route, kind, limit, timeout);
     let mut router = Router::new();
 
     // Exactly the URLs clients try (core's X-6 builder): RFC 8414 inserted, OIDC inserted and,
@@ -44,38 +71,134 @@ where
         } else {
             get(metadata::openid)
         };
-        router = router.route(url.path(), document.options(preflight));
+        router = router.route(url.path(), guard(document.options(cors_only), Kind::Public));
     }
 
     router = router
         .route(
             &c.path("/authorize"),
-            get(authorize::get).post(authorize::post),
+            guard(get(authorize::get).post(authorize::post), Kind::Page),
         )
-        .route(&c.path("/token"), post(token::handle).options(preflight))
-        .route(&c.path("/revoke"), post(revoke::handle).options(preflight))
-        .route(&c.path("/jwks.json"), get(jwks::handle).options(preflight));
+        .route(
+            &c.path("/token"),
+            guard(post(token::handle).options(cors_only), Kind::Public),
+        )
+        .route(
+            &c.path("/revoke"),
+            guard(post(revoke::handle).options(cors_only), Kind::Public),
+        )
+        .route(
+            &c.path("/jwks.json"),
+            guard(get(jwks::handle).options(cors_only), Kind::Public),
+        );
     if inner.login.redirect().is_some() {
-        router = router.route(&c.path(authorize::CALLBACK_PATH), get(callback::get));
-    }
-    if c.dynamic_registration {
         router = router.route(
-            &c.path("/register"),
-            post(register::handle).options(preflight),
+            &c.path(authorize::CALLBACK_PATH),
+            guard(get(callback::get), Kind::Page),
         );
     }
+    if c.dynamic_registration {
+        // Registration documents are small: a cap of its own inside the router's.
+        let route = post(register::handle)
+            .options(cors_only)
+            .layer::<_, Infallible>(RequestBodyLimitLayer::new(
+                limit.min(register::MAX_BODY_BYTES),
+            ));
+        router = router.route(&c.path("/register"), guard(route, Kind::Public));
+    }
     if !c.introspection_clients.is_empty() {
-        router = router.route(&c.path("/introspect"), post(introspect::handle));
+        router = router.route(
+            &c.path("/introspect"),
+            guard(post(introspect::handle), Kind::Private),
+        );
     }
 
-    let limit = c.max_body_bytes;
-    let router = router.layer(DefaultBodyLimit::max(limit));
     let router = if c.loopback {
         router.layer(axum::middleware::from_fn(loopback_host_guard))
     } else {
         router
     };
     router.with_state(inner)
+}
+
+/// The tower-http guards of one route (see the module docs for the order).
+fn guard(
+    route: MethodRouter<Arc<Inner>>,
+    kind: Kind,
+    limit: usize,
+    timeout: Duration,
+) -> MethodRouter<Arc<Inner>> {
+    let route = route
+        .layer::<_, Infallible>(RequestBodyLimitLayer::new(limit))
+        .layer::<_, Infallible>(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .layer::<_, Infallible>(axum::middleware::map_response(
+            move |response: Response| async move { shape_rejection(kind, response) },
+        ));
+    if kind == Kind::Public {
+        route.layer::<_, Infallible>(public_cors())
+    } else {
+        route
+    }
+}
+
+/// CORS for the endpoints browser-based clients call (AS-7): any origin, no credentials, the
+/// methods and request headers they use, `WWW-Authenticate` and `Retry-After` readable by the
+/// page; preflights cached for a day. No `Vary`: the answer does not depend on the origin.
+fn public_cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("mcp-protocol-version"),
+        ])
+        .expose_headers([header::WWW_AUTHENTICATE, header::RETRY_AFTER])
+        .max_age(Duration::from_secs(86_400))
+        .vary([])
+}
+
+/// `OPTIONS` is routed (so a 405's `Allow` lists it) but never reaches here: the CORS layer
+/// answers every preflight itself.
+async fn cors_only() -> StatusCode {
+    StatusCode::OK
+}
+
+/// A guard's bare rejection (tower-http's plain-text 413, or the timeout's empty 503) in the
+/// endpoint's shape; every other response passes unchanged. An endpoint's own errors always
+/// carry a `Content-Type`.
+fn shape_rejection(kind: Kind, response: Response) -> Response {
+    let bare = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_none_or(|t| t.as_bytes().starts_with(b"text/plain"));
+    if !bare {
+        return response;
+    }
+    match (response.status(), kind) {
+        (StatusCode::PAYLOAD_TOO_LARGE, Kind::Page) => authorize::error_page(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Bad request",
+            "The form was too large.",
+        ),
+        (StatusCode::PAYLOAD_TOO_LARGE, _) => too_large().into_response(),
+        (StatusCode::SERVICE_UNAVAILABLE, Kind::Page) => authorize::unavailable_page(),
+        (StatusCode::SERVICE_UNAVAILABLE, _) => {
+            #[cfg(feature = "tracing")]
+            tracing::warn!("request timed out");
+            OAuthError::temporarily_unavailable().into_response()
+        }
+        _ => response,
+    }
+}
+
+/// 413 `invalid_request`: a body over the limit (the layer's, met while reading).
+pub(crate) fn too_large() -> OAuthError {
+    OAuthError::invalid_request("the request body is too large")
+        .with_status(StatusCode::PAYLOAD_TOO_LARGE)
 }
 
 /// On a loopback issuer, a request that names a host (in `Host` or its target) must name a
@@ -97,27 +220,4 @@ async fn loopback_host_guard(
     );
     error.status = StatusCode::FORBIDDEN;
     error.into_response()
-}
-
-/// Answer a CORS preflight.
-async fn preflight() -> Response {
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, POST, OPTIONS"),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("Authorization, Content-Type, MCP-Protocol-Version"),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from_static("86400"),
-    );
-    response
 }

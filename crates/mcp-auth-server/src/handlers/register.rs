@@ -65,13 +65,15 @@ use mcp_auth_core::{Secret, is_scope_token};
 
 use super::State;
 use crate::error::OAuthError;
-use crate::http::{cors, is_json, no_store_json};
+use crate::http::{is_json, no_store_json, read_body};
 use crate::redirect;
 use crate::state::Inner;
 use crate::store::{ClientAuthMethod, ClientRecord, TokenHash};
 use crate::token::{random_id, random_secret};
+use crate::trace::request_span;
 
-/// Largest registration request body (bytes); the router's body limit applies as well.
+/// Largest registration request body (bytes): the route's own `RequestBodyLimitLayer`, inside
+/// the router's.
 pub(crate) const MAX_BODY_BYTES: usize = 16 * 1024;
 /// Most redirect URIs one client may register.
 pub(crate) const MAX_REDIRECT_URIS: usize = 10;
@@ -86,13 +88,11 @@ const MAX_SCOPE_BYTES: usize = 1024;
 /// Most entries in `grant_types` or `response_types`.
 const MAX_TYPES: usize = 10;
 
-/// `POST /register`.
+/// `POST /register`, in span `mcp_auth.register`.
 pub(crate) async fn handle(axum::extract::State(inner): State, request: Request) -> Response {
-    let response = match register(&inner, request).await {
-        Ok(response) => response,
-        Err(error) => error.into_response(),
-    };
-    cors(response)
+    let trace = request_span!("mcp_auth.register", client_id, decision);
+    let result = trace.instrument(register(&inner, request)).await;
+    super::token::decided(&trace, result)
 }
 
 async fn register(inner: &Inner, request: Request) -> Result<Response, OAuthError> {
@@ -102,11 +102,7 @@ async fn register(inner: &Inner, request: Request) -> Result<Response, OAuthErro
             "the body must be application/json",
         ));
     }
-    let limit = inner.config.max_body_bytes.min(MAX_BODY_BYTES);
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        OAuthError::invalid_request("the request body is too large")
-            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
-    })?;
+    let bytes = read_body(body).await?;
     let requested = parse(&bytes)?;
     let (metadata, method) = check_metadata(requested)?;
     let now = inner.now();
@@ -132,6 +128,7 @@ async fn register(inner: &Inner, request: Request) -> Result<Response, OAuthErro
     }
 
     let client_id = random_id()?;
+    crate::trace::Trace::current().record("client_id", &client_id);
     let mut information = ClientInformation::new(client_id.clone(), metadata.clone());
     information.client_id_issued_at = Some(now);
     if let Some(key) = registration_key {
@@ -184,6 +181,7 @@ fn registration_key(metadata: &ClientMetadata) -> Result<TokenHash, OAuthError> 
 /// The `201` answer for a public client: the one just `created`, or the one an identical
 /// registration created before (its own `client_id` and `client_id_issued_at`).
 fn registered(client: &ClientRecord, created: bool) -> Response {
+    crate::trace::Trace::current().record("client_id", &client.client_id);
     let mut information = ClientInformation::new(client.client_id.clone(), client.metadata.clone());
     information.client_id_issued_at = Some(client.issued_at);
     #[cfg(feature = "tracing")]

@@ -17,26 +17,25 @@ use mcp_auth_core::error::ErrorCode;
 
 use super::State;
 use crate::error::OAuthError;
-use crate::http::{cors, read_form};
+use crate::http::read_form;
 use crate::state::Inner;
 use crate::store::TokenHash;
+use crate::trace::request_span;
 
-/// `POST /revoke`.
+/// `POST /revoke`, in span `mcp_auth.revoke`.
 pub(crate) async fn handle(axum::extract::State(inner): State, request: Request) -> Response {
-    let response = match revoke(&inner, request).await {
-        Ok(()) => {
-            let mut r = StatusCode::OK.into_response();
-            r.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            r
-        }
-        Err(error) => error.into_response(),
-    };
-    cors(response)
+    let trace = request_span!("mcp_auth.revoke", client_id, decision);
+    let result = trace.instrument(revoke(&inner, request)).await.map(|()| {
+        let mut r = StatusCode::OK.into_response();
+        r.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        r
+    });
+    super::token::decided(&trace, result)
 }
 
 async fn revoke(inner: &Inner, request: Request) -> Result<(), OAuthError> {
-    let (parts, params) = read_form(inner, request).await?;
+    let (parts, params) = read_form(request).await?;
     let client = crate::client_auth::authenticate(inner, &parts, &params).await?;
     let token = params.require("token")?;
     let now = inner.now();

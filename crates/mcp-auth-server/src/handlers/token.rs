@@ -36,29 +36,54 @@ use mcp_auth_core::pkce::{CodeChallenge, CodeVerifier};
 use super::State;
 use crate::error::OAuthError;
 use crate::form::Params;
-use crate::http::{cors, no_store_json, read_form};
+use crate::http::{no_store_json, read_form};
 use crate::policy::{self, Grant, registered_for};
 use crate::state::Inner;
 use crate::store::{
     ClientRecord, CodeTake, GrantRecord, RefreshRecord, RefreshState, Rotation, TokenHash,
 };
 use crate::token::{TokenResponse, bound_access_token, random_secret};
+use crate::trace::{Trace, request_span};
 
-/// `POST /token`.
+/// `POST /token`, in span `mcp_auth.token`.
 pub(crate) async fn handle(axum::extract::State(inner): State, request: Request) -> Response {
-    let response = match exchange(&inner, request).await {
-        Ok(response) => response,
-        Err(error) => error.into_response(),
-    };
-    cors(response)
+    let trace = request_span!("mcp_auth.token", grant_type, client_id, sub_hash, decision);
+    let result = trace.instrument(exchange(&inner, request)).await;
+    decided(&trace, result)
+}
+
+/// Records `decision` (and `error`) on the endpoint's span and answers.
+pub(crate) fn decided(trace: &Trace, result: Result<Response, OAuthError>) -> Response {
+    match result {
+        Ok(response) if response.status().is_success() => {
+            trace.record("decision", "allow");
+            response
+        }
+        Ok(response) => {
+            // A DPoP nonce round trip or proof refusal: answered, nothing issued.
+            trace.record("decision", "deny");
+            response
+        }
+        Err(error) => {
+            trace.record("decision", "deny");
+            trace.record_error(&error.code);
+            error.into_response()
+        }
+    }
 }
 
 /// The JWT bearer grant type (RFC 7523 §2.1).
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
 async fn exchange(inner: &Inner, request: Request) -> Result<Response, OAuthError> {
-    let (parts, params) = read_form(inner, request).await?;
+    let (parts, params) = read_form(request).await?;
     let grant_type = params.require("grant_type")?;
+    if matches!(
+        grant_type,
+        "authorization_code" | "refresh_token" | "client_credentials" | JWT_BEARER
+    ) {
+        Trace::current().record("grant_type", grant_type);
+    }
     // Refuse unknown (or switched off) grant types before touching client credentials.
     let machine = inner.config.client_credentials;
     #[cfg(feature = "jwt-assertions")]

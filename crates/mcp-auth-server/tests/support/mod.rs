@@ -1,3 +1,3 @@
 //! Shared helpers for this crate's integration tests.
 
-pub(crate) mod webdriver;
+pub(crate) mod chromium;
