@@ -2270,6 +2270,183 @@ mod sqlite_file {
         );
     }
 
+    /// sqlx's migrator over the shipped SQLite scripts: what versions before the rusqlite
+    /// backend did to a database.
+    async fn sqlx_migrator() -> sqlx::migrate::Migrator {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+        sqlx::migrate::Migrator::new(dir).await.unwrap()
+    }
+
+    async fn sqlx_connection(file: &TempDb, create: bool) -> sqlx::SqliteConnection {
+        use sqlx::Connection;
+        let mode = if create { "?mode=rwc" } else { "" };
+        let url = format!("sqlite://{}{mode}", file.path.display());
+        sqlx::SqliteConnection::connect(&url).await.unwrap()
+    }
+
+    async fn versions(conn: &mut sqlx::SqliteConnection) -> Vec<(i64, i64)> {
+        sqlx::query_as("SELECT version, execution_time FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(conn)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_database_migrated_by_sqlx_opens_without_migrating_again() {
+        let file = TempDb::new();
+        {
+            use sqlx::Connection;
+            let mut conn = sqlx_connection(&file, true).await;
+            sqlx_migrator().await.run(&mut conn).await.unwrap();
+            sqlx::query(
+                "INSERT INTO signing_keys (kid, alg, pkcs8, created_at, activates_at) \
+                         VALUES ('k0', 'ES256', X'00', 1, 1)",
+            )
+            .execute(&mut conn)
+            .await
+            .unwrap();
+            conn.close().await.unwrap();
+        }
+        let before = versions(&mut sqlx_connection(&file, false).await).await;
+        assert_eq!(before.len(), 8);
+        let store = SqliteStore::open(&file.path).await.unwrap();
+        assert_eq!(store.list_keys().await.unwrap()[0].kid, "k0");
+        store.put_key(key("k1", NOW)).await.unwrap();
+        store.close().await;
+        // Not one script ran again: the rows are sqlx's, untouched.
+        assert_eq!(
+            versions(&mut sqlx_connection(&file, false).await).await,
+            before
+        );
+    }
+
+    #[tokio::test]
+    async fn sqlx_accepts_a_database_this_store_migrated() {
+        let file = TempDb::new();
+        let store = SqliteStore::open(&file.path).await.unwrap();
+        store.put_key(key("k1", NOW)).await.unwrap();
+        store.close().await;
+        let mut conn = sqlx_connection(&file, false).await;
+        let before = versions(&mut conn).await;
+        assert_eq!(
+            before.iter().map(|v| v.0).collect::<Vec<_>>(),
+            (1..=8).collect::<Vec<_>>()
+        );
+        // Checksums and descriptions match: sqlx's migrator finds nothing to do or complain of.
+        sqlx_migrator().await.run(&mut conn).await.unwrap();
+        assert_eq!(versions(&mut conn).await, before);
+    }
+
+    #[tokio::test]
+    async fn a_changed_or_failed_migration_is_refused() {
+        let file = TempDb::new();
+        SqliteStore::open(&file.path).await.unwrap().close().await;
+        let mut conn = sqlx_connection(&file, false).await;
+        sqlx::query("UPDATE _sqlx_migrations SET checksum = X'00' WHERE version = 3")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let error = SqliteStore::open(&file.path).await.unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "storage error: migration 3 of the SQLite database differs from the one this \
+             mcp-auth-server embeds"
+        );
+        sqlx::query("UPDATE _sqlx_migrations SET success = FALSE WHERE version = 8")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let error = SqliteStore::open(&file.path).await.unwrap_err();
+        assert!(error.to_string().contains("migration 8"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn connect_rejects_urls_it_does_not_understand() {
+        for url in [
+            "postgres://nope",
+            "sqlite://file.db?cache=shared",
+            "sqlite://file.db?mode=rwx",
+            "sqlite://",
+        ] {
+            let error = SqliteStore::connect(url).await.unwrap_err();
+            assert!(
+                error.to_string().contains("invalid SQLite URL"),
+                "{url}: {error}"
+            );
+        }
+        // mode=rw (the default) does not create a missing file.
+        let file = TempDb::new();
+        let url = format!("sqlite://{}", file.path.display());
+        assert!(SqliteStore::connect(&url).await.is_err());
+        assert!(!file.path.exists());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_failing_write_in_a_group_commit_fails_alone() {
+        let file = TempDb::new();
+        let store = SqliteStore::open(&file.path).await.unwrap();
+        store
+            .put_code(code("taken", "grant-0", NOW + 60))
+            .await
+            .unwrap();
+        // Writes arriving together share transactions; the duplicates must fail by themselves.
+        let writes: Vec<_> = (0..48)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    if i % 4 == 0 {
+                        store.put_code(code("taken", "grant-0", NOW + 60)).await
+                    } else {
+                        let id = format!("grant-{i}");
+                        store
+                            .create_grant(
+                                grant(&id, NOW + 86_400),
+                                Some(refresh(&format!("rt-{i}"), &id, NOW + 3_600)),
+                            )
+                            .await
+                    }
+                })
+            })
+            .collect();
+        for (i, write) in writes.into_iter().enumerate() {
+            let result = write.await.unwrap();
+            assert_eq!(result.is_err(), i % 4 == 0, "write {i}: {result:?}");
+        }
+        for i in (0..48).filter(|i| i % 4 != 0) {
+            assert!(
+                store
+                    .get_refresh(&TokenHash::of(&format!("rt-{i}")))
+                    .await
+                    .unwrap()
+                    .is_some(),
+                "grant {i}"
+            );
+        }
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn calls_after_close_fail_and_writes_before_it_are_kept() {
+        let file = TempDb::new();
+        let store = SqliteStore::open(&file.path).await.unwrap();
+        let clone = store.clone();
+        let writes: Vec<_> = (0..20)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move { store.put_key(key(&format!("k{i}"), NOW + i)).await })
+            })
+            .collect();
+        for write in writes {
+            write.await.unwrap().unwrap();
+        }
+        store.close().await;
+        assert!(clone.list_keys().await.is_err());
+        assert!(clone.put_key(key("late", NOW)).await.is_err());
+        let again = SqliteStore::open(&file.path).await.unwrap();
+        assert_eq!(again.list_keys().await.unwrap().len(), 20);
+        again.close().await;
+    }
+
     #[tokio::test]
     async fn debug_shows_the_location_and_no_records() {
         let file = TempDb::new();

@@ -1,13 +1,12 @@
 //! Versioned schemas for the SQL backends: the migrations embedded in the binary
 //! (`migrations/sqlite/*.sql`, `migrations/postgres/*.sql`), applied at start and recorded in
 //! sqlx's `_sqlx_migrations` table, and the refusal to run on a schema newer than the binary.
+//!
+//! PostgreSQL migrates through sqlx's migrator. SQLite (driven by rusqlite) has its own small
+//! runner, [`run_sqlite`], which keeps sqlx's table and checksums (SHA-384 of the script), so
+//! that a database migrated by either opens with the other.
 
 use std::borrow::Cow;
-use std::future::Future;
-use std::pin::Pin;
-
-use sqlx::error::BoxDynError;
-use sqlx::migrate::{Migrate, Migration, MigrationSource, MigrationType, Migrator};
 
 use super::StoreError;
 
@@ -75,29 +74,41 @@ pub(super) const POSTGRES: &[Embedded] = &[
     ),
 ];
 
+/// A migration script as checksummed: checksums must not depend on how git checked the file
+/// out.
+fn normalized(sql: &'static str) -> Cow<'static, str> {
+    if sql.contains('\r') {
+        Cow::Owned(sql.replace("\r\n", "\n"))
+    } else {
+        Cow::Borrowed(sql)
+    }
+}
+
 /// A set of embedded migrations as sqlx's [`MigrationSource`].
+#[cfg(feature = "postgres")]
 #[derive(Debug)]
 struct Source(&'static [Embedded]);
 
-impl MigrationSource<'static> for Source {
+#[cfg(feature = "postgres")]
+impl sqlx::migrate::MigrationSource<'static> for Source {
     fn resolve(
         self,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<Migration>, BoxDynError>> + Send + 'static>> {
+    ) -> std::pin::Pin<
+        Box<
+            dyn Future<Output = Result<Vec<sqlx::migrate::Migration>, sqlx::error::BoxDynError>>
+                + Send
+                + 'static,
+        >,
+    > {
         let migrations = self
             .0
             .iter()
             .map(|&(version, description, sql)| {
-                // Checksums must not depend on how git checked the file out.
-                let sql = if sql.contains('\r') {
-                    Cow::Owned(sql.replace("\r\n", "\n"))
-                } else {
-                    Cow::Borrowed(sql)
-                };
-                Migration::new(
+                sqlx::migrate::Migration::new(
                     version,
                     Cow::Borrowed(description),
-                    MigrationType::Simple,
-                    sql,
+                    sqlx::migrate::MigrationType::Simple,
+                    normalized(sql),
                     false,
                 )
             })
@@ -124,15 +135,16 @@ pub(super) fn newer_schema(applied: i64, known: i64) -> String {
 /// the other; SQLite: its write lock). Refuses, changing nothing, when the database has a
 /// migration newer than any this binary knows: an older server must not write to a schema it
 /// does not understand.
+#[cfg(feature = "postgres")]
 pub(super) async fn run<C>(
     conn: &mut C,
     embedded: &'static [Embedded],
     backend: &'static str,
 ) -> Result<(), StoreError>
 where
-    C: Migrate + Send,
+    C: sqlx::migrate::Migrate + Send,
 {
-    let mut migrator = Migrator::new(Source(embedded))
+    let mut migrator = sqlx::migrate::Migrator::new(Source(embedded))
         .await
         .map_err(|e| StoreError::with_source("cannot load the embedded migrations", e))?;
     let failed = |e| StoreError::with_source(format!("cannot migrate the {backend} database"), e);
@@ -153,6 +165,86 @@ where
     .await;
     let unlocked = conn.unlock().await.map_err(failed);
     checked.and(unlocked)
+}
+
+/// sqlx's version table, as sqlx's SQLite driver creates it.
+#[cfg(feature = "sqlite")]
+const SQLITE_TABLE: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations ( \
+    version BIGINT PRIMARY KEY, \
+    description TEXT NOT NULL, \
+    installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, \
+    success BOOLEAN NOT NULL, \
+    checksum BLOB NOT NULL, \
+    execution_time BIGINT NOT NULL)";
+
+/// Bring the SQLite database behind `conn` to the newest schema in [`SQLITE`], in one
+/// `BEGIN IMMEDIATE` transaction (SQLite's write lock is the migration lock: processes opening
+/// one file at once migrate one after the other, and a failed script leaves nothing behind).
+/// Refuses, changing nothing, a database with a migration newer than any this binary knows, one
+/// whose earlier migration failed (sqlx's "dirty"), and one where an applied migration's
+/// checksum differs from the embedded script's.
+#[cfg(feature = "sqlite")]
+pub(super) fn run_sqlite(conn: &mut rusqlite::Connection) -> Result<(), StoreError> {
+    use sha2::{Digest, Sha384};
+
+    let failed = |e| StoreError::with_source("cannot migrate the SQLite database", e);
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(failed)?;
+    tx.execute_batch(SQLITE_TABLE).map_err(failed)?;
+    let applied = {
+        let mut statement = tx
+            .prepare("SELECT version, checksum, success FROM _sqlx_migrations ORDER BY version")
+            .map_err(failed)?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, Vec<u8>>(1)?,
+                    row.get::<_, bool>(2)?,
+                ))
+            })
+            .map_err(failed)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(failed)?
+    };
+    let known = latest(SQLITE);
+    if let Some(newest) = applied.iter().map(|m| m.0).max()
+        && newest > known
+    {
+        return Err(StoreError::new(newer_schema(newest, known)));
+    }
+    if let Some((version, _, _)) = applied.iter().find(|m| !m.2) {
+        return Err(StoreError::new(format!(
+            "migration {version} of the SQLite database failed earlier (the database is dirty): \
+             repair or restore it"
+        )));
+    }
+    for &(version, description, sql) in SQLITE {
+        let sql = normalized(sql);
+        let checksum = Sha384::digest(sql.as_bytes());
+        match applied.iter().find(|m| m.0 == version) {
+            Some((_, stored, _)) if stored.as_slice() == checksum.as_slice() => {}
+            Some(_) => {
+                return Err(StoreError::new(format!(
+                    "migration {version} of the SQLite database differs from the one this \
+                     mcp-auth-server embeds"
+                )));
+            }
+            None => {
+                let started = std::time::Instant::now();
+                tx.execute_batch(&sql).map_err(failed)?;
+                let elapsed = i64::try_from(started.elapsed().as_nanos()).unwrap_or(i64::MAX);
+                tx.execute(
+                    "INSERT INTO _sqlx_migrations \
+                     (version, description, success, checksum, execution_time) \
+                     VALUES (?1, ?2, TRUE, ?3, ?4)",
+                    rusqlite::params![version, description, checksum.as_slice(), elapsed],
+                )
+                .map_err(failed)?;
+            }
+        }
+    }
+    tx.commit().map_err(failed)
 }
 
 #[cfg(test)]

@@ -529,18 +529,27 @@ impl PostgresStore {
     ) -> Result<Rotation, StoreError> {
         let old_bytes = old.as_bytes().as_slice();
         let mut tx = begin(&self.pool).await?;
-        // A token's grant never changes: find it, lock it, then read the token as it is now
-        // (each statement sees what committed before it started).
-        let grant_id: Option<String> =
-            sqlx::query_scalar("SELECT grant_id FROM refresh_tokens WHERE hash = $1")
-                .bind(old_bytes)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_error("cannot read a refresh token"))?;
-        let Some(grant_id) = grant_id else {
-            return Ok(Rotation::Unknown);
-        };
-        let grant = lock_grant(&mut tx, &grant_id).await?;
+        // A token's grant never changes: find it and lock it in one statement, then read the
+        // token as it is now (each statement sees what committed before it started). Four
+        // round trips in all for a rotation: this, the read, one write statement, the commit.
+        let grant = sqlx::query(
+            "SELECT grant_id, expires_at, revoked_at FROM grants \
+             WHERE grant_id = (SELECT grant_id FROM refresh_tokens WHERE hash = $1) \
+             FOR NO KEY UPDATE",
+        )
+        .bind(old_bytes)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error("cannot lock a grant"))?;
+        let grant = grant
+            .map(|row| {
+                Ok::<_, StoreError>((
+                    row.text("grant_id")?,
+                    row.time("expires_at")?,
+                    row.opt_time("revoked_at")?,
+                ))
+            })
+            .transpose()?;
         let row =
             sqlx::query("SELECT state, parent, rotated_at FROM refresh_tokens WHERE hash = $1")
                 .bind(old_bytes)
@@ -548,11 +557,12 @@ impl PostgresStore {
                 .await
                 .map_err(db_error("cannot read a refresh token"))?;
         let Some(row) = row else {
-            // Purged meanwhile.
+            // Unknown, or purged meanwhile.
             return Ok(Rotation::Unknown);
         };
         let state = state_from_name(&row.text("state")?)?;
-        let Some((grant_expires_at, None)) = grant else {
+        // No grant: deleted (the token is as good as revoked).
+        let Some((grant_id, grant_expires_at, None)) = grant else {
             return Ok(Rotation::Revoked);
         };
         if state == RefreshState::Revoked {
@@ -585,27 +595,32 @@ impl PostgresStore {
                 Rotation::Reused { grant_id }
             }
         } else {
-            // The first use of a successor supersedes its unused siblings: one live branch.
-            if let Some(parent) = row.opt_hash("parent")? {
-                sqlx::query(
-                    "UPDATE refresh_tokens SET state = 'rotated' \
-                     WHERE parent = $2 AND hash <> $1 AND state = 'active'",
-                )
-                .bind(old_bytes)
-                .bind(parent.as_bytes().as_slice())
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error("cannot rotate a refresh token"))?;
-            }
+            // One statement: the first use of a successor supersedes its unused siblings (one
+            // live branch), the presented token is rotated, its successor inserted. The three
+            // touch different rows (the successor is new), so one snapshot serves them all.
+            let parent = row.opt_hash("parent")?;
             sqlx::query(
-                "UPDATE refresh_tokens SET state = 'rotated', rotated_at = $2 WHERE hash = $1",
+                "WITH siblings AS (UPDATE refresh_tokens SET state = 'rotated' \
+                     WHERE parent = $3 AND hash <> $1 AND state = 'active'), \
+                 presented AS (UPDATE refresh_tokens SET state = 'rotated', rotated_at = $2 \
+                     WHERE hash = $1) \
+                 INSERT INTO refresh_tokens \
+                 (hash, grant_id, scope, issued_at, expires_at, state, parent, rotated_at, dpop_jkt) \
+                 VALUES ($4, $5, $6, $7, $8, $9, $1, NULL, $10)",
             )
             .bind(old_bytes)
             .bind(to_db(now))
+            .bind(parent.as_ref().map(|p| p.as_bytes().as_slice()))
+            .bind(new.hash.as_bytes().as_slice())
+            .bind(new.grant_id.as_str())
+            .bind(new.scope.as_str())
+            .bind(to_db(new.issued_at))
+            .bind(to_db(new.expires_at))
+            .bind(new.state.as_str())
+            .bind(new.dpop_jkt.as_deref())
             .execute(&mut *tx)
             .await
             .map_err(db_error("cannot rotate a refresh token"))?;
-            insert_refresh(&mut tx, &new).await?;
             Rotation::Rotated
         };
         commit(tx).await?;
@@ -922,27 +937,46 @@ impl Store for PostgresStore {
             {
                 return Err(foreign_refresh());
             }
-            let mut tx = begin(&self.pool).await?;
-            sqlx::query(
+            // One statement, so one round trip and its own transaction: the grant and, when
+            // there is one, its first refresh token (checked against the grant at the
+            // statement's end, as foreign keys are).
+            let sql = if refresh.is_some() {
+                "WITH g AS (INSERT INTO grants \
+                 (grant_id, client_id, subject, scope, resource, created_at, expires_at, revoked_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING grant_id) \
+                 INSERT INTO refresh_tokens \
+                 (hash, grant_id, scope, issued_at, expires_at, state, parent, rotated_at, dpop_jkt) \
+                 SELECT $9, g.grant_id, $10, $11, $12, $13, $14, $15, $16 FROM g"
+            } else {
                 "INSERT INTO grants \
                  (grant_id, client_id, subject, scope, resource, created_at, expires_at, revoked_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(grant.grant_id.as_str())
-            .bind(grant.client_id.as_str())
-            .bind(grant.subject.as_str())
-            .bind(grant.scope.as_str())
-            .bind(grant.resource.as_str())
-            .bind(to_db(grant.created_at))
-            .bind(to_db(grant.expires_at))
-            .bind(grant.revoked_at.map(to_db))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error("cannot store a grant"))?;
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            };
+            let mut query = sqlx::query(sql)
+                .bind(grant.grant_id.as_str())
+                .bind(grant.client_id.as_str())
+                .bind(grant.subject.as_str())
+                .bind(grant.scope.as_str())
+                .bind(grant.resource.as_str())
+                .bind(to_db(grant.created_at))
+                .bind(to_db(grant.expires_at))
+                .bind(grant.revoked_at.map(to_db));
             if let Some(refresh) = &refresh {
-                insert_refresh(&mut tx, refresh).await?;
+                query = query
+                    .bind(refresh.hash.as_bytes().as_slice())
+                    .bind(refresh.scope.as_str())
+                    .bind(to_db(refresh.issued_at))
+                    .bind(to_db(refresh.expires_at))
+                    .bind(refresh.state.as_str())
+                    .bind(refresh.parent.as_ref().map(|p| p.as_bytes().as_slice()))
+                    .bind(refresh.rotated_at.map(to_db))
+                    .bind(refresh.dpop_jkt.as_deref());
             }
-            commit(tx).await
+            query
+                .execute(&self.pool)
+                .await
+                .map_err(db_error("cannot store a grant"))?;
+            Ok(())
         })
     }
 

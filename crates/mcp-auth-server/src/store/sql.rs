@@ -11,7 +11,11 @@ use super::{
     UpstreamTokenRecord, Window,
 };
 
-pub(super) fn db_error(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+/// Wrap a driver error (sqlx, rusqlite) with what was being done.
+pub(super) fn db_error<E>(context: &'static str) -> impl FnOnce(E) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
     move |e| StoreError::with_source(context, e)
 }
 
@@ -71,6 +75,7 @@ pub(super) trait Columns {
 }
 
 /// Implements [`Columns`] for a sqlx row type.
+#[cfg(feature = "postgres")]
 macro_rules! impl_columns {
     ($row:ty) => {
         impl $crate::store::sql::Columns for $row {
@@ -108,6 +113,7 @@ macro_rules! impl_columns {
         }
     };
 }
+#[cfg(feature = "postgres")]
 pub(super) use impl_columns;
 
 fn hash_from_bytes(bytes: &[u8]) -> Result<TokenHash, StoreError> {

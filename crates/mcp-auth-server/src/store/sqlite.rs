@@ -1,24 +1,20 @@
-//! [`SqliteStore`]: the embedded, persistent backend (sqlx on SQLite, migrations embedded).
+//! [`SqliteStore`]: the embedded, persistent backend (rusqlite: one writer thread with group
+//! commit, reads on the caller's thread; migrations embedded).
 
 use std::fmt;
-use std::path::Path;
-use std::str::FromStr;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use sqlx::sqlite::SqliteConnection;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
-};
-use sqlx::{Sqlite, Transaction};
+use rusqlite::{Connection, OpenFlags, Params, Row, params};
 
-use super::group_commit::GroupCommit;
+use super::group_commit::{Commit, Writer, closed};
 use super::memory::{foreign_refresh, merge_scopes};
 use super::sql::{
     Columns, client_columns, client_from_row, code_columns, code_from_row, consent_from_row,
-    db_error, flow_from_row, from_db, grant_columns, grant_from_row, impl_columns, key_from_row,
-    refresh_columns, refresh_from_row, serialize_client, state_from_name, to_db, upstream_columns,
+    db_error, flow_from_row, from_db, grant_columns, grant_from_row, key_from_row, refresh_columns,
+    refresh_from_row, serialize_client, state_from_name, to_db, upstream_columns,
     upstream_from_row, window_from,
 };
 use super::{
@@ -28,23 +24,30 @@ use super::{
     migrate,
 };
 
-/// Connections per pool: SQLite has one writer at a time, a few readers are plenty.
-const MAX_CONNECTIONS: u32 = 4;
-/// Connections for the short-lived writes (see `SqliteStore::light`).
-const LIGHT_CONNECTIONS: u32 = 2;
-/// How long a statement waits for another connection's write lock before failing.
+/// Idle read connections kept open (more are opened while more tasks read at once).
+const IDLE_READERS: usize = 4;
+/// Prepared statements cached per connection: every statement the store runs.
+const STATEMENT_CACHE: usize = 96;
+/// How long a statement waits for another connection's (or process's) write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A SQLite store: the persistent default. Everything survives a restart.
 ///
 /// - The schema is embedded in the binary and migrated on open (`migrations/*.sql`, tracked in
-///   sqlx's `_sqlx_migrations` table); opening an up-to-date database again is a no-op.
-/// - Files are opened in WAL mode with a 5 s busy timeout and foreign keys on, through a pool
-///   of 4 connections, so that several processes or tasks can share one file.
+///   sqlx's `_sqlx_migrations` table, so databases made by earlier versions open); opening an
+///   up-to-date database again is a no-op.
+/// - Files are opened in WAL mode with a 5 s busy timeout and foreign keys on, so that several
+///   processes can share one file.
+/// - Every write goes to one writer thread that owns the writing connection and commits the
+///   writes queued at that moment together, in one `BEGIN IMMEDIATE` transaction and one
+///   `fsync` (group commit: concurrent grants share a commit); each call is answered once its
+///   transaction has committed. Reads run on the calling task's thread on a small pool of read
+///   connections (in WAL mode they never wait for the writer). Statements are prepared once
+///   per connection.
 /// - [`take_code`](Store::take_code) is one conditional `UPDATE … RETURNING`;
 ///   [`rotate_refresh`](Store::rotate_refresh), [`revoke_grant`](Store::revoke_grant),
 ///   [`put_consent`](Store::put_consent) and [`purge_expired`](Store::purge_expired) each run in
-///   one `BEGIN IMMEDIATE` transaction.
+///   one transaction (as does every write).
 /// - Hashes are stored as 32-byte BLOBs, client metadata as JSON text, times as INTEGER
 ///   (times beyond `i64::MAX` are stored as `i64::MAX`).
 ///
@@ -79,25 +82,38 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// ```
 #[derive(Clone)]
 pub struct SqliteStore {
-    /// Durable writes (grants, refresh rotation, revocation, clients, consents, keys, upstream
-    /// tokens) and reads: commits at the chosen [`Durability`].
-    pool: SqlitePool,
-    /// Short-lived writes (codes, browser flows, rate-limit windows, leases): commits without
-    /// their own `fsync` (`synchronous=NORMAL`). The next durable commit makes them durable
-    /// too (the WAL is written in order), so they are lost only with the power or the OS, and
-    /// then only what a retry recovers: a code or a sign-in in progress, a counter.
-    light: SqlitePool,
-    /// The hot durable writes (a grant, a rotation), committed in groups on `pool`.
-    durable: GroupCommit,
-    location: Arc<str>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Every write: durable ones (grants, refresh rotation, revocation, clients, consents,
+    /// keys, upstream tokens) commit at the chosen [`Durability`]; short-lived ones (codes,
+    /// browser flows, rate-limit windows, leases) commit without their own `fsync`
+    /// (`synchronous=NORMAL`). The next durable commit makes them durable too (the WAL is
+    /// written in order), so they are lost only with the power or the OS, and then only what a
+    /// retry recovers: a code or a sign-in in progress, a counter.
+    writer: Writer,
+    readers: Readers,
+    closed: AtomicBool,
+    location: Box<str>,
+}
+
+/// Where reads run.
+enum Readers {
+    /// A file: idle read connections, opened as needed.
+    Pool {
+        path: PathBuf,
+        idle: Mutex<Vec<Connection>>,
+    },
+    /// An in-memory database: its one connection, shared with the writer thread.
+    Shared(Arc<Mutex<Connection>>),
 }
 
 impl fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqliteStore")
-            .field("location", &self.location)
-            .field("connections", &self.pool.size())
-            .finish()
+            .field("location", &self.inner.location)
+            .finish_non_exhaustive()
     }
 }
 
@@ -109,14 +125,24 @@ pub enum Durability {
     /// token, a rotation, a revocation, a client, a consent, a key, upstream tokens) is on disk
     /// before the call returns, and with it every short-lived write before it (codes, browser
     /// flows, rate-limit windows, leases, which commit without an `fsync` of their own). Costs
-    /// one `fsync` per durable commit, which is most of a grant's CPU and time on ordinary
-    /// disks: one per authorization-code grant, one per refresh.
+    /// one `fsync` per durable commit, shared by the durable writes that arrive together
+    /// (group commit): at most one per authorization-code grant, one per refresh.
     #[default]
     Full,
     /// `synchronous=NORMAL` in WAL mode: commits survive a crash of the process, but the last
     /// ones may be lost on power failure (the database is never corrupted). A lost rotation
     /// means a refresh token that was already exchanged is accepted once more.
     Normal,
+}
+
+/// What to open.
+enum Target {
+    File {
+        path: PathBuf,
+        create: bool,
+        read_only: bool,
+    },
+    Memory,
 }
 
 impl SqliteStore {
@@ -131,369 +157,561 @@ impl SqliteStore {
         path: impl AsRef<Path>,
         durability: Durability,
     ) -> Result<Self, StoreError> {
-        let synchronous = match durability {
-            Durability::Full => SqliteSynchronous::Full,
-            Durability::Normal => SqliteSynchronous::Normal,
+        let target = Target::File {
+            path: path.as_ref().to_owned(),
+            create: true,
+            read_only: false,
         };
-        let options = SqliteConnectOptions::new()
-            .filename(path.as_ref())
-            .create_if_missing(true)
-            .synchronous(synchronous);
-        Self::with_options(options, false).await
+        Self::start(target, durability).await
     }
 
-    /// Connect with a sqlx SQLite URL (`sqlite://path/to/file.db?mode=rwc`, `sqlite::memory:`)
-    /// and migrate. The URL decides whether a missing file is created (`mode=rwc`); WAL, the
-    /// busy timeout and foreign keys are set as by [`open`](Self::open). An in-memory database
-    /// lives as long as the returned store (and its clones).
+    /// Connect with a SQLite URL as sqlx writes them (`sqlite://path/to/file.db?mode=rwc`,
+    /// `sqlite:file.db`, `sqlite::memory:`) and migrate. The URL's `mode` decides whether a
+    /// missing file is created (`rwc`; `rw`, the default, requires it to exist; `ro` opens it read
+    /// only; `memory` is an in-memory database). WAL, the busy timeout and foreign keys are set
+    /// as by [`open`](Self::open). An in-memory database lives as long as the returned store
+    /// (and its clones).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError::with_source("invalid SQLite URL", e))?;
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        Self::with_options(options, in_memory).await
+        Self::start(parse_url(url)?, Durability::Full).await
     }
 
-    /// Use an existing pool and migrate it (kept private so sqlx stays out of the public API).
-    async fn from_pool(pool: SqlitePool, light: SqlitePool) -> Result<Self, StoreError> {
-        let location = pool.connect_options().get_filename().display().to_string();
-        migrate(&pool).await?;
+    /// Finish the writes already queued, then close every connection (graceful shutdown).
+    /// Later calls on this store or its clones fail.
+    pub async fn close(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+        if let Readers::Pool { idle, .. } = &self.inner.readers {
+            idle.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        }
+        self.inner.writer.close().await;
+    }
+
+    async fn start(target: Target, durability: Durability) -> Result<Self, StoreError> {
+        let synchronous = match durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        let (location, readers, open): (String, _, Box<dyn FnOnce() -> _ + Send>) = match target {
+            Target::File {
+                path,
+                create,
+                read_only,
+            } => {
+                let mut flags = OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+                flags |= if read_only {
+                    OpenFlags::SQLITE_OPEN_READ_ONLY
+                } else if create {
+                    OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+                } else {
+                    OpenFlags::SQLITE_OPEN_READ_WRITE
+                };
+                let location = path.display().to_string();
+                let writer_path = path.clone();
+                let readers = Readers::Pool {
+                    path,
+                    idle: Mutex::new(Vec::new()),
+                };
+                let open = move || {
+                    Connection::open_with_flags(&writer_path, flags)
+                        .map_err(db_error("cannot open the SQLite database"))
+                };
+                (location, Some(readers), Box::new(open))
+            }
+            Target::Memory => {
+                let open = || {
+                    Connection::open_in_memory()
+                        .map_err(db_error("cannot open the SQLite database"))
+                };
+                (":memory:".to_owned(), None, Box::new(open))
+            }
+        };
+        let (writer, conn) = Writer::start(
+            move || {
+                let mut conn = open()?;
+                configure(&conn)?;
+                conn.execute_batch(match synchronous {
+                    "FULL" => "PRAGMA synchronous = FULL",
+                    _ => "PRAGMA synchronous = NORMAL",
+                })
+                .map_err(db_error("cannot configure the SQLite database"))?;
+                migrate::run_sqlite(&mut conn)?;
+                Ok(conn)
+            },
+            synchronous,
+        )
+        .await?;
+        let readers = readers.unwrap_or(Readers::Shared(conn));
         Ok(Self {
-            durable: GroupCommit::new(pool.clone()),
-            pool,
-            light,
-            location: location.into(),
+            inner: Arc::new(Inner {
+                writer,
+                readers,
+                closed: AtomicBool::new(false),
+                location: location.into(),
+            }),
         })
     }
 
-    /// Close every connection, waiting for those in use to be returned (graceful shutdown).
-    /// Later calls on this store or its clones fail.
-    pub async fn close(&self) {
-        self.light.close().await;
-        self.pool.close().await;
-    }
-
-    async fn with_options(
-        options: SqliteConnectOptions,
-        in_memory: bool,
-    ) -> Result<Self, StoreError> {
-        let options = options
-            .journal_mode(SqliteJournalMode::Wal)
-            .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
-        let mut pool = SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS);
-        if in_memory {
-            // The database goes away with its last connection: keep one open for good.
-            pool = pool
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None);
+    /// Run `write` on the writer thread; its result once its transaction has committed.
+    async fn write<T, F>(&self, commit: Commit, write: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(closed());
         }
-        let pool = pool
-            .connect_with(options.clone())
-            .await
-            .map_err(|e| StoreError::with_source("cannot open the SQLite database", e))?;
-        let light = if in_memory {
-            // One in-memory database: a second pool would open another one.
-            pool.clone()
-        } else {
-            SqlitePoolOptions::new()
-                .max_connections(LIGHT_CONNECTIONS)
-                .connect_lazy_with(options.synchronous(SqliteSynchronous::Normal))
-        };
-        Self::from_pool(pool, light).await
+        self.inner.writer.run(commit, write).await
+    }
+
+    /// Run `read` on a read connection, on this thread (WAL readers do not wait for the
+    /// writer; they see every committed write).
+    fn read<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(closed());
+        }
+        match &self.inner.readers {
+            Readers::Shared(conn) => read(&conn.lock().unwrap_or_else(PoisonError::into_inner)),
+            Readers::Pool { path, idle } => {
+                let idle_conn = idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+                let conn = match idle_conn {
+                    Some(conn) => conn,
+                    None => open_reader(path)?,
+                };
+                let result = read(&conn);
+                let mut idle = idle.lock().unwrap_or_else(PoisonError::into_inner);
+                if idle.len() < IDLE_READERS && !self.inner.closed.load(Ordering::Acquire) {
+                    idle.push(conn);
+                }
+                result
+            }
+        }
     }
 }
 
-async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
-    let mut conn = pool
-        .acquire()
-        .await
+/// The settings of every connection: WAL, the busy timeout, foreign keys, the statement cache.
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    let failed = db_error("cannot configure the SQLite database");
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(failed)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    // Answers the mode now in force ("memory" for an in-memory database).
+    conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+        .map_err(db_error("cannot configure the SQLite database"))?;
+    conn.execute_batch("PRAGMA foreign_keys = ON")
+        .map_err(db_error("cannot configure the SQLite database"))
+}
+
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags)
         .map_err(db_error("cannot open the SQLite database"))?;
-    migrate::run(&mut *conn, migrate::SQLITE, "SQLite").await
+    configure(&conn)?;
+    conn.execute_batch("PRAGMA query_only = ON")
+        .map_err(db_error("cannot configure the SQLite database"))?;
+    Ok(conn)
 }
 
-impl_columns!(SqliteRow);
-
-async fn begin_immediate(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, StoreError> {
-    pool.begin_with("BEGIN IMMEDIATE")
-        .await
-        .map_err(db_error("cannot start a transaction"))
+/// A sqlx-style SQLite URL: `sqlite://PATH` or `sqlite:PATH`, with `?mode=ro|rw|rwc|memory`;
+/// `sqlite::memory:` is an in-memory database.
+fn parse_url(url: &str) -> Result<Target, StoreError> {
+    let invalid = |why: &str| StoreError::new(format!("invalid SQLite URL: {why}"));
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| invalid("expected sqlite://PATH or sqlite::memory:"))?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let mut mode = "rw";
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("mode", value)) => mode = value,
+            _ => return Err(invalid("the only parameter understood is mode")),
+        }
+    }
+    if path == ":memory:" || mode == "memory" {
+        return Ok(Target::Memory);
+    }
+    if path.is_empty() {
+        return Err(invalid("no file name"));
+    }
+    let (create, read_only) = match mode {
+        "rwc" => (true, false),
+        "rw" => (false, false),
+        "ro" => (false, true),
+        _ => return Err(invalid("mode is one of ro, rw, rwc, memory")),
+    };
+    Ok(Target::File {
+        path: PathBuf::from(path),
+        create,
+        read_only,
+    })
 }
 
-async fn commit(tx: Transaction<'static, Sqlite>) -> Result<(), StoreError> {
-    tx.commit()
-        .await
-        .map_err(db_error("cannot commit a transaction"))
+// ----- statements -----
+
+impl Columns for Row<'_> {
+    fn int(&self, column: &str) -> Result<i64, StoreError> {
+        self.get(column)
+            .map_err(db_error("cannot read a stored number"))
+    }
+    fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError> {
+        self.get(column)
+            .map_err(db_error("cannot read a stored number"))
+    }
+    fn text(&self, column: &str) -> Result<String, StoreError> {
+        self.get(column)
+            .map_err(db_error("cannot read a stored text"))
+    }
+    fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError> {
+        self.get(column)
+            .map_err(db_error("cannot read a stored text"))
+    }
+    fn bytes(&self, column: &str) -> Result<Vec<u8>, StoreError> {
+        self.get(column)
+            .map_err(db_error("cannot read stored bytes"))
+    }
+    fn opt_bytes(&self, column: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get(column)
+            .map_err(db_error("cannot read stored bytes"))
+    }
+    fn flag(&self, column: &str) -> Result<bool, StoreError> {
+        self.get(column)
+            .map_err(db_error("cannot read a stored flag"))
+    }
 }
 
-async fn insert_refresh(
-    conn: &mut SqliteConnection,
-    refresh: &RefreshRecord,
-) -> Result<(), StoreError> {
-    sqlx::query(
+/// Run a statement (prepared once per connection); the number of rows it changed.
+fn execute(
+    conn: &Connection,
+    sql: &'static str,
+    params: impl Params,
+    context: &'static str,
+) -> Result<usize, StoreError> {
+    conn.prepare_cached(sql)
+        .and_then(|mut statement| statement.execute(params))
+        .map_err(db_error(context))
+}
+
+/// The first row of a query, mapped.
+fn query_one<T>(
+    conn: &Connection,
+    sql: &'static str,
+    params: impl Params,
+    context: &'static str,
+    map: impl FnOnce(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    let mut statement = conn.prepare_cached(sql).map_err(db_error(context))?;
+    let mut rows = statement.query(params).map_err(db_error(context))?;
+    match rows.next().map_err(db_error(context))? {
+        Some(row) => map(row).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Every row of a query (run to completion: an `UPDATE … RETURNING` is done when this returns),
+/// mapped.
+fn query_all<T>(
+    conn: &Connection,
+    sql: &'static str,
+    params: impl Params,
+    context: &'static str,
+    mut map: impl FnMut(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut statement = conn.prepare_cached(sql).map_err(db_error(context))?;
+    let mut rows = statement.query(params).map_err(db_error(context))?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(db_error(context))? {
+        out.push(map(row)?);
+    }
+    Ok(out)
+}
+
+fn blob(hash: &TokenHash) -> &[u8] {
+    hash.as_bytes().as_slice()
+}
+
+fn insert_refresh(conn: &Connection, refresh: &RefreshRecord) -> Result<(), StoreError> {
+    execute(
+        conn,
         "INSERT INTO refresh_tokens \
          (hash, grant_id, scope, issued_at, expires_at, state, parent, rotated_at, dpop_jkt) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )
-    .bind(refresh.hash.as_bytes().as_slice())
-    .bind(refresh.grant_id.as_str())
-    .bind(refresh.scope.as_str())
-    .bind(to_db(refresh.issued_at))
-    .bind(to_db(refresh.expires_at))
-    .bind(refresh.state.as_str())
-    .bind(refresh.parent.as_ref().map(|p| p.as_bytes().as_slice()))
-    .bind(refresh.rotated_at.map(to_db))
-    .bind(refresh.dpop_jkt.as_deref())
-    .execute(&mut *conn)
-    .await
-    .map_err(db_error("cannot store a refresh token"))?;
+        params![
+            blob(&refresh.hash),
+            refresh.grant_id,
+            refresh.scope,
+            to_db(refresh.issued_at),
+            to_db(refresh.expires_at),
+            refresh.state.as_str(),
+            refresh.parent.as_ref().map(blob),
+            refresh.rotated_at.map(to_db),
+            refresh.dpop_jkt,
+        ],
+        "cannot store a refresh token",
+    )?;
     Ok(())
 }
 
-/// Revoke a grant and its family inside `tx`; whether the grant was active at `now` before.
-async fn revoke_family(
-    conn: &mut SqliteConnection,
-    grant_id: &str,
-    now: u64,
-) -> Result<bool, StoreError> {
-    let row = sqlx::query("SELECT expires_at, revoked_at FROM grants WHERE grant_id = ?1")
-        .bind(grant_id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_error("cannot read a grant"))?;
-    let Some(row) = row else {
+/// Revoke a grant and its family inside the transaction; whether the grant was active at `now`
+/// before.
+fn revoke_family(conn: &Connection, grant_id: &str, now: u64) -> Result<bool, StoreError> {
+    let Some((expires_at, revoked_at)) = query_one(
+        conn,
+        "SELECT expires_at, revoked_at FROM grants WHERE grant_id = ?1",
+        [grant_id],
+        "cannot read a grant",
+        |row| Ok((row.time("expires_at")?, row.opt_time("revoked_at")?)),
+    )?
+    else {
         return Ok(false);
     };
-    let was_active = row.opt_time("revoked_at")?.is_none() && now < row.time("expires_at")?;
-    sqlx::query("UPDATE grants SET revoked_at = COALESCE(revoked_at, ?2) WHERE grant_id = ?1")
-        .bind(grant_id)
-        .bind(to_db(now))
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error("cannot revoke a grant"))?;
-    sqlx::query("UPDATE refresh_tokens SET state = 'revoked' WHERE grant_id = ?1")
-        .bind(grant_id)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error("cannot revoke refresh tokens"))?;
+    let was_active = revoked_at.is_none() && now < expires_at;
+    execute(
+        conn,
+        "UPDATE grants SET revoked_at = COALESCE(revoked_at, ?2) WHERE grant_id = ?1",
+        params![grant_id, to_db(now)],
+        "cannot revoke a grant",
+    )?;
+    execute(
+        conn,
+        "UPDATE refresh_tokens SET state = 'revoked' WHERE grant_id = ?1",
+        [grant_id],
+        "cannot revoke refresh tokens",
+    )?;
     Ok(was_active)
 }
 
-/// [`Store::rotate_refresh`] inside the caller's transaction.
-async fn rotate(
-    conn: &mut SqliteConnection,
-    old: TokenHash,
+/// What [`rotate`] reads of the presented token and its grant.
+struct Presented {
+    grant_id: String,
+    state: RefreshState,
+    rotated_at: Option<u64>,
+    grant_revoked: bool,
+    grant_expires_at: Option<u64>,
+}
+
+/// [`Store::rotate_refresh`] inside the writer's transaction.
+fn rotate(
+    conn: &Connection,
+    old: &TokenHash,
     mut new: RefreshRecord,
     now: u64,
     grace: u64,
 ) -> Result<Rotation, StoreError> {
-    let old = &old;
-    {
-        let tx = conn;
-        let row = sqlx::query(
-            "SELECT r.grant_id, r.state, r.parent, r.rotated_at, g.grant_id AS live_grant, \
-             g.revoked_at, g.expires_at \
-             FROM refresh_tokens r LEFT JOIN grants g ON g.grant_id = r.grant_id \
-             WHERE r.hash = ?1",
-        )
-        .bind(old.as_bytes().as_slice())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_error("cannot read a refresh token"))?;
-        let Some(row) = row else {
-            return Ok(Rotation::Unknown);
-        };
-        let grant_id = row.text("grant_id")?;
-        let state = state_from_name(&row.text("state")?)?;
-        let live_grant = row.opt_text("live_grant")?;
-        let grant_revoked = live_grant.is_none() || row.opt_time("revoked_at")?.is_some();
-        if state == RefreshState::Revoked || grant_revoked {
-            return Ok(Rotation::Revoked);
-        }
-        if new.grant_id != grant_id {
-            return Err(foreign_refresh());
-        }
-        new.parent = Some(*old);
-        new.rotated_at = None;
-        let old_bytes = old.as_bytes().as_slice();
-        let outcome = if state == RefreshState::Rotated {
-            let grant_active = now < row.opt_time("expires_at")?.unwrap_or(0);
-            let in_window = row
-                .opt_time("rotated_at")?
-                .is_some_and(|at| grace > 0 && now.saturating_sub(at) <= grace);
-            // (successors, of which used): the grace window needs some and none used.
-            let counts = sqlx::query(
-                "SELECT COUNT(*) AS total, COALESCE(SUM(state <> 'active'), 0) AS used \
-                 FROM refresh_tokens WHERE parent = ?1",
-            )
-            .bind(old_bytes)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_error("cannot read refresh successors"))?;
-            let total = counts.int("total")?;
-            let used = counts.int("used")?;
-            if in_window && grant_active && total > 0 && used == 0 {
-                insert_refresh(tx, &new).await?;
-                Rotation::WithinGrace
-            } else {
-                revoke_family(tx, &grant_id, now).await?;
-                Rotation::Reused { grant_id }
-            }
-        } else {
-            // The first use of a successor supersedes its unused siblings: one live branch.
-            sqlx::query(
-                "UPDATE refresh_tokens SET state = 'rotated' \
-                 WHERE parent = (SELECT parent FROM refresh_tokens WHERE hash = ?1) \
-                 AND hash <> ?1 AND state = 'active'",
-            )
-            .bind(old_bytes)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error("cannot rotate a refresh token"))?;
-            sqlx::query(
-                "UPDATE refresh_tokens SET state = 'rotated', rotated_at = ?2 WHERE hash = ?1",
-            )
-            .bind(old_bytes)
-            .bind(to_db(now))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error("cannot rotate a refresh token"))?;
-            insert_refresh(tx, &new).await?;
-            Rotation::Rotated
-        };
-        Ok(outcome)
+    let presented = query_one(
+        conn,
+        "SELECT r.grant_id, r.state, r.rotated_at, g.grant_id AS live_grant, \
+         g.revoked_at, g.expires_at \
+         FROM refresh_tokens r LEFT JOIN grants g ON g.grant_id = r.grant_id \
+         WHERE r.hash = ?1",
+        [blob(old)],
+        "cannot read a refresh token",
+        |row| {
+            Ok(Presented {
+                grant_id: row.text("grant_id")?,
+                state: state_from_name(&row.text("state")?)?,
+                rotated_at: row.opt_time("rotated_at")?,
+                grant_revoked: row.opt_text("live_grant")?.is_none()
+                    || row.opt_time("revoked_at")?.is_some(),
+                grant_expires_at: row.opt_time("expires_at")?,
+            })
+        },
+    )?;
+    let Some(presented) = presented else {
+        return Ok(Rotation::Unknown);
+    };
+    if presented.state == RefreshState::Revoked || presented.grant_revoked {
+        return Ok(Rotation::Revoked);
     }
+    if new.grant_id != presented.grant_id {
+        return Err(foreign_refresh());
+    }
+    new.parent = Some(*old);
+    new.rotated_at = None;
+    if presented.state == RefreshState::Rotated {
+        let grant_active = now < presented.grant_expires_at.unwrap_or(0);
+        let in_window = presented
+            .rotated_at
+            .is_some_and(|at| grace > 0 && now.saturating_sub(at) <= grace);
+        // (successors, of which used): the grace window needs some and none used.
+        let (total, used) = query_one(
+            conn,
+            "SELECT COUNT(*) AS total, COALESCE(SUM(state <> 'active'), 0) AS used \
+             FROM refresh_tokens WHERE parent = ?1",
+            [blob(old)],
+            "cannot read refresh successors",
+            |row| Ok((row.int("total")?, row.int("used")?)),
+        )?
+        .unwrap_or((0, 0));
+        return Ok(if in_window && grant_active && total > 0 && used == 0 {
+            insert_refresh(conn, &new)?;
+            Rotation::WithinGrace
+        } else {
+            revoke_family(conn, &presented.grant_id, now)?;
+            Rotation::Reused {
+                grant_id: presented.grant_id,
+            }
+        });
+    }
+    // The first use of a successor supersedes its unused siblings: one live branch.
+    execute(
+        conn,
+        "UPDATE refresh_tokens SET state = 'rotated' \
+         WHERE parent = (SELECT parent FROM refresh_tokens WHERE hash = ?1) \
+         AND hash <> ?1 AND state = 'active'",
+        [blob(old)],
+        "cannot rotate a refresh token",
+    )?;
+    execute(
+        conn,
+        "UPDATE refresh_tokens SET state = 'rotated', rotated_at = ?2 WHERE hash = ?1",
+        params![blob(old), to_db(now)],
+        "cannot rotate a refresh token",
+    )?;
+    insert_refresh(conn, &new)?;
+    Ok(Rotation::Rotated)
 }
 
-/// [`Store::create_grant`] inside the caller's transaction.
-async fn insert_grant(
-    conn: &mut SqliteConnection,
-    grant: GrantRecord,
-    refresh: Option<RefreshRecord>,
+/// [`Store::create_grant`] inside the writer's transaction.
+fn insert_grant(
+    conn: &Connection,
+    grant: &GrantRecord,
+    refresh: Option<&RefreshRecord>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    execute(
+        conn,
         "INSERT INTO grants \
          (grant_id, client_id, subject, scope, resource, created_at, expires_at, revoked_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )
-    .bind(grant.grant_id.as_str())
-    .bind(grant.client_id.as_str())
-    .bind(grant.subject.as_str())
-    .bind(grant.scope.as_str())
-    .bind(grant.resource.as_str())
-    .bind(to_db(grant.created_at))
-    .bind(to_db(grant.expires_at))
-    .bind(grant.revoked_at.map(to_db))
-    .execute(&mut *conn)
-    .await
-    .map_err(db_error("cannot store a grant"))?;
-    if let Some(refresh) = &refresh {
-        insert_refresh(conn, refresh).await?;
+        params![
+            grant.grant_id,
+            grant.client_id,
+            grant.subject,
+            grant.scope,
+            grant.resource,
+            to_db(grant.created_at),
+            to_db(grant.expires_at),
+            grant.revoked_at.map(to_db),
+        ],
+        "cannot store a grant",
+    )?;
+    if let Some(refresh) = refresh {
+        insert_refresh(conn, refresh)?;
     }
     Ok(())
 }
 
-impl SqliteStore {
-    async fn purge(&self, now: u64) -> Result<u64, StoreError> {
-        let now = to_db(now);
-        let mut tx = begin_immediate(&self.pool).await?;
-        let mut removed = 0;
-        for statement in [
-            "DELETE FROM codes WHERE expires_at <= ?1",
-            "DELETE FROM refresh_tokens WHERE expires_at <= ?1 \
-             OR grant_id IN (SELECT grant_id FROM grants WHERE expires_at <= ?1)",
-            "DELETE FROM grants WHERE expires_at <= ?1",
-            "DELETE FROM revoked_access_tokens WHERE expires_at <= ?1",
-            "DELETE FROM flows WHERE expires_at <= ?1",
-            "DELETE FROM rate_windows WHERE ends_at <= ?1",
-            "DELETE FROM leases WHERE until <= ?1",
-        ] {
-            removed += sqlx::query(statement)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error("cannot purge expired records"))?
-                .rows_affected();
-        }
-        commit(tx).await?;
-        Ok(removed)
+/// [`Store::purge_expired`] inside the writer's transaction.
+fn purge(conn: &Connection, now: u64) -> Result<u64, StoreError> {
+    let now = to_db(now);
+    let mut removed = 0;
+    for statement in [
+        "DELETE FROM codes WHERE expires_at <= ?1",
+        "DELETE FROM refresh_tokens WHERE expires_at <= ?1 \
+         OR grant_id IN (SELECT grant_id FROM grants WHERE expires_at <= ?1)",
+        "DELETE FROM grants WHERE expires_at <= ?1",
+        "DELETE FROM revoked_access_tokens WHERE expires_at <= ?1",
+        "DELETE FROM flows WHERE expires_at <= ?1",
+        "DELETE FROM rate_windows WHERE ends_at <= ?1",
+        "DELETE FROM leases WHERE until <= ?1",
+    ] {
+        removed += execute(conn, statement, [now], "cannot purge expired records")?;
     }
+    Ok(u64::try_from(removed).unwrap_or(u64::MAX))
+}
+
+fn find_public_client(
+    conn: &Connection,
+    registration_key: &TokenHash,
+) -> Result<Option<ClientRecord>, StoreError> {
+    query_one(
+        conn,
+        concat!(
+            "SELECT ",
+            client_columns!(),
+            " FROM clients WHERE registration_key = ?1"
+        ),
+        [blob(registration_key)],
+        "cannot read a client",
+        |row| client_from_row(row),
+    )
+}
+
+fn count(rows: usize) -> u64 {
+    u64::try_from(rows).unwrap_or(u64::MAX)
 }
 
 impl Store for SqliteStore {
     fn put_client(&self, client: ClientRecord) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let (metadata, resources) = serialize_client(&client)?;
-            sqlx::query(
-                "INSERT OR REPLACE INTO clients \
-                 (client_id, secret_hash, secret_expires_at, auth_method, metadata, issued_at, source, \
-                  machine_scope, resources, last_authorized_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )
-            .bind(client.client_id.as_str())
-            .bind(client.secret_hash.as_ref().map(|h| h.as_bytes().as_slice()))
-            .bind(to_db(client.secret_expires_at))
-            .bind(client.auth_method.as_str())
-            .bind(metadata)
-            .bind(to_db(client.issued_at))
-            .bind(client.source.as_str())
-            .bind(client.machine_scope.as_deref())
-            .bind(resources)
-            .bind(client.last_authorized_at.map(to_db))
-            .execute(&self.pool)
+            self.write(Commit::Durable, move |conn| {
+                execute(
+                    conn,
+                    "INSERT OR REPLACE INTO clients \
+                     (client_id, secret_hash, secret_expires_at, auth_method, metadata, issued_at, \
+                      source, machine_scope, resources, last_authorized_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    params![
+                        client.client_id,
+                        client.secret_hash.as_ref().map(blob),
+                        to_db(client.secret_expires_at),
+                        client.auth_method.as_str(),
+                        metadata,
+                        to_db(client.issued_at),
+                        client.source.as_str(),
+                        client.machine_scope,
+                        resources,
+                        client.last_authorized_at.map(to_db),
+                    ],
+                    "cannot store a client",
+                )?;
+                Ok(())
+            })
             .await
-            .map_err(db_error("cannot store a client"))?;
-            Ok(())
         })
     }
 
     fn client_authorized<'a>(&'a self, client_id: &'a str, now: u64) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            sqlx::query("UPDATE clients SET last_authorized_at = ?2 WHERE client_id = ?1")
-                .bind(client_id)
-                .bind(to_db(now))
-                .execute(&self.light)
-                .await
-                .map_err(db_error("cannot record a client's authorization"))?;
+        let client_id = client_id.to_owned();
+        Box::pin(self.write(Commit::Light, move |conn| {
+            execute(
+                conn,
+                "UPDATE clients SET last_authorized_at = ?2 WHERE client_id = ?1",
+                params![client_id, to_db(now)],
+                "cannot record a client's authorization",
+            )?;
             Ok(())
-        })
+        }))
     }
 
     fn purge_unused_public_clients(&self, unused_since: u64, now: u64) -> StoreFuture<'_, u64> {
-        Box::pin(async move {
-            let done = sqlx::query(
+        Box::pin(self.write(Commit::Durable, move |conn| {
+            execute(
+                conn,
                 "DELETE FROM clients WHERE source = ?1 AND auth_method = ?2 \
                  AND COALESCE(last_authorized_at, issued_at) <= ?3 \
                  AND NOT EXISTS (SELECT 1 FROM grants WHERE grants.client_id = clients.client_id \
                      AND grants.expires_at > ?4 AND grants.revoked_at IS NULL)",
+                params![
+                    ClientSource::Dynamic.as_str(),
+                    ClientAuthMethod::None.as_str(),
+                    to_db(unused_since),
+                    to_db(now),
+                ],
+                "cannot purge unused clients",
             )
-            .bind(ClientSource::Dynamic.as_str())
-            .bind(ClientAuthMethod::None.as_str())
-            .bind(to_db(unused_since))
-            .bind(to_db(now))
-            .execute(&self.pool)
-            .await
-            .map_err(db_error("cannot purge unused clients"))?;
-            Ok(done.rows_affected())
-        })
+            .map(count)
+        }))
     }
 
     fn find_public_client<'a>(
         &'a self,
         registration_key: &'a TokenHash,
     ) -> StoreFuture<'a, Option<ClientRecord>> {
-        Box::pin(async move {
-            let row = sqlx::query(concat!(
-                "SELECT ",
-                client_columns!(),
-                " FROM clients WHERE registration_key = ?1"
-            ))
-            .bind(registration_key.as_bytes().as_slice())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error("cannot read a client"))?;
-            row.as_ref().map(client_from_row).transpose()
-        })
+        Box::pin(async move { self.read(|conn| find_public_client(conn, registration_key)) })
     }
 
     fn put_public_client(
@@ -503,123 +721,132 @@ impl Store for SqliteStore {
     ) -> StoreFuture<'_, (ClientRecord, bool)> {
         Box::pin(async move {
             let (metadata, resources) = serialize_client(&client)?;
-            // The unique index on registration_key decides: one statement, so of concurrent
+            // The unique index on registration_key decides, in one transaction: of concurrent
             // identical registrations exactly one inserts; the others read the winner.
-            let inserted = sqlx::query(
-                "INSERT INTO clients \
-                 (client_id, secret_hash, secret_expires_at, auth_method, metadata, issued_at, source, \
-                  machine_scope, resources, registration_key, last_authorized_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-                 ON CONFLICT (registration_key) WHERE registration_key IS NOT NULL DO NOTHING",
-            )
-            .bind(client.client_id.as_str())
-            .bind(client.secret_hash.as_ref().map(|h| h.as_bytes().as_slice()))
-            .bind(to_db(client.secret_expires_at))
-            .bind(client.auth_method.as_str())
-            .bind(metadata)
-            .bind(to_db(client.issued_at))
-            .bind(client.source.as_str())
-            .bind(client.machine_scope.as_deref())
-            .bind(resources)
-            .bind(registration_key.as_bytes().as_slice())
-            .bind(client.last_authorized_at.map(to_db))
-            .execute(&self.pool)
+            self.write(Commit::Durable, move |conn| {
+                let inserted = execute(
+                    conn,
+                    "INSERT INTO clients \
+                     (client_id, secret_hash, secret_expires_at, auth_method, metadata, issued_at, \
+                      source, machine_scope, resources, registration_key, last_authorized_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                     ON CONFLICT (registration_key) WHERE registration_key IS NOT NULL DO NOTHING",
+                    params![
+                        client.client_id,
+                        client.secret_hash.as_ref().map(blob),
+                        to_db(client.secret_expires_at),
+                        client.auth_method.as_str(),
+                        metadata,
+                        to_db(client.issued_at),
+                        client.source.as_str(),
+                        client.machine_scope,
+                        resources,
+                        blob(&registration_key),
+                        client.last_authorized_at.map(to_db),
+                    ],
+                    "cannot store a client",
+                )?;
+                if inserted > 0 {
+                    return Ok((client, true));
+                }
+                match find_public_client(conn, &registration_key)? {
+                    Some(existing) => Ok((existing, false)),
+                    None => Err(StoreError::new(
+                        "the client registered with the same metadata was deleted meanwhile",
+                    )),
+                }
+            })
             .await
-            .map_err(db_error("cannot store a client"))?
-            .rows_affected();
-            if inserted > 0 {
-                return Ok((client, true));
-            }
-            match self.find_public_client(&registration_key).await? {
-                Some(existing) => Ok((existing, false)),
-                None => Err(StoreError::new(
-                    "the client registered with the same metadata was deleted meanwhile",
-                )),
-            }
         })
     }
 
     fn get_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<ClientRecord>> {
         Box::pin(async move {
-            let row = sqlx::query(concat!(
-                "SELECT ",
-                client_columns!(),
-                " FROM clients WHERE client_id = ?1"
-            ))
-            .bind(client_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error("cannot read a client"))?;
-            row.as_ref().map(client_from_row).transpose()
+            self.read(|conn| {
+                query_one(
+                    conn,
+                    concat!(
+                        "SELECT ",
+                        client_columns!(),
+                        " FROM clients WHERE client_id = ?1"
+                    ),
+                    [client_id],
+                    "cannot read a client",
+                    |row| client_from_row(row),
+                )
+            })
         })
     }
 
     fn delete_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
-            let done = sqlx::query("DELETE FROM clients WHERE client_id = ?1")
-                .bind(client_id)
-                .execute(&self.pool)
-                .await
-                .map_err(db_error("cannot delete a client"))?;
-            Ok(done.rows_affected() > 0)
-        })
+        let client_id = client_id.to_owned();
+        Box::pin(self.write(Commit::Durable, move |conn| {
+            let done = execute(
+                conn,
+                "DELETE FROM clients WHERE client_id = ?1",
+                [client_id],
+                "cannot delete a client",
+            )?;
+            Ok(done > 0)
+        }))
     }
 
     fn put_code(&self, code: CodeRecord) -> StoreFuture<'_, ()> {
-        Box::pin(async move {
+        Box::pin(self.write(Commit::Light, move |conn| {
             // A plain INSERT: replacing a consumed code would make it fresh again.
-            sqlx::query(concat!(
-                "INSERT INTO codes (",
-                code_columns!(),
-                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-            ))
-            .bind(code.hash.as_bytes().as_slice())
-            .bind(code.client_id.as_str())
-            .bind(code.redirect_uri.as_str())
-            .bind(code.redirect_uri_in_request)
-            .bind(code.code_challenge.as_str())
-            .bind(code.resource.as_str())
-            .bind(code.scope.as_str())
-            .bind(code.subject.as_str())
-            .bind(code.grant_id.as_str())
-            .bind(to_db(code.issued_at))
-            .bind(to_db(code.expires_at))
-            .execute(&self.light)
-            .await
-            .map_err(db_error("cannot store an authorization code"))?;
+            execute(
+                conn,
+                concat!(
+                    "INSERT INTO codes (",
+                    code_columns!(),
+                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                ),
+                params![
+                    blob(&code.hash),
+                    code.client_id,
+                    code.redirect_uri,
+                    code.redirect_uri_in_request,
+                    code.code_challenge,
+                    code.resource,
+                    code.scope,
+                    code.subject,
+                    code.grant_id,
+                    to_db(code.issued_at),
+                    to_db(code.expires_at),
+                ],
+                "cannot store an authorization code",
+            )?;
             Ok(())
-        })
+        }))
     }
 
     fn take_code<'a>(&'a self, hash: &'a TokenHash) -> StoreFuture<'a, CodeTake> {
-        Box::pin(async move {
-            // One statement: SQLite runs it under the write lock, so exactly one caller flips
-            // `used` and gets the row back. (`fetch_all` runs it to completion.)
-            let taken = sqlx::query(concat!(
-                "UPDATE codes SET used = 1 WHERE hash = ?1 AND used = 0 RETURNING ",
-                code_columns!()
-            ))
-            .bind(hash.as_bytes().as_slice())
-            .fetch_all(&self.light)
-            .await
-            .map_err(db_error("cannot consume an authorization code"))?;
-            if let Some(row) = taken.first() {
-                return Ok(CodeTake::Fresh(code_from_row(row)?));
+        let hash = *hash;
+        Box::pin(self.write(Commit::Light, move |conn| {
+            // One statement under the write lock: exactly one caller flips `used` and gets the
+            // row back.
+            let taken = query_all(
+                conn,
+                concat!(
+                    "UPDATE codes SET used = 1 WHERE hash = ?1 AND used = 0 RETURNING ",
+                    code_columns!()
+                ),
+                [blob(&hash)],
+                "cannot consume an authorization code",
+                |row| code_from_row(row),
+            )?;
+            if let Some(code) = taken.into_iter().next() {
+                return Ok(CodeTake::Fresh(code));
             }
-            let row = sqlx::query(concat!(
-                "SELECT ",
-                code_columns!(),
-                " FROM codes WHERE hash = ?1"
-            ))
-            .bind(hash.as_bytes().as_slice())
-            .fetch_optional(&self.light)
-            .await
-            .map_err(db_error("cannot read an authorization code"))?;
-            Ok(match row {
-                Some(row) => CodeTake::Replayed(code_from_row(&row)?),
-                None => CodeTake::Unknown,
-            })
-        })
+            let replayed = query_one(
+                conn,
+                concat!("SELECT ", code_columns!(), " FROM codes WHERE hash = ?1"),
+                [blob(&hash)],
+                "cannot read an authorization code",
+                |row| code_from_row(row),
+            )?;
+            Ok(replayed.map_or(CodeTake::Unknown, CodeTake::Replayed))
+        }))
     }
 
     fn create_grant(
@@ -634,23 +861,28 @@ impl Store for SqliteStore {
             {
                 return Err(foreign_refresh());
             }
-            self.durable
-                .run(move |conn| Box::pin(insert_grant(conn, grant, refresh)))
-                .await
+            self.write(Commit::Durable, move |conn| {
+                insert_grant(conn, &grant, refresh.as_ref())
+            })
+            .await
         })
     }
+
     fn get_grant<'a>(&'a self, grant_id: &'a str) -> StoreFuture<'a, Option<GrantRecord>> {
         Box::pin(async move {
-            let row = sqlx::query(concat!(
-                "SELECT ",
-                grant_columns!(),
-                " FROM grants g WHERE g.grant_id = ?1"
-            ))
-            .bind(grant_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error("cannot read a grant"))?;
-            row.as_ref().map(grant_from_row).transpose()
+            self.read(|conn| {
+                query_one(
+                    conn,
+                    concat!(
+                        "SELECT ",
+                        grant_columns!(),
+                        " FROM grants g WHERE g.grant_id = ?1"
+                    ),
+                    [grant_id],
+                    "cannot read a grant",
+                    |row| grant_from_row(row),
+                )
+            })
         })
     }
 
@@ -659,19 +891,22 @@ impl Store for SqliteStore {
         hash: &'a TokenHash,
     ) -> StoreFuture<'a, Option<(RefreshRecord, GrantRecord)>> {
         Box::pin(async move {
-            let row = sqlx::query(concat!(
-                "SELECT ",
-                refresh_columns!(),
-                ", ",
-                grant_columns!(),
-                " FROM refresh_tokens r JOIN grants g ON g.grant_id = r.grant_id WHERE r.hash = ?1"
-            ))
-            .bind(hash.as_bytes().as_slice())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error("cannot read a refresh token"))?;
-            row.map(|row| Ok((refresh_from_row(&row)?, grant_from_row(&row)?)))
-                .transpose()
+            self.read(|conn| {
+                query_one(
+                    conn,
+                    concat!(
+                        "SELECT ",
+                        refresh_columns!(),
+                        ", ",
+                        grant_columns!(),
+                        " FROM refresh_tokens r JOIN grants g ON g.grant_id = r.grant_id \
+                         WHERE r.hash = ?1"
+                    ),
+                    [blob(hash)],
+                    "cannot read a refresh token",
+                    |row| Ok((refresh_from_row(row)?, grant_from_row(row)?)),
+                )
+            })
         })
     }
 
@@ -683,19 +918,16 @@ impl Store for SqliteStore {
         grace: u64,
     ) -> StoreFuture<'a, Rotation> {
         let old = *old;
-        Box::pin(
-            self.durable
-                .run(move |conn| Box::pin(rotate(conn, old, new, now, grace))),
-        )
+        Box::pin(self.write(Commit::Durable, move |conn| {
+            rotate(conn, &old, new, now, grace)
+        }))
     }
 
     fn revoke_grant<'a>(&'a self, grant_id: &'a str, now: u64) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
-            let mut tx = begin_immediate(&self.pool).await?;
-            let was_active = revoke_family(&mut tx, grant_id, now).await?;
-            commit(tx).await?;
-            Ok(was_active)
-        })
+        let grant_id = grant_id.to_owned();
+        Box::pin(self.write(Commit::Durable, move |conn| {
+            revoke_family(conn, &grant_id, now)
+        }))
     }
 
     fn revoke_access_token<'a>(
@@ -704,99 +936,96 @@ impl Store for SqliteStore {
         expires_at: u64,
         now: u64,
     ) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            sqlx::query(
-                "INSERT INTO revoked_access_tokens (jti, expires_at, revoked_at) VALUES (?1, ?2, ?3) \
+        let jti = jti.to_owned();
+        Box::pin(self.write(Commit::Durable, move |conn| {
+            execute(
+                conn,
+                "INSERT INTO revoked_access_tokens (jti, expires_at, revoked_at) \
+                 VALUES (?1, ?2, ?3) \
                  ON CONFLICT (jti) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)",
-            )
-            .bind(jti)
-            .bind(to_db(expires_at))
-            .bind(to_db(now))
-            .execute(&self.pool)
-            .await
-            .map_err(db_error("cannot revoke an access token"))?;
+                params![jti, to_db(expires_at), to_db(now)],
+                "cannot revoke an access token",
+            )?;
             Ok(())
-        })
+        }))
     }
 
     fn is_access_token_revoked<'a>(&'a self, jti: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(async move {
-            let row = sqlx::query("SELECT 1 FROM revoked_access_tokens WHERE jti = ?1")
-                .bind(jti)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db_error("cannot read the access-token deny list"))?;
-            Ok(row.is_some())
+            self.read(|conn| {
+                let row = query_one(
+                    conn,
+                    "SELECT 1 FROM revoked_access_tokens WHERE jti = ?1",
+                    [jti],
+                    "cannot read the access-token deny list",
+                    |_| Ok(()),
+                )?;
+                Ok(row.is_some())
+            })
         })
     }
 
     fn list_revocations(&self, now: u64, since: u64) -> StoreFuture<'_, Vec<Revoked>> {
         Box::pin(async move {
-            let tokens: Vec<(String, i64)> = sqlx::query_as(
-                "SELECT jti, expires_at FROM revoked_access_tokens \
-                 WHERE expires_at > ?1 AND revoked_at >= ?2",
-            )
-            .bind(to_db(now))
-            .bind(to_db(since))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_error("cannot read the access-token deny list"))?;
-            let grants: Vec<(String, i64)> = sqlx::query_as(
-                "SELECT grant_id, revoked_at FROM grants \
-                 WHERE revoked_at IS NOT NULL AND revoked_at >= ?1",
-            )
-            .bind(to_db(since))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_error("cannot read the revoked grants"))?;
-            let time = from_db;
-            Ok(tokens
-                .into_iter()
-                .map(|(jti, expires_at)| Revoked::AccessToken {
-                    jti,
-                    expires_at: time(expires_at),
-                })
-                .chain(
-                    grants
-                        .into_iter()
-                        .map(|(grant_id, revoked_at)| Revoked::Grant {
-                            grant_id,
-                            revoked_at: time(revoked_at),
-                        }),
-                )
-                .collect())
+            self.read(|conn| {
+                let mut revoked = query_all(
+                    conn,
+                    "SELECT jti, expires_at FROM revoked_access_tokens \
+                     WHERE expires_at > ?1 AND revoked_at >= ?2",
+                    [to_db(now), to_db(since)],
+                    "cannot read the access-token deny list",
+                    |row| {
+                        Ok(Revoked::AccessToken {
+                            jti: row.text("jti")?,
+                            expires_at: row.time("expires_at")?,
+                        })
+                    },
+                )?;
+                revoked.extend(query_all(
+                    conn,
+                    "SELECT grant_id, revoked_at FROM grants \
+                     WHERE revoked_at IS NOT NULL AND revoked_at >= ?1",
+                    [to_db(since)],
+                    "cannot read the revoked grants",
+                    |row| {
+                        Ok(Revoked::Grant {
+                            grant_id: row.text("grant_id")?,
+                            revoked_at: from_db(row.int("revoked_at")?),
+                        })
+                    },
+                )?);
+                Ok(revoked)
+            })
         })
     }
 
     fn put_consent(&self, consent: ConsentRecord) -> StoreFuture<'_, ()> {
-        Box::pin(async move {
-            let mut tx = begin_immediate(&self.pool).await?;
-            let existing: Option<String> = sqlx::query_scalar(
+        Box::pin(self.write(Commit::Durable, move |conn| {
+            let existing = query_one(
+                conn,
                 "SELECT scope FROM consents WHERE subject = ?1 AND client_id = ?2 AND resource = ?3",
-            )
-            .bind(consent.subject.as_str())
-            .bind(consent.client_id.as_str())
-            .bind(consent.resource.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_error("cannot read a consent"))?;
+                [&consent.subject, &consent.client_id, &consent.resource],
+                "cannot read a consent",
+                |row| row.text("scope"),
+            )?;
             let scope = merge_scopes(existing.as_deref().unwrap_or(""), &consent.scope);
-            sqlx::query(
+            execute(
+                conn,
                 "INSERT INTO consents (subject, client_id, resource, scope, updated_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5) \
                  ON CONFLICT (subject, client_id, resource) \
                  DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at",
-            )
-            .bind(consent.subject.as_str())
-            .bind(consent.client_id.as_str())
-            .bind(consent.resource.as_str())
-            .bind(scope)
-            .bind(to_db(consent.updated_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error("cannot store a consent"))?;
-            commit(tx).await
-        })
+                params![
+                    consent.subject,
+                    consent.client_id,
+                    consent.resource,
+                    scope,
+                    to_db(consent.updated_at),
+                ],
+                "cannot store a consent",
+            )?;
+            Ok(())
+        }))
     }
 
     fn get_consent<'a>(
@@ -806,62 +1035,66 @@ impl Store for SqliteStore {
         resource: &'a str,
     ) -> StoreFuture<'a, Option<ConsentRecord>> {
         Box::pin(async move {
-            let row = sqlx::query(
-                "SELECT subject, client_id, resource, scope, updated_at FROM consents \
-                 WHERE subject = ?1 AND client_id = ?2 AND resource = ?3",
-            )
-            .bind(subject)
-            .bind(client_id)
-            .bind(resource)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error("cannot read a consent"))?;
-            row.as_ref().map(consent_from_row).transpose()
+            self.read(|conn| {
+                query_one(
+                    conn,
+                    "SELECT subject, client_id, resource, scope, updated_at FROM consents \
+                     WHERE subject = ?1 AND client_id = ?2 AND resource = ?3",
+                    [subject, client_id, resource],
+                    "cannot read a consent",
+                    |row| consent_from_row(row),
+                )
+            })
         })
     }
 
     fn put_key(&self, key: StoredKey) -> StoreFuture<'_, ()> {
-        Box::pin(async move {
-            sqlx::query(
+        Box::pin(self.write(Commit::Durable, move |conn| {
+            execute(
+                conn,
                 "INSERT OR REPLACE INTO signing_keys \
                  (kid, alg, pkcs8, created_at, activates_at, retired_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .bind(key.kid.as_str())
-            .bind(key.alg.as_str())
-            .bind(key.pkcs8.as_slice())
-            .bind(to_db(key.created_at))
-            .bind(to_db(key.activates_at))
-            .bind(key.retired_at.map(to_db))
-            .execute(&self.pool)
-            .await
-            .map_err(db_error("cannot store a signing key"))?;
+                params![
+                    key.kid,
+                    key.alg,
+                    key.pkcs8.as_slice(),
+                    to_db(key.created_at),
+                    to_db(key.activates_at),
+                    key.retired_at.map(to_db),
+                ],
+                "cannot store a signing key",
+            )?;
             Ok(())
-        })
+        }))
     }
 
     fn list_keys(&self) -> StoreFuture<'_, Vec<StoredKey>> {
         Box::pin(async move {
-            let rows = sqlx::query(
-                "SELECT kid, alg, pkcs8, created_at, activates_at, retired_at FROM signing_keys \
-                 ORDER BY created_at, kid",
-            )
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_error("cannot read the signing keys"))?;
-            rows.iter().map(key_from_row).collect()
+            self.read(|conn| {
+                query_all(
+                    conn,
+                    "SELECT kid, alg, pkcs8, created_at, activates_at, retired_at \
+                     FROM signing_keys ORDER BY created_at, kid",
+                    [],
+                    "cannot read the signing keys",
+                    |row| key_from_row(row),
+                )
+            })
         })
     }
 
     fn delete_key<'a>(&'a self, kid: &'a str) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
-            let done = sqlx::query("DELETE FROM signing_keys WHERE kid = ?1")
-                .bind(kid)
-                .execute(&self.pool)
-                .await
-                .map_err(db_error("cannot delete a signing key"))?;
-            Ok(done.rows_affected() > 0)
-        })
+        let kid = kid.to_owned();
+        Box::pin(self.write(Commit::Durable, move |conn| {
+            let done = execute(
+                conn,
+                "DELETE FROM signing_keys WHERE kid = ?1",
+                [kid],
+                "cannot delete a signing key",
+            )?;
+            Ok(done > 0)
+        }))
     }
 
     fn list_active_grants<'a>(
@@ -870,39 +1103,44 @@ impl Store for SqliteStore {
         now: u64,
     ) -> StoreFuture<'a, Vec<GrantRecord>> {
         Box::pin(async move {
-            let rows = sqlx::query(concat!(
-                "SELECT ",
-                grant_columns!(),
-                " FROM grants g WHERE g.subject = ?1 AND g.revoked_at IS NULL \
-                 AND g.expires_at > ?2 ORDER BY g.grant_id"
-            ))
-            .bind(subject)
-            .bind(to_db(now))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_error("cannot read a user's grants"))?;
-            rows.iter().map(grant_from_row).collect()
+            self.read(|conn| {
+                query_all(
+                    conn,
+                    concat!(
+                        "SELECT ",
+                        grant_columns!(),
+                        " FROM grants g WHERE g.subject = ?1 AND g.revoked_at IS NULL \
+                         AND g.expires_at > ?2 ORDER BY g.grant_id"
+                    ),
+                    params![subject, to_db(now)],
+                    "cannot read a user's grants",
+                    |row| grant_from_row(row),
+                )
+            })
         })
     }
 
     fn put_upstream_tokens(&self, record: UpstreamTokenRecord) -> StoreFuture<'_, ()> {
-        Box::pin(async move {
-            sqlx::query(concat!(
-                "INSERT OR REPLACE INTO upstream_tokens (",
-                upstream_columns!(),
-                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, NULL)"
-            ))
-            .bind(record.subject.as_str())
-            .bind(record.upstream.as_str())
-            .bind(record.key_id.as_str())
-            .bind(record.nonce.as_slice())
-            .bind(record.ciphertext.as_slice())
-            .bind(to_db(record.updated_at))
-            .execute(&self.pool)
-            .await
-            .map_err(db_error("cannot store upstream tokens"))?;
+        Box::pin(self.write(Commit::Durable, move |conn| {
+            execute(
+                conn,
+                concat!(
+                    "INSERT OR REPLACE INTO upstream_tokens (",
+                    upstream_columns!(),
+                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, NULL)"
+                ),
+                params![
+                    record.subject,
+                    record.upstream,
+                    record.key_id,
+                    record.nonce,
+                    record.ciphertext,
+                    to_db(record.updated_at),
+                ],
+                "cannot store upstream tokens",
+            )?;
             Ok(())
-        })
+        }))
     }
 
     fn get_upstream_tokens<'a>(
@@ -911,29 +1149,33 @@ impl Store for SqliteStore {
         upstream: &'a str,
     ) -> StoreFuture<'a, Option<UpstreamTokenRecord>> {
         Box::pin(async move {
-            let row = sqlx::query(concat!(
-                "SELECT ",
-                upstream_columns!(),
-                " FROM upstream_tokens WHERE subject = ?1 AND upstream = ?2"
-            ))
-            .bind(subject)
-            .bind(upstream)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error("cannot read upstream tokens"))?;
-            row.as_ref().map(upstream_from_row).transpose()
+            self.read(|conn| {
+                query_one(
+                    conn,
+                    concat!(
+                        "SELECT ",
+                        upstream_columns!(),
+                        " FROM upstream_tokens WHERE subject = ?1 AND upstream = ?2"
+                    ),
+                    [subject, upstream],
+                    "cannot read upstream tokens",
+                    |row| upstream_from_row(row),
+                )
+            })
         })
     }
 
     fn delete_upstream_tokens<'a>(&'a self, subject: &'a str) -> StoreFuture<'a, u64> {
-        Box::pin(async move {
-            let done = sqlx::query("DELETE FROM upstream_tokens WHERE subject = ?1")
-                .bind(subject)
-                .execute(&self.pool)
-                .await
-                .map_err(db_error("cannot delete upstream tokens"))?;
-            Ok(done.rows_affected())
-        })
+        let subject = subject.to_owned();
+        Box::pin(self.write(Commit::Durable, move |conn| {
+            execute(
+                conn,
+                "DELETE FROM upstream_tokens WHERE subject = ?1",
+                [subject],
+                "cannot delete upstream tokens",
+            )
+            .map(count)
+        }))
     }
 
     fn lease_upstream_refresh<'a>(
@@ -943,42 +1185,46 @@ impl Store for SqliteStore {
         lease: RefreshLease,
         now: u64,
     ) -> StoreFuture<'a, LeaseTake> {
-        Box::pin(async move {
-            // One statement: SQLite runs it under the write lock, so one caller at a time
-            // takes a free (or ended) lease. (`fetch_all` runs it to completion.)
-            let taken = sqlx::query(concat!(
-                "UPDATE upstream_tokens SET lease_holder = ?3, lease_until = ?4 \
-                 WHERE subject = ?1 AND upstream = ?2 \
-                 AND (lease_holder IS NULL OR lease_until IS NULL OR lease_until <= ?5) \
-                 RETURNING ",
-                upstream_columns!()
-            ))
-            .bind(subject)
-            .bind(upstream)
-            .bind(lease.holder.as_str())
-            .bind(to_db(lease.until))
-            .bind(to_db(now))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_error("cannot lease an upstream refresh"))?;
-            if let Some(row) = taken.first() {
-                return Ok(LeaseTake::Granted(upstream_from_row(row)?));
+        let (subject, upstream) = (subject.to_owned(), upstream.to_owned());
+        Box::pin(self.write(Commit::Durable, move |conn| {
+            // One statement under the write lock: one caller at a time takes a free (or ended)
+            // lease.
+            let taken = query_all(
+                conn,
+                concat!(
+                    "UPDATE upstream_tokens SET lease_holder = ?3, lease_until = ?4 \
+                     WHERE subject = ?1 AND upstream = ?2 \
+                     AND (lease_holder IS NULL OR lease_until IS NULL OR lease_until <= ?5) \
+                     RETURNING ",
+                    upstream_columns!()
+                ),
+                params![
+                    subject,
+                    upstream,
+                    lease.holder,
+                    to_db(lease.until),
+                    to_db(now)
+                ],
+                "cannot lease an upstream refresh",
+                |row| upstream_from_row(row),
+            )?;
+            if let Some(record) = taken.into_iter().next() {
+                return Ok(LeaseTake::Granted(record));
             }
-            let until: Option<Option<i64>> = sqlx::query_scalar(
+            let until = query_one(
+                conn,
                 "SELECT lease_until FROM upstream_tokens WHERE subject = ?1 AND upstream = ?2",
-            )
-            .bind(subject)
-            .bind(upstream)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error("cannot read upstream tokens"))?;
+                [&subject, &upstream],
+                "cannot read upstream tokens",
+                |row| row.opt_time("lease_until"),
+            )?;
             Ok(match until {
                 None => LeaseTake::Missing,
                 Some(until) => LeaseTake::Busy {
-                    until: until.map_or(0, |t| u64::try_from(t).unwrap_or(0)),
+                    until: until.unwrap_or(0),
                 },
             })
-        })
+        }))
     }
 
     fn finish_upstream_refresh<'a>(
@@ -986,24 +1232,26 @@ impl Store for SqliteStore {
         record: UpstreamTokenRecord,
         holder: &'a str,
     ) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
-            let done = sqlx::query(
+        let holder = holder.to_owned();
+        Box::pin(self.write(Commit::Durable, move |conn| {
+            let done = execute(
+                conn,
                 "UPDATE upstream_tokens SET key_id = ?3, nonce = ?4, ciphertext = ?5, \
                  updated_at = ?6, lease_holder = NULL, lease_until = NULL \
                  WHERE subject = ?1 AND upstream = ?2 AND lease_holder = ?7",
-            )
-            .bind(record.subject.as_str())
-            .bind(record.upstream.as_str())
-            .bind(record.key_id.as_str())
-            .bind(record.nonce.as_slice())
-            .bind(record.ciphertext.as_slice())
-            .bind(to_db(record.updated_at))
-            .bind(holder)
-            .execute(&self.pool)
-            .await
-            .map_err(db_error("cannot store refreshed upstream tokens"))?;
-            Ok(done.rows_affected() > 0)
-        })
+                params![
+                    record.subject,
+                    record.upstream,
+                    record.key_id,
+                    record.nonce,
+                    record.ciphertext,
+                    to_db(record.updated_at),
+                    holder,
+                ],
+                "cannot store refreshed upstream tokens",
+            )?;
+            Ok(done > 0)
+        }))
     }
 
     fn release_upstream_refresh<'a>(
@@ -1012,37 +1260,36 @@ impl Store for SqliteStore {
         upstream: &'a str,
         holder: &'a str,
     ) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            sqlx::query(
+        let args = [subject.to_owned(), upstream.to_owned(), holder.to_owned()];
+        Box::pin(self.write(Commit::Durable, move |conn| {
+            execute(
+                conn,
                 "UPDATE upstream_tokens SET lease_holder = NULL, lease_until = NULL \
                  WHERE subject = ?1 AND upstream = ?2 AND lease_holder = ?3",
-            )
-            .bind(subject)
-            .bind(upstream)
-            .bind(holder)
-            .execute(&self.pool)
-            .await
-            .map_err(db_error("cannot release an upstream refresh"))?;
+                args,
+                "cannot release an upstream refresh",
+            )?;
             Ok(())
-        })
+        }))
     }
 
     fn put_flow(&self, record: FlowRecord, _now: u64) -> StoreFuture<'_, ()> {
-        Box::pin(async move {
-            sqlx::query(
+        Box::pin(self.write(Commit::Light, move |conn| {
+            execute(
+                conn,
                 "INSERT OR REPLACE INTO flows (kind, key, subject, value, expires_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
-            .bind(record.kind.as_str())
-            .bind(record.key.as_bytes().as_slice())
-            .bind(record.subject.as_deref())
-            .bind(record.value.as_slice())
-            .bind(to_db(record.expires_at))
-            .execute(&self.light)
-            .await
-            .map_err(db_error("cannot store a browser flow"))?;
+                params![
+                    record.kind.as_str(),
+                    blob(&record.key),
+                    record.subject,
+                    record.value,
+                    to_db(record.expires_at),
+                ],
+                "cannot store a browser flow",
+            )?;
             Ok(())
-        })
+        }))
     }
 
     fn get_flow<'a>(
@@ -1052,17 +1299,16 @@ impl Store for SqliteStore {
         now: u64,
     ) -> StoreFuture<'a, Option<FlowRecord>> {
         Box::pin(async move {
-            let row = sqlx::query(
-                "SELECT kind, key, subject, value, expires_at FROM flows \
-                 WHERE kind = ?1 AND key = ?2 AND expires_at > ?3",
-            )
-            .bind(kind.as_str())
-            .bind(key.as_bytes().as_slice())
-            .bind(to_db(now))
-            .fetch_optional(&self.light)
-            .await
-            .map_err(db_error("cannot read a browser flow"))?;
-            row.as_ref().map(flow_from_row).transpose()
+            self.read(|conn| {
+                query_one(
+                    conn,
+                    "SELECT kind, key, subject, value, expires_at FROM flows \
+                     WHERE kind = ?1 AND key = ?2 AND expires_at > ?3",
+                    params![kind.as_str(), blob(key), to_db(now)],
+                    "cannot read a browser flow",
+                    |row| flow_from_row(row),
+                )
+            })
         })
     }
 
@@ -1072,75 +1318,79 @@ impl Store for SqliteStore {
         key: &'a TokenHash,
         now: u64,
     ) -> StoreFuture<'a, Option<FlowRecord>> {
-        Box::pin(async move {
-            let row = sqlx::query(
+        let key = *key;
+        Box::pin(self.write(Commit::Light, move |conn| {
+            let taken = query_all(
+                conn,
                 "DELETE FROM flows WHERE kind = ?1 AND key = ?2 \
                  RETURNING kind, key, subject, value, expires_at",
-            )
-            .bind(kind.as_str())
-            .bind(key.as_bytes().as_slice())
-            .fetch_optional(&self.light)
-            .await
-            .map_err(db_error("cannot take a browser flow"))?;
-            let record = row.as_ref().map(flow_from_row).transpose()?;
-            Ok(record.filter(|r| r.expires_at > now))
-        })
+                params![kind.as_str(), blob(&key)],
+                "cannot take a browser flow",
+                |row| flow_from_row(row),
+            )?;
+            Ok(taken.into_iter().next().filter(|r| r.expires_at > now))
+        }))
     }
 
     fn delete_flows_of<'a>(&'a self, kind: FlowKind, subject: &'a str) -> StoreFuture<'a, u64> {
-        Box::pin(async move {
-            let done = sqlx::query("DELETE FROM flows WHERE kind = ?1 AND subject = ?2")
-                .bind(kind.as_str())
-                .bind(subject)
-                .execute(&self.light)
-                .await
-                .map_err(db_error("cannot end browser flows"))?;
-            Ok(done.rows_affected())
-        })
+        let subject = subject.to_owned();
+        Box::pin(self.write(Commit::Light, move |conn| {
+            execute(
+                conn,
+                "DELETE FROM flows WHERE kind = ?1 AND subject = ?2",
+                params![kind.as_str(), subject],
+                "cannot end browser flows",
+            )
+            .map(count)
+        }))
     }
 
     fn count_event<'a>(&'a self, key: &'a str, window: u64, now: u64) -> StoreFuture<'a, Window> {
-        Box::pin(async move {
-            let (count, ends_at): (i64, i64) = sqlx::query_as(
+        let key = key.to_owned();
+        Box::pin(self.write(Commit::Light, move |conn| {
+            let counted = query_all(
+                conn,
                 "INSERT INTO rate_windows (key, count, ends_at) VALUES (?1, 1, ?3) \
                  ON CONFLICT (key) DO UPDATE SET \
                    count = CASE WHEN ends_at <= ?2 THEN 1 ELSE count + 1 END, \
                    ends_at = CASE WHEN ends_at <= ?2 THEN ?3 ELSE ends_at END \
                  RETURNING count, ends_at",
-            )
-            .bind(key)
-            .bind(to_db(now))
-            .bind(to_db(now.saturating_add(window)))
-            .fetch_one(&self.light)
-            .await
-            .map_err(db_error("cannot count a rate-limited event"))?;
-            Ok(window_from(count, ends_at))
-        })
+                params![key, to_db(now), to_db(now.saturating_add(window))],
+                "cannot count a rate-limited event",
+                |row| Ok(window_from(row.int("count")?, row.int("ends_at")?)),
+            )?;
+            counted
+                .into_iter()
+                .next()
+                .ok_or_else(|| StoreError::new("counting a rate-limited event returned no row"))
+        }))
     }
 
     fn get_window<'a>(&'a self, key: &'a str, now: u64) -> StoreFuture<'a, Option<Window>> {
         Box::pin(async move {
-            let row: Option<(i64, i64)> = sqlx::query_as(
-                "SELECT count, ends_at FROM rate_windows WHERE key = ?1 AND ends_at > ?2",
-            )
-            .bind(key)
-            .bind(to_db(now))
-            .fetch_optional(&self.light)
-            .await
-            .map_err(db_error("cannot read a rate-limit window"))?;
-            Ok(row.map(|(count, ends_at)| window_from(count, ends_at)))
+            self.read(|conn| {
+                query_one(
+                    conn,
+                    "SELECT count, ends_at FROM rate_windows WHERE key = ?1 AND ends_at > ?2",
+                    params![key, to_db(now)],
+                    "cannot read a rate-limit window",
+                    |row| Ok(window_from(row.int("count")?, row.int("ends_at")?)),
+                )
+            })
         })
     }
 
     fn clear_window<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            sqlx::query("DELETE FROM rate_windows WHERE key = ?1")
-                .bind(key)
-                .execute(&self.light)
-                .await
-                .map_err(db_error("cannot clear a rate-limit window"))?;
+        let key = key.to_owned();
+        Box::pin(self.write(Commit::Light, move |conn| {
+            execute(
+                conn,
+                "DELETE FROM rate_windows WHERE key = ?1",
+                [key],
+                "cannot clear a rate-limit window",
+            )?;
             Ok(())
-        })
+        }))
     }
 
     fn try_lease<'a>(
@@ -1150,36 +1400,34 @@ impl Store for SqliteStore {
         until: u64,
         now: u64,
     ) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
-            let done = sqlx::query(
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        Box::pin(self.write(Commit::Light, move |conn| {
+            let done = execute(
+                conn,
                 "INSERT INTO leases (name, holder, until) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until \
                  WHERE leases.holder = excluded.holder OR leases.until <= ?4",
-            )
-            .bind(name)
-            .bind(holder)
-            .bind(to_db(until))
-            .bind(to_db(now))
-            .execute(&self.light)
-            .await
-            .map_err(db_error("cannot take a lease"))?;
-            Ok(done.rows_affected() == 1)
-        })
+                params![name, holder, to_db(until), to_db(now)],
+                "cannot take a lease",
+            )?;
+            Ok(done == 1)
+        }))
     }
 
     fn release_lease<'a>(&'a self, name: &'a str, holder: &'a str) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            sqlx::query("DELETE FROM leases WHERE name = ?1 AND holder = ?2")
-                .bind(name)
-                .bind(holder)
-                .execute(&self.light)
-                .await
-                .map_err(db_error("cannot release a lease"))?;
+        let args = [name.to_owned(), holder.to_owned()];
+        Box::pin(self.write(Commit::Light, move |conn| {
+            execute(
+                conn,
+                "DELETE FROM leases WHERE name = ?1 AND holder = ?2",
+                args,
+                "cannot release a lease",
+            )?;
             Ok(())
-        })
+        }))
     }
 
     fn purge_expired(&self, now: u64) -> StoreFuture<'_, u64> {
-        Box::pin(self.purge(now))
+        Box::pin(self.write(Commit::Durable, move |conn| purge(conn, now)))
     }
 }
