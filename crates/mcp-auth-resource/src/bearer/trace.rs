@@ -1,0 +1,135 @@
+//! [`RequestSpan`]: the bearer layer's span, one per request, that costs nothing when its level
+//! is off.
+//!
+//! With feature `tracing`, every request the layer sees gets a `DEBUG` span named `bearer_auth`
+//! (target `mcp_auth_resource::bearer::trace`); the layer's own events and the inner service's
+//! work run inside it. Its fields are stable:
+//!
+//! | field | value |
+//! | --- | --- |
+//! | `decision` | `allow` (the inner service was called, anonymous requests included), `challenge` (401 or 403 with a `WWW-Authenticate` challenge: the client can sign in or step up), `deny` (any other refusal: 400 malformed request, 503 verifier unavailable) |
+//! | `cache` | `hit` (a token cache answered) or `miss` (the verifier ran); absent without a token |
+//! | `verify_us` | on a miss, the verifier's latency in microseconds |
+//! | `client_id` | the token's client id |
+//! | `sub_hash` | [`AuthInfo::subject_hash`]: a short hash of the subject, computed once per verified token; never the subject or the token |
+//!
+//! The fields are computed and recorded only when the span is enabled: with the level off (or no
+//! subscriber), the hot path pays one check of the level filter.
+
+use std::time::Duration;
+
+use super::BearerError;
+use crate::AuthInfo;
+
+/// The bearer layer's per-request span (a no-op without feature `tracing`).
+#[derive(Debug, Clone)]
+pub(super) struct RequestSpan {
+    #[cfg(feature = "tracing")]
+    span: tracing::Span,
+}
+
+impl RequestSpan {
+    /// A new `bearer_auth` span, disabled unless a subscriber wants `DEBUG` here.
+    #[inline]
+    pub(super) fn new() -> Self {
+        Self {
+            #[cfg(feature = "tracing")]
+            span: tracing::debug_span!(
+                "bearer_auth",
+                decision = tracing::field::Empty,
+                cache = tracing::field::Empty,
+                verify_us = tracing::field::Empty,
+                client_id = tracing::field::Empty,
+                sub_hash = tracing::field::Empty,
+            ),
+        }
+    }
+
+    /// Whether a subscriber records this span: only then are fields computed.
+    #[inline]
+    pub(super) fn is_enabled(&self) -> bool {
+        #[cfg(feature = "tracing")]
+        return !self.span.is_disabled();
+        #[cfg(not(feature = "tracing"))]
+        false
+    }
+
+    /// Enters the span until the guard is dropped.
+    #[inline]
+    pub(super) fn enter(&self) -> impl Sized + '_ {
+        #[cfg(feature = "tracing")]
+        return self.span.enter();
+        #[cfg(not(feature = "tracing"))]
+        ()
+    }
+
+    /// The layer's own hot-path field: whether a cache answered, and the verifier's latency on a
+    /// miss.
+    #[inline]
+    pub(super) fn record_cache(&self, hit: bool, verify: Option<Duration>) {
+        #[cfg(feature = "tracing")]
+        if self.is_enabled() {
+            self.span.record("cache", if hit { "hit" } else { "miss" });
+            if let Some(elapsed) = verify {
+                let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+                self.span.record("verify_us", micros);
+            }
+        }
+        #[cfg(not(feature = "tracing"))]
+        let _ = (hit, verify);
+    }
+
+    /// The request goes on to the inner service, as `info` (or anonymous, `None`).
+    #[inline]
+    pub(super) fn record_allow(&self, info: Option<&AuthInfo>) {
+        #[cfg(feature = "tracing")]
+        if self.is_enabled() {
+            self.span.record("decision", "allow");
+            if let Some(info) = info {
+                if let Some(client_id) = info.client_id() {
+                    self.span.record("client_id", client_id);
+                }
+                if let Some(sub_hash) = info.subject_hash() {
+                    self.span.record("sub_hash", sub_hash);
+                }
+            }
+        }
+        #[cfg(not(feature = "tracing"))]
+        let _ = info;
+    }
+
+    /// The layer answers itself with `error`.
+    #[inline]
+    pub(super) fn record_refusal(&self, error: &BearerError, info: Option<&AuthInfo>) {
+        #[cfg(feature = "tracing")]
+        if self.is_enabled() {
+            let status = error.status();
+            let challenged = (status == http::StatusCode::UNAUTHORIZED
+                || status == http::StatusCode::FORBIDDEN)
+                && (error.challenge().is_some() || error.dpop_challenge().is_some());
+            self.span
+                .record("decision", if challenged { "challenge" } else { "deny" });
+            if let Some(info) = info {
+                if let Some(client_id) = info.client_id() {
+                    self.span.record("client_id", client_id);
+                }
+                if let Some(sub_hash) = info.subject_hash() {
+                    self.span.record("sub_hash", sub_hash);
+                }
+            }
+        }
+        #[cfg(not(feature = "tracing"))]
+        let _ = (error, info);
+    }
+
+    /// Whether the last [`TokenVerifier::verify_cached`](crate::TokenVerifier::verify_cached)
+    /// on this thread was answered by a token cache (cleared by reading it).
+    #[inline]
+    pub(super) fn take_cache_hit(&self) -> bool {
+        #[cfg(feature = "tracing")]
+        if self.is_enabled() {
+            return crate::verify::cache::take_hit();
+        }
+        false
+    }
+}
