@@ -70,6 +70,8 @@ struct Derived {
     subject_hash: OnceLock<Option<[u8; SUBJECT_HASH_LEN]>>,
     /// The session binder's owner key (`mcp::session`).
     owner: OnceLock<Option<[u8; 32]>>,
+    /// Whether the claims hold a `cnf.jkt` (a DPoP-bound token).
+    dpop_bound: OnceLock<bool>,
 }
 
 impl PartialEq for Derived {
@@ -210,6 +212,16 @@ impl AuthInfo {
     #[must_use]
     pub fn dpop_jkt(&self) -> Option<&str> {
         self.inner.claims.get("cnf")?.get("jkt")?.as_str()
+    }
+
+    /// Whether the token is bound to a DPoP key ([`dpop_jkt`](Self::dpop_jkt) is `Some`);
+    /// looked up in the claims once, then kept (the bearer layer asks on every request).
+    pub(crate) fn is_dpop_bound(&self) -> bool {
+        *self
+            .inner
+            .derived
+            .dpop_bound
+            .get_or_init(|| self.dpop_jkt().is_some())
     }
 
     /// Every claim of the token (or every member of the introspection response).

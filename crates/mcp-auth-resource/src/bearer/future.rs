@@ -56,9 +56,11 @@ pin_project! {
         S: Service<Request<ReqBody>>,
     {
         // Waiting for the verifier; the inner service that was made ready waits with the request.
+        // Boxed (this state is the slow path and allocates anyway), so the future the hot path
+        // returns and moves is no larger than the inner service's own.
         Verifying {
             verify: VerifyFuture,
-            pending: Option<Pending<S, ReqBody, R>>,
+            pending: Option<Box<Pending<S, ReqBody, R>>>,
         },
         // The inner service is handling the request.
         Calling {
@@ -92,7 +94,7 @@ where
         }
     }
 
-    pub(super) const fn verifying(
+    pub(super) fn verifying(
         verify: VerifyFuture,
         pending: Pending<S, ReqBody, R>,
         span: RequestSpan,
@@ -100,7 +102,7 @@ where
         Self {
             state: State::Verifying {
                 verify,
-                pending: Some(pending),
+                pending: Some(Box::new(pending)),
             },
             span,
         }
@@ -129,7 +131,7 @@ where
                         config,
                         mut rejection,
                         binding,
-                    }) = pending.take()
+                    }) = pending.take().map(|pending| *pending)
                     else {
                         panic!("ResponseFuture polled after completion");
                     };

@@ -13,8 +13,9 @@
 //! | `client_id` | the token's client id |
 //! | `sub_hash` | [`AuthInfo::subject_hash`]: a short hash of the subject, computed once per verified token; never the subject or the token |
 //!
-//! The fields are computed and recorded only when the span is enabled: with the level off (or no
-//! subscriber), the hot path pays one check of the level filter.
+//! The span is built, and its fields computed and recorded, only when a subscriber wants it: with
+//! the level off (or no subscriber) the hot path pays one check of the level filter, and no span
+//! is created, cloned, entered or dropped.
 
 use std::time::Duration;
 
@@ -24,41 +25,54 @@ use crate::AuthInfo;
 /// The bearer layer's per-request span (a no-op without feature `tracing`).
 #[derive(Debug, Clone)]
 pub(super) struct RequestSpan {
+    /// `None` when no subscriber wants the span.
     #[cfg(feature = "tracing")]
-    span: tracing::Span,
+    span: Option<tracing::Span>,
 }
 
 impl RequestSpan {
     /// A new `bearer_auth` span, disabled unless a subscriber wants `DEBUG` here.
     #[inline]
     pub(super) fn new() -> Self {
-        Self {
-            #[cfg(feature = "tracing")]
-            span: tracing::debug_span!(
-                "bearer_auth",
-                decision = tracing::field::Empty,
-                cache = tracing::field::Empty,
-                verify_us = tracing::field::Empty,
-                client_id = tracing::field::Empty,
-                sub_hash = tracing::field::Empty,
-            ),
+        #[cfg(feature = "tracing")]
+        {
+            use tracing::{Level, level_filters::LevelFilter};
+            // The level check first: a disabled span would still be created, cloned and
+            // dropped (and, with tracing's `log` feature, logged about) on every request.
+            let wanted = Level::DEBUG <= tracing::level_filters::STATIC_MAX_LEVEL
+                && Level::DEBUG <= LevelFilter::current();
+            let span = wanted
+                .then(|| {
+                    tracing::debug_span!(
+                        "bearer_auth",
+                        decision = tracing::field::Empty,
+                        cache = tracing::field::Empty,
+                        verify_us = tracing::field::Empty,
+                        client_id = tracing::field::Empty,
+                        sub_hash = tracing::field::Empty,
+                    )
+                })
+                .filter(|span| !span.is_disabled());
+            Self { span }
         }
+        #[cfg(not(feature = "tracing"))]
+        Self {}
     }
 
     /// Whether a subscriber records this span: only then are fields computed.
     #[inline]
     pub(super) fn is_enabled(&self) -> bool {
         #[cfg(feature = "tracing")]
-        return !self.span.is_disabled();
+        return self.span.is_some();
         #[cfg(not(feature = "tracing"))]
         false
     }
 
-    /// Enters the span until the guard is dropped.
+    /// Enters the span (if there is one) until the guard is dropped.
     #[inline]
     pub(super) fn enter(&self) -> impl Sized + '_ {
         #[cfg(feature = "tracing")]
-        return self.span.enter();
+        return self.span.as_ref().map(tracing::Span::enter);
         #[cfg(not(feature = "tracing"))]
         ()
     }
@@ -68,11 +82,11 @@ impl RequestSpan {
     #[inline]
     pub(super) fn record_cache(&self, hit: bool, verify: Option<Duration>) {
         #[cfg(feature = "tracing")]
-        if self.is_enabled() {
-            self.span.record("cache", if hit { "hit" } else { "miss" });
+        if let Some(span) = &self.span {
+            span.record("cache", if hit { "hit" } else { "miss" });
             if let Some(elapsed) = verify {
                 let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-                self.span.record("verify_us", micros);
+                span.record("verify_us", micros);
             }
         }
         #[cfg(not(feature = "tracing"))]
@@ -83,15 +97,10 @@ impl RequestSpan {
     #[inline]
     pub(super) fn record_allow(&self, info: Option<&AuthInfo>) {
         #[cfg(feature = "tracing")]
-        if self.is_enabled() {
-            self.span.record("decision", "allow");
+        if let Some(span) = &self.span {
+            span.record("decision", "allow");
             if let Some(info) = info {
-                if let Some(client_id) = info.client_id() {
-                    self.span.record("client_id", client_id);
-                }
-                if let Some(sub_hash) = info.subject_hash() {
-                    self.span.record("sub_hash", sub_hash);
-                }
+                record_caller(span, info);
             }
         }
         #[cfg(not(feature = "tracing"))]
@@ -102,20 +111,14 @@ impl RequestSpan {
     #[inline]
     pub(super) fn record_refusal(&self, error: &BearerError, info: Option<&AuthInfo>) {
         #[cfg(feature = "tracing")]
-        if self.is_enabled() {
+        if let Some(span) = &self.span {
             let status = error.status();
             let challenged = (status == http::StatusCode::UNAUTHORIZED
                 || status == http::StatusCode::FORBIDDEN)
                 && (error.challenge().is_some() || error.dpop_challenge().is_some());
-            self.span
-                .record("decision", if challenged { "challenge" } else { "deny" });
+            span.record("decision", if challenged { "challenge" } else { "deny" });
             if let Some(info) = info {
-                if let Some(client_id) = info.client_id() {
-                    self.span.record("client_id", client_id);
-                }
-                if let Some(sub_hash) = info.subject_hash() {
-                    self.span.record("sub_hash", sub_hash);
-                }
+                record_caller(span, info);
             }
         }
         #[cfg(not(feature = "tracing"))]
@@ -131,5 +134,16 @@ impl RequestSpan {
             return crate::verify::cache::take_hit();
         }
         false
+    }
+}
+
+/// `client_id` and `sub_hash` of the token.
+#[cfg(feature = "tracing")]
+fn record_caller(span: &tracing::Span, info: &AuthInfo) {
+    if let Some(client_id) = info.client_id() {
+        span.record("client_id", client_id);
+    }
+    if let Some(sub_hash) = info.subject_hash() {
+        span.record("sub_hash", sub_hash);
     }
 }
