@@ -13,8 +13,8 @@ use sha2::{Digest as _, Sha256};
 ///
 /// The bearer layer puts one into the request extensions for every authenticated request; handlers
 /// read it with the [`Auth`](crate::extract::Auth) extractor (feature `axum`) or from
-/// `request.extensions()`. Cloning is cheap (one `Arc`): a cached token's `AuthInfo` is shared by
-/// every request that presents the token, never copied. It never holds the token itself.
+/// `request.extensions()`. Cloning is cheap (reference counts): a cached token's `AuthInfo` is shared
+/// by every request that presents the token, never copied. It never holds the token itself.
 ///
 /// # Example
 ///

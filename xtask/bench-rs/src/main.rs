@@ -8,7 +8,7 @@
 //!
 //! The handler reads the whole body and answers a small JSON-RPC result, the same on every
 //! route, so the differences between routes are the layers alone. At start the server makes a
-//! P-256 key, signs one ES256 access token (`typ: at+jwt`, `scope: mcp:tools`, about 480 bytes),
+//! P-256 key, signs one ES256 access token (`typ: at+jwt`, `scope: mcp:tools`, about 450 bytes),
 //! binds `127.0.0.1:0` and prints one line on stdout: the address and the token, separated by
 //! a space (`127.0.0.1:PORT eyJ…`). It runs on a current-thread runtime (the xtask
 //! pins it to one core) until killed.
