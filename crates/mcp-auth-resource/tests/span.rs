@@ -39,7 +39,7 @@ const RESOURCE: &str = "https://mcp.example.com/mcp";
 
 type Fields = BTreeMap<String, String>;
 
-/// Collects the fields of every closed `bearer_auth` span.
+/// Collects the fields of every closed `bearer_auth` and `tool_scopes` span (with its name).
 #[derive(Clone, Default)]
 struct Capture {
     open: Arc<Mutex<BTreeMap<u64, Fields>>>,
@@ -64,8 +64,10 @@ impl Visit for Visitor<'_> {
 
 impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Capture {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, _: Context<'_, S>) {
-        if attrs.metadata().name() == "bearer_auth" {
+        let name = attrs.metadata().name();
+        if name == "bearer_auth" || name == "tool_scopes" {
             let mut fields = Fields::new();
+            fields.insert("span".to_owned(), name.to_owned());
             attrs.record(&mut Visitor(&mut fields));
             self.open.lock().unwrap().insert(id.into_u64(), fields);
         }
@@ -153,7 +155,14 @@ async fn every_request_gets_one_span_with_decision_cache_and_hashed_subject() {
         ]
     );
 
-    let spans = capture.closed.lock().unwrap().clone();
+    let spans: Vec<Fields> = capture
+        .closed
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|f| f["span"] == "bearer_auth")
+        .cloned()
+        .collect();
     assert_eq!(spans.len(), 5, "one span per request: {spans:?}");
     let field = |i: usize, name: &str| spans[i].get(name).map(String::as_str);
     let alice = "2bd806c97f0e"; // SHA-256("alice"), first 12 hex digits
@@ -181,8 +190,76 @@ async fn every_request_gets_one_span_with_decision_cache_and_hashed_subject() {
 
     // Never the token, nor the subject.
     for span in &spans {
-        for value in span.values() {
+        for value in span.values().filter(|v| *v != "bearer_auth") {
             assert!(!value.contains(&token) && value != "alice", "{span:?}");
         }
     }
+}
+
+#[tokio::test]
+async fn the_tool_scope_layer_records_its_decision_and_what_the_call_needed() {
+    use mcp_auth_resource::mcp::ToolScopesLayer;
+
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::registry().with(capture.clone());
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    let resource = ProtectedResource::builder(RESOURCE)
+        .authorization_server(ISSUER)
+        .build()
+        .unwrap();
+    let layer = ToolScopesLayer::new(resource)
+        .tool("admin_tool", "mcp:admin")
+        .unwrap();
+    let service = layer.layer(service_fn(|_: Request<_>| async {
+        Ok::<_, Infallible>(Response::new(String::new()))
+    }));
+    let call = |tool: &str, info: Option<mcp_auth_resource::AuthInfo>| {
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"{tool}"}}}}"#
+        );
+        let mut request = Request::post("/mcp")
+            .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+            .unwrap();
+        if let Some(info) = info {
+            request.extensions_mut().insert(info);
+        }
+        service.clone().oneshot(request)
+    };
+    let admin = mcp_auth_resource::AuthInfo::builder()
+        .subject("alice")
+        .scopes("mcp:admin".parse().unwrap())
+        .build();
+    let reader = mcp_auth_resource::AuthInfo::builder()
+        .subject("bob")
+        .scopes("mcp:tools".parse().unwrap())
+        .build();
+    assert_eq!(
+        call("admin_tool", Some(admin)).await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        call("admin_tool", Some(reader)).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+
+    let spans: Vec<Fields> = capture
+        .closed
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|f| f["span"] == "tool_scopes")
+        .cloned()
+        .collect();
+    assert_eq!(spans.len(), 2, "{spans:?}");
+    assert_eq!(spans[0].get("decision").map(String::as_str), Some("allow"));
+    assert_eq!(spans[0].get("calls").map(String::as_str), Some("1"));
+    assert_eq!(
+        spans[0].get("required").map(String::as_str),
+        Some("mcp:admin")
+    );
+    assert_eq!(
+        spans[1].get("decision").map(String::as_str),
+        Some("challenge")
+    );
 }

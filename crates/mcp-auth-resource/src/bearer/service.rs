@@ -320,7 +320,7 @@ pub(crate) enum Binding {
 
 /// The token's binding (`cnf.jkt`) against what the request proved (RFC 9449 §7.1, §7.2).
 fn check_binding(config: &Config, binding: &Binding, info: &AuthInfo) -> Result<(), DpopRejection> {
-    if let Binding::Bearer = binding {
+    if matches!(binding, Binding::Bearer) {
         // The hot path: one remembered flag, not a claims lookup per request.
         return if info.is_dpop_bound() {
             Err(DpopRejection::BoundTokenAsBearer)

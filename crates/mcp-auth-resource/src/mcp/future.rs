@@ -19,7 +19,7 @@ use tower_service::Service;
 
 use super::{
     RejectionBody, ToolScopesBody, ToolScopesRejectionKind, classify, header_mismatch, headers,
-    layer::Config, rejection,
+    layer::Config, rejection, trace::ScopeSpan,
 };
 use crate::AuthInfo;
 
@@ -40,6 +40,7 @@ pin_project! {
     {
         #[pin]
         state: State<S, B>,
+        span: ScopeSpan,
     }
 }
 
@@ -125,21 +126,29 @@ impl<S, B> ResponseFuture<S, B>
 where
     S: Service<Request<ToolScopesBody<B>>>,
 {
-    pub(super) fn call(future: S::Future) -> Self {
+    pub(super) fn call(future: S::Future, span: ScopeSpan) -> Self {
         Self {
             state: State::Calling { future },
+            span,
         }
     }
 
-    pub(super) fn rejected(response: S::Response) -> Self {
+    pub(super) fn rejected(response: S::Response, span: ScopeSpan) -> Self {
         Self {
             state: State::Rejected {
                 response: Some(response),
             },
+            span,
         }
     }
 
-    pub(super) fn read(parts: Parts, body: B, inner: S, config: Arc<Config>) -> Self {
+    pub(super) fn read(
+        parts: Parts,
+        body: B,
+        inner: S,
+        config: Arc<Config>,
+        span: ScopeSpan,
+    ) -> Self {
         // Without a Tokio runtime there is no timer to register with; see `body_timeout`. The
         // timer itself is made only when the body makes us wait.
         let started = tokio::runtime::Handle::try_current()
@@ -158,6 +167,7 @@ where
                     started,
                 }),
             },
+            span,
         }
     }
 }
@@ -187,7 +197,10 @@ where
     type Output = Result<Response<ResBody>, S::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut state = self.project().state;
+        let this = self.project();
+        let span = &*this.span;
+        let _entered = span.enter();
+        let mut state = this.state;
         loop {
             let next = match state.as_mut().project() {
                 StateProj::Calling { future } => return future.poll(cx),
@@ -213,8 +226,9 @@ where
                     )]
                     let read = read.take().expect("ResponseFuture polled after completion");
                     match outcome {
-                        Ok(()) => decide(read),
+                        Ok(()) => decide(read, span),
                         Err(kind) => {
+                            span.record("deny", None);
                             #[cfg(feature = "tracing")]
                             tracing::debug!(reason = ?kind, "request body refused before classification");
                             State::Rejected {
@@ -290,7 +304,7 @@ fn poll_body<S, B: Body>(
 
 /// Rules 3 to 9: check the headers against the body, classify it, check the caller's scopes,
 /// and either call the inner service with the body replayed or reject.
-fn decide<S, B, ResBody>(read: Read<S>) -> State<S, B>
+fn decide<S, B, ResBody>(read: Read<S>, span: &ScopeSpan) -> State<S, B>
 where
     S: Service<Request<ToolScopesBody<B>>, Response = Response<ResBody>>,
     ResBody: RejectionBody,
@@ -310,6 +324,7 @@ where
     if let Err(kind) = headers::check(&parts.headers, &parsed) {
         #[cfg(feature = "tracing")]
         tracing::debug!(reason = ?kind, "MCP request headers do not match the body; answered 400");
+        span.record("deny", None);
         let id = match &parsed {
             classify::Parsed::Single(message) => &message.id,
             _ => &serde_json::Value::Null,
@@ -343,12 +358,14 @@ where
                 ambiguous = required.ambiguous,
                 "tool scopes satisfied"
             );
+            span.record("allow", Some((required.calls, &required.scopes)));
             let request = Request::from_parts(parts, ToolScopesBody::buffered(body, trailers));
             State::Calling {
                 future: inner.call(request),
             }
         }
         Some((kind, granted)) => {
+            span.record("challenge", Some((required.calls, &required.scopes)));
             #[cfg(feature = "tracing")]
             if kind == ToolScopesRejectionKind::MissingToken
                 && parts.extensions.get::<crate::bearer::Anonymous>().is_none()

@@ -255,6 +255,7 @@ mod layer;
 mod response;
 mod service;
 pub mod session;
+mod trace;
 
 pub use self::session::{SessionBinding, SessionBindingLayer};
 pub use self::{
