@@ -1,8 +1,8 @@
 //! Project automation. Run with `cargo xtask <command>`.
 //!
 //! - `cargo xtask setup`: install what the tests need and this machine lacks (headless Chromium
-//!   and chromedriver from Debian; the MCP conformance suite and Node 22 from npm, into
-//!   `.tools/conformance`; the official TypeScript MCP SDK for `tests/tests/sdk_client.rs`, into
+//!   and chromedriver from Debian; `wrk` from Debian for `bench-rs`; the MCP conformance suite
+//!   and Node 22 from npm, into `.tools/conformance`; the official TypeScript MCP SDK for `tests/tests/sdk_client.rs`, into
 //!   `.tools/sdk-client`; the official Python MCP SDK for `tests/tests/python_client.rs`, a venv
 //!   made with the machine's `python3` in `.tools/python-client`; panva's `oidc-provider` and
 //!   Node 22 for `crates/mcp-auth-server/tests/upstream_oidc.rs`, into `.tools/oidc-provider`).
@@ -18,6 +18,10 @@
 //!   next to the TypeScript SDK's reference authorization server, server and load generator
 //!   pinned to their own cores; installs the reference server (npm, pinned) into
 //!   `.tools/bench-as` on first use; see `bench_as.rs`.
+//! - `cargo xtask bench-rs [--runs N] [--duration SECS] [--connections N]`: requests/s, ratio
+//!   to bare and p50/p99 latency of one handler bare, behind the bearer layer and behind the
+//!   demo's full resource stack (release build, server on CPU 0, `wrk` on CPU 1); see
+//!   `bench_rs.rs`.
 //! - `cargo xtask bench-gateway`: the same `tools/call` load over loopback, direct and through
 //!   `mcp-auth-gateway` (release build): added p50/p99 latency and the throughput ratio.
 //! - `cargo xtask conformance [--requirements REVISION]… [--suite NAME]… [--scenario NAME]
@@ -26,6 +30,7 @@
 //!   `--suite backcompat`) and against the demo's authorization server; see `conformance.rs`.
 
 mod bench_as;
+mod bench_rs;
 mod conformance;
 mod http;
 mod python;
@@ -79,6 +84,11 @@ const SETUP_STEPS: &[SetupStep] = &[
         name: "headless Chromium + chromedriver (browser tests)",
         present: chromium_present,
         install: install_chromium,
+    },
+    SetupStep {
+        name: "wrk (HTTP load generator of `cargo xtask bench-rs`)",
+        present: wrk_present,
+        install: install_wrk,
     },
     SetupStep {
         name: "MCP conformance suite + Node 22 (npm ci into .tools/conformance)",
@@ -163,6 +173,26 @@ fn install_chromium() -> bool {
         )
 }
 
+/// Whether `wrk` can be started (its exit status for `--version` is not 0, so only the spawn
+/// counts).
+pub(crate) fn wrk_present() -> bool {
+    Command::new("wrk")
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok()
+}
+
+/// Debian's `wrk` package.
+fn install_wrk() -> bool {
+    sh("apt-get", &["update"])
+        && sh(
+            "apt-get",
+            &["install", "-y", "--no-install-recommends", "wrk"],
+        )
+}
+
 fn setup() -> bool {
     for step in SETUP_STEPS {
         if (step.present)() {
@@ -218,6 +248,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("conformance") => conformance::run(&env::args().skip(2).collect::<Vec<_>>()),
         Some("bench-as") => bench_as::run(&env::args().skip(2).collect::<Vec<_>>()),
+        Some("bench-rs") => bench_rs::run(&env::args().skip(2).collect::<Vec<_>>()),
         Some("bench") => {
             cargo(
                 &["bench", "-p", "mcp-auth-resource", "--bench", "verify"],
@@ -231,7 +262,7 @@ fn main() -> ExitCode {
         ),
         _ => {
             eprintln!(
-                "usage: cargo xtask <setup|test|ci|bench|bench-as|bench-gateway|conformance>"
+                "usage: cargo xtask <setup|test|ci|bench|bench-as|bench-rs|bench-gateway|conformance>"
             );
             false
         }

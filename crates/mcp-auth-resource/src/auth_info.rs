@@ -2,17 +2,19 @@
 
 use std::{
     fmt,
-    sync::Arc,
+    sync::{Arc, OnceLock},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use mcp_auth_core::ScopeSet;
+use sha2::{Digest as _, Sha256};
 
 /// The identity and grants of a verified access token.
 ///
 /// The bearer layer puts one into the request extensions for every authenticated request; handlers
 /// read it with the [`Auth`](crate::extract::Auth) extractor (feature `axum`) or from
-/// `request.extensions()`. Cloning is cheap (one `Arc`). It never holds the token itself.
+/// `request.extensions()`. Cloning is cheap (reference counts): a cached token's `AuthInfo` is shared
+/// by every request that presents the token, never copied. It never holds the token itself.
 ///
 /// # Example
 ///
@@ -28,8 +30,20 @@ use mcp_auth_core::ScopeSet;
 /// assert_eq!(info.subject(), Some("user-1"));
 /// # Ok::<(), mcp_auth_core::InvalidScope>(())
 /// ```
-#[derive(Clone, PartialEq)]
-pub struct AuthInfo(Arc<Inner>);
+#[derive(Clone)]
+pub struct AuthInfo {
+    /// The verified token's information, shared with the token cache.
+    inner: Arc<Inner>,
+    /// The bearer layer that admitted the request (for the extractors' challenges): carried
+    /// here rather than as an extension of its own, which would cost an allocation per request.
+    layer: Option<Arc<crate::bearer::Config>>,
+}
+
+impl PartialEq for AuthInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.inner == other.inner
+    }
+}
 
 #[derive(Clone, Default, PartialEq)]
 struct Inner {
@@ -44,7 +58,30 @@ struct Inner {
     issued_at: Option<u64>,
     jwt_id: Option<String>,
     claims: serde_json::Map<String, serde_json::Value>,
+    /// Values derived from the others on first use, then shared by every request the answer
+    /// serves.
+    derived: Derived,
 }
+
+/// What [`Inner`] computes once, lazily. Always equal: it follows from the other fields.
+#[derive(Clone, Default)]
+struct Derived {
+    /// [`AuthInfo::subject_hash`], as ASCII hex digits.
+    subject_hash: OnceLock<Option<[u8; SUBJECT_HASH_LEN]>>,
+    /// The session binder's owner key (`mcp::session`).
+    owner: OnceLock<Option<[u8; 32]>>,
+    /// Whether the claims hold a `cnf.jkt` (a DPoP-bound token).
+    dpop_bound: OnceLock<bool>,
+}
+
+impl PartialEq for Derived {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+/// Hex digits in [`AuthInfo::subject_hash`].
+const SUBJECT_HASH_LEN: usize = 12;
 
 impl AuthInfo {
     /// Starts an `AuthInfo`; verifiers use this, and so can tests.
@@ -55,55 +92,105 @@ impl AuthInfo {
     /// `sub`: the resource owner (user) or, for client credentials, the client.
     #[must_use]
     pub fn subject(&self) -> Option<&str> {
-        self.0.subject.as_ref().map(mcp_auth_core::Subject::as_str)
+        self.inner
+            .subject
+            .as_ref()
+            .map(mcp_auth_core::Subject::as_str)
     }
 
     /// The subject as the shared [`Subject`](mcp_auth_core::Subject) the bearer layer puts in
     /// the request extensions.
     pub(crate) fn subject_handle(&self) -> Option<&mcp_auth_core::Subject> {
-        self.0.subject.as_ref()
+        self.inner.subject.as_ref()
+    }
+
+    /// A short, stable pseudonym of the subject for logs and metrics: the first 12 hex digits of
+    /// SHA-256(`sub`), or `None` without a subject. The bearer layer records it in its span
+    /// (field `sub_hash`) instead of the subject.
+    ///
+    /// Computed on first use and kept: a cached token's `AuthInfo` is shared, so this runs once
+    /// per verified token, not per request. It is a pseudonym, not a secret: a guessable
+    /// subject (an e-mail address) can be found from it by trying candidates.
+    #[must_use]
+    pub fn subject_hash(&self) -> Option<&str> {
+        let hex = self.inner.derived.subject_hash.get_or_init(|| {
+            let subject = self.subject()?;
+            let digest = Sha256::digest(subject.as_bytes());
+            let mut hex = [0u8; SUBJECT_HASH_LEN];
+            for (pair, byte) in hex.chunks_exact_mut(2).zip(digest.iter()) {
+                const DIGITS: &[u8; 16] = b"0123456789abcdef";
+                pair[0] = DIGITS[usize::from(byte >> 4)];
+                pair[1] = DIGITS[usize::from(byte & 0x0f)];
+            }
+            Some(hex)
+        });
+        hex.as_ref().and_then(|hex| std::str::from_utf8(hex).ok())
+    }
+
+    /// The session binder's owner key of this token, computed by `owner` on first use and kept
+    /// (so a repeated token costs no hash per request).
+    #[cfg_attr(not(feature = "mcp"), allow(dead_code))]
+    pub(crate) fn owner_key(
+        &self,
+        owner: impl FnOnce(&Self) -> Option<[u8; 32]>,
+    ) -> Option<[u8; 32]> {
+        *self.inner.derived.owner.get_or_init(|| owner(self))
+    }
+
+    /// The same information, as admitted by the bearer layer with `config`.
+    pub(crate) fn admitted_by(self, config: &Arc<crate::bearer::Config>) -> Self {
+        Self {
+            inner: self.inner,
+            layer: Some(Arc::clone(config)),
+        }
+    }
+
+    /// The bearer layer that admitted the request, if one did.
+    #[cfg_attr(not(any(feature = "axum", feature = "mcp")), allow(dead_code))]
+    pub(crate) fn layer(&self) -> Option<&Arc<crate::bearer::Config>> {
+        self.layer.as_ref()
     }
 
     /// The client the token was issued to (`client_id`, else `azp`).
     #[must_use]
     pub fn client_id(&self) -> Option<&str> {
-        self.0.client_id.as_deref()
+        self.inner.client_id.as_deref()
     }
 
     /// `iss`.
     #[must_use]
     pub fn issuer(&self) -> Option<&str> {
-        self.0.issuer.as_deref()
+        self.inner.issuer.as_deref()
     }
 
     /// `aud`, as a list.
     #[must_use]
     pub fn audience(&self) -> &[String] {
-        &self.0.audience
+        &self.inner.audience
     }
 
     /// The granted scopes.
     #[must_use]
     pub fn scopes(&self) -> &ScopeSet {
-        &self.0.scopes
+        &self.inner.scopes
     }
 
     /// Whether `scope` was granted.
     #[must_use]
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.0.scopes.contains(scope)
+        self.inner.scopes.contains(scope)
     }
 
     /// `exp`, in seconds since the Unix epoch.
     #[must_use]
     pub fn expires_at_unix(&self) -> Option<u64> {
-        self.0.expires_at
+        self.inner.expires_at
     }
 
     /// `exp`, as a time.
     #[must_use]
     pub fn expires_at(&self) -> Option<SystemTime> {
-        self.0
+        self.inner
             .expires_at
             .map(|s| UNIX_EPOCH + Duration::from_secs(s))
     }
@@ -111,32 +198,42 @@ impl AuthInfo {
     /// `iat`, in seconds since the Unix epoch.
     #[must_use]
     pub fn issued_at_unix(&self) -> Option<u64> {
-        self.0.issued_at
+        self.inner.issued_at
     }
 
     /// `jti`.
     #[must_use]
     pub fn jwt_id(&self) -> Option<&str> {
-        self.0.jwt_id.as_deref()
+        self.inner.jwt_id.as_deref()
     }
 
     /// `cnf.jkt`: the JWK SHA-256 thumbprint of the DPoP key the token is bound to (RFC 9449
     /// §6), or `None` for a bearer token.
     #[must_use]
     pub fn dpop_jkt(&self) -> Option<&str> {
-        self.0.claims.get("cnf")?.get("jkt")?.as_str()
+        self.inner.claims.get("cnf")?.get("jkt")?.as_str()
+    }
+
+    /// Whether the token is bound to a DPoP key ([`dpop_jkt`](Self::dpop_jkt) is `Some`);
+    /// looked up in the claims once, then kept (the bearer layer asks on every request).
+    pub(crate) fn is_dpop_bound(&self) -> bool {
+        *self
+            .inner
+            .derived
+            .dpop_bound
+            .get_or_init(|| self.dpop_jkt().is_some())
     }
 
     /// Every claim of the token (or every member of the introspection response).
     #[must_use]
     pub fn claims(&self) -> &serde_json::Map<String, serde_json::Value> {
-        &self.0.claims
+        &self.inner.claims
     }
 
     /// One claim.
     #[must_use]
     pub fn claim(&self, name: &str) -> Option<&serde_json::Value> {
-        self.0.claims.get(name)
+        self.inner.claims.get(name)
     }
 }
 
@@ -145,12 +242,12 @@ impl fmt::Debug for AuthInfo {
         // Claims are left out: they may carry personal data. The token is never stored here.
         f.debug_struct("AuthInfo")
             .field("subject", &self.subject())
-            .field("client_id", &self.0.client_id)
-            .field("issuer", &self.0.issuer)
-            .field("audience", &self.0.audience)
-            .field("scopes", &self.0.scopes)
-            .field("expires_at", &self.0.expires_at)
-            .field("jwt_id", &self.0.jwt_id)
+            .field("client_id", &self.inner.client_id)
+            .field("issuer", &self.inner.issuer)
+            .field("audience", &self.inner.audience)
+            .field("scopes", &self.inner.scopes)
+            .field("expires_at", &self.inner.expires_at)
+            .field("jwt_id", &self.inner.jwt_id)
             .finish_non_exhaustive()
     }
 }
@@ -228,6 +325,9 @@ impl AuthInfoBuilder {
     /// Finishes.
     #[must_use]
     pub fn build(self) -> AuthInfo {
-        AuthInfo(Arc::new(self.0))
+        AuthInfo {
+            inner: Arc::new(self.0),
+            layer: None,
+        }
     }
 }

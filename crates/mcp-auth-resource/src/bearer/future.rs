@@ -16,6 +16,7 @@ use super::{
     DefaultRejection, ResponseForBearerError,
     layer::Config,
     service::{admit, reject},
+    trace::RequestSpan,
 };
 use crate::{AuthInfo, VerifyError};
 
@@ -36,13 +37,15 @@ pin_project! {
     /// Response future of [`BearerAuth`](super::BearerAuth).
     ///
     /// It is `Send` when the inner service, its future, the request body and the rejection
-    /// builder are. It is not `Sync`: the verifier's future need not be.
+    /// builder are. It is not `Sync`: the verifier's future need not be. Each poll runs inside
+    /// the request's `bearer_auth` span (feature `tracing`).
     pub struct ResponseFuture<S, ReqBody, R = DefaultRejection>
     where
         S: Service<Request<ReqBody>>,
     {
         #[pin]
         state: State<S, ReqBody, R>,
+        span: RequestSpan,
     }
 }
 
@@ -53,9 +56,11 @@ pin_project! {
         S: Service<Request<ReqBody>>,
     {
         // Waiting for the verifier; the inner service that was made ready waits with the request.
+        // Boxed (this state is the slow path and allocates anyway), so the future the hot path
+        // returns and moves is no larger than the inner service's own.
         Verifying {
             verify: VerifyFuture,
-            pending: Option<Pending<S, ReqBody, R>>,
+            pending: Option<Box<Pending<S, ReqBody, R>>>,
         },
         // The inner service is handling the request.
         Calling {
@@ -73,26 +78,33 @@ impl<S, ReqBody, R> ResponseFuture<S, ReqBody, R>
 where
     S: Service<Request<ReqBody>>,
 {
-    pub(super) const fn called(future: S::Future) -> Self {
+    pub(super) const fn called(future: S::Future, span: RequestSpan) -> Self {
         Self {
             state: State::Calling { future },
+            span,
         }
     }
 
-    pub(super) const fn rejected(response: S::Response) -> Self {
+    pub(super) const fn rejected(response: S::Response, span: RequestSpan) -> Self {
         Self {
             state: State::Rejected {
                 response: Some(response),
             },
+            span,
         }
     }
 
-    pub(super) const fn verifying(verify: VerifyFuture, pending: Pending<S, ReqBody, R>) -> Self {
+    pub(super) fn verifying(
+        verify: VerifyFuture,
+        pending: Pending<S, ReqBody, R>,
+        span: RequestSpan,
+    ) -> Self {
         Self {
             state: State::Verifying {
                 verify,
-                pending: Some(pending),
+                pending: Some(Box::new(pending)),
             },
+            span,
         }
     }
 }
@@ -104,9 +116,13 @@ where
 {
     type Output = Result<Response<ResBody>, S::Error>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let span = &*this.span;
+        let _entered = span.enter();
+        let mut state = this.state;
         loop {
-            match self.as_mut().project().state.project() {
+            match state.as_mut().project() {
                 StateProj::Verifying { verify, pending } => {
                     let result = ready!(verify.as_mut().poll(cx));
                     let Some(Pending {
@@ -115,21 +131,19 @@ where
                         config,
                         mut rejection,
                         binding,
-                    }) = pending.take()
+                    }) = pending.take().map(|pending| *pending)
                     else {
                         panic!("ResponseFuture polled after completion");
                     };
-                    match admit(&config, &mut request, result, &binding) {
+                    match admit(&config, &mut request, result, &binding, span) {
                         Ok(()) => {
                             let future = inner.call(request);
-                            self.as_mut().project().state.set(State::Calling { future });
+                            state.set(State::Calling { future });
                         }
-                        Err(error) => {
-                            let response = reject(&mut rejection, &request, error);
-                            self.as_mut()
-                                .project()
-                                .state
-                                .set(State::Rejected { response: None });
+                        Err((error, info)) => {
+                            let response =
+                                reject(&mut rejection, &request, error, span, info.as_ref());
+                            state.set(State::Rejected { response: None });
                             return Poll::Ready(Ok(response));
                         }
                     }

@@ -79,11 +79,24 @@ impl Config {
     }
 }
 
-/// What the layer inserts into the request extensions next to the `AuthInfo` or `Anonymous`
-/// marker: proof that the layer ran, and what the extractors need for their challenges.
+/// What the layer inserts into the request extensions next to the `Anonymous` marker: proof
+/// that the layer ran, and what the extractors need for their challenges. An admitted request
+/// carries the same in its `AuthInfo` ([`AuthInfo::layer`](crate::AuthInfo)) instead.
 #[derive(Debug, Clone)]
 #[cfg_attr(not(any(feature = "axum", feature = "mcp")), allow(dead_code))]
 pub(crate) struct LayerContext(pub(crate) Arc<Config>);
+
+impl LayerContext {
+    /// The context of the bearer layer that ran for this request: the one its `AuthInfo`
+    /// carries, else the one beside its `Anonymous` marker.
+    #[cfg_attr(not(any(feature = "axum", feature = "mcp")), allow(dead_code))]
+    pub(crate) fn of(extensions: &http::Extensions) -> Option<&Arc<Config>> {
+        extensions
+            .get::<crate::AuthInfo>()
+            .and_then(crate::AuthInfo::layer)
+            .or_else(|| extensions.get::<Self>().map(|context| &context.0))
+    }
+}
 
 /// Applies [`BearerAuth`]: authenticates every request with a bearer token.
 ///

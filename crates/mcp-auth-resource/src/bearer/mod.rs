@@ -86,9 +86,13 @@
 //! - Per-operation scopes are not checked here: use the [`extract`](crate::extract) extractors or
 //!   the MCP tool-scope layer, which answer 403 with a step-up challenge.
 //!
-//! With feature `tracing`, every decision is logged (target `mcp_auth_resource::bearer::service`):
-//! acceptances at TRACE with `sub`, `client_id` and `jti`, rejections at DEBUG with their kind, an
-//! unavailable verifier at ERROR. The token is never logged.
+//! With feature `tracing`, every request runs in one `DEBUG` span, `bearer_auth`, with the fields
+//! `decision` (`allow` / `challenge` / `deny`), `cache` (`hit` / `miss`), `verify_us`,
+//! `client_id` and `sub_hash` (a short hash of the subject, never the token), recorded only when
+//! the span is enabled: with the level off it costs one level check. Every decision is also
+//! logged (target `mcp_auth_resource::bearer::service`): acceptances at TRACE with `sub`,
+//! `client_id` and `jti`, rejections at DEBUG with their kind, an unavailable verifier at ERROR.
+//! The token is never logged.
 //!
 //! # Example
 //!
@@ -234,12 +238,14 @@ mod future;
 mod layer;
 mod response;
 mod service;
+mod trace;
 
 // For the extractors, and for the tool-scope layer, which needs the layer's scope floor.
+#[cfg(feature = "axum")]
+pub(crate) use self::error::INSUFFICIENT_SCOPE_DESCRIPTION;
+pub(crate) use self::layer::Config;
 #[cfg(any(feature = "axum", feature = "mcp"))]
 pub(crate) use self::layer::LayerContext;
-#[cfg(feature = "axum")]
-pub(crate) use self::{error::INSUFFICIENT_SCOPE_DESCRIPTION, layer::Config};
 pub use self::{
     error::{BearerError, BearerErrorKind, DpopRejection, InvalidRequestKind},
     future::ResponseFuture,

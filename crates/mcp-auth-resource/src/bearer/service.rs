@@ -5,6 +5,7 @@ use std::{
     fmt, mem,
     sync::Arc,
     task::{Context, Poll},
+    time::Instant,
 };
 
 use http::{Request, Response, header::AUTHORIZATION};
@@ -17,6 +18,7 @@ use super::{
     InvalidRequestKind, ResponseForBearerError,
     future::{Pending, ResponseFuture},
     layer::{Config, LayerContext},
+    trace::RequestSpan,
 };
 use crate::{AuthInfo, ProtectedResource, TokenVerifier, VerifyError, VerifyErrorKind};
 
@@ -110,6 +112,8 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let span = RequestSpan::new();
+        let _entered = span.enter();
         // A loopback resource answers in the loopback spelling the client used.
         let addressed = self.config.addressed(req.uri(), req.headers());
         let config = addressed.as_ref().unwrap_or(&self.config);
@@ -121,20 +125,23 @@ where
                     path = req.uri().path(),
                     "no credentials: passing as anonymous"
                 );
+                span.record_allow(None);
                 let ext = req.extensions_mut();
                 ext.remove::<AuthInfo>();
                 ext.remove::<mcp_auth_core::Subject>();
                 ext.insert(Anonymous);
                 ext.insert(LayerContext(Arc::clone(config)));
-                return ResponseFuture::called(self.inner.call(req));
+                return ResponseFuture::called(self.inner.call(req), span.clone());
             }
             Ok(None) => {
                 let error = error_for(config, BearerErrorKind::MissingToken, false);
-                return ResponseFuture::rejected(reject(&mut self.rejection, &req, error));
+                let response = reject(&mut self.rejection, &req, error, &span, None);
+                return ResponseFuture::rejected(response, span.clone());
             }
             Err(kind) => {
                 let error = error_for(config, kind, false);
-                return ResponseFuture::rejected(reject(&mut self.rejection, &req, error));
+                let response = reject(&mut self.rejection, &req, error, &span, None);
+                return ResponseFuture::rejected(response, span.clone());
             }
         };
         // A DPoP proof is checked on every request, before (and whatever) the token cache says.
@@ -144,28 +151,39 @@ where
                 Ok(binding) => binding,
                 Err(rejection) => {
                     let error = error_for(config, BearerErrorKind::Dpop(rejection), true);
-                    return ResponseFuture::rejected(reject(&mut self.rejection, &req, error));
+                    let response = reject(&mut self.rejection, &req, error, &span, None);
+                    return ResponseFuture::rejected(response, span.clone());
                 }
             },
         };
 
         // The hot path: a verifier that already knows the answer, no future, no allocation
         // beyond the extensions map.
+        let started = span.is_enabled().then(|| {
+            span.take_cache_hit();
+            Instant::now()
+        });
         if let Some(result) = self.verifier.verify_cached(token) {
-            return match admit(config, &mut req, result, &binding) {
-                Ok(()) => ResponseFuture::called(self.inner.call(req)),
-                Err(error) => ResponseFuture::rejected(reject(&mut self.rejection, &req, error)),
+            let hit = span.take_cache_hit();
+            span.record_cache(hit, started.filter(|_| !hit).map(|s| s.elapsed()));
+            return match admit(config, &mut req, result, &binding, &span) {
+                Ok(()) => ResponseFuture::called(self.inner.call(req), span.clone()),
+                Err((error, info)) => {
+                    let response = reject(&mut self.rejection, &req, error, &span, info.as_ref());
+                    ResponseFuture::rejected(response, span.clone())
+                }
             };
         }
 
         let token = Zeroizing::new(token.to_owned());
         let verifier = Arc::clone(&self.verifier);
-        let verify = async move { verifier.verify(&token).await };
-        #[cfg(feature = "tracing")]
-        let verify = tracing::Instrument::instrument(
-            verify,
-            tracing::debug_span!("bearer_verify", path = req.uri().path()),
-        );
+        let timed = span.clone();
+        let verify = async move {
+            let started = timed.is_enabled().then(Instant::now);
+            let answer = verifier.verify(&token).await;
+            timed.record_cache(false, started.map(|s| s.elapsed()));
+            answer
+        };
         // Keep a clone here and move the instance `poll_ready` reserved into the future.
         let clone = self.inner.clone();
         let inner = mem::replace(&mut self.inner, clone);
@@ -178,28 +196,28 @@ where
                 rejection: self.rejection.clone(),
                 binding,
             },
+            span.clone(),
         )
     }
 }
 
 /// Applies a verifier's answer to the request: on success, checks the layer's scope floor and
 /// inserts the [`AuthInfo`], its [`Subject`](mcp_auth_core::Subject) and the layer context into
-/// the extensions.
+/// the extensions. A refusal comes back with the token's `AuthInfo` when it was valid (for the
+/// span).
 pub(super) fn admit<B>(
     config: &Arc<Config>,
     req: &mut Request<B>,
     result: Result<AuthInfo, VerifyError>,
     binding: &Binding,
-) -> Result<(), BearerError> {
+    span: &RequestSpan,
+) -> Result<(), (BearerError, Option<AuthInfo>)> {
     let used_dpop = !matches!(binding, Binding::Bearer);
     match result {
         Ok(info) => {
             if let Err(rejection) = check_binding(config, binding, &info) {
-                return Err(error_for(
-                    config,
-                    BearerErrorKind::Dpop(rejection),
-                    used_dpop,
-                ));
+                let error = error_for(config, BearerErrorKind::Dpop(rejection), used_dpop);
+                return Err((error, Some(info)));
             }
             if !config.required_scopes.is_empty()
                 && !info.scopes().contains_all(&config.required_scopes)
@@ -213,11 +231,12 @@ pub(super) fn admit<B>(
                 );
                 let challenge =
                     config.insufficient_scope_challenge(info.scopes(), &ScopeSet::new());
-                return Err(with_dpop_challenge(
+                let error = with_dpop_challenge(
                     config,
                     BearerError::new(BearerErrorKind::InsufficientScope, Some(challenge), None),
                     used_dpop,
-                ));
+                );
+                return Err((error, Some(info)));
             }
             #[cfg(feature = "tracing")]
             tracing::trace!(
@@ -226,6 +245,7 @@ pub(super) fn admit<B>(
                 jti = info.jwt_id(),
                 "bearer token accepted",
             );
+            span.record_allow(Some(&info));
             let ext = req.extensions_mut();
             // The subject also goes in alone, for code that must not depend on this crate
             // (mcp-auth-server's upstream token vault).
@@ -234,25 +254,21 @@ pub(super) fn admit<B>(
                 Some(sub) => ext.insert(sub.clone()),
                 None => ext.remove::<mcp_auth_core::Subject>(),
             };
-            ext.insert(info);
-            ext.insert(LayerContext(Arc::clone(config)));
+            // The layer context rides in the `AuthInfo`: one extension box, not two.
+            ext.insert(info.admitted_by(config));
             Ok(())
         }
         Err(err) if err.is_unavailable() => {
             #[cfg(feature = "tracing")]
             tracing::error!(error = ?err, "token verifier unavailable: answering 503");
             let retry_after = err.retry_after().unwrap_or(config.retry_after);
-            Err(BearerError::new(
-                BearerErrorKind::Unavailable,
-                None,
-                Some(retry_after),
-            ))
+            let error = BearerError::new(BearerErrorKind::Unavailable, None, Some(retry_after));
+            Err((error, None))
         }
-        Err(err) => Err(error_for(
-            config,
-            BearerErrorKind::InvalidToken(err.kind()),
-            used_dpop,
-        )),
+        Err(err) => {
+            let error = error_for(config, BearerErrorKind::InvalidToken(err.kind()), used_dpop);
+            Err((error, None))
+        }
     }
 }
 
@@ -304,10 +320,18 @@ pub(crate) enum Binding {
 
 /// The token's binding (`cnf.jkt`) against what the request proved (RFC 9449 §7.1, §7.2).
 fn check_binding(config: &Config, binding: &Binding, info: &AuthInfo) -> Result<(), DpopRejection> {
+    if matches!(binding, Binding::Bearer) {
+        // The hot path: one remembered flag, not a claims lookup per request.
+        return if info.is_dpop_bound() {
+            Err(DpopRejection::BoundTokenAsBearer)
+        } else if config.dpop_required() {
+            Err(DpopRejection::BearerNotAccepted)
+        } else {
+            Ok(())
+        };
+    }
     match (binding, info.dpop_jkt()) {
-        (Binding::Bearer, Some(_)) => Err(DpopRejection::BoundTokenAsBearer),
-        (Binding::Bearer, None) if config.dpop_required() => Err(DpopRejection::BearerNotAccepted),
-        (Binding::Bearer, None) => Ok(()),
+        (Binding::Bearer, _) => Ok(()),
         #[cfg(feature = "dpop")]
         (Binding::Dpop(_), None) => Err(DpopRejection::UnboundToken),
         #[cfg(feature = "dpop")]
@@ -421,12 +445,16 @@ fn with_dpop_challenge(_: &Config, error: BearerError, _: bool) -> BearerError {
     error
 }
 
-/// Builds the rejection response and attaches the error to it.
+/// Builds the rejection response, attaches the error to it and records the decision in the span
+/// (with the token's `info` when it was valid).
 pub(super) fn reject<B, ResBody, R: ResponseForBearerError<ResBody>>(
     rejection: &mut R,
     req: &Request<B>,
     error: BearerError,
+    span: &RequestSpan,
+    info: Option<&AuthInfo>,
 ) -> Response<ResBody> {
+    span.record_refusal(&error, info);
     #[cfg(feature = "tracing")]
     tracing::debug!(
         path = req.uri().path(),
@@ -517,13 +545,19 @@ fn is_b64token(token: &[u8]) -> bool {
 
 /// `+`, `-./0-9` (one range), `A-Z`/`a-z` (folded by `| 0x20`, which maps nothing else onto
 /// `a..=z`), `_` and `~`.
+///
+/// Signed comparisons, which SSE2 has (`pcmpgtb`), so the vectorised scan needs no unsigned
+/// emulation; bytes from `0x80` are negative and fail every range.
 #[inline]
+#[allow(clippy::cast_possible_wrap)]
 const fn is_b64_char(b: u8) -> bool {
-    (b.wrapping_sub(b'-') < 13)
-        | (b == b'+')
-        | ((b | 0x20).wrapping_sub(b'a') < 26)
-        | (b == b'_')
-        | (b == b'~')
+    let x = b as i8;
+    let folded = (b | 0x20) as i8;
+    ((x > 0x2C) & (x < 0x3A))
+        | ((folded > 0x60) & (folded < 0x7B))
+        | (x == 0x2B)
+        | (x == 0x5F)
+        | (x == 0x7E)
 }
 
 /// Whether the query has a parameter named `access_token` (RFC 6750 §2.3), percent-encoded or

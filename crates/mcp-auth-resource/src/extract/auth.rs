@@ -118,7 +118,7 @@ pub(super) enum Lookup<'a> {
 }
 
 pub(super) fn lookup(extensions: &Extensions) -> Result<Lookup<'_>, MissingBearerLayer> {
-    let Some(LayerContext(context)) = extensions.get::<LayerContext>() else {
+    let Some(context) = LayerContext::of(extensions) else {
         return Err(MissingBearerLayer);
     };
     if let Some(info) = extensions.get::<AuthInfo>() {

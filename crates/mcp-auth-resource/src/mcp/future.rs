@@ -6,23 +6,26 @@ use std::{
     pin::Pin,
     sync::Arc,
     task::{Context, Poll, ready},
+    time::Duration,
 };
 
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::{HeaderMap, Request, Response, request::Parts};
 use http_body::Body;
 use mcp_auth_core::ScopeSet;
 use pin_project_lite::pin_project;
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
 use super::{
     RejectionBody, ToolScopesBody, ToolScopesRejectionKind, classify, header_mismatch, headers,
-    layer::Config, rejection,
+    layer::Config, rejection, trace::ScopeSpan,
 };
 use crate::AuthInfo;
 
-/// The first allocation for a body; it grows as chunks arrive, up to the limit.
+/// The first allocation for a body that comes in more than one frame; it grows as frames
+/// arrive, up to the limit. A body of one frame (the usual JSON-RPC message) is kept as it came,
+/// without a copy.
 const INITIAL_CAPACITY: usize = 16 * 1024;
 
 pin_project! {
@@ -37,6 +40,7 @@ pin_project! {
     {
         #[pin]
         state: State<S, B>,
+        span: ScopeSpan,
     }
 }
 
@@ -68,46 +72,102 @@ struct Read<S> {
     parts: Parts,
     inner: S,
     config: Arc<Config>,
-    buf: BytesMut,
+    buf: Buffer,
     trailers: Option<HeaderMap>,
+    /// When the request reached the layer (`None` outside a Tokio runtime: no timer); the
+    /// body timer is set only if the body is not all there at once.
+    started: Option<Instant>,
+}
+
+/// The body read so far.
+#[derive(Default)]
+enum Buffer {
+    #[default]
+    Empty,
+    /// One frame, as it came (no copy).
+    One(Bytes),
+    /// Several frames, copied together.
+    Many(BytesMut),
+}
+
+impl Buffer {
+    fn len(&self) -> usize {
+        match self {
+            Self::Empty => 0,
+            Self::One(bytes) => bytes.len(),
+            Self::Many(buf) => buf.len(),
+        }
+    }
+
+    fn push(&mut self, mut data: impl Buf, max: usize) {
+        match self {
+            Self::Empty => *self = Self::One(data.copy_to_bytes(data.remaining())),
+            Self::One(first) => {
+                let len = first.len() + data.remaining();
+                let mut buf = BytesMut::with_capacity(len.max(max.min(INITIAL_CAPACITY)));
+                buf.put(first);
+                buf.put(data);
+                *self = Self::Many(buf);
+            }
+            Self::Many(buf) => buf.put(data),
+        }
+    }
+
+    fn freeze(self) -> Bytes {
+        match self {
+            Self::Empty => Bytes::new(),
+            Self::One(bytes) => bytes,
+            Self::Many(buf) => buf.freeze(),
+        }
+    }
 }
 
 impl<S, B> ResponseFuture<S, B>
 where
     S: Service<Request<ToolScopesBody<B>>>,
 {
-    pub(super) fn call(future: S::Future) -> Self {
+    pub(super) fn call(future: S::Future, span: ScopeSpan) -> Self {
         Self {
             state: State::Calling { future },
+            span,
         }
     }
 
-    pub(super) fn rejected(response: S::Response) -> Self {
+    pub(super) fn rejected(response: S::Response, span: ScopeSpan) -> Self {
         Self {
             state: State::Rejected {
                 response: Some(response),
             },
+            span,
         }
     }
 
-    pub(super) fn read(parts: Parts, body: B, inner: S, config: Arc<Config>) -> Self {
-        // Without a Tokio runtime there is no timer to register with; see `body_timeout`.
-        let deadline = tokio::runtime::Handle::try_current()
-            .ok()
-            .map(|_| tokio::time::sleep(config.body_timeout));
-        let capacity = config.max_body_size.min(INITIAL_CAPACITY);
+    pub(super) fn read(
+        parts: Parts,
+        body: B,
+        inner: S,
+        config: Arc<Config>,
+        span: ScopeSpan,
+    ) -> Self {
+        // Without a Tokio runtime there is no timer to register with; see `body_timeout`. The
+        // timer itself is made only when the body makes us wait.
+        let started = tokio::runtime::Handle::try_current()
+            .is_ok()
+            .then(Instant::now);
         Self {
             state: State::Reading {
                 body,
-                deadline,
+                deadline: None,
                 read: Some(Read {
                     parts,
                     inner,
                     config,
-                    buf: BytesMut::with_capacity(capacity),
+                    buf: Buffer::Empty,
                     trailers: None,
+                    started,
                 }),
             },
+            span,
         }
     }
 }
@@ -137,7 +197,10 @@ where
     type Output = Result<Response<ResBody>, S::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut state = self.project().state;
+        let this = self.project();
+        let span = &*this.span;
+        let _entered = span.enter();
+        let mut state = this.state;
         loop {
             let next = match state.as_mut().project() {
                 StateProj::Calling { future } => return future.poll(cx),
@@ -163,8 +226,9 @@ where
                     )]
                     let read = read.take().expect("ResponseFuture polled after completion");
                     match outcome {
-                        Ok(()) => decide(read),
+                        Ok(()) => decide(read, span),
                         Err(kind) => {
+                            span.record("deny", None);
                             #[cfg(feature = "tracing")]
                             tracing::debug!(reason = ?kind, "request body refused before classification");
                             State::Rejected {
@@ -188,7 +252,7 @@ where
 /// Reads frames until the body ends (`Ok`), or fails, overflows or times out (`Err`).
 fn poll_body<S, B: Body>(
     mut body: Pin<&mut B>,
-    deadline: Pin<&mut Option<Sleep>>,
+    mut deadline: Pin<&mut Option<Sleep>>,
     read: Option<&mut Read<S>>,
     cx: &mut Context<'_>,
 ) -> Poll<Result<(), ToolScopesRejectionKind>> {
@@ -200,10 +264,13 @@ fn poll_body<S, B: Body>(
         match body.as_mut().poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                 Ok(data) => {
-                    if read.buf.len().saturating_add(data.remaining()) > read.config.max_body_size {
+                    let max = read.config.max_body_size;
+                    if read.buf.len().saturating_add(data.remaining()) > max {
                         return Poll::Ready(Err(ToolScopesRejectionKind::BodyTooLarge));
                     }
-                    read.buf.put(data);
+                    if data.has_remaining() {
+                        read.buf.push(data, max);
+                    }
                 }
                 Err(frame) => {
                     if let Ok(trailers) = frame.into_trailers() {
@@ -218,6 +285,12 @@ fn poll_body<S, B: Body>(
             }
             Poll::Ready(None) => return Poll::Ready(Ok(())),
             Poll::Pending => {
+                if deadline.is_none()
+                    && let Some(started) = read.started
+                {
+                    let timeout: Duration = read.config.body_timeout;
+                    deadline.set(Some(tokio::time::sleep_until(started + timeout)));
+                }
                 if let Some(deadline) = deadline.as_pin_mut()
                     && deadline.poll(cx).is_ready()
                 {
@@ -231,7 +304,7 @@ fn poll_body<S, B: Body>(
 
 /// Rules 3 to 9: check the headers against the body, classify it, check the caller's scopes,
 /// and either call the inner service with the body replayed or reject.
-fn decide<S, B, ResBody>(read: Read<S>) -> State<S, B>
+fn decide<S, B, ResBody>(read: Read<S>, span: &ScopeSpan) -> State<S, B>
 where
     S: Service<Request<ToolScopesBody<B>>, Response = Response<ResBody>>,
     ResBody: RejectionBody,
@@ -242,6 +315,7 @@ where
         config,
         buf,
         trailers,
+        started: _,
     } = read;
     let body = buf.freeze();
     let parsed = classify::parse(&body);
@@ -250,6 +324,7 @@ where
     if let Err(kind) = headers::check(&parts.headers, &parsed) {
         #[cfg(feature = "tracing")]
         tracing::debug!(reason = ?kind, "MCP request headers do not match the body; answered 400");
+        span.record("deny", None);
         let id = match &parsed {
             classify::Parsed::Single(message) => &message.id,
             _ => &serde_json::Value::Null,
@@ -283,12 +358,14 @@ where
                 ambiguous = required.ambiguous,
                 "tool scopes satisfied"
             );
+            span.record("allow", Some((required.calls, &required.scopes)));
             let request = Request::from_parts(parts, ToolScopesBody::buffered(body, trailers));
             State::Calling {
                 future: inner.call(request),
             }
         }
         Some((kind, granted)) => {
+            span.record("challenge", Some((required.calls, &required.scopes)));
             #[cfg(feature = "tracing")]
             if kind == ToolScopesRejectionKind::MissingToken
                 && parts.extensions.get::<crate::bearer::Anonymous>().is_none()
@@ -312,7 +389,7 @@ where
                     kind,
                     granted,
                     required.scopes,
-                    parts.extensions.get::<crate::bearer::LayerContext>(),
+                    crate::bearer::LayerContext::of(&parts.extensions),
                 )),
             }
         }

@@ -255,6 +255,7 @@ mod layer;
 mod response;
 mod service;
 pub mod session;
+mod trace;
 
 pub use self::session::{SessionBinding, SessionBindingLayer};
 pub use self::{
@@ -430,7 +431,7 @@ fn rejection<B: Default>(
     kind: ToolScopesRejectionKind,
     granted: Option<&ScopeSet>,
     required: ScopeSet,
-    bearer: Option<&crate::bearer::LayerContext>,
+    bearer: Option<&std::sync::Arc<crate::bearer::Config>>,
 ) -> Response<B> {
     let challenge: Option<HeaderValue> = match kind {
         ToolScopesRejectionKind::MissingToken => Some(resource.missing_token_challenge().clone()),
@@ -438,7 +439,7 @@ fn rejection<B: Default>(
             let empty = ScopeSet::new();
             let granted = granted.unwrap_or(&empty);
             Some(match bearer {
-                Some(ctx) => ctx.0.insufficient_scope_challenge(granted, &required),
+                Some(ctx) => ctx.insufficient_scope_challenge(granted, &required),
                 None => resource.insufficient_scope_challenge(granted, &required),
             })
         }

@@ -12,7 +12,7 @@ use tower_service::Service;
 
 use super::{
     RejectionBody, ResponseFuture, ToolScopesBody, ToolScopesLayer, ToolScopesRejectionKind,
-    layer::Config,
+    layer::Config, trace::ScopeSpan,
 };
 use crate::ProtectedResource;
 
@@ -68,7 +68,13 @@ where
         // Rule 1 and 2: only POST bodies carry tool calls, and with no scope configured nothing
         // can be required.
         if req.method() != Method::POST || self.config.strictest.is_empty() {
-            return ResponseFuture::call(self.inner.call(req.map(ToolScopesBody::new)));
+            let span = ScopeSpan::new();
+            let future = {
+                let _entered = span.enter();
+                span.record("allow", None);
+                self.inner.call(req.map(ToolScopesBody::new))
+            };
+            return ResponseFuture::call(future, span);
         }
 
         // Rule 3: refuse a body declared too large without reading it.
@@ -80,18 +86,29 @@ where
             .unwrap_or(0)
             .max(req.body().size_hint().lower());
         if declared > self.config.max_body_size as u64 {
-            return ResponseFuture::rejected(super::rejection(
-                &self.config.resource,
-                ToolScopesRejectionKind::BodyTooLarge,
-                None,
-                mcp_auth_core::ScopeSet::new(),
-                None,
-            ));
+            let span = ScopeSpan::new();
+            span.record("deny", None);
+            return ResponseFuture::rejected(
+                super::rejection(
+                    &self.config.resource,
+                    ToolScopesRejectionKind::BodyTooLarge,
+                    None,
+                    mcp_auth_core::ScopeSet::new(),
+                    None,
+                ),
+                span,
+            );
         }
 
         let clone = self.inner.clone();
         let inner = mem::replace(&mut self.inner, clone);
         let (parts, body) = req.into_parts();
-        ResponseFuture::read(parts, body, inner, Arc::clone(&self.config))
+        ResponseFuture::read(
+            parts,
+            body,
+            inner,
+            Arc::clone(&self.config),
+            ScopeSpan::new(),
+        )
     }
 }

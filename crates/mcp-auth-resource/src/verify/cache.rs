@@ -2,17 +2,20 @@
 //!
 //! A client sends the same access token on every request of a session. Checking its signature (or
 //! asking the authorization server about it) each time is wasted work: with the cache, a repeated
-//! token costs one keyed hash of the token, one map lookup, one constant-time comparison and one
-//! clock read, and the [bearer layer](crate::BearerAuthLayer) gets the answer synchronously through
+//! token costs one keyed hash of a bounded part of the token, one map lookup, one constant-time
+//! comparison of the whole token and one clock read, allocates nothing, and the
+//! [bearer layer](crate::BearerAuthLayer) gets the answer synchronously through
 //! [`TokenVerifier::verify_cached`], without creating a future.
 //!
 //! # Rules
 //!
 //! 1. **No token can hit another token's entry.** The map is keyed by a 64-bit keyed hash (foldhash
-//!    with a per-cache random seed), and each entry also identifies its token in full: a verified
-//!    token's entry stores the token bytes (zeroed when the entry is dropped), a bad token's entry
-//!    its SHA-256 digest. Every hit compares the presented token (or its digest) with the stored one
-//!    in constant time; a mismatch (a hash collision) is a miss, and the verifier is asked.
+//!    with a per-cache random seed) of the token's length, first 16 and last 48 bytes (a JWT's
+//!    signature; the whole token when it is shorter), and each entry also identifies its token in
+//!    full: a verified token's entry stores the token bytes (zeroed when the entry is dropped), a
+//!    bad token's entry its SHA-256 digest. Every hit compares the whole presented token (or its
+//!    digest) with the stored one in constant time; a mismatch (two tokens in one slot) is a
+//!    miss, and the verifier is asked.
 //! 2. **An entry never outlives its token.** A verified token is cached until its `exp`
 //!    ([`AuthInfo::expires_at_unix`]) or for the maximum TTL (default 5 minutes), whichever comes
 //!    first. A token without `exp` (which your verifier chose to accept) is cached for the maximum
@@ -166,6 +169,8 @@ impl<V: TokenVerifier> TokenVerifier for CachedVerifier<V> {
 
     fn verify_cached(&self, token: &str) -> Option<Result<AuthInfo, VerifyError>> {
         if let Some(hit) = self.cache.lookup(token) {
+            #[cfg(feature = "tracing")]
+            LAST_HIT.set(true);
             return Some(hit);
         }
         let answer = self.inner.verify_cached(token)?;
@@ -181,6 +186,19 @@ impl<V: fmt::Debug> fmt::Debug for CachedVerifier<V> {
             .field("cache", &self.cache)
             .finish()
     }
+}
+
+#[cfg(feature = "tracing")]
+thread_local! {
+    /// Set when [`CachedVerifier::verify_cached`] answers from the cache, for the bearer layer's
+    /// span (`cache = "hit"`), whatever wraps the cache (`Revocable`, an enum of verifiers).
+    static LAST_HIT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether a cache answered the last `verify_cached` on this thread; clears the flag.
+#[cfg(feature = "tracing")]
+pub(crate) fn take_hit() -> bool {
+    LAST_HIT.replace(false)
 }
 
 /// Builds a [`CachedVerifier`]. Start with [`CachedVerifier::builder`].
@@ -329,6 +347,11 @@ struct Flight {
     answer: OnceCell<Result<AuthInfo, VerifyError>>,
 }
 
+/// How many leading bytes of a token its slot hash reads.
+const HASHED_HEAD: usize = 16;
+/// How many trailing bytes of a token its slot hash reads (a JWT's signature, in base64url).
+const HASHED_TAIL: usize = 48;
+
 /// Most shards a cache is split into.
 const MAX_SHARDS: usize = 64;
 /// Fewest entries a shard is sized for before the cache gets a second shard.
@@ -353,7 +376,13 @@ impl TokenCache {
         }))
     }
 
-    /// The keyed hash of a token.
+    /// The keyed hash of a token: its length, its first [`HASHED_HEAD`] and its last
+    /// [`HASHED_TAIL`] bytes (all of it when shorter), so the cost does not grow with the token.
+    ///
+    /// The hash only picks the slot; a hit still compares the whole token (rule 1). A JWT's last
+    /// bytes are its signature, and an opaque token's are random, so distinct tokens get distinct
+    /// slots. Tokens that share both ends (a tampered copy of a token, an attacker's own
+    /// inventions) share a slot: each one's answer replaces the other's, never answers for it.
     #[inline]
     fn hash(&self, token: &[u8]) -> u64 {
         #[cfg(test)]
@@ -361,7 +390,13 @@ impl TokenCache {
             return 7;
         }
         let mut hasher = foldhash::quality::FoldHasher::with_seed(self.0.seed, &self.0.shared_seed);
-        hasher.write(token);
+        hasher.write_usize(token.len());
+        if token.len() <= HASHED_HEAD + HASHED_TAIL {
+            hasher.write(token);
+        } else {
+            hasher.write(&token[..HASHED_HEAD]);
+            hasher.write(&token[token.len() - HASHED_TAIL..]);
+        }
         hasher.finish()
     }
 
@@ -879,6 +914,87 @@ mod tests {
         assert!(!ct_eq(b"0123456789abcdefXYZ", b"0123456789abcdefXYz"));
         assert!(!ct_eq(b"x123456789abcdefXYZ", b"0123456789abcdefXYZ"));
         assert!(!ct_eq(b"abc", b"abcd"));
+    }
+
+    /// Two distinct tokens, shaped to land in one slot as often as possible: sharing a long
+    /// prefix (a JWT header and claims), a long suffix (a tampered copy keeps the signature),
+    /// both ends, or one being a prefix of the other.
+    fn distinct_pair() -> impl proptest::strategy::Strategy<Value = (String, String)> {
+        use proptest::prelude::*;
+        const B64: &str = "[A-Za-z0-9_.~+/-]";
+        let part =
+            |max: usize| proptest::string::string_regex(&format!("{B64}{{0,{max}}}")).unwrap();
+        (part(3000), part(12), part(12), part(3000), 0..4u8)
+            .prop_map(|(long, a, b, other, shape)| match shape {
+                0 => (format!("{long}{a}"), format!("{long}{b}")),
+                1 => (format!("{a}{long}"), format!("{b}{long}")),
+                2 => (format!("{a}{long}{a}"), format!("{a}{other}{a}")),
+                _ => (long.clone(), format!("{long}{a}")),
+            })
+            .prop_filter("distinct tokens", |(a, b)| a != b)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Rule 1, over random pairs: a token never gets another token's answer, positive or
+        /// negative, whether the two share a slot (forced, or by their bounded hash) or not.
+        #[test]
+        fn a_token_is_never_answered_with_another_tokens_entry(
+            (a, b) in distinct_pair(),
+            collide in proptest::prelude::any::<bool>(),
+            a_is_bad in proptest::prelude::any::<bool>(),
+        ) {
+            let clock = clock();
+            let cache = if collide {
+                TokenCache::with_collisions(config(&clock))
+            } else {
+                TokenCache::new(config(&clock))
+            };
+            let answer_a = if a_is_bad {
+                Err(VerifyErrorKind::InvalidSignature.into())
+            } else {
+                Ok(info(&a))
+            };
+            cache.insert(&a, &answer_a);
+            // `b` was never verified: whatever `a` left, `b` is a miss.
+            proptest::prop_assert!(cache.lookup(&b).is_none());
+
+            cache.insert(&b, &Ok(info(&b)));
+            let hit = cache.lookup(&b).expect("b was just cached").expect("b is valid");
+            proptest::prop_assert_eq!(hit.subject(), Some(b.as_str()));
+            // `a` is either still answered with its own answer, or (same slot) a miss.
+            match cache.lookup(&a) {
+                None => {}
+                Some(Ok(hit)) => {
+                    proptest::prop_assert!(!a_is_bad);
+                    proptest::prop_assert_eq!(hit.subject(), Some(a.as_str()));
+                }
+                Some(Err(error)) => {
+                    proptest::prop_assert!(a_is_bad);
+                    proptest::prop_assert_eq!(error.kind(), VerifyErrorKind::InvalidSignature);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn tokens_sharing_their_hashed_ends_share_a_slot_but_not_an_answer() {
+        let clock = clock();
+        let cache = TokenCache::new(config(&clock));
+        let head = "h".repeat(HASHED_HEAD);
+        let tail = "t".repeat(HASHED_TAIL);
+        let a = format!("{head}aaaa{tail}");
+        let b = format!("{head}bbbb{tail}");
+        assert_eq!(cache.hash(a.as_bytes()), cache.hash(b.as_bytes()));
+        // A token one byte longer is another slot: the length is hashed.
+        assert_ne!(
+            cache.hash(a.as_bytes()),
+            cache.hash(format!("{head}aaaaa{tail}").as_bytes())
+        );
+        cache.insert(&a, &Ok(info("alice")));
+        assert!(cache.lookup(&b).is_none());
+        assert_eq!(cache.lookup(&a).unwrap().unwrap().subject(), Some("alice"));
     }
 
     #[test]

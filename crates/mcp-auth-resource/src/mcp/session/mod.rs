@@ -304,8 +304,13 @@ fn principal(info: &AuthInfo) -> Option<(u8, &str)> {
 }
 
 /// The owner of a request: the SHA-256 of (issuer, subject or client id), unambiguously framed.
+/// Computed once per verified token and kept in its [`AuthInfo`], which the token cache shares
+/// between requests.
 fn owner_of(extensions: &Extensions) -> Option<store::Digest> {
-    let info = extensions.get::<AuthInfo>()?;
+    extensions.get::<AuthInfo>()?.owner_key(owner_digest)
+}
+
+fn owner_digest(info: &AuthInfo) -> Option<store::Digest> {
     let (tag, principal) = principal(info)?;
     let mut hasher = Sha256::new();
     match info.issuer() {
