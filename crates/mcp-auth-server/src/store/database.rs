@@ -148,7 +148,8 @@ impl From<std::path::PathBuf> for Database {
 /// let opened = Database::parse(":memory:", None)?.open().await?;
 /// let server = AuthorizationServer::builder("http://127.0.0.1:8080")
 ///     .shared_store(opened.store())
-///     .build()?;
+///     .build()
+///     .await?;
 /// assert_eq!(opened.location(), "memory");
 /// # drop(server);
 /// opened.close().await;
