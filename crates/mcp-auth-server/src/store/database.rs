@@ -147,6 +147,7 @@ impl From<std::path::PathBuf> for Database {
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let opened = Database::parse(":memory:", None)?.open().await?;
 /// let server = AuthorizationServer::builder("http://127.0.0.1:8080")
+///     .resource("http://127.0.0.1:8080/mcp")
 ///     .shared_store(opened.store())
 ///     .build()
 ///     .await?;
