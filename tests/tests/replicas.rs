@@ -501,6 +501,8 @@ struct OAuth {
     http: reqwest::Client,
     mcp_url: String,
     client_id: String,
+    /// The scope it asks for (the demo's `mcp:tools notes:read` unless changed).
+    scope: &'static str,
 }
 
 impl OAuth {
@@ -525,6 +527,7 @@ impl OAuth {
             http,
             mcp_url: mcp_url.to_owned(),
             client_id: body["client_id"].as_str().unwrap().to_owned(),
+            scope: "mcp:tools notes:read",
         }
     }
 
@@ -543,7 +546,7 @@ impl OAuth {
              &state=s1&code_challenge={challenge}&code_challenge_method=S256&resource={}",
             encode(&self.client_id),
             encode(REDIRECT_URI),
-            encode("mcp:tools notes:read"),
+            encode(self.scope),
             encode(&self.mcp_url),
         );
         let response = self.http.get(url).send().await.map_err(|e| e.to_string())?;
@@ -1205,4 +1208,148 @@ async fn kill_9_of_a_replica_during_200_grants_loses_no_answered_grant() {
         checks.elapsed(),
         started.elapsed()
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// mcp-auth-gateway replicas
+
+/// A trivial upstream MCP endpoint on loopback: answers every JSON-RPC request with an empty
+/// result, and `tools/call` with the `X-MCP-Subject` the gateway sent.
+async fn gateway_upstream() -> (String, support::Running) {
+    use axum::{Router, http::HeaderMap, routing::post};
+    async fn answer(headers: HeaderMap, body: axum::body::Bytes) -> axum::response::Response {
+        use axum::response::IntoResponse as _;
+        let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let subject = headers
+            .get("x-mcp-subject")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let result = if request["method"] == "tools/call" {
+            json!({"content": [{"type": "text", "text": subject}], "isError": false})
+        } else {
+            json!({})
+        };
+        let answer = json!({"jsonrpc": "2.0", "id": request["id"], "result": result});
+        ([("content-type", "application/json")], answer.to_string()).into_response()
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let router = Router::new().route("/mcp", post(answer));
+    (url, support::Running::axum(listener, router))
+}
+
+/// `tools/call` at `base`'s `/mcp` through a gateway: the status and the text the upstream
+/// answered (the subject it was told).
+async fn gateway_call(base: &str, access_token: &str) -> (u16, String) {
+    let response = http()
+        .post(format!("{base}/mcp"))
+        .bearer_auth(access_token)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+            "params": {"name": "whoami", "arguments": {}}}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let text = body["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    (status, text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_on_one_postgres_schema_share_clients_codes_tokens_and_revocations() {
+    const TEST: &str = "replicas_gateway";
+    const SUBJECT: &str = "gw-replica-user";
+    let _serial = SERIAL.lock().await;
+    let started = Instant::now();
+    let Some(db) = support::postgres_url(TEST).await else {
+        return;
+    };
+    let mut random = [0_u8; 4];
+    aws_lc_rs::rand::fill(&mut random).unwrap();
+    let schema = Schema {
+        url: db.clone(),
+        name: format!(
+            "e2e_{TEST}_{}_{:08x}",
+            std::process::id(),
+            u32::from_le_bytes(random)
+        ),
+    };
+    let (upstream, _upstream) = gateway_upstream().await;
+    let proxy = Proxy::start(vec![]).await;
+    let mut config = mcp_auth_gateway::Config::for_upstream(&upstream);
+    config.public_url = Some(proxy.url());
+    let mcp_auth_gateway::AuthConfig::Embedded(embedded) = &mut config.auth else {
+        unreachable!("embedded by default")
+    };
+    embedded.db = Some(db.clone());
+    embedded.db_schema = Some(schema.name.clone());
+    embedded.auto_approve = Some(SUBJECT.to_owned());
+    // One after the other: the first creates the tables and the signing key, the second finds
+    // them.
+    let mut replicas = Vec::new();
+    let mut running = Vec::new();
+    for _ in 0..2 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let bound = listener.local_addr().unwrap();
+        let gateway = mcp_auth_gateway::build(&config, bound).await.unwrap();
+        assert_eq!(gateway.issuer, proxy.url(), "the proxy is the issuer");
+        running.push(support::Running::spawn(move |stopped| {
+            mcp_auth_gateway::serve(listener, gateway, stopped)
+        }));
+        replicas.push(format!("http://{bound}"));
+    }
+    proxy.set_backends(
+        replicas
+            .iter()
+            .map(|r| r.strip_prefix("http://").unwrap().parse().unwrap())
+            .collect(),
+    );
+    let (a, b) = (&replicas[0], &replicas[1]);
+
+    // Registered through the proxy, authorized at one replica, redeemed at the other.
+    let mut oauth = OAuth::register(&proxy.url(), &format!("{}/mcp", proxy.url())).await;
+    oauth.scope = "mcp:tools";
+    let (code, verifier) = oauth.code(a).await.unwrap();
+    let (status, body) = oauth.redeem(b, &code, &verifier).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let tokens = Tokens::from(&body);
+    // Either replica lets the token through to the upstream, with the caller's identity.
+    for replica in [a, b] {
+        assert_eq!(
+            gateway_call(replica, &tokens.access).await,
+            (200, SUBJECT.to_owned()),
+            "{replica}"
+        );
+    }
+    // The refresh token issued by one replica is rotated by the other.
+    let (status, body) = oauth.refresh(a, &tokens.refresh).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let refreshed = Tokens::from(&body);
+    assert_eq!(gateway_call(b, &refreshed.access).await.0, 200);
+
+    // Revoked at one replica, refused by both within the bound.
+    let response = http()
+        .post(format!("{b}/revoke"))
+        .form(&[
+            ("token", refreshed.access.as_str()),
+            ("client_id", oauth.client_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    for replica in [a, b] {
+        let took = refused_within(replica, &refreshed.access, REVOCATION_BOUND).await;
+        eprintln!("{TEST}: {replica} refuses the revoked token after {took:?}");
+    }
+    for running in running {
+        running.stop().await;
+    }
+    drop(proxy);
+    drop(schema);
+    eprintln!("{TEST}: {:?}", started.elapsed());
 }

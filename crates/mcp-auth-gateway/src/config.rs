@@ -31,6 +31,7 @@
 
 use std::{collections::BTreeMap, fmt, net::SocketAddr, path::PathBuf};
 
+use mcp_auth_server::store::Database;
 use serde::Deserialize;
 
 /// Why the configuration cannot be used.
@@ -152,14 +153,20 @@ impl Default for AuthConfig {
 }
 
 /// The embedded authorization server.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct EmbeddedAuth {
-    /// The SQLite database (clients, refresh tokens, consents, signing keys); `":memory:"` keeps
-    /// them in memory. Default `mcp-auth-gateway.db`.
+    /// Where the clients, refresh tokens, consents, signing keys and browser flows are kept: a
+    /// SQLite file, `":memory:"` (nothing kept), or a `postgres://` URL, which several gateway
+    /// replicas behind one load balancer may share (see
+    /// [`Database`](mcp_auth_server::store::Database)). Default `mcp-auth-gateway.db`. `Debug`
+    /// shows no password.
     #[serde(default)]
     pub db: Option<String>,
+    /// With a PostgreSQL `db`: the schema for the tables (created if missing).
+    #[serde(default)]
+    pub db_schema: Option<String>,
     /// Local users with passwords (the login page).
     #[serde(default)]
     pub users: Vec<UserConfig>,
@@ -173,6 +180,31 @@ pub struct EmbeddedAuth {
     /// The access tokens' lifetime. Default: the server's (15 minutes).
     #[serde(default)]
     pub access_token_ttl_secs: Option<u64>,
+}
+
+impl fmt::Debug for EmbeddedAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmbeddedAuth")
+            .field("db", &ShownDb(&self.db))
+            .field("db_schema", &self.db_schema)
+            .field("users", &self.users)
+            .field("auto_approve", &self.auto_approve)
+            .field("oidc", &self.oidc)
+            .field("access_token_ttl_secs", &self.access_token_ttl_secs)
+            .finish()
+    }
+}
+
+/// A `db` setting as `Debug` shows it: a PostgreSQL URL without its password.
+struct ShownDb<'a>(&'a Option<String>);
+
+impl fmt::Debug for ShownDb<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.as_deref().map(|db| Database::parse(db, None)) {
+            Some(Ok(db @ Database::Postgres(_))) => write!(f, "Some({db:?})"),
+            _ => fmt::Debug::fmt(self.0, f),
+        }
+    }
 }
 
 /// A local user of the embedded authorization server.
@@ -424,7 +456,7 @@ impl Config {
 
 /// Settings given on the command line or in the environment, applied over a file's
 /// ([`apply`](Self::apply)). Each `None` leaves the setting alone.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Overrides {
     /// `--upstream URL` / `MCP_GATEWAY_UPSTREAM`.
     pub upstream: Option<String>,
@@ -432,8 +464,10 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
     /// `--public-url URL` / `MCP_GATEWAY_PUBLIC_URL`.
     pub public_url: Option<String>,
-    /// `--db FILE` / `MCP_GATEWAY_DB` (embedded authorization server).
+    /// `--db FILE|URL` / `MCP_GATEWAY_DB` (embedded authorization server).
     pub db: Option<String>,
+    /// `--db-schema NAME` / `MCP_GATEWAY_DB_SCHEMA` (with a PostgreSQL `db`).
+    pub db_schema: Option<String>,
     /// `--issuer URL` / `MCP_GATEWAY_ISSUER`: an external authorization server.
     pub issuer: Option<String>,
     /// `--auto-approve USER` / `MCP_GATEWAY_AUTO_APPROVE` (loopback only).
@@ -444,6 +478,23 @@ pub struct Overrides {
     pub tools: Vec<(String, String)>,
     /// `--hide-unauthorized-tools`.
     pub hide_unauthorized_tools: bool,
+}
+
+impl fmt::Debug for Overrides {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Overrides")
+            .field("upstream", &self.upstream)
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url)
+            .field("db", &ShownDb(&self.db))
+            .field("db_schema", &self.db_schema)
+            .field("issuer", &self.issuer)
+            .field("auto_approve", &self.auto_approve)
+            .field("identity", &self.identity)
+            .field("tools", &self.tools)
+            .field("hide_unauthorized_tools", &self.hide_unauthorized_tools)
+            .finish()
+    }
 }
 
 impl Overrides {
@@ -485,16 +536,19 @@ impl Overrides {
                 accept_audience: None,
             });
         }
-        if self.db.is_some() || self.auto_approve.is_some() {
+        if self.db.is_some() || self.db_schema.is_some() || self.auto_approve.is_some() {
             let AuthConfig::Embedded(embedded) = &mut config.auth else {
                 return Err(ConfigError::Invalid(
-                    "--db and --auto-approve are settings of the embedded authorization server, \
+                    "--db, --db-schema and --auto-approve are settings of the embedded authorization server, \
                      not of an external issuer"
                         .to_owned(),
                 ));
             };
             if let Some(db) = self.db {
                 embedded.db = Some(db);
+            }
+            if let Some(schema) = self.db_schema {
+                embedded.db_schema = Some(schema);
             }
             if let Some(user) = self.auto_approve {
                 embedded.auto_approve = Some(user);
@@ -562,5 +616,43 @@ mod tests {
         assert_eq!(config.scopes.tools["x"], "admin");
         assert!(!format!("{config:?}").contains("hunter2"));
         assert!(Overrides::default().apply(None).is_err());
+    }
+
+    #[test]
+    fn a_postgres_db_and_its_schema_come_from_flags_and_never_show_a_password() {
+        let config = Overrides {
+            upstream: Some("http://127.0.0.1:2/mcp".to_owned()),
+            db: Some("postgres://gw:s3cret-pw@127.0.0.1:5432/auth".to_owned()),
+            db_schema: Some("gateway".to_owned()),
+            ..Overrides::default()
+        };
+        assert!(!format!("{config:?}").contains("s3cret-pw"));
+        let config = config.apply(None).unwrap();
+        let AuthConfig::Embedded(embedded) = &config.auth else {
+            panic!("embedded by default")
+        };
+        assert_eq!(embedded.db_schema.as_deref(), Some("gateway"));
+        let shown = format!("{config:?}");
+        assert!(
+            shown.contains("127.0.0.1") && !shown.contains("s3cret-pw"),
+            "{shown}"
+        );
+
+        let from_file = Config::from_toml(
+            r#"
+            [upstream]
+            url = "http://127.0.0.1:8000/mcp"
+            [auth]
+            mode = "embedded"
+            db = "postgresql://127.0.0.1/auth"
+            db_schema = "gw"
+            auto_approve = "alice"
+            "#,
+        )
+        .unwrap();
+        let AuthConfig::Embedded(embedded) = &from_file.auth else {
+            panic!("embedded by default")
+        };
+        assert_eq!(embedded.db_schema.as_deref(), Some("gw"));
     }
 }

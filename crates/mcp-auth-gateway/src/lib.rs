@@ -69,7 +69,7 @@ use mcp_auth_server::{
     AuthorizationServer, Revocations,
     keys::{KeyPolicy, KeySet},
     login::{HeadlessLogin, LocalLogin, OidcLogin},
-    store::{MemoryStore, SqliteStore},
+    store::{Database, MemoryStore, OpenStore},
 };
 use tower::ServiceBuilder;
 
@@ -121,7 +121,7 @@ pub struct Gateway {
     pub server: Option<AuthorizationServer>,
     /// The identity JWT signer, with identity `jwt`.
     pub identity_jwt: Option<JwtIdentity>,
-    sqlite: Option<SqliteStore>,
+    store: Option<OpenStore>,
     shutdown_grace: Duration,
 }
 
@@ -243,7 +243,7 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Gateway, Error>
         .cloned()
         .collect();
 
-    let mut sqlite = None;
+    let mut opened = None;
     let mut server = None;
     let (issuer, verifier) = match &config.auth {
         AuthConfig::Embedded(embedded) => {
@@ -255,14 +255,14 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Gateway, Error>
             if let Some(ttl) = embedded.access_token_ttl_secs {
                 builder = builder.access_token_ttl(Duration::from_secs(ttl));
             }
-            builder = match embedded.db.as_deref().unwrap_or("mcp-auth-gateway.db") {
-                ":memory:" => builder.store(MemoryStore::new()),
-                path => {
-                    let store = SqliteStore::open(path).await?;
-                    sqlite = Some(store.clone());
-                    builder.store(store)
-                }
-            };
+            let database = Database::parse(
+                embedded.db.as_deref().unwrap_or("mcp-auth-gateway.db"),
+                embedded.db_schema.clone(),
+            )
+            .map_err(|e| Error::Config(format!("auth.db: {e}")))?;
+            let store = database.open().await?;
+            builder = builder.shared_store(store.store());
+            opened = Some(store);
             let ways = usize::from(!embedded.users.is_empty())
                 + usize::from(embedded.auto_approve.is_some())
                 + usize::from(embedded.oidc.is_some());
@@ -507,7 +507,7 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Gateway, Error>
         issuer,
         server,
         identity_jwt,
-        sqlite,
+        store: opened,
         shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
     })
 }
@@ -629,7 +629,7 @@ pub async fn serve(
     if let Some(task) = maintenance {
         task.abort();
     }
-    if let Some(store) = &gateway.sqlite {
+    if let Some(store) = &gateway.store {
         store.close().await;
     }
     result

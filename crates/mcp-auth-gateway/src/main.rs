@@ -8,7 +8,7 @@ use tracing_subscriber::EnvFilter;
 
 const USAGE: &str = "\
 usage: mcp-auth-gateway [--config FILE] [--upstream URL] [--listen ADDR] [--public-url URL]
-                        [--db FILE] [--auto-approve USER | --issuer URL]
+                        [--db FILE|URL [--db-schema NAME]] [--auto-approve USER | --issuer URL]
                         [--identity headers|jwt|none] [--tool NAME=SCOPES]...
                         [--hide-unauthorized-tools]
   --config FILE    a TOML configuration (env MCP_GATEWAY_CONFIG); the flags below override it
@@ -16,8 +16,11 @@ usage: mcp-auth-gateway [--config FILE] [--upstream URL] [--listen ADDR] [--publ
   --listen ADDR    where to listen (env MCP_GATEWAY_LISTEN; default 127.0.0.1:8080)
   --public-url URL the URL clients use, without path, when behind a TLS proxy
                    (env MCP_GATEWAY_PUBLIC_URL; default http://ADDR)
-  --db FILE        the embedded authorization server's SQLite file (env MCP_GATEWAY_DB;
+  --db FILE|URL    the embedded authorization server's SQLite file, or a PostgreSQL URL
+                   (postgres://…) that several gateway replicas share (env MCP_GATEWAY_DB;
                    default mcp-auth-gateway.db; :memory: keeps nothing)
+  --db-schema NAME with a PostgreSQL URL: the schema for the tables, created if missing
+                   (env MCP_GATEWAY_DB_SCHEMA)
   --auto-approve USER
                    no login page: approve every authorization as USER (loopback only; demos and
                    tests) (env MCP_GATEWAY_AUTO_APPROVE)
@@ -44,6 +47,7 @@ fn parse(
         upstream: var("MCP_GATEWAY_UPSTREAM"),
         public_url: var("MCP_GATEWAY_PUBLIC_URL"),
         db: var("MCP_GATEWAY_DB"),
+        db_schema: var("MCP_GATEWAY_DB_SCHEMA"),
         issuer: var("MCP_GATEWAY_ISSUER"),
         auto_approve: var("MCP_GATEWAY_AUTO_APPROVE"),
         ..Overrides::default()
@@ -70,6 +74,7 @@ fn parse(
             "--listen" => listen = Some(value()?),
             "--public-url" => o.public_url = Some(value()?),
             "--db" => o.db = Some(value()?),
+            "--db-schema" => o.db_schema = Some(value()?),
             "--auto-approve" => o.auto_approve = Some(value()?),
             "--issuer" => o.issuer = Some(value()?),
             "--identity" => identity = Some(value()?),

@@ -29,7 +29,7 @@ pub mod notes;
 pub mod scopes;
 pub mod tools;
 
-use std::{fmt, future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{fmt, future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{Extension, Router};
 use mcp_auth_core::{Clock, Secret, SystemClock, host::Host};
@@ -43,7 +43,7 @@ use mcp_auth_server::{
     AuthorizationServer,
     cimd::CimdConfig,
     login::{HeadlessLogin, LocalLogin, OidcLogin},
-    store::{MemoryStore, PostgresOptions, PostgresStore, SqliteStore, StoreError},
+    store::{OpenStore, StoreError},
     vault::{Vault, VaultKeyError},
 };
 use rmcp::transport::streamable_http_server::{
@@ -59,6 +59,7 @@ use crate::{
 /// The operator-arranged machine client type of [`Config::machine_clients`].
 pub use mcp_auth_server::MachineClient;
 pub use mcp_auth_server::jwt_bearer::JwtBearerIssuer;
+pub use mcp_auth_server::store::Database;
 /// The key of [`UpstreamOidc::vault_key`]: base64 of 32 bytes; [`VaultKey::generate`] makes one.
 pub use mcp_auth_server::vault::{VAULT_KEY_ENV, VaultKey};
 
@@ -177,79 +178,16 @@ impl fmt::Debug for Login {
     }
 }
 
-/// Where the demo keeps clients, refresh tokens, consents, signing keys and the browser flows.
-///
-/// ```
-/// use example_mcp_server::Database;
-///
-/// assert!(matches!(Database::parse("demo.db", None), Database::Sqlite(_)));
-/// let db = Database::parse("postgres://mcp:s3cret@127.0.0.1:5432/auth", Some("demo".into()));
-/// assert!(matches!(db, Database::Postgres(_)));
-/// assert!(!format!("{db:?}").contains("s3cret"));
-/// ```
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum Database {
-    /// A SQLite file (created if missing).
-    Sqlite(PathBuf),
-    /// A PostgreSQL database, shared by every replica of the demo pointed at it. `Debug` shows
-    /// no password.
-    Postgres(PostgresOptions),
-}
-
-impl Database {
-    /// `postgres://…` or `postgresql://…` is a PostgreSQL URL (with `schema`, the schema to keep
-    /// the tables in, created if missing; without, the URL's `search_path`); anything else is
-    /// the path of a SQLite file.
-    pub fn parse(value: &str, schema: Option<String>) -> Self {
-        let lower = value.get(..13).unwrap_or(value).to_ascii_lowercase();
-        if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
-            let options = PostgresOptions::new(value);
-            Self::Postgres(match schema {
-                Some(schema) => options.schema(schema),
-                None => options,
-            })
-        } else {
-            Self::Sqlite(PathBuf::from(value))
-        }
-    }
-
-    /// Whether this is a PostgreSQL database.
-    pub fn is_postgres(&self) -> bool {
-        matches!(self, Self::Postgres(_))
-    }
-}
-
-impl From<PathBuf> for Database {
-    fn from(path: PathBuf) -> Self {
-        Self::Sqlite(path)
-    }
-}
-
-impl From<&str> for Database {
-    /// As [`Database::parse`] without a schema.
-    fn from(value: &str) -> Self {
-        Self::parse(value, None)
-    }
-}
-
-/// The store the demo opened, closed by [`serve`] on shutdown.
-#[derive(Debug)]
-enum Opened {
-    Sqlite(SqliteStore),
-    Postgres(PostgresStore),
-}
-
 /// The demo's settings: [`Config::new`], then set the fields that differ from the defaults.
 ///
 /// ```
-/// use example_mcp_server::{Config, Login};
+/// use example_mcp_server::{Config, Database, Login};
 ///
 /// let mut config = Config::new(
 ///     "127.0.0.1:8080".parse().unwrap(),
 ///     Login::AutoApprove { subject: "alice".to_owned() },
 /// );
-/// config.db = Some("demo.db".into());
+/// config.db = Some(Database::parse("demo.db", None).expect("a SQLite path"));
 /// // Another MCP server on this machine may use this authorization server as its IdP:
 /// config.extra_resources.push("http://127.0.0.1:8081/mcp".to_owned());
 /// ```
@@ -354,7 +292,7 @@ pub struct Demo {
     /// schema (never a password), or `memory`.
     pub database: String,
     /// The store, closed by [`serve`] on shutdown.
-    opened: Option<Opened>,
+    opened: OpenStore,
 }
 
 /// Builds the demo for a listener bound to `bound` (the issuer is `http://<bound>`, the MCP
@@ -399,23 +337,9 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Demo, Error> {
         cimd.allow_loopback = true;
         builder = builder.client_id_metadata_documents(Some(cimd));
     }
-    let (opened, database) = match &config.db {
-        Some(Database::Sqlite(path)) => {
-            let store = SqliteStore::open(path).await?;
-            builder = builder.store(store.clone());
-            (Some(Opened::Sqlite(store)), path.display().to_string())
-        }
-        Some(Database::Postgres(options)) => {
-            let store = PostgresStore::connect_with(options.clone()).await?;
-            builder = builder.store(store.clone());
-            let location = store.location().to_owned();
-            (Some(Opened::Postgres(store)), location)
-        }
-        None => {
-            builder = builder.store(MemoryStore::new());
-            (None, "memory".to_owned())
-        }
-    };
+    let opened = config.db.clone().unwrap_or(Database::Memory).open().await?;
+    builder = builder.shared_store(opened.store());
+    let database = opened.location().to_owned();
     let mut upstream_login = None;
     builder = match &config.login {
         Login::Local { username, password } => {
@@ -556,11 +480,7 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await;
     maintenance.abort();
-    match &demo.opened {
-        Some(Opened::Sqlite(store)) => store.close().await,
-        Some(Opened::Postgres(store)) => store.close().await,
-        None => {}
-    }
+    demo.opened.close().await;
     served
 }
 

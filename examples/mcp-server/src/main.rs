@@ -274,11 +274,10 @@ fn parse(
         .parse()
         .map_err(|e| format!("invalid address {addr:?}: {e}"))?;
     let public_addr = public_url.as_deref().map(public_addr).transpose()?;
-    let schema_given = db_schema.is_some();
-    let db = Database::parse(&db, db_schema);
-    if schema_given && !db.is_postgres() {
+    if db_schema.is_some() && !Database::parse(&db, None).is_ok_and(|db| db.is_postgres()) {
         return Err("--db-schema goes with a PostgreSQL --db URL (postgres://…)".to_owned());
     }
+    let db = Database::parse(&db, db_schema).map_err(|e| format!("--db: {e}"))?;
     Ok(Some(Args {
         addr,
         public_addr,

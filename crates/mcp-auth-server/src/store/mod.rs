@@ -31,6 +31,9 @@
 //!   above hold across processes. Bounded: a database that is down or slow makes calls fail
 //!   after the pool's acquire timeout or the statement timeout (`PostgresOptions`).
 //!
+//! [`Database`] picks one of the three from a single setting (`:memory:`, a file path or a
+//! `postgres://` URL), as a command-line flag or config file gives it.
+//!
 //! The SQL backends migrate their schema at start (versions recorded in sqlx's
 //! `_sqlx_migrations` table) and refuse a database that a newer server already migrated.
 //! Every backend passes the same test suite (`tests/store.rs`).
@@ -61,6 +64,7 @@ use mcp_auth_core::metadata::ClientMetadata;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+mod database;
 #[cfg(feature = "sqlite")]
 mod group_commit;
 mod memory;
@@ -73,6 +77,7 @@ mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+pub use self::database::{Database, OpenStore};
 pub use self::memory::MemoryStore;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
