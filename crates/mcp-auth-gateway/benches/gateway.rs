@@ -2,9 +2,16 @@
 //! through the gateway (embedded authorization server, a token the verifier has cached, identity
 //! headers, the tool-scope check), over loopback. Run with `cargo xtask bench-gateway` (release).
 //!
-//! The upstream answers each `tools/call` at once (a JSON-RPC result, `application/json`), so
-//! the numbers are the gateway's own cost with nothing to hide it: the worst case for the
-//! throughput ratio. Latency: one client, sequential requests on a kept-alive connection,
+//! Two upstreams, one table each:
+//!
+//! 1. **nothing**: an in-process endpoint that answers each `tools/call` at once (a JSON-RPC
+//!    result, `application/json`), so the numbers are the gateway's own cost with nothing to
+//!    hide it: the worst case for the throughput ratio.
+//! 2. **Python SDK**: the official Python SDK's `MCPServer` (FastMCP,
+//!    `tests/python-client/upstream_server.py` in `headers` mode, from the venv `cargo xtask
+//!    setup` installs into `.tools/python-client`): an MCP server as people write them. Each
+//!    target gets its own MCP session (`initialize`, then `tools/call` of `echo` with the
+//!    session id). Skipped with a note when the venv is missing. Latency: one client, sequential requests on a kept-alive connection,
 //! rounds alternating direct and gateway (the machine is shared and noisy). Throughput:
 //! `CONCURRENCY` clients for `ROUND` each, alternating too.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -41,6 +48,8 @@ async fn upstream(body: Bytes) -> ([(&'static str, &'static str); 1], String) {
 struct Target {
     url: String,
     token: Option<String>,
+    /// The MCP session to send, for an upstream that keeps sessions.
+    session: Option<String>,
 }
 
 fn request(client: &reqwest::Client, target: &Target, id: u64) -> reqwest::RequestBuilder {
@@ -56,7 +65,47 @@ fn request(client: &reqwest::Client, target: &Target, id: u64) -> reqwest::Reque
     if let Some(token) = &target.token {
         request = request.bearer_auth(token);
     }
+    if let Some(session) = &target.session {
+        request = request.header("mcp-session-id", session);
+    }
     request
+}
+
+/// Opens an MCP session at `target` (`initialize`, `notifications/initialized`) and keeps its
+/// id in `target`.
+async fn open_session(client: &reqwest::Client, target: &mut Target) {
+    let post = |body: Value| {
+        let mut request = client
+            .post(&target.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body.to_string());
+        if let Some(token) = &target.token {
+            request = request.bearer_auth(token);
+        }
+        request
+    };
+    let response = post(
+        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "bench-gateway", "version": "0"}}}),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200, "initialize at {}", target.url);
+    let session = response
+        .headers()
+        .get("mcp-session-id")
+        .map(|v| v.to_str().unwrap().to_owned());
+    response.bytes().await.unwrap();
+    let mut initialized = post(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    if let Some(session) = &session {
+        initialized = initialized.header("mcp-session-id", session);
+    }
+    let status = initialized.send().await.unwrap().status();
+    assert!(status.is_success(), "notifications/initialized: {status}");
+    target.session = session;
 }
 
 async fn one(client: &reqwest::Client, target: &Target, id: u64) {
@@ -108,18 +157,42 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[index]
 }
 
-#[tokio::main(flavor = "multi_thread")]
-async fn main() {
-    // `cargo bench` passes `--bench`; nothing to filter here.
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let upstream_url = format!("http://{}/mcp", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        axum::serve(listener, Router::new().route("/mcp", post(upstream)))
-            .await
-            .unwrap();
-    });
+/// `.tools/python-client`'s Python, when `cargo xtask setup` installed it.
+fn python() -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = root.join(".tools/python-client/bin/python");
+    let script = root.join("tests/python-client/upstream_server.py");
+    (python.is_file() && script.is_file()).then_some((python, script))
+}
 
-    let mut config = Config::for_upstream(&upstream_url);
+/// Starts the Python SDK upstream; its URL and the process (killed when dropped).
+async fn python_upstream() -> Option<(String, tokio::process::Child)> {
+    use tokio::io::AsyncBufReadExt as _;
+    let (python, script) = python()?;
+    let mut child = tokio::process::Command::new(python)
+        .arg(script)
+        .arg("headers")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONUNBUFFERED", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .ok()?;
+    let mut lines = tokio::io::BufReader::new(child.stdout.take()?).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .ok()?
+        .ok()??;
+    let port = line.strip_prefix("listening ")?.to_owned();
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Some((format!("http://127.0.0.1:{port}/mcp"), child))
+}
+
+/// A gateway (embedded authorization server in memory, no rate limits) in front of
+/// `upstream_url`, and an access token its verifier accepts.
+async fn gateway(upstream_url: &str) -> Target {
+    let mut config = Config::for_upstream(upstream_url);
     if let AuthConfig::Embedded(embedded) = &mut config.auth {
         embedded.db = Some(":memory:".to_owned());
         embedded.auto_approve = Some("bench".to_owned());
@@ -139,33 +212,32 @@ async fn main() {
         "client_id": "bench-client", "scope": "mcp:tools", "iat": now, "exp": now + 3600,
         "jti": "bench-token"});
     let token = server.keys().sign("at+jwt", &claims, now).unwrap();
-
-    let direct = Target {
-        url: upstream_url,
-        token: None,
-    };
-    let through = Target {
+    Target {
         url: mcp_url,
         token: Some(token),
-    };
+        session: None,
+    }
+}
 
+/// Measures `direct` against `through` and prints the table.
+async fn measure(title: &str, direct: &Target, through: &Target, per_round: usize) {
     let client = reqwest::Client::new();
     let mut sink = Vec::new();
-    latencies(&client, &direct, WARMUP, &mut sink).await;
-    latencies(&client, &through, WARMUP, &mut sink).await;
+    latencies(&client, direct, WARMUP.min(per_round), &mut sink).await;
+    latencies(&client, through, WARMUP.min(per_round), &mut sink).await;
 
     let (mut d, mut g) = (Vec::new(), Vec::new());
     for _ in 0..LATENCY_ROUNDS {
-        latencies(&client, &direct, LATENCY_PER_ROUND, &mut d).await;
-        latencies(&client, &through, LATENCY_PER_ROUND, &mut g).await;
+        latencies(&client, direct, per_round, &mut d).await;
+        latencies(&client, through, per_round, &mut g).await;
     }
     d.sort_by(f64::total_cmp);
     g.sort_by(f64::total_cmp);
 
     let (mut dt, mut gt) = (Vec::new(), Vec::new());
     for _ in 0..THROUGHPUT_ROUNDS {
-        dt.push(throughput(&direct).await);
-        gt.push(throughput(&through).await);
+        dt.push(throughput(direct).await);
+        gt.push(throughput(through).await);
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     let (dt, gt) = (mean(&dt), mean(&gt));
@@ -176,10 +248,10 @@ async fn main() {
         percentile(&g, 0.50),
         percentile(&g, 0.99),
     );
-    println!("## mcp-auth-gateway: tools/call over loopback, direct vs through the gateway\n");
+    println!("## {title}\n");
     println!(
         "latency: {} sequential requests each; throughput: {CONCURRENCY} clients, {} x {ROUND:?} each\n",
-        LATENCY_ROUNDS * LATENCY_PER_ROUND,
+        LATENCY_ROUNDS * per_round,
         THROUGHPUT_ROUNDS
     );
     println!("| | direct | gateway | added |");
@@ -193,7 +265,55 @@ async fn main() {
         g99 - d99
     );
     println!(
-        "| throughput | {dt:.0} req/s | {gt:.0} req/s | **{:.0}% of direct** |",
+        "| throughput | {dt:.0} req/s | {gt:.0} req/s | **{:.0}% of direct** |\n",
         gt / dt * 100.0
     );
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    // `cargo bench` passes `--bench`; nothing to filter here.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream_url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(listener, Router::new().route("/mcp", post(upstream)))
+            .await
+            .unwrap();
+    });
+    let direct = Target {
+        url: upstream_url.clone(),
+        token: None,
+        session: None,
+    };
+    let through = gateway(&upstream_url).await;
+    measure(
+        "mcp-auth-gateway: tools/call over loopback, direct vs through the gateway (an upstream that does nothing)",
+        &direct,
+        &through,
+        LATENCY_PER_ROUND,
+    )
+    .await;
+
+    let Some((python_url, _python)) = python_upstream().await else {
+        println!(
+            "(the Python SDK upstream was skipped: no venv in .tools/python-client; run `cargo xtask setup`)"
+        );
+        return;
+    };
+    let client = reqwest::Client::new();
+    let mut direct = Target {
+        url: python_url.clone(),
+        token: None,
+        session: None,
+    };
+    let mut through = gateway(&python_url).await;
+    open_session(&client, &mut direct).await;
+    open_session(&client, &mut through).await;
+    measure(
+        "mcp-auth-gateway: tools/call over loopback, direct vs through the gateway (the official Python SDK's MCPServer)",
+        &direct,
+        &through,
+        LATENCY_PER_ROUND / 20,
+    )
+    .await;
 }
