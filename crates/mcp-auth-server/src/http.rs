@@ -87,14 +87,28 @@ pub(crate) async fn read_form(
             "the body must be application/x-www-form-urlencoded",
         ));
     }
-    let bytes = axum::body::to_bytes(body, inner.config.max_body_bytes)
+    let bytes = read_body(body, inner.config.max_body_bytes)
         .await
-        .map_err(|_| {
+        .map_err(|()| {
             OAuthError::invalid_request("the request body is too large")
                 .with_status(StatusCode::PAYLOAD_TOO_LARGE)
         })?;
     let params = Params::parse_strict(&bytes)?;
     Ok((parts, params))
+}
+
+/// Reads a request body of at most `limit` bytes. A body that declares more (`Content-Length`)
+/// is refused at once, without waiting for bytes that may never come; one that turns out larger
+/// or fails to arrive is refused too.
+pub(crate) async fn read_body(
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<axum::body::Bytes, ()> {
+    let declared = axum::body::HttpBody::size_hint(&body).lower();
+    if declared > u64::try_from(limit).unwrap_or(u64::MAX) {
+        return Err(());
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|_| ())
 }
 
 /// Whether the request names only loopback hosts: at most one `Host` header, and it and an
@@ -122,6 +136,41 @@ pub(crate) fn names_loopback_host(uri: &http::Uri, headers: &http::HeaderMap) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A body that declares 100 MiB and never sends a byte.
+    struct Declared;
+
+    impl axum::body::HttpBody for Declared {
+        type Data = axum::body::Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+            std::task::Poll::Pending
+        }
+
+        fn size_hint(&self) -> http_body::SizeHint {
+            http_body::SizeHint::with_exact(100 * 1024 * 1024)
+        }
+    }
+
+    /// Issue 16 (hostile suite): a form that declared 100 MiB kept the endpoint waiting for
+    /// bytes that never came, where it can answer 413 at once.
+    #[tokio::test]
+    async fn a_body_declared_larger_than_the_limit_is_refused_without_waiting() {
+        let body = axum::body::Body::new(Declared);
+        let read = tokio::time::timeout(std::time::Duration::from_secs(5), read_body(body, 65_536));
+        assert_eq!(read.await, Ok(Err(())));
+        let small = read_body(axum::body::Body::from("a=b"), 65_536).await;
+        assert_eq!(small.as_deref(), Ok(&b"a=b"[..]));
+        assert!(
+            read_body(axum::body::Body::from("a".repeat(70_000)), 65_536)
+                .await
+                .is_err()
+        );
+    }
 
     fn check(host: &[&str], uri: &str) -> bool {
         let mut headers = http::HeaderMap::new();

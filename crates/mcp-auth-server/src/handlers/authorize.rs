@@ -109,7 +109,7 @@ pub(crate) async fn post(axum::extract::State(inner): State, request: Request) -
             "The form was not sent as a form.",
         );
     }
-    let Ok(bytes) = axum::body::to_bytes(body, inner.config.max_body_bytes).await else {
+    let Ok(bytes) = crate::http::read_body(body, inner.config.max_body_bytes).await else {
         return error_page(
             StatusCode::PAYLOAD_TOO_LARGE,
             "Bad request",

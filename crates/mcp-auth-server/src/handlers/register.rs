@@ -103,7 +103,7 @@ async fn register(inner: &Inner, request: Request) -> Result<Response, OAuthErro
         ));
     }
     let limit = inner.config.max_body_bytes.min(MAX_BODY_BYTES);
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+    let bytes = crate::http::read_body(body, limit).await.map_err(|()| {
         OAuthError::invalid_request("the request body is too large")
             .with_status(StatusCode::PAYLOAD_TOO_LARGE)
     })?;
