@@ -219,10 +219,16 @@ fn build(root: &Path, out: &Path, asan: bool) -> bool {
     }
 }
 
-/// The number after `key` in a libFuzzer status line (`cov: 123`).
+/// The number after `key` in a libFuzzer status line (`cov: 123`, `corp: 318/27Kb`).
 fn field(line: &str, key: &str) -> Option<u64> {
     let rest = &line[line.find(key)? + key.len()..];
-    rest.split_whitespace().next()?.parse().ok()
+    // `corp: 318/27Kb`: the count before the slash.
+    rest.split_whitespace()
+        .next()?
+        .split('/')
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn run_target(root: &Path, out: &Path, target: &str, options: &Options) -> Outcome {
