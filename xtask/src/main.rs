@@ -2,14 +2,19 @@
 //!
 //! - `cargo xtask setup`: install what the tests need and this machine lacks (headless Chromium
 //!   and chromedriver from Debian; `wrk` from Debian for `bench-rs`; the MCP conformance suite
-//!   and Node 22 from npm, into `.tools/conformance`; the official TypeScript MCP SDK for `tests/tests/sdk_client.rs`, into
-//!   `.tools/sdk-client`; the official Python MCP SDK for `tests/tests/python_client.rs`, a venv
+//!   and Node 22 from npm, into `.tools/conformance`; the official TypeScript MCP SDK for
+//!   `tests/tests/sdk_client.rs`, into `.tools/sdk-client`; cargo-fuzz (pinned) into
+//!   `.tools/cargo-fuzz`; the official Python MCP SDK for `tests/tests/python_client.rs`, a venv
 //!   made with the machine's `python3` in `.tools/python-client`; panva's `oidc-provider` and
 //!   Node 22 for `crates/mcp-auth-server/tests/upstream_oidc.rs`, into `.tools/oidc-provider`).
 //!   Idempotent: a step whose tools are present is skipped.
 //! - `cargo xtask test`: `setup`, then `cargo test --workspace` with `MCP_AUTH_REQUIRE_BROWSER=1`,
 //!   `MCP_AUTH_REQUIRE_NODE=1` and `MCP_AUTH_REQUIRE_PYTHON=1` (a browser, Node or Python test
-//!   fails instead of skipping when its tools are missing), then `conformance`.
+//!   fails instead of skipping when its tools are missing), then `fuzz --smoke`, then
+//!   `conformance`.
+//! - `cargo xtask fuzz [--smoke] [--time SECS] [--runs N] [--asan] [TARGET…]`: the libFuzzer
+//!   targets of `fuzz/`, each for the given time (`--smoke`: a few seconds each); fails on a
+//!   crash, timeout or out-of-memory; see `fuzz.rs`.
 //! - `cargo xtask ci`: what `.ci/run` runs (fmt check, clippy `-D warnings`, then `test`).
 //! - `cargo xtask bench`: the criterion benches (`mcp-auth-resource` verify, `mcp-auth-server`
 //!   token and vault).
@@ -32,6 +37,7 @@
 mod bench_as;
 mod bench_rs;
 mod conformance;
+mod fuzz;
 mod http;
 mod python;
 
@@ -104,6 +110,11 @@ const SETUP_STEPS: &[SetupStep] = &[
         name: "Python MCP SDK client (venv in .tools/python-client from tests/python-client/requirements.txt)",
         present: python::present,
         install: python::install,
+    },
+    SetupStep {
+        name: "cargo-fuzz (cargo install --locked into .tools/cargo-fuzz)",
+        present: fuzz::present,
+        install: fuzz::install,
     },
     SetupStep {
         name: "OpenID provider oidc-provider + Node 22 (npm ci into .tools/oidc-provider)",
@@ -219,6 +230,7 @@ fn test() -> bool {
                 ("MCP_AUTH_REQUIRE_PYTHON", "1"),
             ],
         )
+        && fuzz::run(&["--smoke".to_owned()])
         && conformance::run(&[])
 }
 
@@ -247,6 +259,7 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("ci") => ci(),
         Some("conformance") => conformance::run(&env::args().skip(2).collect::<Vec<_>>()),
+        Some("fuzz") => fuzz::run(&env::args().skip(2).collect::<Vec<_>>()),
         Some("bench-as") => bench_as::run(&env::args().skip(2).collect::<Vec<_>>()),
         Some("bench-rs") => bench_rs::run(&env::args().skip(2).collect::<Vec<_>>()),
         Some("bench") => {
@@ -262,7 +275,7 @@ fn main() -> ExitCode {
         ),
         _ => {
             eprintln!(
-                "usage: cargo xtask <setup|test|ci|bench|bench-as|bench-rs|bench-gateway|conformance>"
+                "usage: cargo xtask <setup|test|ci|fuzz|bench|bench-as|bench-rs|bench-gateway|conformance>"
             );
             false
         }

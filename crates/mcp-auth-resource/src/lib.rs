@@ -146,6 +146,10 @@ macro_rules! define_inner_service_accessors {
     };
 }
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+#[path = "fuzz.rs"]
+pub mod __fuzz;
 mod auth_info;
 pub mod bearer;
 #[cfg(feature = "dpop")]

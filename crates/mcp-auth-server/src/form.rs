@@ -8,7 +8,7 @@ use crate::error::OAuthError;
 /// Parsed `application/x-www-form-urlencoded` parameters (a body or a query string).
 #[derive(Debug, Default)]
 pub(crate) struct Params {
-    pairs: Vec<(String, String)>,
+    pub(crate) pairs: Vec<(String, String)>,
     duplicates: Vec<String>,
 }
 

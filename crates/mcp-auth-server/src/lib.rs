@@ -85,6 +85,10 @@
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+#[path = "fuzz.rs"]
+pub mod __fuzz;
 #[cfg(feature = "jwt-assertions")]
 mod assertion;
 #[cfg(feature = "cimd")]

@@ -248,7 +248,7 @@ use mcp_auth_core::ScopeSet;
 use serde_json::Value;
 
 mod body;
-mod classify;
+pub(crate) mod classify;
 mod future;
 mod headers;
 mod layer;

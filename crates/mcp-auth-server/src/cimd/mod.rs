@@ -792,7 +792,11 @@ fn cache_lifetime(headers: &HeaderMap, config: &CimdConfig) -> u64 {
 }
 
 /// Validate a fetched document (AS-35, AS-37) and turn it into a public client.
-fn validate_document(client_id: &str, body: &[u8], now: u64) -> Result<ClientRecord, CimdError> {
+pub(crate) fn validate_document(
+    client_id: &str,
+    body: &[u8],
+    now: u64,
+) -> Result<ClientRecord, CimdError> {
     let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|_| CimdError::invalid_document("it is not valid JSON"))?;
     let serde_json::Value::Object(mut object) = value else {
