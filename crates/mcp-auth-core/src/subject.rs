@@ -74,6 +74,25 @@ impl SubjectHash {
         short.copy_from_slice(&digest[..8]);
         Self(short)
     }
+
+    /// The 16 lowercase hex digits `Display` prints, as ASCII bytes, without allocating.
+    ///
+    /// ```
+    /// use mcp_auth_core::SubjectHash;
+    ///
+    /// let hash = SubjectHash::of("alice");
+    /// assert_eq!(hash.hex_digits().as_slice(), hash.to_string().as_bytes());
+    /// ```
+    #[must_use]
+    pub fn hex_digits(&self) -> [u8; 16] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = [0; 16];
+        for (pair, byte) in hex.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = DIGITS[usize::from(byte >> 4)];
+            pair[1] = DIGITS[usize::from(byte & 0x0f)];
+        }
+        hex
+    }
 }
 
 impl fmt::Display for SubjectHash {

@@ -7,7 +7,6 @@ use std::{
 };
 
 use mcp_auth_core::ScopeSet;
-use sha2::{Digest as _, Sha256};
 
 /// The identity and grants of a verified access token.
 ///
@@ -81,7 +80,7 @@ impl PartialEq for Derived {
 }
 
 /// Hex digits in [`AuthInfo::subject_hash`].
-const SUBJECT_HASH_LEN: usize = 12;
+const SUBJECT_HASH_LEN: usize = 16;
 
 impl AuthInfo {
     /// Starts an `AuthInfo`; verifiers use this, and so can tests.
@@ -104,8 +103,9 @@ impl AuthInfo {
         self.inner.subject.as_ref()
     }
 
-    /// A short, stable pseudonym of the subject for logs and metrics: the first 12 hex digits of
-    /// SHA-256(`sub`), or `None` without a subject. The bearer layer records it in its span
+    /// A short, stable pseudonym of the subject for logs and metrics: the first 8 bytes of
+    /// SHA-256(`sub`) in hex ([`SubjectHash`](mcp_auth_core::SubjectHash), the same pseudonym the
+    /// authorization server's spans record), or `None` without a subject. The bearer layer records it in its span
     /// (field `sub_hash`) instead of the subject.
     ///
     /// Computed on first use and kept: a cached token's `AuthInfo` is shared, so this runs once
@@ -115,14 +115,7 @@ impl AuthInfo {
     pub fn subject_hash(&self) -> Option<&str> {
         let hex = self.inner.derived.subject_hash.get_or_init(|| {
             let subject = self.subject()?;
-            let digest = Sha256::digest(subject.as_bytes());
-            let mut hex = [0u8; SUBJECT_HASH_LEN];
-            for (pair, byte) in hex.chunks_exact_mut(2).zip(digest.iter()) {
-                const DIGITS: &[u8; 16] = b"0123456789abcdef";
-                pair[0] = DIGITS[usize::from(byte >> 4)];
-                pair[1] = DIGITS[usize::from(byte & 0x0f)];
-            }
-            Some(hex)
+            Some(mcp_auth_core::SubjectHash::of(subject).hex_digits())
         });
         hex.as_ref().and_then(|hex| std::str::from_utf8(hex).ok())
     }

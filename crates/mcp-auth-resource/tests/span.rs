@@ -65,7 +65,7 @@ impl Visit for Visitor<'_> {
 impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Capture {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, _: Context<'_, S>) {
         let name = attrs.metadata().name();
-        if name == "bearer_auth" || name == "tool_scopes" {
+        if name == "mcp_auth.bearer" || name == "mcp_auth.tool_scopes" {
             let mut fields = Fields::new();
             fields.insert("span".to_owned(), name.to_owned());
             attrs.record(&mut Visitor(&mut fields));
@@ -160,12 +160,12 @@ async fn every_request_gets_one_span_with_decision_cache_and_hashed_subject() {
         .lock()
         .unwrap()
         .iter()
-        .filter(|f| f["span"] == "bearer_auth")
+        .filter(|f| f["span"] == "mcp_auth.bearer")
         .cloned()
         .collect();
     assert_eq!(spans.len(), 5, "one span per request: {spans:?}");
     let field = |i: usize, name: &str| spans[i].get(name).map(String::as_str);
-    let alice = "2bd806c97f0e"; // SHA-256("alice"), first 12 hex digits
+    let alice = "2bd806c97f0e00af"; // SHA-256("alice"), first 16 hex digits
 
     // A new token: verified (a miss, with the verifier's latency), allowed.
     assert_eq!(field(0, "decision"), Some("allow"));
@@ -186,11 +186,11 @@ async fn every_request_gets_one_span_with_decision_cache_and_hashed_subject() {
     // A valid token without the required scope: a step-up challenge, naming who asked.
     assert_eq!(field(4, "decision"), Some("challenge"));
     assert_eq!(field(4, "client_id"), Some("client-1"));
-    assert!(field(4, "sub_hash").is_some_and(|h| h != alice && h.len() == 12));
+    assert!(field(4, "sub_hash").is_some_and(|h| h != alice && h.len() == 16));
 
     // Never the token, nor the subject.
     for span in &spans {
-        for value in span.values().filter(|v| *v != "bearer_auth") {
+        for value in span.values().filter(|v| *v != "mcp_auth.bearer") {
             assert!(!value.contains(&token) && value != "alice", "{span:?}");
         }
     }
@@ -248,7 +248,7 @@ async fn the_tool_scope_layer_records_its_decision_and_what_the_call_needed() {
         .lock()
         .unwrap()
         .iter()
-        .filter(|f| f["span"] == "tool_scopes")
+        .filter(|f| f["span"] == "mcp_auth.tool_scopes")
         .cloned()
         .collect();
     assert_eq!(spans.len(), 2, "{spans:?}");

@@ -38,7 +38,7 @@ pin_project! {
     ///
     /// It is `Send` when the inner service, its future, the request body and the rejection
     /// builder are. It is not `Sync`: the verifier's future need not be. Each poll runs inside
-    /// the request's `bearer_auth` span (feature `tracing`).
+    /// the request's `mcp_auth.bearer` span (feature `tracing`).
     pub struct ResponseFuture<S, ReqBody, R = DefaultRejection>
     where
         S: Service<Request<ReqBody>>,

@@ -86,7 +86,7 @@
 //! - Per-operation scopes are not checked here: use the [`extract`](crate::extract) extractors or
 //!   the MCP tool-scope layer, which answer 403 with a step-up challenge.
 //!
-//! With feature `tracing`, every request runs in one `DEBUG` span, `bearer_auth`, with the fields
+//! With feature `tracing`, every request runs in one `DEBUG` span, `mcp_auth.bearer`, with the fields
 //! `decision` (`allow` / `challenge` / `deny`), `cache` (`hit` / `miss`), `verify_us`,
 //! `client_id` and `sub_hash` (a short hash of the subject, never the token), recorded only when
 //! the span is enabled: with the level off it costs one level check. Every decision is also

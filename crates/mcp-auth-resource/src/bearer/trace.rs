@@ -1,7 +1,7 @@
 //! [`RequestSpan`]: the bearer layer's span, one per request, that costs nothing when its level
 //! is off.
 //!
-//! With feature `tracing`, every request the layer sees gets a `DEBUG` span named `bearer_auth`
+//! With feature `tracing`, every request the layer sees gets a `DEBUG` span named `mcp_auth.bearer`
 //! (target `mcp_auth_resource::bearer::trace`); the layer's own events and the inner service's
 //! work run inside it. Its fields are stable:
 //!
@@ -31,7 +31,7 @@ pub(super) struct RequestSpan {
 }
 
 impl RequestSpan {
-    /// A new `bearer_auth` span, disabled unless a subscriber wants `DEBUG` here.
+    /// A new `mcp_auth.bearer` span, disabled unless a subscriber wants `DEBUG` here.
     #[inline]
     pub(super) fn new() -> Self {
         #[cfg(feature = "tracing")]
@@ -44,7 +44,7 @@ impl RequestSpan {
             let span = wanted
                 .then(|| {
                     tracing::debug_span!(
-                        "bearer_auth",
+                        "mcp_auth.bearer",
                         decision = tracing::field::Empty,
                         cache = tracing::field::Empty,
                         verify_us = tracing::field::Empty,

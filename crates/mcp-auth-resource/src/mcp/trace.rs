@@ -1,7 +1,7 @@
 //! [`ScopeSpan`]: the tool-scope layer's span, one per request, that costs nothing when its level
 //! is off.
 //!
-//! With feature `tracing`, every request the layer sees gets a `DEBUG` span named `tool_scopes`
+//! With feature `tracing`, every request the layer sees gets a `DEBUG` span named `mcp_auth.tool_scopes`
 //! (target `mcp_auth_resource::mcp::trace`), entered while the layer reads the body and while the
 //! inner service runs. Its fields:
 //!
@@ -11,7 +11,7 @@
 //! | `calls` | the number of `tools/call` messages in the body (absent when it was not read) |
 //! | `required` | the scopes the body needed (absent when none or not read) |
 //!
-//! Like the bearer layer's `bearer_auth` span, it is built only when a subscriber wants it.
+//! Like the bearer layer's `mcp_auth.bearer` span, it is built only when a subscriber wants it.
 
 use mcp_auth_core::ScopeSet;
 
@@ -24,7 +24,7 @@ pub(super) struct ScopeSpan {
 }
 
 impl ScopeSpan {
-    /// A new `tool_scopes` span if a subscriber wants `DEBUG` here.
+    /// A new `mcp_auth.tool_scopes` span if a subscriber wants `DEBUG` here.
     #[inline]
     pub(super) fn new() -> Self {
         #[cfg(feature = "tracing")]
@@ -35,7 +35,7 @@ impl ScopeSpan {
             let span = wanted
                 .then(|| {
                     tracing::debug_span!(
-                        "tool_scopes",
+                        "mcp_auth.tool_scopes",
                         decision = tracing::field::Empty,
                         calls = tracing::field::Empty,
                         required = tracing::field::Empty,

@@ -245,7 +245,7 @@ fn bad_redirect(description: &'static str) -> OAuthError {
 }
 
 /// The body as client metadata: a JSON object whose known members have the right types.
-fn parse(bytes: &[u8]) -> Result<ClientMetadata, OAuthError> {
+pub(crate) fn parse(bytes: &[u8]) -> Result<ClientMetadata, OAuthError> {
     let value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|_| bad_metadata("the body is not valid JSON"))?;
     if !value.is_object() {
@@ -259,7 +259,7 @@ fn parse(bytes: &[u8]) -> Result<ClientMetadata, OAuthError> {
 
 /// Check requested metadata and decide the registration: the metadata to store and echo, and
 /// how the client authenticates.
-fn check_metadata(
+pub(crate) fn check_metadata(
     requested: ClientMetadata,
 ) -> Result<(ClientMetadata, ClientAuthMethod), OAuthError> {
     let mut metadata = requested;
