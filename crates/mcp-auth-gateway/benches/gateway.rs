@@ -11,9 +11,11 @@
 //!    `tests/python-client/upstream_server.py` in `headers` mode, from the venv `cargo xtask
 //!    setup` installs into `.tools/python-client`): an MCP server as people write them. Each
 //!    target gets its own MCP session (`initialize`, then `tools/call` of `echo` with the
-//!    session id). Skipped with a note when the venv is missing. Latency: one client, sequential requests on a kept-alive connection,
-//! rounds alternating direct and gateway (the machine is shared and noisy). Throughput:
-//! `CONCURRENCY` clients for `ROUND` each, alternating too.
+//!    session id). Skipped with a note when the venv is missing.
+//!
+//! Latency: one client, sequential requests on a kept-alive connection, rounds alternating
+//! direct and gateway (the machine is shared and noisy). Throughput: `CONCURRENCY` clients for
+//! `ROUND` each, alternating too.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::{
