@@ -145,11 +145,13 @@ pub async fn access_log(req: Request, next: Next) -> Response {
         if let Some(client_id) = caller.and_then(|c| c.client_id.as_deref()) {
             span.record("client_id", client_id);
         }
-        if let Some(subject) = caller.and_then(|c| c.subject.as_deref()) {
-            span.record(
-                "sub_hash",
-                tracing::field::display(mcp_auth_core::SubjectHash::of(subject)),
-            );
+        // Hashed once per verified token (`AuthInfo` caches it), not once per request.
+        if let Some(sub_hash) = response
+            .extensions()
+            .get::<AuthInfo>()
+            .and_then(AuthInfo::subject_hash)
+        {
+            span.record("sub_hash", sub_hash);
         }
     }
     tracing::info!(

@@ -484,6 +484,9 @@ impl Inner {
                 subject: caller.subject().map(str::to_owned),
                 client_id: caller.client_id().map(str::to_owned),
             });
+            // The verified token itself (one `Arc`), for what is computed once per token, such
+            // as the `sub_hash` of the request span.
+            response.extensions_mut().insert(caller);
         }
         response
     }
