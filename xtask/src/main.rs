@@ -15,6 +15,8 @@
 //! - `cargo xtask fuzz [--smoke] [--time SECS] [--runs N] [--asan] [TARGET…]`: the libFuzzer
 //!   targets of `fuzz/`, each for the given time (`--smoke`: a few seconds each); fails on a
 //!   crash, timeout or out-of-memory; see `fuzz.rs`.
+//! - `cargo xtask tidy`: no import loop between the files of a crate, no file over 600 lines
+//!   of code without a reason in its module docs; see `tidy.rs`.
 //! - `cargo xtask ci`: what `.ci/run` runs (fmt check, clippy `-D warnings`, then `test`).
 //! - `cargo xtask bench`: the criterion benches (`mcp-auth-resource` verify, `mcp-auth-server`
 //!   token and vault).
@@ -40,6 +42,7 @@ mod conformance;
 mod fuzz;
 mod http;
 mod python;
+mod tidy;
 
 use std::{
     env,
@@ -258,6 +261,7 @@ fn main() -> ExitCode {
         Some("setup") => setup(),
         Some("test") => test(),
         Some("ci") => ci(),
+        Some("tidy") => tidy::run(&env::args().skip(2).collect::<Vec<_>>()),
         Some("conformance") => conformance::run(&env::args().skip(2).collect::<Vec<_>>()),
         Some("fuzz") => fuzz::run(&env::args().skip(2).collect::<Vec<_>>()),
         Some("bench-as") => bench_as::run(&env::args().skip(2).collect::<Vec<_>>()),
