@@ -980,3 +980,70 @@ async fn without_a_token_the_gateway_answers_the_challenge_and_never_calls_the_u
     gw.running.stop().await;
     upstream.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_limit_gets_413_with_a_json_rpc_error_at_once_and_never_reaches_the_upstream()
+ {
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = calls.clone();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let upstream = Running::axum(
+        listener,
+        Router::new().route(
+            "/mcp",
+            post(move || {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async { axum::Json(json!({"jsonrpc": "2.0", "id": 7, "result": {"tools": []}})) }
+            }),
+        ),
+    );
+    let mut config = config(&url);
+    config.limits.max_body_bytes = 4096;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bound = listener.local_addr().unwrap();
+    let gw = start_gateway(listener, &config).await;
+    let manager = manager(&gw.url, ManualClock::new(SystemClock::default().now()));
+    let token = manager.access_token().await.unwrap();
+
+    // 1. A body sent in full, larger than the limit.
+    let big = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/list", "params": {"pad": "x".repeat(8192)}});
+    let response = reqwest::Client::new()
+        .post(&gw.url)
+        .bearer_auth(token.expose())
+        .header("accept", "application/json, text/event-stream")
+        .json(&big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["jsonrpc"], "2.0", "{body}");
+    assert_eq!(body["error"]["code"], -32600, "{body}");
+
+    // 2. A body that only declares 100 MiB and sends nothing: answered at once, not after the
+    //    body timeout.
+    let mut socket = tokio::net::TcpStream::connect(bound).await.unwrap();
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {bound}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: 104857600\r\n\r\n",
+        token.expose()
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let mut reader = BufReader::new(socket);
+    let mut status_line = String::new();
+    tokio::time::timeout(Duration::from_secs(5), reader.read_line(&mut status_line))
+        .await
+        .expect("the gateway answered before the body timeout")
+        .unwrap();
+    assert!(status_line.starts_with("HTTP/1.1 413"), "{status_line}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // 3. Neither reached the upstream; a good call still does.
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let (status, _) = call(&gw, token.expose()).await;
+    assert_eq!(status, 200);
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    gw.running.stop().await;
+    upstream.stop().await;
+}

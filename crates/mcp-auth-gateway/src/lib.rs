@@ -44,6 +44,7 @@
 //! ```
 
 pub mod config;
+mod error;
 pub mod filter;
 pub mod identity;
 pub mod middleware;
@@ -77,36 +78,13 @@ pub use self::config::{
     AuthConfig, Config, ConfigError, EmbeddedAuth, ExternalAuth, IdentityMode, LimitsConfig,
     OidcConfig, Overrides, ScopesConfig, UpstreamConfig, UserConfig,
 };
+pub use self::error::Error;
 use self::{
     filter::ToolVisibility,
     identity::{Identity, JWKS_PATH, JwtIdentity},
     middleware::RateLimits,
     proxy::McpProxy,
 };
-
-/// Why the gateway cannot start.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// A setting is invalid.
-    #[error("{0}")]
-    Config(String),
-    /// The configuration file is invalid.
-    #[error(transparent)]
-    File(#[from] ConfigError),
-    /// The resource-server configuration is invalid.
-    #[error(transparent)]
-    Resource(#[from] mcp_auth_resource::ConfigError),
-    /// The authorization-server configuration is invalid.
-    #[error(transparent)]
-    Server(#[from] mcp_auth_server::ConfigError),
-    /// The database cannot be opened.
-    #[error(transparent)]
-    Store(#[from] mcp_auth_server::store::StoreError),
-    /// The identity signing keys cannot be made.
-    #[error(transparent)]
-    Keys(#[from] mcp_auth_server::keys::KeyError),
-}
 
 /// The assembled gateway, ready for [`serve`].
 pub struct Gateway {

@@ -13,8 +13,6 @@ use http::{HeaderValue, StatusCode, header};
 use mcp_auth_core::{Clock, SystemClock, limit::Limiter};
 use mcp_auth_resource::AuthInfo;
 
-use crate::proxy::Caller;
-
 /// Requests per minute, per client address and per OAuth client (GCRA on `governor`, see
 /// [`mcp_auth_core::limit`]: a burst of the limit, then one request every `60 / limit` s).
 /// Cloning is cheap.
@@ -132,7 +130,9 @@ pub async fn access_log(req: Request, next: Next) -> Response {
         decision = tracing::field::Empty,
     );
     let response = next.run(req).instrument(span.clone()).await;
-    let caller = response.extensions().get::<Caller>();
+    // The proxy leaves the verified token in the response; an answer given before it (a
+    // challenge, a refusal) has none.
+    let caller = response.extensions().get::<AuthInfo>();
     if !span.is_disabled() {
         let status = response.status();
         span.record("status", status.as_u16());
@@ -142,15 +142,11 @@ pub async fn access_log(req: Request, next: Next) -> Response {
             _ => "deny",
         };
         span.record("decision", decision);
-        if let Some(client_id) = caller.and_then(|c| c.client_id.as_deref()) {
+        if let Some(client_id) = caller.and_then(AuthInfo::client_id) {
             span.record("client_id", client_id);
         }
         // Hashed once per verified token (`AuthInfo` caches it), not once per request.
-        if let Some(sub_hash) = response
-            .extensions()
-            .get::<AuthInfo>()
-            .and_then(AuthInfo::subject_hash)
-        {
+        if let Some(sub_hash) = caller.and_then(AuthInfo::subject_hash) {
             span.record("sub_hash", sub_hash);
         }
     }
@@ -162,8 +158,8 @@ pub async fn access_log(req: Request, next: Next) -> Response {
         mcp_method = mcp_method.as_deref(),
         status = response.status().as_u16(),
         micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-        subject = caller.and_then(|c| c.subject.as_deref()),
-        client_id = caller.and_then(|c| c.client_id.as_deref()),
+        subject = caller.and_then(AuthInfo::subject),
+        client_id = caller.and_then(AuthInfo::client_id),
     );
     response
 }
@@ -199,8 +195,24 @@ fn refuse(status: StatusCode, message: &str) -> Response {
 /// while the client may already be sending its next request on it ("server disconnected
 /// without sending a response", seen with the Python SDK's client). The body is one JSON-RPC
 /// message, which the tool-scope layer and the proxy read in full anyway.
+///
+/// A `Content-Length` over the limit is refused at once, before a byte is read (a client that
+/// declares 100 MiB and sends nothing does not hold the request open until the timeout).
+/// This is what `tower_http::limit::RequestBodyLimitLayer` does too; it is not used here
+/// because its `413` has a plain-text body, and MCP clients show a JSON-RPC error.
 pub async fn read_body(State(limit): State<BodyLimit>, req: Request, next: Next) -> Response {
     use http_body_util::BodyExt as _;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > u64::try_from(limit.max_bytes).unwrap_or(u64::MAX)) {
+        return refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the request body is too large",
+        );
+    }
     let (parts, body) = req.into_parts();
     let limited = http_body_util::Limited::new(body, limit.max_bytes);
     let bytes = match tokio::time::timeout(limit.timeout, limited.collect()).await {

@@ -54,15 +54,6 @@ use crate::{
     identity::Identity,
 };
 
-/// The caller of a proxied request, left in the response extensions for the access log.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    /// The token's subject.
-    pub subject: Option<String>,
-    /// The token's client id.
-    pub client_id: Option<String>,
-}
-
 /// JSON-RPC error code: the upstream is unreachable.
 pub const UPSTREAM_UNREACHABLE: i64 = -32002;
 /// JSON-RPC error code: the upstream did not answer in time.
@@ -186,12 +177,12 @@ impl ProxyBuilder {
     /// # Errors
     /// [`Error::Config`](crate::Error::Config) when the URL is not `http(s)`, or the HTTP client
     /// cannot be built.
-    pub fn build(self) -> Result<McpProxy, crate::Error> {
+    pub fn build(self) -> Result<McpProxy, crate::error::Error> {
         let upstream = url::Url::parse(&self.upstream)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
             .ok_or_else(|| {
-                crate::Error::Config(format!(
+                crate::error::Error::Config(format!(
                     "the upstream {:?} is not an http(s) URL",
                     self.upstream
                 ))
@@ -210,7 +201,7 @@ impl ProxyBuilder {
         }
         let client = client
             .build()
-            .map_err(|e| crate::Error::Config(format!("the HTTP client: {e}")))?;
+            .map_err(|e| crate::error::Error::Config(format!("the HTTP client: {e}")))?;
         Ok(McpProxy(Arc::new(Inner {
             client,
             upstream,
@@ -480,12 +471,8 @@ impl Inner {
         };
         let mut response = Response::from_parts(head, out);
         if let Some(caller) = caller {
-            response.extensions_mut().insert(Caller {
-                subject: caller.subject().map(str::to_owned),
-                client_id: caller.client_id().map(str::to_owned),
-            });
-            // The verified token itself (one `Arc`), for what is computed once per token, such
-            // as the `sub_hash` of the request span.
+            // The verified token itself (one `Arc`, no string copied) for the access log: the
+            // caller's subject and client id, and the `sub_hash` computed once per token.
             response.extensions_mut().insert(caller);
         }
         response
