@@ -1039,7 +1039,33 @@ async fn a_body_over_the_limit_gets_413_with_a_json_rpc_error_at_once_and_never_
     assert!(status_line.starts_with("HTTP/1.1 413"), "{status_line}");
     assert!(started.elapsed() < Duration::from_secs(5));
 
-    // 3. Neither reached the upstream; a good call still does.
+    // 3. A chunked body (no length declared) that grows past the limit.
+    let mut socket = tokio::net::TcpStream::connect(bound).await.unwrap();
+    let chunk = "x".repeat(8192);
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {bound}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+        token.expose(),
+        chunk.len()
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut reader = BufReader::new(socket);
+    let mut status_line = String::new();
+    tokio::time::timeout(Duration::from_secs(5), reader.read_line(&mut status_line))
+        .await
+        .expect("the gateway answered a chunked body over the limit")
+        .unwrap();
+    assert!(status_line.starts_with("HTTP/1.1 413"), "{status_line}");
+    let mut rest = String::new();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read_to_string(&mut reader, &mut rest),
+    )
+    .await
+    .expect("the connection closed after the answer")
+    .unwrap();
+    assert!(rest.contains("-32600"), "{rest}");
+
+    // 4. None reached the upstream; a good call still does.
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 0);
     let (status, _) = call(&gw, token.expose()).await;
     assert_eq!(status, 200);

@@ -52,7 +52,11 @@ pub mod proxy;
 
 use std::{fmt, future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::{Router, middleware::from_fn, middleware::from_fn_with_state, routing::get};
+use axum::{
+    Router,
+    middleware::{from_fn, from_fn_with_state},
+    routing::get,
+};
 use http::{HeaderValue, header};
 use mcp_auth_core::{Clock, Secret, SystemClock, is_loopback_host};
 use mcp_auth_resource::{
@@ -73,6 +77,7 @@ use mcp_auth_server::{
     store::{Database, MemoryStore, OpenStore},
 };
 use tower::ServiceBuilder;
+use tower_http::{limit::RequestBodyLimitLayer, map_request_body::MapRequestBodyLayer};
 
 pub use self::config::{
     AuthConfig, Config, ConfigError, EmbeddedAuth, ExternalAuth, IdentityMode, LimitsConfig,
@@ -437,11 +442,11 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Gateway, Error>
         config.limits.per_client_per_minute,
     );
     let protected = ServiceBuilder::new()
+        .layer(from_fn(middleware::json_rpc_rejection))
+        .layer(RequestBodyLimitLayer::new(max_body))
+        .layer(MapRequestBodyLayer::new(axum::body::Body::new))
         .layer(from_fn_with_state(
-            middleware::BodyLimit {
-                max_bytes: max_body,
-                timeout: ToolScopesLayer::DEFAULT_BODY_TIMEOUT,
-            },
+            middleware::BodyTimeout(ToolScopesLayer::DEFAULT_BODY_TIMEOUT),
             middleware::read_body,
         ))
         .layer(guard)

@@ -164,14 +164,9 @@ pub async fn access_log(req: Request, next: Next) -> Response {
     response
 }
 
-/// The limits of [`read_body`]: the largest body, in bytes, and the time allowed to receive it.
+/// The time [`read_body`] allows for receiving a whole request body; a slower one gets `408`.
 #[derive(Debug, Clone, Copy)]
-pub struct BodyLimit {
-    /// The largest body; a larger one gets `413`.
-    pub max_bytes: usize,
-    /// The time allowed to receive it; a slower one gets `408`.
-    pub timeout: std::time::Duration,
-}
+pub struct BodyTimeout(pub std::time::Duration);
 
 /// A JSON-RPC error answer with a fixed message.
 fn refuse(status: StatusCode, message: &str) -> Response {
@@ -187,7 +182,7 @@ fn refuse(status: StatusCode, message: &str) -> Response {
     response
 }
 
-/// Middleware: reads the request body in full (bounded by [`BodyLimit`]) before any layer
+/// Middleware: reads the request body in full (within [`BodyTimeout`]) before any layer
 /// answers.
 ///
 /// An answer given before the body was read (the bearer layer's `401`) would leave the body's
@@ -196,26 +191,13 @@ fn refuse(status: StatusCode, message: &str) -> Response {
 /// without sending a response", seen with the Python SDK's client). The body is one JSON-RPC
 /// message, which the tool-scope layer and the proxy read in full anyway.
 ///
-/// A `Content-Length` over the limit is refused at once, before a byte is read (a client that
-/// declares 100 MiB and sends nothing does not hold the request open until the timeout).
-/// This is what `tower_http::limit::RequestBodyLimitLayer` does too; it is not used here
-/// because its `413` has a plain-text body, and MCP clients show a JSON-RPC error.
-pub async fn read_body(State(limit): State<BodyLimit>, req: Request, next: Next) -> Response {
+/// Its size is bounded outside, by `tower_http::limit::RequestBodyLimitLayer`: a declared
+/// `Content-Length` over the limit is refused before a byte is read (tower-http's plain `413`,
+/// which [`json_rpc_rejection`] reshapes), and a body that grows past it fails here with `413`.
+pub async fn read_body(State(timeout): State<BodyTimeout>, req: Request, next: Next) -> Response {
     use http_body_util::BodyExt as _;
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > u64::try_from(limit.max_bytes).unwrap_or(u64::MAX)) {
-        return refuse(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "the request body is too large",
-        );
-    }
     let (parts, body) = req.into_parts();
-    let limited = http_body_util::Limited::new(body, limit.max_bytes);
-    let bytes = match tokio::time::timeout(limit.timeout, limited.collect()).await {
+    let bytes = match tokio::time::timeout(timeout.0, body.collect()).await {
         Err(_) => {
             return refuse(
                 StatusCode::REQUEST_TIMEOUT,
@@ -223,10 +205,7 @@ pub async fn read_body(State(limit): State<BodyLimit>, req: Request, next: Next)
             );
         }
         Ok(Err(error)) => {
-            return if error
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
+            return if over_limit(&error) {
                 refuse(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "the request body is too large",
@@ -242,4 +221,35 @@ pub async fn read_body(State(limit): State<BodyLimit>, req: Request, next: Next)
     };
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
+}
+
+/// Whether a body error is (or was caused by) the body limit.
+fn over_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
+/// Middleware (`axum::middleware::from_fn`): tower-http's bare `413` (plain text, from a
+/// `RequestBodyLimitLayer` inside) as the JSON-RPC error MCP clients show; every other response
+/// passes unchanged (the gateway's own errors always carry a JSON `Content-Type`).
+pub async fn json_rpc_rejection(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let bare = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_none_or(|t| t.as_bytes().starts_with(b"text/plain"));
+    if bare && response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the request body is too large",
+        )
+    } else {
+        response
+    }
 }
