@@ -1,4 +1,4 @@
-//! `cargo xtask bench-as [--n N] [--only sqlite|postgres|reference]…`: the authorization server's
+//! `cargo xtask bench-as [--n N] [--only memory|sqlite|postgres|reference]…`: the authorization server's
 //! CPU per grant next to the official TypeScript SDK's reference authorization server (issue 12
 //! item 5).
 //!
@@ -42,7 +42,9 @@ fn install() -> bool {
 /// Installs, builds and runs; `args` go to the load generator (`--n`, `--only`).
 pub(crate) fn run(args: &[String]) -> bool {
     if args.iter().any(|a| a == "-h" || a == "--help") {
-        eprintln!("usage: cargo xtask bench-as [--n N] [--only sqlite|postgres|reference]...");
+        eprintln!(
+            "usage: cargo xtask bench-as [--n N] [--only memory|sqlite|postgres|reference]..."
+        );
         return true;
     }
     let installed = present() || (install() && present());

@@ -20,7 +20,7 @@
 //! - `cargo xtask ci`: what `.ci/run` runs (fmt check, clippy `-D warnings`, then `test`).
 //! - `cargo xtask bench`: the criterion benches (`mcp-auth-resource` verify, `mcp-auth-server`
 //!   token and vault).
-//! - `cargo xtask bench-as [--n N] [--only sqlite|postgres|reference]…`: server CPU per grant,
+//! - `cargo xtask bench-as [--n N] [--only memory|sqlite|postgres|reference]…`: server CPU per grant,
 //!   grants/s and p50/p99 latency of the demo's authorization server (release, with each store)
 //!   next to the TypeScript SDK's reference authorization server, server and load generator
 //!   pinned to their own cores; installs the reference server (npm, pinned) into

@@ -3,8 +3,10 @@
 //! process to CPU 1 with `taskset`).
 //!
 //! For each authorization server in turn (the TypeScript SDK's reference server, then our demo
-//! `example-mcp-server --auto-approve` with a fresh SQLite file, then with PostgreSQL when the
-//! demo accepts `--db postgres://…`), pinned to CPU 0 with `taskset -c 0`:
+//! `example-mcp-server --auto-approve` on its in-memory store (`--db :memory:`, the floor: what
+//! HTTP, the grant logic and signing cost without a database), with a fresh SQLite file, then
+//! with PostgreSQL when the demo accepts `--db postgres://…`), pinned to CPU 0 with
+//! `taskset -c 0`:
 //!
 //! 1. register one public client (RFC 7591);
 //! 2. warm up (a few hundred grants of each kind, not measured);
@@ -66,7 +68,7 @@ const QUOTE: usize = 300;
 
 const USAGE: &str = "\
 usage: bench-as --server PATH --node PATH --reference SCRIPT --work-dir DIR
-                [--n N] [--only sqlite|postgres|reference]
+                [--n N] [--only memory|sqlite|postgres|reference]
   --server PATH       the release example-mcp-server
   --node PATH         Node >= 22, to run the reference server
   --reference SCRIPT  reference-as.mjs, next to its node_modules
@@ -80,16 +82,20 @@ env MCP_AUTH_TEST_POSTGRES_URL: the PostgreSQL for --db postgres://… (default
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Reference,
+    /// Our server on its in-memory store: the floor under every durable store (HTTP, grant
+    /// logic, signing), so a row of it says what the store itself costs.
+    Memory,
     Sqlite,
     Postgres,
 }
 
 impl Kind {
-    const ALL: [Self; 3] = [Self::Reference, Self::Sqlite, Self::Postgres];
+    const ALL: [Self; 4] = [Self::Reference, Self::Memory, Self::Sqlite, Self::Postgres];
 
     fn name(self) -> &'static str {
         match self {
             Self::Reference => "reference",
+            Self::Memory => "memory",
             Self::Sqlite => "sqlite",
             Self::Postgres => "postgres",
         }
@@ -149,7 +155,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
             "--only" => {
                 let text = value()?;
                 only.push(Kind::parse(&text).ok_or_else(|| {
-                    format!("--only wants sqlite, postgres or reference, not {text}")
+                    format!("--only wants memory, sqlite, postgres or reference, not {text}")
                 })?);
             }
             _ => return Err(format!("unknown argument {arg}")),
@@ -240,6 +246,7 @@ async fn run(options: &Options) -> Result<(), String> {
         let mut schema = None;
         let server = match kind {
             Kind::Reference => Server::start_reference(options)?,
+            Kind::Memory => Server::start_ours(options, kind, &[":memory:".into()])?,
             Kind::Sqlite => {
                 let db = options
                     .work_dir
