@@ -86,6 +86,9 @@ impl Drop for Script {
     }
 }
 
+/// Modules of `tests/sdk-client` that the scripts import (copied next to every script).
+const SHARED_MODULES: [&str; 1] = ["sdk-v2-harness.mjs"];
+
 /// Node and a runnable copy of `script` (tagged `tag`), or `None` when Node or the SDK is
 /// missing and the test `test` may skip ([`unavailable`] said so).
 ///
@@ -105,6 +108,13 @@ pub fn prepare(test: &str, script: &str, tag: &str) -> Option<Script> {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("{tag}-{}-{script}", std::process::id()));
     std::fs::copy(root.join(NPM_SOURCE).join(script), &path).unwrap();
+    // The modules the scripts import, under their own names. Written to a private name and
+    // renamed, so a script another test starts meanwhile never reads a half-written copy.
+    for module in SHARED_MODULES {
+        let staged = dir.join(format!(".{tag}-{}-{module}", std::process::id()));
+        std::fs::copy(root.join(NPM_SOURCE).join(module), &staged).unwrap();
+        std::fs::rename(&staged, dir.join(module)).unwrap();
+    }
     Some(Script { node, path })
 }
 
