@@ -6,6 +6,8 @@
 //! a new authorization.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod outbound;
+
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -140,32 +142,6 @@ async fn stack(validation: Validation) -> Stack {
     }
 }
 
-/// An outbound HTTP service (reqwest underneath) in the shape the layer wraps.
-fn http_service()
--> impl Service<Request<String>, Response = Response<String>, Error = Infallible, Future: Send>
-+ Clone
-+ Send
-+ 'static {
-    let client = reqwest::Client::new();
-    tower::service_fn(move |req: Request<String>| {
-        let client = client.clone();
-        async move {
-            let (parts, body) = req.into_parts();
-            let mut out = client
-                .request(parts.method, parts.uri.to_string())
-                .headers(parts.headers)
-                .body(body);
-            out = out.timeout(Duration::from_secs(10));
-            let response = out.send().await.unwrap();
-            let mut builder = Response::builder().status(response.status());
-            for (k, v) in response.headers() {
-                builder = builder.header(k, v);
-            }
-            Ok(builder.body(response.text().await.unwrap()).unwrap())
-        }
-    })
-}
-
 async fn send<S>(client: &S, url: &str, body: &str) -> (StatusCode, String)
 where
     S: Service<Request<String>, Response = Response<String>, Error = Infallible> + Clone,
@@ -191,7 +167,7 @@ async fn the_client_discovers_registers_authorizes_steps_up_and_refreshes_agains
         .unwrap();
     let client = ServiceBuilder::new()
         .layer(OAuthLayer::new(manager.clone()))
-        .service(http_service());
+        .service(outbound::http_service());
 
     // 401 → discovery → DCR → authorize → token → retry.
     let (status, body) = send(&client, &stack.url, "read").await;
@@ -245,7 +221,7 @@ async fn a_resource_server_validating_by_introspection_accepts_our_tokens_and_st
         .unwrap();
     let client = ServiceBuilder::new()
         .layer(OAuthLayer::new(manager))
-        .service(http_service());
+        .service(outbound::http_service());
     let (status, body) = send(&client, &stack.url, "read").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, "read ok for alice with notes:read");
@@ -272,7 +248,7 @@ async fn a_client_given_localhost_signs_in_and_steps_up_against_a_127_0_0_1_depl
             .unwrap();
         let client = ServiceBuilder::new()
             .layer(OAuthLayer::new(manager.clone()))
-            .service(http_service());
+            .service(outbound::http_service());
         let (status, body) = send(&client, &local, "read").await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body, "read ok for alice with notes:read");

@@ -7,15 +7,15 @@
 //! (b) client credentials with a DPoP-bound token.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::convert::Infallible;
+mod outbound;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use axum::Router;
 use axum::routing::post;
 use base64::Engine as _;
-use http::{Request, Response, StatusCode};
+use http::{Request, StatusCode};
 use mcp_auth_client::authorize::HeadlessBrowser;
 use mcp_auth_client::store::{MemoryTokenStore, StoredTokens, TokenKey, TokenStore};
 use mcp_auth_client::{ClientCredentials, OAuthLayer, TokenManager};
@@ -29,7 +29,7 @@ use mcp_auth_server::login::HeadlessLogin;
 use mcp_auth_server::{AuthorizationServer, MachineClient};
 use serde_json::Value;
 use tokio::net::TcpListener;
-use tower::{Service, ServiceBuilder, ServiceExt};
+use tower::{ServiceBuilder, ServiceExt};
 
 const MACHINE: &str = "dpop-machine";
 const MACHINE_SECRET: &str = "dpop-machine-secret-0123456789abcdef0123";
@@ -115,38 +115,10 @@ async fn stack() -> Stack {
     }
 }
 
-/// An outbound HTTP service (reqwest underneath) in the shape the layer wraps.
-fn http_service()
--> impl Service<Request<String>, Response = Response<String>, Error = Infallible, Future: Send>
-+ Clone
-+ Send
-+ 'static {
-    let client = reqwest::Client::new();
-    tower::service_fn(move |req: Request<String>| {
-        let client = client.clone();
-        async move {
-            let (parts, body) = req.into_parts();
-            let response = client
-                .request(parts.method, parts.uri.to_string())
-                .headers(parts.headers)
-                .body(body)
-                .timeout(Duration::from_secs(10))
-                .send()
-                .await
-                .unwrap();
-            let mut builder = Response::builder().status(response.status());
-            for (k, v) in response.headers() {
-                builder = builder.header(k, v);
-            }
-            Ok(builder.body(response.text().await.unwrap()).unwrap())
-        }
-    })
-}
-
 async fn call(manager: &TokenManager, url: &str) -> (StatusCode, String) {
     let client = ServiceBuilder::new()
         .layer(OAuthLayer::new(manager.clone()))
-        .service(http_service());
+        .service(outbound::http_service());
     let request = Request::post(url)
         .header("content-type", "text/plain")
         .body("read".to_owned())

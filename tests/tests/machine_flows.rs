@@ -8,16 +8,16 @@
 //!     DPoP on at the authorization server and the resource (the token bound to the client's key).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::convert::Infallible;
+mod outbound;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use base64::Engine as _;
-use http::{Request, Response, StatusCode};
+use http::{Request, StatusCode};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, jwk::Jwk};
 use mcp_auth_client::{
     ClientCredentials, OAuthLayer, TokenManager,
@@ -32,7 +32,7 @@ use mcp_auth_server::jwt_bearer::JwtBearerIssuer;
 use mcp_auth_server::{AuthorizationServer, MachineClient};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tower::{Service, ServiceBuilder, ServiceExt};
+use tower::{ServiceBuilder, ServiceExt};
 
 const KEY_CLIENT: &str = "report-signer";
 const XAA_CLIENT: &str = "xaa-agent";
@@ -285,38 +285,10 @@ async fn stack(client_key: &Key, idp: &Idp, platform: &Key, dpop: bool) -> Stack
     }
 }
 
-/// An outbound HTTP service (reqwest underneath) in the shape the layer wraps.
-fn http_service()
--> impl Service<Request<String>, Response = Response<String>, Error = Infallible, Future: Send>
-+ Clone
-+ Send
-+ 'static {
-    let client = reqwest::Client::new();
-    tower::service_fn(move |req: Request<String>| {
-        let client = client.clone();
-        async move {
-            let (parts, body) = req.into_parts();
-            let response = client
-                .request(parts.method, parts.uri.to_string())
-                .headers(parts.headers)
-                .body(body)
-                .timeout(Duration::from_secs(10))
-                .send()
-                .await
-                .unwrap();
-            let mut builder = Response::builder().status(response.status());
-            for (k, v) in response.headers() {
-                builder = builder.header(k, v);
-            }
-            Ok(builder.body(response.text().await.unwrap()).unwrap())
-        }
-    })
-}
-
 async fn call(manager: TokenManager, url: &str) -> (StatusCode, String) {
     let client = ServiceBuilder::new()
         .layer(OAuthLayer::new(manager))
-        .service(http_service());
+        .service(outbound::http_service());
     let request = Request::post(url)
         .header("content-type", "text/plain")
         .body("read".to_owned())
