@@ -1073,3 +1073,104 @@ async fn a_body_over_the_limit_gets_413_with_a_json_rpc_error_at_once_and_never_
     gw.running.stop().await;
     upstream.stop().await;
 }
+
+/// A `MakeWriter` into a shared buffer, for reading what the gateway logged.
+#[derive(Clone, Default)]
+struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
+    type Writer = Self;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+// One thread (the test's), so that the subscriber set for it sees the gateway's tasks too.
+#[tokio::test(flavor = "current_thread")]
+async fn each_request_gets_one_gateway_span_with_decision_client_and_hashed_subject_never_the_token()
+ {
+    let logs = LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("mcp_auth_gateway=info"))
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .finish();
+    let _default = tracing_subscriber::util::SubscriberInitExt::set_default(subscriber);
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let upstream = Running::axum(
+        listener,
+        Router::new().route(
+            "/mcp",
+            post(|| async {
+                axum::Json(json!({"jsonrpc": "2.0", "id": 7, "result": {"tools": []}}))
+            }),
+        ),
+    );
+    let gw = start_gateway(
+        TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        &config(&url),
+    )
+    .await;
+    let manager = manager(&gw.url, ManualClock::new(SystemClock::default().now()));
+    let token = manager.access_token().await.unwrap();
+    logs.0.lock().unwrap().clear();
+
+    assert_eq!(call(&gw, token.expose()).await.0, 200);
+    let refused = reqwest::Client::new()
+        .post(&gw.url)
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    gw.running.stop().await;
+    upstream.stop().await;
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let spans: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.contains("mcp_auth.gateway{") && l.contains("path=/mcp ") && l.contains("close")
+        })
+        .collect();
+    assert_eq!(spans.len(), 2, "one span per request to /mcp:\n{text}");
+    let sub_hash = mcp_auth_core::SubjectHash::of(SUBJECT).to_string();
+    let allowed = spans[0];
+    for field in [
+        "status=200".to_owned(),
+        "decision=\"allow\"".to_owned(),
+        format!("sub_hash=\"{sub_hash}\""),
+        "client_id=".to_owned(),
+    ] {
+        assert!(allowed.contains(&field), "{field} in {allowed}");
+    }
+    let challenged = spans[1];
+    assert!(challenged.contains("status=401"), "{challenged}");
+    assert!(
+        challenged.contains("decision=\"challenge\""),
+        "{challenged}"
+    );
+    assert!(!challenged.contains("sub_hash"), "{challenged}");
+    // The access log names the caller; no line carries the token.
+    assert!(
+        text.lines()
+            .any(|l| l.contains("mcp_auth_gateway::access") && l.contains(SUBJECT)),
+        "{text}"
+    );
+    assert!(!text.contains(token.expose()), "the token was logged");
+}
