@@ -213,6 +213,7 @@ mod retry;
 pub mod rmcp;
 pub mod store;
 mod token;
+mod token_endpoint;
 mod trace;
 
 pub use self::{
