@@ -94,6 +94,8 @@ pub(crate) struct Obtained {
     pub(crate) grant: Grant,
     /// The scopes asked for: what was granted when the token response does not say.
     pub(crate) requested: ScopeSet,
+    /// The DPoP key the tokens are bound to, if any.
+    pub(crate) key: Option<ProofKey>,
     pub(crate) token_endpoint: String,
     pub(crate) client: StoredClient,
 }
@@ -111,12 +113,13 @@ pub(crate) struct Run<'a> {
 
 impl Run<'_> {
     /// The authorization code flow with `found`'s authorization server for `requested` scopes
-    /// (SPEC C-11..C-24), the token request carrying a proof with `key` when DPoP is used.
+    /// (SPEC C-11..C-24). `key` gives the DPoP key of the token request (none without DPoP); it
+    /// is asked for once the authorization response is in.
     pub(crate) async fn code_flow(
         &self,
         found: &Discovery,
         requested: &ScopeSet,
-        key: Option<&ProofKey>,
+        key: impl Future<Output = Result<Option<ProofKey>, AuthError>>,
     ) -> Result<Obtained, AuthError> {
         // The loopback listener first: dynamic registration needs its redirect URI. A client
         // registered earlier gets its registered port back if it is free.
@@ -209,13 +212,15 @@ impl Run<'_> {
             ("code_verifier", verifier.expose().to_owned()),
             ("resource", found.resource().to_owned()),
         ];
+        let key = key.await?;
         let grant = self
             .token_endpoint
-            .request(&token_endpoint, form, &client, key)
+            .request(&token_endpoint, form, &client, key.as_ref())
             .await?;
         Ok(Obtained {
             grant,
             requested: requested.clone(),
+            key,
             token_endpoint,
             client,
         })
@@ -227,11 +232,12 @@ impl Run<'_> {
     /// assertion grant the IdP exchanged the ID token for (SEP-990). `offline_access` is never
     /// asked for: such a client can always get a new access token. `resource` is sent as on
     /// every token request (SPEC C-19). A rejection is returned as is: no other grant is tried.
+    /// `key` gives the DPoP key of the token request, asked for once the client is known.
     pub(crate) async fn without_user(
         &self,
         found: &Discovery,
         requested: &ScopeSet,
-        key: Option<&ProofKey>,
+        key: impl Future<Output = Result<Option<ProofKey>, AuthError>>,
         jwt_bearer_assertion: Option<&Secret>,
         enterprise: Option<&Enterprise>,
     ) -> Result<Obtained, AuthError> {
@@ -284,6 +290,7 @@ impl Run<'_> {
         if !requested.is_empty() {
             form.push(("scope", requested.to_string()));
         }
+        let key = key.await?;
         event!(
             info,
             issuer = %found.issuer(),
@@ -295,11 +302,12 @@ impl Run<'_> {
         );
         let grant = self
             .token_endpoint
-            .request(&token_endpoint, form, &client, key)
+            .request(&token_endpoint, form, &client, key.as_ref())
             .await?;
         Ok(Obtained {
             grant,
             requested: requested.clone(),
+            key,
             token_endpoint,
             client,
         })

@@ -54,23 +54,23 @@ impl TokenManager {
             token_endpoint: self.token_endpoint(),
         };
         if machine {
-            let key = self.grant_key(&found).await?;
             let obtained = run
                 .without_user(
                     &found,
                     &requested,
-                    key.as_ref(),
+                    self.grant_key(&found),
                     config.jwt_bearer_assertion.as_ref(),
                     config.enterprise.as_ref(),
                 )
                 .await?;
-            let token = self.save_grant(&found, &obtained, key.as_ref()).await?;
+            let token = self.save_grant(&found, &obtained).await?;
             event!(info, client_id = %obtained.client.client_id, "token obtained without a user");
             return Ok(token);
         }
-        let key = self.grant_key(&found).await?;
-        let obtained = run.code_flow(&found, &requested, key.as_ref()).await?;
-        let token = self.save_grant(&found, &obtained, key.as_ref()).await?;
+        let obtained = run
+            .code_flow(&found, &requested, self.grant_key(&found))
+            .await?;
+        let token = self.save_grant(&found, &obtained).await?;
         event!(info, client_id = %obtained.client.client_id, "authorization complete");
         Ok(token)
     }
@@ -80,11 +80,11 @@ impl TokenManager {
         &self,
         found: &Discovery,
         obtained: &Obtained,
-        key: Option<&ProofKey>,
     ) -> Result<AccessToken, AuthError> {
         let Obtained {
             grant,
             requested,
+            key,
             token_endpoint,
             client,
         } = obtained;
@@ -101,7 +101,7 @@ impl TokenManager {
         record.refresh_token.clone_from(&grant.refresh_token);
         record.scope = grant.scope.clone().unwrap_or_else(|| requested.clone());
         record.token_type = grant.dpop.then(|| dpop::TOKEN_TYPE_DPOP.to_owned());
-        record.dpop_key = key.map(ProofKey::to_stored).transpose()?;
+        record.dpop_key = key.as_ref().map(ProofKey::to_stored).transpose()?;
         self.shared
             .store
             .save_tokens(&self.state.key, &record)
