@@ -44,6 +44,9 @@
 //! assertion or the identity assertion grant, else the client credentials grant (RFC 6749
 //! §4.4). A rejection is returned as is: no other grant is tried.
 //!
+//! The [registration example](crate::registration#example-a-dynamic-registration-end-to-end)
+//! runs a whole authorization with a user against a local authorization server.
+//!
 //! # Example
 //!
 //! The listener on its own, with a request standing in for the browser:

@@ -48,6 +48,63 @@
 //!     .for_issuer("https://auth.example.com");
 //! assert_eq!(posted.issuer(), Some("https://auth.example.com"));
 //! ```
+//!
+//! # Example: a dynamic registration, end to end
+//!
+//! An authorization server (a few lines of axum on loopback, hidden here) that offers dynamic
+//! registration but no metadata documents, and no pre-registered credentials: the first
+//! authorization registers, and the registration is kept for the next ones.
+//!
+//! ```
+//! # use axum::{Json, Router, extract::Query, response::Redirect, routing::{get, post}};
+//! # use serde_json::{Value, json};
+//! # use std::collections::HashMap;
+//! use mcp_auth_client::{HeadlessBrowser, TokenManager, store::{MemoryTokenStore, RegistrationKind, TokenStore}};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! # let base = format!("http://{}", listener.local_addr()?);
+//! # let (prm, meta) = (
+//! #     json!({ "resource": format!("{base}/mcp"), "authorization_servers": [base] }),
+//! #     json!({
+//! #         "issuer": base,
+//! #         "authorization_endpoint": format!("{base}/authorize"),
+//! #         "token_endpoint": format!("{base}/token"),
+//! #         "registration_endpoint": format!("{base}/register"),
+//! #         "response_types_supported": ["code"],
+//! #         "code_challenge_methods_supported": ["S256"],
+//! #     }),
+//! # );
+//! # let server = Router::new()
+//! #     .route("/.well-known/oauth-protected-resource/mcp", get(move || async move { Json(prm) }))
+//! #     .route("/.well-known/oauth-authorization-server", get(move || async move { Json(meta) }))
+//! #     .route("/register", post(|Json(mut body): Json<Value>| async move {
+//! #         body["client_id"] = json!("dyn-1");
+//! #         (axum::http::StatusCode::CREATED, Json(body))
+//! #     }))
+//! #     .route("/authorize", get(|Query(q): Query<HashMap<String, String>>| async move {
+//! #         Redirect::to(&format!("{}?code=c-1&state={}", q["redirect_uri"], q["state"]))
+//! #     }))
+//! #     .route("/token", post(|| async {
+//! #         Json(json!({ "access_token": "tok-1", "token_type": "Bearer", "expires_in": 3600 }))
+//! #     }));
+//! # tokio::spawn(async move { axum::serve(listener, server).await });
+//! let store = MemoryTokenStore::new();
+//! let manager = TokenManager::builder(&format!("{base}/mcp"))
+//!     .allow_insecure_loopback(true) // the server above runs on http://127.0.0.1
+//!     .browser(HeadlessBrowser::new()) // follows the redirects instead of a user
+//!     .client_name("my-cli")
+//!     .store(store.clone())
+//!     .build()?;
+//! assert_eq!(manager.authorize(None).await?.expose(), "tok-1");
+//!
+//! let client = store.load_client(&base).await?.expect("registered and kept");
+//! assert_eq!(client.kind, RegistrationKind::Dynamic);
+//! assert_eq!(client.client_id, "dyn-1");
+//! # Ok(())
+//! # }
+//! ```
 
 mod credentials;
 mod registrar;
