@@ -10,7 +10,7 @@
 //! | [`TokenManager`] | one MCP server, one [`Principal`]: [`access_token`](TokenManager::access_token), [`cached_token`](TokenManager::cached_token), [`on_unauthorized`](TokenManager::on_unauthorized) (401), [`on_insufficient_scope`](TokenManager::on_insufficient_scope) (403 step-up), [`for_principal`](TokenManager::for_principal). Refreshes ahead of expiry, one refresh in flight however many tasks ask, rejected (`invalid_grant`) vs transient (network, 5xx) failures kept apart. See [`manager`]. |
 //! | [`discovery`] | `resource_metadata` from the 401 challenge, else the path-aware then the root PRM URL; PRM `resource` checked; AS metadata in the spec's order (RFC 8414 / OIDC, with and without a path); `issuer` compared exactly; S256 required; 2025-03-26 back-compat. |
 //! | [`registration`] | pre-registered [`ClientCredentials`] → Client ID Metadata Document → dynamic registration; the returned secret and auth method stored and used on refresh. |
-//! | [`authorize`] | PKCE S256, `state`, `resource` on every request, RFC 9207 `iss` check; [`LoopbackRedirect`](authorize::LoopbackRedirect) on `127.0.0.1`; [`BrowserOpener`] with [`SystemBrowser`] and [`HeadlessBrowser`]. |
+//! | [`authorize`] | the authorization run: with a user, PKCE S256, `state`, `resource` on every request, RFC 9207 `iss` check; without one, client credentials, JWT bearer or enterprise-managed (SEP-990) grants; [`LoopbackRedirect`](authorize::LoopbackRedirect) on `127.0.0.1`; [`BrowserOpener`] with [`SystemBrowser`] and [`HeadlessBrowser`]. |
 //! | [`store`] | [`TokenStore`](store::TokenStore): [`MemoryTokenStore`](store::MemoryTokenStore), [`FileTokenStore`](store::FileTokenStore) (owner-only, atomic writes, cross-process refresh lock). |
 //! | [`credentials`] | [`Credentials`]: OAuth, a static bearer token, or an API-key header. |
 //! | [`layer`] | [`OAuthLayer`]: attaches the token to every outbound `http::Request`, refreshes and retries once on 401, steps up on 403. |
@@ -213,6 +213,7 @@ mod retry;
 pub mod rmcp;
 pub mod store;
 mod token;
+mod token_endpoint;
 mod trace;
 
 pub use self::{

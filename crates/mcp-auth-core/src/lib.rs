@@ -14,6 +14,8 @@
 //!   names the refresh-token scope an MCP server never publishes or challenges (SEP-2207).
 //! - [`pkce`]: PKCE S256 (RFC 7636) verifiers and challenges.
 //! - [`error`]: OAuth error codes and the RFC 6749 §5.2 error body.
+//! - [`Secret`]: a string that never prints; [`secret_opt`] (de)serializes an `Option<Secret>`
+//!   field.
 //! - [`Clock`]: where time comes from, so expiry can be tested.
 //! - `limit` (feature `limit`): in-memory rate limits per key on `governor`'s GCRA (addresses,
 //!   client ids).
@@ -66,7 +68,7 @@ pub mod well_known;
 pub use self::{
     resource_id::{InvalidResourceId, ResourceId, is_loopback_host},
     scope::{InvalidScope, OFFLINE_ACCESS, Scope, ScopeSet, is_scope_token},
-    secret::Secret,
+    secret::{Secret, secret_opt},
     subject::{Subject, SubjectHash},
     time::{Clock, ManualClock, SystemClock},
 };

@@ -1,4 +1,4 @@
-//! A string that never prints.
+//! A string that never prints, and [`secret_opt`], the serde adapter for an optional one.
 
 use std::fmt;
 
@@ -71,5 +71,62 @@ impl From<String> for Secret {
 impl From<&str> for Secret {
     fn from(value: &str) -> Self {
         Self(value.to_owned())
+    }
+}
+
+/// The serde adapter for an `Option<Secret>` field: `#[serde(with = "mcp_auth_core::secret_opt")]`.
+///
+/// [`Secret`] has no `Serialize`/`Deserialize` of its own, so that a secret never ends up in a
+/// serialized document by accident: a field says it with this adapter. The value is written as a
+/// plain string (or `null`) and read back from one.
+///
+/// # Example
+///
+/// ```
+/// use mcp_auth_core::Secret;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Stored {
+///     #[serde(default, skip_serializing_if = "Option::is_none", with = "mcp_auth_core::secret_opt")]
+///     refresh_token: Option<Secret>,
+/// }
+///
+/// let stored: Stored = serde_json::from_str(r#"{"refresh_token":"r-1"}"#)?;
+/// assert_eq!(stored.refresh_token.as_ref().map(Secret::expose), Some("r-1"));
+/// assert_eq!(serde_json::to_string(&stored)?, r#"{"refresh_token":"r-1"}"#);
+/// let empty: Stored = serde_json::from_str("{}")?;
+/// assert!(empty.refresh_token.is_none());
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+pub mod secret_opt {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Secret;
+
+    /// Writes the secret as a string, `None` as `null` (pair it with
+    /// `skip_serializing_if = "Option::is_none"` to leave the field out).
+    ///
+    /// # Errors
+    /// Whatever the serializer reports.
+    #[allow(clippy::ref_option)] // the signature serde's `with` expects
+    pub fn serialize<S: Serializer>(
+        value: &Option<Secret>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(secret) => serializer.serialize_str(secret.expose()),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    /// Reads a string (or `null`) into an optional secret.
+    ///
+    /// # Errors
+    /// When the value is neither a string nor `null`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Secret>, D::Error> {
+        Ok(Option::<String>::deserialize(deserializer)?.map(Secret::from))
     }
 }

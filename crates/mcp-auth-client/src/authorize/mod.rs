@@ -1,13 +1,51 @@
-//! The browser part of the authorization code flow: [`BrowserOpener`] (with [`SystemBrowser`] and
+//! The authorization run: how the [`TokenManager`](crate::TokenManager) obtains a new grant,
+//! with a user (the authorization code flow, in the browser) or without one (a machine client).
+//! The public pieces are the browser side: [`BrowserOpener`] (with [`SystemBrowser`] and
 //! [`HeadlessBrowser`]) and [`LoopbackRedirect`], the one-shot listener on `127.0.0.1` that
 //! receives the authorization response.
 //!
-//! The [`TokenManager`](crate::TokenManager) drives the flow: it binds a [`LoopbackRedirect`]
-//! (an ephemeral port unless configured, SPEC C-22), builds the authorization URL (PKCE S256,
-//! `state`, `resource`, scopes), checks it (https, or http on loopback when allowed, SPEC C-10),
-//! hands it to the [`BrowserOpener`], and waits — bounded — for the redirect. The listener answers
-//! only `GET <redirect path>` with the right `state`; anything else gets an error page and the wait
-//! goes on, so a stray or forged request cannot end the flow.
+//! # With a user
+//!
+//! 1. **Scopes** (SPEC C-20): the challenge's `scope`, else the protected resource metadata's
+//!    `scopes_supported`, else none; on a step-up, that plus what was granted before (SPEC
+//!    C-29); or exactly what [`TokenManager::authorize`](crate::TokenManager::authorize) was
+//!    given. `offline_access` is added when the authorization server lists it (and the
+//!    [builder](crate::TokenManagerBuilder::offline_access) did not turn it off), and dropped
+//!    when it does not (SEP-2207).
+//! 2. **Redirect**: a [`LoopbackRedirect`] is bound first, since dynamic registration needs its
+//!    URI: the configured port, else the port of a client registered earlier if it is free,
+//!    else an ephemeral one (SPEC C-22).
+//! 3. **Client**: chosen or registered as the [`registration`](crate::registration) module
+//!    describes.
+//! 4. **Authorization URL**: `response_type=code`, `client_id`, `redirect_uri`, PKCE S256
+//!    `code_challenge` (the verifier is fresh for each run), a random `state`, `resource` (the
+//!    MCP server, RFC 8707) and `scope`. The URL is checked once built: https, or http on
+//!    loopback when allowed (SPEC C-10).
+//! 5. **Browser**: the URL is handed to the [`BrowserOpener`] while the listener waits, bounded
+//!    by the [authorization timeout](crate::TokenManagerBuilder::authorization_timeout). The
+//!    listener answers only `GET <redirect path>` with the right `state`; anything else gets an
+//!    error page and the wait goes on, so a stray or forged request cannot end the flow.
+//! 6. **Mix-up defence** (RFC 9207, SPEC C-21): an `iss` in the response must be the issuer,
+//!    byte for byte; a server that advertises `authorization_response_iss_parameter_supported`
+//!    must send one.
+//! 7. **Code for tokens** at the token endpoint: the code, `redirect_uri`, `code_verifier` and
+//!    `resource`, with the client's authentication and, when the authorization server offers
+//!    DPoP, a proof with the principal's key. The manager stores what comes back.
+//!
+//! # Without a user
+//!
+//! A machine client ([`client_credentials_grant`](crate::TokenManagerBuilder::client_credentials_grant),
+//! [`jwt_bearer_grant`](crate::TokenManagerBuilder::jwt_bearer_grant) or
+//! [`enterprise_managed_authorization`](crate::TokenManagerBuilder::enterprise_managed_authorization))
+//! never opens a browser. Scopes are chosen as in step 1, without `offline_access`: such a client
+//! can always get a new access token. The enterprise-managed grant first exchanges the user's ID
+//! token at the IdP (RFC 8693) for an identity assertion grant (SEP-990). Then one token request
+//! with the pre-registered credentials: the JWT bearer grant (RFC 7523 §2.1) with the workload's
+//! assertion or the identity assertion grant, else the client credentials grant (RFC 6749
+//! §4.4). A rejection is returned as is: no other grant is tried.
+//!
+//! The [registration example](crate::registration#example-a-dynamic-registration-end-to-end)
+//! runs a whole authorization with a user against a local authorization server.
 //!
 //! # Example
 //!
@@ -42,6 +80,9 @@
 
 mod browser;
 mod loopback;
+mod run;
+
+pub(crate) use self::run::{Enterprise, Obtained, Run, Scopes};
 
 pub use self::{
     browser::{BrowserOpener, HeadlessBrowser, OpenFuture, SystemBrowser},

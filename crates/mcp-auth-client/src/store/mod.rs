@@ -175,7 +175,11 @@ pub struct StoredTokens {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub obtained_at: Option<u64>,
     /// The refresh token.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "secret_opt")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "mcp_auth_core::secret_opt"
+    )]
     pub refresh_token: Option<Secret>,
     /// The scopes granted.
     #[serde(default)]
@@ -187,7 +191,11 @@ pub struct StoredTokens {
     /// The DPoP proof key (base64url of its PKCS#8 DER): a secret, kept with the tokens it binds
     /// (the access token's `cnf.jkt`, and a public client's refresh token), generated once and
     /// reused by every later grant for this principal and server.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "secret_opt")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "mcp_auth_core::secret_opt"
+    )]
     pub dpop_key: Option<Secret>,
 }
 
@@ -251,7 +259,11 @@ pub struct StoredClient {
     /// The client identifier.
     pub client_id: String,
     /// The client secret, if one was issued.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "secret_opt")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "mcp_auth_core::secret_opt"
+    )]
     pub client_secret: Option<Secret>,
     /// How the client authenticates at the token endpoint.
     pub token_endpoint_auth_method: TokenEndpointAuthMethod,
@@ -302,22 +314,5 @@ mod secret {
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
         Ok(Secret::from(String::deserialize(d)?))
-    }
-}
-
-mod secret_opt {
-    use mcp_auth_core::Secret;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    #[allow(clippy::ref_option)] // the signature serde's `with` expects
-    pub(super) fn serialize<S: Serializer>(v: &Option<Secret>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(secret) => s.serialize_str(secret.expose()),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
-        Ok(Option::<String>::deserialize(d)?.map(Secret::from))
     }
 }

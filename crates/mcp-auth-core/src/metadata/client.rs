@@ -70,7 +70,11 @@ pub struct ClientInformation {
     /// The client identifier.
     pub client_id: String,
     /// The client secret, for confidential clients.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "secret_opt")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::secret_opt"
+    )]
     pub client_secret: Option<Secret>,
     /// When the identifier was issued (seconds since the epoch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -94,24 +98,6 @@ impl ClientInformation {
             client_secret_expires_at: None,
             metadata,
         }
-    }
-}
-
-mod secret_opt {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    use crate::Secret;
-
-    #[allow(clippy::ref_option)] // the signature serde's `with` expects
-    pub(super) fn serialize<S: Serializer>(v: &Option<Secret>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(secret) => s.serialize_str(secret.expose()),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
-        Ok(Option::<String>::deserialize(d)?.map(Secret::from))
     }
 }
 

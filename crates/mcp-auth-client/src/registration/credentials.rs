@@ -1,39 +1,5 @@
-//! Client registration: pre-registered credentials, Client ID Metadata Documents, dynamic
-//! registration (RFC 7591), in the spec's priority (SPEC C-13).
-//!
-//! For each authorization server the [`TokenManager`](crate::TokenManager) picks, in order:
-//!
-//! 1. **Pre-registered** [`ClientCredentials`] given to the builder for that issuer (or for any
-//!    issuer). With a secret they authenticate with `client_secret_basic` unless told otherwise
-//!    (SPEC C-14).
-//! 2. A **Client ID Metadata Document**: when the application configured its document URL
-//!    ([`client_id_metadata_document`](crate::TokenManagerBuilder::client_id_metadata_document))
-//!    and the server advertises `client_id_metadata_document_supported`, that URL is the
-//!    `client_id`, with no secret (SPEC C-15).
-//! 3. A client registered **dynamically** earlier and kept in the [`TokenStore`](crate::store::TokenStore)
-//!    (unless its secret has expired), else a new **dynamic registration** at the
-//!    `registration_endpoint`: `redirect_uris` (the loopback redirect), `client_name`,
-//!    `grant_types` `authorization_code` + `refresh_token`, `response_types` `code`,
-//!    `application_type` `native`, and `token_endpoint_auth_method` `"none"` sent explicitly
-//!    (SPEC C-16). The `client_id`, `client_secret` and `token_endpoint_auth_method` the server
-//!    *returns* are stored and used on every token and refresh request (SPEC C-18).
-//!
-//! # Example
-//!
-//! ```
-//! use mcp_auth_client::{ClientCredentials, TokenEndpointAuthMethod};
-//!
-//! // From MCP_CONFORMANCE_CONTEXT or an app's configuration:
-//! let creds = ClientCredentials::new("my-client").secret("s3cr3t");
-//! assert_eq!(creds.auth_method(), TokenEndpointAuthMethod::ClientSecretBasic);
-//! assert!(!format!("{creds:?}").contains("s3cr3t"));
-//!
-//! let posted = ClientCredentials::new("my-client")
-//!     .secret("s3cr3t")
-//!     .token_endpoint_auth_method(TokenEndpointAuthMethod::ClientSecretPost)
-//!     .for_issuer("https://auth.example.com");
-//! assert_eq!(posted.issuer(), Some("https://auth.example.com"));
-//! ```
+//! What a client is known by: [`ClientCredentials`] given to the builder, and the
+//! [`TokenEndpointAuthMethod`] it authenticates with. See the [module docs](crate::registration).
 
 use std::{fmt, str::FromStr};
 
