@@ -9,13 +9,14 @@ use mcp_auth_core::metadata::AuthorizationServerMetadata;
 use mcp_auth_core::{Clock, ResourceId, Scope, ScopeSet, Secret, SystemClock};
 
 use crate::clients::MachineClient;
+use crate::config::{Config, is_loopback_url};
 use crate::error::ConfigError;
 use crate::flow::Flow;
 use crate::keys::{KeyPolicy, KeySet, SigningAlgorithm};
 use crate::limit::Limiter;
 use crate::login::{LocalLogin, Login};
 use crate::revocation::Revocations;
-use crate::state::{Config, Inner, is_loopback_url};
+use crate::state::Inner;
 use crate::store::{MemoryStore, Store, TokenHash};
 use crate::vault::{Vault, VaultBuilder};
 
@@ -808,7 +809,7 @@ impl AuthorizationServerBuilder {
                 } else {
                     None
                 };
-                Some(crate::state::DpopSettings {
+                Some(crate::config::DpopSettings {
                     verifier: mcp_auth_jwt::dpop::DpopVerifier::new(Arc::clone(&self.clock)),
                     nonces,
                 })
@@ -896,13 +897,13 @@ impl AuthorizationServerBuilder {
         #[cfg(feature = "jwt-assertions")]
         let replay_store = store.clone();
         let vault_clock = self.clock.clone();
-        let instance = crate::token::random_id().map_err(|_| {
+        let instance = crate::random::random_id().map_err(|_| {
             ConfigError::Invalid("the system random number generator failed".into())
         })?;
         let revocation_poll = self.revocation_poll;
         let server = AuthorizationServer {
             // The vault revokes grants through the server that owns it: a weak link back.
-            inner: Arc::new_cyclic(|server| Inner {
+            inner: Arc::new_cyclic(|server: &std::sync::Weak<Inner>| Inner {
                 instance,
                 config,
                 store,

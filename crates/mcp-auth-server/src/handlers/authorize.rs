@@ -30,10 +30,10 @@ use crate::flow::{AuthRequest, PendingUpstream, TRANSACTION_TTL, Transaction};
 use crate::form::Params;
 use crate::login::User;
 use crate::login::page::{ConsentPage, render_consent, render_error};
+use crate::random::{random_id, random_secret};
 use crate::redirect;
 use crate::state::Inner;
 use crate::store::{ClientSource, CodeRecord, ConsentRecord, TokenHash};
-use crate::token::{random_id, random_secret};
 use crate::trace::{Trace, request_span};
 
 /// `GET /authorize`, in span `mcp_auth.authorize`.
@@ -718,7 +718,7 @@ fn consent_page(
         client_id: &req.client_id,
         redirect_host: &redirect_host,
         redirect_uri: &req.redirect_uri,
-        loopback_redirect: crate::state::is_loopback_url(&req.redirect_uri),
+        loopback_redirect: crate::config::is_loopback_url(&req.redirect_uri),
         client_id_host: client_id_host.as_deref(),
         scopes: &scopes,
         resource: &req.resource,

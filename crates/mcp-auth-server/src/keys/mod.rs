@@ -649,7 +649,7 @@ const FIRST_KEY_POLL: Duration = Duration::from_millis(100);
 impl KeyLease {
     /// Take the lease, or `None` when another replica holds it.
     async fn take(store: &dyn Store, now: u64) -> Result<Option<Self>, KeyError> {
-        let holder = crate::token::random_id()
+        let holder = crate::random::random_id()
             .map_err(|_| KeyError::new("the system random number generator failed"))?;
         let granted = store
             .try_lease(

@@ -109,7 +109,6 @@ use tokio::sync::watch;
 use zeroize::Zeroizing;
 
 use crate::error::ConfigError;
-use crate::state::Inner;
 use crate::store::{LeaseTake, RefreshLease, Store, StoreError, UpstreamTokenRecord};
 use crate::upstream::{RefreshError, UpstreamClient, UpstreamTokens};
 
@@ -171,7 +170,7 @@ struct Shared {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     /// The server, to revoke a user's grants (it owns this vault, hence weak).
-    server: Weak<Inner>,
+    server: Weak<dyn SignOut>,
     /// The records as last read or written (still encrypted).
     cache: RwLock<Cache>,
     /// (subject, upstream) → the refresh in flight.
@@ -638,7 +637,7 @@ impl Vault {
     ) -> Outcome {
         let deadline = Instant::now() + self.shared.refresh_timeout;
         let epoch = self.cache_epoch();
-        let holder = crate::token::random_id().map_err(|_| Failure::Unavailable)?;
+        let holder = crate::random::random_id().map_err(|_| Failure::Unavailable)?;
         let lease_secs = self.shared.refresh_timeout.as_secs().max(1);
         let store = &self.shared.store;
         let record = loop {
@@ -791,6 +790,17 @@ impl Vault {
     }
 }
 
+/// What the vault asks of the server that owns it (implemented by the server's state): when an
+/// upstream refuses a user's refresh token, sign the user out everywhere.
+pub(crate) trait SignOut: Send + Sync {
+    /// Revoke every active grant of `subject` and delete their upstream tokens; returns how
+    /// many grants were revoked.
+    fn revoke_subject<'a>(
+        &'a self,
+        subject: &'a str,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<usize, StoreError>> + Send + 'a>>;
+}
+
 /// Configures a [`Vault`]; checked and bound to the server's store when the
 /// [`AuthorizationServer`](crate::AuthorizationServer) is built.
 #[must_use]
@@ -881,7 +891,7 @@ impl VaultBuilder {
         self,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
-        server: Weak<Inner>,
+        server: Weak<dyn SignOut>,
     ) -> Vault {
         let current_id = self.key.id().to_owned();
         let upstreams = self
