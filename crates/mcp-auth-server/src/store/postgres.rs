@@ -9,7 +9,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, Executor, Postgres, Transaction};
 
-use super::memory::{foreign_refresh, merge_scopes};
+use super::records::{foreign_refresh, merge_scopes};
 use super::sql::{
     Columns, client_columns, client_from_row, code_columns, code_from_row, consent_from_row,
     db_error, flow_from_row, from_db, grant_columns, grant_from_row, impl_columns, key_from_row,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, Params, Row, params};
 
 use super::group_commit::{Commit, Writer, closed};
-use super::memory::{foreign_refresh, merge_scopes};
+use super::records::{foreign_refresh, merge_scopes};
 use super::sql::{
     Columns, client_columns, client_from_row, code_columns, code_from_row, consent_from_row,
     db_error, flow_from_row, from_db, grant_columns, grant_from_row, key_from_row, refresh_columns,
