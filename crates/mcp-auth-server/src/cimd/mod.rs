@@ -1,8 +1,8 @@
 //! Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document-00): an https
 //! `client_id` is the URL of the client's metadata, fetched with SSRF guards and cached.
 //!
-//! [`CimdFetcher::resolve`] turns such a `client_id` into a public [`ClientRecord`]
-//! (`source` = [`ClientSource::MetadataDocument`]). The authorization endpoint calls it for
+//! [`CimdFetcher::resolve`] turns such a `client_id` into a public [`ClientRecord`](crate::store::ClientRecord)
+//! (`source` = [`ClientSource::MetadataDocument`](crate::store::ClientSource::MetadataDocument)). The authorization endpoint calls it for
 //! every URL-shaped `client_id`; the result is never written to the store.
 //!
 //! # The URL (CIMD-00 §3)

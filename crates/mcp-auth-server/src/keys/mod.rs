@@ -2,7 +2,7 @@
 //!
 //! The authorization server signs its access tokens (RFC 9068 JWTs) with one key at a time and
 //! publishes every key a resource server may still meet at `/jwks.json`. Keys live in the
-//! [`Store`] (PKCS#8 DER, see [`StoredKey`]), so a restart keeps them and several servers sharing
+//! [`Store`] (PKCS#8 DER, see [`StoredKey`](crate::store::StoredKey)), so a restart keeps them and several servers sharing
 //! one store sign with the same keys.
 //!
 //! # Rules

@@ -52,7 +52,7 @@ pub struct KeyPolicy {
     pub algorithm: SigningAlgorithm,
     /// A new key is published in the JWKS this long before it signs anything.
     pub publish_ahead: Duration,
-    /// Rotate when the active key is older than this (`None`: only on [`KeySet::rotate`]).
+    /// Rotate when the active key is older than this (`None`: only on [`KeySet::rotate`](super::KeySet::rotate)).
     pub rotate_after: Option<Duration>,
     /// A retired key stays published this long (at least the longest access-token lifetime).
     pub keep_after_retire: Duration,
@@ -84,7 +84,7 @@ impl KeyPolicy {
         self
     }
 
-    /// Set the key age that triggers a rotation in [`KeySet::maintain`] (`None`: never).
+    /// Set the key age that triggers a rotation in [`KeySet::maintain`](super::KeySet::maintain) (`None`: never).
     #[must_use]
     pub fn with_rotate_after(mut self, rotate_after: Option<Duration>) -> Self {
         self.rotate_after = rotate_after;
