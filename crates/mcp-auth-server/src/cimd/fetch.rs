@@ -3,13 +3,16 @@
 
 use std::collections::HashMap;
 use std::fmt;
+#[cfg(feature = "jwt-assertions")]
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use http::{HeaderMap, StatusCode, header};
 use tokio::sync::OnceCell;
 
-use super::ssrf::{GuardedResolver, Refused, blocked, permitted};
+#[cfg(feature = "jwt-assertions")]
+use super::ssrf::permitted;
+use super::ssrf::{GuardedResolver, Refused, blocked};
 use super::url_rules::{check_client_id, is_loopback_host};
 use super::validate::validate_document;
 use super::{CimdConfig, CimdError, CimdErrorKind};

@@ -93,6 +93,7 @@ mod url_rules;
 mod validate;
 
 pub use self::fetch::CimdFetcher;
+#[cfg(feature = "fuzzing")]
 pub(crate) use self::validate::validate_document;
 
 /// Limits and policy for fetching Client ID Metadata Documents.
