@@ -49,6 +49,18 @@
 //!    remember one). The `jwks_uri` of a
 //!    client that registered itself is fetched with the metadata-document SSRF guards.
 //!
+//! # Paths and configuration
+//!
+//! Each public type has one path: the crate root for the server and what its builder takes
+//! directly ([`AuthorizationServer`], [`AuthorizationServerBuilder`], [`MachineClient`],
+//! [`Revocations`], [`ConfigError`]), otherwise the module of its concern ([`login`],
+//! [`store`], [`keys`], [`vault`], [`upstream`], `cimd`, `jwt_bearer`). Builders and logins
+//! ([`AuthorizationServerBuilder`], [`vault::VaultBuilder`], [`login::LocalLogin`],
+//! `OidcLogin::builder`, `JwtBearerIssuer`, `PostgresOptions`) name their setters after what
+//! they set, without `with_`, return `Self`, and are checked when built. Value types with
+//! public fields ([`keys::KeyPolicy`], [`login::User`], [`store::ClientRecord`]) take `with_*`,
+//! as do alternative constructors ([`MachineClient::with_jwks`]).
+//!
 //! # When to use a dedicated identity provider instead
 //!
 //! If your organisation already runs Keycloak, Auth0, Entra ID or Okta, point
@@ -68,7 +80,7 @@
 //!     .resource("https://mcp.example.com/mcp")
 //!     .scopes(["mcp:tools"])
 //!     .store(MemoryStore::new())
-//!     .login(LocalLogin::new().with_user("alice", "correct horse battery staple"))
+//!     .login(LocalLogin::new().user("alice", "correct horse battery staple"))
 //!     .build()
 //!     .await?;
 //! let app: axum::Router = server.router();
