@@ -8,6 +8,7 @@ use serde_json::json;
 use super::fetch::*;
 use super::ssrf::*;
 use super::url_rules::*;
+use super::validate::*;
 use super::*;
 use crate::store::ClientSource;
 
