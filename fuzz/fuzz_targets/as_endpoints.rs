@@ -39,7 +39,7 @@ async fn build() -> axum::Router {
         .scopes(["mcp:tools", "notes:read"])
         .offline_access(true)
         .store(MemoryStore::new())
-        .login(LocalLogin::new().with_user("alice", "correct horse battery staple"))
+        .login(LocalLogin::new().user("alice", "correct horse battery staple"))
         .dynamic_registration(true)
         .client_credentials(true)
         .machine_client(

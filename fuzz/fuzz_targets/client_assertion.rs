@@ -28,7 +28,7 @@ fn server() -> &'static AuthorizationServer {
             AuthorizationServer::builder(ISSUER)
                 .resource("https://mcp.example.com/mcp")
                 .store(MemoryStore::new())
-                .login(LocalLogin::new().with_user("alice", "correct horse battery staple"))
+                .login(LocalLogin::new().user("alice", "correct horse battery staple"))
                 .client_id_metadata_documents(None)
                 .build(),
         )

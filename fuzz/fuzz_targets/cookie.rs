@@ -1,4 +1,4 @@
-//! Cookie reading of the authorization endpoint (mcp-auth-server `handlers/authorize.rs`
+//! Cookie reading of the authorization endpoint (mcp-auth-server `handlers/authorize/page.rs`
 //! `cookie`): any number of `Cookie` header values.
 //!
 //! Properties: the value found is non-empty, holds no `;`, and is the value of the first pair

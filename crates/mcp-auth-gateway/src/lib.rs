@@ -285,7 +285,7 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Gateway, Error>
                         }
                     };
                     let display = user.display_name.as_deref().unwrap_or(&user.username);
-                    login = login.with_user_named(&user.username, display, password.expose());
+                    login = login.user_named(&user.username, display, password.expose());
                 }
                 builder = builder.login(login);
             }

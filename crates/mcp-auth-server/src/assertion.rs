@@ -25,7 +25,7 @@ use mcp_auth_jwt::{
 };
 use serde_json::{Map, Value};
 
-use crate::state::Config;
+use crate::config::Config;
 use crate::store::ClientRecord;
 
 /// Clock skew tolerated on `exp`, `nbf` and `iat`.

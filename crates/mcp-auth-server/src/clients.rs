@@ -191,7 +191,7 @@ impl MachineClient {
     /// Check it against the server's configuration and make the record to store.
     pub(crate) fn into_record(
         self,
-        config: &crate::state::Config,
+        config: &crate::config::Config,
         now: u64,
     ) -> Result<ClientRecord, ConfigError> {
         let invalid = |why: String| Err(ConfigError::Invalid(why.into()));
@@ -240,7 +240,7 @@ impl MachineClient {
         }
         if let Some(uri) = &self.jwks_uri
             && !uri.starts_with("https://")
-            && !crate::state::is_loopback_url(uri)
+            && !crate::config::is_loopback_url(uri)
         {
             return invalid(format!(
                 "machine client {id:?}: the jwks_uri must be https (http only on loopback)"

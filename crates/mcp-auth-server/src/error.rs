@@ -99,6 +99,12 @@ impl OAuthError {
         e
     }
 
+    /// 413 `invalid_request`: a body over the limit (the layer's, met while reading).
+    pub(crate) fn too_large() -> Self {
+        Self::invalid_request("the request body is too large")
+            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+    }
+
     #[must_use]
     pub(crate) fn with_status(mut self, status: StatusCode) -> Self {
         self.status = status;
@@ -111,6 +117,12 @@ impl OAuthError {
         self.status = StatusCode::UNAUTHORIZED;
         self.www_authenticate = Some(HeaderValue::from_static("Basic realm=\"oauth\""));
         self
+    }
+}
+
+impl From<crate::random::RandomUnavailable> for OAuthError {
+    fn from(_: crate::random::RandomUnavailable) -> Self {
+        Self::server_error()
     }
 }
 

@@ -1,5 +1,5 @@
 //! Strict parameter parsing for the OAuth endpoints (AS-22): duplicated parameters are refused,
-//! empty values count as omitted, unknown parameters are ignored.
+//! empty values count as omitted, unknown parameters are ignored; reading a form body.
 
 use std::borrow::Cow;
 
@@ -76,6 +76,31 @@ impl Params {
             OAuthError::invalid_request(Cow::Owned(format!("missing parameter {name}")))
         })
     }
+}
+
+/// Read the form body of a POST: `application/x-www-form-urlencoded`, no duplicated
+/// parameters (AS-22). The size is bounded by the route's `RequestBodyLimitLayer`; a body over
+/// it (or one that breaks off) is 413 `invalid_request`.
+pub(crate) async fn read_form(
+    request: axum::extract::Request,
+) -> Result<(http::request::Parts, Params), OAuthError> {
+    let (parts, body) = request.into_parts();
+    if !crate::http::is_form(&parts.headers) {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let bytes = read_body(body).await?;
+    let params = Params::parse_strict(&bytes)?;
+    Ok((parts, params))
+}
+
+/// The whole body, under the route's `RequestBodyLimitLayer` (which wraps it in a limited
+/// body): over the limit, 413 `invalid_request`.
+pub(crate) async fn read_body(body: axum::body::Body) -> Result<bytes::Bytes, OAuthError> {
+    axum::body::to_bytes(body, usize::MAX)
+        .await
+        .map_err(|_| OAuthError::too_large())
 }
 
 #[cfg(test)]

@@ -1,11 +1,8 @@
-//! HTTP helpers every endpoint shares: response shapes, content types, reading a form.
+//! HTTP helpers every endpoint shares: response shapes, content types, the loopback `Host`
+//! rule. A leaf: it names nothing else in the crate.
 
-use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
-
-use crate::error::OAuthError;
-use crate::form::Params;
 
 /// The media type of a request or response (`type/subtype`, lowercase, without parameters).
 fn essence(headers: &http::HeaderMap) -> Option<String> {
@@ -58,31 +55,6 @@ pub(crate) fn no_store_json(status: StatusCode, body: Vec<u8>) -> Response {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     response
-}
-
-/// Read the form body of a POST: `application/x-www-form-urlencoded`, no duplicated
-/// parameters (AS-22). The size is bounded by the route's `RequestBodyLimitLayer`; a body over
-/// it (or one that breaks off) is 413 `invalid_request`.
-pub(crate) async fn read_form(
-    request: Request,
-) -> Result<(http::request::Parts, Params), OAuthError> {
-    let (parts, body) = request.into_parts();
-    if !is_form(&parts.headers) {
-        return Err(OAuthError::invalid_request(
-            "the body must be application/x-www-form-urlencoded",
-        ));
-    }
-    let bytes = read_body(body).await?;
-    let params = Params::parse_strict(&bytes)?;
-    Ok((parts, params))
-}
-
-/// The whole body, under the route's `RequestBodyLimitLayer` (which wraps it in a limited
-/// body): over the limit, 413 `invalid_request`.
-pub(crate) async fn read_body(body: axum::body::Body) -> Result<bytes::Bytes, OAuthError> {
-    axum::body::to_bytes(body, usize::MAX)
-        .await
-        .map_err(|_| crate::handlers::too_large())
 }
 
 /// Whether the request names only loopback hosts: at most one `Host` header, and it and an

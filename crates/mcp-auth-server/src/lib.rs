@@ -49,6 +49,18 @@
 //!    remember one). The `jwks_uri` of a
 //!    client that registered itself is fetched with the metadata-document SSRF guards.
 //!
+//! # Paths and configuration
+//!
+//! Each public type has one path: the crate root for the server and what its builder takes
+//! directly ([`AuthorizationServer`], [`AuthorizationServerBuilder`], [`MachineClient`],
+//! [`Revocations`], [`ConfigError`]), otherwise the module of its concern ([`login`],
+//! [`store`], [`keys`], [`vault`], [`upstream`], `cimd`, `jwt_bearer`). Builders and logins
+//! ([`AuthorizationServerBuilder`], [`vault::VaultBuilder`], [`login::LocalLogin`],
+//! `OidcLogin::builder`, `JwtBearerIssuer`, `PostgresOptions`) name their setters after what
+//! they set, without `with_`, return `Self`, and are checked when built. Value types with
+//! public fields ([`keys::KeyPolicy`], [`login::User`], [`store::ClientRecord`]) take `with_*`,
+//! as do alternative constructors ([`MachineClient::with_jwks`]).
+//!
 //! # When to use a dedicated identity provider instead
 //!
 //! If your organisation already runs Keycloak, Auth0, Entra ID or Okta, point
@@ -68,7 +80,7 @@
 //!     .resource("https://mcp.example.com/mcp")
 //!     .scopes(["mcp:tools"])
 //!     .store(MemoryStore::new())
-//!     .login(LocalLogin::new().with_user("alice", "correct horse battery staple"))
+//!     .login(LocalLogin::new().user("alice", "correct horse battery staple"))
 //!     .build()
 //!     .await?;
 //! let app: axum::Router = server.router();
@@ -96,6 +108,7 @@ mod assertion;
 pub mod cimd;
 mod client_auth;
 mod clients;
+mod config;
 mod error;
 mod flow;
 mod form;
@@ -108,7 +121,9 @@ pub mod keys;
 mod limit;
 pub mod login;
 mod metadata;
+mod mint;
 mod policy;
+mod random;
 mod redirect;
 #[cfg(feature = "jwt-assertions")]
 mod replay;
@@ -116,7 +131,6 @@ mod revocation;
 mod server;
 mod state;
 pub mod store;
-mod token;
 mod trace;
 pub mod upstream;
 pub mod vault;

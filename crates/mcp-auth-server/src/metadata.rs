@@ -3,7 +3,7 @@
 
 use mcp_auth_core::metadata::AuthorizationServerMetadata;
 
-use crate::state::Config;
+use crate::config::Config;
 
 /// Build the document from the same configuration that decides which routes are mounted, so
 /// only mounted endpoints are advertised.

@@ -22,8 +22,8 @@
 use mcp_auth_core::error::ErrorCode;
 use mcp_auth_core::{ResourceId, ScopeSet};
 
+use crate::config::Config;
 use crate::error::OAuthError;
-use crate::state::Config;
 use crate::store::ClientRecord;
 
 /// Which grant a scope is decided for.

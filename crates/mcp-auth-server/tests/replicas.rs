@@ -79,7 +79,7 @@ async fn cluster(
             .resource(RESOURCE)
             .scopes(["mcp:tools", "notes:read"])
             .shared_store(store)
-            .login(LocalLogin::new().with_user(USER, PASSWORD))
+            .login(LocalLogin::new().user(USER, PASSWORD))
             .client_credentials(true)
             .machine_client(
                 MachineClient::new(MACHINE_ID, Secret::new(MACHINE_SECRET)).scopes(["notes:read"]),

@@ -24,7 +24,7 @@ async fn server(path: &std::path::Path) -> (AuthorizationServer, axum::Router, S
         .resource(RESOURCE)
         .scopes(["mcp:tools"])
         .store(store.clone())
-        .login(LocalLogin::new().with_user("alice", "pw"))
+        .login(LocalLogin::new().user("alice", "pw"))
         .build()
         .await
         .unwrap();

@@ -673,7 +673,7 @@ async fn start_mcp() -> Mcp {
     let server = AuthorizationServer::builder(&base)
         .resource(&resource)
         .scopes(["mcp:tools"])
-        .login(LocalLogin::new().with_user(common::USER, common::PASSWORD))
+        .login(LocalLogin::new().user(common::USER, common::PASSWORD))
         .clock(clock.clone())
         .vault(Vault::builder(key(KEY_A)).upstream(HttpUpstream::new(&upstream, shared)))
         .build()

@@ -343,7 +343,7 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Demo, Error> {
     let mut upstream_login = None;
     builder = match &config.login {
         Login::Local { username, password } => {
-            builder.login(LocalLogin::new().with_user_named(username, "Demo User", password))
+            builder.login(LocalLogin::new().user_named(username, "Demo User", password))
         }
         Login::AutoApprove { subject } => {
             builder.login(HeadlessLogin::for_bind_addr(subject.as_str(), bound)?)

@@ -1,8 +1,16 @@
 //! Unit tests of the parent module.
 
+use std::net::IpAddr;
+
+use http::HeaderMap;
 use serde_json::json;
 
+use super::fetch::*;
+use super::ssrf::*;
+use super::url_rules::*;
+use super::validate::*;
 use super::*;
+use crate::store::ClientSource;
 
 const ID: &str = "https://client.example.com/oauth/client.json";
 

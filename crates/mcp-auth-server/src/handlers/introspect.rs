@@ -12,7 +12,8 @@ use serde_json::{Map, Value, json};
 
 use super::State;
 use crate::error::OAuthError;
-use crate::http::{no_store_json, read_form};
+use crate::form::read_form;
+use crate::http::no_store_json;
 use crate::state::Inner;
 use crate::trace::request_span;
 

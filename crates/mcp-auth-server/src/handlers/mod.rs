@@ -184,7 +184,7 @@ fn shape_rejection(kind: Kind, response: Response) -> Response {
             "Bad request",
             "The form was too large.",
         ),
-        (StatusCode::PAYLOAD_TOO_LARGE, _) => too_large().into_response(),
+        (StatusCode::PAYLOAD_TOO_LARGE, _) => OAuthError::too_large().into_response(),
         (StatusCode::SERVICE_UNAVAILABLE, Kind::Page) => authorize::unavailable_page(),
         (StatusCode::SERVICE_UNAVAILABLE, _) => {
             #[cfg(feature = "tracing")]
@@ -193,12 +193,6 @@ fn shape_rejection(kind: Kind, response: Response) -> Response {
         }
         _ => response,
     }
-}
-
-/// 413 `invalid_request`: a body over the limit (the layer's, met while reading).
-pub(crate) fn too_large() -> OAuthError {
-    OAuthError::invalid_request("the request body is too large")
-        .with_status(StatusCode::PAYLOAD_TOO_LARGE)
 }
 
 /// On a loopback issuer, a request that names a host (in `Host` or its target) must name a

@@ -65,11 +65,12 @@ use mcp_auth_core::{Secret, is_scope_token};
 
 use super::State;
 use crate::error::OAuthError;
-use crate::http::{is_json, no_store_json, read_body};
+use crate::form::read_body;
+use crate::http::{is_json, no_store_json};
+use crate::random::{random_id, random_secret};
 use crate::redirect;
 use crate::state::Inner;
 use crate::store::{ClientAuthMethod, ClientRecord, TokenHash};
-use crate::token::{random_id, random_secret};
 use crate::trace::request_span;
 
 /// Largest registration request body (bytes): the route's own `RequestBodyLimitLayer`, inside

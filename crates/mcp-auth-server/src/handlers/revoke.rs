@@ -17,7 +17,7 @@ use mcp_auth_core::error::ErrorCode;
 
 use super::State;
 use crate::error::OAuthError;
-use crate::http::read_form;
+use crate::form::read_form;
 use crate::state::Inner;
 use crate::store::TokenHash;
 use crate::trace::request_span;

@@ -1,15 +1,19 @@
 //! Unit tests of the parent module.
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use serde_json::json;
+use zeroize::Zeroizing;
 
+use super::crypto::KID_BYTES;
 use super::*;
 use crate::store::{
     ClientRecord, CodeRecord, CodeTake, ConsentRecord, FlowKind, FlowRecord, GrantRecord,
     LeaseTake, MemoryStore, RefreshLease, RefreshRecord, Revoked, Rotation, StoreFuture, TokenHash,
     UpstreamTokenRecord, Window,
 };
+use crate::store::{StoreError, StoredKey};
 
 const NOW: u64 = 1_700_000_000;
 const ALGS: [SigningAlgorithm; 3] = [

@@ -55,7 +55,7 @@ impl HeadlessLogin {
 
     /// Show this name on pages and in `User::display_name`.
     #[must_use]
-    pub fn with_display_name(mut self, name: impl Into<String>) -> Self {
+    pub fn display_name(mut self, name: impl Into<String>) -> Self {
         self.user = self.user.with_display_name(name);
         self
     }
@@ -117,7 +117,7 @@ mod tests {
 
     #[tokio::test]
     async fn approves_everything_as_the_fixed_user_without_a_form() {
-        let login = HeadlessLogin::new("demo").with_display_name("Demo User");
+        let login = HeadlessLogin::new("demo").display_name("Demo User");
         assert!(login.auto_approve());
         assert!(login.requires_loopback());
         assert!(!login.has_password_form());

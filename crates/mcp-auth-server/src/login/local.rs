@@ -53,8 +53,8 @@ const DUMMY: Credential = Credential {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// let login = LocalLogin::new()
-///     .with_user("alice", "correct horse battery staple")
-///     .with_user_named("bob", "Bob Builder", "another long passphrase");
+///     .user("alice", "correct horse battery staple")
+///     .user_named("bob", "Bob Builder", "another long passphrase");
 /// let bob = login.verify_password("bob", "another long passphrase").await.unwrap();
 /// assert_eq!(bob.subject, "bob");
 /// assert_eq!(bob.display_name.as_deref(), Some("Bob Builder"));
@@ -83,13 +83,13 @@ impl LocalLogin {
     /// Add a user whose `sub` is `username`, replacing any user of that name. Hashes the
     /// password now (slow on purpose).
     #[must_use]
-    pub fn with_user(self, username: &str, password: &str) -> Self {
+    pub fn user(self, username: &str, password: &str) -> Self {
         self.insert(username, None, password)
     }
 
     /// Add a user whose `sub` is `username`, shown on the consent page as `display_name`.
     #[must_use]
-    pub fn with_user_named(self, username: &str, display_name: &str, password: &str) -> Self {
+    pub fn user_named(self, username: &str, display_name: &str, password: &str) -> Self {
         self.insert(username, Some(display_name.to_owned()), password)
     }
 
@@ -179,8 +179,8 @@ mod tests {
     #[tokio::test]
     async fn right_password_only() {
         let login = LocalLogin::new()
-            .with_user("alice", "pw-a")
-            .with_user_named("bob", "Bob B.", "pw-b");
+            .user("alice", "pw-a")
+            .user_named("bob", "Bob B.", "pw-b");
         assert_eq!(login.len(), 2);
         let alice = login.verify_password("alice", "pw-a").await.unwrap();
         assert_eq!(alice, User::new("alice"));
@@ -195,9 +195,7 @@ mod tests {
 
     #[test]
     fn salts_are_random_and_debug_prints_no_hash() {
-        let login = LocalLogin::new()
-            .with_user("a", "same")
-            .with_user("b", "same");
+        let login = LocalLogin::new().user("a", "same").user("b", "same");
         let (a, b) = (&login.users["a"], &login.users["b"]);
         assert_ne!(a.salt, b.salt);
         assert_ne!(a.hash, b.hash);
@@ -207,9 +205,7 @@ mod tests {
 
     #[test]
     fn works_without_a_runtime_and_replaces_a_user() {
-        let login = LocalLogin::new()
-            .with_user("a", "old")
-            .with_user("a", "new");
+        let login = LocalLogin::new().user("a", "old").user("a", "new");
         assert_eq!(login.len(), 1);
         let poll = |f: LoginFuture<'_, Option<User>>| {
             // No runtime: the check runs inline, so the future is ready on first poll.

@@ -50,7 +50,7 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
-//! let login = LocalLogin::new().with_user("alice", "correct horse battery staple");
+//! let login = LocalLogin::new().user("alice", "correct horse battery staple");
 //! let user = login.verify_password("alice", "correct horse battery staple").await;
 //! assert_eq!(user.map(|u| u.subject), Some("alice".to_owned()));
 //! assert!(login.verify_password("alice", "wrong").await.is_none());

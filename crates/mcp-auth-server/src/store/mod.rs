@@ -72,6 +72,7 @@ mod memory;
 mod migrate;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod records;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(feature = "sqlite")]

@@ -56,7 +56,7 @@ impl UpstreamRequest {
     /// A fresh request for the callback `redirect_uri`. `None` when the system random number
     /// generator fails.
     pub fn generate(redirect_uri: impl Into<String>) -> Option<Self> {
-        let random = || crate::token::random_secret().ok().map(Secret::new);
+        let random = || crate::random::random_secret().ok().map(Secret::new);
         Some(Self {
             state: random()?,
             nonce: random()?,

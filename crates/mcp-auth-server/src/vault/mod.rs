@@ -98,6 +98,7 @@
 
 mod extract;
 mod key;
+mod plaintext;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -109,9 +110,10 @@ use tokio::sync::watch;
 use zeroize::Zeroizing;
 
 use crate::error::ConfigError;
-use crate::state::Inner;
 use crate::store::{LeaseTake, RefreshLease, Store, StoreError, UpstreamTokenRecord};
 use crate::upstream::{RefreshError, UpstreamClient, UpstreamTokens};
+
+use self::plaintext::{Fields, Plaintext};
 
 pub use self::extract::{UpstreamAccess, UpstreamAccessRejection};
 pub use self::key::{VAULT_KEY_ENV, VaultKey, VaultKeyError};
@@ -171,7 +173,7 @@ struct Shared {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     /// The server, to revoke a user's grants (it owns this vault, hence weak).
-    server: Weak<Inner>,
+    server: Weak<dyn SignOut>,
     /// The records as last read or written (still encrypted).
     cache: RwLock<Cache>,
     /// (subject, upstream) → the refresh in flight.
@@ -243,107 +245,6 @@ impl fmt::Debug for Vault {
             .field("old_keys", &self.shared.old.len())
             .field("upstreams", &upstreams)
             .finish_non_exhaustive()
-    }
-}
-
-/// The plaintext of a record: the tokens in a small binary layout (no JSON to scan on the hot
-/// path), zeroed on drop. Version byte `1`, then the expiry and three strings, each an option:
-/// a presence byte, then the `u64` (big endian) or the `u32` length (big endian) and the bytes.
-struct Plaintext(Zeroizing<Vec<u8>>);
-
-/// The fields of a [`Plaintext`], borrowed from it.
-struct Fields<'a> {
-    access: &'a str,
-    refresh: Option<&'a str>,
-    expires_at: Option<u64>,
-    scope: Option<&'a str>,
-}
-
-impl Plaintext {
-    const VERSION: u8 = 1;
-
-    fn encode(fields: &Fields<'_>) -> Self {
-        let len = |s: Option<&str>| s.map_or(0, str::len) + 5;
-        let mut out = Vec::with_capacity(
-            10 + len(Some(fields.access)) + len(fields.refresh) + len(fields.scope) + 16,
-        );
-        out.push(Self::VERSION);
-        match fields.expires_at {
-            Some(at) => {
-                out.push(1);
-                out.extend_from_slice(&at.to_be_bytes());
-            }
-            None => out.push(0),
-        }
-        for text in [Some(fields.access), fields.refresh, fields.scope] {
-            match text {
-                Some(text) => {
-                    out.push(1);
-                    let n = u32::try_from(text.len()).unwrap_or(u32::MAX);
-                    out.extend_from_slice(&n.to_be_bytes());
-                    out.extend_from_slice(&text.as_bytes()[..n as usize]);
-                }
-                None => out.push(0),
-            }
-        }
-        Self(Zeroizing::new(out))
-    }
-
-    /// The fields; `None` when the bytes are not this layout.
-    fn fields(&self) -> Option<Fields<'_>> {
-        let mut rest: &[u8] = &self.0;
-        let mut take = |n: usize| -> Option<&[u8]> {
-            if rest.len() < n {
-                return None;
-            }
-            let (head, tail) = rest.split_at(n);
-            rest = tail;
-            Some(head)
-        };
-        if take(1)? != [Self::VERSION] {
-            return None;
-        }
-        let expires_at = match take(1)?[0] {
-            0 => None,
-            _ => Some(u64::from_be_bytes(take(8)?.try_into().ok()?)),
-        };
-        let mut text = || -> Option<Option<&str>> {
-            match take(1)?[0] {
-                0 => Some(None),
-                _ => {
-                    let n = u32::from_be_bytes(take(4)?.try_into().ok()?);
-                    let bytes = take(usize::try_from(n).ok()?)?;
-                    Some(Some(std::str::from_utf8(bytes).ok()?))
-                }
-            }
-        };
-        let access = text()??;
-        let refresh = text()?;
-        let scope = text()?;
-        Some(Fields {
-            access,
-            refresh,
-            expires_at,
-            scope,
-        })
-    }
-}
-
-impl Fields<'_> {
-    fn of(tokens: &UpstreamTokens) -> Fields<'_> {
-        Fields {
-            access: tokens.access_token.expose(),
-            refresh: tokens.refresh_token.as_ref().map(Secret::expose),
-            expires_at: tokens.expires_at,
-            scope: tokens.scope.as_deref(),
-        }
-    }
-
-    /// Whether the access token has more than `margin` seconds left at `now` (a token without
-    /// an expiry is taken as valid: the upstream did not say).
-    fn is_fresh(&self, now: u64, margin: u64) -> bool {
-        self.expires_at
-            .is_none_or(|e| e > now.saturating_add(margin))
     }
 }
 
@@ -638,7 +539,7 @@ impl Vault {
     ) -> Outcome {
         let deadline = Instant::now() + self.shared.refresh_timeout;
         let epoch = self.cache_epoch();
-        let holder = crate::token::random_id().map_err(|_| Failure::Unavailable)?;
+        let holder = crate::random::random_id().map_err(|_| Failure::Unavailable)?;
         let lease_secs = self.shared.refresh_timeout.as_secs().max(1);
         let store = &self.shared.store;
         let record = loop {
@@ -791,6 +692,17 @@ impl Vault {
     }
 }
 
+/// What the vault asks of the server that owns it (implemented by the server's state): when an
+/// upstream refuses a user's refresh token, sign the user out everywhere.
+pub(crate) trait SignOut: Send + Sync {
+    /// Revoke every active grant of `subject` and delete their upstream tokens; returns how
+    /// many grants were revoked.
+    fn revoke_subject<'a>(
+        &'a self,
+        subject: &'a str,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<usize, StoreError>> + Send + 'a>>;
+}
+
 /// Configures a [`Vault`]; checked and bound to the server's store when the
 /// [`AuthorizationServer`](crate::AuthorizationServer) is built.
 #[must_use]
@@ -881,7 +793,7 @@ impl VaultBuilder {
         self,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
-        server: Weak<Inner>,
+        server: Weak<dyn SignOut>,
     ) -> Vault {
         let current_id = self.key.id().to_owned();
         let upstreams = self

@@ -61,7 +61,7 @@ pub async fn start_on(
         .scopes(["mcp:tools", "notes:read"])
         .unadvertised_scopes(["notes:write", "mcp:admin"])
         .shared_store(store)
-        .login(LocalLogin::new().with_user(USER, PASSWORD))
+        .login(LocalLogin::new().user(USER, PASSWORD))
         .introspection_client(
             INTROSPECT_ID,
             &mcp_auth_core::Secret::new(INTROSPECT_SECRET),

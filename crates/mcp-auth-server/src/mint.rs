@@ -1,27 +1,9 @@
-//! Minting: random secrets (codes, refresh tokens, ids) and RFC 9068 access tokens.
+//! Minting RFC 9068 access tokens, and the token response body.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 
 use crate::error::OAuthError;
 use crate::state::Inner;
-
-/// 256 random bits, base64url (43 characters): codes, refresh tokens, client secrets.
-pub(crate) fn random_secret() -> Result<String, OAuthError> {
-    random_b64::<32>()
-}
-
-/// 128 random bits, base64url (22 characters): ids (`jti`, grants, clients, transactions).
-pub(crate) fn random_id() -> Result<String, OAuthError> {
-    random_b64::<16>()
-}
-
-fn random_b64<const N: usize>() -> Result<String, OAuthError> {
-    let mut bytes = [0u8; N];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| OAuthError::server_error())?;
-    Ok(URL_SAFE_NO_PAD.encode(bytes))
-}
 
 /// The claims of an access token (RFC 9068 §2.2).
 #[derive(Debug, Serialize)]
@@ -69,7 +51,7 @@ pub(crate) fn bound_access_token(
     now: u64,
 ) -> Result<Minted, OAuthError> {
     crate::trace::Trace::current().record_subject(subject);
-    let jti = random_id()?;
+    let jti = crate::random::random_id()?;
     let expires_in = inner.config.access_token_ttl.as_secs();
     let claims = AccessClaims {
         iss: &inner.config.issuer,
@@ -104,18 +86,4 @@ pub(crate) struct TokenResponse<'a> {
     pub(crate) scope: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) refresh_token: Option<&'a str>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secrets_carry_256_bits_and_differ() {
-        let a = random_secret().unwrap();
-        let b = random_secret().unwrap();
-        assert_eq!(a.len(), 43);
-        assert_ne!(a, b);
-        assert_eq!(random_id().unwrap().len(), 22);
-    }
 }

@@ -17,23 +17,30 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, HeaderValue, StatusCode, header};
-use mcp_auth_core::pkce::CodeChallenge;
+use http::{HeaderValue, StatusCode, header};
 use mcp_auth_core::{ScopeSet, error::ErrorCode};
 use subtle::ConstantTimeEq;
+
+mod page;
+mod validate;
+
+use self::page::see_other;
+pub(crate) use self::page::{
+    cookie, cookie_name, error_page, html, redirect_error, set_cookie, start_session,
+    unavailable_page,
+};
+use self::validate::validate;
 
 use super::State;
 use crate::flow::{AuthRequest, PendingUpstream, TRANSACTION_TTL, Transaction};
 use crate::form::Params;
 use crate::login::User;
-use crate::login::page::{ConsentPage, render_consent, render_error};
-use crate::redirect;
+use crate::login::page::{ConsentPage, render_consent};
+use crate::random::{random_id, random_secret};
 use crate::state::Inner;
 use crate::store::{ClientSource, CodeRecord, ConsentRecord, TokenHash};
-use crate::token::{random_id, random_secret};
 use crate::trace::{Trace, request_span};
 
 /// `GET /authorize`, in span `mcp_auth.authorize`.
@@ -414,144 +421,6 @@ pub(crate) const CALLBACK_PATH: &str = "/login/callback";
 /// The cookie binding a pending upstream sign-in to the browser.
 pub(crate) const UPSTREAM_COOKIE: &str = "upstream";
 
-/// Validate an authorization request. `Err` is the complete response (page or redirect).
-async fn validate(inner: &Arc<Inner>, params: &Params) -> Result<AuthRequest, Response> {
-    // 1. Client and redirect URI: errors are shown, never redirected.
-    let bad = |message: String| {
-        error_page(
-            StatusCode::BAD_REQUEST,
-            "This sign-in request is not valid",
-            &message,
-        )
-    };
-    if params.is_duplicated("client_id") || params.is_duplicated("redirect_uri") {
-        return Err(bad(
-            "The request names its client or redirect address more than once.".into(),
-        ));
-    }
-    let Some(client_id) = params.get("client_id") else {
-        return Err(bad(
-            "The request does not say which application is asking (client_id is missing).".into(),
-        ));
-    };
-    let client = match crate::clients::resolve(inner, client_id).await {
-        Ok(client) => client,
-        Err(e) if e.1 => return Err(unavailable_page()),
-        Err(e) => return Err(bad(e.0)),
-    };
-    let registered = &client.metadata.redirect_uris;
-    let (redirect_uri, in_request) = match params.get("redirect_uri") {
-        Some(requested) => {
-            if !registered.iter().any(|r| redirect::matches(r, requested)) {
-                return Err(bad(format!(
-                    "The redirect address {requested:?} is not registered for this application, so the response cannot be sent there."
-                )));
-            }
-            (requested.to_owned(), true)
-        }
-        None => match registered.as_slice() {
-            [only] => (only.clone(), false),
-            _ => {
-                return Err(bad(
-                    "The request must name its redirect address (redirect_uri).".into(),
-                ));
-            }
-        },
-    };
-    let state = params.get("state").map(str::to_owned);
-
-    // 2. Everything else: errors go back to the client.
-    let fail = |code: ErrorCode, description: &str| {
-        redirect_error(inner, &redirect_uri, state.as_deref(), code, description)
-    };
-    // The same duplicate rule as the other endpoints (several `resource`: invalid_target).
-    if let Err(e) = params.check_duplicates() {
-        return Err(fail(e.code, &e.description));
-    }
-    match params.get("response_type") {
-        Some("code") => {}
-        None => return Err(fail(ErrorCode::InvalidRequest, "response_type is required")),
-        Some(_) => {
-            return Err(fail(
-                ErrorCode::UnsupportedResponseType,
-                "only response_type=code is supported",
-            ));
-        }
-    }
-    if !client.metadata.grant_types.is_empty()
-        && !client
-            .metadata
-            .grant_types
-            .iter()
-            .any(|g| g == "authorization_code")
-    {
-        return Err(fail(
-            ErrorCode::UnauthorizedClient,
-            "this client is not registered for the authorization_code grant",
-        ));
-    }
-    let Some(challenge) = params.get("code_challenge") else {
-        return Err(fail(
-            ErrorCode::InvalidRequest,
-            "PKCE is required: send code_challenge with code_challenge_method=S256",
-        ));
-    };
-    match params.get("code_challenge_method") {
-        Some("S256") => {}
-        None => {
-            return Err(fail(
-                ErrorCode::InvalidRequest,
-                "code_challenge_method=S256 is required (plain is not accepted)",
-            ));
-        }
-        Some(_) => {
-            return Err(fail(
-                ErrorCode::InvalidRequest,
-                "only code_challenge_method=S256 is supported",
-            ));
-        }
-    }
-    let challenge = match CodeChallenge::new(challenge) {
-        Ok(c) if c.as_str().len() == 43 => c,
-        _ => {
-            return Err(fail(
-                ErrorCode::InvalidRequest,
-                "code_challenge must be the 43-character base64url S256 value",
-            ));
-        }
-    };
-    let resource = match crate::policy::resource(&inner.config, &client, params.get("resource")) {
-        Ok(r) => r.as_str().to_owned(),
-        Err(e) => return Err(fail(e.code, &e.description)),
-    };
-    let scope = match crate::policy::scope(
-        &inner.config,
-        &client,
-        crate::policy::Grant::Authorization,
-        params.get("scope"),
-    ) {
-        Ok(scope) => scope,
-        Err(e) => return Err(fail(e.code, &e.description)),
-    };
-
-    let client_name = client
-        .metadata
-        .client_name
-        .clone()
-        .unwrap_or_else(|| client.client_id.clone());
-    Ok(AuthRequest {
-        client_id: client.client_id,
-        client_name,
-        client_source: client.source,
-        redirect_uri,
-        redirect_uri_in_request: in_request,
-        state,
-        code_challenge: challenge.as_str().to_owned(),
-        resource,
-        scope,
-    })
-}
-
 /// The user behind this browser: the login's own idea, else our session cookie.
 /// A store that fails gives the 503 page.
 pub(crate) async fn current_user(
@@ -643,49 +512,6 @@ pub(crate) async fn issue_code(
     response
 }
 
-/// An error sent back to the client's (validated) redirect URI.
-pub(crate) fn redirect_error(
-    inner: &Inner,
-    redirect_uri: &str,
-    state: Option<&str>,
-    code: ErrorCode,
-    description: &str,
-) -> Response {
-    let mut pairs = vec![("error", code.as_str()), ("error_description", description)];
-    if let Some(state) = state {
-        pairs.push(("state", state));
-    }
-    pairs.push(("iss", &inner.config.issuer));
-    see_other(redirect_uri, &pairs)
-}
-
-/// 303 to `base` with `pairs` appended to its query.
-fn see_other(base: &str, pairs: &[(&str, &str)]) -> Response {
-    let mut query = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        query.append_pair(k, v);
-    }
-    let separator = if base.contains('?') { '&' } else { '?' };
-    let location = format!("{base}{separator}{}", query.finish());
-    let Ok(location) = HeaderValue::from_str(&location) else {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "Bad request",
-            "The redirect address is not valid.",
-        );
-    };
-    let mut response = StatusCode::SEE_OTHER.into_response();
-    response.headers_mut().insert(header::LOCATION, location);
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response.headers_mut().insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    response
-}
-
 fn consent_page(
     inner: &Inner,
     id: &str,
@@ -718,7 +544,7 @@ fn consent_page(
         client_id: &req.client_id,
         redirect_host: &redirect_host,
         redirect_uri: &req.redirect_uri,
-        loopback_redirect: crate::state::is_loopback_url(&req.redirect_uri),
+        loopback_redirect: crate::config::is_loopback_url(&req.redirect_uri),
         client_id_host: client_id_host.as_deref(),
         scopes: &scopes,
         resource: &req.resource,
@@ -746,115 +572,4 @@ async fn rerender(inner: &Inner, id: &str, now: u64, error: &str) -> Response {
             "Start again from the application.",
         ),
     }
-}
-
-/// An HTML page with the anti-framing and no-cache headers (AS-18).
-pub(crate) fn html(status: StatusCode, body: String, cookies: Vec<HeaderValue>) -> Response {
-    let mut response = (status, Body::from(body)).into_response();
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    for c in cookies {
-        h.append(header::SET_COOKIE, c);
-    }
-    response
-}
-
-pub(crate) fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
-    html(status, render_error(title, message), Vec::new())
-}
-
-/// 503 with `Retry-After`: the store cannot be reached (nothing was half-written; the user
-/// may simply try again).
-pub(crate) fn unavailable_page() -> Response {
-    let mut response = error_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Try again shortly",
-        "The server cannot reach its database right now. Try again in a few seconds.",
-    );
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-    response
-}
-
-/// Cookie names: `__Host-` prefixed and `Secure` on an https issuer (AS-50); plain on a
-/// loopback http issuer, where browsers would drop a `Secure` cookie.
-pub(crate) fn cookie_name(inner: &Inner, name: &str) -> String {
-    if inner.config.secure_cookies {
-        format!("__Host-mcp-auth-{name}")
-    } else {
-        format!("mcp-auth-{name}")
-    }
-}
-
-/// Starts a login session for `user` (remembered in the flow for
-/// [`SESSION_TTL`](crate::flow::SESSION_TTL)) and returns its cookie; the error page when no
-/// random session id could be made or the store failed.
-pub(crate) async fn start_session(
-    inner: &Inner,
-    user: &User,
-    now: u64,
-) -> Result<HeaderValue, Response> {
-    let Ok(session) = random_secret() else {
-        return Err(error_page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong",
-            "Try again.",
-        ));
-    };
-    if let Err(_e) = inner.flow.insert_session(&session, user, now).await {
-        #[cfg(feature = "tracing")]
-        tracing::error!(error = %_e, "storing a login session failed");
-        return Err(unavailable_page());
-    }
-    Ok(set_cookie(
-        inner,
-        "session",
-        &session,
-        crate::flow::SESSION_TTL,
-    ))
-}
-
-pub(crate) fn set_cookie(inner: &Inner, name: &str, value: &str, max_age: u64) -> HeaderValue {
-    let secure = if inner.config.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
-    let cookie = format!(
-        "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
-        cookie_name(inner, name)
-    );
-    // Values are base64url, names fixed: always a valid header value.
-    HeaderValue::from_str(&cookie)
-        .unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
-}
-
-pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v.to_owned())
-        .filter(|v| !v.is_empty())
 }

@@ -4,11 +4,15 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use self::tables::State;
+use super::records::{foreign_refresh, merge_scopes};
 use super::{
     ClientRecord, ClientSource, CodeRecord, CodeTake, ConsentRecord, FlowKind, FlowRecord,
-    GrantRecord, LeaseTake, RefreshLease, RefreshRecord, RefreshState, Revoked, Rotation, Store,
-    StoreError, StoreFuture, StoredKey, TokenHash, UpstreamTokenRecord, Window,
+    GrantRecord, LeaseTake, RefreshLease, RefreshRecord, Revoked, Rotation, Store, StoreError,
+    StoreFuture, StoredKey, TokenHash, UpstreamTokenRecord, Window,
 };
+
+mod tables;
 
 /// Bounds on what an unauthenticated caller can make this store hold: flow records of each
 /// kind and rate-limit windows. A full table first drops what expired, then refuses.
@@ -46,32 +50,6 @@ const MAX_WINDOWS: usize = 10_000;
 #[derive(Clone, Default)]
 pub struct MemoryStore {
     state: Arc<RwLock<State>>,
-}
-
-#[derive(Default)]
-struct State {
-    clients: HashMap<String, ClientRecord>,
-    /// Registration key (hash of the canonical metadata) → `client_id` of a public client.
-    public_clients: HashMap<TokenHash, String>,
-    /// Codes with their "used" flag.
-    codes: HashMap<TokenHash, (CodeRecord, bool)>,
-    grants: HashMap<String, GrantRecord>,
-    refresh: HashMap<TokenHash, RefreshRecord>,
-    /// Grant id → the hashes of its refresh tokens.
-    families: HashMap<String, HashSet<TokenHash>>,
-    /// Revoked access-token `jti` → (its `exp`, when it was revoked).
-    revoked_jtis: HashMap<String, (u64, u64)>,
-    /// Short-lived browser state.
-    flows: HashMap<(FlowKind, TokenHash), FlowRecord>,
-    /// Rate-limit windows by key.
-    windows: HashMap<String, Window>,
-    /// Lease name → (holder, until).
-    leases: HashMap<String, (String, u64)>,
-    /// (subject, client_id, resource) → consent.
-    consents: HashMap<(String, String, String), ConsentRecord>,
-    keys: HashMap<String, StoredKey>,
-    /// Subject → upstream → encrypted tokens.
-    upstream_tokens: HashMap<String, HashMap<String, UpstreamTokenRecord>>,
 }
 
 impl MemoryStore {
@@ -116,147 +94,6 @@ impl std::fmt::Debug for MemoryStore {
 
 fn ready<'a, T: Send + 'a>(result: Result<T, StoreError>) -> StoreFuture<'a, T> {
     Box::pin(std::future::ready(result))
-}
-
-/// The union of two space-separated scope lists: `existing` first, then what `added` brings
-/// that is new, in order, without duplicates.
-pub(super) fn merge_scopes(existing: &str, added: &str) -> String {
-    let mut seen = HashSet::new();
-    existing
-        .split_whitespace()
-        .chain(added.split_whitespace())
-        .filter(|scope| seen.insert(*scope))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-pub(super) fn foreign_refresh() -> StoreError {
-    StoreError::new("refresh token belongs to another grant")
-}
-
-impl State {
-    fn forget_registration_key(&mut self, client_id: &str) {
-        self.public_clients.retain(|_, id| id != client_id);
-    }
-
-    /// Revoke a grant and its family; whether the grant was active at `now` before.
-    fn revoke_family(&mut self, grant_id: &str, now: u64) -> bool {
-        let Some(grant) = self.grants.get_mut(grant_id) else {
-            return false;
-        };
-        let was_active = grant.is_active(now);
-        grant.revoked_at.get_or_insert(now);
-        if let Some(family) = self.families.get(grant_id) {
-            for hash in family {
-                if let Some(token) = self.refresh.get_mut(hash) {
-                    token.state = RefreshState::Revoked;
-                }
-            }
-        }
-        was_active
-    }
-
-    /// [`Store::rotate_refresh`], under the write lock.
-    fn rotate(
-        &mut self,
-        old: &TokenHash,
-        mut new: RefreshRecord,
-        now: u64,
-        grace: u64,
-    ) -> Result<Rotation, StoreError> {
-        let Some(token) = self.refresh.get(old) else {
-            return Ok(Rotation::Unknown);
-        };
-        let grant_id = token.grant_id.clone();
-        let (token_state, rotated_at, parent) = (token.state, token.rotated_at, token.parent);
-        let grant = self.grants.get(&grant_id);
-        let grant_revoked = grant.is_none_or(|g| g.revoked_at.is_some());
-        let grant_active = grant.is_some_and(|g| g.is_active(now));
-        if token_state == RefreshState::Revoked || grant_revoked {
-            return Ok(Rotation::Revoked);
-        }
-        if new.grant_id != grant_id {
-            return Err(foreign_refresh());
-        }
-        new.parent = Some(*old);
-        new.rotated_at = None;
-        if token_state == RefreshState::Rotated {
-            let in_window =
-                rotated_at.is_some_and(|at| grace > 0 && now.saturating_sub(at) <= grace);
-            let unused = {
-                let mut successors = self.successors(&grant_id, old).peekable();
-                successors.peek().is_some() && successors.all(|t| t.state == RefreshState::Active)
-            };
-            if in_window && grant_active && unused {
-                self.insert_refresh(new)?;
-                return Ok(Rotation::WithinGrace);
-            }
-            self.revoke_family(&grant_id, now);
-            return Ok(Rotation::Reused { grant_id });
-        }
-        // Checked before anything changes: a failed rotation leaves the family as it was.
-        if self.refresh.contains_key(&new.hash) {
-            return Err(StoreError::new("refresh token already stored"));
-        }
-        // The first use of a successor supersedes its unused siblings: one live branch.
-        if let Some(parent) = parent {
-            let siblings: Vec<TokenHash> = self
-                .successors(&grant_id, &parent)
-                .filter(|t| t.hash != *old && t.state == RefreshState::Active)
-                .map(|t| t.hash)
-                .collect();
-            for hash in siblings {
-                if let Some(token) = self.refresh.get_mut(&hash) {
-                    token.state = RefreshState::Rotated;
-                }
-            }
-        }
-        self.insert_refresh(new)?;
-        if let Some(token) = self.refresh.get_mut(old) {
-            token.state = RefreshState::Rotated;
-            token.rotated_at = Some(now);
-        }
-        Ok(Rotation::Rotated)
-    }
-
-    /// The refresh tokens of `grant_id` rotated from `parent`.
-    fn successors<'s>(
-        &'s self,
-        grant_id: &str,
-        parent: &'s TokenHash,
-    ) -> impl Iterator<Item = &'s RefreshRecord> + 's {
-        self.families
-            .get(grant_id)
-            .into_iter()
-            .flatten()
-            .filter_map(|hash| self.refresh.get(hash))
-            .filter(move |t| t.parent.as_ref() == Some(parent))
-    }
-
-    fn insert_refresh(&mut self, refresh: RefreshRecord) -> Result<(), StoreError> {
-        if self.refresh.contains_key(&refresh.hash) {
-            return Err(StoreError::new("refresh token already stored"));
-        }
-        self.families
-            .entry(refresh.grant_id.clone())
-            .or_default()
-            .insert(refresh.hash);
-        self.refresh.insert(refresh.hash, refresh);
-        Ok(())
-    }
-
-    fn remove_refresh(&mut self, hash: &TokenHash) -> bool {
-        let Some(token) = self.refresh.remove(hash) else {
-            return false;
-        };
-        if let Some(family) = self.families.get_mut(&token.grant_id) {
-            family.remove(hash);
-            if family.is_empty() {
-                self.families.remove(&token.grant_id);
-            }
-        }
-        true
-    }
 }
 
 impl Store for MemoryStore {

@@ -33,16 +33,21 @@ use mcp_auth_core::ScopeSet;
 use mcp_auth_core::error::ErrorCode;
 use mcp_auth_core::pkce::{CodeChallenge, CodeVerifier};
 
+#[cfg(feature = "jwt-assertions")]
+mod jwt_bearer;
+
 use super::State;
 use crate::error::OAuthError;
 use crate::form::Params;
-use crate::http::{no_store_json, read_form};
+use crate::form::read_form;
+use crate::http::no_store_json;
+use crate::mint::{TokenResponse, bound_access_token};
 use crate::policy::{self, Grant, registered_for};
+use crate::random::random_secret;
 use crate::state::Inner;
 use crate::store::{
     ClientRecord, CodeTake, GrantRecord, RefreshRecord, RefreshState, Rotation, TokenHash,
 };
-use crate::token::{TokenResponse, bound_access_token, random_secret};
 use crate::trace::{Trace, request_span};
 
 /// `POST /token`, in span `mcp_auth.token`.
@@ -119,7 +124,7 @@ async fn exchange(inner: &Inner, request: Request) -> Result<Response, OAuthErro
         "authorization_code" => authorization_code(inner, &client, &params, jkt).await,
         "refresh_token" => refresh_token(inner, &client, &params, jkt).await,
         #[cfg(feature = "jwt-assertions")]
-        JWT_BEARER => crate::jwt_bearer::grant(inner, &client, &params, jkt).await,
+        JWT_BEARER => jwt_bearer::grant(inner, &client, &params, jkt).await,
         _ => client_credentials(inner, &client, &params, jkt).await,
     }
 }
