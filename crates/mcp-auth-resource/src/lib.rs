@@ -166,6 +166,7 @@ pub mod mcp;
 mod metadata_router;
 pub mod origin;
 mod protected_resource;
+mod token_syntax;
 pub mod verify;
 
 pub use self::{

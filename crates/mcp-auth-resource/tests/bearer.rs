@@ -768,6 +768,7 @@ async fn the_subject_goes_into_the_extensions_alone_and_an_anonymous_request_car
         Ok::<_, Infallible>(Response::new(Body::from(subject)))
     });
     let (layer, _) = layer();
+    let layer = layer.with_subject_extension(true);
     for token in ["Bearer good", "Bearer cached"] {
         let response = layer
             .clone()

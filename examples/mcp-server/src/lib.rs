@@ -404,7 +404,8 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Demo, Error> {
         .build()?;
     let protected = ServiceBuilder::new()
         .layer(guard)
-        .layer(BearerAuthLayer::new(verifier, resource.clone()))
+        // The vault's `UpstreamAccess` (in the tools) reads the token's `Subject`.
+        .layer(BearerAuthLayer::new(verifier, resource.clone()).with_subject_extension(true))
         .layer(SessionBindingLayer::new())
         .layer(scopes::tool_scopes_layer(resource.clone())?)
         // The vault, for `UpstreamAccess::from_parts` in the tools (rmcp copies the request's

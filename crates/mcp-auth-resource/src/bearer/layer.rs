@@ -16,6 +16,9 @@ pub(crate) struct Config {
     pub(crate) optional: bool,
     pub(crate) required_scopes: ScopeSet,
     pub(crate) retry_after: Duration,
+    /// Whether an admitted request also gets the token's `sub` alone, as an
+    /// [`mcp_auth_core::Subject`] extension.
+    pub(crate) subject_extension: bool,
     /// DPoP (RFC 9449), when turned on.
     #[cfg(feature = "dpop")]
     pub(crate) dpop: Option<Arc<crate::dpop::DpopConfig>>,
@@ -121,6 +124,7 @@ impl<V: TokenVerifier> BearerAuthLayer<V> {
                 optional: false,
                 required_scopes: ScopeSet::new(),
                 retry_after: DEFAULT_RETRY_AFTER,
+                subject_extension: false,
                 #[cfg(feature = "dpop")]
                 dpop: None,
             }),
@@ -154,6 +158,18 @@ impl<V, R> BearerAuthLayer<V, R> {
     /// its own. Default 5 seconds; at least one second is sent.
     pub fn retry_after(mut self, delay: Duration) -> Self {
         Arc::make_mut(&mut self.config).retry_after = delay;
+        self
+    }
+
+    /// Also inserts the token's `sub` alone into the request extensions, as an
+    /// [`mcp_auth_core::Subject`] (shared with the [`AuthInfo`](crate::AuthInfo), not copied), for
+    /// code that cannot depend on this crate: `mcp-auth-server`'s upstream token vault
+    /// (`UpstreamAccess`) reads it there. Off by default: it costs a second extension (an
+    /// allocation) per request, and code that depends on this crate reads the same value with
+    /// [`AuthInfo::shared_subject`](crate::AuthInfo::shared_subject). Either way a `Subject`
+    /// inserted before this layer never reaches the inner service.
+    pub fn with_subject_extension(mut self, insert: bool) -> Self {
+        Arc::make_mut(&mut self.config).subject_extension = insert;
         self
     }
 

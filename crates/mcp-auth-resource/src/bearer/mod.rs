@@ -31,9 +31,11 @@
 //! 7. A token bound to a DPoP key (`cnf.jkt`) needs the `DPoP` scheme and a valid proof by that
 //!    key (checked on every request, before the token); presented as `Bearer` it is refused
 //!    ([`DpopRejection`]).
-//! 8. The [`AuthInfo`](crate::AuthInfo) goes into the request extensions, with its `sub` alone
-//!    as an [`mcp_auth_core::Subject`] (for code that does not depend on this crate, such as
-//!    `mcp-auth-server`'s upstream token vault), and the inner service is called.
+//! 8. The [`AuthInfo`](crate::AuthInfo) goes into the request extensions and the inner service
+//!    is called. With [`with_subject_extension`](BearerAuthLayer::with_subject_extension), its
+//!    `sub` also goes in alone as an [`mcp_auth_core::Subject`] (for code that does not depend on
+//!    this crate, such as `mcp-auth-server`'s upstream token vault); without it, a `Subject`
+//!    already in the extensions is removed.
 //!
 //! In [`optional`](BearerAuthLayer::optional) mode, a request with **no** credentials (rule 2)
 //! is let through with an [`Anonymous`] marker in its extensions instead of the 401; every other
@@ -235,6 +237,7 @@
 
 mod error;
 mod future;
+mod header;
 mod layer;
 mod response;
 mod service;

@@ -8,22 +8,20 @@ use std::{
     time::Instant,
 };
 
-use http::{Request, Response, header::AUTHORIZATION};
+use http::{Request, Response};
 use mcp_auth_core::ScopeSet;
 use tower_service::Service;
 use zeroize::Zeroizing;
 
 use super::{
     Anonymous, BearerAuthLayer, BearerError, BearerErrorKind, DefaultRejection, DpopRejection,
-    InvalidRequestKind, ResponseForBearerError,
+    ResponseForBearerError,
     future::{Pending, ResponseFuture},
+    header::{self, Scheme, credentials},
     layer::{Config, LayerContext},
     trace::RequestSpan,
 };
-use crate::{AuthInfo, ProtectedResource, TokenVerifier, VerifyError, VerifyErrorKind};
-
-/// The longest token the layer passes to a verifier; longer ones are `invalid_token` at once.
-pub(crate) const MAX_TOKEN_LEN: usize = 16 * 1024;
+use crate::{AuthInfo, ProtectedResource, TokenVerifier, VerifyError};
 
 /// Middleware that authenticates every request with a bearer token.
 ///
@@ -144,6 +142,35 @@ where
                 return ResponseFuture::rejected(response, span.clone());
             }
         };
+        // The hot path: a token the verifier has already answered, recognised from the header's
+        // bytes (it passed the syntax check of rule 4 when it was remembered, so the scan is not
+        // repeated), with no future and no allocation beyond the extensions.
+        if scheme == Scheme::Bearer {
+            let started = span.is_enabled().then(|| {
+                span.take_cache_hit();
+                Instant::now()
+            });
+            if let Some(result) = self.verifier.recall(token) {
+                let hit = span.take_cache_hit();
+                span.record_cache(hit, started.filter(|_| !hit).map(|s| s.elapsed()));
+                return answer(
+                    (&mut self.inner, &mut self.rejection),
+                    config,
+                    req,
+                    result,
+                    &Binding::Bearer,
+                    &span,
+                );
+            }
+        }
+        let token = match header::checked(token) {
+            Ok(token) => token,
+            Err(kind) => {
+                let error = error_for(config, kind, false);
+                let response = reject(&mut self.rejection, &req, error, &span, None);
+                return ResponseFuture::rejected(response, span.clone());
+            }
+        };
         // A DPoP proof is checked on every request, before (and whatever) the token cache says.
         let binding = match scheme {
             Scheme::Bearer => Binding::Bearer,
@@ -157,8 +184,7 @@ where
             },
         };
 
-        // The hot path: a verifier that already knows the answer, no future, no allocation
-        // beyond the extensions map.
+        // A verifier that knows the answer without waiting: no future.
         let started = span.is_enabled().then(|| {
             span.take_cache_hit();
             Instant::now()
@@ -166,13 +192,14 @@ where
         if let Some(result) = self.verifier.verify_cached(token) {
             let hit = span.take_cache_hit();
             span.record_cache(hit, started.filter(|_| !hit).map(|s| s.elapsed()));
-            return match admit(config, &mut req, result, &binding, &span) {
-                Ok(()) => ResponseFuture::called(self.inner.call(req), span.clone()),
-                Err((error, info)) => {
-                    let response = reject(&mut self.rejection, &req, error, &span, info.as_ref());
-                    ResponseFuture::rejected(response, span.clone())
-                }
-            };
+            return answer(
+                (&mut self.inner, &mut self.rejection),
+                config,
+                req,
+                result,
+                &binding,
+                &span,
+            );
         }
 
         let token = Zeroizing::new(token.to_owned());
@@ -201,9 +228,32 @@ where
     }
 }
 
+/// Answers at once with the verifier's synchronous `result`: calls `inner` with the request
+/// admitted, or rejects it.
+fn answer<S, R, ReqBody, ResBody>(
+    (inner, rejection): (&mut S, &mut R),
+    config: &Arc<Config>,
+    mut req: Request<ReqBody>,
+    result: Result<AuthInfo, VerifyError>,
+    binding: &Binding,
+    span: &RequestSpan,
+) -> ResponseFuture<S, ReqBody, R>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    R: ResponseForBearerError<ResBody>,
+{
+    match admit(config, &mut req, result, binding, span) {
+        Ok(()) => ResponseFuture::called(inner.call(req), span.clone()),
+        Err((error, info)) => {
+            let response = reject(rejection, &req, error, span, info.as_ref());
+            ResponseFuture::rejected(response, span.clone())
+        }
+    }
+}
+
 /// Applies a verifier's answer to the request: on success, checks the layer's scope floor and
-/// inserts the [`AuthInfo`], its [`Subject`](mcp_auth_core::Subject) and the layer context into
-/// the extensions. A refusal comes back with the token's `AuthInfo` when it was valid (for the
+/// inserts the [`AuthInfo`] (which carries the layer context) and, when the layer asks for it,
+/// its [`Subject`](mcp_auth_core::Subject) into the extensions. A refusal comes back with the token's `AuthInfo` when it was valid (for the
 /// span).
 pub(super) fn admit<B>(
     config: &Arc<Config>,
@@ -247,10 +297,11 @@ pub(super) fn admit<B>(
             );
             span.record_allow(Some(&info));
             let ext = req.extensions_mut();
-            // The subject also goes in alone, for code that must not depend on this crate
-            // (mcp-auth-server's upstream token vault).
-            // Shared with the `AuthInfo`: no copy of the string.
-            match info.subject_handle() {
+            // The subject goes in alone only when asked (mcp-auth-server's upstream token vault,
+            // which must not depend on this crate): shared with the `AuthInfo`, no copy of the
+            // string. Otherwise one planted before the layer goes (cheap on the empty extensions
+            // of a bare request).
+            match info.shared_subject().filter(|_| config.subject_extension) {
                 Some(sub) => ext.insert(sub.clone()),
                 None => ext.remove::<mcp_auth_core::Subject>(),
             };
@@ -297,15 +348,6 @@ pub(super) fn error_for(config: &Config, kind: BearerErrorKind, used_dpop: bool)
         BearerError::new(kind, challenge, retry_after),
         used_dpop,
     )
-}
-
-/// How the request presented its token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Scheme {
-    /// `Authorization: Bearer`.
-    Bearer,
-    /// `Authorization: DPoP` (only when the layer accepts DPoP).
-    Dpop,
 }
 
 /// What the request proved about the token's key.
@@ -466,304 +508,4 @@ pub(super) fn reject<B, ResBody, R: ResponseForBearerError<ResBody>>(
     let mut response = rejection.response_for_bearer_error(&error);
     response.extensions_mut().insert(error);
     response
-}
-
-/// Finds the access token of a request and its scheme: `Ok(None)` when it has no credentials at
-/// all. `accept_dpop`: the `DPoP` scheme is accepted besides `Bearer`.
-///
-/// Allocates nothing: the token borrows from the header.
-pub(crate) fn credentials<B>(
-    req: &Request<B>,
-    accept_dpop: bool,
-) -> Result<Option<(&str, Scheme)>, BearerErrorKind> {
-    if req.uri().query().is_some_and(has_access_token_param) {
-        return Err(BearerErrorKind::InvalidRequest(
-            InvalidRequestKind::TokenInQuery,
-        ));
-    }
-    let mut values = req.headers().get_all(AUTHORIZATION).iter();
-    let Some(value) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err(BearerErrorKind::InvalidRequest(
-            InvalidRequestKind::DuplicateAuthorization,
-        ));
-    }
-    parse_authorization(value.as_bytes(), accept_dpop).map(Some)
-}
-
-/// Parses one `Authorization` value as `Bearer <b64token>`.
-///
-/// The scheme is case-insensitive (RFC 9110 §11.1); any run of spaces or tabs may separate it
-/// from the token, and surrounding whitespace is ignored.
-fn parse_authorization(value: &[u8], accept_dpop: bool) -> Result<(&str, Scheme), BearerErrorKind> {
-    let value = value.trim_ascii();
-    if value.is_empty() {
-        return Err(BearerErrorKind::InvalidRequest(
-            InvalidRequestKind::EmptyCredentials,
-        ));
-    }
-    let (scheme, rest) = match value.iter().position(|&b| b == b' ' || b == b'\t') {
-        Some(i) => value.split_at(i),
-        None => (value, &[][..]),
-    };
-    let scheme = if scheme.eq_ignore_ascii_case(b"bearer") {
-        Scheme::Bearer
-    } else if accept_dpop && scheme.eq_ignore_ascii_case(b"dpop") {
-        Scheme::Dpop
-    } else {
-        return Err(BearerErrorKind::InvalidRequest(
-            InvalidRequestKind::UnsupportedScheme,
-        ));
-    };
-    let token = rest.trim_ascii_start();
-    if token.is_empty() {
-        return Err(BearerErrorKind::InvalidRequest(
-            InvalidRequestKind::EmptyCredentials,
-        ));
-    }
-    if token.len() > MAX_TOKEN_LEN || !is_b64token(token) {
-        return Err(BearerErrorKind::InvalidToken(VerifyErrorKind::Malformed));
-    }
-    std::str::from_utf8(token)
-        .map(|token| (token, scheme))
-        .map_err(|_| BearerErrorKind::InvalidToken(VerifyErrorKind::Malformed))
-}
-
-/// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
-///
-/// Vectorised through [`all_bytes`](mcp_auth_jwt::ascii::all_bytes): this runs on every request.
-fn is_b64token(token: &[u8]) -> bool {
-    let padding = token.iter().rev().take_while(|&&b| b == b'=').count();
-    let body = &token[..token.len() - padding];
-    if body.is_empty() {
-        return false;
-    }
-    mcp_auth_jwt::ascii::all_bytes(body, b'A', is_b64_char)
-}
-
-/// `+`, `-./0-9` (one range), `A-Z`/`a-z` (folded by `| 0x20`, which maps nothing else onto
-/// `a..=z`), `_` and `~`.
-///
-/// Signed comparisons, which SSE2 has (`pcmpgtb`), so the vectorised scan needs no unsigned
-/// emulation; bytes from `0x80` are negative and fail every range.
-#[inline]
-#[allow(clippy::cast_possible_wrap)]
-const fn is_b64_char(b: u8) -> bool {
-    let x = b as i8;
-    let folded = (b | 0x20) as i8;
-    ((x > 0x2C) & (x < 0x3A))
-        | ((folded > 0x60) & (folded < 0x7B))
-        | (x == 0x2B)
-        | (x == 0x5F)
-        | (x == 0x7E)
-}
-
-/// Whether the query has a parameter named `access_token` (RFC 6750 §2.3), percent-encoded or
-/// not, with or without a value.
-fn has_access_token_param(query: &str) -> bool {
-    query.split('&').any(|pair| {
-        let name = pair.split_once('=').map_or(pair, |(name, _)| name);
-        is_access_token_name(name.as_bytes())
-    })
-}
-
-fn is_access_token_name(name: &[u8]) -> bool {
-    const NAME: &[u8] = b"access_token";
-    if name == NAME {
-        return true;
-    }
-    if !name.contains(&b'%') {
-        return false;
-    }
-    // Decode %XX on the fly and compare.
-    let mut decoded = NAME.iter();
-    let mut i = 0;
-    while i < name.len() {
-        let byte = match name[i] {
-            b'%' => match (hex(name.get(i + 1)), hex(name.get(i + 2))) {
-                (Some(hi), Some(lo)) => {
-                    i += 3;
-                    hi << 4 | lo
-                }
-                _ => {
-                    i += 1;
-                    b'%'
-                }
-            },
-            b => {
-                i += 1;
-                b
-            }
-        };
-        if decoded.next() != Some(&byte) {
-            return false;
-        }
-    }
-    decoded.next().is_none()
-}
-
-fn hex(b: Option<&u8>) -> Option<u8> {
-    match *b? {
-        b @ b'0'..=b'9' => Some(b - b'0'),
-        b @ b'a'..=b'f' => Some(b - b'a' + 10),
-        b @ b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn kind(value: &str) -> Result<&str, BearerErrorKind> {
-        parse_authorization(value.as_bytes(), false).map(|(token, _)| token)
-    }
-
-    #[test]
-    fn the_dpop_scheme_only_when_accepted() {
-        assert_eq!(
-            parse_authorization(b"DPoP abc", true),
-            Ok(("abc", Scheme::Dpop))
-        );
-        assert_eq!(
-            parse_authorization(b"dpop abc", true),
-            Ok(("abc", Scheme::Dpop))
-        );
-        assert_eq!(
-            parse_authorization(b"Bearer abc", true),
-            Ok(("abc", Scheme::Bearer))
-        );
-        assert_eq!(
-            parse_authorization(b"DPoP abc", false),
-            Err(BearerErrorKind::InvalidRequest(
-                InvalidRequestKind::UnsupportedScheme
-            ))
-        );
-    }
-
-    #[test]
-    fn scheme_is_case_insensitive_and_whitespace_runs_are_tolerated() {
-        assert_eq!(kind("Bearer abc"), Ok("abc"));
-        assert_eq!(kind("bearer abc"), Ok("abc"));
-        assert_eq!(kind("BEARER abc"), Ok("abc"));
-        assert_eq!(kind("Bearer \t  abc  "), Ok("abc"));
-        assert_eq!(kind("  Bearer abc"), Ok("abc"));
-    }
-
-    #[test]
-    fn b64token_allows_its_alphabet_and_trailing_padding_only() {
-        assert_eq!(kind("Bearer aZ09-._~+/=="), Ok("aZ09-._~+/=="));
-        let long = "a".repeat(100) + "/" + &"B".repeat(100);
-        assert_eq!(kind(&format!("Bearer {long}")), Ok(long.as_str()));
-        for bad in [
-            "Bearer a b",
-            "Bearer a=b",
-            "Bearer ===",
-            "Bearer a,b",
-            "Bearer \"abc\"",
-            "Bearer a@b",
-            "Bearer a[b",
-            "Bearer a{b",
-            "Bearer a`b",
-        ] {
-            assert_eq!(
-                kind(bad),
-                Err(BearerErrorKind::InvalidToken(VerifyErrorKind::Malformed)),
-                "{bad}"
-            );
-        }
-        assert_eq!(
-            parse_authorization(b"Bearer a\xC3\xA9b", false).map(|(t, _)| t),
-            Err(BearerErrorKind::InvalidToken(VerifyErrorKind::Malformed))
-        );
-        // A bad byte deep inside a long token (past the first vector chunk) is found too.
-        let mut long = "a".repeat(70);
-        long.push('!');
-        assert!(kind(&format!("Bearer {long}")).is_err());
-    }
-
-    /// The block check (full blocks and the padded last block) against the grammar, byte by byte.
-    #[test]
-    fn b64token_matches_the_grammar_for_every_byte_and_position() {
-        let reference = |b: u8| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b);
-        for b in 0..=255u8 {
-            for len in [1usize, 2, 63, 64, 65, 127, 128, 129, 200] {
-                for at in [0, 1, len / 2, len.saturating_sub(2), len - 1] {
-                    if at >= len {
-                        continue;
-                    }
-                    let mut token = vec![b'x'; len];
-                    token[at] = b;
-                    let want = reference(b) || (b == b'=' && at == len - 1 && len > 1);
-                    assert_eq!(is_b64token(&token), want, "{b:#04x} at {at}/{len}");
-                    token.extend_from_slice(b"==");
-                    let want = reference(b) || (b == b'=' && at == len - 1 && len > 1);
-                    assert_eq!(is_b64token(&token), want, "{b:#04x} at {at}/{len} + ==");
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn b64_alphabet_matches_rfc6750_for_every_byte() {
-        for b in 0..=u8::MAX {
-            let expected = b.is_ascii_alphanumeric() || b"-._~+/".contains(&b);
-            assert_eq!(is_b64_char(b), expected, "{b:#04x}");
-        }
-    }
-
-    #[test]
-    fn oversized_tokens_are_malformed_without_reaching_the_verifier() {
-        let token = "a".repeat(MAX_TOKEN_LEN + 1);
-        assert_eq!(
-            kind(&format!("Bearer {token}")),
-            Err(BearerErrorKind::InvalidToken(VerifyErrorKind::Malformed))
-        );
-    }
-
-    #[test]
-    fn empty_credentials_and_other_schemes_are_invalid_requests() {
-        let empty = Err(BearerErrorKind::InvalidRequest(
-            InvalidRequestKind::EmptyCredentials,
-        ));
-        assert_eq!(kind(""), empty);
-        assert_eq!(kind("Bearer"), empty);
-        assert_eq!(kind("Bearer   "), empty);
-        let scheme = Err(BearerErrorKind::InvalidRequest(
-            InvalidRequestKind::UnsupportedScheme,
-        ));
-        assert_eq!(kind("Basic dXNlcjpwYXNz"), scheme);
-        assert_eq!(kind("Bearerabc"), scheme);
-        assert_eq!(kind("Bearer:abc"), scheme);
-        assert_eq!(kind("DPoP abc"), scheme);
-    }
-
-    #[test]
-    fn access_token_query_parameter_is_found_in_any_position_and_encoding() {
-        for q in [
-            "access_token=x",
-            "a=1&access_token=x",
-            "access_token",
-            "access_token=",
-            "a=1&access%5Ftoken=x",
-            "%61ccess_token=x",
-            "access_toke%6E=x",
-        ] {
-            assert!(has_access_token_param(q), "{q}");
-        }
-        for q in [
-            "",
-            "a=access_token",
-            "access_tokens=x",
-            "xaccess_token=x",
-            "access+token=x",
-            "access%5",
-            "access_token%",
-            "%",
-        ] {
-            assert!(!has_access_token_param(q), "{q}");
-        }
-    }
 }
