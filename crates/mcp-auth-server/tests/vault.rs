@@ -682,7 +682,7 @@ async fn start_mcp() -> Mcp {
     let vault = vault_of(&server);
     let protected = ProtectedResource::builder(&resource)
         .authorization_server(&base)
-        .scopes_supported("mcp:tools")
+        .scopes_supported("mcp:tools".parse().unwrap())
         .build()
         .unwrap();
     let verifier = JwtVerifier::for_resource(&base, &protected)
@@ -958,7 +958,7 @@ mod rmcp_tool {
         // The same server, with rmcp's Streamable HTTP service at /rmcp behind the bearer layer.
         let protected = ProtectedResource::builder(&h.resource)
             .authorization_server(&h.base)
-            .scopes_supported("mcp:tools")
+            .scopes_supported("mcp:tools".parse().unwrap())
             .build()
             .unwrap();
         let verifier = JwtVerifier::for_resource(&h.base, &protected)

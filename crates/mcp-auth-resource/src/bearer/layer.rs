@@ -186,7 +186,7 @@ impl<V, R> BearerAuthLayer<V, R> {
 
     /// Replaces the builder of rejection responses (the default is
     /// [`DefaultRejection`]: an empty body). See [`ResponseForBearerError`](super::ResponseForBearerError).
-    pub fn rejection_response<R2>(self, rejection: R2) -> BearerAuthLayer<V, R2> {
+    pub fn with_rejection_response<R2>(self, rejection: R2) -> BearerAuthLayer<V, R2> {
         BearerAuthLayer {
             verifier: self.verifier,
             config: self.config,

@@ -131,7 +131,7 @@
 //! # async fn main() -> Result<(), BoxError> {
 //! let resource = ProtectedResource::builder("https://mcp.example.com/mcp")
 //!     .authorization_server("https://auth.example.com")
-//!     .scopes_supported("mcp:tools")
+//!     .scopes_supported("mcp:tools".parse()?)
 //!     .build()?;
 //! let mut service = ServiceBuilder::new()
 //!     .layer(BearerAuthLayer::new(Fixed, resource))

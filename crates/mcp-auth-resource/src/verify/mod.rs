@@ -49,6 +49,7 @@ use crate::AuthInfo;
 
 pub mod cache;
 mod claims;
+mod either;
 #[cfg(feature = "introspection")]
 #[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
 pub mod introspection;
@@ -109,4 +110,5 @@ impl<V: TokenVerifier + ?Sized> TokenVerifier for Arc<V> {
     }
 }
 
+pub use self::either::Either;
 pub use mcp_auth_jwt::{VerifyError, VerifyErrorKind};
