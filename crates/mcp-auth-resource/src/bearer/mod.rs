@@ -235,6 +235,7 @@
 //! # }
 //! ```
 
+mod context;
 mod error;
 mod future;
 mod header;
@@ -244,25 +245,16 @@ mod service;
 mod trace;
 
 // For the extractors, and for the tool-scope layer, which needs the layer's scope floor.
+pub(crate) use self::context::Config;
+#[cfg(any(feature = "axum", feature = "mcp"))]
+pub(crate) use self::context::LayerContext;
 #[cfg(feature = "axum")]
 pub(crate) use self::error::INSUFFICIENT_SCOPE_DESCRIPTION;
-pub(crate) use self::layer::Config;
-#[cfg(any(feature = "axum", feature = "mcp"))]
-pub(crate) use self::layer::LayerContext;
 pub use self::{
+    context::Anonymous,
     error::{BearerError, BearerErrorKind, DpopRejection, InvalidRequestKind},
     future::ResponseFuture,
     layer::BearerAuthLayer,
     response::{DefaultRejection, JsonRejection, ResponseForBearerError},
     service::BearerAuth,
 };
-
-/// Marks a request without credentials that an [`optional`](BearerAuthLayer::optional) layer let
-/// through. The layer inserts it into the request extensions instead of an
-/// [`AuthInfo`](crate::AuthInfo).
-///
-/// Read it with `request.extensions().get::<Anonymous>()`, or with `Option<Auth>` (feature `axum`),
-/// which gives `None` for such a request.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub struct Anonymous;
