@@ -21,8 +21,12 @@
 //!    scheme (`Basic …`), an empty header and `Bearer` without a token are malformed requests.
 //! 4. The token must be an RFC 6750 §2.1 `b64token` of at most 16 KiB; otherwise it is an
 //!    invalid token and never reaches the verifier (SPEC RS-17 recommends 401 here, not 400).
+//!    A `Bearer` token the verifier [recalls](crate::TokenVerifier::recall) (a
+//!    [`CachedVerifier`](crate::CachedVerifier) hit on a token that passed this check when it
+//!    was stored) is known to pass it and is not scanned again.
 //! 5. [`TokenVerifier::verify_cached`](crate::TokenVerifier::verify_cached) is asked first; on a
-//!    hit the inner service is called directly, with no boxed future (the hot path). Otherwise
+//!    hit (or a recall) the inner service is called directly, with no boxed future (the hot
+//!    path). Otherwise
 //!    [`verify`](crate::TokenVerifier::verify) runs. A verifier that cannot decide
 //!    ([`Unavailable`](crate::VerifyErrorKind::Unavailable)) gives 503, not 401: the token may be
 //!    fine, and a 401 would push the client into a pointless re-authorization.
