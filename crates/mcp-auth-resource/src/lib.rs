@@ -168,6 +168,7 @@ macro_rules! define_inner_service_accessors {
 pub mod __fuzz;
 mod auth_info;
 pub mod bearer;
+mod challenge;
 #[cfg(feature = "dpop")]
 #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
 pub mod dpop;

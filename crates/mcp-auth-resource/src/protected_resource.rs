@@ -6,15 +6,13 @@ use bytes::Bytes;
 use http::HeaderValue;
 use mcp_auth_core::{
     OFFLINE_ACCESS, ResourceId, ScopeSet,
-    challenge::BearerChallenge,
-    error::ErrorCode,
     host::{Authority, Host},
     metadata::ProtectedResourceMetadata,
     well_known,
 };
 
 use crate::{
-    VerifyErrorKind,
+    challenge,
     error::{ConfigError, fetch_url},
 };
 
@@ -199,46 +197,10 @@ impl ProtectedResource {
         granted: &ScopeSet,
         required: &ScopeSet,
     ) -> HeaderValue {
-        BearerChallenge::new()
-            .error(ErrorCode::InsufficientScope)
-            .scope(&self.step_up_scopes(granted, required))
-            .resource_metadata(&self.0.metadata_url)
-            .to_header_value()
-    }
-
-    /// `Bearer error="invalid_token", error_description="…", resource_metadata="…"` for a token
-    /// that was rejected; the description is the kind's fixed text.
-    #[must_use]
-    pub fn invalid_token_challenge(&self, kind: VerifyErrorKind) -> HeaderValue {
-        BearerChallenge::new()
-            .error(ErrorCode::InvalidToken)
-            .error_description(kind.description())
-            .resource_metadata(&self.0.metadata_url)
-            .to_header_value()
-    }
-
-    /// The challenge for a rejected DPoP request or binding: `Bearer error="…",
-    /// error_description="…", resource_metadata="…"` with the rejection's code
-    /// (`invalid_dpop_proof`, `use_dpop_nonce`, `invalid_token`). The bearer layer moves these
-    /// parameters into its `DPoP` challenge when DPoP is on.
-    #[must_use]
-    pub fn dpop_rejection_challenge(&self, rejection: crate::bearer::DpopRejection) -> HeaderValue {
-        BearerChallenge::new()
-            .error(rejection.error_code())
-            .error_description(rejection.description())
-            .resource_metadata(&self.0.metadata_url)
-            .to_header_value()
-    }
-
-    /// `Bearer error="invalid_request", error_description="…", resource_metadata="…"` for a
-    /// malformed request (SPEC RS-17).
-    #[must_use]
-    pub fn invalid_request_challenge(&self, description: &str) -> HeaderValue {
-        BearerChallenge::new()
-            .error(ErrorCode::InvalidRequest)
-            .error_description(description)
-            .resource_metadata(&self.0.metadata_url)
-            .to_header_value()
+        challenge::insufficient_scope(
+            &self.0.metadata_url,
+            &self.step_up_scopes(granted, required),
+        )
     }
 
     /// This resource as the request addressed it.
@@ -468,10 +430,8 @@ impl ProtectedResourceBuilder {
             );
             let metadata_url = well_known::protected_resource_metadata_url(&resource);
             let metadata_path = well_known::protected_resource_metadata_path(&resource);
-            let missing_token_challenge = BearerChallenge::new()
-                .resource_metadata(&metadata_url)
-                .scope(&challenge_scopes)
-                .to_header_value();
+            let missing_token_challenge =
+                challenge::missing_token(&metadata_url, &challenge_scopes);
             Ok(Inner {
                 resource,
                 metadata,

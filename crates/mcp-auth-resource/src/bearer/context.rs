@@ -8,12 +8,12 @@
 use std::{sync::Arc, time::Duration};
 
 use http::{Request, Response};
-use mcp_auth_core::ScopeSet;
+use mcp_auth_core::{ScopeSet, error::ErrorCode};
 
 use super::{
     BearerError, BearerErrorKind, DpopRejection, ResponseForBearerError, trace::RequestSpan,
 };
-use crate::{AuthInfo, ProtectedResource, VerifyError};
+use crate::{AuthInfo, ProtectedResource, VerifyError, challenge};
 
 /// What every [`BearerAuth`](super::BearerAuth) built from one layer shares. The layer also puts it (one `Arc`) into
 /// the request extensions, so the extractors can build challenges without app state.
@@ -189,15 +189,25 @@ impl Config {
         let resource = &config.resource;
         let challenge = match kind {
             BearerErrorKind::MissingToken => Some(resource.missing_token_challenge().clone()),
-            BearerErrorKind::InvalidRequest(k) => {
-                Some(resource.invalid_request_challenge(k.description()))
-            }
-            BearerErrorKind::InvalidToken(k) => Some(resource.invalid_token_challenge(k)),
+            BearerErrorKind::InvalidRequest(k) => Some(challenge::error(
+                resource.metadata_url(),
+                ErrorCode::InvalidRequest,
+                k.description(),
+            )),
+            BearerErrorKind::InvalidToken(k) => Some(challenge::error(
+                resource.metadata_url(),
+                ErrorCode::InvalidToken,
+                k.description(),
+            )),
             BearerErrorKind::InsufficientScope => {
                 Some(config.insufficient_scope_challenge(&ScopeSet::new(), &ScopeSet::new()))
             }
             BearerErrorKind::Dpop(rejection) if kind.status().as_u16() == 401 => {
-                Some(resource.dpop_rejection_challenge(rejection))
+                Some(challenge::error(
+                    resource.metadata_url(),
+                    rejection.error_code(),
+                    rejection.description(),
+                ))
             }
             BearerErrorKind::Unavailable | BearerErrorKind::Dpop(_) => None,
         };
@@ -258,8 +268,6 @@ fn check_binding(config: &Config, binding: &Binding, info: &AuthInfo) -> Result<
 /// required. Otherwise the `Bearer` challenge is unchanged and the `DPoP` one only says `algs`.
 #[cfg(feature = "dpop")]
 fn with_dpop_challenge(config: &Config, error: BearerError, used_dpop: bool) -> BearerError {
-    use mcp_auth_core::challenge::{self, Challenge};
-
     let Some(dpop) = &config.dpop else {
         return error;
     };
@@ -269,21 +277,12 @@ fn with_dpop_challenge(config: &Config, error: BearerError, used_dpop: bool) -> 
     }
     let kind = error.kind();
     let carry = used_dpop || dpop.required || matches!(kind, BearerErrorKind::Dpop(_));
-    let mut dpop_challenge = Challenge::new("DPoP");
-    if carry
-        && let Some(bearer) = error
-            .challenge()
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| challenge::parse(v).ok())
-            .and_then(|mut all| all.pop())
-    {
-        for (name, value) in bearer.params() {
-            dpop_challenge.set_param(name.as_str(), value.as_str());
-        }
-    } else {
-        dpop_challenge.set_param("resource_metadata", config.resource.metadata_url());
-    }
-    dpop_challenge.set_param("algs", dpop.algs.as_str());
+    let dpop_challenge = challenge::dpop(
+        error.challenge(),
+        carry,
+        config.resource.metadata_url(),
+        dpop.algs.as_str(),
+    );
     let bearer = if dpop.required {
         None
     } else if carry && kind != BearerErrorKind::MissingToken {
@@ -296,10 +295,7 @@ fn with_dpop_challenge(config: &Config, error: BearerError, used_dpop: bool) -> 
     } else {
         None
     };
-    BearerError::new(kind, bearer, error.retry_after()).with_dpop(
-        http::HeaderValue::try_from(dpop_challenge.to_string()).ok(),
-        nonce,
-    )
+    BearerError::new(kind, bearer, error.retry_after()).with_dpop(dpop_challenge, nonce)
 }
 
 #[cfg(not(feature = "dpop"))]
