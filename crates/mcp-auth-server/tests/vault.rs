@@ -694,7 +694,7 @@ async fn start_mcp() -> Mcp {
         .route("/mcp", get(profile_tool))
         .layer(Extension(vault.clone()))
         .layer(Extension(UpstreamBase(upstream.clone())))
-        .layer(BearerAuthLayer::new(verifier, protected.clone()));
+        .layer(BearerAuthLayer::new(verifier, protected.clone()).with_subject_extension(true));
     let app = Router::new()
         .merge(server.router())
         .merge(protected.metadata_router())
@@ -981,10 +981,10 @@ mod rmcp_tool {
         let app = Router::new()
             .route_service("/rmcp", service)
             .layer(Extension(mcp.vault.clone()))
-            .layer(BearerAuthLayer::new(
-                Revocable::new(verifier, h.server.revocations()),
-                protected,
-            ));
+            .layer(
+                BearerAuthLayer::new(Revocable::new(verifier, h.server.revocations()), protected)
+                    .with_subject_extension(true),
+            );
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/rmcp", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
