@@ -66,7 +66,7 @@ fn call(
 ) -> (StatusCode, http::response::Parts, Bytes) {
     let resource = ProtectedResource::builder("https://mcp.example.com/mcp")
         .authorization_server("https://auth.example.com")
-        .scopes_supported("mcp:tools")
+        .scopes_supported("mcp:tools".parse().expect("scope"))
         .build()
         .expect("resource");
     let mut layer = BearerAuthLayer::new(Recording, resource);

@@ -20,10 +20,10 @@ use http::{Request, StatusCode};
 use mcp_auth_client::authorize::HeadlessBrowser;
 use mcp_auth_client::{OAuthLayer, TokenManager};
 use mcp_auth_core::{Clock, ManualClock, ScopeSet, Secret, SystemClock};
+use mcp_auth_resource::Either;
 use mcp_auth_resource::extract::Auth;
 use mcp_auth_resource::verify::introspection::{ClientAuth, IntrospectionVerifier};
 use mcp_auth_resource::verify::jwt::JwtVerifier;
-use mcp_auth_resource::{AuthInfo, TokenVerifier, VerifyError};
 use mcp_auth_resource::{BearerAuthLayer, ProtectedResource};
 use mcp_auth_server::AuthorizationServer;
 use mcp_auth_server::login::HeadlessLogin;
@@ -33,20 +33,7 @@ const INTROSPECT_ID: &str = "resource-server";
 const INTROSPECT_SECRET: &str = "an-introspection-secret-for-the-e2e-test";
 
 /// Either verifier behind one layer type.
-#[derive(Clone, Debug)]
-enum Verifier {
-    Jwt(JwtVerifier),
-    Introspection(IntrospectionVerifier),
-}
-
-impl TokenVerifier for Verifier {
-    async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
-        match self {
-            Self::Jwt(v) => v.verify(token).await,
-            Self::Introspection(v) => v.verify(token).await,
-        }
-    }
-}
+type Verifier = Either<JwtVerifier, IntrospectionVerifier>;
 
 struct Stack {
     url: String,
@@ -79,17 +66,17 @@ async fn stack(validation: Validation) -> Stack {
         .unwrap();
     let resource = ProtectedResource::builder(&url)
         .authorization_server(&base)
-        .scopes_supported("notes:read")
+        .scopes_supported("notes:read".parse().unwrap())
         .build()
         .unwrap();
     let verifier: Verifier = match validation {
-        Validation::Jwt => Verifier::Jwt(
+        Validation::Jwt => Either::Left(
             JwtVerifier::for_resource(&base, &resource)
                 .discover_jwks()
                 .build()
                 .unwrap(),
         ),
-        Validation::Introspection => Verifier::Introspection(
+        Validation::Introspection => Either::Right(
             IntrospectionVerifier::builder(
                 format!("{base}/introspect"),
                 resource.resource().clone(),

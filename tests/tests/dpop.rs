@@ -64,7 +64,7 @@ async fn stack() -> Stack {
         .unwrap();
     let resource = ProtectedResource::builder(&url)
         .authorization_server(&base)
-        .scopes_supported("notes:read")
+        .scopes_supported("notes:read".parse().unwrap())
         .build()
         .unwrap();
     let verifier = JwtVerifier::for_resource(&base, &resource)

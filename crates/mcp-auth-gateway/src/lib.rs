@@ -60,7 +60,7 @@ use axum::{
 use http::{HeaderValue, header};
 use mcp_auth_core::{Clock, Secret, SystemClock, is_loopback_host};
 use mcp_auth_resource::{
-    AuthInfo, BearerAuthLayer, ProtectedResource, TokenVerifier, VerifyError,
+    BearerAuthLayer, Either, ProtectedResource,
     mcp::{SessionBindingLayer, ToolScopesLayer},
     origin::OriginGuardLayer,
     verify::{
@@ -117,34 +117,12 @@ impl fmt::Debug for Gateway {
     }
 }
 
-/// The token verifiers the gateway can use.
-#[derive(Clone)]
-enum Verifier {
-    /// The embedded server's JWTs, with its revocations checked on every request.
-    Embedded(Revocable<CachedVerifier<JwtVerifier>, Revocations>),
-    /// An external issuer's JWTs.
-    Jwt(CachedVerifier<JwtVerifier>),
-    /// Opaque tokens by introspection.
-    Introspection(IntrospectionVerifier),
-}
-
-impl TokenVerifier for Verifier {
-    async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
-        match self {
-            Self::Embedded(v) => v.verify(token).await,
-            Self::Jwt(v) => v.verify(token).await,
-            Self::Introspection(v) => v.verify(token).await,
-        }
-    }
-
-    fn verify_cached(&self, token: &str) -> Option<Result<AuthInfo, VerifyError>> {
-        match self {
-            Self::Embedded(v) => v.verify_cached(token),
-            Self::Jwt(v) => v.verify_cached(token),
-            Self::Introspection(v) => v.verify_cached(token),
-        }
-    }
-}
+/// The token verifiers the gateway can use: the embedded server's JWTs with its revocations
+/// checked on every request, an external issuer's JWTs, or opaque tokens by introspection.
+type Verifier = Either<
+    Revocable<CachedVerifier<JwtVerifier>, Revocations>,
+    Either<CachedVerifier<JwtVerifier>, IntrospectionVerifier>,
+>;
 
 fn env_secret(name: &str) -> Result<String, Error> {
     std::env::var(name)
@@ -298,16 +276,20 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Gateway, Error>
 
     let resource = ProtectedResource::builder(&mcp_url)
         .authorization_server(&issuer)
-        .scopes_supported(&supported)
+        .scopes_supported(
+            supported
+                .parse()
+                .map_err(mcp_auth_resource::ConfigError::from)?,
+        )
         .resource_name("MCP server (mcp-auth-gateway)")
         .build()?;
 
-    let verifier = match (&server, verifier) {
+    let verifier: Verifier = match (&server, verifier) {
         (Some(server), _) => {
             // The embedded server's keys, fetched over loopback from this very listener (so
             // rotation is picked up), and its revocations on every request.
             let jwks = format!("http://{}/jwks.json", loopback_of(bound));
-            Verifier::Embedded(Revocable::new(
+            Either::Left(Revocable::new(
                 CachedVerifier::builder(
                     JwtVerifier::for_resource(&issuer, &resource)
                         .jwks_uri(jwks)
@@ -336,11 +318,11 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Gateway, Error>
                         ));
                     }
                 };
-                Verifier::Introspection(
+                Either::Right(Either::Right(
                     IntrospectionVerifier::builder(url, resource.resource().clone(), auth)
                         .issuer(&external.issuer)
                         .build()?,
-                )
+                ))
             }
             None => {
                 let mut builder = JwtVerifier::for_resource(&external.issuer, &resource)
@@ -352,7 +334,7 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Gateway, Error>
                 if let Some(audience) = &external.accept_audience {
                     builder = builder.accept_audience(audience);
                 }
-                Verifier::Jwt(CachedVerifier::new(builder.build()?))
+                Either::Right(Either::Left(CachedVerifier::new(builder.build()?)))
             }
         },
         (None, None) => return Err(Error::Config("no authorization configured".to_owned())),
@@ -396,19 +378,19 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Gateway, Error>
         config.scopes.default.parse().map_err(|e| {
             Error::Config(format!("scopes.default {:?}: {e}", config.scopes.default))
         })?;
-    let mut visibility = ToolVisibility::new(default_scopes);
+    let mut visibility = ToolVisibility::new(mcp_auth_resource::ScopeSet::clone(&default_scopes));
     let max_body = config.limits.max_body_bytes.clamp(
         ToolScopesLayer::MIN_MAX_BODY_SIZE,
         ToolScopesLayer::MAX_MAX_BODY_SIZE,
     );
     let mut tool_scopes = ToolScopesLayer::new(resource.clone())
-        .default_scopes(&config.scopes.default)?
+        .default_scopes(default_scopes)
         .max_body_size(max_body)?;
     for (tool, scopes) in &config.scopes.tools {
-        tool_scopes = tool_scopes.tool(tool, scopes)?;
-        let parsed = scopes
+        let parsed: mcp_auth_resource::ScopeSet = scopes
             .parse()
             .map_err(|e| Error::Config(format!("scopes.tools.{tool} {scopes:?}: {e}")))?;
+        tool_scopes = tool_scopes.tool(tool, parsed.clone());
         visibility = visibility.tool(tool, parsed);
     }
 

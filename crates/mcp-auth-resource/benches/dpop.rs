@@ -97,7 +97,7 @@ impl Issuer {
 fn resource() -> ProtectedResource {
     ProtectedResource::builder(RESOURCE)
         .authorization_server(ISSUER)
-        .scopes_supported("mcp:tools")
+        .scopes_supported("mcp:tools".parse().unwrap())
         .build()
         .unwrap()
 }

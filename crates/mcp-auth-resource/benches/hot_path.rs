@@ -64,7 +64,7 @@ async fn handle<B: http_body::Body>(request: Request<B>) -> Result<Response<Body
 fn resource() -> ProtectedResource {
     ProtectedResource::builder(RESOURCE)
         .authorization_server(ISSUER)
-        .scopes_supported("mcp:tools")
+        .scopes_supported("mcp:tools".parse().unwrap())
         .build()
         .unwrap()
 }
@@ -181,10 +181,11 @@ fn main() {
     let service = bearer(&fixtures[0]).layer(service_fn(handle::<Body>));
     run(&runtime, "bearer-post", wanted, service, &es256, iters);
     let tool_scopes = ToolScopesLayer::new(resource())
-        .default_scopes("mcp:tools")
-        .unwrap()
-        .tool("notes_admin", "mcp:admin")
-        .unwrap();
+        .default_scopes("mcp:tools".parse::<mcp_auth_resource::ScopeSet>().unwrap())
+        .tool(
+            "notes_admin",
+            "mcp:admin".parse::<mcp_auth_resource::ScopeSet>().unwrap(),
+        );
     let full = ServiceBuilder::new()
         .layer(bearer(&fixtures[0]))
         .layer(SessionBindingLayer::new())

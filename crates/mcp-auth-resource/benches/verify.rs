@@ -217,7 +217,7 @@ fn oauth_resource_server_service(
 fn protected_resource() -> ProtectedResource {
     ProtectedResource::builder(RESOURCE)
         .authorization_server(ISSUER)
-        .scopes_supported("mcp:tools")
+        .scopes_supported("mcp:tools".parse().unwrap())
         .build()
         .unwrap()
 }

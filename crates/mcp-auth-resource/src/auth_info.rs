@@ -46,7 +46,7 @@ impl PartialEq for AuthInfo {
 
 #[derive(Clone, Default, PartialEq)]
 struct Inner {
-    /// Shared with the [`Subject`](mcp_auth_core::Subject) the bearer layer inserts, so that
+    /// Shared with the [`Subject`](mcp_auth_core::Subject) the bearer layer may insert, so that
     /// insertion is a reference-count increment, not a copy per request.
     subject: Option<mcp_auth_core::Subject>,
     client_id: Option<String>,
@@ -97,9 +97,12 @@ impl AuthInfo {
             .map(mcp_auth_core::Subject::as_str)
     }
 
-    /// The subject as the shared [`Subject`](mcp_auth_core::Subject) the bearer layer puts in
-    /// the request extensions.
-    pub(crate) fn subject_handle(&self) -> Option<&mcp_auth_core::Subject> {
+    /// `sub` as the shared [`Subject`](mcp_auth_core::Subject) of `mcp-auth-core` (cloning it
+    /// is a reference-count increment), for code that takes a `Subject`. The bearer layer
+    /// inserts it into the request extensions on its own only with
+    /// [`with_subject_extension`](crate::BearerAuthLayer::with_subject_extension).
+    #[must_use]
+    pub fn shared_subject(&self) -> Option<&mcp_auth_core::Subject> {
         self.inner.subject.as_ref()
     }
 

@@ -69,7 +69,7 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let resource = ProtectedResource::builder("https://mcp.example.com/mcp")
 //!     .authorization_server("https://auth.example.com")
-//!     .scopes_supported("mcp:tools")
+//!     .scopes_supported("mcp:tools".parse()?)
 //!     .build()?;
 //!
 //! let app = Router::new()
@@ -112,6 +112,22 @@
 //! # }
 //! ```
 //!
+//! # Public paths
+//!
+//! The types a server is assembled from are re-exported here, at the crate root, so one flat
+//! path names each: the layers and their services ([`BearerAuthLayer`], [`OriginGuardLayer`],
+//! `ToolScopesLayer` and `SessionBindingLayer` with feature `mcp`), the verifiers
+//! (`JwtVerifier`, `IntrospectionVerifier`, [`CachedVerifier`], [`Revocable`], and
+//! [`Either`] to choose one at run time), the extractors (`Auth`, `RequireScope` with feature
+//! `axum`), [`AuthInfo`], [`ScopeSet`] and the errors. The modules keep the rest: futures,
+//! rejection types, builders and the module docs with their rules and examples.
+//!
+//! Every layer is configured the same way: setters on the layer itself, `Self` for a setting
+//! that cannot be wrong and `Result<Self, ConfigError>` for one that is checked, `with_*` where
+//! tower-http uses that name ([`BearerAuthLayer::with_rejection_response`]); every setter that
+//! takes scopes takes a [`ScopeSet`] (parse strings at the call site, `"mcp:tools".parse()?`)
+//! or, for `ToolScopesLayer`, a type declared with [`scopes!`].
+//!
 //! # Features
 //!
 //! | feature | default | what |
@@ -152,6 +168,7 @@ macro_rules! define_inner_service_accessors {
 pub mod __fuzz;
 mod auth_info;
 pub mod bearer;
+mod challenge;
 #[cfg(feature = "dpop")]
 #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
 pub mod dpop;
@@ -166,12 +183,30 @@ pub mod mcp;
 mod metadata_router;
 pub mod origin;
 mod protected_resource;
+mod token_syntax;
 pub mod verify;
 
+#[cfg(feature = "axum")]
+pub use self::extract::{Auth, RequireScope};
+#[cfg(feature = "mcp")]
+pub use self::mcp::{SessionBinding, SessionBindingLayer, ToolScopes, ToolScopesLayer};
+#[cfg(feature = "introspection")]
+pub use self::verify::introspection::IntrospectionVerifier;
+#[cfg(feature = "jwt")]
+pub use self::verify::jwt::JwtVerifier;
 pub use self::{
     auth_info::{AuthInfo, AuthInfoBuilder},
-    bearer::{BearerAuth, BearerAuthLayer},
+    bearer::{
+        Anonymous, BearerAuth, BearerAuthLayer, BearerError, BearerErrorKind, DefaultRejection,
+        JsonRejection, ResponseForBearerError,
+    },
     error::ConfigError,
+    origin::{OriginGuard, OriginGuardLayer},
     protected_resource::{ProtectedResource, ProtectedResourceBuilder, ROOT_METADATA_PATH},
-    verify::{TokenVerifier, VerifyError, VerifyErrorKind},
+    verify::{
+        Either, TokenVerifier, VerifyError, VerifyErrorKind, cache::CachedVerifier,
+        revocation::Revocable,
+    },
 };
+/// The set of scopes every scope setter of this crate takes (re-exported from `mcp-auth-core`).
+pub use mcp_auth_core::ScopeSet;

@@ -6,15 +6,13 @@ use bytes::Bytes;
 use http::HeaderValue;
 use mcp_auth_core::{
     OFFLINE_ACCESS, ResourceId, ScopeSet,
-    challenge::BearerChallenge,
-    error::ErrorCode,
     host::{Authority, Host},
     metadata::ProtectedResourceMetadata,
     well_known,
 };
 
 use crate::{
-    VerifyErrorKind,
+    challenge,
     error::{ConfigError, fetch_url},
 };
 
@@ -43,7 +41,7 @@ use crate::{
 ///
 /// let resource = ProtectedResource::builder("https://mcp.example.com/mcp")
 ///     .authorization_server("https://auth.example.com")
-///     .scopes_supported("mcp:tools")
+///     .scopes_supported("mcp:tools".parse()?)
 ///     .resource_name("Example MCP server")
 ///     .build()?;
 /// assert_eq!(
@@ -82,7 +80,7 @@ impl ProtectedResource {
         ProtectedResourceBuilder {
             resource: resource.into(),
             authorization_servers: Vec::new(),
-            scopes_supported: Vec::new(),
+            scopes_supported: ScopeSet::new(),
             challenge_scopes: None,
             resource_name: None,
             resource_documentation: None,
@@ -166,7 +164,7 @@ impl ProtectedResource {
     /// # use mcp_auth_core::ScopeSet;
     /// let resource = ProtectedResource::builder("https://mcp.example.com/mcp")
     ///     .authorization_server("https://auth.example.com")
-    ///     .scopes_supported("mcp:tools")
+    ///     .scopes_supported("mcp:tools".parse()?)
     ///     .build()?;
     /// let granted: ScopeSet = "openid mcp:tools".parse()?;
     /// let required: ScopeSet = "mcp:admin".parse()?;
@@ -199,46 +197,10 @@ impl ProtectedResource {
         granted: &ScopeSet,
         required: &ScopeSet,
     ) -> HeaderValue {
-        BearerChallenge::new()
-            .error(ErrorCode::InsufficientScope)
-            .scope(&self.step_up_scopes(granted, required))
-            .resource_metadata(&self.0.metadata_url)
-            .to_header_value()
-    }
-
-    /// `Bearer error="invalid_token", error_description="…", resource_metadata="…"` for a token
-    /// that was rejected; the description is the kind's fixed text.
-    #[must_use]
-    pub fn invalid_token_challenge(&self, kind: VerifyErrorKind) -> HeaderValue {
-        BearerChallenge::new()
-            .error(ErrorCode::InvalidToken)
-            .error_description(kind.description())
-            .resource_metadata(&self.0.metadata_url)
-            .to_header_value()
-    }
-
-    /// The challenge for a rejected DPoP request or binding: `Bearer error="…",
-    /// error_description="…", resource_metadata="…"` with the rejection's code
-    /// (`invalid_dpop_proof`, `use_dpop_nonce`, `invalid_token`). The bearer layer moves these
-    /// parameters into its `DPoP` challenge when DPoP is on.
-    #[must_use]
-    pub fn dpop_rejection_challenge(&self, rejection: crate::bearer::DpopRejection) -> HeaderValue {
-        BearerChallenge::new()
-            .error(rejection.error_code())
-            .error_description(rejection.description())
-            .resource_metadata(&self.0.metadata_url)
-            .to_header_value()
-    }
-
-    /// `Bearer error="invalid_request", error_description="…", resource_metadata="…"` for a
-    /// malformed request (SPEC RS-17).
-    #[must_use]
-    pub fn invalid_request_challenge(&self, description: &str) -> HeaderValue {
-        BearerChallenge::new()
-            .error(ErrorCode::InvalidRequest)
-            .error_description(description)
-            .resource_metadata(&self.0.metadata_url)
-            .to_header_value()
+        challenge::insufficient_scope(
+            &self.0.metadata_url,
+            &self.step_up_scopes(granted, required),
+        )
     }
 
     /// This resource as the request addressed it.
@@ -328,8 +290,8 @@ pub const ROOT_METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
 pub struct ProtectedResourceBuilder {
     resource: String,
     authorization_servers: Vec<String>,
-    scopes_supported: Vec<String>,
-    challenge_scopes: Option<String>,
+    scopes_supported: ScopeSet,
+    challenge_scopes: Option<ScopeSet>,
     resource_name: Option<String>,
     resource_documentation: Option<String>,
     max_age: Duration,
@@ -362,19 +324,20 @@ impl ProtectedResourceBuilder {
         self
     }
 
-    /// Adds space-delimited scopes to `scopes_supported`. Keep this to the minimal set a client
-    /// needs for basic use (SPEC RS-6): clients request all of it when no challenge names scopes.
-    /// `offline_access` is dropped from the published document (SEP-2207; see
+    /// Adds `scopes` to `scopes_supported` (parse a string at the call site:
+    /// `"mcp:tools".parse()?`). Keep this to the minimal set a client needs for basic use
+    /// (SPEC RS-6): clients request all of it when no challenge names scopes. `offline_access`
+    /// is dropped from the published document (SEP-2207; see
     /// [`ProtectedResource`](ProtectedResource#offline_access)).
-    pub fn scopes_supported(mut self, scopes: impl Into<String>) -> Self {
-        self.scopes_supported.push(scopes.into());
+    pub fn scopes_supported(mut self, scopes: ScopeSet) -> Self {
+        self.scopes_supported = self.scopes_supported.union(&scopes);
         self
     }
 
     /// The scopes named in the 401 challenge for a request with no token. Defaults to
     /// `scopes_supported`. `offline_access` is dropped (SEP-2207).
-    pub fn challenge_scopes(mut self, scopes: impl Into<String>) -> Self {
-        self.challenge_scopes = Some(scopes.into());
+    pub fn challenge_scopes(mut self, scopes: ScopeSet) -> Self {
+        self.challenge_scopes = Some(scopes);
         self
     }
 
@@ -424,14 +387,11 @@ impl ProtectedResourceBuilder {
                 });
             }
         }
-        let mut configured = ScopeSet::new();
-        for s in &self.scopes_supported {
-            configured = configured.union(&ScopeSet::parse(s)?);
-        }
-        let configured_challenge = match &self.challenge_scopes {
-            Some(s) => ScopeSet::parse(s)?,
-            None => configured.clone(),
-        };
+        let configured = self.scopes_supported.clone();
+        let configured_challenge = self
+            .challenge_scopes
+            .clone()
+            .unwrap_or_else(|| configured.clone());
         #[cfg(feature = "tracing")]
         if configured.contains(OFFLINE_ACCESS) || configured_challenge.contains(OFFLINE_ACCESS) {
             tracing::warn!(
@@ -470,10 +430,8 @@ impl ProtectedResourceBuilder {
             );
             let metadata_url = well_known::protected_resource_metadata_url(&resource);
             let metadata_path = well_known::protected_resource_metadata_path(&resource);
-            let missing_token_challenge = BearerChallenge::new()
-                .resource_metadata(&metadata_url)
-                .scope(&challenge_scopes)
-                .to_header_value();
+            let missing_token_challenge =
+                challenge::missing_token(&metadata_url, &challenge_scopes);
             Ok(Inner {
                 resource,
                 metadata,
@@ -529,7 +487,7 @@ mod tests {
     fn offline_access_is_neither_published_nor_challenged() {
         let resource = ProtectedResource::builder("https://mcp.example.com/mcp")
             .authorization_server("https://auth.example.com")
-            .scopes_supported("mcp:tools offline_access")
+            .scopes_supported("mcp:tools offline_access".parse().unwrap())
             .build()
             .unwrap();
         assert_eq!(resource.metadata().scopes_supported, ["mcp:tools"]);
@@ -544,8 +502,8 @@ mod tests {
 
         let only = ProtectedResource::builder("https://mcp.example.com/mcp")
             .authorization_server("https://auth.example.com")
-            .scopes_supported("mcp:tools")
-            .challenge_scopes("offline_access")
+            .scopes_supported("mcp:tools".parse().unwrap())
+            .challenge_scopes("offline_access".parse().unwrap())
             .build()
             .unwrap();
         assert!(only.challenge_scopes().is_empty());

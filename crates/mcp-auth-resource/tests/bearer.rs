@@ -84,7 +84,7 @@ impl TokenVerifier for TestVerifier {
 fn resource() -> ProtectedResource {
     ProtectedResource::builder("https://mcp.example.com/mcp")
         .authorization_server("https://auth.example.com")
-        .scopes_supported("mcp:tools")
+        .scopes_supported("mcp:tools".parse().unwrap())
         .build()
         .unwrap()
 }
@@ -531,7 +531,7 @@ async fn required_scopes_reject_tokens_without_them_with_403_and_step_up_scopes(
 #[tokio::test]
 async fn json_rejection_sends_rfc6749_bodies_except_for_missing_credentials() {
     let (layer, _) = layer();
-    let layer = layer.rejection_response(JsonRejection);
+    let layer = layer.with_rejection_response(JsonRejection);
 
     let response = layer
         .layer(echo())
@@ -568,7 +568,7 @@ async fn json_rejection_sends_rfc6749_bodies_except_for_missing_credentials() {
 #[tokio::test]
 async fn custom_rejection_response_keeps_the_error_in_the_extensions() {
     let (layer, _) = layer();
-    let layer = layer.rejection_response(|error: &BearerError| {
+    let layer = layer.with_rejection_response(|error: &BearerError| {
         error.to_response(Body::from(format!("denied: {error}")))
     });
     let response = layer
@@ -768,6 +768,7 @@ async fn the_subject_goes_into_the_extensions_alone_and_an_anonymous_request_car
         Ok::<_, Infallible>(Response::new(Body::from(subject)))
     });
     let (layer, _) = layer();
+    let layer = layer.with_subject_extension(true);
     for token in ["Bearer good", "Bearer cached"] {
         let response = layer
             .clone()

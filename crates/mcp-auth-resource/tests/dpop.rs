@@ -88,7 +88,7 @@ struct Harness {
 fn resource() -> ProtectedResource {
     ProtectedResource::builder(URL)
         .authorization_server("https://auth.example.com")
-        .scopes_supported("mcp:tools")
+        .scopes_supported("mcp:tools".parse().unwrap())
         .dpop_signing_alg_values_supported("ES256")
         .build()
         .unwrap()

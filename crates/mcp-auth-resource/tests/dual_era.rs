@@ -135,7 +135,7 @@ async fn stack() -> Stack {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let resource = ProtectedResource::builder(format!("{base}/mcp"))
         .authorization_server(idp.issuer())
-        .scopes_supported("mcp:tools offline_access")
+        .scopes_supported("mcp:tools offline_access".parse().unwrap())
         .build()
         .unwrap();
     let verifier = JwtVerifier::for_resource(idp.issuer(), &resource)
@@ -144,12 +144,20 @@ async fn stack() -> Stack {
         .build()
         .unwrap();
     let tool_scopes = ToolScopesLayer::new(resource.clone())
-        .tool("admin_tool", "mcp:admin")
-        .unwrap()
-        .tool("report", "files:read mcp:audit")
-        .unwrap()
-        .tool("café", "mcp:admin")
-        .unwrap();
+        .tool(
+            "admin_tool",
+            "mcp:admin".parse::<mcp_auth_resource::ScopeSet>().unwrap(),
+        )
+        .tool(
+            "report",
+            "files:read mcp:audit"
+                .parse::<mcp_auth_resource::ScopeSet>()
+                .unwrap(),
+        )
+        .tool(
+            "café",
+            "mcp:admin".parse::<mcp_auth_resource::ScopeSet>().unwrap(),
+        );
     let server = FakeMcp::default();
     let inner = server.clone();
     let mcp = ServiceBuilder::new()

@@ -64,7 +64,7 @@ impl TokenVerifier for ScopesAreTheToken {
 fn resource() -> ProtectedResource {
     ProtectedResource::builder("https://mcp.example.com/mcp")
         .authorization_server("https://auth.example.com")
-        .scopes_supported("mcp:tools files:read")
+        .scopes_supported("mcp:tools files:read".parse().unwrap())
         .build()
         .unwrap()
 }
@@ -283,7 +283,7 @@ async fn the_layers_required_scopes_are_kept_in_extractor_step_up_challenges() {
 #[tokio::test]
 async fn bearer_error_renders_as_an_rfc6749_json_response_in_axum() {
     let layer =
-        BearerAuthLayer::new(ScopesAreTheToken, resource()).rejection_response(JsonRejection);
+        BearerAuthLayer::new(ScopesAreTheToken, resource()).with_rejection_response(JsonRejection);
     let response = routes()
         .layer(layer)
         .oneshot(

@@ -121,7 +121,10 @@ fn a_repeated_token_allocates_nothing_but_the_extension_values() {
             ready(Ok(Response::new(())))
         },
     );
-    let mut service = BearerAuthLayer::new(verifier, resource).layer(handler);
+    // With the `Subject` extension (mcp-auth-server's vault reads it): two values.
+    let mut service = BearerAuthLayer::new(verifier.clone(), resource.clone())
+        .with_subject_extension(true)
+        .layer(handler);
     let authorization = HeaderValue::try_from(format!("Bearer {token}")).unwrap();
     let mut cx = Context::from_waker(Waker::noop());
     for round in 0..3 {
@@ -135,6 +138,22 @@ fn a_repeated_token_allocates_nothing_but_the_extension_values() {
         assert_eq!(
             count, EXTENSION_VALUES,
             "round {round}: the layer allocated more than its extension values"
+        );
+    }
+
+    // By default only the `AuthInfo` is boxed.
+    let mut service = BearerAuthLayer::new(verifier, resource).layer(handler);
+    for round in 0..3 {
+        let request = request(&authorization);
+        let (response, count) = allocations(|| {
+            assert!(service.poll_ready(&mut cx).is_ready());
+            let Ok(response) = now(service.call(request));
+            response
+        });
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            count, 1,
+            "round {round}: the default layer allocated more than the AuthInfo's box"
         );
     }
 }

@@ -111,7 +111,7 @@ async fn jwt_fixture() -> JwtFixture {
     let (listener, base) = listen().await;
     let resource = ProtectedResource::builder(format!("{base}/mcp"))
         .authorization_server(idp.issuer())
-        .scopes_supported("mcp:tools")
+        .scopes_supported("mcp:tools".parse().unwrap())
         .build()
         .unwrap();
     let clock = support::clock();
@@ -532,7 +532,7 @@ async fn opaque_tokens_are_checked_by_introspection() {
     let (listener, base) = listen().await;
     let resource = ProtectedResource::builder(format!("{base}/mcp"))
         .authorization_server("http://127.0.0.1:1")
-        .scopes_supported("mcp:tools")
+        .scopes_supported("mcp:tools".parse().unwrap())
         .build()
         .unwrap();
     *audience.lock().unwrap() = resource.resource().to_string();
@@ -597,7 +597,7 @@ async fn tool_step_up_keeps_the_bearer_layers_scope_floor_so_clients_cannot_loop
     let (listener, base) = listen().await;
     let resource = ProtectedResource::builder(format!("{base}/mcp"))
         .authorization_server(idp.issuer())
-        .scopes_supported("mcp:tools")
+        .scopes_supported("mcp:tools".parse().unwrap())
         .build()
         .unwrap();
     let verifier = JwtVerifier::for_resource(idp.issuer(), &resource)
@@ -608,9 +608,10 @@ async fn tool_step_up_keeps_the_bearer_layers_scope_floor_so_clients_cannot_loop
     // The floor `corp:user` is not advertised in scopes_supported.
     let bearer = BearerAuthLayer::new(verifier, resource.clone())
         .required_scopes("corp:user".parse().unwrap());
-    let tools = ToolScopesLayer::new(resource.clone())
-        .tool("admin_tool", "mcp:admin")
-        .unwrap();
+    let tools = ToolScopesLayer::new(resource.clone()).tool(
+        "admin_tool",
+        "mcp:admin".parse::<mcp_auth_resource::ScopeSet>().unwrap(),
+    );
     let router = Router::new()
         .route("/mcp", post(|| async { "called" }))
         .layer(tools)

@@ -62,7 +62,7 @@ impl Rs {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let resource = ProtectedResource::builder(format!("{base}/mcp"))
             .authorization_server(idp.issuer())
-            .scopes_supported("mcp:tools")
+            .scopes_supported("mcp:tools".parse().unwrap())
             .build()
             .unwrap();
         let verifier = |accept_jwt_typ: bool| {

@@ -39,12 +39,15 @@ async fn serve(optional: bool) -> (u16, ProtectedResource) {
     let port = listener.local_addr().unwrap().port();
     let resource = ProtectedResource::builder(format!("http://127.0.0.1:{port}/mcp"))
         .authorization_server(format!("http://127.0.0.1:{port}"))
-        .scopes_supported("notes:read")
+        .scopes_supported("notes:read".parse().unwrap())
         .build()
         .unwrap();
-    let tools = ToolScopesLayer::new(resource.clone())
-        .tool("add_note", "notes:write")
-        .unwrap();
+    let tools = ToolScopesLayer::new(resource.clone()).tool(
+        "add_note",
+        "notes:write"
+            .parse::<mcp_auth_resource::ScopeSet>()
+            .unwrap(),
+    );
     let mut bearer = BearerAuthLayer::new(Reader, resource.clone());
     if optional {
         bearer = bearer.optional();

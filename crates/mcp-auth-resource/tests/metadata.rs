@@ -26,7 +26,7 @@ const PATH: &str = "/.well-known/oauth-protected-resource/mcp";
 fn resource() -> ProtectedResource {
     ProtectedResource::builder("https://mcp.example.com/mcp")
         .authorization_server("https://auth.example.com")
-        .scopes_supported("mcp:tools")
+        .scopes_supported("mcp:tools".parse().unwrap())
         .resource_name("Test server")
         .build()
         .unwrap()

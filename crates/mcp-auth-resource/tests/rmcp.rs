@@ -77,7 +77,7 @@ impl ServerHandler for Server {
 async fn call(tool: &str, token: &str) -> Value {
     let resource = ProtectedResource::builder("https://mcp.example.com/mcp")
         .authorization_server("https://auth.example.com")
-        .scopes_supported("mcp:tools")
+        .scopes_supported("mcp:tools".parse().unwrap())
         .build()
         .unwrap();
     let mcp = StreamableHttpService::new(
@@ -167,7 +167,7 @@ mod dual_era {
     async fn send(token: &str, headers: &[(&str, &str)], body: &Value) -> (u16, Value) {
         let resource = ProtectedResource::builder("https://mcp.example.com/mcp")
             .authorization_server("https://auth.example.com")
-            .scopes_supported("mcp:tools")
+            .scopes_supported("mcp:tools".parse().unwrap())
             .build()
             .unwrap();
         let mcp = StreamableHttpService::new(
@@ -184,11 +184,10 @@ mod dual_era {
         let app = ServiceBuilder::new()
             .layer(BearerAuthLayer::new(ScopesAreTheToken, resource.clone()))
             .layer(SessionBindingLayer::new())
-            .layer(
-                ToolScopesLayer::new(resource)
-                    .tool("admin", "mcp:admin")
-                    .unwrap(),
-            )
+            .layer(ToolScopesLayer::new(resource).tool(
+                "admin",
+                "mcp:admin".parse::<mcp_auth_resource::ScopeSet>().unwrap(),
+            ))
             .service(mcp);
         let mut request = Request::post("/mcp")
             .header("host", "mcp.example.com")

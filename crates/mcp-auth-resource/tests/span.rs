@@ -208,9 +208,10 @@ async fn the_tool_scope_layer_records_its_decision_and_what_the_call_needed() {
         .authorization_server(ISSUER)
         .build()
         .unwrap();
-    let layer = ToolScopesLayer::new(resource)
-        .tool("admin_tool", "mcp:admin")
-        .unwrap();
+    let layer = ToolScopesLayer::new(resource).tool(
+        "admin_tool",
+        "mcp:admin".parse::<mcp_auth_resource::ScopeSet>().unwrap(),
+    );
     let service = layer.layer(service_fn(|_: Request<_>| async {
         Ok::<_, Infallible>(Response::new(String::new()))
     }));

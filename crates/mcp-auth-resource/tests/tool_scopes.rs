@@ -39,17 +39,21 @@ const PRM: &str = "https://mcp.example.com/.well-known/oauth-protected-resource/
 fn resource() -> ProtectedResource {
     ProtectedResource::builder("https://mcp.example.com/mcp")
         .authorization_server("https://auth.example.com")
-        .scopes_supported("mcp:tools")
+        .scopes_supported("mcp:tools".parse().unwrap())
         .build()
         .unwrap()
 }
 
 fn layer() -> ToolScopesLayer {
     ToolScopesLayer::new(resource())
-        .tool("admin_tool", "mcp:admin")
-        .unwrap()
-        .tool("report", "files:read")
-        .unwrap()
+        .tool(
+            "admin_tool",
+            "mcp:admin".parse::<mcp_auth_resource::ScopeSet>().unwrap(),
+        )
+        .tool(
+            "report",
+            "files:read".parse::<mcp_auth_resource::ScopeSet>().unwrap(),
+        )
 }
 
 fn call(tool: &str) -> String {
@@ -242,7 +246,7 @@ async fn tool_names_match_exactly() {
 
 #[tokio::test]
 async fn default_scopes_apply_to_unmapped_tools_and_tool_scopes_replace_them() {
-    let layer = layer().default_scopes("mcp:tools").unwrap();
+    let layer = layer().default_scopes("mcp:tools".parse::<mcp_auth_resource::ScopeSet>().unwrap());
     let (response, _) = send(
         layer.clone(),
         Some("files:read"),
@@ -267,10 +271,8 @@ async fn default_scopes_apply_to_unmapped_tools_and_tool_scopes_replace_them() {
 #[tokio::test]
 async fn a_tool_mapped_to_no_scope_is_public_even_with_a_default() {
     let layer = layer()
-        .default_scopes("mcp:tools")
-        .unwrap()
-        .tool("ping", "")
-        .unwrap();
+        .default_scopes("mcp:tools".parse::<mcp_auth_resource::ScopeSet>().unwrap())
+        .tool("ping", "".parse::<mcp_auth_resource::ScopeSet>().unwrap());
     let (response, _) = send(layer, None, post(full(call("ping")))).await;
     assert_eq!(response.status(), StatusCode::OK);
 }
@@ -278,10 +280,14 @@ async fn a_tool_mapped_to_no_scope_is_public_even_with_a_default() {
 #[tokio::test]
 async fn mapping_a_tool_twice_adds_scopes_and_never_weakens() {
     let layer = layer()
-        .tool("admin_tool", "")
-        .unwrap()
-        .tool("admin_tool", "audit")
-        .unwrap();
+        .tool(
+            "admin_tool",
+            "".parse::<mcp_auth_resource::ScopeSet>().unwrap(),
+        )
+        .tool(
+            "admin_tool",
+            "audit".parse::<mcp_auth_resource::ScopeSet>().unwrap(),
+        );
     assert_eq!(
         layer.tool_scopes("admin_tool").unwrap().to_string(),
         "mcp:admin audit"
@@ -545,7 +551,8 @@ async fn with_no_scope_configured_posts_pass_without_their_body_being_read() {
     let inner = tower::service_fn(|_req: Request<ToolScopesBody<Untouched>>| async {
         Ok::<_, Infallible>(Response::new(Full::<Bytes>::default()))
     });
-    let layer = ToolScopesLayer::new(resource()).tool("ping", "").unwrap();
+    let layer = ToolScopesLayer::new(resource())
+        .tool("ping", "".parse::<mcp_auth_resource::ScopeSet>().unwrap());
     let response = layer
         .layer(inner)
         .oneshot(post(Untouched::new(&polled)))
@@ -558,7 +565,8 @@ async fn with_no_scope_configured_posts_pass_without_their_body_being_read() {
 #[tokio::test]
 async fn with_no_scope_configured_the_2026_headers_are_left_to_the_mcp_server() {
     // Rule 1 pinned: the layer reads no body, so it cannot check the headers against it.
-    let layer = ToolScopesLayer::new(resource()).tool("ping", "").unwrap();
+    let layer = ToolScopesLayer::new(resource())
+        .tool("ping", "".parse::<mcp_auth_resource::ScopeSet>().unwrap());
     let mut request = post(full(call("admin_tool")));
     for (name, value) in [
         ("mcp-protocol-version", "2026-07-28"),
@@ -641,11 +649,17 @@ async fn works_as_an_axum_router_layer() {
 #[test]
 fn configuration_is_checked_when_built() {
     assert!(matches!(
-        layer().tool("x", "bad\"scope"),
+        "bad\"scope"
+            .parse::<mcp_auth_resource::ScopeSet>()
+            .map(|scopes| layer().tool("x", scopes))
+            .map_err(ConfigError::from),
         Err(ConfigError::Scope(_))
     ));
     assert!(matches!(
-        layer().default_scopes("a\\b"),
+        "a\\b"
+            .parse::<mcp_auth_resource::ScopeSet>()
+            .map(|scopes| layer().default_scopes(scopes))
+            .map_err(ConfigError::from),
         Err(ConfigError::Scope(_))
     ));
     for size in [0, 4095, 64 * 1024 * 1024 + 1, usize::MAX] {

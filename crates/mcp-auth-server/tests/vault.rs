@@ -682,7 +682,7 @@ async fn start_mcp() -> Mcp {
     let vault = vault_of(&server);
     let protected = ProtectedResource::builder(&resource)
         .authorization_server(&base)
-        .scopes_supported("mcp:tools")
+        .scopes_supported("mcp:tools".parse().unwrap())
         .build()
         .unwrap();
     let verifier = JwtVerifier::for_resource(&base, &protected)
@@ -694,7 +694,7 @@ async fn start_mcp() -> Mcp {
         .route("/mcp", get(profile_tool))
         .layer(Extension(vault.clone()))
         .layer(Extension(UpstreamBase(upstream.clone())))
-        .layer(BearerAuthLayer::new(verifier, protected.clone()));
+        .layer(BearerAuthLayer::new(verifier, protected.clone()).with_subject_extension(true));
     let app = Router::new()
         .merge(server.router())
         .merge(protected.metadata_router())
@@ -958,7 +958,7 @@ mod rmcp_tool {
         // The same server, with rmcp's Streamable HTTP service at /rmcp behind the bearer layer.
         let protected = ProtectedResource::builder(&h.resource)
             .authorization_server(&h.base)
-            .scopes_supported("mcp:tools")
+            .scopes_supported("mcp:tools".parse().unwrap())
             .build()
             .unwrap();
         let verifier = JwtVerifier::for_resource(&h.base, &protected)
@@ -981,10 +981,10 @@ mod rmcp_tool {
         let app = Router::new()
             .route_service("/rmcp", service)
             .layer(Extension(mcp.vault.clone()))
-            .layer(BearerAuthLayer::new(
-                Revocable::new(verifier, h.server.revocations()),
-                protected,
-            ));
+            .layer(
+                BearerAuthLayer::new(Revocable::new(verifier, h.server.revocations()), protected)
+                    .with_subject_extension(true),
+            );
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/rmcp", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

@@ -366,7 +366,7 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Demo, Error> {
     // a revoked token, or one whose grant was revoked, is refused at once, not at its `exp`.
     let resource = ProtectedResource::builder(&mcp_url)
         .authorization_server(&issuer)
-        .scopes_supported(scopes::advertised_scopes())
+        .scopes_supported(scopes::advertised_scope_set())
         .resource_name("mcp-auth demo notes server")
         .build()?;
     let verifier = Revocable::new(
@@ -404,9 +404,10 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Demo, Error> {
         .build()?;
     let protected = ServiceBuilder::new()
         .layer(guard)
-        .layer(BearerAuthLayer::new(verifier, resource.clone()))
+        // The vault's `UpstreamAccess` (in the tools) reads the token's `Subject`.
+        .layer(BearerAuthLayer::new(verifier, resource.clone()).with_subject_extension(true))
         .layer(SessionBindingLayer::new())
-        .layer(scopes::tool_scopes_layer(resource.clone())?)
+        .layer(scopes::tool_scopes_layer(resource.clone()))
         // The vault, for `UpstreamAccess::from_parts` in the tools (rmcp copies the request's
         // parts, extensions included, into the tool's context).
         .option_layer(vault.map(Extension))

@@ -10,7 +10,7 @@
 //! tools rmcp lists are the same set.
 
 use mcp_auth_resource::{
-    ConfigError, ProtectedResource, extract::ScopeList, mcp::ToolScopesLayer, scopes,
+    ProtectedResource, ScopeSet, extract::ScopeList, mcp::ToolScopesLayer, scopes,
 };
 
 scopes! {
@@ -42,6 +42,11 @@ pub const ADVERTISED: &[&[&str]] = &[McpTools::SCOPES, NotesRead::SCOPES];
 /// [`ADVERTISED`], space-delimited: `mcp:tools notes:read`.
 pub fn advertised_scopes() -> String {
     ADVERTISED.concat().join(" ")
+}
+
+/// [`ADVERTISED`] as a set, for `scopes_supported`.
+pub fn advertised_scope_set() -> ScopeSet {
+    ScopeSet::from(McpTools).union(&ScopeSet::from(NotesRead))
 }
 
 /// What a `tools/call` of a tool missing from [`TOOL_SCOPES`] needs.
@@ -82,22 +87,40 @@ pub fn unadvertised_scopes() -> Vec<&'static str> {
     out
 }
 
-/// The tool-scope layer for `resource`, configured from [`TOOL_SCOPES`].
-///
-/// # Errors
-/// [`ConfigError::Scope`] if a scope in the table is not a valid RFC 6749 scope token.
-pub fn tool_scopes_layer(resource: ProtectedResource) -> Result<ToolScopesLayer, ConfigError> {
-    let mut layer =
-        ToolScopesLayer::new(resource).default_scopes(&DEFAULT_TOOL_SCOPES.join(" "))?;
-    for (tool, scopes) in TOOL_SCOPES {
-        layer = layer.tool(*tool, &scopes.join(" "))?;
-    }
-    Ok(layer)
+/// The tool-scope layer for `resource`: each tool mapped to the [`scopes!`] type its handler
+/// names (the same table as [`TOOL_SCOPES`]; a unit test keeps the two equal).
+pub fn tool_scopes_layer(resource: ProtectedResource) -> ToolScopesLayer {
+    ToolScopesLayer::new(resource)
+        .default_scopes(McpTools)
+        .tool("whoami", McpTools)
+        .tool("list_notes", NotesRead)
+        .tool("get_note", NotesRead)
+        .tool("add_note", NotesWrite)
+        .tool("delete_note", NotesAdmin)
+        .tool("admin_tool", McpAdmin)
+        .tool("upstream_profile", McpTools)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_layer_maps_every_tool_as_the_table_says() {
+        let resource = ProtectedResource::builder("https://mcp.example.com/mcp")
+            .authorization_server("https://auth.example.com")
+            .build()
+            .unwrap();
+        let layer = tool_scopes_layer(resource);
+        for (tool, scopes) in TOOL_SCOPES {
+            assert_eq!(
+                layer.tool_scopes(tool).map(ToString::to_string),
+                Some(scopes.join(" ")),
+                "{tool}"
+            );
+        }
+        assert_eq!(layer.strictest_scopes().len(), ALL_SCOPES.concat().len());
+    }
 
     #[test]
     fn the_unadvertised_scopes_are_the_step_up_ones() {

@@ -66,7 +66,7 @@ async fn authorize_once() -> Result<usize, Box<dyn Error>> {
         .await?;
     let resource = ProtectedResource::builder(&mcp_url)
         .authorization_server(&base)
-        .scopes_supported("mcp:tools")
+        .scopes_supported("mcp:tools".parse()?)
         .build()?;
     let verifier = JwtVerifier::for_resource(&base, &resource)
         .discover_jwks()

@@ -7,7 +7,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use axum::Router;
 use mcp_auth_resource::{
-    AuthInfo, BearerAuthLayer, ConfigError, ProtectedResource, TokenVerifier, VerifyError,
+    BearerAuthLayer, ConfigError, Either, ProtectedResource, ScopeSet,
     mcp::{SessionBindingLayer, ToolScopesLayer},
     origin::OriginGuardLayer,
     verify::{
@@ -113,30 +113,10 @@ impl Config {
     }
 }
 
-/// The two ways this example checks tokens.
-#[derive(Debug, Clone)]
-pub enum Verifier {
-    /// JWTs, keys from the issuer's metadata, with the verified-token cache in front.
-    Jwt(CachedVerifier<JwtVerifier>),
-    /// Opaque tokens by introspection (it caches on its own).
-    Introspection(IntrospectionVerifier),
-}
-
-impl TokenVerifier for Verifier {
-    async fn verify(&self, token: &str) -> Result<AuthInfo, VerifyError> {
-        match self {
-            Self::Jwt(v) => v.verify(token).await,
-            Self::Introspection(v) => v.verify(token).await,
-        }
-    }
-
-    fn verify_cached(&self, token: &str) -> Option<Result<AuthInfo, VerifyError>> {
-        match self {
-            Self::Jwt(v) => v.verify_cached(token),
-            Self::Introspection(v) => v.verify_cached(token),
-        }
-    }
-}
+/// The two ways this example checks tokens, chosen at run time: JWTs (keys from the issuer's
+/// metadata, with the verified-token cache in front) or opaque tokens by introspection (it
+/// caches on its own).
+pub type Verifier = Either<CachedVerifier<JwtVerifier>, IntrospectionVerifier>;
 
 /// The protected resource of this configuration.
 ///
@@ -145,7 +125,7 @@ impl TokenVerifier for Verifier {
 pub fn protected_resource(config: &Config) -> Result<ProtectedResource, Error> {
     Ok(ProtectedResource::builder(&config.resource)
         .authorization_server(&config.issuer)
-        .scopes_supported(TOOLS_SCOPE)
+        .scopes_supported(TOOLS_SCOPE.parse().map_err(ConfigError::from)?)
         .resource_name("mcp-auth example resource server")
         .build()?)
 }
@@ -166,7 +146,7 @@ pub fn verifier(config: &Config, resource: &ProtectedResource) -> Result<Verifie
             builder = builder.cache_ttl(ttl);
         }
         let v = builder.build()?;
-        return Ok(Verifier::Introspection(v));
+        return Ok(Either::Right(v));
     }
     let mut builder = JwtVerifier::for_resource(&config.issuer, resource).discover_jwks();
     if config.accept_jwt_typ {
@@ -175,7 +155,7 @@ pub fn verifier(config: &Config, resource: &ProtectedResource) -> Result<Verifie
     if let Some(audience) = &config.accept_audience {
         builder = builder.accept_audience(audience);
     }
-    Ok(Verifier::Jwt(CachedVerifier::new(builder.build()?)))
+    Ok(Either::Left(CachedVerifier::new(builder.build()?)))
 }
 
 /// The whole application: the RFC 9728 metadata (public) and `/mcp` behind the Origin/Host guard,
@@ -206,8 +186,14 @@ pub fn app(config: &Config) -> Result<Router, Error> {
     let guard = guard.build()?;
 
     let tool_scopes = ToolScopesLayer::new(resource.clone())
-        .tool("whoami", TOOLS_SCOPE)?
-        .tool("admin_tool", ADMIN_SCOPE)?;
+        .tool(
+            "whoami",
+            TOOLS_SCOPE.parse::<ScopeSet>().map_err(ConfigError::from)?,
+        )
+        .tool(
+            "admin_tool",
+            ADMIN_SCOPE.parse::<ScopeSet>().map_err(ConfigError::from)?,
+        );
 
     let protected = ServiceBuilder::new()
         .layer(guard)

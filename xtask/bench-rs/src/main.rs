@@ -94,7 +94,7 @@ async fn main() {
     let (jwks, token) = key_and_token();
     let resource = ProtectedResource::builder(RESOURCE)
         .authorization_server(ISSUER)
-        .scopes_supported("mcp:tools")
+        .scopes_supported("mcp:tools".parse().unwrap())
         .build()
         .unwrap();
     let verifier = CachedVerifier::new(
@@ -105,10 +105,11 @@ async fn main() {
     );
     let bearer = BearerAuthLayer::new(verifier, resource.clone());
     let tool_scopes = ToolScopesLayer::new(resource.clone())
-        .default_scopes("mcp:tools")
-        .unwrap()
-        .tool("notes_admin", "mcp:admin")
-        .unwrap();
+        .default_scopes("mcp:tools".parse::<mcp_auth_resource::ScopeSet>().unwrap())
+        .tool(
+            "notes_admin",
+            "mcp:admin".parse::<mcp_auth_resource::ScopeSet>().unwrap(),
+        );
 
     let app = Router::new()
         .route_service("/bare", service_fn(handle::<axum::body::Body>))

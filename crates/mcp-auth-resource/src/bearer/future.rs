@@ -14,8 +14,7 @@ use tower_service::Service;
 
 use super::{
     DefaultRejection, ResponseForBearerError,
-    layer::Config,
-    service::{admit, reject},
+    context::{Binding, Config, reject},
     trace::RequestSpan,
 };
 use crate::{AuthInfo, VerifyError};
@@ -30,7 +29,7 @@ pub(super) struct Pending<S, ReqBody, R> {
     pub(super) config: Arc<Config>,
     pub(super) rejection: R,
     /// What the request proved about the token's key (checked against `cnf.jkt`).
-    pub(super) binding: super::service::Binding,
+    pub(super) binding: Binding,
 }
 
 pin_project! {
@@ -135,7 +134,7 @@ where
                     else {
                         panic!("ResponseFuture polled after completion");
                     };
-                    match admit(&config, &mut request, result, &binding, span) {
+                    match config.admit(&mut request, result, &binding, span) {
                         Ok(()) => {
                             let future = inner.call(request);
                             state.set(State::Calling { future });

@@ -21,8 +21,12 @@
 //!    scheme (`Basic …`), an empty header and `Bearer` without a token are malformed requests.
 //! 4. The token must be an RFC 6750 §2.1 `b64token` of at most 16 KiB; otherwise it is an
 //!    invalid token and never reaches the verifier (SPEC RS-17 recommends 401 here, not 400).
+//!    A `Bearer` token the verifier [recalls](crate::TokenVerifier::recall) (a
+//!    [`CachedVerifier`](crate::CachedVerifier) hit on a token that passed this check when it
+//!    was stored) is known to pass it and is not scanned again.
 //! 5. [`TokenVerifier::verify_cached`](crate::TokenVerifier::verify_cached) is asked first; on a
-//!    hit the inner service is called directly, with no boxed future (the hot path). Otherwise
+//!    hit (or a recall) the inner service is called directly, with no boxed future (the hot
+//!    path). Otherwise
 //!    [`verify`](crate::TokenVerifier::verify) runs. A verifier that cannot decide
 //!    ([`Unavailable`](crate::VerifyErrorKind::Unavailable)) gives 503, not 401: the token may be
 //!    fine, and a 401 would push the client into a pointless re-authorization.
@@ -31,9 +35,11 @@
 //! 7. A token bound to a DPoP key (`cnf.jkt`) needs the `DPoP` scheme and a valid proof by that
 //!    key (checked on every request, before the token); presented as `Bearer` it is refused
 //!    ([`DpopRejection`]).
-//! 8. The [`AuthInfo`](crate::AuthInfo) goes into the request extensions, with its `sub` alone
-//!    as an [`mcp_auth_core::Subject`] (for code that does not depend on this crate, such as
-//!    `mcp-auth-server`'s upstream token vault), and the inner service is called.
+//! 8. The [`AuthInfo`](crate::AuthInfo) goes into the request extensions and the inner service
+//!    is called. With [`with_subject_extension`](BearerAuthLayer::with_subject_extension), its
+//!    `sub` also goes in alone as an [`mcp_auth_core::Subject`] (for code that does not depend on
+//!    this crate, such as `mcp-auth-server`'s upstream token vault); without it, a `Subject`
+//!    already in the extensions is removed.
 //!
 //! In [`optional`](BearerAuthLayer::optional) mode, a request with **no** credentials (rule 2)
 //! is let through with an [`Anonymous`] marker in its extensions instead of the 401; every other
@@ -129,7 +135,7 @@
 //! # async fn main() -> Result<(), BoxError> {
 //! let resource = ProtectedResource::builder("https://mcp.example.com/mcp")
 //!     .authorization_server("https://auth.example.com")
-//!     .scopes_supported("mcp:tools")
+//!     .scopes_supported("mcp:tools".parse()?)
 //!     .build()?;
 //! let mut service = ServiceBuilder::new()
 //!     .layer(BearerAuthLayer::new(Fixed, resource))
@@ -233,33 +239,26 @@
 //! # }
 //! ```
 
+mod context;
 mod error;
 mod future;
+mod header;
 mod layer;
 mod response;
 mod service;
 mod trace;
 
 // For the extractors, and for the tool-scope layer, which needs the layer's scope floor.
+pub(crate) use self::context::Config;
+#[cfg(any(feature = "axum", feature = "mcp"))]
+pub(crate) use self::context::LayerContext;
 #[cfg(feature = "axum")]
 pub(crate) use self::error::INSUFFICIENT_SCOPE_DESCRIPTION;
-pub(crate) use self::layer::Config;
-#[cfg(any(feature = "axum", feature = "mcp"))]
-pub(crate) use self::layer::LayerContext;
 pub use self::{
+    context::Anonymous,
     error::{BearerError, BearerErrorKind, DpopRejection, InvalidRequestKind},
     future::ResponseFuture,
     layer::BearerAuthLayer,
     response::{DefaultRejection, JsonRejection, ResponseForBearerError},
     service::BearerAuth,
 };
-
-/// Marks a request without credentials that an [`optional`](BearerAuthLayer::optional) layer let
-/// through. The layer inserts it into the request extensions instead of an
-/// [`AuthInfo`](crate::AuthInfo).
-///
-/// Read it with `request.extensions().get::<Anonymous>()`, or with `Option<Auth>` (feature `axum`),
-/// which gives `None` for such a request.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub struct Anonymous;

@@ -8,7 +8,7 @@ use super::BearerError;
 /// Builds the response [`BearerAuth`](super::BearerAuth) returns when it rejects a request.
 ///
 /// Implemented for any `FnMut(&BearerError) -> Response<B> + Clone`, so a closure can be passed to
-/// [`BearerAuthLayer::rejection_response`](super::BearerAuthLayer::rejection_response). Start from
+/// [`BearerAuthLayer::with_rejection_response`](super::BearerAuthLayer::with_rejection_response). Start from
 /// [`BearerError::to_response`] to keep the status, `WWW-Authenticate` and `Retry-After` right and
 /// only choose the body. Whatever builds the response, the layer attaches the [`BearerError`] to
 /// its extensions afterwards.

@@ -85,7 +85,7 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let resource = ProtectedResource::builder("https://mcp.example.com/mcp")
 //!     .authorization_server("https://auth.example.com")
-//!     .scopes_supported("mcp:tools")
+//!     .scopes_supported("mcp:tools".parse()?)
 //!     .build()?;
 //! let app = Router::new()
 //!     .route("/whoami", get(whoami))

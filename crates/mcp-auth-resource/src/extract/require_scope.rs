@@ -61,7 +61,9 @@ pub use mcp_auth_core::is_scope_token as __is_scope_token;
 /// Defines unit types that implement [`ScopeList`], for [`RequireScope`].
 ///
 /// Each scope token is checked at compile time (RFC 6749 §3.3: non-empty, visible ASCII, no
-/// space, `"` or `\`). Several scopes in one type are all required. Needs feature `axum`.
+/// space, `"` or `\`). Several scopes in one type are all required. Each type also converts
+/// into a [`ScopeSet`](crate::ScopeSet) (`From`), so it can configure
+/// [`ToolScopesLayer::tool`](crate::mcp::ToolScopesLayer::tool) directly. Needs feature `axum`.
 ///
 /// ```
 /// mcp_auth_resource::scopes! {
@@ -99,6 +101,12 @@ macro_rules! scopes {
 
             impl $crate::extract::ScopeList for $name {
                 const SCOPES: &'static [&'static str] = &[$($scope),+];
+            }
+
+            impl ::core::convert::From<$name> for $crate::ScopeSet {
+                fn from(_: $name) -> Self {
+                    <$name as $crate::extract::ScopeList>::scope_set()
+                }
             }
 
             const _: () = {

@@ -78,7 +78,7 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let resource = ProtectedResource::builder("https://mcp.example.com/mcp")
 //!     .authorization_server("https://auth.example.com")
-//!     .scopes_supported("notes:read")
+//!     .scopes_supported("notes:read".parse()?)
 //!     .build()?;
 //! let mcp = StreamableHttpService::new(
 //!     || Ok(Notes { tool_router: Notes::tool_router() }),

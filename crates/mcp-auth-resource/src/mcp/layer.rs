@@ -109,23 +109,18 @@ impl ToolScopesLayer {
         }
     }
 
-    /// Requires the space-delimited `scopes` for calls of the tool `name`.
+    /// Requires `scopes` for calls of the tool `name`: a [`ScopeSet`] (parse a string at the
+    /// call site: `"mcp:admin".parse::<ScopeSet>()?`) or a type declared with
+    /// [`scopes!`](crate::scopes) (`.tool("admin_tool", Admin)`), the same type a handler's
+    /// `RequireScope<Admin>` names.
     ///
     /// Names match byte for byte (after JSON unescaping), with no case folding or trimming. A
-    /// tool's scopes *replace* the [default](Self::default_scopes); an empty string makes the tool
+    /// tool's scopes *replace* the [default](Self::default_scopes); an empty set makes the tool
     /// public. Calling this again for the same tool adds to its scopes, so a later call can never
     /// weaken an earlier one.
-    ///
-    /// # Errors
-    /// [`ConfigError::Scope`] when a scope token is invalid (RFC 6749 §3.3).
-    pub fn tool(self, name: impl Into<String>, scopes: &str) -> Result<Self, ConfigError> {
-        let scopes = ScopeSet::parse(scopes)?;
-        Ok(self.tool_scope_set(name, scopes))
-    }
-
-    /// Like [`tool`](Self::tool), with an already parsed [`ScopeSet`].
-    pub fn tool_scope_set(mut self, name: impl Into<String>, scopes: ScopeSet) -> Self {
+    pub fn tool(mut self, name: impl Into<String>, scopes: impl Into<ScopeSet>) -> Self {
         let name = name.into();
+        let scopes = scopes.into();
         let config = Arc::make_mut(&mut self.config);
         match config.tools.get_mut(&name) {
             Some(existing) => existing.extend(scopes.iter().cloned()),
@@ -138,17 +133,13 @@ impl ToolScopesLayer {
         self
     }
 
-    /// Requires the space-delimited `scopes` for calls of tools that are not mapped with
-    /// [`tool`](Self::tool). Default: none. Replaces an earlier default.
-    ///
-    /// # Errors
-    /// [`ConfigError::Scope`] when a scope token is invalid (RFC 6749 §3.3).
-    pub fn default_scopes(mut self, scopes: &str) -> Result<Self, ConfigError> {
-        let scopes = ScopeSet::parse(scopes)?;
+    /// Requires `scopes` (as for [`tool`](Self::tool)) for calls of tools that are not mapped
+    /// with [`tool`](Self::tool). Default: none. Replaces an earlier default.
+    pub fn default_scopes(mut self, scopes: impl Into<ScopeSet>) -> Self {
         let config = Arc::make_mut(&mut self.config);
-        config.default = scopes;
+        config.default = scopes.into();
         config.recompute_strictest();
-        Ok(self)
+        self
     }
 
     /// The largest request body read, in bytes; a larger body gets `413 Payload Too Large`.
@@ -196,12 +187,13 @@ impl ToolScopesLayer {
     /// fewer scopes.
     ///
     /// ```
-    /// # use mcp_auth_resource::{ProtectedResource, mcp::ToolScopesLayer};
+    /// # use mcp_auth_resource::{ProtectedResource, ScopeSet, mcp::ToolScopesLayer};
     /// # let resource = ProtectedResource::builder("https://mcp.example.com/mcp")
     /// #     .authorization_server("https://auth.example.com").build()?;
+    /// mcp_auth_resource::scopes!(Admin = "mcp:admin");
     /// let layer = ToolScopesLayer::new(resource)
-    ///     .tool("admin_tool", "mcp:admin")?
-    ///     .tool("report", "files:read")?;
+    ///     .tool("admin_tool", Admin)
+    ///     .tool("report", "files:read".parse::<ScopeSet>()?);
     /// let call = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"admin_tool"}}"#;
     /// assert_eq!(layer.required_scopes(call).to_string(), "mcp:admin");
     /// assert!(layer.required_scopes(br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#).is_empty());

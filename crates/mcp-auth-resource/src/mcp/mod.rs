@@ -140,7 +140,7 @@
 //! use bytes::Bytes;
 //! use http::{Request, Response, StatusCode, header};
 //! use http_body_util::Full;
-//! use mcp_auth_resource::{AuthInfo, ProtectedResource, mcp::{ToolScopesBody, ToolScopesLayer}};
+//! use mcp_auth_resource::{AuthInfo, ProtectedResource, ScopeSet, mcp::{ToolScopesBody, ToolScopesLayer}};
 //! use tower::{ServiceBuilder, ServiceExt};
 //!
 //! async fn mcp_server(_req: Request<ToolScopesBody<Full<Bytes>>>) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -151,7 +151,7 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let resource = ProtectedResource::builder("https://mcp.example.com/mcp")
 //!     .authorization_server("https://auth.example.com")
-//!     .scopes_supported("mcp:tools")
+//!     .scopes_supported("mcp:tools".parse()?)
 //!     .build()?;
 //!
 //! let service = ServiceBuilder::new()
@@ -161,7 +161,7 @@
 //!         req.extensions_mut().insert(info);
 //!         req
 //!     })
-//!     .layer(ToolScopesLayer::new(resource).tool("admin_tool", "mcp:admin")?)
+//!     .layer(ToolScopesLayer::new(resource).tool("admin_tool", "mcp:admin".parse::<ScopeSet>()?))
 //!     .service_fn(mcp_server);
 //!
 //! let call = |tool: &str| {
@@ -196,7 +196,7 @@
 //! # use bytes::Bytes;
 //! # use http::{Request, Response, StatusCode, header};
 //! # use http_body_util::{BodyExt, Full};
-//! # use mcp_auth_resource::{AuthInfo, ProtectedResource, mcp::{ToolScopesBody, ToolScopesLayer}};
+//! # use mcp_auth_resource::{AuthInfo, ProtectedResource, ScopeSet, mcp::{ToolScopesBody, ToolScopesLayer}};
 //! # use tower::{ServiceBuilder, ServiceExt};
 //! # async fn mcp_server(_req: Request<ToolScopesBody<Full<Bytes>>>) -> Result<Response<Full<Bytes>>, Infallible> {
 //! #     Ok(Response::new(Full::default()))
@@ -213,7 +213,7 @@
 //!         req.extensions_mut().insert(info);
 //!         req
 //!     })
-//!     .layer(ToolScopesLayer::new(resource).tool("admin_tool", "mcp:admin")?)
+//!     .layer(ToolScopesLayer::new(resource).tool("admin_tool", "mcp:admin".parse::<ScopeSet>()?))
 //!     .service_fn(mcp_server);
 //!
 //! let call = |mcp_name: &str| {

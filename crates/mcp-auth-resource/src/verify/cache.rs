@@ -177,6 +177,15 @@ impl<V: TokenVerifier> TokenVerifier for CachedVerifier<V> {
         self.cache.insert(token, &answer);
         Some(answer)
     }
+
+    fn recall(&self, token: &[u8]) -> Option<Result<AuthInfo, VerifyError>> {
+        if let Some(hit) = self.cache.recall(token) {
+            #[cfg(feature = "tracing")]
+            LAST_HIT.set(true);
+            return Some(Ok(hit));
+        }
+        self.inner.recall(token)
+    }
 }
 
 impl<V: fmt::Debug> fmt::Debug for CachedVerifier<V> {
@@ -324,6 +333,9 @@ enum Entry {
         token: Zeroizing<Box<[u8]>>,
         info: AuthInfo,
         expires_at: SystemTime,
+        /// The token passes the bearer layer's syntax check (checked once, when stored), so
+        /// [`TokenCache::recall`] may answer for it.
+        well_formed: bool,
     },
     /// A bad token: only its SHA-256 is kept, so memory does not grow with the token length.
     Invalid {
@@ -422,6 +434,7 @@ impl TokenCache {
                     token: stored,
                     info,
                     expires_at,
+                    ..
                 } => {
                     // A collision, or an expired entry, is a miss; the fresh answer overwrites it.
                     if !ct_eq(stored, token) || self.0.config.clock.now() >= *expires_at {
@@ -442,6 +455,29 @@ impl TokenCache {
             return None;
         }
         Some(Err(VerifyError::new(kind)))
+    }
+
+    /// The cached, unexpired, positive answer for `token` given as the header's bytes, if the
+    /// token was well-formed when it was stored ([`TokenVerifier::recall`]). Rule 1 as for
+    /// [`lookup`](Self::lookup): the whole token is compared in constant time.
+    #[inline]
+    pub(crate) fn recall(&self, token: &[u8]) -> Option<AuthInfo> {
+        let hash = self.hash(token);
+        let shard = self
+            .shard(hash)
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        match shard.get(&hash)? {
+            Entry::Valid {
+                token: stored,
+                info,
+                expires_at,
+                well_formed: true,
+            } if ct_eq(stored, token) && self.0.config.clock.now() < *expires_at => {
+                Some(info.clone())
+            }
+            _ => None,
+        }
     }
 
     /// Caches `answer` for `token` if the rules allow it.
@@ -465,6 +501,7 @@ impl TokenCache {
                     token: Zeroizing::new(token.into()),
                     info: info.clone(),
                     expires_at: until,
+                    well_formed: crate::token_syntax::is_well_formed(token),
                 }
             }
             Err(error) if is_settled(error.kind()) => {
@@ -976,6 +1013,64 @@ mod tests {
                 }
             }
         }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Rule 1 for [`TokenCache::recall`] (the bearer layer's hot path, before its syntax
+        /// check): a token is never recalled with another token's entry.
+        #[test]
+        fn a_token_is_never_recalled_with_another_tokens_entry(
+            (a, b) in distinct_pair(),
+            collide in proptest::prelude::any::<bool>(),
+        ) {
+            let clock = clock();
+            let cache = if collide {
+                TokenCache::with_collisions(config(&clock))
+            } else {
+                TokenCache::new(config(&clock))
+            };
+            cache.insert(&a, &Ok(info(&a)));
+            proptest::prop_assert!(cache.recall(b.as_bytes()).is_none());
+            cache.insert(&b, &Ok(info(&b)));
+            if let Some(hit) = cache.recall(a.as_bytes()) {
+                proptest::prop_assert_eq!(hit.subject(), Some(a.as_str()));
+            }
+            if !b.is_empty() {
+                let hit = cache.recall(b.as_bytes()).expect("b was just cached");
+                proptest::prop_assert_eq!(hit.subject(), Some(b.as_str()));
+            }
+        }
+    }
+
+    #[test]
+    fn recall_answers_only_unexpired_verified_tokens_the_bearer_layer_would_accept() {
+        let clock = clock();
+        let cache = TokenCache::new(config(&clock));
+        cache.insert("good.token", &Ok(info("alice")));
+        assert_eq!(
+            cache.recall(b"good.token").unwrap().subject(),
+            Some("alice")
+        );
+        assert!(cache.recall(b"good.token ").is_none());
+        assert!(cache.recall(b"good.toke").is_none());
+        // Verified through the verifier directly, but not a `b64token`: the layer would refuse
+        // it before any verifier, so recall does not answer for it.
+        for odd in ["a b", "caf\u{e9}", "x\"y", "==="] {
+            cache.insert(odd, &Ok(info("odd")));
+            assert!(cache.lookup(odd).is_some(), "{odd}");
+            assert!(cache.recall(odd.as_bytes()).is_none(), "{odd}");
+        }
+        let long = "a".repeat(crate::token_syntax::MAX_TOKEN_LEN + 1);
+        cache.insert(&long, &Ok(info("long")));
+        assert!(cache.recall(long.as_bytes()).is_none());
+        // Negative entries are not recalled (the layer asks `verify_cached` for those).
+        cache.insert("bad", &Err(VerifyErrorKind::InvalidSignature.into()));
+        assert!(cache.recall(b"bad").is_none());
+        // Expiry: the token's `exp` bounds the entry.
+        clock.advance(Duration::from_secs(3600));
+        assert!(cache.recall(b"good.token").is_none());
     }
 
     #[test]

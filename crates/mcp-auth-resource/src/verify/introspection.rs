@@ -239,6 +239,10 @@ impl TokenVerifier for IntrospectionVerifier {
     fn verify_cached(&self, token: &str) -> Option<Result<AuthInfo, VerifyError>> {
         self.cached.verify_cached(token)
     }
+
+    fn recall(&self, token: &[u8]) -> Option<Result<AuthInfo, VerifyError>> {
+        self.cached.recall(token)
+    }
 }
 
 impl fmt::Debug for IntrospectionVerifier {

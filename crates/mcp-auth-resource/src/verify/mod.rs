@@ -49,6 +49,7 @@ use crate::AuthInfo;
 
 pub mod cache;
 mod claims;
+mod either;
 #[cfg(feature = "introspection")]
 #[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
 pub mod introspection;
@@ -77,6 +78,22 @@ pub trait TokenVerifier: Send + Sync + 'static {
         let _ = token;
         None
     }
+
+    /// Recognises a token this verifier has already answered, from the raw bytes of the
+    /// `Authorization` header, **before** the bearer layer has checked its syntax: the hot
+    /// path of a repeated token, which then skips the syntax scan. The bearer layer asks this
+    /// first for `Bearer` requests; the default is `None`, and the layer goes on with its checks,
+    /// [`verify_cached`](Self::verify_cached) and [`verify`](Self::verify).
+    ///
+    /// An implementation must answer only for bytes equal to a token it was given through
+    /// `verify` or `verify_cached` **and** that is well-formed (an RFC 6750 `b64token` of at most
+    /// 16 KiB, the check the layer would have made), and answer as it did then (or as it would
+    /// now, for an expired answer: `None`). [`CachedVerifier`](cache::CachedVerifier) does, for
+    /// its positive entries; wrappers forward it.
+    fn recall(&self, token: &[u8]) -> Option<Result<AuthInfo, VerifyError>> {
+        let _ = token;
+        None
+    }
 }
 
 impl<V: TokenVerifier + ?Sized> TokenVerifier for Arc<V> {
@@ -87,6 +104,11 @@ impl<V: TokenVerifier + ?Sized> TokenVerifier for Arc<V> {
     fn verify_cached(&self, token: &str) -> Option<Result<AuthInfo, VerifyError>> {
         (**self).verify_cached(token)
     }
+
+    fn recall(&self, token: &[u8]) -> Option<Result<AuthInfo, VerifyError>> {
+        (**self).recall(token)
+    }
 }
 
+pub use self::either::Either;
 pub use mcp_auth_jwt::{VerifyError, VerifyErrorKind};

@@ -202,6 +202,10 @@ impl<V: TokenVerifier, R: RevocationList> TokenVerifier for Revocable<V, R> {
             .verify_cached(token)
             .map(|answer| self.check(answer))
     }
+
+    fn recall(&self, token: &[u8]) -> Option<Result<AuthInfo, VerifyError>> {
+        self.inner.recall(token).map(|answer| self.check(answer))
+    }
 }
 
 impl<V: fmt::Debug, R> fmt::Debug for Revocable<V, R> {

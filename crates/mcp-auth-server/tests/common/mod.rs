@@ -70,7 +70,7 @@ pub async fn start_on(
 
     let protected = ProtectedResource::builder(&resource)
         .authorization_server(&base)
-        .scopes_supported("mcp:tools")
+        .scopes_supported("mcp:tools".parse().unwrap())
         .build()
         .unwrap();
     let verifier = JwtVerifier::for_resource(&base, &protected)

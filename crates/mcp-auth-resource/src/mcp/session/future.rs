@@ -12,9 +12,8 @@ use http::Response;
 use pin_project_lite::pin_project;
 
 use super::{
-    layer::Shared,
     session_id,
-    store::{Bind, Digest},
+    store::{Bind, Digest, Shared},
 };
 
 pin_project! {

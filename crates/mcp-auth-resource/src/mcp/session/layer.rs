@@ -2,14 +2,17 @@
 
 use std::{
     fmt,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
 use mcp_auth_core::{Clock, SystemClock};
 use tower_layer::Layer;
 
-use super::{SessionBinding, store::Store};
+use super::{
+    service::SessionBinding,
+    store::{Settings, Shared, Store},
+};
 use crate::ConfigError;
 
 /// Applies [`SessionBinding`]: binds each MCP session to the user whose token created it, and
@@ -26,43 +29,6 @@ use crate::ConfigError;
 #[must_use]
 pub struct SessionBindingLayer {
     pub(super) shared: Arc<Shared>,
-}
-
-/// The settings and the store, shared by the layer, its clones and its services.
-pub(super) struct Shared {
-    pub(super) settings: Settings,
-    store: Mutex<Store>,
-}
-
-#[derive(Clone)]
-pub(super) struct Settings {
-    pub(super) capacity: usize,
-    pub(super) idle_ttl: Duration,
-    pub(super) clock: Arc<dyn Clock>,
-}
-
-impl Shared {
-    /// Runs `f` on the store. The lock is never held across an `.await`; a poisoned lock is
-    /// recovered (the store stays consistent between its methods).
-    pub(super) fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
-        let mut store = self.store.lock().unwrap_or_else(PoisonError::into_inner);
-        f(&mut store)
-    }
-
-    pub(super) fn bound_sessions(&self) -> usize {
-        self.with_store(|store| store.len())
-    }
-}
-
-impl fmt::Debug for Shared {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SessionStore")
-            .field("capacity", &self.settings.capacity)
-            .field("idle_ttl", &self.settings.idle_ttl)
-            .field("clock", &self.settings.clock)
-            .field("bound_sessions", &self.bound_sessions())
-            .finish()
-    }
 }
 
 impl fmt::Debug for SessionBindingLayer {

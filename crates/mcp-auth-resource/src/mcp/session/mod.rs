@@ -193,7 +193,6 @@ mod layer;
 mod service;
 mod store;
 
-use self::future::After;
 pub use self::{future::ResponseFuture, layer::SessionBindingLayer, service::SessionBinding};
 
 /// The `Mcp-Session-Id` header of the MCP Streamable HTTP transport (2025-11-25 and earlier).

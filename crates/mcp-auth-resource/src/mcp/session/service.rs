@@ -8,9 +8,11 @@ use std::{
 use http::{Method, Request, Response};
 use tower_service::Service;
 
+use super::future::After;
 use super::{
-    After, MCP_SESSION_ID, ResponseFuture, SessionBindingLayer, SessionBindingRejectionKind,
-    layer::Shared, owner_of, rejection, session_id, store::Check,
+    MCP_SESSION_ID, ResponseFuture, SessionBindingLayer, SessionBindingRejectionKind, owner_of,
+    rejection, session_id,
+    store::{Check, Shared},
 };
 use crate::mcp::headers::{Era, era};
 

@@ -1,9 +1,14 @@
-//! The bounded session → owner map: capacity, idle TTL, least-recently-used eviction.
+//! The bounded session → owner map: capacity, idle TTL, least-recently-used eviction; and
+//! [`Shared`], the settings and the store the layer, its clones and its services share.
 
 use std::{
     collections::{HashMap, VecDeque},
+    fmt,
+    sync::{Arc, Mutex, PoisonError},
     time::{Duration, SystemTime},
 };
+
+use mcp_auth_core::Clock;
 
 /// A SHA-256 digest: session ids and owners are stored hashed, so an entry has a fixed size
 /// whatever the length of the id, the issuer or the subject.
@@ -178,6 +183,43 @@ impl Store {
                 self.map.remove(&key);
             }
         }
+    }
+}
+
+/// The settings and the store, shared by the layer, its clones and its services.
+pub(super) struct Shared {
+    pub(super) settings: Settings,
+    pub(super) store: Mutex<Store>,
+}
+
+#[derive(Clone)]
+pub(super) struct Settings {
+    pub(super) capacity: usize,
+    pub(super) idle_ttl: Duration,
+    pub(super) clock: Arc<dyn Clock>,
+}
+
+impl Shared {
+    /// Runs `f` on the store. The lock is never held across an `.await`; a poisoned lock is
+    /// recovered (the store stays consistent between its methods).
+    pub(super) fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
+        let mut store = self.store.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut store)
+    }
+
+    pub(super) fn bound_sessions(&self) -> usize {
+        self.with_store(|store| store.len())
+    }
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionStore")
+            .field("capacity", &self.settings.capacity)
+            .field("idle_ttl", &self.settings.idle_ttl)
+            .field("clock", &self.settings.clock)
+            .field("bound_sessions", &self.bound_sessions())
+            .finish()
     }
 }
 
