@@ -8,7 +8,7 @@
 //!   made with the machine's `python3` in `.tools/python-client`; panva's `oidc-provider` and
 //!   Node 22 for `crates/mcp-auth-server/tests/upstream_oidc.rs`, into `.tools/oidc-provider`).
 //!   Idempotent: a step whose tools are present is skipped.
-//! - `cargo xtask test`: `setup`, then `cargo test --workspace` with `MCP_AUTH_REQUIRE_BROWSER=1`,
+//! - `cargo xtask test`: `setup`, then `tidy`, then `cargo test --workspace` with `MCP_AUTH_REQUIRE_BROWSER=1`,
 //!   `MCP_AUTH_REQUIRE_NODE=1` and `MCP_AUTH_REQUIRE_PYTHON=1` (a browser, Node or Python test
 //!   fails instead of skipping when its tools are missing), then `fuzz --smoke`, then
 //!   `conformance`.
@@ -225,6 +225,7 @@ fn setup() -> bool {
 
 fn test() -> bool {
     setup()
+        && tidy::run(&[])
         && cargo(
             &["test", "--workspace"],
             &[

@@ -1,9 +1,11 @@
 //! [`Subject`]: who a verified access token speaks for, as the resource server's bearer layer
 //! leaves it in the request extensions.
 //!
-//! The resource-server crate inserts it next to its own `AuthInfo` whenever it accepts a token
-//! that has a `sub`; code that must not depend on the resource-server crate (the authorization
-//! server's upstream token vault, for one) reads it from there.
+//! The resource-server crate inserts it next to its own `AuthInfo` when it accepts a token that
+//! has a `sub` and its bearer layer was asked to (`BearerAuthLayer::with_subject_extension(true)`;
+//! off by default, since it costs an extension per request); code that must not depend on the
+//! resource-server crate (the authorization server's upstream token vault, for one) reads it
+//! from there.
 //!
 //! # Example
 //!

@@ -110,18 +110,29 @@ async fn open_session(client: &reqwest::Client, target: &mut Target) {
     target.session = session;
 }
 
-async fn one(client: &reqwest::Client, target: &Target, id: u64) {
-    let response = request(client, target, id).send().await.unwrap();
-    assert_eq!(response.status(), 200, "{}", target.url);
-    let body = response.bytes().await.unwrap();
+/// JSON-RPC ids, unique across the whole run: an MCP session routes each response by its
+/// request's id, so two requests in flight with one id (8 clients each counting from 0, or
+/// `initialize`'s id 0 again) would wait for each other's answer (the Python SDK hangs).
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+async fn one(client: &reqwest::Client, target: &Target) {
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    // Bounded: a request that is never answered fails the bench instead of hanging it.
+    let (status, body) = tokio::time::timeout(Duration::from_secs(30), async {
+        let response = request(client, target, id).send().await.unwrap();
+        (response.status(), response.bytes().await.unwrap())
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no answer in 30 s from {}", target.url));
+    assert_eq!(status, 200, "{}", target.url);
     assert!(body.windows(8).any(|w| w == b"\"result\""), "{body:?}");
 }
 
 /// `n` sequential calls; each one's latency in microseconds.
 async fn latencies(client: &reqwest::Client, target: &Target, n: usize, out: &mut Vec<f64>) {
-    for i in 0..n {
+    for _ in 0..n {
         let started = Instant::now();
-        one(client, target, i as u64).await;
+        one(client, target).await;
         out.push(started.elapsed().as_secs_f64() * 1e6);
     }
 }
@@ -135,10 +146,8 @@ async fn throughput(target: &Target) -> f64 {
         let (done, stop, target) = (done.clone(), stop.clone(), target.clone());
         tasks.push(tokio::spawn(async move {
             let client = reqwest::Client::new();
-            let mut id = 0;
             while !stop.load(Ordering::Relaxed) {
-                one(&client, &target, id).await;
-                id += 1;
+                one(&client, &target).await;
                 done.fetch_add(1, Ordering::Relaxed);
             }
         }));

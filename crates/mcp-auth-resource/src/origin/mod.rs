@@ -9,6 +9,12 @@
 //! without a host allow-list: [`OriginGuardLayer::loopback`] gives one for loopback binds, and
 //! [`OriginGuardLayer::builder`] requires at least one [`allow_host`](OriginGuardBuilder::allow_host).
 //!
+//! This is the one layer of the crate configured through a separate builder rather than setters
+//! on the layer (the crate's convention, after tower-http): with setters on the layer, a layer
+//! with no allowed host would exist between two calls, and a caller could install it. The
+//! builder makes that state unrepresentable; its setters follow the convention (fallible ones
+//! return `Result<Self, ConfigError>`, infallible ones `Self`).
+//!
 //! [`OriginGuard`] applies these rules, in this order, without reading the body:
 //!
 //! 1. `Host`: the `Host` header and the request-target authority (HTTP/2 `:authority`, or an

@@ -18,7 +18,9 @@ use crate::error::OAuthError;
 /// user's fresh upstream access token in one call, [`access_token`](Self::access_token).
 ///
 /// As an axum extractor it needs two things in the request extensions: the
-/// [`Subject`] the resource server's bearer layer inserts for every accepted token, and the
+/// [`Subject`] the resource server's bearer layer inserts for every accepted token when it is
+/// asked to (`BearerAuthLayer::with_subject_extension(true)`: off by default, it costs one
+/// extension per request), and the
 /// [`Vault`] (`axum::Extension(vault)` on the router). An rmcp tool calls
 /// [`from_parts`](Self::from_parts) with the `http::request::Parts` rmcp copies into its
 /// request context. Either way the MCP access token itself is never read, so it cannot be sent
@@ -61,7 +63,7 @@ use crate::error::OAuthError;
 /// vault.put("alice", "https://idp.example.com", UpstreamTokens::new("abc")).await?;
 ///
 /// let app = Router::new().route("/profile", get(profile)).layer(Extension(vault));
-/// // The bearer layer of mcp-auth-resource inserts the Subject; by hand here.
+/// // mcp-auth-resource's bearer layer inserts the Subject (with_subject_extension(true)); by hand here.
 /// let mut request = http::Request::get("/profile").body(axum::body::Body::empty())?;
 /// request.extensions_mut().insert(Subject::new("alice"));
 /// assert_eq!(app.clone().oneshot(request).await?.status(), 200);
@@ -143,9 +145,10 @@ impl<S: Send + Sync> FromRequestParts<S> for UpstreamAccess {
 #[non_exhaustive]
 pub enum UpstreamAccessRejection {
     /// No [`Subject`] in the request: the route is not behind the resource server's bearer
-    /// layer, or the request was let through anonymously (optional mode).
+    /// layer, the layer was not asked to insert it (`with_subject_extension(true)`), or the
+    /// request was let through anonymously (optional mode).
     #[error(
-        "no verified subject in the request: put the route behind mcp-auth-resource's BearerAuthLayer"
+        "no verified subject in the request: put the route behind mcp-auth-resource's BearerAuthLayer with with_subject_extension(true)"
     )]
     MissingSubject,
     /// No [`Vault`] in the request extensions.
