@@ -16,10 +16,7 @@ use std::{
 use libfuzzer_sys::fuzz_target;
 use mcp_auth_core::{ManualClock, ResourceId};
 use mcp_auth_fuzz::{b64url, block_on, fields, text};
-use mcp_auth_resource::{
-    TokenVerifier,
-    verify::jwt::{JwsAlgorithm, JwtVerifier},
-};
+use mcp_auth_resource::{JwsAlgorithm, JwtVerifier, TokenVerifier};
 use serde_json::{Map, Value};
 
 const ISSUER: &str = "https://auth.example.com";

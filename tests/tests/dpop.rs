@@ -21,10 +21,10 @@ use mcp_auth_client::store::{MemoryTokenStore, StoredTokens, TokenKey, TokenStor
 use mcp_auth_client::{ClientCredentials, OAuthLayer, TokenManager};
 use mcp_auth_core::{Secret, SystemClock};
 use mcp_auth_jwt::dpop::{DpopKey, ProofClaims};
-use mcp_auth_resource::dpop::{DpopConfig, DpopNonces};
-use mcp_auth_resource::extract::Auth;
-use mcp_auth_resource::verify::jwt::JwtVerifier;
+use mcp_auth_resource::Auth;
+use mcp_auth_resource::JwtVerifier;
 use mcp_auth_resource::{BearerAuthLayer, ProtectedResource};
+use mcp_auth_resource::{DpopConfig, DpopNonces};
 use mcp_auth_server::login::HeadlessLogin;
 use mcp_auth_server::{AuthorizationServer, MachineClient};
 use serde_json::Value;

@@ -24,9 +24,9 @@ use mcp_auth_client::{
     store::{MemoryTokenStore, TokenKey, TokenStore as _},
 };
 use mcp_auth_core::Secret;
-use mcp_auth_resource::dpop::DpopConfig;
-use mcp_auth_resource::extract::Auth;
-use mcp_auth_resource::verify::jwt::JwtVerifier;
+use mcp_auth_resource::Auth;
+use mcp_auth_resource::DpopConfig;
+use mcp_auth_resource::JwtVerifier;
 use mcp_auth_resource::{BearerAuthLayer, ProtectedResource};
 use mcp_auth_server::jwt_bearer::JwtBearerIssuer;
 use mcp_auth_server::{AuthorizationServer, MachineClient};

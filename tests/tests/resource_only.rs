@@ -22,7 +22,7 @@
 //! - **JWT**: keys found by discovery (the demo's `jwks_uri`), `aud` must be the resource server.
 //! - **Introspection** (RFC 7662) at the demo's `/introspect`, with resource-server credentials.
 //!   Wrong credentials are an outage, not a bad token: 503 with `Retry-After` (rule 6 of
-//!   `mcp_auth_resource::verify::introspection`). A revoked token stays accepted while its answer
+//!   `mcp_auth_resource::IntrospectionVerifier`). A revoked token stays accepted while its answer
 //!   is cached (rule 7: up to the cache TTL, 60 s by default in the example), and is refused once
 //!   the cache entry is gone (a restart here, an advanced clock for a verifier built by hand);
 //!   without a cache (`MCP_AUTH_INTROSPECTION_CACHE_SECS=0`) it is refused at the next request.
@@ -41,10 +41,7 @@ use mcp_auth_client::{
     store::{MemoryTokenStore, RegistrationKind, StoredClient, StoredTokens, TokenKey, TokenStore},
 };
 use mcp_auth_core::{Clock, ManualClock, ResourceId, Secret, SystemClock};
-use mcp_auth_resource::{
-    TokenVerifier, VerifyErrorKind,
-    verify::introspection::{ClientAuth, IntrospectionVerifier},
-};
+use mcp_auth_resource::{ClientAuth, IntrospectionVerifier, TokenVerifier, VerifyErrorKind};
 use serde_json::{Map, Value, json};
 use support::{Demo, Running, client, granted, tool_text};
 use tokio::net::TcpListener;

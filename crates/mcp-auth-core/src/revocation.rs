@@ -4,7 +4,7 @@
 //! until its `exp` unless something tells it otherwise. [`RevocationList`] is that something: the
 //! authorization server implements it (`mcp_auth_server::Revocations`, which knows every access
 //! token and grant it revoked), and the resource server consults it on every request, cache hits
-//! included (`mcp_auth_resource::verify::revocation::Revocable`). In one process the two share
+//! included (`mcp_auth_resource::Revocable`). In one process the two share
 //! revocation at once, without a network round trip.
 //!
 //! # Example

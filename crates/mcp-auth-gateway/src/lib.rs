@@ -60,15 +60,8 @@ use axum::{
 use http::{HeaderValue, header};
 use mcp_auth_core::{Clock, Secret, SystemClock, is_loopback_host};
 use mcp_auth_resource::{
-    BearerAuthLayer, Either, ProtectedResource,
-    mcp::{SessionBindingLayer, ToolScopesLayer},
-    origin::OriginGuardLayer,
-    verify::{
-        cache::CachedVerifier,
-        introspection::{ClientAuth, IntrospectionVerifier},
-        jwt::JwtVerifier,
-        revocation::Revocable,
-    },
+    BearerAuthLayer, CachedVerifier, ClientAuth, Either, IntrospectionVerifier, JwtVerifier,
+    OriginGuardLayer, ProtectedResource, Revocable, SessionBindingLayer, ToolScopesLayer,
 };
 use mcp_auth_server::{
     AuthorizationServer, Revocations,

@@ -34,9 +34,8 @@ use http::{HeaderValue, Request, Response, StatusCode, header::AUTHORIZATION};
 use mcp_auth_core::{Clock, SystemClock};
 use mcp_auth_jwt::dpop::{DpopKey, ProofClaims};
 use mcp_auth_resource::{
-    BearerAuthLayer, ProtectedResource,
-    dpop::{DpopConfig, DpopVerifier, JwsAlgorithm},
-    verify::{cache::CachedVerifier, jwt::JwtVerifier},
+    BearerAuthLayer, CachedVerifier, DpopConfig, DpopVerifier, JwsAlgorithm, JwtVerifier,
+    ProtectedResource,
 };
 use serde_json::json;
 use tower::{Layer, Service, ServiceExt, service_fn};

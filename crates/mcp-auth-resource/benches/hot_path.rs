@@ -38,9 +38,8 @@ use http::{
     header::{AUTHORIZATION, CONTENT_TYPE},
 };
 use mcp_auth_resource::{
-    BearerAuthLayer, ProtectedResource,
-    mcp::{SessionBindingLayer, ToolScopesLayer},
-    verify::{cache::CachedVerifier, jwt::JwtVerifier},
+    BearerAuthLayer, CachedVerifier, JwtVerifier, ProtectedResource, SessionBindingLayer,
+    ToolScopesLayer,
 };
 use tower::{Layer, Service, ServiceBuilder, ServiceExt, service_fn};
 

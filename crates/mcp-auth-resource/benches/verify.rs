@@ -41,10 +41,7 @@ use aws_lc_rs::signature::UnparsedPublicKey;
 use axum::body::Body;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderValue, Request, Response, StatusCode, header::AUTHORIZATION};
-use mcp_auth_resource::{
-    BearerAuthLayer, ProtectedResource,
-    verify::{cache::CachedVerifier, jwt::JwtVerifier},
-};
+use mcp_auth_resource::{BearerAuthLayer, CachedVerifier, JwtVerifier, ProtectedResource};
 use oauth_resource_server::{KeyNaming, OAuthConfig, OAuthValidator, http_layer::HttpAuthLayer};
 use tower::{Layer, Service, ServiceExt, service_fn};
 

@@ -11,7 +11,7 @@ use mcp_auth_core::ScopeSet;
 /// The identity and grants of a verified access token.
 ///
 /// The bearer layer puts one into the request extensions for every authenticated request; handlers
-/// read it with the [`Auth`](crate::extract::Auth) extractor (feature `axum`) or from
+/// read it with the [`Auth`](crate::Auth) extractor (feature `axum`) or from
 /// `request.extensions()`. Cloning is cheap (reference counts): a cached token's `AuthInfo` is shared
 /// by every request that presents the token, never copied. It never holds the token itself.
 ///

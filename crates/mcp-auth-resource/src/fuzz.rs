@@ -2,7 +2,7 @@
 //! use that are not public. Not part of the API: hidden, and free to change with the code it
 //! reaches.
 
-/// The tools a JSON-RPC body calls, as [`ToolScopesLayer`](crate::mcp::ToolScopesLayer)
+/// The tools a JSON-RPC body calls, as [`ToolScopesLayer`](crate::ToolScopesLayer)
 /// reads it: `None` when the body is ambiguous (then the strictest scopes apply).
 #[cfg(feature = "mcp")]
 #[must_use]

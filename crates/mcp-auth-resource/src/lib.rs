@@ -10,25 +10,25 @@
 //! - [`BearerAuthLayer`]: a tower layer that reads exactly one `Authorization: Bearer` header,
 //!   verifies the token and answers RFC 6750 challenges (401 / 400 / 403, 503 when the
 //!   authorization server is unreachable). See the [`bearer`] module for the response table.
-//! - [`TokenVerifier`] and its implementations in [`verify`]: [`JwtVerifier`](verify::jwt::JwtVerifier)
-//!   (RFC 9068 JWTs, static or remote JWKS, issuer discovery), [`IntrospectionVerifier`](verify::introspection::IntrospectionVerifier)
-//!   (RFC 7662, opaque tokens), [`CachedVerifier`](verify::cache::CachedVerifier) (a repeated
-//!   token costs a hash and a lookup) and [`Revocable`](verify::revocation::Revocable) (a
+//! - [`TokenVerifier`] and its implementations (rules in [`verify`]): [`JwtVerifier`]
+//!   (RFC 9068 JWTs, static or remote JWKS, issuer discovery), [`IntrospectionVerifier`]
+//!   (RFC 7662, opaque tokens), [`CachedVerifier`] (a repeated
+//!   token costs a hash and a lookup) and [`Revocable`] (a
 //!   revocation list asked on every request, cache hits included).
-//! - [`extract`] (feature `axum`): `Auth`, `Option<Auth>`, `RequireScope<S>` with scopes named at
+//! - [`extract`] (feature `axum`): [`Auth`], `Option<Auth>`, [`RequireScope<S>`](RequireScope) with scopes named at
 //!   the type level by [`scopes!`], and `auth.require(..)`; a missing scope answers the 403
 //!   step-up challenge that asks only for the extra consent. With feature `rmcp`, `Auth` and
 //!   `RequireScope<S>` are also rmcp tool parameters (`extract::rmcp`), answering a missing
 //!   scope with a JSON-RPC error that names it.
-//! - [`mcp`] (feature `mcp`): [`ToolScopesLayer`](mcp::ToolScopesLayer) maps MCP tools to scopes
+//! - [`mcp`] (feature `mcp`): [`ToolScopesLayer`] maps MCP tools to scopes
 //!   and answers `tools/call` of a tool the token may not use with the HTTP 403 step-up challenge,
 //!   before the MCP server sees the call, and answers a 2026-07-28 request whose `Mcp-Method` /
 //!   `Mcp-Name` headers disagree with its body with HTTP 400 and the JSON-RPC error `-32020`;
-//!   [`SessionBindingLayer`](mcp::SessionBindingLayer) binds each 2025-11-25 MCP session to the
+//!   [`SessionBindingLayer`] binds each 2025-11-25 MCP session to the
 //!   token's owner (SPEC RS-32), so a session id is useless with someone else's token, and lets
 //!   2026-07-28 requests, which have no sessions, through. See
 //!   [Dual era](mcp#dual-era-2026-07-28-and-2025-11-25).
-//! - [`origin`]: [`OriginGuardLayer`](origin::OriginGuardLayer), the MCP transport's `Origin` rule
+//! - [`origin`]: [`OriginGuardLayer`], the MCP transport's `Origin` rule
 //!   and a DNS-rebinding defence, safe by default on loopback.
 //!
 //! Tokens, secrets and verifiers never reach a log or a `Debug` string. Challenges and the
@@ -36,9 +36,9 @@
 //!
 //! # Order
 //!
-//! Outermost first: CORS (if any) → [`OriginGuardLayer`](origin::OriginGuardLayer) →
-//! [`BearerAuthLayer`] → [`SessionBindingLayer`](mcp::SessionBindingLayer) →
-//! [`ToolScopesLayer`](mcp::ToolScopesLayer) → the MCP service. The metadata
+//! Outermost first: CORS (if any) → [`OriginGuardLayer`] →
+//! [`BearerAuthLayer`] → [`SessionBindingLayer`] →
+//! [`ToolScopesLayer`] → the MCP service. The metadata
 //! router is merged *outside* the bearer layer: discovery must work without a token.
 //!
 //! # Example
@@ -46,8 +46,8 @@
 //! ```
 //! use axum::{Router, body::Body, http::{Request, StatusCode}, routing::post};
 //! use mcp_auth_resource::{
-//!     AuthInfo, BearerAuthLayer, ProtectedResource, VerifyError, VerifyErrorKind,
-//!     extract::RequireScope, verify::TokenVerifier,
+//!     AuthInfo, BearerAuthLayer, ProtectedResource, RequireScope, TokenVerifier, VerifyError,
+//!     VerifyErrorKind,
 //! };
 //! use tower::ServiceExt;
 //!
@@ -114,13 +114,21 @@
 //!
 //! # Public paths
 //!
-//! The types a server is assembled from are re-exported here, at the crate root, so one flat
-//! path names each: the layers and their services ([`BearerAuthLayer`], [`OriginGuardLayer`],
-//! `ToolScopesLayer` and `SessionBindingLayer` with feature `mcp`), the verifiers
-//! (`JwtVerifier`, `IntrospectionVerifier`, [`CachedVerifier`], [`Revocable`], and
-//! [`Either`] to choose one at run time), the extractors (`Auth`, `RequireScope` with feature
-//! `axum`), [`AuthInfo`], [`ScopeSet`] and the errors. The modules keep the rest: futures,
-//! rejection types, builders and the module docs with their rules and examples.
+//! Every public type has exactly one path. The types a server is assembled from live here, at
+//! the crate root; a module is public only for its docs (rules, response tables, examples) and
+//! for the few items that are not re-exported here: each middleware's `ResponseFuture`
+//! ([`bearer::ResponseFuture`], [`origin::ResponseFuture`], `mcp::ResponseFuture`,
+//! `mcp::session::ResponseFuture`), `mcp::RejectionBody` and `mcp::ToolScopesBody`, the defaults
+//! of each verifier ([`verify::cache`], `verify::jwt`, `verify::introspection`) and the DPoP
+//! proof helpers in `dpop`.
+//!
+//! | | types at the crate root |
+//! |---|---|
+//! | layers and services | [`BearerAuthLayer`] / [`BearerAuth`] (with [`ResponseForBearerError`], [`DefaultRejection`], [`JsonRejection`], [`Anonymous`]); [`OriginGuardLayer`] / [`OriginGuard`] ([`OriginGuardBuilder`]); `ToolScopesLayer` / `ToolScopes` and `SessionBindingLayer` / `SessionBinding` (feature `mcp`) |
+//! | verifiers | [`TokenVerifier`], [`Either`], [`CachedVerifier`] / [`CachedVerifierBuilder`], [`Revocable`], `JwtVerifier` / `JwtVerifierBuilder` with `JwsAlgorithm` and `UnknownAlgorithm` (feature `jwt`), `IntrospectionVerifier` / `IntrospectionVerifierBuilder` / `ClientAuth` (feature `introspection`), `DpopConfig`, `DpopVerifier`, `DpopNonces` (feature `dpop`) |
+//! | extractors (feature `axum`) | `Auth`, `RequireScope`, `ScopeList` and [`scopes!`] |
+//! | metadata and identity | [`ProtectedResource`] / [`ProtectedResourceBuilder`], [`ROOT_METADATA_PATH`], [`AuthInfo`] / [`AuthInfoBuilder`], [`ScopeSet`] |
+//! | errors and their kinds | [`ConfigError`]; [`VerifyError`] / [`VerifyErrorKind`]; [`BearerError`] / [`BearerErrorKind`], [`DpopRejection`], [`InvalidRequestKind`]; [`OriginRejection`] / [`OriginRejectionKind`]; `ToolScopesRejection` / `ToolScopesRejectionKind`, `HeaderMismatchKind`, `SessionBindingRejection` / `SessionBindingRejectionKind` (feature `mcp`); `AuthRejection`, `MissingToken`, `MissingBearerLayer`, `InsufficientScope`, `RequireScopeRejection` (feature `axum`); `DpopError` / `DpopErrorKind` (feature `dpop`) |
 //!
 //! Every layer is configured the same way: setters on the layer itself, `Self` for a setting
 //! that cannot be wrong and `Result<Self, ConfigError>` for one that is checked, `with_*` where
@@ -132,9 +140,9 @@
 //!
 //! | feature | default | what |
 //! |---|---|---|
-//! | `jwt` | yes | [`JwtVerifier`](verify::jwt::JwtVerifier): signatures checked with aws-lc-rs keys parsed once per JWK Set (jsonwebtoken 11 for HMAC) |
+//! | `jwt` | yes | [`JwtVerifier`]: signatures checked with aws-lc-rs keys parsed once per JWK Set (jsonwebtoken 11 for HMAC) |
 //! | `remote` | yes | remote JWK Sets (`jwks_uri`, issuer discovery) over reqwest/rustls |
-//! | `introspection` | yes | [`IntrospectionVerifier`](verify::introspection::IntrospectionVerifier) |
+//! | `introspection` | yes | [`IntrospectionVerifier`] |
 //! | `axum` | yes | extractors and the metadata router |
 //! | `mcp` | yes | the tool-scope layer and the session binding layer |
 //! | `rmcp` | no | `Auth` and `RequireScope<S>` as rmcp 3 tool and prompt handler parameters |
@@ -186,27 +194,70 @@ mod protected_resource;
 mod token_syntax;
 pub mod verify;
 
-#[cfg(feature = "axum")]
-pub use self::extract::{Auth, RequireScope};
-#[cfg(feature = "mcp")]
-pub use self::mcp::{SessionBinding, SessionBindingLayer, ToolScopes, ToolScopesLayer};
-#[cfg(feature = "introspection")]
-pub use self::verify::introspection::IntrospectionVerifier;
+/// The set of scopes every scope setter of this crate takes (re-exported from `mcp-auth-core`).
+pub use mcp_auth_core::ScopeSet;
+/// DPoP proof checking (re-exported from `mcp-auth-jwt`).
+#[cfg(feature = "dpop")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+pub use mcp_auth_jwt::dpop::{DpopError, DpopErrorKind, DpopNonces, DpopVerifier};
+/// The JWS algorithms [`JwtVerifier`] and DPoP proofs accept (re-exported from `mcp-auth-jwt`).
 #[cfg(feature = "jwt")]
-pub use self::verify::jwt::JwtVerifier;
+pub use mcp_auth_jwt::{JwsAlgorithm, UnknownAlgorithm};
+/// The errors of [`TokenVerifier`] and its kinds (re-exported from `mcp-auth-jwt`).
+pub use mcp_auth_jwt::{VerifyError, VerifyErrorKind};
+
+#[cfg(feature = "dpop")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+pub use self::dpop::config::DpopConfig;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use self::extract::{
+    auth::Auth,
+    rejection::{
+        AuthRejection, InsufficientScope, MissingBearerLayer, MissingToken, RequireScopeRejection,
+    },
+    require_scope::{RequireScope, ScopeList},
+};
+#[cfg(feature = "mcp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mcp")))]
+pub use self::mcp::{
+    layer::ToolScopesLayer,
+    rejection::{HeaderMismatchKind, ToolScopesRejection, ToolScopesRejectionKind},
+    service::ToolScopes,
+    session::{
+        layer::SessionBindingLayer,
+        rejection::{SessionBindingRejection, SessionBindingRejectionKind},
+        service::SessionBinding,
+    },
+};
+#[cfg(feature = "introspection")]
+#[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
+pub use self::verify::introspection::verifier::{
+    ClientAuth, IntrospectionVerifier, IntrospectionVerifierBuilder,
+};
+#[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+pub use self::verify::jwt::{builder::JwtVerifierBuilder, verifier::JwtVerifier};
 pub use self::{
     auth_info::{AuthInfo, AuthInfoBuilder},
     bearer::{
-        Anonymous, BearerAuth, BearerAuthLayer, BearerError, BearerErrorKind, DefaultRejection,
-        JsonRejection, ResponseForBearerError,
+        context::Anonymous,
+        error::{BearerError, BearerErrorKind, DpopRejection, InvalidRequestKind},
+        layer::BearerAuthLayer,
+        response::{DefaultRejection, JsonRejection, ResponseForBearerError},
+        service::BearerAuth,
     },
     error::ConfigError,
-    origin::{OriginGuard, OriginGuardLayer},
+    origin::{
+        layer::{OriginGuardBuilder, OriginGuardLayer},
+        rejection::{OriginRejection, OriginRejectionKind},
+        service::OriginGuard,
+    },
     protected_resource::{ProtectedResource, ProtectedResourceBuilder, ROOT_METADATA_PATH},
     verify::{
-        Either, TokenVerifier, VerifyError, VerifyErrorKind, cache::CachedVerifier,
+        cache::verifier::{CachedVerifier, CachedVerifierBuilder},
+        either::Either,
         revocation::Revocable,
+        token_verifier::TokenVerifier,
     },
 };
-/// The set of scopes every scope setter of this crate takes (re-exported from `mcp-auth-core`).
-pub use mcp_auth_core::ScopeSet;

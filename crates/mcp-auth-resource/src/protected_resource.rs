@@ -303,7 +303,7 @@ pub struct ProtectedResourceBuilder {
 impl ProtectedResourceBuilder {
     /// `dpop_signing_alg_values_supported` (RFC 9449 §5.1, RFC 9728 §2): the DPoP proof
     /// algorithms accepted, space-delimited (e.g. `"ES256 EdDSA"`); use the `algs` of the layer's
-    /// [`DpopConfig`](crate::dpop::DpopConfig). Not published when empty (the default).
+    /// [`DpopConfig`](crate::DpopConfig). Not published when empty (the default).
     pub fn dpop_signing_alg_values_supported(mut self, algs: impl Into<String>) -> Self {
         self.dpop_algs
             .extend(algs.into().split_ascii_whitespace().map(str::to_owned));
@@ -311,7 +311,7 @@ impl ProtectedResourceBuilder {
     }
 
     /// `dpop_bound_access_tokens_required` (RFC 9728 §2): set it when the layer's
-    /// [`DpopConfig::require_dpop`](crate::dpop::DpopConfig::require_dpop) is on. Default `false`.
+    /// [`DpopConfig::require_dpop`](crate::DpopConfig::require_dpop) is on. Default `false`.
     pub fn dpop_bound_access_tokens_required(mut self, required: bool) -> Self {
         self.dpop_required = required;
         self

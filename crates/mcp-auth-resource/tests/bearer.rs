@@ -20,11 +20,9 @@ use http::{
 };
 use http_body_util::{BodyExt as _, Full};
 use mcp_auth_resource::{
-    AuthInfo, BearerAuth, BearerAuthLayer, ProtectedResource, TokenVerifier, VerifyError,
-    VerifyErrorKind,
-    bearer::{
-        Anonymous, BearerError, BearerErrorKind, InvalidRequestKind, JsonRejection, ResponseFuture,
-    },
+    Anonymous, AuthInfo, BearerAuth, BearerAuthLayer, BearerError, BearerErrorKind,
+    InvalidRequestKind, JsonRejection, ProtectedResource, TokenVerifier, VerifyError,
+    VerifyErrorKind, bearer::ResponseFuture,
 };
 use tower::{Layer as _, Service, ServiceBuilder, ServiceExt as _, service_fn};
 

@@ -16,11 +16,8 @@ use std::{
 
 use mcp_auth_core::{Clock, ManualClock};
 use mcp_auth_resource::{
-    AuthInfo,
-    verify::{
-        TokenVerifier, VerifyError, VerifyErrorKind,
-        cache::{CachedVerifier, DEFAULT_MAX_TTL},
-    },
+    AuthInfo, CachedVerifier, TokenVerifier, VerifyError, VerifyErrorKind,
+    verify::cache::DEFAULT_MAX_TTL,
 };
 
 const NOW: u64 = 1_700_000_000;

@@ -28,9 +28,9 @@ use mcp_auth_core::{
 };
 use mcp_auth_jwt::dpop::{DpopKey, ProofClaims};
 use mcp_auth_resource::{
-    AuthInfo, BearerAuthLayer, ProtectedResource, TokenVerifier, VerifyError, VerifyErrorKind,
-    bearer::{BearerError, BearerErrorKind, DpopRejection},
-    dpop::{DpopConfig, DpopErrorKind, DpopNonces, DpopVerifier, JwsAlgorithm},
+    AuthInfo, BearerAuthLayer, BearerError, BearerErrorKind, DpopConfig, DpopErrorKind, DpopNonces,
+    DpopRejection, DpopVerifier, JwsAlgorithm, ProtectedResource, TokenVerifier, VerifyError,
+    VerifyErrorKind,
 };
 use serde_json::{Value, json};
 use tower::{BoxError, Layer as _, ServiceExt as _, service_fn};

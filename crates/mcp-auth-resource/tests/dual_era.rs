@@ -25,9 +25,8 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use mcp_auth_resource::{
-    BearerAuthLayer, ProtectedResource,
-    mcp::{SessionBindingLayer, ToolScopesBody, ToolScopesLayer},
-    verify::jwt::JwtVerifier,
+    BearerAuthLayer, JwtVerifier, ProtectedResource, SessionBindingLayer, ToolScopesLayer,
+    mcp::ToolScopesBody,
 };
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use serde_json::{Value, json};

@@ -19,13 +19,9 @@ use http::{
 use http_body_util::BodyExt as _;
 use mcp_auth_core::ScopeSet;
 use mcp_auth_resource::{
-    AuthInfo, BearerAuthLayer, ProtectedResource, TokenVerifier, VerifyError, VerifyErrorKind,
-    bearer::{BearerError, BearerErrorKind, JsonRejection},
-    extract::{
-        Auth, AuthRejection, InsufficientScope, MissingBearerLayer, RequireScope,
-        RequireScopeRejection, ScopeList,
-    },
-    scopes,
+    Auth, AuthInfo, AuthRejection, BearerAuthLayer, BearerError, BearerErrorKind,
+    InsufficientScope, JsonRejection, MissingBearerLayer, ProtectedResource, RequireScope,
+    RequireScopeRejection, ScopeList, TokenVerifier, VerifyError, VerifyErrorKind, scopes,
 };
 use tower::ServiceExt as _;
 

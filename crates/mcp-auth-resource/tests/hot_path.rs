@@ -23,8 +23,7 @@ use std::{
 
 use http::{HeaderValue, Request, Response, StatusCode, header::AUTHORIZATION};
 use mcp_auth_resource::{
-    AuthInfo, BearerAuthLayer, ProtectedResource, TokenVerifier,
-    verify::{cache::CachedVerifier, jwt::JwtVerifier},
+    AuthInfo, BearerAuthLayer, CachedVerifier, JwtVerifier, ProtectedResource, TokenVerifier,
 };
 use serde_json::json;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};

@@ -26,12 +26,8 @@ use std::{
 use axum::{Form, Json, Router, routing::get, routing::post};
 use mcp_auth_core::ManualClock;
 use mcp_auth_resource::{
-    BearerAuthLayer, ProtectedResource, TokenVerifier,
-    extract::{Auth, RequireScope},
-    verify::{
-        introspection::{ClientAuth, IntrospectionVerifier},
-        jwt::JwtVerifier,
-    },
+    Auth, BearerAuthLayer, ClientAuth, IntrospectionVerifier, JwtVerifier, ProtectedResource,
+    RequireScope, TokenVerifier,
 };
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use serde_json::{Value, json};
@@ -591,7 +587,7 @@ async fn opaque_tokens_are_checked_by_introspection() {
 
 #[tokio::test]
 async fn tool_step_up_keeps_the_bearer_layers_scope_floor_so_clients_cannot_loop() {
-    use mcp_auth_resource::mcp::ToolScopesLayer;
+    use mcp_auth_resource::ToolScopesLayer;
 
     let idp = FakeIdp::start().await;
     let (listener, base) = listen().await;

@@ -31,8 +31,7 @@ mod support;
 
 use axum::{Json, Router, routing::post};
 use mcp_auth_resource::{
-    BearerAuthLayer, ProtectedResource, TokenVerifier, VerifyErrorKind, extract::Auth,
-    verify::jwt::JwtVerifier,
+    Auth, BearerAuthLayer, JwtVerifier, ProtectedResource, TokenVerifier, VerifyErrorKind,
 };
 use reqwest::{StatusCode, header::AUTHORIZATION};
 use serde_json::{Value, json};

@@ -26,11 +26,8 @@ use axum::{
 };
 use mcp_auth_core::{ManualClock, ResourceId};
 use mcp_auth_resource::{
-    ConfigError,
-    verify::{
-        TokenVerifier, VerifyErrorKind,
-        introspection::{ClientAuth, IntrospectionVerifier, IntrospectionVerifierBuilder},
-    },
+    ClientAuth, ConfigError, IntrospectionVerifier, IntrospectionVerifierBuilder, TokenVerifier,
+    VerifyErrorKind,
 };
 use serde_json::{Value, json};
 

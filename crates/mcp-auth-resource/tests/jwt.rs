@@ -9,11 +9,8 @@ use std::time::Duration;
 
 use mcp_auth_core::{Clock as _, ManualClock, ResourceId};
 use mcp_auth_resource::{
-    BearerAuthLayer, ConfigError, ProtectedResource,
-    verify::{
-        TokenVerifier, VerifyError, VerifyErrorKind,
-        jwt::{JwsAlgorithm, JwtVerifier, JwtVerifierBuilder},
-    },
+    BearerAuthLayer, ConfigError, JwsAlgorithm, JwtVerifier, JwtVerifierBuilder, ProtectedResource,
+    TokenVerifier, VerifyError, VerifyErrorKind,
 };
 use serde_json::{Value, json};
 use support::{FakeIdp, NOW, SigningKey, TokenBuilder, clock, malformed_tokens};

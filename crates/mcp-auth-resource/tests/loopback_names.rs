@@ -9,8 +9,8 @@
 use axum::{Router, routing::post};
 use mcp_auth_core::ScopeSet;
 use mcp_auth_resource::{
-    AuthInfo, BearerAuthLayer, ProtectedResource, TokenVerifier, VerifyError, VerifyErrorKind,
-    extract::Auth, mcp::ToolScopesLayer,
+    Auth, AuthInfo, BearerAuthLayer, ProtectedResource, TokenVerifier, ToolScopesLayer,
+    VerifyError, VerifyErrorKind,
 };
 use serde_json::{Value, json};
 use tokio::net::TcpListener;

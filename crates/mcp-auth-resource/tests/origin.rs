@@ -1,4 +1,4 @@
-//! `origin::OriginGuardLayer`: Origin validation (MCP transport) and Host checks (DNS rebinding).
+//! `OriginGuardLayer`: Origin validation (MCP transport) and Host checks (DNS rebinding).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -18,8 +18,8 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use mcp_auth_resource::{
-    ConfigError,
-    origin::{OriginGuard, OriginGuardLayer, OriginRejection, OriginRejectionKind, ResponseFuture},
+    ConfigError, OriginGuard, OriginGuardLayer, OriginRejection, OriginRejectionKind,
+    origin::ResponseFuture,
 };
 use tower::{Layer, ServiceExt};
 

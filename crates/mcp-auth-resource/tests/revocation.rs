@@ -19,9 +19,8 @@ use std::{
 use axum::{Router, routing::get};
 use mcp_auth_core::{ManualClock, ResourceId, revocation::RevocationList};
 use mcp_auth_resource::{
-    BearerAuthLayer, ProtectedResource, TokenVerifier, VerifyErrorKind,
-    extract::Auth,
-    verify::{cache::CachedVerifier, jwt::JwtVerifier, revocation::Revocable},
+    Auth, BearerAuthLayer, CachedVerifier, JwtVerifier, ProtectedResource, Revocable,
+    TokenVerifier, VerifyErrorKind,
 };
 use serde_json::{Map, Value};
 use support::{NOW, SigningKey, TokenBuilder};

@@ -7,9 +7,8 @@ use axum::body::Body;
 use http::{Request, header::AUTHORIZATION};
 use http_body_util::BodyExt as _;
 use mcp_auth_resource::{
-    AuthInfo, BearerAuthLayer, ProtectedResource, TokenVerifier, VerifyError, VerifyErrorKind,
-    extract::{Auth, RequireScope},
-    scopes,
+    Auth, AuthInfo, BearerAuthLayer, ProtectedResource, RequireScope, TokenVerifier, VerifyError,
+    VerifyErrorKind, scopes,
 };
 use rmcp::{
     ErrorData, ServerHandler,
@@ -160,7 +159,7 @@ async fn require_scope_without_the_scope_is_an_mcp_error_naming_it() {
 /// The whole documented stack (bearer, session binding, tool scopes) in front of a dual-era rmcp
 /// server, called in both eras.
 mod dual_era {
-    use mcp_auth_resource::mcp::{SessionBindingLayer, ToolScopesLayer};
+    use mcp_auth_resource::{SessionBindingLayer, ToolScopesLayer};
 
     use super::*;
 

@@ -1,4 +1,4 @@
-//! `mcp::SessionBindingLayer`: an MCP session is usable only by the user who created it.
+//! `SessionBindingLayer`: an MCP session is usable only by the user who created it.
 #![cfg(feature = "mcp")]
 #![allow(
     clippy::unwrap_used,
@@ -22,12 +22,8 @@ use std::{
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use mcp_auth_core::ManualClock;
 use mcp_auth_resource::{
-    AuthInfo, ConfigError,
-    bearer::Anonymous,
-    mcp::{
-        SessionBinding, SessionBindingLayer,
-        session::{ResponseFuture, SessionBindingRejection, SessionBindingRejectionKind},
-    },
+    Anonymous, AuthInfo, ConfigError, SessionBinding, SessionBindingLayer, SessionBindingRejection,
+    SessionBindingRejectionKind, mcp::session::ResponseFuture,
 };
 use tower::{Layer, Service, ServiceExt};
 

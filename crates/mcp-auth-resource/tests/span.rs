@@ -17,10 +17,7 @@ use std::{
 };
 
 use http::{Request, Response, StatusCode, header::AUTHORIZATION};
-use mcp_auth_resource::{
-    BearerAuthLayer, ProtectedResource,
-    verify::{cache::CachedVerifier, jwt::JwtVerifier},
-};
+use mcp_auth_resource::{BearerAuthLayer, CachedVerifier, JwtVerifier, ProtectedResource};
 use serde_json::json;
 use support::{SigningKey, TokenBuilder};
 use tower::{Layer, ServiceExt, service_fn};
@@ -198,7 +195,7 @@ async fn every_request_gets_one_span_with_decision_cache_and_hashed_subject() {
 
 #[tokio::test]
 async fn the_tool_scope_layer_records_its_decision_and_what_the_call_needed() {
-    use mcp_auth_resource::mcp::ToolScopesLayer;
+    use mcp_auth_resource::ToolScopesLayer;
 
     let capture = Capture::default();
     let subscriber = tracing_subscriber::registry().with(capture.clone());

@@ -1,4 +1,4 @@
-//! `mcp::ToolScopesLayer`: per-tool scopes on `tools/call`, checked before the MCP server runs.
+//! `ToolScopesLayer`: per-tool scopes on `tools/call`, checked before the MCP server runs.
 #![cfg(feature = "mcp")]
 #![allow(
     clippy::unwrap_used,
@@ -24,11 +24,8 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Full};
 use mcp_auth_core::ScopeSet;
 use mcp_auth_resource::{
-    AuthInfo, ConfigError, ProtectedResource,
-    mcp::{
-        HeaderMismatchKind, ResponseFuture, ToolScopes, ToolScopesBody, ToolScopesLayer,
-        ToolScopesRejection, ToolScopesRejectionKind,
-    },
+    AuthInfo, ConfigError, HeaderMismatchKind, ProtectedResource, ToolScopes, ToolScopesLayer,
+    ToolScopesRejection, ToolScopesRejectionKind, mcp::ResponseFuture, mcp::ToolScopesBody,
 };
 use proptest::prelude::*;
 use serde_json::{Value, json};

@@ -20,7 +20,7 @@ use crate::store::Revoked;
 /// unexpired ([`AuthorizationServer::maintain`](crate::AuthorizationServer::maintain)).
 ///
 /// It implements [`RevocationList`]: wrap the resource server's verifier in
-/// `mcp_auth_resource::verify::revocation::Revocable` with
+/// `mcp_auth_resource::Revocable` with
 /// [`AuthorizationServer::revocations`](crate::AuthorizationServer::revocations). Only tokens whose
 /// `iss` is this server are ever reported revoked. Cheap to clone (one `Arc`); a check with
 /// nothing revoked is one atomic load.

@@ -34,10 +34,8 @@ use std::{fmt, future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use axum::{Extension, Router};
 use mcp_auth_core::{Clock, Secret, SystemClock, host::Host};
 use mcp_auth_resource::{
-    BearerAuthLayer, ProtectedResource,
-    mcp::SessionBindingLayer,
-    origin::OriginGuardLayer,
-    verify::{cache::CachedVerifier, jwt::JwtVerifier, revocation::Revocable},
+    BearerAuthLayer, CachedVerifier, JwtVerifier, OriginGuardLayer, ProtectedResource, Revocable,
+    SessionBindingLayer,
 };
 use mcp_auth_server::{
     AuthorizationServer,

@@ -9,9 +9,7 @@
 //! the signatures and the table cannot drift apart; a unit test checks that the table and the
 //! tools rmcp lists are the same set.
 
-use mcp_auth_resource::{
-    ProtectedResource, ScopeSet, extract::ScopeList, mcp::ToolScopesLayer, scopes,
-};
+use mcp_auth_resource::{ProtectedResource, ScopeList, ScopeSet, ToolScopesLayer, scopes};
 
 scopes! {
     /// Calling tools at all: `whoami`, `upstream_profile`, and any tool [`TOOL_SCOPES`] does not name.

@@ -16,7 +16,7 @@
 //! that lost the layer. Without the bearer layer in front, the parameter fails the call with an
 //! internal error.
 use axum::http::request::Parts;
-use mcp_auth_resource::extract::RequireScope;
+use mcp_auth_resource::RequireScope;
 use mcp_auth_server::{
     AuthorizationServer,
     login::OidcLogin,

@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 
 use axum::{Router, routing::post};
 use mcp_auth_client::{TokenManager, authorize::HeadlessBrowser};
-use mcp_auth_resource::{BearerAuthLayer, ProtectedResource, verify::jwt::JwtVerifier};
+use mcp_auth_resource::{BearerAuthLayer, JwtVerifier, ProtectedResource};
 use mcp_auth_server::{AuthorizationServer, login::HeadlessLogin};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;

@@ -7,14 +7,9 @@ use std::{net::SocketAddr, time::Duration};
 
 use axum::Router;
 use mcp_auth_resource::{
-    BearerAuthLayer, ConfigError, Either, ProtectedResource, ScopeSet,
-    mcp::{SessionBindingLayer, ToolScopesLayer},
-    origin::OriginGuardLayer,
-    verify::{
-        cache::CachedVerifier,
-        introspection::{ClientAuth, IntrospectionVerifier},
-        jwt::JwtVerifier,
-    },
+    BearerAuthLayer, CachedVerifier, ClientAuth, ConfigError, Either, IntrospectionVerifier,
+    JwtVerifier, OriginGuardLayer, ProtectedResource, ScopeSet, SessionBindingLayer,
+    ToolScopesLayer,
 };
 use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,

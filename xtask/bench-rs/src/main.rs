@@ -33,9 +33,8 @@ use http::{Request, Response, header::CONTENT_TYPE};
 use http_body::Body;
 use http_body_util::{BodyExt as _, Full};
 use mcp_auth_resource::{
-    BearerAuthLayer, ProtectedResource,
-    mcp::{SessionBindingLayer, ToolScopesLayer},
-    verify::{cache::CachedVerifier, jwt::JwtVerifier},
+    BearerAuthLayer, CachedVerifier, JwtVerifier, ProtectedResource, SessionBindingLayer,
+    ToolScopesLayer,
 };
 use serde_json::json;
 use tower::{ServiceBuilder, service_fn};

@@ -28,7 +28,7 @@ pub(crate) struct Config {
     pub(crate) subject_extension: bool,
     /// DPoP (RFC 9449), when turned on.
     #[cfg(feature = "dpop")]
-    pub(crate) dpop: Option<Arc<crate::dpop::DpopConfig>>,
+    pub(crate) dpop: Option<Arc<crate::DpopConfig>>,
 }
 
 impl Config {
@@ -326,7 +326,7 @@ pub(super) fn reject<B, ResBody, R: ResponseForBearerError<ResBody>>(
     response
 }
 
-/// Marks a request without credentials that an [`optional`](BearerAuthLayer::optional) layer let
+/// Marks a request without credentials that an [`optional`](crate::BearerAuthLayer::optional) layer let
 /// through. The layer inserts it into the request extensions instead of an
 /// [`AuthInfo`](crate::AuthInfo).
 ///

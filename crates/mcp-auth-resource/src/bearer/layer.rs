@@ -45,7 +45,7 @@ impl<V, R> BearerAuthLayer<V, R> {
     /// [`Anonymous`](super::Anonymous) in their extensions. A request that does carry credentials
     /// is still checked: a bad token is rejected exactly as in the default mode.
     ///
-    /// Use this when some operations are public; the [`Auth`](crate::extract::Auth) extractor
+    /// Use this when some operations are public; the [`Auth`](crate::Auth) extractor
     /// then answers the 401 for the handlers that need a token.
     pub fn optional(mut self) -> Self {
         Arc::make_mut(&mut self.config).optional = true;
@@ -86,7 +86,7 @@ impl<V, R> BearerAuthLayer<V, R> {
     /// Without this, the `DPoP` scheme is unsupported and DPoP-bound tokens are refused.
     #[cfg(feature = "dpop")]
     #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
-    pub fn dpop(mut self, config: crate::dpop::DpopConfig) -> Self {
+    pub fn dpop(mut self, config: crate::DpopConfig) -> Self {
         Arc::make_mut(&mut self.config).dpop = Some(Arc::new(config));
         self
     }

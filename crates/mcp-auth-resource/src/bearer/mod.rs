@@ -107,8 +107,8 @@
 //! use http::{Request, Response, StatusCode, header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE}};
 //! use http_body_util::Full;
 //! use mcp_auth_resource::{
-//!     AuthInfo, BearerAuthLayer, ProtectedResource, TokenVerifier, VerifyError, VerifyErrorKind,
-//!     bearer::{BearerError, BearerErrorKind},
+//!     AuthInfo, BearerAuthLayer, BearerError, BearerErrorKind, ProtectedResource, TokenVerifier,
+//!     VerifyError, VerifyErrorKind,
 //! };
 //! use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
 //!
@@ -202,7 +202,7 @@
 //! # use http::{Request, Response, StatusCode, header::AUTHORIZATION};
 //! # use http_body_util::Full;
 //! # use mcp_auth_resource::{AuthInfo, BearerAuthLayer, ProtectedResource, TokenVerifier, VerifyError, VerifyErrorKind};
-//! use mcp_auth_resource::bearer::Anonymous;
+//! use mcp_auth_resource::Anonymous;
 //! # use tower::{BoxError, ServiceBuilder, ServiceExt, service_fn};
 //! # #[derive(Debug)]
 //! # struct Fixed;
@@ -239,13 +239,13 @@
 //! # }
 //! ```
 
-mod context;
-mod error;
+pub(crate) mod context;
+pub(crate) mod error;
 mod future;
 mod header;
-mod layer;
-mod response;
-mod service;
+pub(crate) mod layer;
+pub(crate) mod response;
+pub(crate) mod service;
 mod trace;
 
 // For the extractors, and for the tool-scope layer, which needs the layer's scope floor.
@@ -254,11 +254,13 @@ pub(crate) use self::context::Config;
 pub(crate) use self::context::LayerContext;
 #[cfg(feature = "axum")]
 pub(crate) use self::error::INSUFFICIENT_SCOPE_DESCRIPTION;
-pub use self::{
+pub use self::future::ResponseFuture;
+pub(crate) use self::{
     context::Anonymous,
     error::{BearerError, BearerErrorKind, DpopRejection, InvalidRequestKind},
-    future::ResponseFuture,
     layer::BearerAuthLayer,
-    response::{DefaultRejection, JsonRejection, ResponseForBearerError},
+    response::{DefaultRejection, ResponseForBearerError},
     service::BearerAuth,
 };
+#[cfg(doc)]
+use crate::JsonRejection;

@@ -7,10 +7,7 @@ use http::{Extensions, request::Parts};
 use mcp_auth_core::ScopeSet;
 
 use super::rejection::{AuthRejection, InsufficientScope, MissingBearerLayer, MissingToken};
-use crate::{
-    AuthInfo, ProtectedResource,
-    bearer::{Anonymous, Config, LayerContext},
-};
+use crate::{Anonymous, AuthInfo, ProtectedResource, bearer::Config, bearer::LayerContext};
 
 /// Extracts the [`AuthInfo`] the [`BearerAuthLayer`](crate::BearerAuthLayer) attached to the
 /// request; derefs to it.

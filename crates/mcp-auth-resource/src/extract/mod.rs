@@ -13,7 +13,7 @@
 //! # Rules
 //!
 //! 1. The layer inserts a marker into every request it lets through: the `AuthInfo`, or
-//!    [`Anonymous`](crate::bearer::Anonymous) in optional mode, together with what the
+//!    [`Anonymous`](crate::Anonymous) in optional mode, together with what the
 //!    extractors need to build challenges. No app state is needed.
 //! 2. No marker at all means the layer did not run for this route. That is a programming error:
 //!    every extractor answers **500**, never 401 (which would send the client to re-authorize
@@ -45,9 +45,8 @@
 //! use axum::{Router, body::Body, routing::get};
 //! use http::{Request, StatusCode, header::{AUTHORIZATION, WWW_AUTHENTICATE}};
 //! use mcp_auth_resource::{
-//!     AuthInfo, BearerAuthLayer, ProtectedResource, TokenVerifier, VerifyError, VerifyErrorKind,
-//!     extract::{Auth, RequireScope},
-//!     scopes,
+//!     Auth, AuthInfo, BearerAuthLayer, ProtectedResource, RequireScope, TokenVerifier,
+//!     VerifyError, VerifyErrorKind, scopes,
 //! };
 //! use tower::ServiceExt;
 //!
@@ -130,19 +129,18 @@
 //! # }
 //! ```
 
-mod auth;
-mod rejection;
-mod require_scope;
+pub(crate) mod auth;
+pub(crate) mod rejection;
+pub(crate) mod require_scope;
 #[cfg(feature = "rmcp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rmcp")))]
 pub mod rmcp;
 
+pub(crate) use self::auth::Auth;
 #[doc(hidden)]
 pub use self::require_scope::{__all_scope_tokens, __is_scope_token};
-pub use self::{
-    auth::Auth,
-    rejection::{
-        AuthRejection, InsufficientScope, MissingBearerLayer, MissingToken, RequireScopeRejection,
-    },
-    require_scope::{RequireScope, ScopeList},
+#[cfg(doc)]
+use crate::{
+    AuthRejection, InsufficientScope, MissingBearerLayer, MissingToken, RequireScope,
+    RequireScopeRejection, ScopeList,
 };

@@ -15,8 +15,8 @@ use mcp_auth_core::{
     error::{ErrorCode, ErrorResponse},
 };
 
-use crate::bearer::{
-    BearerError, INSUFFICIENT_SCOPE_DESCRIPTION, JsonRejection, ResponseForBearerError,
+use crate::{
+    BearerError, JsonRejection, ResponseForBearerError, bearer::INSUFFICIENT_SCOPE_DESCRIPTION,
 };
 
 /// The text of [`MissingBearerLayer`].

@@ -16,7 +16,7 @@ use crate::AuthInfo;
 ///
 /// ```compile_fail
 /// use axum::extract::FromRequestParts;
-/// use mcp_auth_resource::extract::{RequireScope, ScopeList};
+/// use mcp_auth_resource::{RequireScope, ScopeList};
 ///
 /// struct Bad;
 /// impl ScopeList for Bad {
@@ -63,7 +63,7 @@ pub use mcp_auth_core::is_scope_token as __is_scope_token;
 /// Each scope token is checked at compile time (RFC 6749 §3.3: non-empty, visible ASCII, no
 /// space, `"` or `\`). Several scopes in one type are all required. Each type also converts
 /// into a [`ScopeSet`](crate::ScopeSet) (`From`), so it can configure
-/// [`ToolScopesLayer::tool`](crate::mcp::ToolScopesLayer::tool) directly. Needs feature `axum`.
+/// [`ToolScopesLayer::tool`](crate::ToolScopesLayer::tool) directly. Needs feature `axum`.
 ///
 /// ```
 /// mcp_auth_resource::scopes! {
@@ -73,7 +73,7 @@ pub use mcp_auth_core::is_scope_token as __is_scope_token;
 ///     pub(crate) FilesRw = "files:read", "files:write";
 /// }
 ///
-/// use mcp_auth_resource::extract::ScopeList;
+/// use mcp_auth_resource::ScopeList;
 /// assert_eq!(Admin::SCOPES, ["mcp:admin"]);
 /// assert_eq!(FilesRw::scope_set().to_string(), "files:read files:write");
 /// ```
@@ -99,13 +99,13 @@ macro_rules! scopes {
             #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
             $vis struct $name;
 
-            impl $crate::extract::ScopeList for $name {
+            impl $crate::ScopeList for $name {
                 const SCOPES: &'static [&'static str] = &[$($scope),+];
             }
 
             impl ::core::convert::From<$name> for $crate::ScopeSet {
                 fn from(_: $name) -> Self {
-                    <$name as $crate::extract::ScopeList>::scope_set()
+                    <$name as $crate::ScopeList>::scope_set()
                 }
             }
 
@@ -138,7 +138,7 @@ macro_rules! scopes {
 /// still relevant here, then the missing ones, so one consent is enough.
 ///
 /// ```
-/// use mcp_auth_resource::{extract::RequireScope, scopes};
+/// use mcp_auth_resource::{RequireScope, scopes};
 ///
 /// scopes!(pub Admin = "mcp:admin");
 ///

@@ -17,7 +17,7 @@
 //!
 //! `scope` in `data` is the step-up set the 403 challenge would carry (the granted scopes still
 //! relevant plus the required ones), so a client can re-authorize for it. To have the client do
-//! that automatically, map the tool in `mcp::ToolScopesLayer` too: it
+//! that automatically, map the tool in [`ToolScopesLayer`](crate::ToolScopesLayer) too: it
 //! answers HTTP 403 before the call reaches the handler, and this check stays as a backstop.
 //!
 //! # Example
@@ -27,8 +27,8 @@
 //! use http::Request;
 //! use http_body_util::BodyExt as _;
 //! use mcp_auth_resource::{
-//!     AuthInfo, BearerAuthLayer, ProtectedResource, TokenVerifier, VerifyError, VerifyErrorKind,
-//!     extract::RequireScope, scopes,
+//!     AuthInfo, BearerAuthLayer, ProtectedResource, RequireScope, TokenVerifier, VerifyError,
+//!     VerifyErrorKind, scopes,
 //! };
 //! use rmcp::{
 //!     ErrorData, ServerHandler,

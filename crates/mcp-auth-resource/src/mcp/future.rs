@@ -330,7 +330,7 @@ where
             _ => &serde_json::Value::Null,
         };
         return State::Rejected {
-            response: Some(header_mismatch(kind, id)),
+            response: Some(header_mismatch(kind, headers::error_body(kind, id))),
         };
     }
 
@@ -368,7 +368,7 @@ where
             span.record("challenge", Some((required.calls, &required.scopes)));
             #[cfg(feature = "tracing")]
             if kind == ToolScopesRejectionKind::MissingToken
-                && parts.extensions.get::<crate::bearer::Anonymous>().is_none()
+                && parts.extensions.get::<crate::Anonymous>().is_none()
             {
                 tracing::warn!(
                     "a tool call needs scopes but the request has neither AuthInfo nor the Anonymous \

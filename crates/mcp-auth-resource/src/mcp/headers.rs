@@ -12,8 +12,8 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
 use super::{
-    HeaderMismatchKind,
     classify::{Field, Message, Parsed, TOOLS_CALL},
+    rejection::HeaderMismatchKind,
 };
 
 /// `MCP-Protocol-Version`: the protocol version of the request (2025-06-18 and later).
@@ -30,7 +30,7 @@ const INITIALIZE: &str = "initialize";
 pub(crate) const MODERN_REVISION: &[u8; 10] = b"2026-07-28";
 
 /// The JSON-RPC error code `HeaderMismatch`.
-pub(crate) const HEADER_MISMATCH_CODE: i64 = -32020;
+pub(crate) const HEADER_MISMATCH_CODE: i64 = HeaderMismatchKind::CODE;
 
 /// The prefix and suffix of an `Mcp-Name` value that is Base64-encoded (case-sensitive).
 const BASE64_PREFIX: &[u8] = b"=?base64?";

@@ -187,7 +187,7 @@ impl ToolScopesLayer {
     /// fewer scopes.
     ///
     /// ```
-    /// # use mcp_auth_resource::{ProtectedResource, ScopeSet, mcp::ToolScopesLayer};
+    /// # use mcp_auth_resource::{ProtectedResource, ScopeSet, ToolScopesLayer};
     /// # let resource = ProtectedResource::builder("https://mcp.example.com/mcp")
     /// #     .authorization_server("https://auth.example.com").build()?;
     /// mcp_auth_resource::scopes!(Admin = "mcp:admin");

@@ -49,7 +49,7 @@ impl OriginGuardLayer {
     /// until the public host names are listed.
     ///
     /// ```
-    /// use mcp_auth_resource::origin::OriginGuardLayer;
+    /// use mcp_auth_resource::OriginGuardLayer;
     ///
     /// // Local development: safe defaults, nothing to configure.
     /// let local = OriginGuardLayer::for_bind_addr(([127, 0, 0, 1], 8080).into()).build()?;

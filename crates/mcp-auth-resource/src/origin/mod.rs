@@ -59,7 +59,7 @@
 //! use bytes::Bytes;
 //! use http::{Request, Response, StatusCode, header};
 //! use http_body_util::Full;
-//! use mcp_auth_resource::origin::OriginGuardLayer;
+//! use mcp_auth_resource::OriginGuardLayer;
 //! use tower::{ServiceBuilder, ServiceExt};
 //!
 //! async fn mcp_server(_req: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -101,7 +101,7 @@
 //! A public deployment lists its names:
 //!
 //! ```
-//! use mcp_auth_resource::origin::OriginGuardLayer;
+//! use mcp_auth_resource::OriginGuardLayer;
 //!
 //! let guard = OriginGuardLayer::builder()
 //!     .allow_host("mcp.example.com")?
@@ -113,84 +113,18 @@
 //! # Ok::<(), mcp_auth_resource::ConfigError>(())
 //! ```
 
-use std::fmt;
-
-use http::{Response, StatusCode};
-
 mod future;
-mod layer;
+pub(crate) mod layer;
+pub(crate) mod rejection;
 mod rules;
-mod service;
+pub(crate) mod service;
 
-pub use self::{
-    future::ResponseFuture,
-    layer::{OriginGuardBuilder, OriginGuardLayer},
+pub use self::future::ResponseFuture;
+#[cfg(doc)]
+use crate::{OriginGuardBuilder, OriginRejection};
+// For the submodules, which name these `super::…`.
+pub(crate) use self::{
+    layer::OriginGuardLayer,
+    rejection::{OriginRejectionKind, rejection},
     service::OriginGuard,
 };
-
-/// Why [`OriginGuard`] refused a request. Every rejection response carries one in its
-/// extensions.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OriginRejection {
-    kind: OriginRejectionKind,
-}
-
-impl OriginRejection {
-    /// What went wrong.
-    #[must_use]
-    pub fn kind(&self) -> OriginRejectionKind {
-        self.kind
-    }
-
-    /// The status code of the rejection: always `403 Forbidden`.
-    #[must_use]
-    pub fn status(&self) -> StatusCode {
-        StatusCode::FORBIDDEN
-    }
-}
-
-impl fmt::Display for OriginRejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(match self.kind {
-            OriginRejectionKind::MissingHost => "the request names no host",
-            OriginRejectionKind::MultipleHosts => "the request has more than one Host header",
-            OriginRejectionKind::InvalidHost => "the request host is malformed",
-            OriginRejectionKind::HostNotAllowed => "the request host is not allowed",
-            OriginRejectionKind::MultipleOrigins => "the request has more than one Origin header",
-            OriginRejectionKind::NullOrigin => "the request origin is null",
-            OriginRejectionKind::InvalidOrigin => "the request origin is malformed",
-            OriginRejectionKind::OriginNotAllowed => "the request origin is not allowed",
-        })
-    }
-}
-
-impl std::error::Error for OriginRejection {}
-
-/// The kinds of [`OriginRejection`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum OriginRejectionKind {
-    /// Neither a `Host` header nor a request-target authority.
-    MissingHost,
-    /// More than one `Host` header.
-    MultipleHosts,
-    /// A `Host` or authority that is not `host[:port]`.
-    InvalidHost,
-    /// A host that is not in the allow-list.
-    HostNotAllowed,
-    /// More than one `Origin` header.
-    MultipleOrigins,
-    /// `Origin: null`.
-    NullOrigin,
-    /// An `Origin` that is not a serialised origin.
-    InvalidOrigin,
-    /// An origin that is not in the allow-list.
-    OriginNotAllowed,
-}
-
-fn rejection<B: Default>(kind: OriginRejectionKind) -> Response<B> {
-    let mut response = Response::new(B::default());
-    *response.status_mut() = StatusCode::FORBIDDEN;
-    response.extensions_mut().insert(OriginRejection { kind });
-    response
-}

@@ -11,9 +11,7 @@ use crate::AuthInfo;
 /// (`Either<A, Either<B, C>>`).
 ///
 /// ```
-/// use mcp_auth_resource::{
-///     AuthInfo, TokenVerifier, VerifyError, VerifyErrorKind, verify::Either,
-/// };
+/// use mcp_auth_resource::{AuthInfo, Either, TokenVerifier, VerifyError, VerifyErrorKind};
 ///
 /// #[derive(Debug, Clone)]
 /// struct Accept;

@@ -71,7 +71,7 @@ impl AuthorizationServer {
     }
 
     /// What this server revoked, for a resource server in the same process: wrap its verifier
-    /// in `mcp_auth_resource::verify::revocation::Revocable` with this list, and a revoked
+    /// in `mcp_auth_resource::Revocable` with this list, and a revoked
     /// access token (or one whose grant was revoked) is refused at once instead of at its `exp`.
     /// See [`Revocations`].
     pub fn revocations(&self) -> Revocations {

@@ -12,7 +12,7 @@
 //! [`BearerAuthLayer`](crate::BearerAuthLayer) put in its extensions: the pair (issuer, subject),
 //! or (issuer, client id) when the token has no `sub` (client credentials). A subject and a
 //! client id never match each other, and the same `sub` from two issuers is two owners. A request
-//! without `AuthInfo` (an [`Anonymous`](crate::bearer::Anonymous) one in the bearer layer's
+//! without `AuthInfo` (an [`Anonymous`](crate::Anonymous) one in the bearer layer's
 //! optional mode), or whose token has neither `sub` nor client id, has **no owner**.
 //!
 //! For each request the [`SessionBinding`] service applies these rules:
@@ -42,7 +42,7 @@
 //!
 //! MCP 2026-07-28 has no `initialize` and no `Mcp-Session-Id`: every request stands alone and the
 //! bearer token is checked on every one, as always. The era of a request comes from its
-//! `MCP-Protocol-Version` header, as in [`ToolScopesLayer`](crate::mcp::ToolScopesLayer): none, or
+//! `MCP-Protocol-Version` header, as in [`ToolScopesLayer`](crate::ToolScopesLayer): none, or
 //! one `YYYY-MM-DD` revision before `2026-07-28`, is 2025-11-25 and is bound exactly as above;
 //! anything else (`2026-07-28`, a later or unparseable revision, several headers) is 2026-07-28.
 //!
@@ -93,7 +93,7 @@
 //!
 //! The layer needs the `AuthInfo`, so it goes *inside* [`BearerAuthLayer`](crate::BearerAuthLayer);
 //! it does not read the body, so it can go before or after
-//! [`ToolScopesLayer`](crate::mcp::ToolScopesLayer):
+//! [`ToolScopesLayer`](crate::ToolScopesLayer):
 //!
 //! ```text
 //! ServiceBuilder::new()
@@ -119,7 +119,7 @@
 //! use std::convert::Infallible;
 //!
 //! use http::{HeaderValue, Request, Response, StatusCode};
-//! use mcp_auth_resource::{AuthInfo, mcp::SessionBindingLayer};
+//! use mcp_auth_resource::{AuthInfo, SessionBindingLayer};
 //! use tower::{ServiceBuilder, ServiceExt};
 //!
 //! // Stands in for a dual-era MCP Streamable HTTP server: a 2025-11-25 `initialize` (no session
@@ -181,91 +181,28 @@
 //! # }
 //! ```
 
-use std::fmt;
-
-use http::{Extensions, HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+use http::{Extensions, HeaderMap, HeaderName, HeaderValue};
 use sha2::{Digest as _, Sha256};
 
 use crate::AuthInfo;
 
 mod future;
-mod layer;
-mod service;
+pub(crate) mod layer;
+pub(crate) mod rejection;
+pub(crate) mod service;
 mod store;
 
-pub use self::{future::ResponseFuture, layer::SessionBindingLayer, service::SessionBinding};
+pub use self::future::ResponseFuture;
+// For the submodules, which name these `super::…`.
+pub(crate) use self::{
+    layer::SessionBindingLayer,
+    rejection::{SessionBindingRejectionKind, rejection},
+};
+#[cfg(doc)]
+use crate::{SessionBinding, SessionBindingRejection};
 
 /// The `Mcp-Session-Id` header of the MCP Streamable HTTP transport (2025-11-25 and earlier).
 const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
-
-/// Why [`SessionBinding`] refused a request. Every rejection response carries one in its
-/// extensions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SessionBindingRejection {
-    kind: SessionBindingRejectionKind,
-}
-
-impl SessionBindingRejection {
-    /// What went wrong.
-    #[must_use]
-    pub fn kind(&self) -> SessionBindingRejectionKind {
-        self.kind
-    }
-
-    /// The status code of the rejection.
-    #[must_use]
-    pub fn status(&self) -> StatusCode {
-        self.kind.status()
-    }
-}
-
-impl fmt::Display for SessionBindingRejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(match self.kind {
-            SessionBindingRejectionKind::OwnerMismatch => "the MCP session belongs to another user",
-            SessionBindingRejectionKind::Anonymous => {
-                "the MCP session belongs to a user and the request has none"
-            }
-            SessionBindingRejectionKind::MultipleSessionIds => {
-                "the request carries more than one Mcp-Session-Id"
-            }
-        })
-    }
-}
-
-impl std::error::Error for SessionBindingRejection {}
-
-/// The kinds of [`SessionBindingRejection`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum SessionBindingRejectionKind {
-    /// The session is bound to another owner: `404`.
-    OwnerMismatch,
-    /// The session is bound and the request has no owner (anonymous): `404`.
-    Anonymous,
-    /// More than one `Mcp-Session-Id` header: `400`.
-    MultipleSessionIds,
-}
-
-impl SessionBindingRejectionKind {
-    /// The status code answered for this kind.
-    #[must_use]
-    pub fn status(self) -> StatusCode {
-        match self {
-            Self::OwnerMismatch | Self::Anonymous => StatusCode::NOT_FOUND,
-            Self::MultipleSessionIds => StatusCode::BAD_REQUEST,
-        }
-    }
-}
-
-fn rejection<B: Default>(kind: SessionBindingRejectionKind) -> Response<B> {
-    let mut response = Response::new(B::default());
-    *response.status_mut() = kind.status();
-    response
-        .extensions_mut()
-        .insert(SessionBindingRejection { kind });
-    response
-}
 
 /// One `Mcp-Session-Id`, as read from a header map.
 struct SessionId {

@@ -7,8 +7,12 @@ use mcp_auth_jwt::{HeaderPolicy, JwksError, JwsVerifier, KeySet, KeySource};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use super::{Inner, JwsAlgorithm, JwtVerifier, claims::ClaimPolicy};
+use super::{
+    claims::ClaimPolicy,
+    verifier::{Inner, JwtVerifier},
+};
 use crate::ConfigError;
+use crate::JwsAlgorithm;
 
 /// The default clock-skew leeway for `exp`, `nbf` and `iat`.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);

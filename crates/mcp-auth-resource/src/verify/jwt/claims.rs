@@ -4,13 +4,9 @@ use mcp_auth_core::{ResourceId, ScopeSet};
 use serde_json::{Map, Value};
 
 use crate::{
-    AuthInfo,
-    verify::{
-        VerifyError, VerifyErrorKind,
-        claims::{
-            audiences, check_confirmation, client_id, collect_scopes, is_after_leeway, numeric_date,
-        },
-    },
+    AuthInfo, VerifyError, VerifyErrorKind, verify::claims::audiences,
+    verify::claims::check_confirmation, verify::claims::client_id, verify::claims::collect_scopes,
+    verify::claims::is_after_leeway, verify::claims::numeric_date,
 };
 
 /// What the claim checks need from the configuration.
