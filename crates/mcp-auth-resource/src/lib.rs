@@ -10,26 +10,24 @@
 //! - [`BearerAuthLayer`]: a tower layer that reads exactly one `Authorization: Bearer` header,
 //!   verifies the token and answers RFC 6750 challenges (401 / 400 / 403, 503 when the
 //!   authorization server is unreachable). See the [`bearer`] module for the response table.
-//! - [`TokenVerifier`] and its implementations (rules in [`verify`]): [`JwtVerifier`]
-//!   (RFC 9068 JWTs, static or remote JWKS, issuer discovery), [`IntrospectionVerifier`]
-//!   (RFC 7662, opaque tokens), [`CachedVerifier`] (a repeated
-//!   token costs a hash and a lookup) and [`Revocable`] (a
-//!   revocation list asked on every request, cache hits included).
-//! - [`extract`] (feature `axum`): [`Auth`], `Option<Auth>`, [`RequireScope<S>`](RequireScope) with scopes named at
-//!   the type level by [`scopes!`], and `auth.require(..)`; a missing scope answers the 403
-//!   step-up challenge that asks only for the extra consent. With feature `rmcp`, `Auth` and
-//!   `RequireScope<S>` are also rmcp tool parameters (`extract::rmcp`), answering a missing
-//!   scope with a JSON-RPC error that names it.
-//! - [`mcp`] (feature `mcp`): [`ToolScopesLayer`] maps MCP tools to scopes
-//!   and answers `tools/call` of a tool the token may not use with the HTTP 403 step-up challenge,
-//!   before the MCP server sees the call, and answers a 2026-07-28 request whose `Mcp-Method` /
-//!   `Mcp-Name` headers disagree with its body with HTTP 400 and the JSON-RPC error `-32020`;
-//!   [`SessionBindingLayer`] binds each 2025-11-25 MCP session to the
-//!   token's owner (SPEC RS-32), so a session id is useless with someone else's token, and lets
-//!   2026-07-28 requests, which have no sessions, through. See
-//!   [Dual era](mcp#dual-era-2026-07-28-and-2025-11-25).
-//! - [`origin`]: [`OriginGuardLayer`], the MCP transport's `Origin` rule
-//!   and a DNS-rebinding defence, safe by default on loopback.
+//! - [`TokenVerifier`] and its implementations (rules in [`verify`]): [`JwtVerifier`] (RFC 9068
+//!   JWTs, static or remote JWKS, issuer discovery), [`IntrospectionVerifier`] (RFC 7662, opaque
+//!   tokens), [`CachedVerifier`] (a repeated token costs a hash and a lookup) and [`Revocable`]
+//!   (a revocation list asked on every request, cache hits included).
+//! - [`extract`] (feature `axum`): [`Auth`], `Option<Auth>`, [`RequireScope<S>`](RequireScope)
+//!   with scopes named at the type level by [`scopes!`], and `auth.require(..)`; a missing scope
+//!   answers the 403 step-up challenge that asks only for the extra consent. With feature `rmcp`,
+//!   `Auth` and `RequireScope<S>` are also rmcp tool parameters (`extract::rmcp`), answering a
+//!   missing scope with a JSON-RPC error that names it.
+//! - [`mcp`] (feature `mcp`): [`ToolScopesLayer`] maps MCP tools to scopes and answers
+//!   `tools/call` of a tool the token may not use with the HTTP 403 step-up challenge, before the
+//!   MCP server sees the call, and answers a 2026-07-28 request whose `Mcp-Method` / `Mcp-Name`
+//!   headers disagree with its body with HTTP 400 and the JSON-RPC error `-32020`;
+//!   [`SessionBindingLayer`] binds each 2025-11-25 MCP session to the token's owner (SPEC
+//!   RS-32), so a session id is useless with someone else's token, and lets 2026-07-28 requests,
+//!   which have no sessions, through. See [Dual era](mcp#dual-era-2026-07-28-and-2025-11-25).
+//! - [`origin`]: [`OriginGuardLayer`], the MCP transport's `Origin` rule and a DNS-rebinding
+//!   defence, safe by default on loopback.
 //!
 //! Tokens, secrets and verifiers never reach a log or a `Debug` string. Challenges and the
 //! metadata document never name `offline_access` (MCP 2026-07-28, SEP-2207).
@@ -117,18 +115,18 @@
 //! Every public type has exactly one path. The types a server is assembled from live here, at
 //! the crate root; a module is public only for its docs (rules, response tables, examples) and
 //! for the few items that are not re-exported here: each middleware's `ResponseFuture`
-//! ([`bearer::ResponseFuture`], [`origin::ResponseFuture`], `mcp::ResponseFuture`,
-//! `mcp::session::ResponseFuture`), `mcp::RejectionBody` and `mcp::ToolScopesBody`, the defaults
-//! of each verifier ([`verify::cache`], `verify::jwt`, `verify::introspection`) and the DPoP
-//! proof helpers in `dpop`.
+//! ([`bearer::ResponseFuture`], [`origin::ResponseFuture`], [`mcp::ResponseFuture`],
+//! [`mcp::session::ResponseFuture`]), [`mcp::RejectionBody`] and [`mcp::ToolScopesBody`], the
+//! defaults of each verifier ([`verify::cache`], [`verify::jwt`], [`verify::introspection`]) and
+//! the DPoP proof helpers in [`dpop`].
 //!
 //! | | types at the crate root |
 //! |---|---|
-//! | layers and services | [`BearerAuthLayer`] / [`BearerAuth`] (with [`ResponseForBearerError`], [`DefaultRejection`], [`JsonRejection`], [`Anonymous`]); [`OriginGuardLayer`] / [`OriginGuard`] ([`OriginGuardBuilder`]); `ToolScopesLayer` / `ToolScopes` and `SessionBindingLayer` / `SessionBinding` (feature `mcp`) |
-//! | verifiers | [`TokenVerifier`], [`Either`], [`CachedVerifier`] / [`CachedVerifierBuilder`], [`Revocable`], `JwtVerifier` / `JwtVerifierBuilder` with `JwsAlgorithm` and `UnknownAlgorithm` (feature `jwt`), `IntrospectionVerifier` / `IntrospectionVerifierBuilder` / `ClientAuth` (feature `introspection`), `DpopConfig`, `DpopVerifier`, `DpopNonces` (feature `dpop`) |
-//! | extractors (feature `axum`) | `Auth`, `RequireScope`, `ScopeList` and [`scopes!`] |
+//! | layers and services | [`BearerAuthLayer`] / [`BearerAuth`] (with [`ResponseForBearerError`], [`DefaultRejection`], [`JsonRejection`], [`Anonymous`]); [`OriginGuardLayer`] / [`OriginGuard`] ([`OriginGuardBuilder`]); [`ToolScopesLayer`] / [`ToolScopes`] and [`SessionBindingLayer`] / [`SessionBinding`] (feature `mcp`) |
+//! | verifiers | [`TokenVerifier`], [`Either`], [`CachedVerifier`] / [`CachedVerifierBuilder`], [`Revocable`]; [`JwtVerifier`] / [`JwtVerifierBuilder`] with [`JwsAlgorithm`] and [`UnknownAlgorithm`] (feature `jwt`); [`IntrospectionVerifier`] / [`IntrospectionVerifierBuilder`] / [`ClientAuth`] (feature `introspection`); [`DpopConfig`], [`DpopVerifier`], [`DpopNonces`] (feature `dpop`) |
+//! | extractors (feature `axum`) | [`Auth`], [`RequireScope`], [`ScopeList`] and [`scopes!`] |
 //! | metadata and identity | [`ProtectedResource`] / [`ProtectedResourceBuilder`], [`ROOT_METADATA_PATH`], [`AuthInfo`] / [`AuthInfoBuilder`], [`ScopeSet`] |
-//! | errors and their kinds | [`ConfigError`]; [`VerifyError`] / [`VerifyErrorKind`]; [`BearerError`] / [`BearerErrorKind`], [`DpopRejection`], [`InvalidRequestKind`]; [`OriginRejection`] / [`OriginRejectionKind`]; `ToolScopesRejection` / `ToolScopesRejectionKind`, `HeaderMismatchKind`, `SessionBindingRejection` / `SessionBindingRejectionKind` (feature `mcp`); `AuthRejection`, `MissingToken`, `MissingBearerLayer`, `InsufficientScope`, `RequireScopeRejection` (feature `axum`); `DpopError` / `DpopErrorKind` (feature `dpop`) |
+//! | errors and their kinds | [`ConfigError`]; [`VerifyError`] / [`VerifyErrorKind`]; [`BearerError`] / [`BearerErrorKind`], [`DpopRejection`], [`InvalidRequestKind`]; [`OriginRejection`] / [`OriginRejectionKind`]; [`ToolScopesRejection`] / [`ToolScopesRejectionKind`], [`HeaderMismatchKind`], [`SessionBindingRejection`] / [`SessionBindingRejectionKind`] (feature `mcp`); [`AuthRejection`], [`MissingToken`], [`MissingBearerLayer`], [`InsufficientScope`], [`RequireScopeRejection`] (feature `axum`); [`DpopError`] / [`DpopErrorKind`] (feature `dpop`) |
 //!
 //! Every layer is configured the same way: setters on the layer itself, `Self` for a setting
 //! that cannot be wrong and `Result<Self, ConfigError>` for one that is checked, `with_*` where
