@@ -134,6 +134,10 @@ async def main():
     else:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Without TCP_NODELAY every answer after the first on a kept-alive connection waits about
+        # 40 ms (the SSE response's last small write held by Nagle against the client's delayed
+        # ACK); accepted sockets inherit it from the listener.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     app = checked(server.streamable_http_app(host="127.0.0.1"))

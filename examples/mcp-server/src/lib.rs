@@ -475,6 +475,11 @@ pub async fn serve(
     let app = demo
         .router
         .into_make_service_with_connect_info::<SocketAddr>();
+    // TCP_NODELAY: rmcp answers in SSE, and without it the last small write of each answer
+    // waits for the client's delayed ACK (about 40 ms per call on a kept-alive connection).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;

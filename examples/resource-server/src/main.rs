@@ -34,6 +34,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         mode = if config.introspection_url.is_some() { "introspection" } else { "jwt" },
         "MCP server listening; metadata at /.well-known/oauth-protected-resource/mcp",
     );
+    // TCP_NODELAY: rmcp answers in SSE, and without it the last small write of each answer
+    // waits for the client's delayed ACK (about 40 ms per call on a kept-alive connection).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
