@@ -17,7 +17,7 @@ use axum::Router;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use http::{Request, StatusCode};
-use mcp_auth_client::authorize::HeadlessBrowser;
+use mcp_auth_client::HeadlessBrowser;
 use mcp_auth_client::{OAuthLayer, TokenManager};
 use mcp_auth_core::{Clock, ManualClock, ScopeSet, Secret, SystemClock};
 use mcp_auth_resource::Auth;

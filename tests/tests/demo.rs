@@ -28,8 +28,8 @@ use axum::{Json, Router, routing::get};
 use example_mcp_server::{Login, scopes};
 use fantoccini::Locator;
 use mcp_auth_client::{
-    Principal, TokenManager,
-    authorize::{BrowserOpener, HeadlessBrowser, OpenFuture},
+    BrowserOpener, HeadlessBrowser, Principal, TokenManager,
+    authorize::OpenFuture,
     store::{MemoryTokenStore, TokenKey, TokenStore},
 };
 use mcp_auth_core::{Clock, ManualClock, ResourceId, SystemClock};

@@ -16,7 +16,7 @@ use axum::Router;
 use axum::routing::post;
 use base64::Engine as _;
 use http::{Request, StatusCode};
-use mcp_auth_client::authorize::HeadlessBrowser;
+use mcp_auth_client::HeadlessBrowser;
 use mcp_auth_client::store::{MemoryTokenStore, StoredTokens, TokenKey, TokenStore};
 use mcp_auth_client::{ClientCredentials, OAuthLayer, TokenManager};
 use mcp_auth_core::{Secret, SystemClock};

@@ -32,7 +32,7 @@ use std::{
 
 use axum::{Router, routing::post};
 use example_mcp_client::mcp::McpClient;
-use mcp_auth_client::{TokenManager, authorize::HeadlessBrowser};
+use mcp_auth_client::{HeadlessBrowser, TokenManager};
 use mcp_auth_core::{Clock as _, ManualClock, SystemClock};
 use mcp_auth_gateway::{AuthConfig, Config, IdentityMode, build, serve};
 use serde_json::{Map, Value, json};

@@ -40,7 +40,7 @@ use axum::{
     routing::{any, get},
 };
 use base64::Engine as _;
-use mcp_auth_client::{AuthErrorKind, TokenManager, authorize::HeadlessBrowser};
+use mcp_auth_client::{AuthErrorKind, HeadlessBrowser, TokenManager};
 use serde_json::{Value, json};
 use support::{Demo, Running};
 use tokio::{

@@ -46,10 +46,7 @@ use std::{
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use example_mcp_client::mcp::McpClient;
 use example_mcp_server::DEMO_USER;
-use mcp_auth_client::{
-    Credentials, TokenManager,
-    authorize::{BrowserOpener, OpenFuture},
-};
+use mcp_auth_client::{BrowserOpener, Credentials, TokenManager, authorize::OpenFuture};
 use mcp_auth_core::{Clock, ManualClock, SystemClock};
 use serde_json::{Map, Value, json};
 use support::{granted, sdk, tool_json};

@@ -35,9 +35,7 @@ use std::{net::SocketAddr, time::Duration};
 use example_mcp_client::mcp::{Error as McpError, McpClient};
 use example_resource_server::{ADMIN_SCOPE, TOOLS_SCOPE};
 use mcp_auth_client::{
-    TokenManager,
-    authorize::HeadlessBrowser,
-    registration::TokenEndpointAuthMethod,
+    HeadlessBrowser, TokenEndpointAuthMethod, TokenManager,
     store::{MemoryTokenStore, RegistrationKind, StoredClient, StoredTokens, TokenKey, TokenStore},
 };
 use mcp_auth_core::{Clock, ManualClock, ResourceId, Secret, SystemClock};

@@ -15,8 +15,7 @@ mod support;
 use std::time::Duration;
 
 use mcp_auth_client::{
-    Principal, TokenManager,
-    authorize::HeadlessBrowser,
+    HeadlessBrowser, Principal, TokenManager,
     store::{MemoryTokenStore, TokenKey, TokenStore},
 };
 use mcp_auth_core::{ResourceId, Secret};

@@ -171,7 +171,7 @@ async fn without_upstream_oidc_the_profile_tool_says_how_to_enable_it() {
     let manager = TokenManager::builder(&demo.url)
         .client_name("upstream chain e2e")
         .allow_insecure_loopback(true)
-        .browser(mcp_auth_client::authorize::HeadlessBrowser::new())
+        .browser(mcp_auth_client::HeadlessBrowser::new())
         .build()
         .unwrap();
     let mut mcp = client(&demo.url, &manager);

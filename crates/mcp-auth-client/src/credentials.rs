@@ -1,30 +1,4 @@
-//! Credentials beyond OAuth: static bearer tokens and API-key headers, and the enum the
-//! [`OAuthLayer`](crate::OAuthLayer) takes.
-//!
-//! # Example
-//!
-//! ```
-//! use mcp_auth_client::{Credentials, OAuthLayer};
-//! use http::{Request, Response, StatusCode};
-//! use tower::{ServiceBuilder, ServiceExt};
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let echo = tower::service_fn(|req: Request<String>| async move {
-//!     let key = req.headers().get("x-api-key").cloned();
-//!     let status = if key.as_ref().is_some_and(|k| k == "k-123") { StatusCode::OK } else { StatusCode::UNAUTHORIZED };
-//!     let mut res = Response::new(String::new());
-//!     *res.status_mut() = status;
-//!     Ok::<_, std::convert::Infallible>(res)
-//! });
-//! let client = ServiceBuilder::new()
-//!     .layer(OAuthLayer::new(Credentials::api_key("x-api-key", "k-123")?))
-//!     .service(echo);
-//! let res = client.oneshot(Request::post("https://mcp.example.com/mcp").body(String::new())?).await?;
-//! assert_eq!(res.status(), StatusCode::OK);
-//! # Ok(())
-//! # }
-//! ```
+//! [`Credentials`], the enum the layer takes (documented on the type).
 
 use std::fmt;
 
@@ -33,7 +7,33 @@ use mcp_auth_core::Secret;
 
 use crate::{error::ConfigError, manager::TokenManager, token::AccessToken};
 
-/// What the [`OAuthLayer`](crate::OAuthLayer) attaches to each request.
+/// What the [`OAuthLayer`](crate::OAuthLayer) attaches to each request: OAuth tokens, or
+/// credentials beyond OAuth (a static bearer token, an API-key header).
+///
+/// # Example
+///
+/// ```
+/// use mcp_auth_client::{Credentials, OAuthLayer};
+/// use http::{Request, Response, StatusCode};
+/// use tower::{ServiceBuilder, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let echo = tower::service_fn(|req: Request<String>| async move {
+///     let key = req.headers().get("x-api-key").cloned();
+///     let status = if key.as_ref().is_some_and(|k| k == "k-123") { StatusCode::OK } else { StatusCode::UNAUTHORIZED };
+///     let mut res = Response::new(String::new());
+///     *res.status_mut() = status;
+///     Ok::<_, std::convert::Infallible>(res)
+/// });
+/// let client = ServiceBuilder::new()
+///     .layer(OAuthLayer::new(Credentials::api_key("x-api-key", "k-123")?))
+///     .service(echo);
+/// let res = client.oneshot(Request::post("https://mcp.example.com/mcp").body(String::new())?).await?;
+/// assert_eq!(res.status(), StatusCode::OK);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 #[non_exhaustive]
 pub enum Credentials {

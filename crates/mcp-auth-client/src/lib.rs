@@ -7,18 +7,34 @@
 //!
 //! | piece | what |
 //! |---|---|
-//! | [`TokenManager`] | one MCP server, one [`Principal`]: [`access_token`](TokenManager::access_token), [`cached_token`](TokenManager::cached_token), [`on_unauthorized`](TokenManager::on_unauthorized) (401), [`on_insufficient_scope`](TokenManager::on_insufficient_scope) (403 step-up), [`for_principal`](TokenManager::for_principal). Refreshes ahead of expiry, one refresh in flight however many tasks ask, rejected (`invalid_grant`) vs transient (network, 5xx) failures kept apart. See [`manager`]. |
+//! | [`TokenManager`] | one MCP server, one [`Principal`]: [`access_token`](TokenManager::access_token), [`cached_token`](TokenManager::cached_token), [`on_unauthorized`](TokenManager::on_unauthorized) (401), [`on_insufficient_scope`](TokenManager::on_insufficient_scope) (403 step-up), [`for_principal`](TokenManager::for_principal). Refreshes ahead of expiry, one refresh in flight however many tasks ask, rejected (`invalid_grant`) vs transient (network, 5xx) failures kept apart. See [`TokenManager`]. |
 //! | [`discovery`] | `resource_metadata` from the 401 challenge, else the path-aware then the root PRM URL; PRM `resource` checked; AS metadata in the spec's order (RFC 8414 / OIDC, with and without a path); `issuer` compared exactly; S256 required; 2025-03-26 back-compat. |
 //! | [`registration`] | pre-registered [`ClientCredentials`] → Client ID Metadata Document → dynamic registration; the returned secret and auth method stored and used on refresh. |
 //! | [`authorize`] | the authorization run: with a user, PKCE S256, `state`, `resource` on every request, RFC 9207 `iss` check; without one, client credentials, JWT bearer or enterprise-managed (SEP-990) grants; [`LoopbackRedirect`](authorize::LoopbackRedirect) on `127.0.0.1`; [`BrowserOpener`] with [`SystemBrowser`] and [`HeadlessBrowser`]. |
 //! | [`store`] | [`TokenStore`](store::TokenStore): [`MemoryTokenStore`](store::MemoryTokenStore), [`FileTokenStore`](store::FileTokenStore) (owner-only, atomic writes, cross-process refresh lock). |
-//! | [`credentials`] | [`Credentials`]: OAuth, a static bearer token, or an API-key header. |
+//! | [`Credentials`] | OAuth, a static bearer token, or an API-key header. |
 //! | [`layer`] | [`OAuthLayer`]: attaches the token to every outbound `http::Request`, refreshes and retries once on 401, steps up on 403. |
 //! | `rmcp` (feature) | [`rmcp::McpAuthClient`]: the same under rmcp's Streamable HTTP client transport. |
 //!
 //! Errors are an opaque [`AuthError`] with [`kind()`](AuthError::kind) ([`AuthErrorKind`]) and a
 //! [`ConfigError`] from [`build`](TokenManagerBuilder::build). Tokens, codes, verifiers and secrets
 //! never reach a log or a `Debug` string.
+//!
+//! # Public paths
+//!
+//! Every public type has exactly one path. What a client is assembled from lives at the crate
+//! root; a module is public for its docs (the algorithm it implements) and for the items that
+//! are not re-exported here, and re-exports nothing that is also at the root.
+//!
+//! | path | public types |
+//! |---|---|
+//! | crate root | [`TokenManager`], [`TokenManagerBuilder`], [`RetryPolicy`], [`DEFAULT_REFRESH_BUFFER`], [`DEFAULT_AUTHORIZATION_TIMEOUT`], [`DEFAULT_MAX_AUTHORIZATION_ATTEMPTS`]; [`AccessToken`], [`Principal`], [`Credentials`]; [`OAuthLayer`], [`OAuth`], [`Operation`], [`is_insufficient_scope`]; [`BrowserOpener`], [`SystemBrowser`], [`HeadlessBrowser`]; [`ClientCredentials`], [`TokenEndpointAuthMethod`]; [`AuthError`], [`AuthErrorKind`], [`ConfigError`], [`StoreError`] |
+//! | [`authorize`] | [`LoopbackRedirect`](authorize::LoopbackRedirect), [`AuthorizationResponse`](authorize::AuthorizationResponse), [`OpenFuture`](authorize::OpenFuture) |
+//! | [`discovery`] | [`Discovery`](discovery::Discovery) |
+//! | [`registration`] | [`UnsupportedAuthMethod`](registration::UnsupportedAuthMethod) |
+//! | [`layer`] | [`ResponseFuture`](layer::ResponseFuture) |
+//! | [`store`] | [`TokenStore`](store::TokenStore), [`MemoryTokenStore`](store::MemoryTokenStore), [`FileTokenStore`](store::FileTokenStore), [`StoreFuture`](store::StoreFuture), [`StoreLock`](store::StoreLock), [`TokenKey`](store::TokenKey), [`StoredTokens`](store::StoredTokens), [`StoredClient`](store::StoredClient), [`RegistrationKind`](store::RegistrationKind) |
+//! | `rmcp` (feature `rmcp`) | `McpAuthClient` |
 //!
 //! # Example: an rmcp client
 //!
@@ -199,13 +215,13 @@ macro_rules! define_inner_service_accessors {
 }
 
 pub mod authorize;
-pub mod credentials;
+mod credentials;
 pub mod discovery;
 mod dpop;
 mod error;
 mod fetch;
 pub mod layer;
-pub mod manager;
+mod manager;
 pub mod registration;
 mod retry;
 #[cfg(feature = "rmcp")]
@@ -217,11 +233,17 @@ mod token_endpoint;
 mod trace;
 
 pub use self::{
-    authorize::{BrowserOpener, HeadlessBrowser, SystemBrowser},
+    authorize::browser::{BrowserOpener, HeadlessBrowser, SystemBrowser},
     credentials::Credentials,
     error::{AuthError, AuthErrorKind, ConfigError, StoreError},
-    layer::{OAuth, OAuthLayer, Operation, is_insufficient_scope},
-    manager::{RetryPolicy, TokenManager, TokenManagerBuilder},
-    registration::{ClientCredentials, TokenEndpointAuthMethod},
+    layer::{
+        oauth_layer::{OAuthLayer, Operation, is_insufficient_scope},
+        service::OAuth,
+    },
+    manager::{
+        DEFAULT_AUTHORIZATION_TIMEOUT, DEFAULT_MAX_AUTHORIZATION_ATTEMPTS, DEFAULT_REFRESH_BUFFER,
+        RetryPolicy, TokenManager, TokenManagerBuilder,
+    },
+    registration::credentials::{ClientCredentials, TokenEndpointAuthMethod},
     token::{AccessToken, Principal},
 };

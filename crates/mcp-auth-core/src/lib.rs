@@ -25,6 +25,24 @@
 //! - [`Subject`]: the `sub` of a verified access token, left in the request extensions by the
 //!   resource server for code that does not depend on it.
 //!
+//! # Public paths
+//!
+//! Every public type has exactly one path. The small, everywhere-used values live at the crate
+//! root; each public module holds one subject (a protocol document, a header grammar, a rule)
+//! and re-exports nothing that is also at the root.
+//!
+//! | path | public types |
+//! |---|---|
+//! | crate root | [`ResourceId`], [`InvalidResourceId`], [`is_loopback_host`]; [`Scope`], [`ScopeSet`], [`InvalidScope`], [`OFFLINE_ACCESS`], [`is_scope_token`]; [`Secret`], [`secret_opt`]; [`Subject`], [`SubjectHash`]; [`Clock`], [`SystemClock`], [`ManualClock`] |
+//! | [`challenge`] | [`Challenge`](challenge::Challenge), [`BearerChallenge`](challenge::BearerChallenge), [`DpopChallenge`](challenge::DpopChallenge), [`ParseError`](challenge::ParseError), [`parse`](challenge::parse()), [`to_header_string`](challenge::to_header_string) |
+//! | [`error`] | [`ErrorCode`](error::ErrorCode), [`ErrorResponse`](error::ErrorResponse), [`sanitize_description`](error::sanitize_description) |
+//! | [`host`] | [`Host`](host::Host), [`Authority`](host::Authority) |
+//! | `limit` (feature `limit`) | `Limiter`, `MAX_KEYS` |
+//! | [`metadata`] | [`ProtectedResourceMetadata`](metadata::ProtectedResourceMetadata), [`AuthorizationServerMetadata`](metadata::AuthorizationServerMetadata), [`ClientMetadata`](metadata::ClientMetadata), [`ClientInformation`](metadata::ClientInformation), [`Extra`](metadata::Extra) |
+//! | [`pkce`] | [`CodeVerifier`](pkce::CodeVerifier), [`CodeChallenge`](pkce::CodeChallenge), [`InvalidPkce`](pkce::InvalidPkce), [`S256`](pkce::S256) |
+//! | [`revocation`] | [`RevocationList`](revocation::RevocationList) |
+//! | [`well_known`] | the URL builders and the three suffix constants |
+//!
 //! # Example
 //!
 //! ```

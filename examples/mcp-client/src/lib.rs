@@ -21,8 +21,7 @@ pub mod trace;
 use std::{error::Error as StdError, fmt, time::Duration};
 
 use mcp_auth_client::{
-    AuthError, TokenManager,
-    authorize::{BrowserOpener, HeadlessBrowser, OpenFuture, SystemBrowser},
+    AuthError, BrowserOpener, HeadlessBrowser, SystemBrowser, TokenManager, authorize::OpenFuture,
     store::FileTokenStore,
 };
 use mcp_auth_core::{Clock, SystemClock};

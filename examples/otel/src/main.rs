@@ -19,7 +19,7 @@ use std::error::Error;
 use std::net::SocketAddr;
 
 use axum::{Router, routing::post};
-use mcp_auth_client::{TokenManager, authorize::HeadlessBrowser};
+use mcp_auth_client::{HeadlessBrowser, TokenManager};
 use mcp_auth_resource::{BearerAuthLayer, JwtVerifier, ProtectedResource};
 use mcp_auth_server::{AuthorizationServer, login::HeadlessLogin};
 use opentelemetry::trace::TracerProvider as _;

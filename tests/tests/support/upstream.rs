@@ -17,7 +17,7 @@ use std::{
 };
 
 use example_mcp_server::{Config, Login, UpstreamOidc, VaultKey, build, serve};
-use mcp_auth_client::authorize::{BrowserOpener, OpenFuture};
+use mcp_auth_client::{BrowserOpener, authorize::OpenFuture};
 use mcp_auth_core::{Clock, ManualClock, Secret, SystemClock};
 use mcp_auth_server::AuthorizationServer;
 use reqwest::{StatusCode, Url, header};

@@ -1,8 +1,9 @@
 //! The authorization run: how the [`TokenManager`](crate::TokenManager) obtains a new grant,
 //! with a user (the authorization code flow, in the browser) or without one (a machine client).
 //! The public pieces are the browser side: [`BrowserOpener`] (with [`SystemBrowser`] and
-//! [`HeadlessBrowser`]) and [`LoopbackRedirect`], the one-shot listener on `127.0.0.1` that
-//! receives the authorization response.
+//! [`HeadlessBrowser`](crate::HeadlessBrowser), all three at the crate root) and
+//! [`LoopbackRedirect`], the one-shot listener on `127.0.0.1` that receives the authorization
+//! response.
 //!
 //! # With a user
 //!
@@ -78,13 +79,16 @@
 //! # }
 //! ```
 
-mod browser;
+pub(crate) mod browser;
 mod loopback;
 mod run;
 
-pub(crate) use self::run::{Enterprise, Obtained, Run, Scopes};
+pub(crate) use self::{
+    browser::{BrowserOpener, SystemBrowser},
+    run::{Enterprise, Obtained, Run, Scopes},
+};
 
 pub use self::{
-    browser::{BrowserOpener, HeadlessBrowser, OpenFuture, SystemBrowser},
+    browser::OpenFuture,
     loopback::{AuthorizationResponse, LoopbackRedirect},
 };

@@ -7,7 +7,7 @@ use std::{
     task::{Context, Poll},
 };
 
-/// The future [`OAuth`](super::OAuth) returns: the inner service's response, after any refresh,
+/// The future [`OAuth`](crate::OAuth) returns: the inner service's response, after any refresh,
 /// authorization and retry.
 pub struct ResponseFuture<T, E> {
     inner: Pin<Box<dyn Future<Output = Result<T, E>> + Send>>,

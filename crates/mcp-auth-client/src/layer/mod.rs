@@ -4,7 +4,7 @@
 //!
 //! 1. attaches the credentials — `Authorization: Bearer <token>` on **every** request, whatever
 //!    its method (SPEC C-26), or the static bearer token / API-key header. With
-//!    [`Credentials::OAuth`] the token is
+//!    [`Credentials::OAuth`](crate::Credentials::OAuth) the token is
 //!    [`cached_token`](crate::TokenManager::cached_token) (refreshed ahead of expiry, never a
 //!    browser), so before the first authorization the request goes out without one and the
 //!    server's 401 challenge decides the scopes (SPEC C-20);
@@ -59,70 +59,8 @@
 //! ```
 
 mod future;
-mod service;
+pub(crate) mod oauth_layer;
+pub(crate) mod service;
 
-use std::sync::Arc;
-
-use http::{HeaderMap, StatusCode};
-use mcp_auth_core::error::ErrorCode;
-use tower_layer::Layer;
-
-pub use self::{future::ResponseFuture, service::OAuth};
-use crate::{credentials::Credentials, manager::bearer_challenge};
-
-/// Names the operation a request performs, for the step-up attempt limit (SPEC C-30). Put it in
-/// the request's extensions; without it the layer uses `METHOD path`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Operation(Arc<str>);
-
-impl Operation {
-    /// An operation name, e.g. `tools/call admin_tool`.
-    #[must_use]
-    pub fn new(name: impl AsRef<str>) -> Self {
-        Self(Arc::from(name.as_ref()))
-    }
-
-    /// The name.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// Whether a response asks for step-up: a 403 with a Bearer challenge whose `error` is
-/// `insufficient_scope`, or that names a `scope` without an `error`.
-#[must_use]
-pub fn is_insufficient_scope(status: StatusCode, headers: &HeaderMap) -> bool {
-    if status != StatusCode::FORBIDDEN {
-        return false;
-    }
-    bearer_challenge(headers).is_some_and(|c| match c.error_code() {
-        Some(code) => code == ErrorCode::InsufficientScope,
-        None => c.scopes().is_some(),
-    })
-}
-
-/// Attaches credentials to outbound requests, refreshing on 401 and stepping up on 403. See the
-/// [module docs](crate::layer).
-#[derive(Debug, Clone)]
-#[must_use]
-pub struct OAuthLayer {
-    credentials: Credentials,
-}
-
-impl OAuthLayer {
-    /// A layer sending `credentials` (a [`TokenManager`](crate::TokenManager) converts).
-    pub fn new(credentials: impl Into<Credentials>) -> Self {
-        Self {
-            credentials: credentials.into(),
-        }
-    }
-}
-
-impl<S> Layer<S> for OAuthLayer {
-    type Service = OAuth<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        OAuth::new(inner, self.credentials.clone())
-    }
-}
+pub use self::future::ResponseFuture;
+pub(crate) use self::oauth_layer::{OAuthLayer, Operation, is_insufficient_scope};

@@ -1,71 +1,4 @@
-//! [`TokenManager`]: one MCP server, one principal, tokens always ready.
-//!
-//! # What it does
-//!
-//! - [`access_token`](TokenManager::access_token) returns a token that is valid now: the one in
-//!   memory, else the stored one, else a refreshed one, else — if the manager is interactive — one
-//!   from a full authorization (discovery, registration, PKCE S256, loopback redirect).
-//! - [`cached_token`](TokenManager::cached_token) does the same without ever starting an
-//!   authorization: what an outbound request uses before the server has asked for anything.
-//! - [`on_unauthorized`](TokenManager::on_unauthorized) handles a 401: adopts a token another task
-//!   already obtained, else refreshes, else authorizes with the challenge's scopes (SPEC C-28).
-//! - [`on_insufficient_scope`](TokenManager::on_insufficient_scope) handles a 403
-//!   `insufficient_scope`: a new authorization for the **union** of the granted and challenged
-//!   scopes — never a refresh, which cannot widen a grant — at most
-//!   [`max_authorization_attempts`](TokenManagerBuilder::max_authorization_attempts) (3) times per
-//!   operation until one succeeds (SPEC C-29, C-30).
-//!
-//! The manager is the state machine: which token is usable, when to refresh, when to authorize,
-//! and the state that decides it (the tokens in memory, the single-flight lock, the discovery
-//! made, the authorization attempts per operation). The steps themselves live in the modules
-//! named after them: [`discovery`](crate::discovery), [`registration`](crate::registration), the
-//! authorization run in [`authorize`](crate::authorize), and a crate-private token endpoint
-//! client that every token request goes through.
-//!
-//! # Refresh
-//!
-//! Expiry is stored as an absolute time and a token is refreshed
-//! [`refresh_buffer`](TokenManagerBuilder::refresh_buffer) (60 s) before it expires. However many
-//! tasks ask at once, **one** refresh runs (per principal and server) and the others wait for its
-//! result; across processes the [store lock](crate::store::TokenStore::lock) plays the same role,
-//! and a token another process stored meanwhile is adopted instead of refreshing again. The refresh
-//! request carries the same `resource` as the authorization (SPEC C-19) and the client's registered
-//! secret and authentication method (SPEC C-18); a rotated refresh token replaces the old one
-//! (SPEC C-24).
-//!
-//! A refresh the server **rejects** (`invalid_grant`, `invalid_client`, …) discards the tokens and
-//! leads to a new authorization. Before that, an `invalid_grant` makes the manager read the store
-//! once more: another process sharing it without sharing its lock may have refreshed with the same
-//! (now rotated) refresh token, and its stored token is adopted instead of re-authorizing. A **transient** failure (network, timeout, 5xx, 429) is retried
-//! with bounded exponential backoff ([`RetryPolicy`]) and then reported as
-//! [`AuthErrorKind::Transient`](crate::AuthErrorKind::Transient) — the refresh token is kept.
-//!
-//! # Example
-//!
-//! ```
-//! use mcp_auth_client::{TokenManager, store::{MemoryTokenStore, StoredTokens, TokenKey, TokenStore}};
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let store = MemoryTokenStore::new();
-//! let manager = TokenManager::builder("https://mcp.example.com/mcp")
-//!     .store(store.clone())
-//!     .interactive(false) // an agent with no user at hand: never open a browser
-//!     .build()?;
-//! assert!(manager.cached_token().await?.is_none());
-//!
-//! // A token obtained earlier (by this process or another one sharing the store).
-//! let key = TokenKey::new(manager.principal().clone(), manager.resource().clone());
-//! let record = StoredTokens::new(
-//!     "https://auth.example.com", "https://auth.example.com/token",
-//!     "https://mcp.example.com/mcp", "client-1", "tok-1",
-//! );
-//! store.save_tokens(&key, &record).await?;
-//! let fresh = TokenManager::builder("https://mcp.example.com/mcp").store(store).build()?;
-//! assert_eq!(fresh.access_token().await?.expose(), "tok-1");
-//! # Ok(())
-//! # }
-//! ```
+//! The token manager: the state machine behind [`TokenManager`] (documented on the type).
 
 use std::{
     collections::HashMap,
@@ -134,9 +67,75 @@ pub(crate) struct Current {
 
 /// Obtains, stores, refreshes and steps up the tokens of one principal for one MCP server.
 ///
-/// Cheap to clone (an `Arc`); clones share everything. See the [module docs](crate::manager) for
-/// the behaviour and an example, and [`OAuthLayer`](crate::OAuthLayer) for the outbound layer
-/// that calls it.
+/// Cheap to clone (an `Arc`); clones share everything. See [`OAuthLayer`](crate::OAuthLayer) for
+/// the outbound layer that calls it.
+///
+/// # What it does
+///
+/// - [`access_token`](TokenManager::access_token) returns a token that is valid now: the one in
+///   memory, else the stored one, else a refreshed one, else — if the manager is interactive — one
+///   from a full authorization (discovery, registration, PKCE S256, loopback redirect).
+/// - [`cached_token`](TokenManager::cached_token) does the same without ever starting an
+///   authorization: what an outbound request uses before the server has asked for anything.
+/// - [`on_unauthorized`](TokenManager::on_unauthorized) handles a 401: adopts a token another task
+///   already obtained, else refreshes, else authorizes with the challenge's scopes (SPEC C-28).
+/// - [`on_insufficient_scope`](TokenManager::on_insufficient_scope) handles a 403
+///   `insufficient_scope`: a new authorization for the **union** of the granted and challenged
+///   scopes — never a refresh, which cannot widen a grant — at most
+///   [`max_authorization_attempts`](TokenManagerBuilder::max_authorization_attempts) (3) times per
+///   operation until one succeeds (SPEC C-29, C-30).
+///
+/// The manager is the state machine: which token is usable, when to refresh, when to authorize,
+/// and the state that decides it (the tokens in memory, the single-flight lock, the discovery
+/// made, the authorization attempts per operation). The steps themselves live in the modules
+/// named after them: [`discovery`](crate::discovery), [`registration`](crate::registration), the
+/// authorization run in [`authorize`](crate::authorize), and a crate-private token endpoint
+/// client that every token request goes through.
+///
+/// # Refresh
+///
+/// Expiry is stored as an absolute time and a token is refreshed
+/// [`refresh_buffer`](TokenManagerBuilder::refresh_buffer) (60 s) before it expires. However many
+/// tasks ask at once, **one** refresh runs (per principal and server) and the others wait for its
+/// result; across processes the [store lock](crate::store::TokenStore::lock) plays the same role,
+/// and a token another process stored meanwhile is adopted instead of refreshing again. The refresh
+/// request carries the same `resource` as the authorization (SPEC C-19) and the client's registered
+/// secret and authentication method (SPEC C-18); a rotated refresh token replaces the old one
+/// (SPEC C-24).
+///
+/// A refresh the server **rejects** (`invalid_grant`, `invalid_client`, …) discards the tokens and
+/// leads to a new authorization. Before that, an `invalid_grant` makes the manager read the store
+/// once more: another process sharing it without sharing its lock may have refreshed with the same
+/// (now rotated) refresh token, and its stored token is adopted instead of re-authorizing. A **transient** failure (network, timeout, 5xx, 429) is retried
+/// with bounded exponential backoff ([`RetryPolicy`]) and then reported as
+/// [`AuthErrorKind::Transient`](crate::AuthErrorKind::Transient) — the refresh token is kept.
+///
+/// # Example
+///
+/// ```
+/// use mcp_auth_client::{TokenManager, store::{MemoryTokenStore, StoredTokens, TokenKey, TokenStore}};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = MemoryTokenStore::new();
+/// let manager = TokenManager::builder("https://mcp.example.com/mcp")
+///     .store(store.clone())
+///     .interactive(false) // an agent with no user at hand: never open a browser
+///     .build()?;
+/// assert!(manager.cached_token().await?.is_none());
+///
+/// // A token obtained earlier (by this process or another one sharing the store).
+/// let key = TokenKey::new(manager.principal().clone(), manager.resource().clone());
+/// let record = StoredTokens::new(
+///     "https://auth.example.com", "https://auth.example.com/token",
+///     "https://mcp.example.com/mcp", "client-1", "tok-1",
+/// );
+/// store.save_tokens(&key, &record).await?;
+/// let fresh = TokenManager::builder("https://mcp.example.com/mcp").store(store).build()?;
+/// assert_eq!(fresh.access_token().await?.expose(), "tok-1");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct TokenManager {
     shared: Arc<Shared>,

@@ -1,7 +1,7 @@
 //! Refresh: one at a time per principal (the flight lock), one at a time across processes (the
 //! store lock), transient failures retried with the [`RetryPolicy`](super::RetryPolicy), and a
 //! token another manager or process stored meanwhile adopted instead of refreshing again. See
-//! the [module docs](crate::manager#refresh).
+//! the [module docs](crate::TokenManager#refresh).
 
 use mcp_auth_core::{Secret, error::ErrorCode};
 

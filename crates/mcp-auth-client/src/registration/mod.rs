@@ -106,8 +106,9 @@
 //! # }
 //! ```
 
-mod credentials;
+pub(crate) mod credentials;
 mod registrar;
 
-pub use self::credentials::{ClientCredentials, TokenEndpointAuthMethod, UnsupportedAuthMethod};
+pub use self::credentials::UnsupportedAuthMethod;
+pub(crate) use self::credentials::{ClientCredentials, TokenEndpointAuthMethod};
 pub(crate) use self::registrar::Registrar;

@@ -47,7 +47,7 @@ use mcp_auth_core::{ResourceId, ScopeSet, Secret};
 use serde::{Deserialize, Serialize};
 
 pub use self::{file::FileTokenStore, memory::MemoryTokenStore};
-pub use crate::error::StoreError;
+use crate::error::StoreError;
 use crate::{registration::TokenEndpointAuthMethod, token::Principal};
 
 mod file;
