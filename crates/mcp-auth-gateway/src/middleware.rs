@@ -13,6 +13,8 @@ use http::{HeaderValue, StatusCode, header};
 use mcp_auth_core::{Clock, SystemClock, limit::Limiter};
 use mcp_auth_resource::AuthInfo;
 
+use crate::proxy::{REQUEST_TOO_LARGE, rpc_error};
+
 /// Requests per minute, per client address and per OAuth client (GCRA on `governor`, see
 /// [`mcp_auth_core::limit`]: a burst of the limit, then one request every `60 / limit` s).
 /// Cloning is cheap.
@@ -45,16 +47,11 @@ impl RateLimits {
 
 /// `429 Too Many Requests` with `Retry-After` and a JSON-RPC error body.
 fn too_many(retry_after: u64) -> Response {
-    let body = serde_json::json!({
-        "jsonrpc": "2.0",
-        "id": null,
-        "error": {"code": -32029, "message": format!("Too many requests: retry after {retry_after} s")},
-    });
-    let mut response = Response::new(Body::from(body.to_string()));
-    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
+    let mut response = rpc_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        -32029,
+        &format!("Too many requests: retry after {retry_after} s"),
+        serde_json::Value::Null,
     );
     response
         .headers_mut()
@@ -170,16 +167,7 @@ pub struct BodyTimeout(pub std::time::Duration);
 
 /// A JSON-RPC error answer with a fixed message.
 fn refuse(status: StatusCode, message: &str) -> Response {
-    let body = serde_json::json!({
-        "jsonrpc": "2.0", "id": null, "error": {"code": -32600, "message": message},
-    });
-    let mut response = Response::new(Body::from(body.to_string()));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
+    rpc_error(status, REQUEST_TOO_LARGE, message, serde_json::Value::Null)
 }
 
 /// Middleware: reads the request body in full (within [`BodyTimeout`]) before any layer

@@ -255,7 +255,9 @@ fn peek(body: &[u8]) -> (Value, Option<String>) {
 }
 
 /// A JSON-RPC error answer.
-fn rpc_error(status: StatusCode, code: i64, message: &str, id: Value) -> Response<Body> {
+/// A JSON-RPC error answer (`application/json`): the one shape of every error the gateway
+/// itself gives on `/mcp`.
+pub(crate) fn rpc_error(status: StatusCode, code: i64, message: &str, id: Value) -> Response<Body> {
     let body = json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}});
     let mut response = Response::new(Body::from(body.to_string()));
     *response.status_mut() = status;
