@@ -21,6 +21,10 @@ pub(super) struct State {
     pub(super) refresh: HashMap<TokenHash, RefreshRecord>,
     /// Grant id → the hashes of its refresh tokens.
     pub(super) families: HashMap<String, HashSet<TokenHash>>,
+    /// Refresh-token hash → the hashes of the tokens rotated from it (its successors): a
+    /// rotation looks at its token's siblings without walking the whole family, which grows
+    /// by one with every rotation of a long-lived grant.
+    pub(super) children: HashMap<TokenHash, Vec<TokenHash>>,
     /// Revoked access-token `jti` → (its `exp`, when it was revoked).
     pub(super) revoked_jtis: HashMap<String, (u64, u64)>,
     /// Short-lived browser state.
@@ -124,15 +128,15 @@ impl State {
     /// The refresh tokens of `grant_id` rotated from `parent`.
     pub(super) fn successors<'s>(
         &'s self,
-        grant_id: &str,
-        parent: &'s TokenHash,
+        grant_id: &'s str,
+        parent: &TokenHash,
     ) -> impl Iterator<Item = &'s RefreshRecord> + 's {
-        self.families
-            .get(grant_id)
+        self.children
+            .get(parent)
             .into_iter()
             .flatten()
             .filter_map(|hash| self.refresh.get(hash))
-            .filter(move |t| t.parent.as_ref() == Some(parent))
+            .filter(move |t| t.grant_id == grant_id)
     }
 
     pub(super) fn insert_refresh(&mut self, refresh: RefreshRecord) -> Result<(), StoreError> {
@@ -143,6 +147,9 @@ impl State {
             .entry(refresh.grant_id.clone())
             .or_default()
             .insert(refresh.hash);
+        if let Some(parent) = refresh.parent {
+            self.children.entry(parent).or_default().push(refresh.hash);
+        }
         self.refresh.insert(refresh.hash, refresh);
         Ok(())
     }
@@ -157,6 +164,74 @@ impl State {
                 self.families.remove(&token.grant_id);
             }
         }
+        if let Some(parent) = token.parent
+            && let Some(siblings) = self.children.get_mut(&parent)
+        {
+            siblings.retain(|sibling| sibling != hash);
+            if siblings.is_empty() {
+                self.children.remove(&parent);
+            }
+        }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refresh(secret: &str, grant_id: &str, expires_at: u64) -> RefreshRecord {
+        RefreshRecord {
+            hash: TokenHash::of(secret),
+            grant_id: grant_id.into(),
+            expires_at,
+            ..RefreshRecord::default()
+        }
+    }
+
+    #[test]
+    fn a_long_chain_keeps_one_successor_per_token_and_removal_clears_the_index() {
+        let mut state = State::default();
+        state.grants.insert(
+            "g".into(),
+            GrantRecord {
+                grant_id: "g".into(),
+                expires_at: 10_000,
+                ..GrantRecord::default()
+            },
+        );
+        state.insert_refresh(refresh("t0", "g", 10_000)).unwrap();
+        for i in 1..200 {
+            let (old, new) = (format!("t{}", i - 1), format!("t{i}"));
+            let rotation = state
+                .rotate(&TokenHash::of(&old), refresh(&new, "g", 10_000), i, 0)
+                .unwrap();
+            assert_eq!(rotation, Rotation::Rotated);
+        }
+        assert_eq!(state.children.len(), 199, "one entry per rotated token");
+        let t5 = TokenHash::of("t5");
+        let next: Vec<TokenHash> = state.successors("g", &t5).map(|t| t.hash).collect();
+        assert_eq!(next, [TokenHash::of("t6")]);
+        assert_eq!(state.successors("other", &t5).count(), 0, "another grant's");
+
+        // Reusing an old token still revokes the family.
+        let reused = state
+            .rotate(&t5, refresh("late", "g", 10_000), 300, 0)
+            .unwrap();
+        assert_eq!(
+            reused,
+            Rotation::Reused {
+                grant_id: "g".into()
+            }
+        );
+
+        for i in 0..200 {
+            assert!(state.remove_refresh(&TokenHash::of(&format!("t{i}"))));
+        }
+        assert!(
+            state.children.is_empty(),
+            "the index empties with the family"
+        );
+        assert!(state.families.is_empty());
     }
 }
