@@ -215,6 +215,30 @@ fn bench_with(c: &mut Criterion, durability: Option<Durability>, name: &str) {
     });
 
     // Where the time goes: the parts alone.
+    // The router and its guards (CORS, the body limit, the timeout, the rejection shaper, the
+    // loopback Host guard), the form and the client lookup, with no grant: a refused grant type.
+    group.bench_function("part: router and guards (unsupported_grant_type)", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let request = http::Request::post("/token")
+                        .header("content-type", "application/x-www-form-urlencoded")
+                        .body(Body::from(
+                            "grant_type=urn%3Aexample%3Anone&client_id=bench-client",
+                        ))
+                        .unwrap();
+                    let response = s.app.clone().oneshot(request).await.unwrap();
+                    assert_eq!(response.status(), 400);
+                    let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+                        .await
+                        .unwrap();
+                    std::hint::black_box(bytes);
+                }
+                start.elapsed()
+            })
+        });
+    });
     let claims = serde_json::json!({
         "iss": ISSUER, "sub": "alice", "aud": RESOURCE, "client_id": CLIENT, "scope": "mcp:tools",
         "jti": "0123456789abcdefghijkl", "iat": 1_700_000_000u64, "exp": 1_700_000_900u64, "sid": "grant",

@@ -1,8 +1,9 @@
 //! The endpoints, one file each, and the router that mounts them at the issuer's paths.
 //!
-//! Every route has the same tower-http guards, innermost first: `RequestBodyLimitLayer`
-//! ([`max_body_size`](crate::AuthorizationServerBuilder::max_body_size)), `TimeoutLayer`
-//! ([`request_timeout`](crate::AuthorizationServerBuilder::request_timeout)), then their bare
+//! Every route has the same tower-http guards, one `ServiceBuilder` stack, innermost first:
+//! `TimeoutLayer` ([`request_timeout`](crate::AuthorizationServerBuilder::request_timeout)),
+//! `RequestBodyLimitLayer`
+//! ([`max_body_size`](crate::AuthorizationServerBuilder::max_body_size)), then their bare
 //! rejections rewritten in the endpoint's own shape (OAuth JSON, or an error page at
 //! `/authorize`), and outermost, on the endpoints browsers call (metadata, JWKS, `/token`,
 //! `/register`, `/revoke`; AS-7), `CorsLayer`: any origin, no credentials, preflights answered
@@ -13,12 +14,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use http::{HeaderName, Method, StatusCode, header};
 use mcp_auth_core::well_known;
+use tower::ServiceBuilder;
 use tower_http::cors::{Any, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::limit::{RequestBodyLimitLayer, ResponseBody};
 use tower_http::timeout::TimeoutLayer;
 
 use crate::error::OAuthError;
@@ -121,27 +124,27 @@ where
     router.with_state(inner)
 }
 
-/// The tower-http guards of one route (see the module docs for the order).
+/// The tower-http guards of one route (see the module docs for the order), as one layer: one
+/// boxed route per endpoint, not one per guard, and the rejection shaper a plain function, not
+/// a boxed future.
 fn guard(
     route: MethodRouter<Arc<Inner>>,
     kind: Kind,
     limit: usize,
     timeout: Duration,
 ) -> MethodRouter<Arc<Inner>> {
-    let route = route
-        .layer::<_, Infallible>(RequestBodyLimitLayer::new(limit))
-        .layer::<_, Infallible>(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            timeout,
-        ))
-        .layer::<_, Infallible>(axum::middleware::map_response(
-            move |response: Response| async move { shape_rejection(kind, response) },
-        ));
-    if kind == Kind::Public {
-        route.layer::<_, Infallible>(public_cors())
-    } else {
-        route
-    }
+    route.layer::<_, Infallible>(
+        ServiceBuilder::new()
+            .option_layer((kind == Kind::Public).then(public_cors))
+            .map_response(move |response: http::Response<ResponseBody<Body>>| {
+                shape_rejection(kind, response.map(Body::new))
+            })
+            .layer(RequestBodyLimitLayer::new(limit))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::SERVICE_UNAVAILABLE,
+                timeout,
+            )),
+    )
 }
 
 /// CORS for the endpoints browser-based clients call (AS-7): any origin, no credentials, the
