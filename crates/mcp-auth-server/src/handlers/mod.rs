@@ -5,21 +5,26 @@
 //! `RequestBodyLimitLayer`
 //! ([`max_body_size`](crate::AuthorizationServerBuilder::max_body_size)), then their bare
 //! rejections rewritten in the endpoint's own shape (OAuth JSON, or an error page at
-//! `/authorize`), and outermost, on the endpoints browsers call (metadata, JWKS, `/token`,
-//! `/register`, `/revoke`; AS-7), `CorsLayer`: any origin, no credentials, preflights answered
-//! with 200.
+//! `/authorize`), then, on the endpoints browsers call (metadata, JWKS, `/token`, `/register`,
+//! `/revoke`; AS-7), `CorsLayer`: any origin, no credentials, preflights answered with 200, and
+//! outermost, on a loopback issuer, the DNS-rebinding guard (403 for a non-loopback `Host`).
+//! One layer per route, so a request pays one boxed route, not one per guard.
 
 use std::convert::Infallible;
+use std::future::{Ready, ready};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
+use futures_util::future::Either;
 use http::{HeaderName, Method, StatusCode, header};
 use mcp_auth_core::well_known;
 use tower::ServiceBuilder;
+use tower::layer::layer_fn;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::limit::{RequestBodyLimitLayer, ResponseBody};
 use tower_http::timeout::TimeoutLayer;
@@ -59,7 +64,9 @@ where
     let c = &inner.config;
     let limit = c.max_body_bytes;
     let timeout = c.request_timeout;
-    let guard = |route: MethodRouter<Arc<Inner>>, kind: Kind| guard(route, kind, limit, timeout);
+    let loopback = c.loopback;
+    let guard =
+        |route: MethodRouter<Arc<Inner>>, kind: Kind| guard(route, kind, limit, timeout, loopback);
     let mut router = Router::new();
 
     // Exactly the URLs clients try (core's X-6 builder): RFC 8414 inserted, OIDC inserted and,
@@ -116,11 +123,6 @@ where
         );
     }
 
-    let router = if c.loopback {
-        router.layer(axum::middleware::from_fn(loopback_host_guard))
-    } else {
-        router
-    };
     router.with_state(inner)
 }
 
@@ -132,9 +134,11 @@ fn guard(
     kind: Kind,
     limit: usize,
     timeout: Duration,
+    loopback: bool,
 ) -> MethodRouter<Arc<Inner>> {
     route.layer::<_, Infallible>(
         ServiceBuilder::new()
+            .option_layer(loopback.then_some(layer_fn(LoopbackHostGuard)))
             .option_layer((kind == Kind::Public).then(public_cors))
             .map_response(move |response: http::Response<ResponseBody<Body>>| {
                 shape_rejection(kind, response.map(Body::new))
@@ -202,19 +206,33 @@ fn shape_rejection(kind: Kind, response: Response) -> Response {
 /// loopback one (`localhost`, 127.0.0.0/8, `[::1]`, any port): a page on another site that made its own
 /// name resolve to 127.0.0.1 (DNS rebinding) still sends that name, and is refused with 403
 /// before it can drive a headless or signed-in local authorization server. The same rule as
-/// `mcp-auth-resource`'s `OriginGuardLayer` for `/mcp`.
-async fn loopback_host_guard(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    if crate::http::names_loopback_host(request.uri(), request.headers()) {
-        return next.run(request).await;
+/// `mcp-auth-resource`'s `OriginGuardLayer` for `/mcp`. Outermost on every route (a path no
+/// route serves answers 404 whatever the host: there is nothing behind it to drive).
+#[derive(Clone)]
+struct LoopbackHostGuard<S>(S);
+
+impl<S, B> tower::Service<http::Request<B>> for LoopbackHostGuard<S>
+where
+    S: tower::Service<http::Request<B>, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<S::Future, Ready<Result<Response, Infallible>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.0.poll_ready(cx)
     }
-    #[cfg(feature = "tracing")]
-    tracing::warn!(host = ?request.headers().get(header::HOST), "request refused: the Host is not a loopback host (DNS rebinding?)");
-    let mut error = crate::error::OAuthError::invalid_request(
-        "this authorization server runs on loopback: the request must name a loopback host",
-    );
-    error.status = StatusCode::FORBIDDEN;
-    error.into_response()
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        if crate::http::names_loopback_host(request.uri(), request.headers()) {
+            return Either::Left(self.0.call(request));
+        }
+        #[cfg(feature = "tracing")]
+        tracing::warn!(host = ?request.headers().get(header::HOST), "request refused: the Host is not a loopback host (DNS rebinding?)");
+        let mut error = crate::error::OAuthError::invalid_request(
+            "this authorization server runs on loopback: the request must name a loopback host",
+        );
+        error.status = StatusCode::FORBIDDEN;
+        Either::Right(ready(Ok(error.into_response())))
+    }
 }

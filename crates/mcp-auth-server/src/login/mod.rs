@@ -68,6 +68,7 @@ mod oauth2;
 #[cfg(feature = "upstream")]
 mod oidc;
 pub(crate) mod page;
+#[cfg(feature = "upstream")]
 mod redirect;
 
 pub use self::headless::HeadlessLogin;

@@ -42,7 +42,9 @@ pub struct AuthorizationServerBuilder {
     store: Option<Arc<dyn Store>>,
     login: Option<Arc<dyn Login>>,
     clock: Arc<dyn Clock>,
+    #[cfg(feature = "dpop")]
     dpop: bool,
+    #[cfg(feature = "dpop")]
     dpop_nonces: bool,
     key_policy: KeyPolicy,
     access_token_ttl: Duration,
@@ -93,7 +95,9 @@ impl AuthorizationServerBuilder {
             store: None,
             login: None,
             clock: Arc::new(SystemClock::default()),
+            #[cfg(feature = "dpop")]
             dpop: false,
+            #[cfg(feature = "dpop")]
             dpop_nonces: false,
             key_policy: KeyPolicy::default(),
             access_token_ttl: Duration::from_secs(15 * 60),
