@@ -13,7 +13,7 @@ use pin_project_lite::pin_project;
 
 use super::{
     session_id,
-    store::{Bind, Digest, Shared},
+    store::{Bind, Digest, SessionKey, Shared},
 };
 
 pin_project! {
@@ -40,7 +40,7 @@ pub(super) struct After {
     /// The caller; `None` when anonymous.
     pub(super) owner: Option<Digest>,
     /// The request's session, and whether it was unknown to the store (trust on first use).
-    pub(super) session: Option<(Digest, bool)>,
+    pub(super) session: Option<(SessionKey, bool)>,
     pub(super) delete: bool,
 }
 
@@ -72,7 +72,6 @@ impl After {
         let issued = session_id(response.headers())
             .ok()
             .flatten()
-            .map(|s| s.key)
             .filter(|key| session.is_none_or(|(requested, _)| requested != *key));
         let tofu = session.and_then(|(key, unknown)| unknown.then_some(key));
         let now = settings.clock.now();

@@ -96,9 +96,9 @@ where
         if let Some(session) = &session {
             let settings = &self.shared.settings;
             let now = settings.clock.now();
-            let check = self.shared.with_store(|store| {
-                store.check(&session.key, owner.as_ref(), now, settings.idle_ttl)
-            });
+            let check = self
+                .shared
+                .with_store(|store| store.check(session, owner.as_ref(), now, settings.idle_ttl));
             if check == Check::Refused {
                 let kind = if owner.is_some() {
                     SessionBindingRejectionKind::OwnerMismatch
@@ -109,7 +109,12 @@ where
                 tracing::warn!(
                     reason = ?kind,
                     caller = %super::log_prefix(super::caller_name(req.extensions())),
-                    session = %super::log_prefix(session.value.to_str().unwrap_or("<non-ascii>")),
+                    session = %super::log_prefix(
+                        req.headers()
+                            .get(MCP_SESSION_ID)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("<non-ascii>")
+                    ),
                     "MCP session used by someone other than its owner; answered 404"
                 );
                 return ResponseFuture::rejected(rejection(kind));
@@ -120,7 +125,7 @@ where
         let after = After {
             shared: Arc::clone(&self.shared),
             owner,
-            session: session.map(|s| (s.key, unknown)),
+            session: session.map(|key| (key, unknown)),
             delete: req.method() == Method::DELETE,
         };
         ResponseFuture::future(self.inner.call(req), after)
