@@ -19,7 +19,7 @@ use tower_service::Service;
 
 use super::{
     RejectionBody, ToolScopesBody, ToolScopesRejectionKind, classify, header_mismatch, headers,
-    layer::Config, rejection, trace::ScopeSpan,
+    layer::Config, rejection, scan, trace::ScopeSpan,
 };
 use crate::AuthInfo;
 
@@ -318,7 +318,7 @@ where
         started: _,
     } = read;
     let body = buf.freeze();
-    let parsed = classify::parse(&body);
+    let parsed = scan::parse(&body);
 
     // Rule 3: the headers must agree with the body before anything else looks at either.
     if let Err(kind) = headers::check(&parts.headers, &parsed) {

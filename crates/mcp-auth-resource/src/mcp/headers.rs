@@ -129,15 +129,11 @@ fn requires_name(method: &str) -> bool {
 ///    `Mcp-Name` on any other method is left to the server (an extension may define its source).
 ///
 /// Values compare byte for byte, case-sensitively, after JSON unescaping of the body.
-pub(crate) fn check(headers: &HeaderMap, parsed: &Parsed) -> Result<(), HeaderMismatchKind> {
+pub(crate) fn check(headers: &HeaderMap, parsed: &Parsed<'_>) -> Result<(), HeaderMismatchKind> {
     // `initialize` opens a 2025-11-25 session whatever version header a dual-era client sends
     // with it (the revision's own rule): it needs no header, but one it carries must match.
     let era = match parsed {
-        Parsed::Single(message)
-            if message.method.valid().map(String::as_str) == Some(INITIALIZE) =>
-        {
-            Era::Legacy
-        }
+        Parsed::Single(message) if message.method.text() == Some(INITIALIZE) => Era::Legacy,
         _ => era(headers),
     };
     let method_header = at_most_one(headers, &MCP_METHOD)?;
@@ -174,7 +170,7 @@ pub(crate) fn check(headers: &HeaderMap, parsed: &Parsed) -> Result<(), HeaderMi
 
 fn check_message(
     era: Era,
-    message: &Message,
+    message: &Message<'_>,
     method_header: Option<&[u8]>,
     name_header: Option<&[u8]>,
     version_header: Option<&[u8]>,
@@ -187,7 +183,7 @@ fn check_message(
         }
     }
 
-    let method = message.method.valid().map(String::as_str);
+    let method = message.method.text();
     match (method_header, method) {
         (None, _) if era == Era::Modern => return Err(HeaderMismatchKind::MissingMethod),
         (None, _) => {}

@@ -5,7 +5,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use mcp_auth_core::ScopeSet;
 use tower_layer::Layer;
 
-use super::{ToolScopes, classify};
+use super::{ToolScopes, classify, scan};
 use crate::{ConfigError, ProtectedResource};
 
 /// Applies [`ToolScopes`]: per-tool scope checks on MCP `tools/call` requests, answered with an
@@ -38,7 +38,7 @@ pub(super) struct Config {
 
 impl Config {
     /// The scopes a POST with this body needs (see [`ToolScopesLayer::required_scopes`]).
-    pub(super) fn required_scopes(&self, body: &classify::Parsed) -> Requirement {
+    pub(super) fn required_scopes(&self, body: &classify::Parsed<'_>) -> Requirement {
         match body.tool_calls() {
             Err(classify::Ambiguous) => Requirement {
                 scopes: self.strictest.clone(),
@@ -202,7 +202,7 @@ impl ToolScopesLayer {
     /// ```
     #[must_use]
     pub fn required_scopes(&self, body: &[u8]) -> ScopeSet {
-        self.config.required_scopes(&classify::parse(body)).scopes
+        self.config.required_scopes(&scan::parse(body)).scopes
     }
 
     /// The strictest set: the default scopes and every mapped tool's scopes, in configuration
