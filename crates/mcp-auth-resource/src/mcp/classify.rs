@@ -166,23 +166,31 @@ impl Parsed<'_> {
     /// # Errors
     /// [`Ambiguous`] when the body must be treated with the strictest scope set.
     pub(crate) fn tool_calls(&self) -> Result<Vec<&str>, Ambiguous> {
+        self.calls().map(Iterator::collect)
+    }
+
+    /// The names of [`tool_calls`](Self::tool_calls), without collecting them: the whole body is
+    /// checked for ambiguity first.
+    ///
+    /// # Errors
+    /// [`Ambiguous`] when the body must be treated with the strictest scope set.
+    pub(crate) fn calls(&self) -> Result<impl Iterator<Item = &str>, Ambiguous> {
         if matches!(self, Self::Invalid) {
             return Err(Ambiguous);
         }
-        let mut calls = Vec::new();
         for message in self.messages() {
-            if message.ambiguous {
+            if message.ambiguous
+                || (message.method.text() == Some(TOOLS_CALL)
+                    && !(message.params.object && message.params.name.text().is_some()))
+            {
                 return Err(Ambiguous);
             }
-            if message.method.text() != Some(TOOLS_CALL) {
-                continue;
-            }
-            match (&message.params.object, &message.params.name) {
-                (true, Field::Valid(name)) => calls.push(&**name),
-                _ => return Err(Ambiguous),
-            }
         }
-        Ok(calls)
+        Ok(self.messages().iter().filter_map(|message| {
+            (message.method.text() == Some(TOOLS_CALL))
+                .then(|| message.params.name.text())
+                .flatten()
+        }))
     }
 }
 

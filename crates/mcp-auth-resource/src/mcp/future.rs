@@ -358,14 +358,14 @@ where
                 ambiguous = required.ambiguous,
                 "tool scopes satisfied"
             );
-            span.record("allow", Some((required.calls, &required.scopes)));
+            span.record("allow", Some((required.calls, &*required.scopes)));
             let request = Request::from_parts(parts, ToolScopesBody::buffered(body, trailers));
             State::Calling {
                 future: inner.call(request),
             }
         }
         Some((kind, granted)) => {
-            span.record("challenge", Some((required.calls, &required.scopes)));
+            span.record("challenge", Some((required.calls, &*required.scopes)));
             #[cfg(feature = "tracing")]
             if kind == ToolScopesRejectionKind::MissingToken
                 && parts.extensions.get::<crate::Anonymous>().is_none()
@@ -388,7 +388,7 @@ where
                     config.resource.as_addressed(&parts.uri, &parts.headers),
                     kind,
                     granted,
-                    required.scopes,
+                    required.scopes.into_owned(),
                     crate::bearer::LayerContext::of(&parts.extensions),
                 )),
             }

@@ -11,7 +11,7 @@
 //!   strings, leading zeros, a lone `-`, a number it would find out of range);
 //! - an escape `\u…` anywhere, any escape in a key or in a member the checks read
 //!   (`method`, `id`, `params.name`, `params.uri`, `params.taskId`, the protocol version), and
-//!   invalid UTF-8 in a string;
+//!   invalid UTF-8 anywhere;
 //! - a number with an exponent or more than [`MAX_NUMBER`] characters;
 //! - a duplicate `method`, `params`, `id`, `name`, `uri`, `taskId`, `_meta` or protocol version,
 //!   a member the checks read that does not have its usual type (`method`, `name`, `uri`,
@@ -49,11 +49,10 @@ pub(crate) fn fast(body: &[u8]) -> Option<Parsed<'_>> {
     if classify::numbers_are_maps() {
         return None;
     }
-    let mut scan = Scan {
-        body,
-        at: 0,
-        ascii: body.is_ascii(),
-    };
+    // Invalid UTF-8 anywhere is a syntax error or a string serde_json refuses: both are left
+    // to the full parse. Checked once here, so each string is a slice of `text`.
+    let text = std::str::from_utf8(body).ok()?;
+    let mut scan = Scan { text, body, at: 0 };
     scan.space();
     let message = scan.message()?;
     scan.space();
@@ -61,10 +60,11 @@ pub(crate) fn fast(body: &[u8]) -> Option<Parsed<'_>> {
 }
 
 struct Scan<'a> {
+    /// The body, valid UTF-8.
+    text: &'a str,
+    /// `text`'s bytes.
     body: &'a [u8],
     at: usize,
-    /// The whole body is ASCII: no string needs a UTF-8 check.
-    ascii: bool,
 }
 
 impl<'a> Scan<'a> {
@@ -84,9 +84,9 @@ impl<'a> Scan<'a> {
         (self.peek()? == byte).then(|| self.at += 1)
     }
 
-    /// A string's raw content, the scan at its opening quote; UTF-8 checked. Escapes other than
-    /// `\u` are accepted only with `escapes`.
-    fn raw_string(&mut self, escapes: bool) -> Option<&'a [u8]> {
+    /// A string's raw content, the scan at its opening quote. Escapes other than `\u` are
+    /// accepted only with `escapes`.
+    fn raw_string(&mut self, escapes: bool) -> Option<&'a str> {
         if self.peek()? != b'"' {
             return None;
         }
@@ -106,18 +106,14 @@ impl<'a> Scan<'a> {
                 _ => return None,
             }
         }
-        let raw = &rest[..len];
-        if !self.ascii {
-            std::str::from_utf8(raw).ok()?;
-        }
         self.at = start + len + 1;
-        Some(raw)
+        // Both ends are ASCII quotes: char boundaries.
+        self.text.get(start..start + len)
     }
 
     /// A string without escapes, borrowed.
     fn text(&mut self) -> Option<Text<'a>> {
-        let raw = self.raw_string(false)?;
-        std::str::from_utf8(raw).ok().map(Cow::Borrowed)
+        self.raw_string(false).map(Cow::Borrowed)
     }
 
     /// The next key of an object and its colon, or `None` at the closing brace (consumed). Gives
@@ -136,7 +132,7 @@ impl<'a> Scan<'a> {
             _ if first => {}
             _ => return None,
         }
-        let key = Key::of(self.raw_string(false)?);
+        let key = Key::of(self.raw_string(false)?.as_bytes());
         if matches!(key, Key::Number | Key::Private) {
             return None;
         }

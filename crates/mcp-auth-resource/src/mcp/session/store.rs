@@ -19,7 +19,10 @@ pub(super) type Digest = [u8; 32];
 
 /// Session ids of at most this many bytes are kept as they are; longer ones as their SHA-256.
 const INLINE_ID: usize = 64;
-const _: () = assert!(INLINE_ID.is_multiple_of(8), "SessionKey compares 8-byte words");
+const _: () = assert!(
+    INLINE_ID.is_multiple_of(8),
+    "SessionKey compares 8-byte words"
+);
 
 /// [`SessionKey::len`] of a key that holds the SHA-256 of a longer id.
 const DIGEST_KEY: u8 = u8::MAX;
