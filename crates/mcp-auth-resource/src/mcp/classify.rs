@@ -165,6 +165,7 @@ impl Parsed<'_> {
     ///
     /// # Errors
     /// [`Ambiguous`] when the body must be treated with the strictest scope set.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn tool_calls(&self) -> Result<Vec<&str>, Ambiguous> {
         self.calls().map(Iterator::collect)
     }

@@ -91,24 +91,25 @@ impl<'a> Scan<'a> {
             return None;
         }
         let start = self.at + 1;
-        let rest = self.body.get(start..)?;
-        let mut len = 0;
+        let mut end = start;
         loop {
-            len += rest[len..]
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-            match rest[len] {
+            let byte = *self.body.get(end)?;
+            if !STOPS[usize::from(byte)] {
+                end += 1;
+                continue;
+            }
+            match byte {
                 b'"' => break,
-                b'\\' if escapes => match rest.get(len + 1)? {
-                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => len += 2,
+                b'\\' if escapes => match self.body.get(end + 1)? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => end += 2,
                     _ => return None,
                 },
                 _ => return None,
             }
         }
-        self.at = start + len + 1;
+        self.at = end + 1;
         // Both ends are ASCII quotes: char boundaries.
-        self.text.get(start..start + len)
+        self.text.get(start..end)
     }
 
     /// A string without escapes, borrowed.
@@ -326,6 +327,20 @@ impl<'a> Scan<'a> {
         }
     }
 }
+
+/// The bytes that end a run of plain string content: the closing quote, a backslash, and the
+/// control characters JSON forbids in strings.
+static STOPS: [bool; 256] = {
+    let mut stops = [false; 256];
+    let mut byte = 0;
+    while byte < 0x20 {
+        stops[byte] = true;
+        byte += 1;
+    }
+    stops[b'"' as usize] = true;
+    stops[b'\\' as usize] = true;
+    stops
+};
 
 /// Records the one occurrence of a member, or gives up on a second.
 fn once<'a>(field: &mut Field<Text<'a>>, value: Text<'a>) -> Option<()> {
