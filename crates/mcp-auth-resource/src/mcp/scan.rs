@@ -84,9 +84,9 @@ impl<'a> Scan<'a> {
         (self.peek()? == byte).then(|| self.at += 1)
     }
 
-    /// A string's raw content, the scan at its opening quote. Escapes other than `\u` are
+    /// Where a string's raw content starts and ends, the scan at its opening quote. Escapes other than `\u` are
     /// accepted only with `escapes`.
-    fn raw_string(&mut self, escapes: bool) -> Option<&'a str> {
+    fn raw_string(&mut self, escapes: bool) -> Option<(usize, usize)> {
         if self.peek()? != b'"' {
             return None;
         }
@@ -108,13 +108,14 @@ impl<'a> Scan<'a> {
             }
         }
         self.at = end + 1;
-        // Both ends are ASCII quotes: char boundaries.
-        self.text.get(start..end)
+        Some((start, end))
     }
 
     /// A string without escapes, borrowed.
     fn text(&mut self) -> Option<Text<'a>> {
-        self.raw_string(false).map(Cow::Borrowed)
+        let (start, end) = self.raw_string(false)?;
+        // Both ends are ASCII quotes: char boundaries.
+        self.text.get(start..end).map(Cow::Borrowed)
     }
 
     /// The next key of an object and its colon, or `None` at the closing brace (consumed). Gives
@@ -133,7 +134,8 @@ impl<'a> Scan<'a> {
             _ if first => {}
             _ => return None,
         }
-        let key = Key::of(self.raw_string(false)?.as_bytes());
+        let (start, end) = self.raw_string(false)?;
+        let key = Key::of(&self.body[start..end]);
         if matches!(key, Key::Number | Key::Private) {
             return None;
         }
