@@ -12,7 +12,7 @@ use http::Response;
 use pin_project_lite::pin_project;
 
 use super::{
-    session_id,
+    response_session_id,
     store::{Bind, Digest, SessionKey, Shared},
 };
 
@@ -69,7 +69,7 @@ impl After {
             return;
         };
         // A session id the server issued (initialize) or rotated to.
-        let issued = session_id(response.headers())
+        let issued = response_session_id(response.headers())
             .ok()
             .flatten()
             .filter(|key| session.is_none_or(|(requested, _)| requested != *key));

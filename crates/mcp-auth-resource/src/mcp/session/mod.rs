@@ -185,7 +185,7 @@
 use http::{Extensions, HeaderMap, HeaderName};
 use sha2::{Digest as _, Sha256};
 
-use crate::AuthInfo;
+use crate::{AuthInfo, mcp::headers::Values};
 
 mod future;
 pub(crate) mod layer;
@@ -205,17 +205,21 @@ use crate::{SessionBinding, SessionBindingRejection};
 /// The `Mcp-Session-Id` header of the MCP Streamable HTTP transport (2025-11-25 and earlier).
 const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 
-/// The `Mcp-Session-Id` of a request or response, as the store keys it: `Ok(None)` without one,
-/// `Err` with several.
-fn session_id(headers: &HeaderMap) -> Result<Option<store::SessionKey>, ()> {
-    let mut values = headers.get_all(MCP_SESSION_ID).iter();
-    let Some(value) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err(());
+/// The `Mcp-Session-Id` of a request, as the store keys it: `Ok(None)` without one, `Err` with
+/// several.
+fn session_id(values: Values<'_>) -> Result<Option<store::SessionKey>, ()> {
+    Ok(values
+        .at_most_one()?
+        .map(|value| store::SessionKey::of(value.as_bytes())))
+}
+
+/// The `Mcp-Session-Id` of a response (see [`session_id`]).
+fn response_session_id(headers: &HeaderMap) -> Result<Option<store::SessionKey>, ()> {
+    let mut values = Values::Absent;
+    for value in headers.get_all(MCP_SESSION_ID) {
+        values.add(value);
     }
-    Ok(Some(store::SessionKey::of(value.as_bytes())))
+    session_id(values)
 }
 
 /// The principal of a request, when it has one: `sub`, else the client id (non-empty).

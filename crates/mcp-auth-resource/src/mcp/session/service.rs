@@ -14,7 +14,7 @@ use super::{
     rejection, session_id,
     store::{Check, Shared},
 };
-use crate::mcp::headers::{Era, era};
+use crate::mcp::headers::{Era, McpHeaders};
 
 /// Checks that the caller of an MCP session is the user who created it.
 ///
@@ -69,7 +69,13 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let owner = owner_of(req.extensions());
-        if era(req.headers()) == Era::Modern {
+        // One pass over the headers for the era and the session id.
+        let found = McpHeaders::of(req.headers());
+        let session = match found.era() {
+            Era::Legacy => Some(session_id(found.session)),
+            Era::Modern => None,
+        };
+        let Some(session) = session else {
             // Rule 7: no sessions in 2026-07-28. A stale session id is neither a credential nor
             // an error; removing it keeps a dual-era server from reading it as one.
             if req.headers_mut().remove(MCP_SESSION_ID).is_some() {
@@ -83,8 +89,8 @@ where
                 delete: req.method() == Method::DELETE,
             };
             return ResponseFuture::future(self.inner.call(req), after);
-        }
-        let Ok(session) = session_id(req.headers()) else {
+        };
+        let Ok(session) = session else {
             #[cfg(feature = "tracing")]
             tracing::warn!("request refused: more than one Mcp-Session-Id header");
             return ResponseFuture::rejected(rejection(
