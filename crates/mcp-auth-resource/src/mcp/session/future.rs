@@ -74,6 +74,10 @@ impl After {
             .flatten()
             .filter(|key| session.is_none_or(|(requested, _)| requested != *key));
         let tofu = session.and_then(|(key, unknown)| unknown.then_some(key));
+        if tofu.is_none() && issued.is_none() {
+            // Nothing to bind (an allowed request on a known session): no clock read.
+            return;
+        }
         let now = settings.clock.now();
         for key in tofu.into_iter().chain(issued) {
             let outcome = shared.with_store(|store| {
