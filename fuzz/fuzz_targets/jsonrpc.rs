@@ -4,11 +4,12 @@
 //! Differential property against serde_json's own `Value` (what a dispatcher built on serde
 //! reads): whenever the classifier gives a list of tool calls (not "ambiguous"), the body is
 //! valid JSON and the `tools/call` names in `Value` order are exactly that list. So no body
-//! makes the layer see other tools than the server will run.
+//! makes the layer see other tools than the server will run. And the layer's byte scan
+//! (`mcp/scan.rs`), whenever it answers, answers exactly as the full serde_json visitor.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mcp_auth_resource::__fuzz::tool_calls;
+use mcp_auth_resource::__fuzz::{scan_agrees, tool_calls};
 use serde_json::Value;
 
 /// The tool calls as a serde-based dispatcher reads the body (last duplicate key wins).
@@ -30,6 +31,11 @@ fn reference(body: &[u8]) -> Option<Vec<String>> {
 }
 
 fuzz_target!(|data: &[u8]| {
+    assert!(
+        scan_agrees(data),
+        "the byte scan and the full parse disagree: {:?}",
+        String::from_utf8_lossy(data)
+    );
     let Some(calls) = tool_calls(data) else {
         return;
     };

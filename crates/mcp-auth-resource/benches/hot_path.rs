@@ -19,6 +19,7 @@
 //! | `bare-post` | `POST` of a JSON-RPC `tools/call`, `MCP-Protocol-Version: 2025-11-25`, an `Mcp-Session-Id` | the handler |
 //! | `bearer-post` | the same | the bearer layer, ES256 |
 //! | `full-es256` | the same | bearer → `SessionBindingLayer` → `ToolScopesLayer` (the demo's stack) |
+//! | `bare-wide`, `full-wide` | the same `POST` with 6 more headers a real client sends (`Host`, `User-Agent`, `Accept`, `Accept-Encoding`, `Content-Length`, `Connection`) | the handler; the demo's stack |
 //!
 //! Without arguments (`cargo bench -p mcp-auth-resource --bench hot_path`), every variant runs
 //! for a rough wall-clock figure; use `benches/verify.rs` (criterion) for real timings.
@@ -81,7 +82,7 @@ fn bearer(fixture: &Fixture) -> BearerAuthLayer<CachedVerifier<JwtVerifier>> {
 
 /// A request as the variants send it: `GET` with the token, or (`post`) the `tools/call` `POST`
 /// of an MCP 2025-11-25 session.
-fn request(authorization: &HeaderValue, post: bool) -> Request<Body> {
+fn request(authorization: &HeaderValue, post: bool, wide: bool) -> Request<Body> {
     if !post {
         let mut request = Request::new(Body::empty());
         request
@@ -102,6 +103,29 @@ fn request(authorization: &HeaderValue, post: bool) -> Request<Body> {
         "mcp-session-id",
         HeaderValue::from_static("bench-session-1"),
     );
+    if wide {
+        headers.insert(
+            http::header::HOST,
+            HeaderValue::from_static("127.0.0.1:8080"),
+        );
+        headers.insert(
+            http::header::USER_AGENT,
+            HeaderValue::from_static("node (mcp-client/1.0)"),
+        );
+        headers.insert(
+            http::header::ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
+        headers.insert(
+            http::header::ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip, deflate"),
+        );
+        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(CALL.len()));
+        headers.insert(
+            http::header::CONNECTION,
+            HeaderValue::from_static("keep-alive"),
+        );
+    }
     request
 }
 
@@ -113,6 +137,7 @@ fn drive<S>(
     service: &mut S,
     authorization: &HeaderValue,
     post: bool,
+    wide: bool,
     iters: u64,
 ) where
     S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>,
@@ -120,7 +145,10 @@ fn drive<S>(
     runtime.block_on(async {
         for _ in 0..iters {
             let ready = service.ready().await.unwrap();
-            let response = ready.call(request(authorization, post)).await.unwrap();
+            let response = ready
+                .call(request(authorization, post, wide))
+                .await
+                .unwrap();
             black_box(response);
         }
     });
@@ -140,15 +168,16 @@ fn run<S>(
     if wanted.is_some_and(|w| w != name && w != "all") {
         return;
     }
-    let post = name.ends_with("-post") || name.starts_with("full-");
+    let wide = name.ends_with("-wide");
+    let post = wide || name.ends_with("-post") || name.starts_with("full-");
     // Once outside the collected part: fills the cache (and binds the session), and asserts
     // the token is accepted.
     let response = runtime
-        .block_on(service.clone().oneshot(request(authorization, post)))
+        .block_on(service.clone().oneshot(request(authorization, post, wide)))
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK, "{name}");
     let start = Instant::now();
-    drive(runtime, &mut service, authorization, post, iters);
+    drive(runtime, &mut service, authorization, post, wide, iters);
     let per = start.elapsed().as_nanos() / u128::from(iters);
     println!("{name:>14}: {per} ns/request (wall clock, {iters} requests)");
 }
@@ -190,5 +219,7 @@ fn main() {
         .layer(SessionBindingLayer::new())
         .layer(tool_scopes)
         .service(service_fn(handle));
-    run(&runtime, "full-es256", wanted, full, &es256, iters);
+    run(&runtime, "full-es256", wanted, full.clone(), &es256, iters);
+    run(&runtime, "bare-wide", wanted, bare, &es256, iters);
+    run(&runtime, "full-wide", wanted, full, &es256, iters);
 }

@@ -22,7 +22,7 @@
 //!
 //! Keys and values are compared after JSON unescaping, as the dispatcher compares them.
 
-use std::{fmt, slice, sync::OnceLock};
+use std::{borrow::Cow, fmt, slice, sync::OnceLock};
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
@@ -65,15 +65,18 @@ const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 #[derive(Debug)]
 pub(crate) struct Ambiguous;
 
-/// A body, as far as the checks care.
-#[derive(Debug)]
-pub(crate) enum Parsed {
+/// A string member's value: borrowed from the body unless it had escapes.
+pub(crate) type Text<'a> = Cow<'a, str>;
+
+/// A body, as far as the checks care. Strings borrow from the body when they can.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Parsed<'a> {
     /// Not one JSON object or array of objects, or holding serde_json's private keys.
     Invalid,
     /// One message (an object).
-    Single(Message),
+    Single(Message<'a>),
     /// A JSON array of messages (possibly empty).
-    Batch(Vec<Message>),
+    Batch(Vec<Message<'a>>),
 }
 
 /// A member that must appear at most once, with a value of the expected type.
@@ -111,38 +114,45 @@ impl<T> Field<T> {
 }
 
 /// One JSON-RPC message.
-#[derive(Debug, Default)]
-pub(crate) struct Message {
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Message<'a> {
     /// `method`: a string, given once.
-    pub(crate) method: Field<String>,
+    pub(crate) method: Field<Text<'a>>,
     /// `id`, echoed in an error response: a string or an integer given once, else `null`.
     pub(crate) id: Value,
     /// `params`, when it is an object.
-    pub(crate) params: Params,
+    pub(crate) params: Params<'a>,
     /// A duplicate `method` or `params`, or a `method` that is not a string.
-    ambiguous: bool,
+    pub(crate) ambiguous: bool,
 }
 
 /// The members of an object `params` the checks look at. All absent when `params` is absent, not
 /// an object, or given twice (then `name` is invalid, so no call and no header matches it).
-#[derive(Debug, Default)]
-pub(crate) struct Params {
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Params<'a> {
     /// `params` is present and an object.
-    object: bool,
+    pub(crate) object: bool,
     /// `params.name` (tools and prompts).
-    pub(crate) name: Field<String>,
+    pub(crate) name: Field<Text<'a>>,
     /// `params.uri` (resources).
-    pub(crate) uri: Field<String>,
+    pub(crate) uri: Field<Text<'a>>,
     /// `params.taskId` (the Tasks extension).
-    pub(crate) task_id: Field<String>,
+    pub(crate) task_id: Field<Text<'a>>,
     /// `params._meta["io.modelcontextprotocol/protocolVersion"]`. Invalid when `_meta` or the key
     /// is given twice or the version is not a string.
-    pub(crate) protocol_version: Field<String>,
+    pub(crate) protocol_version: Field<Text<'a>>,
 }
 
-impl Parsed {
+impl Field<Text<'_>> {
+    /// The text, when present once as a string.
+    pub(crate) fn text(&self) -> Option<&str> {
+        self.valid().map(|text| &**text)
+    }
+}
+
+impl Parsed<'_> {
     /// The messages of the body (none when it is invalid).
-    pub(crate) fn messages(&self) -> &[Message] {
+    pub(crate) fn messages(&self) -> &[Message<'_>] {
         match self {
             Self::Invalid => &[],
             Self::Single(message) => slice::from_ref(message),
@@ -155,29 +165,38 @@ impl Parsed {
     ///
     /// # Errors
     /// [`Ambiguous`] when the body must be treated with the strictest scope set.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn tool_calls(&self) -> Result<Vec<&str>, Ambiguous> {
+        self.calls().map(Iterator::collect)
+    }
+
+    /// The names of [`tool_calls`](Self::tool_calls), without collecting them: the whole body is
+    /// checked for ambiguity first.
+    ///
+    /// # Errors
+    /// [`Ambiguous`] when the body must be treated with the strictest scope set.
+    pub(crate) fn calls(&self) -> Result<impl Iterator<Item = &str>, Ambiguous> {
         if matches!(self, Self::Invalid) {
             return Err(Ambiguous);
         }
-        let mut calls = Vec::new();
         for message in self.messages() {
-            if message.ambiguous {
+            if message.ambiguous
+                || (message.method.text() == Some(TOOLS_CALL)
+                    && !(message.params.object && message.params.name.text().is_some()))
+            {
                 return Err(Ambiguous);
             }
-            if message.method.valid().map(String::as_str) != Some(TOOLS_CALL) {
-                continue;
-            }
-            match (&message.params.object, &message.params.name) {
-                (true, Field::Valid(name)) => calls.push(name.as_str()),
-                _ => return Err(Ambiguous),
-            }
         }
-        Ok(calls)
+        Ok(self.messages().iter().filter_map(|message| {
+            (message.method.text() == Some(TOOLS_CALL))
+                .then(|| message.params.name.text())
+                .flatten()
+        }))
     }
 }
 
 /// Reads `body`. Never fails: what cannot be read is [`Parsed::Invalid`].
-pub(crate) fn parse(body: &[u8]) -> Parsed {
+pub(crate) fn parse(body: &[u8]) -> Parsed<'_> {
     let mut de = serde_json::Deserializer::from_slice(body);
     match Top.deserialize(&mut de) {
         Ok(parsed) if de.end().is_ok() => parsed,
@@ -198,7 +217,7 @@ pub(crate) fn tool_calls(body: &[u8]) -> Result<Vec<String>, Ambiguous> {
 ///
 /// Feature unification means the MCP server's serde_json is this same crate, so in that build a
 /// `Number`-token map *is* a number for the dispatcher too and is safe to skip as one.
-fn numbers_are_maps() -> bool {
+pub(crate) fn numbers_are_maps() -> bool {
     static PROBE: OnceLock<bool> = OnceLock::new();
     *PROBE.get_or_init(|| {
         struct Probe;
@@ -224,7 +243,8 @@ fn ambiguous<E: de::Error>() -> E {
 }
 
 /// An object key, classified without allocating.
-enum Key {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Key {
     Method,
     Params,
     Name,
@@ -239,18 +259,19 @@ enum Key {
 }
 
 impl Key {
-    fn of(key: &str) -> Self {
+    /// The key whose (unescaped) text is `key`.
+    pub(crate) fn of(key: &[u8]) -> Self {
         match key {
-            "method" => Self::Method,
-            "params" => Self::Params,
-            "name" => Self::Name,
-            "uri" => Self::Uri,
-            "taskId" => Self::TaskId,
-            "id" => Self::Id,
-            "_meta" => Self::Meta,
-            PROTOCOL_VERSION_META => Self::ProtocolVersion,
-            NUMBER_TOKEN => Self::Number,
-            k if k.starts_with(PRIVATE_PREFIX) => Self::Private,
+            b"method" => Self::Method,
+            b"params" => Self::Params,
+            b"name" => Self::Name,
+            b"uri" => Self::Uri,
+            b"taskId" => Self::TaskId,
+            b"id" => Self::Id,
+            b"_meta" => Self::Meta,
+            k if k == PROTOCOL_VERSION_META.as_bytes() => Self::ProtocolVersion,
+            k if k == NUMBER_TOKEN.as_bytes() => Self::Number,
+            k if k.starts_with(PRIVATE_PREFIX.as_bytes()) => Self::Private,
             _ => Self::Other,
         }
     }
@@ -271,7 +292,7 @@ impl Visitor<'_> for KeySeed {
         f.write_str("an object key")
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
-        Ok(Key::of(v))
+        Ok(Key::of(v.as_bytes()))
     }
 }
 
@@ -279,14 +300,14 @@ impl Visitor<'_> for KeySeed {
 struct Top;
 
 impl<'de> DeserializeSeed<'de> for Top {
-    type Value = Parsed;
+    type Value = Parsed<'de>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for Top {
-    type Value = Parsed;
+    type Value = Parsed<'de>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON-RPC message or batch")
     }
@@ -306,14 +327,14 @@ impl<'de> Visitor<'de> for Top {
 struct Element;
 
 impl<'de> DeserializeSeed<'de> for Element {
-    type Value = Message;
+    type Value = Message<'de>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for Element {
-    type Value = Message;
+    type Value = Message<'de>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON-RPC message")
     }
@@ -323,7 +344,7 @@ impl<'de> Visitor<'de> for Element {
 }
 
 /// One message.
-fn message<'de, A: MapAccess<'de>>(mut map: A) -> Result<Message, A::Error> {
+fn message<'de, A: MapAccess<'de>>(mut map: A) -> Result<Message<'de>, A::Error> {
     let mut message = Message::default();
     let mut seen_params = false;
     let mut id: Field<Value> = Field::Absent;
@@ -380,22 +401,25 @@ fn message<'de, A: MapAccess<'de>>(mut map: A) -> Result<Message, A::Error> {
 struct StringSeed;
 
 impl<'de> DeserializeSeed<'de> for StringSeed {
-    type Value = Field<String>;
+    type Value = Field<Text<'de>>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for StringSeed {
-    type Value = Field<String>;
+    type Value = Field<Text<'de>>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a string")
     }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Field::Valid(Cow::Borrowed(v)))
+    }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Field::Valid(v.to_owned()))
+        Ok(Field::Valid(Cow::Owned(v.to_owned())))
     }
     fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Field::Valid(v))
+        Ok(Field::Valid(Cow::Owned(v)))
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         Skip.visit_map(map).map(|()| Field::Invalid)
@@ -446,14 +470,14 @@ impl<'de> Visitor<'de> for IdSeed {
 struct ParamsSeed;
 
 impl<'de> DeserializeSeed<'de> for ParamsSeed {
-    type Value = Option<Params>;
+    type Value = Option<Params<'de>>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for ParamsSeed {
-    type Value = Option<Params>;
+    type Value = Option<Params<'de>>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("params")
     }
@@ -507,14 +531,14 @@ impl<'de> Visitor<'de> for ParamsSeed {
 struct MetaSeed;
 
 impl<'de> DeserializeSeed<'de> for MetaSeed {
-    type Value = Field<String>;
+    type Value = Field<Text<'de>>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for MetaSeed {
-    type Value = Field<String>;
+    type Value = Field<Text<'de>>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("_meta")
     }
@@ -586,6 +610,14 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+
+    fn owned(field: Field<Text<'_>>) -> Field<String> {
+        match field {
+            Field::Absent => Field::Absent,
+            Field::Valid(text) => Field::Valid(text.into_owned()),
+            Field::Invalid => Field::Invalid,
+        }
+    }
 
     fn calls(body: &str) -> Option<Vec<String>> {
         tool_calls(body.as_bytes()).ok()
@@ -666,21 +698,21 @@ mod tests {
         let Parsed::Single(message) = parse(body.as_bytes()) else {
             panic!("one message");
         };
-        assert_eq!(message.method, Field::Valid("resources/read".to_owned()));
+        assert_eq!(message.method, Field::Valid("resources/read".into()));
         assert_eq!(message.id, json!("ab"));
-        assert_eq!(message.params.uri, Field::Valid("file:///x".to_owned()));
-        assert_eq!(message.params.name, Field::Valid("n".to_owned()));
-        assert_eq!(message.params.task_id, Field::Valid("t".to_owned()));
+        assert_eq!(message.params.uri, Field::Valid("file:///x".into()));
+        assert_eq!(message.params.name, Field::Valid("n".into()));
+        assert_eq!(message.params.task_id, Field::Valid("t".into()));
         assert_eq!(
             message.params.protocol_version,
-            Field::Valid("2026-07-28".to_owned())
+            Field::Valid("2026-07-28".into())
         );
     }
 
     #[test]
     fn members_given_twice_or_with_the_wrong_type_are_invalid() {
         let version = |body: &str| match parse(body.as_bytes()) {
-            Parsed::Single(message) => message.params.protocol_version,
+            Parsed::Single(message) => owned(message.params.protocol_version),
             other => panic!("{other:?}"),
         };
         let meta =
@@ -718,7 +750,8 @@ mod tests {
         assert_eq!(message.id, Value::Null);
         assert_eq!(message.params.uri, Field::Invalid);
         for id in ["1.5", "true", "null", "[1]", r#"{"a":1}"#] {
-            let Parsed::Single(message) = parse(format!(r#"{{"id":{id}}}"#).as_bytes()) else {
+            let body = format!(r#"{{"id":{id}}}"#);
+            let Parsed::Single(message) = parse(body.as_bytes()) else {
                 panic!("one message");
             };
             assert_eq!(message.id, Value::Null, "{id}");

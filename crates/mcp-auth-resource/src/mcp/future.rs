@@ -19,7 +19,7 @@ use tower_service::Service;
 
 use super::{
     RejectionBody, ToolScopesBody, ToolScopesRejectionKind, classify, header_mismatch, headers,
-    layer::Config, rejection, trace::ScopeSpan,
+    layer::Config, rejection, scan, trace::ScopeSpan,
 };
 use crate::AuthInfo;
 
@@ -318,7 +318,7 @@ where
         started: _,
     } = read;
     let body = buf.freeze();
-    let parsed = classify::parse(&body);
+    let parsed = scan::parse(&body);
 
     // Rule 3: the headers must agree with the body before anything else looks at either.
     if let Err(kind) = headers::check(&parts.headers, &parsed) {
@@ -358,14 +358,14 @@ where
                 ambiguous = required.ambiguous,
                 "tool scopes satisfied"
             );
-            span.record("allow", Some((required.calls, &required.scopes)));
+            span.record("allow", Some((required.calls, &*required.scopes)));
             let request = Request::from_parts(parts, ToolScopesBody::buffered(body, trailers));
             State::Calling {
                 future: inner.call(request),
             }
         }
         Some((kind, granted)) => {
-            span.record("challenge", Some((required.calls, &required.scopes)));
+            span.record("challenge", Some((required.calls, &*required.scopes)));
             #[cfg(feature = "tracing")]
             if kind == ToolScopesRejectionKind::MissingToken
                 && parts.extensions.get::<crate::Anonymous>().is_none()
@@ -388,7 +388,7 @@ where
                     config.resource.as_addressed(&parts.uri, &parts.headers),
                     kind,
                     granted,
-                    required.scopes,
+                    required.scopes.into_owned(),
                     crate::bearer::LayerContext::of(&parts.extensions),
                 )),
             }

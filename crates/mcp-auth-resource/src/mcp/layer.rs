@@ -1,11 +1,11 @@
 //! [`ToolScopesLayer`]: the configuration of the tool-scope check.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{borrow::Cow, collections::HashMap, sync::Arc, time::Duration};
 
 use mcp_auth_core::ScopeSet;
 use tower_layer::Layer;
 
-use super::{ToolScopes, classify};
+use super::{ToolScopes, classify, scan};
 use crate::{ConfigError, ProtectedResource};
 
 /// Applies [`ToolScopes`]: per-tool scope checks on MCP `tools/call` requests, answered with an
@@ -25,8 +25,9 @@ pub struct ToolScopesLayer {
 #[derive(Debug, Clone)]
 pub(super) struct Config {
     pub(super) resource: ProtectedResource,
-    /// Tool name → scopes.
-    tools: HashMap<String, ScopeSet>,
+    /// Tool name → scopes (foldhash: only the configuration inserts, so the table's shape is
+    /// not the caller's to choose).
+    tools: HashMap<String, ScopeSet, foldhash::quality::RandomState>,
     /// Tool names, in the order they were first configured (for a stable strictest set).
     order: Vec<String>,
     default: ScopeSet,
@@ -38,22 +39,30 @@ pub(super) struct Config {
 
 impl Config {
     /// The scopes a POST with this body needs (see [`ToolScopesLayer::required_scopes`]).
-    pub(super) fn required_scopes(&self, body: &classify::Parsed) -> Requirement {
-        match body.tool_calls() {
+    /// Borrows the configured set when one set covers the body (one call, the strictest set),
+    /// so the usual request copies no scope.
+    pub(super) fn required_scopes(&self, body: &classify::Parsed<'_>) -> Requirement<'_> {
+        match body.calls() {
             Err(classify::Ambiguous) => Requirement {
-                scopes: self.strictest.clone(),
+                scopes: Cow::Borrowed(&self.strictest),
                 calls: 0,
                 ambiguous: true,
             },
             Ok(names) => {
-                let mut scopes = ScopeSet::new();
-                for name in &names {
-                    let needed = self.tools.get(*name).unwrap_or(&self.default);
-                    scopes.extend(needed.iter().cloned());
+                let mut scopes = Cow::Owned(ScopeSet::new());
+                let mut calls = 0;
+                for name in names {
+                    let needed = self.tools.get(name).unwrap_or(&self.default);
+                    if calls == 0 {
+                        scopes = Cow::Borrowed(needed);
+                    } else if !scopes.contains_all(needed) {
+                        scopes.to_mut().extend(needed.iter().cloned());
+                    }
+                    calls += 1;
                 }
                 Requirement {
                     scopes,
-                    calls: names.len(),
+                    calls,
                     ambiguous: false,
                 }
             }
@@ -71,8 +80,8 @@ impl Config {
 
 /// The outcome of classifying one body.
 #[derive(Debug)]
-pub(super) struct Requirement {
-    pub(super) scopes: ScopeSet,
+pub(super) struct Requirement<'a> {
+    pub(super) scopes: Cow<'a, ScopeSet>,
     /// How many `tools/call` messages were found (0 when ambiguous).
     #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
     pub(super) calls: usize,
@@ -99,7 +108,7 @@ impl ToolScopesLayer {
         Self {
             config: Arc::new(Config {
                 resource,
-                tools: HashMap::new(),
+                tools: HashMap::default(),
                 order: Vec::new(),
                 default: ScopeSet::new(),
                 strictest: ScopeSet::new(),
@@ -202,7 +211,10 @@ impl ToolScopesLayer {
     /// ```
     #[must_use]
     pub fn required_scopes(&self, body: &[u8]) -> ScopeSet {
-        self.config.required_scopes(&classify::parse(body)).scopes
+        self.config
+            .required_scopes(&scan::parse(body))
+            .scopes
+            .into_owned()
     }
 
     /// The strictest set: the default scopes and every mapped tool's scopes, in configuration

@@ -252,6 +252,7 @@ mod headers;
 pub(crate) mod layer;
 pub(crate) mod rejection;
 mod response;
+pub(crate) mod scan;
 pub(crate) mod service;
 pub mod session;
 mod trace;

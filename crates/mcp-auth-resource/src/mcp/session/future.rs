@@ -12,8 +12,8 @@ use http::Response;
 use pin_project_lite::pin_project;
 
 use super::{
-    session_id,
-    store::{Bind, Digest, Shared},
+    response_session_id,
+    store::{Bind, Digest, SessionKey, Shared},
 };
 
 pin_project! {
@@ -40,7 +40,7 @@ pub(super) struct After {
     /// The caller; `None` when anonymous.
     pub(super) owner: Option<Digest>,
     /// The request's session, and whether it was unknown to the store (trust on first use).
-    pub(super) session: Option<(Digest, bool)>,
+    pub(super) session: Option<(SessionKey, bool)>,
     pub(super) delete: bool,
 }
 
@@ -69,12 +69,15 @@ impl After {
             return;
         };
         // A session id the server issued (initialize) or rotated to.
-        let issued = session_id(response.headers())
+        let issued = response_session_id(response.headers())
             .ok()
             .flatten()
-            .map(|s| s.key)
             .filter(|key| session.is_none_or(|(requested, _)| requested != *key));
         let tofu = session.and_then(|(key, unknown)| unknown.then_some(key));
+        if tofu.is_none() && issued.is_none() {
+            // Nothing to bind (an allowed request on a known session): no clock read.
+            return;
+        }
         let now = settings.clock.now();
         for key in tofu.into_iter().chain(issued) {
             let outcome = shared.with_store(|store| {

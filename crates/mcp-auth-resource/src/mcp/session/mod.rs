@@ -81,8 +81,9 @@
 //! # Store
 //!
 //! Bindings live in one `Mutex<HashMap>` shared by the layer and every service built from it,
-//! keyed by the SHA-256 of the session id and holding the SHA-256 of the owner (a fixed size per
-//! entry, whatever the ids' lengths). It holds at most [`capacity`](SessionBindingLayer::capacity)
+//! keyed by the session id (its SHA-256 when it is longer than 64 bytes) and holding the SHA-256
+//! of the owner (a fixed size per entry, whatever the ids' lengths). Keys are hashed with a
+//! random seed per layer and compared in full, in constant time. It holds at most [`capacity`](SessionBindingLayer::capacity)
 //! sessions (default 100 000); each binding expires after
 //! [`idle_ttl`](SessionBindingLayer::idle_ttl) (default 24 h) without an allowed request. When
 //! full, expired bindings are dropped first, then the least recently used. Every operation is
@@ -181,10 +182,10 @@
 //! # }
 //! ```
 
-use http::{Extensions, HeaderMap, HeaderName, HeaderValue};
+use http::{Extensions, HeaderMap, HeaderName};
 use sha2::{Digest as _, Sha256};
 
-use crate::AuthInfo;
+use crate::{AuthInfo, mcp::headers::Values};
 
 mod future;
 pub(crate) mod layer;
@@ -204,26 +205,21 @@ use crate::{SessionBinding, SessionBindingRejection};
 /// The `Mcp-Session-Id` header of the MCP Streamable HTTP transport (2025-11-25 and earlier).
 const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 
-/// One `Mcp-Session-Id`, as read from a header map.
-struct SessionId {
-    key: store::Digest,
-    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
-    value: HeaderValue,
+/// The `Mcp-Session-Id` of a request, as the store keys it: `Ok(None)` without one, `Err` with
+/// several.
+fn session_id(values: Values<'_>) -> Result<Option<store::SessionKey>, ()> {
+    Ok(values
+        .at_most_one()?
+        .map(|value| store::SessionKey::of(value.as_bytes())))
 }
 
-/// The `Mcp-Session-Id` of a request or response: `Ok(None)` without one, `Err` with several.
-fn session_id(headers: &HeaderMap) -> Result<Option<SessionId>, ()> {
-    let mut values = headers.get_all(MCP_SESSION_ID).iter();
-    let Some(value) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err(());
+/// The `Mcp-Session-Id` of a response (see [`session_id`]).
+fn response_session_id(headers: &HeaderMap) -> Result<Option<store::SessionKey>, ()> {
+    let mut values = Values::Absent;
+    for value in headers.get_all(MCP_SESSION_ID) {
+        values.add(value);
     }
-    Ok(Some(SessionId {
-        key: Sha256::digest(value.as_bytes()).into(),
-        value: value.clone(),
-    }))
+    session_id(values)
 }
 
 /// The principal of a request, when it has one: `sub`, else the client id (non-empty).

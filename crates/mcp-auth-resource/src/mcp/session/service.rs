@@ -14,7 +14,7 @@ use super::{
     rejection, session_id,
     store::{Check, Shared},
 };
-use crate::mcp::headers::{Era, era};
+use crate::mcp::headers::{Era, McpHeaders};
 
 /// Checks that the caller of an MCP session is the user who created it.
 ///
@@ -69,7 +69,13 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let owner = owner_of(req.extensions());
-        if era(req.headers()) == Era::Modern {
+        // One pass over the headers for the era and the session id.
+        let found = McpHeaders::of(req.headers());
+        let session = match found.era() {
+            Era::Legacy => Some(session_id(found.session)),
+            Era::Modern => None,
+        };
+        let Some(session) = session else {
             // Rule 7: no sessions in 2026-07-28. A stale session id is neither a credential nor
             // an error; removing it keeps a dual-era server from reading it as one.
             if req.headers_mut().remove(MCP_SESSION_ID).is_some() {
@@ -83,8 +89,8 @@ where
                 delete: req.method() == Method::DELETE,
             };
             return ResponseFuture::future(self.inner.call(req), after);
-        }
-        let Ok(session) = session_id(req.headers()) else {
+        };
+        let Ok(session) = session else {
             #[cfg(feature = "tracing")]
             tracing::warn!("request refused: more than one Mcp-Session-Id header");
             return ResponseFuture::rejected(rejection(
@@ -96,9 +102,9 @@ where
         if let Some(session) = &session {
             let settings = &self.shared.settings;
             let now = settings.clock.now();
-            let check = self.shared.with_store(|store| {
-                store.check(&session.key, owner.as_ref(), now, settings.idle_ttl)
-            });
+            let check = self
+                .shared
+                .with_store(|store| store.check(session, owner.as_ref(), now, settings.idle_ttl));
             if check == Check::Refused {
                 let kind = if owner.is_some() {
                     SessionBindingRejectionKind::OwnerMismatch
@@ -109,7 +115,12 @@ where
                 tracing::warn!(
                     reason = ?kind,
                     caller = %super::log_prefix(super::caller_name(req.extensions())),
-                    session = %super::log_prefix(session.value.to_str().unwrap_or("<non-ascii>")),
+                    session = %super::log_prefix(
+                        req.headers()
+                            .get(MCP_SESSION_ID)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("<non-ascii>")
+                    ),
                     "MCP session used by someone other than its owner; answered 404"
                 );
                 return ResponseFuture::rejected(rejection(kind));
@@ -120,7 +131,7 @@ where
         let after = After {
             shared: Arc::clone(&self.shared),
             owner,
-            session: session.map(|s| (s.key, unknown)),
+            session: session.map(|key| (key, unknown)),
             delete: req.method() == Method::DELETE,
         };
         ResponseFuture::future(self.inner.call(req), after)
