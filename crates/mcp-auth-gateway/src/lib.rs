@@ -49,6 +49,7 @@ pub mod filter;
 pub mod identity;
 pub mod middleware;
 pub mod proxy;
+mod upstream;
 
 use std::{fmt, future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
