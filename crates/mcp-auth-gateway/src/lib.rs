@@ -427,7 +427,11 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Gateway, Error>
         ))
         .layer(guard)
         .layer(bearer)
-        .layer(from_fn_with_state(limits.clone(), middleware::per_client))
+        // No per-client middleware at all when that limit is off.
+        .option_layer(
+            (config.limits.per_client_per_minute > 0)
+                .then(|| from_fn_with_state(limits.clone(), middleware::per_client)),
+        )
         .layer(SessionBindingLayer::new())
         .layer(tool_scopes)
         .service(proxy);
