@@ -49,6 +49,7 @@ pub mod filter;
 pub mod identity;
 pub mod middleware;
 pub mod proxy;
+mod upstream;
 
 use std::{fmt, future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -426,7 +427,11 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Gateway, Error>
         ))
         .layer(guard)
         .layer(bearer)
-        .layer(from_fn_with_state(limits.clone(), middleware::per_client))
+        // No per-client middleware at all when that limit is off.
+        .option_layer(
+            (config.limits.per_client_per_minute > 0)
+                .then(|| from_fn_with_state(limits.clone(), middleware::per_client)),
+        )
         .layer(SessionBindingLayer::new())
         .layer(tool_scopes)
         .service(proxy);
@@ -455,9 +460,8 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Gateway, Error>
             }),
         );
     }
-    let router = router
-        .layer(from_fn_with_state(limits, middleware::per_ip))
-        .layer(from_fn(middleware::access_log));
+    // `middleware::per_ip` inside `middleware::access_log`, as one middleware.
+    let router = router.layer(from_fn_with_state(limits, middleware::access_log_per_ip));
 
     Ok(Gateway {
         router,
@@ -470,34 +474,29 @@ pub async fn build(config: &Config, bound: SocketAddr) -> Result<Gateway, Error>
     })
 }
 
-/// Middleware of [`serve`]: response bodies that end with an error once `cut` is set.
-async fn cut_after_grace(
-    axum::extract::State(cut): axum::extract::State<tokio::sync::watch::Receiver<bool>>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
+/// The response of [`serve`]'s routes with a body that ends with an error once `cut` is set.
+fn cut_after_grace(
+    response: axum::response::Response,
+    cut: &tokio::sync::watch::Receiver<bool>,
 ) -> axum::response::Response {
-    let response = next.run(req).await;
     let (parts, body) = response.into_parts();
-    axum::response::Response::from_parts(parts, axum::body::Body::new(CutBody::new(body, cut)))
+    let body = CutBody {
+        inner: body,
+        cut: cut.clone(),
+        waiting: None,
+    };
+    axum::response::Response::from_parts(parts, axum::body::Body::new(body))
 }
 
 pin_project_lite::pin_project! {
-    /// A body that ends with an error once the shutdown grace period is over.
+    /// A body that ends with an error once the shutdown grace period is over. It waits for the
+    /// cut (a boxed future) only once it has to wait for its own next frame: a body that is
+    /// there at once (most JSON answers) costs no future.
     struct CutBody {
         #[pin]
         inner: axum::body::Body,
-        cut: futures_util::future::BoxFuture<'static, ()>,
-    }
-}
-
-impl CutBody {
-    fn new(inner: axum::body::Body, mut cut: tokio::sync::watch::Receiver<bool>) -> Self {
-        Self {
-            inner,
-            cut: Box::pin(async move {
-                let _ = cut.wait_for(|c| *c).await;
-            }),
-        }
+        cut: tokio::sync::watch::Receiver<bool>,
+        waiting: Option<futures_util::future::BoxFuture<'static, ()>>,
     }
 }
 
@@ -510,12 +509,29 @@ impl http_body::Body for CutBody {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
-        if this.cut.as_mut().poll(cx).is_ready() {
-            return std::task::Poll::Ready(Some(Err(axum::Error::new(
+        let cut_error = || {
+            std::task::Poll::Ready(Some(Err(axum::Error::new(
                 "cut at the end of the shutdown grace period",
-            ))));
+            ))))
+        };
+        let cut = match this.waiting {
+            Some(waiting) => waiting.as_mut().poll(cx).is_ready(),
+            None => *this.cut.borrow(),
+        };
+        if cut {
+            return cut_error();
         }
-        this.inner.poll_frame(cx)
+        let frame = this.inner.poll_frame(cx);
+        if frame.is_pending() && this.waiting.is_none() {
+            let mut cut = this.cut.clone();
+            let waiting = this.waiting.insert(Box::pin(async move {
+                let _ = cut.wait_for(|c| *c).await;
+            }));
+            if waiting.as_mut().poll(cx).is_ready() {
+                return cut_error();
+            }
+        }
+        frame
     }
 
     fn is_end_stream(&self) -> bool {
@@ -563,7 +579,9 @@ pub async fn serve(
     // answer, a GET stream) are cut and their connections close.
     let app = gateway
         .router
-        .layer(from_fn_with_state(cut, cut_after_grace))
+        .layer(tower::util::MapResponseLayer::new(
+            move |response: axum::response::Response| cut_after_grace(response, &cut),
+        ))
         .into_make_service_with_connect_info::<SocketAddr>();
     // TCP_NODELAY on every accepted connection: an SSE answer is forwarded event by event, and
     // without it the last small write of each answer waits for the client's delayed ACK (about

@@ -63,6 +63,14 @@ fn too_many(retry_after: u64) -> Response {
 /// address of the connection (`ConnectInfo<SocketAddr>`; never a forwarded header). Without
 /// connection info the request passes.
 pub async fn per_ip(State(limits): State<RateLimits>, req: Request, next: Next) -> Response {
+    match refuse_ip(&limits, &req) {
+        Some(refused) => refused,
+        None => next.run(req).await,
+    }
+}
+
+/// The per-address limit's `429`, when `req`'s peer is over it.
+fn refuse_ip(limits: &RateLimits, req: &Request) -> Option<Response> {
     if let (Some(limiter), Some(ConnectInfo(peer))) = (
         &limits.0.per_ip,
         req.extensions().get::<ConnectInfo<SocketAddr>>(),
@@ -70,10 +78,10 @@ pub async fn per_ip(State(limits): State<RateLimits>, req: Request, next: Next) 
         let key = peer.ip().to_canonical().to_string();
         if let Err(retry_after) = limiter.hit(&key) {
             tracing::info!(target: "mcp_auth_gateway::access", peer = %key, "rate limited (address)");
-            return too_many(retry_after);
+            return Some(too_many(retry_after));
         }
     }
-    next.run(req).await
+    None
 }
 
 /// Middleware: the per-client limit, after the bearer layer (keyed on the token's `client_id`,
@@ -102,6 +110,21 @@ pub async fn per_client(State(limits): State<RateLimits>, req: Request, next: Ne
 /// query: it can hold codes), status, time to the response head, and for proxied MCP requests
 /// the caller's subject and client id. Never a token, header value or body.
 pub async fn access_log(req: Request, next: Next) -> Response {
+    logged(None, req, next).await
+}
+
+/// Middleware: [`access_log`] around [`per_ip`], in one middleware (the gateway's own stack:
+/// one boxed service and future per request fewer).
+pub(crate) async fn access_log_per_ip(
+    State(limits): State<RateLimits>,
+    req: Request,
+    next: Next,
+) -> Response {
+    logged(Some(&limits), req, next).await
+}
+
+/// [`access_log`], with the per-address limit inside when `limits` is given.
+async fn logged(limits: Option<&RateLimits>, req: Request, next: Next) -> Response {
     use tracing::Instrument as _;
     let started = Instant::now();
     let peer = req
@@ -126,7 +149,11 @@ pub async fn access_log(req: Request, next: Next) -> Response {
         sub_hash = tracing::field::Empty,
         decision = tracing::field::Empty,
     );
-    let response = next.run(req).instrument(span.clone()).await;
+    let refused = limits.and_then(|limits| span.in_scope(|| refuse_ip(limits, &req)));
+    let response = match refused {
+        Some(refused) => refused,
+        None => next.run(req).instrument(span.clone()).await,
+    };
     // The proxy leaves the verified token in the response; an answer given before it (a
     // challenge, a refusal) has none.
     let caller = response.extensions().get::<AuthInfo>();

@@ -42,7 +42,7 @@ use std::{
 
 use axum::body::Body;
 use bytes::Bytes;
-use futures_util::{TryStreamExt as _, future::BoxFuture};
+use futures_util::{TryStreamExt, future::BoxFuture};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt as _, Limited};
 use mcp_auth_resource::AuthInfo;
@@ -52,6 +52,7 @@ use tower::Service;
 use crate::{
     filter::{ByteStream, MAX_FILTERED_BYTES, ToolVisibility},
     identity::Identity,
+    upstream::{Failure, Settings, Upstream},
 };
 
 /// JSON-RPC error code: the upstream is unreachable.
@@ -70,8 +71,9 @@ pub const REQUEST_TOO_LARGE: i64 = -32600;
 pub struct McpProxy(Arc<Inner>);
 
 struct Inner {
-    client: reqwest::Client,
-    upstream: url::Url,
+    upstream: Upstream,
+    /// The upstream's URL, for `Debug`.
+    upstream_url: String,
     identity: Identity,
     response_timeout: Duration,
     max_body_bytes: usize,
@@ -81,7 +83,7 @@ struct Inner {
 impl fmt::Debug for McpProxy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("McpProxy")
-            .field("upstream", &self.0.upstream.as_str())
+            .field("upstream", &self.0.upstream_url)
             .field("identity", &self.0.identity)
             .field("response_timeout", &self.0.response_timeout)
             .finish_non_exhaustive()
@@ -187,24 +189,17 @@ impl ProxyBuilder {
                     self.upstream
                 ))
             })?;
-        let mut client = reqwest::Client::builder()
-            .connect_timeout(self.connect_timeout)
-            .read_timeout(self.idle_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .tcp_nodelay(true)
-            .pool_max_idle_per_host(64)
-            .http1_only();
-        #[cfg(unix)]
-        if let Some(path) = self.unix_socket {
-            client = client.unix_socket(path);
-        }
-        let client = client
-            .build()
-            .map_err(|e| crate::error::Error::Config(format!("the HTTP client: {e}")))?;
+        let client = Upstream::new(
+            &upstream,
+            Settings {
+                unix_socket: self.unix_socket,
+                connect_timeout: self.connect_timeout,
+                idle_timeout: self.idle_timeout,
+            },
+        )?;
         Ok(McpProxy(Arc::new(Inner {
-            client,
-            upstream,
+            upstream: client,
+            upstream_url: upstream.to_string(),
             identity: self.identity,
             response_timeout: self.response_timeout,
             max_body_bytes: self.max_body_bytes,
@@ -369,17 +364,16 @@ impl Inner {
             _ => None,
         };
 
-        let mut url = self.upstream.clone();
-        url.set_query(parts.uri.query());
         strip(&mut parts.headers, &REQUEST_DROP);
         self.identity.apply(&mut parts.headers, caller.as_ref());
-        let mut request = reqwest::Request::new(parts.method.clone(), url);
-        *request.headers_mut() = parts.headers;
-        if is_post || !body.is_empty() {
-            *request.body_mut() = Some(reqwest::Body::from(body.clone()));
-        }
-
-        let sent = tokio::time::timeout(self.response_timeout, self.client.execute(request)).await;
+        let headers = std::mem::take(&mut parts.headers);
+        let sending = (is_post || !body.is_empty()).then(|| body.clone());
+        let sent = tokio::time::timeout(
+            self.response_timeout,
+            self.upstream
+                .send(parts.method.clone(), headers, parts.uri.query(), sending),
+        )
+        .await;
         let mut response = match sent {
             Err(_) => {
                 tracing::warn!(timeout = ?self.response_timeout, "the upstream did not answer in time");
@@ -390,10 +384,8 @@ impl Inner {
                     peek(&body).0,
                 );
             }
-            Ok(Err(error)) => {
-                let timeout = error.is_timeout();
-                tracing::warn!(error = %error.without_url(), "the upstream MCP server is unreachable");
-                let (code, status, message) = if timeout {
+            Ok(Err(failure)) => {
+                let (code, status, message) = if failure == Failure::Timeout {
                     (
                         UPSTREAM_TIMEOUT,
                         StatusCode::GATEWAY_TIMEOUT,
@@ -408,7 +400,7 @@ impl Inner {
                 };
                 return rpc_error(status, code, message, peek(&body).0);
             }
-            Ok(Ok(response)) => http::Response::from(response),
+            Ok(Ok(response)) => response,
         };
 
         let status = response.status();
@@ -440,20 +432,17 @@ impl Inner {
 
         strip(response.headers_mut(), &RESPONSE_DROP);
         let (mut head, upstream_body) = response.into_parts();
-        let stream: ByteStream = Box::pin(
-            http_body_util::BodyDataStream::new(upstream_body).map_err(|e| {
-                let e = e.without_url();
-                tracing::debug!(error = %e, "the upstream response body ended with an error");
-                Box::new(e) as Box<dyn std::error::Error + Send + Sync>
-            }),
-        );
         let out = match filter {
             Some((visibility, granted)) if sse => {
                 head.headers.remove(header::CONTENT_LENGTH);
+                let stream: ByteStream = Box::pin(TryStreamExt::map_err(
+                    upstream_body.into_data_stream(),
+                    |e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>,
+                ));
                 Body::from_stream(visibility.filter_sse(granted, stream))
             }
             Some((visibility, granted)) if json => {
-                let limited = Limited::new(Body::from_stream(stream), MAX_FILTERED_BYTES);
+                let limited = Limited::new(upstream_body, MAX_FILTERED_BYTES);
                 match limited.collect().await {
                     Ok(collected) => {
                         head.headers.remove(header::CONTENT_LENGTH);
@@ -469,7 +458,8 @@ impl Inner {
                     }
                 }
             }
-            _ => Body::from_stream(stream),
+            // The upstream's body as it comes: no stream, no copy.
+            _ => upstream_body,
         };
         let mut response = Response::from_parts(head, out);
         if let Some(caller) = caller {
