@@ -25,3 +25,11 @@ pub enum Error {
     #[error(transparent)]
     Keys(#[from] mcp_auth_server::keys::KeyError),
 }
+
+/// `error` and its causes, outermost first (the one walk of an error's `source` chain that the
+/// body limit, the upstream's timeouts and the log lines use).
+pub(crate) fn causes<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error), |e| e.source())
+}

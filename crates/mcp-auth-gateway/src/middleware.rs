@@ -240,14 +240,7 @@ pub async fn read_body(State(timeout): State<BodyTimeout>, req: Request, next: N
 
 /// Whether a body error is (or was caused by) the body limit.
 fn over_limit(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cause = Some(error);
-    while let Some(e) = cause {
-        if e.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        cause = e.source();
-    }
-    false
+    crate::error::causes(error).any(|e| e.is::<http_body_util::LengthLimitError>())
 }
 
 /// Middleware (`axum::middleware::from_fn`): tower-http's bare `413` (plain text, from a

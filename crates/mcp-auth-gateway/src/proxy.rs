@@ -367,11 +367,14 @@ impl Inner {
         strip(&mut parts.headers, &REQUEST_DROP);
         self.identity.apply(&mut parts.headers, caller.as_ref());
         let headers = std::mem::take(&mut parts.headers);
-        let sending = (is_post || !body.is_empty()).then(|| body.clone());
         let sent = tokio::time::timeout(
             self.response_timeout,
-            self.upstream
-                .send(parts.method.clone(), headers, parts.uri.query(), sending),
+            self.upstream.send(
+                parts.method.clone(),
+                headers,
+                parts.uri.query(),
+                body.clone(),
+            ),
         )
         .await;
         let mut response = match sent {

@@ -127,15 +127,15 @@ impl Upstream {
         Uri::from_parts(parts).ok()
     }
 
-    /// Sends one request (`body` `None`: none at all); the response head, or why there is none.
+    /// Sends one request (an empty `body`: none, unless the method is `POST`); the response
+    /// head, or why there is none.
     pub(crate) async fn send(
         &self,
         method: Method,
         headers: HeaderMap,
         query: Option<&str>,
-        body: Option<Bytes>,
+        body: Bytes,
     ) -> Result<Response<Body>, Failure> {
-        let body = body.unwrap_or_default();
         let sent = match &self.client {
             Client::Http(client) => {
                 let request = self.request(method, headers, query, body)?;
@@ -221,16 +221,10 @@ impl Upstream {
 
 /// Whether `error` was caused by a timeout (connecting).
 fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cause = Some(error);
-    while let Some(e) = cause {
-        if e.downcast_ref::<std::io::Error>()
+    crate::error::causes(error).any(|e| {
+        e.downcast_ref::<std::io::Error>()
             .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
-        {
-            return true;
-        }
-        cause = e.source();
-    }
-    false
+    })
 }
 
 /// An error with its causes, for the log.
@@ -238,11 +232,11 @@ struct Chain<'a>(&'a (dyn std::error::Error + 'static));
 
 impl std::fmt::Display for Chain<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut cause = self.0.source();
-        while let Some(e) = cause {
-            write!(f, ": {e}")?;
-            cause = e.source();
+        for (i, e) in crate::error::causes(self.0).enumerate() {
+            if i > 0 {
+                f.write_str(": ")?;
+            }
+            write!(f, "{e}")?;
         }
         Ok(())
     }
@@ -429,7 +423,7 @@ mod tests {
         let url = format!("http://{}/mcp", listener.local_addr().unwrap());
         drop(listener);
         let sent = upstream(&url)
-            .send(Method::POST, HeaderMap::new(), None, Some(Bytes::new()))
+            .send(Method::POST, HeaderMap::new(), None, Bytes::new())
             .await;
         assert_eq!(sent.unwrap_err(), Failure::Unreachable);
     }

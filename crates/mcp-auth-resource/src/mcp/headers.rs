@@ -23,7 +23,7 @@ const METHOD_NAME: &str = "mcp-method";
 /// `Mcp-Name`: the body's `params.name` or `params.uri` (2026-07-28).
 const NAME_NAME: &str = "mcp-name";
 /// `Mcp-Session-Id`: the session of a 2025-11-25 request.
-const SESSION_ID_NAME: &str = "mcp-session-id";
+pub(crate) const SESSION_ID_NAME: &str = "mcp-session-id";
 #[cfg(test)]
 pub(crate) const MCP_PROTOCOL_VERSION: http::HeaderName =
     http::HeaderName::from_static(PROTOCOL_VERSION_NAME);

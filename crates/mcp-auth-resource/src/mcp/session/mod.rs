@@ -185,7 +185,10 @@
 use http::{Extensions, HeaderMap, HeaderName};
 use sha2::{Digest as _, Sha256};
 
-use crate::{AuthInfo, mcp::headers::Values};
+use crate::{
+    AuthInfo,
+    mcp::headers::{SESSION_ID_NAME, Values},
+};
 
 mod future;
 pub(crate) mod layer;
@@ -203,7 +206,7 @@ pub(crate) use self::{
 use crate::{SessionBinding, SessionBindingRejection};
 
 /// The `Mcp-Session-Id` header of the MCP Streamable HTTP transport (2025-11-25 and earlier).
-const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
+const MCP_SESSION_ID: HeaderName = HeaderName::from_static(SESSION_ID_NAME);
 
 /// The `Mcp-Session-Id` of a request, as the store keys it: `Ok(None)` without one, `Err` with
 /// several.
