@@ -35,9 +35,16 @@ use crate::{AuthInfo, ProtectedResource, TokenVerifier, VerifyError};
 #[must_use]
 pub struct BearerAuth<S, V, R = DefaultRejection> {
     inner: S,
+    /// The verifier and the configuration behind one `Arc`: a router that clones the service
+    /// for every request (axum's `route_service`) pays one reference count, not two.
+    shared: Arc<Shared<V>>,
+    rejection: R,
+}
+
+/// What every service of one layer shares.
+struct Shared<V> {
     verifier: Arc<V>,
     config: Arc<Config>,
-    rejection: R,
 }
 
 impl<S, V: TokenVerifier> BearerAuth<S, V> {
@@ -55,7 +62,7 @@ impl<V: TokenVerifier> BearerAuth<(), V> {
 }
 
 impl<S, V, R> BearerAuth<S, V, R> {
-    pub(super) const fn from_parts(
+    pub(super) fn from_parts(
         inner: S,
         verifier: Arc<V>,
         config: Arc<Config>,
@@ -63,8 +70,7 @@ impl<S, V, R> BearerAuth<S, V, R> {
     ) -> Self {
         Self {
             inner,
-            verifier,
-            config,
+            shared: Arc::new(Shared { verifier, config }),
             rejection,
         }
     }
@@ -76,8 +82,7 @@ impl<S: Clone, V, R: Clone> Clone for BearerAuth<S, V, R> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
-            verifier: Arc::clone(&self.verifier),
-            config: Arc::clone(&self.config),
+            shared: Arc::clone(&self.shared),
             rejection: self.rejection.clone(),
         }
     }
@@ -88,7 +93,7 @@ impl<S: fmt::Debug, V, R> fmt::Debug for BearerAuth<S, V, R> {
         f.debug_struct("BearerAuth")
             .field("inner", &self.inner)
             .field("verifier", &type_name::<V>())
-            .field("config", &self.config)
+            .field("config", &self.shared.config)
             .field("rejection", &type_name::<R>())
             .finish()
     }
@@ -112,8 +117,9 @@ where
         let span = RequestSpan::new();
         let _entered = span.enter();
         // A loopback resource answers in the loopback spelling the client used.
-        let addressed = self.config.addressed(req.uri(), req.headers());
-        let config = addressed.as_ref().unwrap_or(&self.config);
+        let shared = &*self.shared;
+        let addressed = shared.config.addressed(req.uri(), req.headers());
+        let config = addressed.as_ref().unwrap_or(&shared.config);
         let (token, scheme) = match credentials(&req, config.dpop_enabled()) {
             Ok(Some(found)) => found,
             Ok(None) if config.optional => {
@@ -149,7 +155,7 @@ where
                 span.take_cache_hit();
                 Instant::now()
             });
-            if let Some(result) = self.verifier.recall(token) {
+            if let Some(result) = shared.verifier.recall(token) {
                 let hit = span.take_cache_hit();
                 span.record_cache(hit, started.filter(|_| !hit).map(|s| s.elapsed()));
                 return answer(
@@ -188,7 +194,7 @@ where
             span.take_cache_hit();
             Instant::now()
         });
-        if let Some(result) = self.verifier.verify_cached(token) {
+        if let Some(result) = shared.verifier.verify_cached(token) {
             let hit = span.take_cache_hit();
             span.record_cache(hit, started.filter(|_| !hit).map(|s| s.elapsed()));
             return answer(
@@ -202,7 +208,7 @@ where
         }
 
         let token = Zeroizing::new(token.to_owned());
-        let verifier = Arc::clone(&self.verifier);
+        let verifier = Arc::clone(&shared.verifier);
         let timed = span.clone();
         let verify = async move {
             let started = timed.is_enabled().then(Instant::now);

@@ -14,7 +14,7 @@ use http::{HeaderMap, Request, Response, request::Parts};
 use http_body::Body;
 use mcp_auth_core::ScopeSet;
 use pin_project_lite::pin_project;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Sleep;
 use tower_service::Service;
 
 use super::{
@@ -74,9 +74,6 @@ struct Read<S> {
     config: Arc<Config>,
     buf: Buffer,
     trailers: Option<HeaderMap>,
-    /// When the request reached the layer (`None` outside a Tokio runtime: no timer); the
-    /// body timer is set only if the body is not all there at once.
-    started: Option<Instant>,
 }
 
 /// The body read so far.
@@ -149,11 +146,6 @@ where
         config: Arc<Config>,
         span: ScopeSpan,
     ) -> Self {
-        // Without a Tokio runtime there is no timer to register with; see `body_timeout`. The
-        // timer itself is made only when the body makes us wait.
-        let started = tokio::runtime::Handle::try_current()
-            .is_ok()
-            .then(Instant::now);
         Self {
             state: State::Reading {
                 body,
@@ -164,7 +156,6 @@ where
                     config,
                     buf: Buffer::Empty,
                     trailers: None,
-                    started,
                 }),
             },
             span,
@@ -285,11 +276,13 @@ fn poll_body<S, B: Body>(
             }
             Poll::Ready(None) => return Poll::Ready(Ok(())),
             Poll::Pending => {
-                if deadline.is_none()
-                    && let Some(started) = read.started
-                {
+                // The timer starts the first time the body makes the layer wait: a body that is
+                // all there at once (the usual request) reads no clock and makes no timer.
+                // Without a Tokio runtime there is no timer to register with; see
+                // `body_timeout`.
+                if deadline.is_none() && tokio::runtime::Handle::try_current().is_ok() {
                     let timeout: Duration = read.config.body_timeout;
-                    deadline.set(Some(tokio::time::sleep_until(started + timeout)));
+                    deadline.set(Some(tokio::time::sleep(timeout)));
                 }
                 if let Some(deadline) = deadline.as_pin_mut()
                     && deadline.poll(cx).is_ready()
@@ -315,7 +308,6 @@ where
         config,
         buf,
         trailers,
-        started: _,
     } = read;
     let body = buf.freeze();
     let parsed = scan::parse(&body);

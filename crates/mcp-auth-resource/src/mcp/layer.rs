@@ -167,8 +167,9 @@ impl ToolScopesLayer {
         Ok(self)
     }
 
-    /// The time allowed to receive the whole body, counted from when the request reaches this
-    /// layer; a slower body gets `408 Request Timeout`. Default
+    /// The time allowed to receive the rest of the body, counted from the first time the layer
+    /// has to wait for it (a body that is all there at once sets no timer); a slower body gets
+    /// `408 Request Timeout`. Default
     /// [10 seconds](Self::DEFAULT_BODY_TIMEOUT).
     ///
     /// The timer is a Tokio timer: the service must run inside a Tokio runtime with the time
