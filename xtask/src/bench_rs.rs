@@ -1,6 +1,6 @@
-//! `cargo xtask bench-rs [--runs N] [--duration SECS] [--connections N]`: requests/s of one
-//! handler bare, behind the bearer layer, and behind the demo's full resource stack (issue 18
-//! item 3).
+//! `cargo xtask bench-rs [--runs N] [--rounds N] [--duration SECS] [--connections N]`: requests/s
+//! of one handler bare, behind the bearer layer, and behind the demo's full resource stack
+//! (issue 18 item 3), with the server's CPU time per request.
 //!
 //! 1. Builds the server `bench-rs` (`xtask/bench-rs`, a crate of its own so that xtask stays
 //!    dependency-free) in release, and starts it pinned to CPU 0 (`taskset -c 0`). It prints its
@@ -8,9 +8,15 @@
 //! 2. Writes a `wrk` Lua script (into `target/bench-rs`): every request is the same
 //!    `POST` of a JSON-RPC `tools/call` with `Authorization: Bearer <token>`,
 //!    `MCP-Protocol-Version: 2025-11-25` and one `Mcp-Session-Id`, on every route.
-//! 3. Warms each route up (2 s), then for each run drives `/bare`, `/bearer` and `/full` in turn
-//!    with `wrk -t1 -c<connections> -d<duration>s --latency`, pinned to CPU 1, and prints
-//!    requests/s, the ratio to bare of the same run, and p50/p99 latency.
+//! 3. Warms each route up (2 s). Each run is `--rounds` rounds (default 6); each round drives
+//!    `/bare`, `/bearer` and `/full` in turn, `--duration` seconds each (default 2), with
+//!    `wrk -t1 -c<connections> --latency` pinned to CPU 1, starting each round with another
+//!    route so that no route always follows the same one. A run prints, per route, the median
+//!    over its rounds of requests/s, of the ratio to bare **of the same round** (the machine
+//!    drifts between rounds by more than the layers cost), of p50 and p99 latency, and the
+//!    server's CPU time per request over the whole run: all of it (`/proc/<pid>/schedstat`, which
+//!    includes the kernel's loopback TCP that the server's threads run) and user mode alone
+//!    (`/proc/<pid>/stat`), which is where the layers run.
 //!
 //! Targets (issue 18): ≥ 98% of bare for the bearer layer, ≥ 95% for the full stack, in two
 //! consecutive runs. Wall-clock figures: run it on a quiet machine (`uptime` load < 0.5); the
@@ -42,6 +48,7 @@ const BODY: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"n
 
 struct Options {
     runs: u32,
+    rounds: u32,
     duration: u32,
     connections: u32,
 }
@@ -49,13 +56,15 @@ struct Options {
 fn parse_options(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
         runs: 2,
-        duration: 8,
+        rounds: 6,
+        duration: 2,
         connections: 32,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let slot = match arg.as_str() {
             "--runs" => &mut options.runs,
+            "--rounds" => &mut options.rounds,
             "--duration" => &mut options.duration,
             "--connections" => &mut options.connections,
             other => return Err(format!("unknown argument {other}")),
@@ -81,6 +90,8 @@ impl Drop for Server {
 
 /// One wrk run's figures.
 struct Figures {
+    /// Requests completed (`N requests in …`).
+    requests: u64,
     requests_per_sec: f64,
     p50_ms: f64,
     p99_ms: f64,
@@ -104,6 +115,7 @@ fn millis(value: &str) -> Option<f64> {
 /// Reads `Requests/sec:`, the `50%` and `99%` lines of `--latency`, and whether wrk saw non-2xx
 /// answers or socket errors.
 fn parse_wrk(output: &str) -> Option<Figures> {
+    let mut requests = None;
     let mut requests_per_sec = None;
     let mut p50_ms = None;
     let mut p99_ms = None;
@@ -115,10 +127,12 @@ fn parse_wrk(output: &str) -> Option<Figures> {
             (Some("50%"), Some(v)) => p50_ms = millis(v),
             (Some("99%"), Some(v)) => p99_ms = millis(v),
             (Some("Non-2xx"), _) | (Some("Socket"), _) => errors = true,
+            (Some(n), Some("requests")) => requests = n.parse().ok(),
             _ => {}
         }
     }
     Some(Figures {
+        requests: requests?,
         requests_per_sec: requests_per_sec?,
         p50_ms: p50_ms?,
         p99_ms: p99_ms?,
@@ -163,7 +177,9 @@ fn load_average() -> Option<String> {
 /// Builds, starts and drives the server; prints one table per run.
 pub(crate) fn run(args: &[String]) -> bool {
     if args.iter().any(|a| a == "-h" || a == "--help") {
-        eprintln!("usage: cargo xtask bench-rs [--runs N] [--duration SECS] [--connections N]");
+        eprintln!(
+            "usage: cargo xtask bench-rs [--runs N] [--rounds N] [--duration SECS] [--connections N]"
+        );
         return true;
     }
     let options = match parse_options(args) {
@@ -256,33 +272,27 @@ pub(crate) fn run(args: &[String]) -> bool {
     }
 
     println!(
-        "wrk -t1 -c{} -d{}s --latency, server on CPU {SERVER_CPU}, wrk on CPU {WRK_CPU}",
-        options.connections, options.duration
+        "wrk -t1 -c{} -d{}s --latency, {} rounds a run, server on CPU {SERVER_CPU}, wrk on CPU {WRK_CPU}",
+        options.connections, options.duration, options.rounds
     );
     for (route, what) in ROUTES {
         println!("  /{route}: {what}");
     }
+    let pid = server.0.id();
     for run in 1..=options.runs {
+        let Some(rows) = drive_run(&script, addr, pid, &options) else {
+            return false;
+        };
         println!();
-        println!("| run {run} | requests/s | × bare | p50 ms | p99 ms |");
-        println!("|---|---|---|---|---|");
-        let mut bare = None;
-        for (route, _) in ROUTES {
-            let url = format!("http://{addr}/{route}");
-            let Some(figures) = wrk(&script, &url, options.duration, options.connections) else {
-                return false;
-            };
-            if figures.errors {
-                eprintln!("xtask: /{route} answered non-2xx responses or socket errors");
-                return false;
-            }
-            let base = *bare.get_or_insert(figures.requests_per_sec);
+        println!(
+            "| run {run} (median of {} rounds) | requests/s | × bare | p50 ms | p99 ms | server CPU µs/request | of which user mode |",
+            options.rounds
+        );
+        println!("|---|---|---|---|---|---|---|");
+        for (row, (route, _)) in rows.iter().zip(ROUTES) {
             println!(
-                "| {route} | {:.0} | {:.3} | {:.3} | {:.3} |",
-                figures.requests_per_sec,
-                figures.requests_per_sec / base,
-                figures.p50_ms,
-                figures.p99_ms,
+                "| {route} | {:.0} | {:.3} | {:.3} | {:.3} | {:.2} | {:.2} |",
+                row.requests_per_sec, row.ratio, row.p50_ms, row.p99_ms, row.cpu_us, row.user_us
             );
         }
     }
@@ -291,6 +301,109 @@ pub(crate) fn run(args: &[String]) -> bool {
         load_average().unwrap_or_else(|| "?".to_owned())
     );
     true
+}
+
+/// One route's figures over a run.
+struct Row {
+    requests_per_sec: f64,
+    /// The median over the rounds of this route's requests/s over bare's in the same round.
+    ratio: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    /// The server's CPU time per request over the run, in µs: all, and user mode alone.
+    cpu_us: f64,
+    user_us: f64,
+}
+
+/// The server's CPU time so far: all of it in nanoseconds (the sum of its threads'
+/// `/proc/<pid>/task/*/schedstat`), and user mode alone in clock ticks (`/proc/<pid>/stat`).
+fn server_cpu(pid: u32) -> Option<(u64, u64)> {
+    let mut total = 0;
+    for task in fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let text = fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += text.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name (which may hold spaces) start at its closing `)`;
+    // `utime` is field 14, the 12th after it.
+    let user = stat.rsplit_once(')')?.1.split_whitespace().nth(11)?.parse().ok()?;
+    Some((total, user))
+}
+
+/// Clock ticks a second, for `/proc/<pid>/stat` (`getconf CLK_TCK`; 100 on Linux).
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        f64::midpoint(values[n / 2 - 1], values[n / 2])
+    }
+}
+
+/// One run: `rounds` rounds of every route, each round starting with another route.
+fn drive_run(script: &str, addr: &str, pid: u32, options: &Options) -> Option<Vec<Row>> {
+    let ticks = clock_ticks();
+    let n = ROUTES.len();
+    let mut per_round: Vec<Vec<Figures>> = (0..n).map(|_| Vec::new()).collect();
+    let mut cpu = vec![(0_u64, 0_u64, 0_u64); n];
+    for round in 0..options.rounds as usize {
+        for step in 0..n {
+            let index = (round + step) % n;
+            let url = format!("http://{addr}/{}", ROUTES[index].0);
+            let before = server_cpu(pid)?;
+            let figures = wrk(script, &url, options.duration, options.connections)?;
+            let after = server_cpu(pid)?;
+            if figures.errors {
+                eprintln!(
+                    "xtask: /{} answered non-2xx responses or socket errors",
+                    ROUTES[index].0
+                );
+                return None;
+            }
+            let spent = &mut cpu[index];
+            spent.0 += after.0.saturating_sub(before.0);
+            spent.1 += after.1.saturating_sub(before.1);
+            spent.2 += figures.requests;
+            per_round[index].push(figures);
+        }
+    }
+    let bare: Vec<f64> = per_round[0].iter().map(|f| f.requests_per_sec).collect();
+    let rows = per_round
+        .iter()
+        .zip(&cpu)
+        .map(|(rounds, &(total_ns, user_ticks, requests))| {
+            let requests = requests.max(1) as f64;
+            Row {
+                requests_per_sec: median(rounds.iter().map(|f| f.requests_per_sec).collect()),
+                ratio: median(
+                    rounds
+                        .iter()
+                        .zip(&bare)
+                        .map(|(f, b)| f.requests_per_sec / b)
+                        .collect(),
+                ),
+                p50_ms: median(rounds.iter().map(|f| f.p50_ms).collect()),
+                p99_ms: median(rounds.iter().map(|f| f.p99_ms).collect()),
+                cpu_us: total_ns as f64 / 1000.0 / requests,
+                user_us: user_ticks as f64 / ticks * 1e6 / requests,
+            }
+        })
+        .collect();
+    Some(rows)
 }
 
 #[cfg(test)]
@@ -314,10 +427,13 @@ Requests/sec: 160400.12
 Transfer/sec:     25.00MB
 ";
         let figures = parse_wrk(output).unwrap();
+        assert_eq!(figures.requests, 1_283_200);
         assert!((figures.requests_per_sec - 160_400.12).abs() < 1e-6);
         assert!((figures.p50_ms - 0.19).abs() < 1e-9);
         assert!((figures.p99_ms - 1.2).abs() < 1e-9);
         assert!(!figures.errors);
+        assert!((median(vec![3.0, 1.0, 2.0]) - 2.0).abs() < 1e-12);
+        assert!((median(vec![4.0, 1.0, 2.0, 3.0]) - 2.5).abs() < 1e-12);
         assert!(
             parse_wrk(&format!("{output}  Non-2xx or 3xx responses: 12\n"))
                 .unwrap()
