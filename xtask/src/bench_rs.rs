@@ -326,7 +326,13 @@ fn server_cpu(pid: u32) -> Option<(u64, u64)> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The fields after the command name (which may hold spaces) start at its closing `)`;
     // `utime` is field 14, the 12th after it.
-    let user = stat.rsplit_once(')')?.1.split_whitespace().nth(11)?.parse().ok()?;
+    let user = stat
+        .rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(11)?
+        .parse()
+        .ok()?;
     Some((total, user))
 }
 

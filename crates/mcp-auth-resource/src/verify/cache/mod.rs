@@ -3,7 +3,8 @@
 //! A client sends the same access token on every request of a session. Checking its signature (or
 //! asking the authorization server about it) each time is wasted work: with the cache, a repeated
 //! token costs one keyed hash of a bounded part of the token, one map lookup, one constant-time
-//! comparison of the whole token and one clock read, allocates nothing, and the
+//! comparison of the whole token and one read of the coarse clock
+//! ([`Clock::now_upper_bound`]), allocates nothing, and the
 //! [bearer layer](crate::BearerAuthLayer) gets the answer synchronously through
 //! [`TokenVerifier::verify_cached`], without creating a future.
 //!
@@ -20,7 +21,10 @@
 //!    ([`AuthInfo::expires_at_unix`]) or for the maximum TTL (default 5 minutes), whichever comes
 //!    first. A token without `exp` (which your verifier chose to accept) is cached for the maximum
 //!    TTL. A token that is already past `exp` (accepted inside the verifier's leeway) is not cached.
-//!    Expiry is decided with the injected [`Clock`], so tests move time instead of sleeping.
+//!    Expiry is decided with the injected [`Clock`], so tests move time instead of sleeping. A hit
+//!    compares the entry's end with [`Clock::now_upper_bound`], a time never earlier than now (for
+//!    the system clock, the kernel's coarse clock plus twice its resolution): an entry may end a
+//!    few milliseconds early, never late.
 //! 3. **Outages are never cached.** An [`Unavailable`](VerifyErrorKind::Unavailable) answer is
 //!    returned to the callers that were waiting for it and forgotten: the next request asks again.
 //! 4. **Bad tokens are cached briefly** (the negative TTL, default 10 seconds, `0` disables), so a

@@ -352,7 +352,8 @@ impl TokenCache {
                     ..
                 } => {
                     // A collision, or an expired entry, is a miss; the fresh answer overwrites it.
-                    if !ct_eq(stored, token) || self.0.config.clock.now() >= *expires_at {
+                    if !ct_eq(stored, token) || self.0.config.clock.now_upper_bound() >= *expires_at
+                    {
                         return None;
                     }
                     return Some(Ok(info.clone()));
@@ -366,7 +367,9 @@ impl TokenCache {
         };
         // A repeated bad token: hash it outside the lock.
         let presented: [u8; 32] = Sha256::digest(token).into();
-        if !bool::from(presented.ct_eq(&digest)) || self.0.config.clock.now() >= expires_at {
+        if !bool::from(presented.ct_eq(&digest))
+            || self.0.config.clock.now_upper_bound() >= expires_at
+        {
             return None;
         }
         Some(Err(VerifyError::new(kind)))
@@ -388,7 +391,7 @@ impl TokenCache {
                 info,
                 expires_at,
                 well_formed: true,
-            } if ct_eq(stored, token) && self.0.config.clock.now() < *expires_at => {
+            } if ct_eq(stored, token) && self.0.config.clock.now_upper_bound() < *expires_at => {
                 Some(info.clone())
             }
             _ => None,
