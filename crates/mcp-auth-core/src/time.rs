@@ -37,7 +37,7 @@ pub trait Clock: fmt::Debug + Send + Sync + 'static {
     /// ```
     /// use mcp_auth_core::{Clock, SystemClock};
     ///
-    /// let clock = SystemClock;
+    /// let clock = SystemClock::default();
     /// let before = clock.now();
     /// assert!(clock.now_upper_bound() >= before);
     /// ```
