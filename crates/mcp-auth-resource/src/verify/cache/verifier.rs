@@ -743,6 +743,42 @@ mod tests {
         assert!(cache.lookup("token-a").is_none());
     }
 
+    /// A clock whose upper bound runs 10 ms ahead of its time, as a coarse clock's may.
+    #[derive(Debug)]
+    struct AheadClock(ManualClock);
+
+    impl Clock for AheadClock {
+        fn now(&self) -> SystemTime {
+            self.0.now()
+        }
+
+        fn now_upper_bound(&self) -> SystemTime {
+            self.0.now() + Duration::from_millis(10)
+        }
+    }
+
+    #[test]
+    fn hits_check_expiry_with_the_clocks_upper_bound_so_an_entry_never_outlives_its_token() {
+        let clock = clock();
+        let cache = TokenCache::new(CacheConfig {
+            clock: Arc::new(AheadClock(clock.clone())),
+            ..CacheConfig::new(DEFAULT_MAX_TTL)
+        });
+        let token = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl";
+        let expiring = AuthInfo::builder()
+            .subject("alice")
+            .expires_at(NOW + 60)
+            .build();
+        cache.insert(token, &Ok(expiring));
+        clock.advance(Duration::from_millis(59_980));
+        assert!(cache.recall(token.as_bytes()).is_some());
+        assert!(cache.lookup(token).is_some());
+        // 5 ms before `exp`: the upper bound is past it, so the entry is over (early, not late).
+        clock.advance(Duration::from_millis(15));
+        assert!(cache.recall(token.as_bytes()).is_none());
+        assert!(cache.lookup(token).is_none());
+    }
+
     #[test]
     fn colliding_negative_entry_does_not_reject_another_token() {
         let clock = clock();
