@@ -86,6 +86,7 @@ impl<'a> Scan<'a> {
 
     /// Where a string's raw content starts and ends, the scan at its opening quote. Escapes other than `\u` are
     /// accepted only with `escapes`.
+    #[inline]
     fn raw_string(&mut self, escapes: bool) -> Option<(usize, usize)> {
         if self.peek()? != b'"' {
             return None;
@@ -93,12 +94,8 @@ impl<'a> Scan<'a> {
         let start = self.at + 1;
         let mut end = start;
         loop {
-            let byte = *self.body.get(end)?;
-            if !STOPS[usize::from(byte)] {
-                end += 1;
-                continue;
-            }
-            match byte {
+            end = stop(self.body, end)?;
+            match self.body[end] {
                 b'"' => break,
                 b'\\' if escapes => match self.body.get(end + 1)? {
                     b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => end += 2,
@@ -344,6 +341,53 @@ static STOPS: [bool; 256] = {
     stops
 };
 
+/// A byte repeated in every byte of a word.
+const fn splat(byte: u8) -> u64 {
+    u64::from_ne_bytes([byte; 8])
+}
+
+/// The first byte of [`STOPS`] at or after `from`, if any: eight bytes at a time, then byte by
+/// byte for the last few.
+#[inline]
+fn stop(body: &[u8], mut from: usize) -> Option<usize> {
+    while let Some(chunk) = body.get(from..).and_then(<[u8]>::first_chunk::<8>) {
+        let found = stops_in(u64::from_le_bytes(*chunk));
+        if found != 0 {
+            // Little-endian: the lowest set bit is the first byte in the body.
+            return Some(from + (found.trailing_zeros() / 8) as usize);
+        }
+        from += 8;
+    }
+    while !STOPS[usize::from(*body.get(from)?)] {
+        from += 1;
+    }
+    Some(from)
+}
+
+/// A word with the high bit set in (at least) the lowest byte of `word` that is in [`STOPS`],
+/// and zero when no byte is.
+///
+/// Each test is the classic "has a byte less than n" (`(x - n) & !x & 0x80…`, for n ≤ 0x80):
+/// a byte's high bit is set when it is below n, except that a borrow from a lower byte that
+/// is below n may also flag the bytes above it. The lowest flagged byte of each test is exact, so
+/// the lowest flagged byte of their union is the first stop. Bytes from 0x80 up (UTF-8 beyond
+/// ASCII) are never flagged: `!x` clears their high bit.
+#[inline]
+const fn stops_in(word: u64) -> u64 {
+    const ONES: u64 = splat(1);
+    let control = below(word, splat(0x20));
+    let quote = below(word ^ splat(b'"'), ONES);
+    let backslash = below(word ^ splat(b'\\'), ONES);
+    control | quote | backslash
+}
+
+/// The high bit of every byte of `x` below `n` (`n` splat, each byte at most 0x80), and maybe of
+/// bytes above the lowest such byte (see [`stops_in`]).
+#[inline]
+const fn below(x: u64, n: u64) -> u64 {
+    x.wrapping_sub(n) & !x & splat(0x80)
+}
+
 /// Records the one occurrence of a member, or gives up on a second.
 fn once<'a>(field: &mut Field<Text<'a>>, value: Text<'a>) -> Option<()> {
     field.is_absent().then(|| *field = Field::Valid(value))
@@ -522,7 +566,43 @@ mod tests {
             })
     }
 
+    /// The first stop byte, one byte at a time.
+    fn naive_stop(body: &[u8], from: usize) -> Option<usize> {
+        (from..body.len()).find(|&i| STOPS[usize::from(body[i])])
+    }
+
+    #[test]
+    fn the_word_search_finds_the_first_stop() {
+        for byte in 0..=u8::MAX {
+            for at in 0..20 {
+                let mut body = vec![b'a'; 20];
+                body[at] = byte;
+                // A later stop of every kind, which must not hide the first.
+                body.extend_from_slice(b"\x01\"\\");
+                for from in 0..=at {
+                    assert_eq!(
+                        stop(&body, from),
+                        naive_stop(&body, from),
+                        "{byte} {at} {from}"
+                    );
+                }
+            }
+        }
+    }
+
     proptest! {
+        #[test]
+        fn the_word_search_agrees_with_the_table(
+            body in prop::collection::vec(
+                prop_oneof![any::<u8>(), Just(b'"'), Just(b'\\'), Just(0x1f), Just(0x20), Just(0x7f), Just(0x80)],
+                0..40,
+            ),
+            from in 0..40usize,
+        ) {
+            let from = from.min(body.len());
+            prop_assert_eq!(stop(&body, from), naive_stop(&body, from));
+        }
+
         /// Whenever the scan answers, it answers exactly as the full parse.
         #[test]
         fn the_scan_agrees_with_the_full_parse(
