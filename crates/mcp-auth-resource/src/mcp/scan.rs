@@ -68,10 +68,12 @@ struct Scan<'a> {
 }
 
 impl<'a> Scan<'a> {
+    #[inline(always)]
     fn peek(&self) -> Option<u8> {
         self.body.get(self.at).copied()
     }
 
+    #[inline(always)]
     fn space(&mut self) {
         while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
             self.at += 1;
@@ -79,6 +81,7 @@ impl<'a> Scan<'a> {
     }
 
     /// Consumes `byte` (after whitespace), or gives up.
+    #[inline(always)]
     fn expect(&mut self, byte: u8) -> Option<()> {
         self.space();
         (self.peek()? == byte).then(|| self.at += 1)
@@ -86,7 +89,7 @@ impl<'a> Scan<'a> {
 
     /// Where a string's raw content starts and ends, the scan at its opening quote. Escapes other than `\u` are
     /// accepted only with `escapes`.
-    #[inline]
+    #[inline(always)]
     fn raw_string(&mut self, escapes: bool) -> Option<(usize, usize)> {
         if self.peek()? != b'"' {
             return None;
@@ -109,6 +112,7 @@ impl<'a> Scan<'a> {
     }
 
     /// A string without escapes, borrowed.
+    #[inline(always)]
     fn text(&mut self) -> Option<Text<'a>> {
         let (start, end) = self.raw_string(false)?;
         // Both ends are ASCII quotes: char boundaries.
@@ -117,6 +121,7 @@ impl<'a> Scan<'a> {
 
     /// The next key of an object and its colon, or `None` at the closing brace (consumed). Gives
     /// up on serde_json's private keys.
+    #[inline(always)]
     fn key(&mut self, first: bool) -> Option<Option<Key>> {
         self.space();
         match self.peek()? {
@@ -348,7 +353,7 @@ const fn splat(byte: u8) -> u64 {
 
 /// The first byte of [`STOPS`] at or after `from`, if any: eight bytes at a time, then byte by
 /// byte for the last few.
-#[inline]
+#[inline(always)]
 fn stop(body: &[u8], mut from: usize) -> Option<usize> {
     while let Some(chunk) = body.get(from..).and_then(<[u8]>::first_chunk::<8>) {
         let found = stops_in(u64::from_le_bytes(*chunk));
