@@ -137,7 +137,7 @@ impl<'a> Scan<'a> {
             _ => return None,
         }
         let (start, end) = self.raw_string(false)?;
-        let key = Key::of(&self.body[start..end]);
+        let key = key_of(&self.body[start..end]);
         if matches!(key, Key::Number | Key::Private) {
             return None;
         }
@@ -393,6 +393,27 @@ const fn below(x: u64, n: u64) -> u64 {
     x.wrapping_sub(n) & !x & splat(0x80)
 }
 
+/// Keys shorter than this are never one that [`Key::of`] finds by its length alone: the
+/// protocol version key and serde_json's private keys are all longer.
+const LONG_KEY: usize = 22;
+
+/// [`Key::of`], with the short keys matched inline (a length switch and one compare): the
+/// longer ones go to `Key::of`.
+#[inline(always)]
+fn key_of(key: &[u8]) -> Key {
+    match key {
+        b"id" => Key::Id,
+        b"uri" => Key::Uri,
+        b"name" => Key::Name,
+        b"_meta" => Key::Meta,
+        b"method" => Key::Method,
+        b"params" => Key::Params,
+        b"taskId" => Key::TaskId,
+        _ if key.len() >= LONG_KEY => Key::of(key),
+        _ => Key::Other,
+    }
+}
+
 /// Records the one occurrence of a member, or gives up on a second.
 fn once<'a>(field: &mut Field<Text<'a>>, value: Text<'a>) -> Option<()> {
     field.is_absent().then(|| *field = Field::Valid(value))
@@ -571,6 +592,49 @@ mod tests {
             })
     }
 
+    #[test]
+    fn short_keys_are_classified_as_by_the_full_parse() {
+        let long = [
+            "io.modelcontextprotocol/protocolVersion",
+            "$serde_json::private::Number",
+            "$serde_json::private::RawValue",
+            "$serde_json::private::",
+        ];
+        for key in long {
+            assert!(key.len() >= LONG_KEY, "{key}");
+            assert_ne!(Key::of(key.as_bytes()), Key::Other, "{key}");
+        }
+        let short = [
+            "",
+            "i",
+            "id",
+            "ids",
+            "Id",
+            "uri",
+            "name",
+            "names",
+            "_meta",
+            "meta",
+            "method",
+            "methods",
+            "params",
+            "taskId",
+            "taskid",
+            "jsonrpc",
+            "arguments",
+            "$serde_json::",
+        ];
+        for key in long.into_iter().chain(short) {
+            for key in [
+                key.to_owned(),
+                format!("{key}x"),
+                key.chars().skip(1).collect(),
+            ] {
+                assert_eq!(key_of(key.as_bytes()), Key::of(key.as_bytes()), "{key}");
+            }
+        }
+    }
+
     /// The first stop byte, one byte at a time.
     fn naive_stop(body: &[u8], from: usize) -> Option<usize> {
         (from..body.len()).find(|&i| STOPS[usize::from(body[i])])
@@ -596,6 +660,11 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn any_key_is_classified_as_by_the_full_parse(key in prop::collection::vec(any::<u8>(), 0..40)) {
+            prop_assert_eq!(key_of(&key), Key::of(&key));
+        }
+
         #[test]
         fn the_word_search_agrees_with_the_table(
             body in prop::collection::vec(
