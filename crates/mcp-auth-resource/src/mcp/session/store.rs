@@ -151,8 +151,12 @@ pub(super) struct Store {
 }
 
 fn expired(last_used: SystemTime, now: SystemTime, ttl: Duration) -> bool {
-    // A clock that went backwards keeps entries alive rather than expiring everything.
-    now.duration_since(last_used).is_ok_and(|idle| idle >= ttl)
+    // `now - last_used >= ttl`, as one addition and a comparison. A clock that went backwards
+    // keeps entries alive rather than expiring everything, and so does a deadline beyond what
+    // `SystemTime` can hold.
+    last_used
+        .checked_add(ttl)
+        .is_some_and(|deadline| now >= deadline)
 }
 
 impl Store {
