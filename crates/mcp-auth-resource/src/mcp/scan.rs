@@ -172,7 +172,7 @@ impl<'a> Scan<'a> {
                     }
                     message.id = self.id()?;
                 }
-                _ => self.skip(1)?,
+                _ => self.other(1)?,
             }
         }
         Some(message)
@@ -227,7 +227,7 @@ impl<'a> Scan<'a> {
                         self.skip(2)?;
                     }
                 }
-                _ => self.skip(2)?,
+                _ => self.other(2)?,
             }
         }
         Some(params)
@@ -242,10 +242,21 @@ impl<'a> Scan<'a> {
             first = false;
             match key {
                 Key::ProtocolVersion => once(&mut version, self.text()?)?,
-                _ => self.skip(3)?,
+                _ => self.other(3)?,
             }
         }
         Some(version)
+    }
+
+    /// The value of a member the checks do not read: a string (the usual one, such as
+    /// `"jsonrpc":"2.0"`) skipped here, anything else by [`Self::skip`].
+    #[inline(always)]
+    fn other(&mut self, depth: usize) -> Option<()> {
+        if self.peek()? == b'"' {
+            self.raw_string(true).map(drop)
+        } else {
+            self.skip(depth)
+        }
     }
 
     /// Skips one value at nesting `depth`, checking its syntax as serde_json would.
