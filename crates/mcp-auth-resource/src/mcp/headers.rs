@@ -113,6 +113,9 @@ pub(crate) struct McpHeaders<'a> {
 }
 
 impl<'a> McpHeaders<'a> {
+    /// Inlined into each layer (it is small): no 64-byte result returned through memory, and
+    /// the caller's checks fold into the pass.
+    #[inline]
     pub(crate) fn of(headers: &'a HeaderMap) -> Self {
         let mut found = Self::default();
         for (name, value) in headers {
