@@ -32,7 +32,8 @@ pin_project! {
     #[project = KindProj]
     enum Kind<B> {
         Passthrough { #[pin] body: B },
-        Buffered { data: Option<Bytes>, trailers: Option<HeaderMap> },
+        // The trailers boxed: rare, and a `HeaderMap` inline would make every request larger.
+        Buffered { data: Option<Bytes>, trailers: Option<Box<HeaderMap>> },
     }
 }
 
@@ -45,7 +46,13 @@ impl<B> ToolScopesBody<B> {
     }
 
     /// A body that replays `data` and then `trailers`.
+    #[cfg(test)]
     pub(super) fn buffered(data: Bytes, trailers: Option<HeaderMap>) -> Self {
+        Self::replay(data, trailers.map(Box::new))
+    }
+
+    /// A body that replays `data` and then `trailers`, as read (boxed).
+    pub(super) fn replay(data: Bytes, trailers: Option<Box<HeaderMap>>) -> Self {
         Self {
             kind: Kind::Buffered {
                 data: (!data.is_empty()).then_some(data),
@@ -72,7 +79,7 @@ where
             }),
             KindProj::Buffered { data, trailers } => Poll::Ready(match data.take() {
                 Some(data) => Some(Ok(Frame::data(data))),
-                None => trailers.take().map(|t| Ok(Frame::trailers(t))),
+                None => trailers.take().map(|t| Ok(Frame::trailers(*t))),
             }),
         }
     }

@@ -53,8 +53,9 @@ pin_project! {
         Reading {
             #[pin]
             body: B,
-            #[pin]
-            deadline: Option<Sleep>,
+            // Boxed: made only when the body makes the layer wait, and a `Sleep` inline would
+            // make every future of the stack larger, to be copied each time one wraps it.
+            deadline: Option<Pin<Box<Sleep>>>,
             read: Option<Read<S>>,
         },
         Calling {
@@ -73,7 +74,8 @@ struct Read<S> {
     inner: S,
     config: Arc<Config>,
     buf: Buffer,
-    trailers: Option<HeaderMap>,
+    /// Boxed, as in [`ToolScopesBody`]: rare, and large inline.
+    trailers: Option<Box<HeaderMap>>,
 }
 
 /// The body read so far.
@@ -243,7 +245,7 @@ where
 /// Reads frames until the body ends (`Ok`), or fails, overflows or times out (`Err`).
 fn poll_body<S, B: Body>(
     mut body: Pin<&mut B>,
-    mut deadline: Pin<&mut Option<Sleep>>,
+    deadline: &mut Option<Pin<Box<Sleep>>>,
     read: Option<&mut Read<S>>,
     cx: &mut Context<'_>,
 ) -> Poll<Result<(), ToolScopesRejectionKind>> {
@@ -266,7 +268,7 @@ fn poll_body<S, B: Body>(
                 Err(frame) => {
                     if let Ok(trailers) = frame.into_trailers() {
                         read.trailers
-                            .get_or_insert_with(HeaderMap::new)
+                            .get_or_insert_with(Box::default)
                             .extend(trailers);
                     }
                 }
@@ -282,10 +284,10 @@ fn poll_body<S, B: Body>(
                 // `body_timeout`.
                 if deadline.is_none() && tokio::runtime::Handle::try_current().is_ok() {
                     let timeout: Duration = read.config.body_timeout;
-                    deadline.set(Some(tokio::time::sleep(timeout)));
+                    *deadline = Some(Box::pin(tokio::time::sleep(timeout)));
                 }
-                if let Some(deadline) = deadline.as_pin_mut()
-                    && deadline.poll(cx).is_ready()
+                if let Some(deadline) = deadline
+                    && deadline.as_mut().poll(cx).is_ready()
                 {
                     return Poll::Ready(Err(ToolScopesRejectionKind::BodyTimeout));
                 }
@@ -351,7 +353,7 @@ where
                 "tool scopes satisfied"
             );
             span.record("allow", Some((required.calls, &*required.scopes)));
-            let request = Request::from_parts(parts, ToolScopesBody::buffered(body, trailers));
+            let request = Request::from_parts(parts, ToolScopesBody::replay(body, trailers));
             State::Calling {
                 future: inner.call(request),
             }

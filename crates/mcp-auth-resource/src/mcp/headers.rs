@@ -113,6 +113,9 @@ pub(crate) struct McpHeaders<'a> {
 }
 
 impl<'a> McpHeaders<'a> {
+    /// Inlined into each layer (it is small): no 64-byte result returned through memory, and
+    /// the caller's checks fold into the pass.
+    #[inline]
     pub(crate) fn of(headers: &'a HeaderMap) -> Self {
         let mut found = Self::default();
         for (name, value) in headers {
@@ -141,19 +144,29 @@ impl<'a> McpHeaders<'a> {
             Values::One(first) => first,
         };
         match revision_date(first.as_bytes()) {
-            Some(date) if date < MODERN_REVISION => Era::Legacy,
+            Some(date) if ordinal(date) < ordinal(MODERN_REVISION) => Era::Legacy,
             _ => Era::Modern,
         }
     }
 }
 
+/// A `YYYY-MM-DD` date as a number that orders as its bytes do (big-endian), without a call to
+/// `memcmp`.
+fn ordinal(date: &[u8; 10]) -> u128 {
+    let mut wide = [0; 16];
+    wide[..10].copy_from_slice(date);
+    u128::from_be_bytes(wide)
+}
+
 /// `value` as a `YYYY-MM-DD` date, if it is one (digits and dashes only; not checked further).
 fn revision_date(value: &[u8]) -> Option<&[u8; 10]> {
     let date: &[u8; 10] = value.try_into().ok()?;
-    let ok = date.iter().enumerate().all(|(i, b)| match i {
-        4 | 7 => *b == b'-',
-        _ => b.is_ascii_digit(),
-    });
+    let [y0, y1, y2, y3, dash1, m0, m1, dash2, d0, d1] = *date;
+    let ok = dash1 == b'-'
+        && dash2 == b'-'
+        && [y0, y1, y2, y3, m0, m1, d0, d1]
+            .iter()
+            .all(u8::is_ascii_digit);
     ok.then_some(date)
 }
 

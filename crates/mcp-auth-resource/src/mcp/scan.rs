@@ -68,10 +68,12 @@ struct Scan<'a> {
 }
 
 impl<'a> Scan<'a> {
+    #[inline(always)]
     fn peek(&self) -> Option<u8> {
         self.body.get(self.at).copied()
     }
 
+    #[inline(always)]
     fn space(&mut self) {
         while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
             self.at += 1;
@@ -79,6 +81,7 @@ impl<'a> Scan<'a> {
     }
 
     /// Consumes `byte` (after whitespace), or gives up.
+    #[inline(always)]
     fn expect(&mut self, byte: u8) -> Option<()> {
         self.space();
         (self.peek()? == byte).then(|| self.at += 1)
@@ -86,6 +89,7 @@ impl<'a> Scan<'a> {
 
     /// Where a string's raw content starts and ends, the scan at its opening quote. Escapes other than `\u` are
     /// accepted only with `escapes`.
+    #[inline(always)]
     fn raw_string(&mut self, escapes: bool) -> Option<(usize, usize)> {
         if self.peek()? != b'"' {
             return None;
@@ -93,12 +97,8 @@ impl<'a> Scan<'a> {
         let start = self.at + 1;
         let mut end = start;
         loop {
-            let byte = *self.body.get(end)?;
-            if !STOPS[usize::from(byte)] {
-                end += 1;
-                continue;
-            }
-            match byte {
+            end = stop(self.body, end)?;
+            match self.body[end] {
                 b'"' => break,
                 b'\\' if escapes => match self.body.get(end + 1)? {
                     b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => end += 2,
@@ -112,6 +112,7 @@ impl<'a> Scan<'a> {
     }
 
     /// A string without escapes, borrowed.
+    #[inline(always)]
     fn text(&mut self) -> Option<Text<'a>> {
         let (start, end) = self.raw_string(false)?;
         // Both ends are ASCII quotes: char boundaries.
@@ -120,6 +121,7 @@ impl<'a> Scan<'a> {
 
     /// The next key of an object and its colon, or `None` at the closing brace (consumed). Gives
     /// up on serde_json's private keys.
+    #[inline(always)]
     fn key(&mut self, first: bool) -> Option<Option<Key>> {
         self.space();
         match self.peek()? {
@@ -135,7 +137,7 @@ impl<'a> Scan<'a> {
             _ => return None,
         }
         let (start, end) = self.raw_string(false)?;
-        let key = Key::of(&self.body[start..end]);
+        let key = key_of(&self.body[start..end]);
         if matches!(key, Key::Number | Key::Private) {
             return None;
         }
@@ -170,7 +172,7 @@ impl<'a> Scan<'a> {
                     }
                     message.id = self.id()?;
                 }
-                _ => self.skip(1)?,
+                _ => self.other(1)?,
             }
         }
         Some(message)
@@ -225,7 +227,7 @@ impl<'a> Scan<'a> {
                         self.skip(2)?;
                     }
                 }
-                _ => self.skip(2)?,
+                _ => self.other(2)?,
             }
         }
         Some(params)
@@ -240,10 +242,21 @@ impl<'a> Scan<'a> {
             first = false;
             match key {
                 Key::ProtocolVersion => once(&mut version, self.text()?)?,
-                _ => self.skip(3)?,
+                _ => self.other(3)?,
             }
         }
         Some(version)
+    }
+
+    /// The value of a member the checks do not read: a string (the usual one, such as
+    /// `"jsonrpc":"2.0"`) skipped here, anything else by [`Self::skip`].
+    #[inline(always)]
+    fn other(&mut self, depth: usize) -> Option<()> {
+        if self.peek()? == b'"' {
+            self.raw_string(true).map(drop)
+        } else {
+            self.skip(depth)
+        }
     }
 
     /// Skips one value at nesting `depth`, checking its syntax as serde_json would.
@@ -343,6 +356,74 @@ static STOPS: [bool; 256] = {
     stops[b'\\' as usize] = true;
     stops
 };
+
+/// A byte repeated in every byte of a word.
+const fn splat(byte: u8) -> u64 {
+    u64::from_ne_bytes([byte; 8])
+}
+
+/// The first byte of [`STOPS`] at or after `from`, if any: eight bytes at a time, then byte by
+/// byte for the last few.
+#[inline(always)]
+fn stop(body: &[u8], mut from: usize) -> Option<usize> {
+    while let Some(chunk) = body.get(from..).and_then(<[u8]>::first_chunk::<8>) {
+        let found = stops_in(u64::from_le_bytes(*chunk));
+        if found != 0 {
+            // Little-endian: the lowest set bit is the first byte in the body.
+            return Some(from + (found.trailing_zeros() / 8) as usize);
+        }
+        from += 8;
+    }
+    while !STOPS[usize::from(*body.get(from)?)] {
+        from += 1;
+    }
+    Some(from)
+}
+
+/// A word with the high bit set in (at least) the lowest byte of `word` that is in [`STOPS`],
+/// and zero when no byte is.
+///
+/// Each test is the classic "has a byte less than n" (`(x - n) & !x & 0x80…`, for n ≤ 0x80):
+/// a byte's high bit is set when it is below n, except that a borrow from a lower byte that
+/// is below n may also flag the bytes above it. The lowest flagged byte of each test is exact, so
+/// the lowest flagged byte of their union is the first stop. Bytes from 0x80 up (UTF-8 beyond
+/// ASCII) are never flagged: `!x` clears their high bit.
+#[inline]
+const fn stops_in(word: u64) -> u64 {
+    const ONES: u64 = splat(1);
+    let control = below(word, splat(0x20));
+    let quote = below(word ^ splat(b'"'), ONES);
+    let backslash = below(word ^ splat(b'\\'), ONES);
+    control | quote | backslash
+}
+
+/// The high bit of every byte of `x` below `n` (`n` splat, each byte at most 0x80), and maybe of
+/// bytes above the lowest such byte (see [`stops_in`]).
+#[inline]
+const fn below(x: u64, n: u64) -> u64 {
+    x.wrapping_sub(n) & !x & splat(0x80)
+}
+
+/// Keys shorter than this are never one that [`Key::of`] finds by its length alone: the
+/// protocol version key and serde_json's private keys are all longer.
+const LONG_KEY: usize = 22;
+
+/// [`Key::of`], with the short keys matched inline (a length switch and one compare): the
+/// longer ones go to `Key::of`.
+#[inline(always)]
+fn key_of(key: &[u8]) -> Key {
+    match key {
+        b"id" => Key::Id,
+        b"uri" => Key::Uri,
+        b"name" => Key::Name,
+        b"_meta" => Key::Meta,
+        b"method" => Key::Method,
+        b"params" => Key::Params,
+        b"taskId" => Key::TaskId,
+        _ if key.len() >= LONG_KEY => Key::of(key),
+        _ => Key::Other,
+    }
+}
 
 /// Records the one occurrence of a member, or gives up on a second.
 fn once<'a>(field: &mut Field<Text<'a>>, value: Text<'a>) -> Option<()> {
@@ -522,7 +603,91 @@ mod tests {
             })
     }
 
+    #[test]
+    fn short_keys_are_classified_as_by_the_full_parse() {
+        let long = [
+            "io.modelcontextprotocol/protocolVersion",
+            "$serde_json::private::Number",
+            "$serde_json::private::RawValue",
+            "$serde_json::private::",
+        ];
+        for key in long {
+            assert!(key.len() >= LONG_KEY, "{key}");
+            assert_ne!(Key::of(key.as_bytes()), Key::Other, "{key}");
+        }
+        let short = [
+            "",
+            "i",
+            "id",
+            "ids",
+            "Id",
+            "uri",
+            "name",
+            "names",
+            "_meta",
+            "meta",
+            "method",
+            "methods",
+            "params",
+            "taskId",
+            "taskid",
+            "jsonrpc",
+            "arguments",
+            "$serde_json::",
+        ];
+        for key in long.into_iter().chain(short) {
+            for key in [
+                key.to_owned(),
+                format!("{key}x"),
+                key.chars().skip(1).collect(),
+            ] {
+                assert_eq!(key_of(key.as_bytes()), Key::of(key.as_bytes()), "{key}");
+            }
+        }
+    }
+
+    /// The first stop byte, one byte at a time.
+    fn naive_stop(body: &[u8], from: usize) -> Option<usize> {
+        (from..body.len()).find(|&i| STOPS[usize::from(body[i])])
+    }
+
+    #[test]
+    fn the_word_search_finds_the_first_stop() {
+        for byte in 0..=u8::MAX {
+            for at in 0..20 {
+                let mut body = vec![b'a'; 20];
+                body[at] = byte;
+                // A later stop of every kind, which must not hide the first.
+                body.extend_from_slice(b"\x01\"\\");
+                for from in 0..=at {
+                    assert_eq!(
+                        stop(&body, from),
+                        naive_stop(&body, from),
+                        "{byte} {at} {from}"
+                    );
+                }
+            }
+        }
+    }
+
     proptest! {
+        #[test]
+        fn any_key_is_classified_as_by_the_full_parse(key in prop::collection::vec(any::<u8>(), 0..40)) {
+            prop_assert_eq!(key_of(&key), Key::of(&key));
+        }
+
+        #[test]
+        fn the_word_search_agrees_with_the_table(
+            body in prop::collection::vec(
+                prop_oneof![any::<u8>(), Just(b'"'), Just(b'\\'), Just(0x1f), Just(0x20), Just(0x7f), Just(0x80)],
+                0..40,
+            ),
+            from in 0..40usize,
+        ) {
+            let from = from.min(body.len());
+            prop_assert_eq!(stop(&body, from), naive_stop(&body, from));
+        }
+
         /// Whenever the scan answers, it answers exactly as the full parse.
         #[test]
         fn the_scan_agrees_with_the_full_parse(

@@ -21,17 +21,22 @@ pin_project! {
     /// rejection, or the inner service's future, whose successful response then records or
     /// forgets the session's binding.
     pub struct ResponseFuture<F, B> {
+        // Beside `then` rather than in an enum with it: the inner future (often large) is then
+        // written straight into this one instead of being built aside and copied.
         #[pin]
-        kind: Kind<F, B>,
+        future: Option<F>,
+        then: Then<B>,
     }
 }
 
-pin_project! {
-    #[project = KindProj]
-    enum Kind<F, B> {
-        Future { #[pin] future: F, after: Option<After> },
-        Rejected { response: Option<Response<B>> },
-    }
+/// What follows the inner future, or stands for it.
+enum Then<B> {
+    /// The bookkeeping on the inner service's response.
+    Record(After),
+    /// A rejection, without an inner future.
+    Reject(Response<B>),
+    /// Done.
+    Done,
 }
 
 /// What to record once the inner service has answered.
@@ -100,27 +105,25 @@ impl After {
 impl<F, B> ResponseFuture<F, B> {
     pub(super) fn future(future: F, after: After) -> Self {
         Self {
-            kind: Kind::Future {
-                future,
-                after: Some(after),
-            },
+            future: Some(future),
+            then: Then::Record(after),
         }
     }
 
     pub(super) fn rejected(response: Response<B>) -> Self {
         Self {
-            kind: Kind::Rejected {
-                response: Some(response),
-            },
+            future: None,
+            then: Then::Reject(response),
         }
     }
 }
 
 impl<F, B> fmt::Debug for ResponseFuture<F, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match &self.kind {
-            Kind::Future { .. } => "Future",
-            Kind::Rejected { .. } => "Rejected",
+        let kind = if self.future.is_some() {
+            "Future"
+        } else {
+            "Rejected"
         };
         f.debug_struct("ResponseFuture")
             .field("kind", &kind)
@@ -135,22 +138,27 @@ where
     type Output = Result<Response<B>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
-            KindProj::Future { future, after } => {
+        let this = self.project();
+        match this.future.as_pin_mut() {
+            Some(future) => {
                 let result = ready!(future.poll(cx));
-                if let (Ok(response), Some(after)) = (&result, after.take()) {
+                if let (Ok(response), Then::Record(after)) =
+                    (&result, std::mem::replace(this.then, Then::Done))
+                {
                     after.finish(response);
                 }
                 Poll::Ready(result)
             }
-            KindProj::Rejected { response } => {
+            None => {
+                let response = match std::mem::replace(this.then, Then::Done) {
+                    Then::Reject(response) => Some(response),
+                    Then::Record(_) | Then::Done => None,
+                };
                 #[expect(
                     clippy::expect_used,
                     reason = "a future polled after completion is a caller bug, as in tower-http"
                 )]
-                let response = response
-                    .take()
-                    .expect("ResponseFuture polled after completion");
+                let response = response.expect("ResponseFuture polled after completion");
                 Poll::Ready(Ok(response))
             }
         }

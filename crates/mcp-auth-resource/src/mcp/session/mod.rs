@@ -187,7 +187,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::{
     AuthInfo,
-    mcp::headers::{SESSION_ID_NAME, Values},
+    mcp::headers::{McpHeaders, SESSION_ID_NAME, Values},
 };
 
 mod future;
@@ -216,13 +216,11 @@ fn session_id(values: Values<'_>) -> Result<Option<store::SessionKey>, ()> {
         .map(|value| store::SessionKey::of(value.as_bytes())))
 }
 
-/// The `Mcp-Session-Id` of a response (see [`session_id`]).
+/// The `Mcp-Session-Id` of a response (see [`session_id`]), found in one pass over its headers
+/// as for a request: cheaper than a lookup by name for the few headers of a response (and
+/// nearly free without any).
 fn response_session_id(headers: &HeaderMap) -> Result<Option<store::SessionKey>, ()> {
-    let mut values = Values::Absent;
-    for value in headers.get_all(MCP_SESSION_ID) {
-        values.add(value);
-    }
-    session_id(values)
+    session_id(McpHeaders::of(headers).session)
 }
 
 /// The principal of a request, when it has one: `sub`, else the client id (non-empty).

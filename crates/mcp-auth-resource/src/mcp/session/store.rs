@@ -84,9 +84,15 @@ fn word(bytes: &[u8]) -> u64 {
 impl Eq for SessionKey {}
 
 impl Hash for SessionKey {
+    /// The length and the id's bytes (all 32 of a digest), not the zeros after them: they follow
+    /// from the length, so equal keys still hash alike, and a short id (a UUID) hashes faster.
     fn hash<H: Hasher>(&self, state: &mut H) {
+        let used = match self.len {
+            DIGEST_KEY => 32,
+            len => usize::from(len),
+        };
         state.write_u8(self.len);
-        state.write(&self.bytes);
+        state.write(&self.bytes[..used]);
     }
 }
 
@@ -145,8 +151,12 @@ pub(super) struct Store {
 }
 
 fn expired(last_used: SystemTime, now: SystemTime, ttl: Duration) -> bool {
-    // A clock that went backwards keeps entries alive rather than expiring everything.
-    now.duration_since(last_used).is_ok_and(|idle| idle >= ttl)
+    // `now - last_used >= ttl`, as one addition and a comparison. A clock that went backwards
+    // keeps entries alive rather than expiring everything, and so does a deadline beyond what
+    // `SystemTime` can hold.
+    last_used
+        .checked_add(ttl)
+        .is_some_and(|deadline| now >= deadline)
 }
 
 impl Store {
