@@ -83,7 +83,7 @@ impl After {
             // Nothing to bind (an allowed request on a known session): no clock read.
             return;
         }
-        let now = settings.clock.now();
+        let now = settings.clock.now_upper_bound();
         for key in tofu.into_iter().chain(issued) {
             let outcome = shared.with_store(|store| {
                 store.bind(key, owner, now, settings.idle_ttl, settings.capacity)

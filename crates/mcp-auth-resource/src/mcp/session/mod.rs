@@ -88,7 +88,10 @@
 //! [`idle_ttl`](SessionBindingLayer::idle_ttl) (default 24 h) without an allowed request. When
 //! full, expired bindings are dropped first, then the least recently used. Every operation is
 //! O(1) amortised and the lock is never held across an `.await`. Time comes from a
-//! [`Clock`](mcp_auth_core::Clock).
+//! [`Clock`](mcp_auth_core::Clock), read with
+//! [`now_upper_bound`](mcp_auth_core::Clock::now_upper_bound) (for the system clock, the kernel's
+//! coarse clock: a few nanoseconds instead of some twenty), so idle expiry is exact to a few
+//! milliseconds.
 //!
 //! # Order
 //!

@@ -101,7 +101,7 @@ where
         let mut unknown = false;
         if let Some(session) = &session {
             let settings = &self.shared.settings;
-            let now = settings.clock.now();
+            let now = settings.clock.now_upper_bound();
             let check = self
                 .shared
                 .with_store(|store| store.check(session, owner.as_ref(), now, settings.idle_ttl));
