@@ -3,6 +3,7 @@
 use std::{
     fmt,
     future::Future,
+    mem,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll, ready},
@@ -56,7 +57,7 @@ pin_project! {
             // Boxed: made only when the body makes the layer wait, and a `Sleep` inline would
             // make every future of the stack larger, to be copied each time one wraps it.
             deadline: Option<Pin<Box<Sleep>>>,
-            read: Option<Read<S>>,
+            read: Option<Read<S, B>>,
         },
         Calling {
             #[pin]
@@ -69,8 +70,10 @@ pin_project! {
 }
 
 /// What the reading state owns until the body is complete.
-struct Read<S> {
-    parts: Parts,
+struct Read<S, B> {
+    /// The request's head, with an empty body until the read one replaces it: kept whole, so
+    /// that deciding does not copy the head out of the future and again into a new request.
+    request: Option<Request<ToolScopesBody<B>>>,
     inner: S,
     config: Arc<Config>,
     buf: Buffer,
@@ -153,7 +156,10 @@ where
                 body,
                 deadline: None,
                 read: Some(Read {
-                    parts,
+                    request: Some(Request::from_parts(
+                        parts,
+                        ToolScopesBody::replay(Bytes::new(), None),
+                    )),
                     inner,
                     config,
                     buf: Buffer::Empty,
@@ -215,10 +221,13 @@ where
                     let outcome = ready!(poll_body(body, deadline, read.as_mut(), cx));
                     #[expect(
                         clippy::expect_used,
-                        reason = "`read` is only taken on the way out of this state"
+                        reason = "`read` is set for as long as the state is `Reading`"
                     )]
-                    let read = read.take().expect("ResponseFuture polled after completion");
+                    let read = read
+                        .as_mut()
+                        .expect("ResponseFuture polled after completion");
                     match outcome {
+                        // Decided in place: the state changes right after, dropping `read`.
                         Ok(()) => decide(read, span),
                         Err(kind) => {
                             span.record("deny", None);
@@ -246,7 +255,7 @@ where
 fn poll_body<S, B: Body>(
     mut body: Pin<&mut B>,
     deadline: &mut Option<Pin<Box<Sleep>>>,
-    read: Option<&mut Read<S>>,
+    read: Option<&mut Read<S, B>>,
     cx: &mut Context<'_>,
 ) -> Poll<Result<(), ToolScopesRejectionKind>> {
     let Some(read) = read else {
@@ -299,23 +308,38 @@ fn poll_body<S, B: Body>(
 
 /// Rules 3 to 9: check the headers against the body, classify it, check the caller's scopes,
 /// and either call the inner service with the body replayed or reject.
-fn decide<S, B, ResBody>(read: Read<S>, span: &ScopeSpan) -> State<S, B>
+///
+/// Works on the reading state in place (the caller leaves that state right after): only the
+/// request is taken out of it, whole, not the state itself.
+fn decide<S, B, ResBody>(read: &mut Read<S, B>, span: &ScopeSpan) -> State<S, B>
 where
     S: Service<Request<ToolScopesBody<B>>, Response = Response<ResBody>>,
     ResBody: RejectionBody,
 {
     let Read {
-        parts,
-        mut inner,
+        request: slot,
+        inner,
         config,
         buf,
         trailers,
     } = read;
-    let body = buf.freeze();
+    let Some(mut request) = slot.take() else {
+        // Unreachable: the request is taken only on the way out of the reading state.
+        return State::Rejected {
+            response: Some(rejection(
+                &config.resource,
+                ToolScopesRejectionKind::BodyReadFailed,
+                None,
+                ScopeSet::new(),
+                None,
+            )),
+        };
+    };
+    let body = mem::take(buf).freeze();
     let parsed = scan::parse(&body);
 
     // Rule 3: the headers must agree with the body before anything else looks at either.
-    if let Err(kind) = headers::check(&parts.headers, &parsed) {
+    if let Err(kind) = headers::check(request.headers(), &parsed) {
         #[cfg(feature = "tracing")]
         tracing::debug!(reason = ?kind, "MCP request headers do not match the body; answered 400");
         span.record("deny", None);
@@ -333,7 +357,7 @@ where
     let refusal = if required.scopes.is_empty() {
         None
     } else {
-        match parts.extensions.get::<AuthInfo>() {
+        match request.extensions().get::<AuthInfo>() {
             None => Some((ToolScopesRejectionKind::MissingToken, None)),
             Some(info) if info.scopes().contains_all(&required.scopes) => None,
             Some(info) => Some((
@@ -353,7 +377,7 @@ where
                 "tool scopes satisfied"
             );
             span.record("allow", Some((required.calls, &*required.scopes)));
-            let request = Request::from_parts(parts, ToolScopesBody::replay(body, trailers));
+            *request.body_mut() = ToolScopesBody::replay(body, trailers.take());
             State::Calling {
                 future: inner.call(request),
             }
@@ -362,7 +386,7 @@ where
             span.record("challenge", Some((required.calls, &*required.scopes)));
             #[cfg(feature = "tracing")]
             if kind == ToolScopesRejectionKind::MissingToken
-                && parts.extensions.get::<crate::Anonymous>().is_none()
+                && request.extensions().get::<crate::Anonymous>().is_none()
             {
                 tracing::warn!(
                     "a tool call needs scopes but the request has neither AuthInfo nor the Anonymous \
@@ -379,11 +403,13 @@ where
             );
             State::Rejected {
                 response: Some(rejection(
-                    config.resource.as_addressed(&parts.uri, &parts.headers),
+                    config
+                        .resource
+                        .as_addressed(request.uri(), request.headers()),
                     kind,
                     granted,
                     required.scopes.into_owned(),
-                    crate::bearer::LayerContext::of(&parts.extensions),
+                    crate::bearer::LayerContext::of(request.extensions()),
                 )),
             }
         }
