@@ -104,27 +104,16 @@ fn request(authorization: &HeaderValue, post: bool, wide: bool) -> Request<Body>
         HeaderValue::from_static("bench-session-1"),
     );
     if wide {
-        headers.insert(
-            http::header::HOST,
-            HeaderValue::from_static("127.0.0.1:8080"),
-        );
-        headers.insert(
-            http::header::USER_AGENT,
-            HeaderValue::from_static("node (mcp-client/1.0)"),
-        );
-        headers.insert(
-            http::header::ACCEPT,
-            HeaderValue::from_static("application/json, text/event-stream"),
-        );
-        headers.insert(
-            http::header::ACCEPT_ENCODING,
-            HeaderValue::from_static("gzip, deflate"),
-        );
+        for (name, value) in [
+            (http::header::HOST, "127.0.0.1:8080"),
+            (http::header::USER_AGENT, "node (mcp-client/1.0)"),
+            (http::header::ACCEPT, "application/json, text/event-stream"),
+            (http::header::ACCEPT_ENCODING, "gzip, deflate"),
+            (http::header::CONNECTION, "keep-alive"),
+        ] {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
         headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(CALL.len()));
-        headers.insert(
-            http::header::CONNECTION,
-            HeaderValue::from_static("keep-alive"),
-        );
     }
     request
 }

@@ -175,6 +175,7 @@ pub mod __fuzz;
 mod auth_info;
 pub mod bearer;
 mod challenge;
+mod ct;
 #[cfg(feature = "dpop")]
 #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
 pub mod dpop;

@@ -610,6 +610,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::mcp::json_strategy::json_tree;
 
     fn owned(field: Field<Text<'_>>) -> Field<String> {
         match field {
@@ -809,24 +810,7 @@ mod tests {
     }
 
     fn json_value() -> impl Strategy<Value = Value> {
-        json_leaf().prop_recursive(4, 32, 6, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                prop::collection::vec(
-                    (
-                        prop_oneof![
-                            Just("method".to_owned()),
-                            Just("params".to_owned()),
-                            Just("name".to_owned()),
-                            "[a-z]{1,6}",
-                        ],
-                        inner
-                    ),
-                    0..5
-                )
-                .prop_map(|kv| Value::Object(kv.into_iter().collect())),
-            ]
-        })
+        json_tree(json_leaf(), &["method", "params", "name"])
     }
 
     fn message_value() -> impl Strategy<Value = Value> {

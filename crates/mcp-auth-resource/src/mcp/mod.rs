@@ -249,6 +249,8 @@ mod body;
 pub(crate) mod classify;
 mod future;
 mod headers;
+#[cfg(test)]
+mod json_strategy;
 pub(crate) mod layer;
 pub(crate) mod rejection;
 mod response;

@@ -52,7 +52,7 @@ pub(crate) fn fast(body: &[u8]) -> Option<Parsed<'_>> {
     // Invalid UTF-8 anywhere is a syntax error or a string serde_json refuses: both are left
     // to the full parse. Checked once here, so each string is a slice of `text`.
     let text = std::str::from_utf8(body).ok()?;
-    let mut scan = Scan { text, body, at: 0 };
+    let mut scan = Scan { text, at: 0 };
     scan.space();
     let message = scan.message()?;
     scan.space();
@@ -62,15 +62,19 @@ pub(crate) fn fast(body: &[u8]) -> Option<Parsed<'_>> {
 struct Scan<'a> {
     /// The body, valid UTF-8.
     text: &'a str,
-    /// `text`'s bytes.
-    body: &'a [u8],
     at: usize,
 }
 
 impl<'a> Scan<'a> {
+    /// The body's bytes.
+    #[inline(always)]
+    fn body(&self) -> &'a [u8] {
+        self.text.as_bytes()
+    }
+
     #[inline(always)]
     fn peek(&self) -> Option<u8> {
-        self.body.get(self.at).copied()
+        self.body().get(self.at).copied()
     }
 
     #[inline(always)]
@@ -97,10 +101,10 @@ impl<'a> Scan<'a> {
         let start = self.at + 1;
         let mut end = start;
         loop {
-            end = stop(self.body, end)?;
-            match self.body[end] {
+            end = stop(self.body(), end)?;
+            match self.body()[end] {
                 b'"' => break,
-                b'\\' if escapes => match self.body.get(end + 1)? {
+                b'\\' if escapes => match self.body().get(end + 1)? {
                     b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => end += 2,
                     _ => return None,
                 },
@@ -137,7 +141,7 @@ impl<'a> Scan<'a> {
             _ => return None,
         }
         let (start, end) = self.raw_string(false)?;
-        let key = key_of(&self.body[start..end]);
+        let key = key_of(&self.body()[start..end]);
         if matches!(key, Key::Number | Key::Private) {
             return None;
         }
@@ -184,18 +188,18 @@ impl<'a> Scan<'a> {
             return Some(Value::from(self.text()?.into_owned()));
         }
         let start = self.at;
-        let digits = self.body[start..]
+        let digits = self.body()[start..]
             .iter()
             .take_while(|b| b.is_ascii_digit())
             .count();
-        if digits == 0 || digits > 19 || (digits > 1 && self.body[start] == b'0') {
+        if digits == 0 || digits > 19 || (digits > 1 && self.body()[start] == b'0') {
             return None;
         }
-        if let Some(b'.' | b'e' | b'E') = self.body.get(start + digits) {
+        if let Some(b'.' | b'e' | b'E') = self.body().get(start + digits) {
             return None;
         }
         let mut n: u64 = 0;
-        for b in &self.body[start..start + digits] {
+        for b in &self.body()[start..start + digits] {
             n = n * 10 + u64::from(b - b'0');
         }
         self.at += digits;
@@ -308,14 +312,14 @@ impl<'a> Scan<'a> {
 
     fn literal(&mut self, word: &[u8]) -> Option<()> {
         let end = self.at + word.len();
-        (self.body.get(self.at..end)? == word).then(|| self.at = end)
+        (self.body().get(self.at..end)? == word).then(|| self.at = end)
     }
 
     /// `-? (0 | [1-9][0-9]*) (. [0-9]+)?`, at most [`MAX_NUMBER`] bytes, followed by a byte that
     /// can end a value.
     fn number(&mut self) -> Option<()> {
         let start = self.at;
-        let rest = &self.body[start..];
+        let rest = &self.body()[start..];
         let mut at = usize::from(rest.first() == Some(&b'-'));
         let int = rest[at..].iter().take_while(|b| b.is_ascii_digit()).count();
         if int == 0 || (int > 1 && rest[at] == b'0') {
@@ -436,6 +440,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::mcp::json_strategy::json_tree;
 
     /// The scan answers for `body`, and exactly as the full parse.
     fn scans(body: &str) -> bool {
@@ -523,29 +528,19 @@ mod tests {
     }
 
     fn json_value() -> impl Strategy<Value = Value> {
-        json_leaf().prop_recursive(4, 32, 6, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                prop::collection::vec(
-                    (
-                        prop_oneof![
-                            Just("method".to_owned()),
-                            Just("params".to_owned()),
-                            Just("name".to_owned()),
-                            Just("uri".to_owned()),
-                            Just("taskId".to_owned()),
-                            Just("id".to_owned()),
-                            Just("_meta".to_owned()),
-                            Just("io.modelcontextprotocol/protocolVersion".to_owned()),
-                            "[a-z]{1,6}",
-                        ],
-                        inner
-                    ),
-                    0..5
-                )
-                .prop_map(|kv| Value::Object(kv.into_iter().collect())),
-            ]
-        })
+        json_tree(
+            json_leaf(),
+            &[
+                "method",
+                "params",
+                "name",
+                "uri",
+                "taskId",
+                "id",
+                "_meta",
+                "io.modelcontextprotocol/protocolVersion",
+            ],
+        )
     }
 
     /// A member the checks read: mostly of its usual type, sometimes anything.

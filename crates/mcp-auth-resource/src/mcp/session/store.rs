@@ -13,16 +13,14 @@ use mcp_auth_core::Clock;
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
+use crate::ct::ct_eq;
+
 /// A SHA-256 digest: owners are stored hashed, so an entry has a fixed size whatever the length
 /// of the issuer or the subject.
 pub(super) type Digest = [u8; 32];
 
 /// Session ids of at most this many bytes are kept as they are; longer ones as their SHA-256.
 const INLINE_ID: usize = 64;
-const _: () = assert!(
-    INLINE_ID.is_multiple_of(8),
-    "SessionKey compares 8-byte words"
-);
 
 /// [`SessionKey::len`] of a key that holds the SHA-256 of a longer id.
 const DIGEST_KEY: u8 = u8::MAX;
@@ -63,22 +61,12 @@ impl SessionKey {
 }
 
 impl PartialEq for SessionKey {
-    /// Every byte, in constant time: the differences of 8-byte words are or-ed together, with
-    /// no branch on the data, and the result compared once with `subtle`.
+    /// Every byte, in constant time ([`ct_eq`], the crate's one constant-time compare); the
+    /// lengths too, with no early exit on either.
     fn eq(&self, other: &Self) -> bool {
-        let mut diff = u64::from(self.len ^ other.len);
-        for (a, b) in self.bytes.chunks_exact(8).zip(other.bytes.chunks_exact(8)) {
-            diff |= word(a) ^ word(b);
-        }
-        diff.ct_eq(&0).into()
+        let same_len: bool = self.len.ct_eq(&other.len).into();
+        same_len & ct_eq(&self.bytes, &other.bytes)
     }
-}
-
-/// Eight bytes as a word (`chunks_exact(8)` gives exactly eight).
-fn word(bytes: &[u8]) -> u64 {
-    let mut word = [0; 8];
-    word.copy_from_slice(bytes);
-    u64::from_ne_bytes(word)
 }
 
 impl Eq for SessionKey {}
@@ -211,7 +199,7 @@ impl Store {
             self.map.remove(&key);
         }
         self.evict(now, ttl, capacity);
-        let seq = self.next_seq();
+        let seq = next_seq(&mut self.next_seq);
         self.map.insert(
             key,
             Entry {
@@ -227,10 +215,6 @@ impl Store {
     /// Forgets `key`. Its queue slot goes stale and is dropped later.
     pub(super) fn remove(&mut self, key: &SessionKey) -> bool {
         self.map.remove(key).is_some()
-    }
-
-    fn next_seq(&mut self) -> u64 {
-        next_seq(&mut self.next_seq)
     }
 
     fn push(&mut self, seq: u64, key: SessionKey) {
