@@ -25,9 +25,11 @@ use crate::AuthInfo;
 /// The bearer layer's per-request span (a no-op without feature `tracing`).
 #[derive(Debug, Clone)]
 pub(super) struct RequestSpan {
-    /// `None` when no subscriber wants the span.
+    /// `None` when no subscriber wants the span. Boxed: 8 bytes instead of 40 in every future
+    /// of the stack that holds it (each layer's future is copied as the next one wraps it), and
+    /// a span that is recorded allocates anyway.
     #[cfg(feature = "tracing")]
-    span: Option<tracing::Span>,
+    span: Option<Box<tracing::Span>>,
 }
 
 impl RequestSpan {
@@ -52,7 +54,8 @@ impl RequestSpan {
                         sub_hash = tracing::field::Empty,
                     )
                 })
-                .filter(|span| !span.is_disabled());
+                .filter(|span| !span.is_disabled())
+                .map(Box::new);
             Self { span }
         }
         #[cfg(not(feature = "tracing"))]
@@ -72,7 +75,7 @@ impl RequestSpan {
     #[inline]
     pub(super) fn enter(&self) -> impl Sized + '_ {
         #[cfg(feature = "tracing")]
-        return self.span.as_ref().map(tracing::Span::enter);
+        return self.span.as_deref().map(tracing::Span::enter);
         #[cfg(not(feature = "tracing"))]
         ()
     }

@@ -336,7 +336,8 @@ where
         };
     };
     let body = mem::take(buf).freeze();
-    let parsed = scan::parse(&body);
+    let mut parsed = classify::Parsed::Invalid;
+    scan::parse_into(&body, &mut parsed);
 
     // Rule 3: the headers must agree with the body before anything else looks at either.
     if let Err(kind) = headers::check(request.headers(), &parsed) {

@@ -41,11 +41,35 @@ const MAX_NUMBER: usize = 100;
 /// Reads `body` as the tool-scope layer does: the scan, else the full parse. Never fails: what
 /// cannot be read is [`Parsed::Invalid`].
 pub(crate) fn parse(body: &[u8]) -> Parsed<'_> {
-    fast(body).unwrap_or_else(|| classify::parse(body))
+    let mut parsed = Parsed::Invalid;
+    parse_into(body, &mut parsed);
+    parsed
+}
+
+/// [`parse`] into `parsed`. The message is filled where the caller keeps it: a `Message` is 160
+/// bytes, and building it aside and returning it cost three copies a request.
+#[inline]
+pub(crate) fn parse_into<'a>(body: &'a [u8], parsed: &mut Parsed<'a>) {
+    *parsed = Parsed::Single(Message::default());
+    if let Parsed::Single(message) = parsed
+        && scan_into(body, message).is_some()
+    {
+        return;
+    }
+    *parsed = classify::parse(body);
 }
 
 /// The scan: `Some` only for a body it reads exactly as [`classify::parse`] would.
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn fast(body: &[u8]) -> Option<Parsed<'_>> {
+    let mut message = Message::default();
+    scan_into(body, &mut message)?;
+    Some(Parsed::Single(message))
+}
+
+/// The scan into `message`, which is left partly filled when it gives up (`None`).
+#[inline(always)]
+fn scan_into<'a>(body: &'a [u8], message: &mut Message<'a>) -> Option<()> {
     if classify::numbers_are_maps() {
         return None;
     }
@@ -54,9 +78,9 @@ pub(crate) fn fast(body: &[u8]) -> Option<Parsed<'_>> {
     let text = std::str::from_utf8(body).ok()?;
     let mut scan = Scan { text, at: 0 };
     scan.space();
-    let message = scan.message()?;
+    scan.message(message)?;
     scan.space();
-    (scan.at == body.len()).then_some(Parsed::Single(message))
+    (scan.at == body.len()).then_some(())
 }
 
 struct Scan<'a> {
@@ -150,10 +174,10 @@ impl<'a> Scan<'a> {
         Some(Some(key))
     }
 
-    /// The top-level message: the members `classify::message` keeps.
-    fn message(&mut self) -> Option<Message<'a>> {
+    /// The top-level message, into `message` (default on entry): the members
+    /// `classify::message` keeps.
+    fn message(&mut self, message: &mut Message<'a>) -> Option<()> {
         self.expect(b'{')?;
-        let mut message = Message::default();
         let (mut params, mut id) = (false, false);
         let mut first = true;
         while let Some(key) = self.key(first)? {
@@ -179,7 +203,7 @@ impl<'a> Scan<'a> {
                 _ => self.other(1)?,
             }
         }
-        Some(message)
+        Some(())
     }
 
     /// `id`: a string without escapes, or an integer from 0 to `10^19 - 1`.

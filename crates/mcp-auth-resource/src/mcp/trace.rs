@@ -18,9 +18,11 @@ use mcp_auth_core::ScopeSet;
 /// The tool-scope layer's per-request span (a no-op without feature `tracing`).
 #[derive(Debug)]
 pub(super) struct ScopeSpan {
-    /// `None` when no subscriber wants the span.
+    /// `None` when no subscriber wants the span. Boxed: 8 bytes instead of 40 in every future
+    /// of the stack that holds it (each layer's future is copied as the next one wraps it), and
+    /// a span that is recorded allocates anyway.
     #[cfg(feature = "tracing")]
-    span: Option<tracing::Span>,
+    span: Option<Box<tracing::Span>>,
 }
 
 impl ScopeSpan {
@@ -41,7 +43,8 @@ impl ScopeSpan {
                         required = tracing::field::Empty,
                     )
                 })
-                .filter(|span| !span.is_disabled());
+                .filter(|span| !span.is_disabled())
+                .map(Box::new);
             Self { span }
         }
         #[cfg(not(feature = "tracing"))]
@@ -52,7 +55,7 @@ impl ScopeSpan {
     #[inline]
     pub(super) fn enter(&self) -> impl Sized + '_ {
         #[cfg(feature = "tracing")]
-        return self.span.as_ref().map(tracing::Span::enter);
+        return self.span.as_deref().map(tracing::Span::enter);
         #[cfg(not(feature = "tracing"))]
         ()
     }
