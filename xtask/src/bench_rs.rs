@@ -20,7 +20,8 @@
 //!
 //! Targets (issue 18): ≥ 98% of bare for the bearer layer, ≥ 95% for the full stack, in two
 //! consecutive runs. Wall-clock figures: run it on a quiet machine (`uptime` load < 0.5); the
-//! command prints the load average before it starts.
+//! command prints the load average and the CPU's model name before it starts (the ratios depend
+//! on the CPU: see the resource crate's PERF.md, round 5).
 
 use std::{
     env, fs,
@@ -174,6 +175,14 @@ fn load_average() -> Option<String> {
     text.split_whitespace().next().map(str::to_owned)
 }
 
+/// The CPU's model name (`/proc/cpuinfo`): the ratios depend on it (see PERF.md, round 5).
+fn cpu_model() -> Option<String> {
+    let text = fs::read_to_string("/proc/cpuinfo").ok()?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("model name")?.split_once(':'))
+        .map(|(_, model)| model.trim().to_owned())
+}
+
 /// Builds, starts and drives the server; prints one table per run.
 pub(crate) fn run(args: &[String]) -> bool {
     if args.iter().any(|a| a == "-h" || a == "--help") {
@@ -256,8 +265,9 @@ pub(crate) fn run(args: &[String]) -> bool {
     let script = script.to_string_lossy().into_owned();
 
     eprintln!(
-        "== load average {} (wall-clock figures mean something below 0.5)",
-        load_average().unwrap_or_else(|| "?".to_owned())
+        "== load average {} (wall-clock figures mean something below 0.5); CPU: {}",
+        load_average().unwrap_or_else(|| "?".to_owned()),
+        cpu_model().unwrap_or_else(|| "?".to_owned())
     );
     for (route, _) in ROUTES {
         let url = format!("http://{addr}/{route}");
