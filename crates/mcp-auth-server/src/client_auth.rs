@@ -25,9 +25,6 @@
 //!    used once ([`crate::replay`]: a replay is `invalid_client`, 401). A client that
 //!    registered `private_key_jwt` must use it, and only such a client may.
 
-use std::net::{IpAddr, SocketAddr};
-
-use axum::extract::ConnectInfo;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http::request::Parts;
@@ -203,10 +200,7 @@ impl Throttle {
             }
             id.push(c);
         }
-        let address = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| format!("ip:{}", canonical_ip(addr.ip())));
+        let address = crate::limit::address_key(&parts.extensions);
         Self {
             id,
             address,
@@ -246,20 +240,6 @@ impl Throttle {
             within &= inner.failed_client_auths.hit(key, self.now).await?;
         }
         Ok(within)
-    }
-}
-
-/// IPv4-mapped IPv6 addresses count as the IPv4 address; IPv6 addresses by their /64.
-fn canonical_ip(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let s = v6.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
-        },
     }
 }
 

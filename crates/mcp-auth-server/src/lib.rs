@@ -40,7 +40,8 @@
 //!    registered `scope`; more is `invalid_scope`.
 //! 3. One resource per token, among the server's (and a restricted client's): `invalid_target`.
 //! 4. Every revocation reaches [`Revocations`] at once, for resource servers in the process.
-//! 5. Failed client authentications are throttled per `client_id` and per address.
+//! 5. Failed client authentications are throttled per `client_id` and per address;
+//!    authorization requests that wait for the user, per address.
 //! 6. On a loopback issuer, a request naming a non-loopback `Host` is refused (DNS rebinding).
 //! 7. JWT assertions (`private_key_jwt` client assertions, JWT bearer grants) are signed with an
 //!    asymmetric algorithm (never `none` or HMAC), addressed to this server, short-lived, and

@@ -7,7 +7,10 @@
 //! the store). A store that fails makes the caller answer 503: the limits fail closed.
 
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+
+use axum::extract::ConnectInfo;
 
 use crate::store::{Store, StoreError, TokenHash};
 
@@ -72,10 +75,68 @@ impl Limiter {
     }
 }
 
+/// The key of a request's peer address (`ip:…`), when the router is served with
+/// `into_make_service_with_connect_info::<SocketAddr>()`; `None` otherwise.
+///
+/// IPv4-mapped IPv6 addresses count as the IPv4 address; IPv6 addresses by their /64 (one host
+/// usually holds a whole /64).
+pub(crate) fn address_key(extensions: &http::Extensions) -> Option<String> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| format!("ip:{}", canonical_ip(addr.ip())))
+}
+
+fn canonical_ip(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::MemoryStore;
+
+    #[test]
+    fn addresses_are_keyed_by_host_and_ipv6_by_its_64() {
+        let key = |addr: &str| {
+            let mut extensions = http::Extensions::new();
+            extensions.insert(ConnectInfo(addr.parse::<SocketAddr>().unwrap()));
+            address_key(&extensions)
+        };
+        assert_eq!(key("192.0.2.7:4000").as_deref(), Some("ip:192.0.2.7"));
+        assert_eq!(
+            key("192.0.2.7:4001"),
+            key("192.0.2.7:4000"),
+            "the port does not count"
+        );
+        assert_eq!(
+            key("[::ffff:192.0.2.7]:4000").as_deref(),
+            Some("ip:192.0.2.7"),
+            "an IPv4-mapped address is the IPv4 address"
+        );
+        assert_eq!(
+            key("[2001:db8:1:2:aaaa::1]:443").as_deref(),
+            Some("ip:2001:db8:1:2::/64")
+        );
+        assert_eq!(
+            key("[2001:db8:1:2:bbbb::9]:443"),
+            key("[2001:db8:1:2:aaaa::1]:443"),
+            "one /64 is one address"
+        );
+        assert_eq!(
+            address_key(&http::Extensions::new()),
+            None,
+            "no peer address known"
+        );
+    }
 
     #[tokio::test]
     async fn a_window_allows_max_events_then_refuses_until_it_ends() {

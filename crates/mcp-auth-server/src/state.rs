@@ -41,6 +41,8 @@ pub(crate) struct Inner {
     /// Failed client authentications per client id and per address (`/token`, `/revoke`,
     /// `/introspect`).
     pub(crate) failed_client_auths: crate::limit::Limiter,
+    /// Authorization requests waiting for the user, per address per 10 minutes (`/authorize`).
+    pub(crate) authorization_pages: crate::limit::Limiter,
     /// What this server revoked, for resource servers in the same process.
     pub(crate) revocations: Revocations,
     /// The upstream token vault, when upstream sign-in keeps tokens.

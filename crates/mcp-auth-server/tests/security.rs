@@ -563,3 +563,96 @@ fn rand_suffix() -> u64 {
     getrandom::fill(&mut bytes).unwrap();
     u64::from_le_bytes(bytes)
 }
+
+/// One address cannot fill the store with authorization requests waiting for the user: after
+/// `authorization_pages_per_address` pages in ten minutes, `GET /authorize` answers 429 with
+/// `Retry-After` and stores nothing; the pages already given still work.
+async fn authorization_pages_are_limited_per_address(h: common::Harness) {
+    let client_id = h.register_public(REDIRECT).await;
+    let (verifier, challenge) = pkce();
+    let url = h.authorize_url(&h.params(&client_id, REDIRECT, &challenge, "mcp:tools"));
+    let mut pages = Vec::new();
+    for _ in 0..3 {
+        let r = h.browse(&url).await;
+        assert_eq!(r.status(), 200, "a consent page");
+        pages.push(r.text().await.unwrap());
+    }
+    let r = h.browse(&url).await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    assert_eq!(
+        r.headers()["content-type"],
+        "text/html; charset=utf-8",
+        "an error page for the browser"
+    );
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=600).contains(&retry), "{retry}");
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Too many"), "{page}");
+    assert!(
+        !page.contains("name=\"transaction\""),
+        "no transaction for the refused request"
+    );
+
+    // The first page still completes the flow: the limit stops new transactions only.
+    let r = h
+        .submit(
+            &pages[0],
+            &[
+                ("username", common::USER),
+                ("password", common::PASSWORD),
+                ("decision", "approve"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let code = query_of(r.headers()["location"].to_str().unwrap())["code"].clone();
+    let r = h
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", &client_id),
+            ("code_verifier", &verifier),
+            ("resource", &h.resource),
+        ])
+        .await;
+    assert_eq!(r.status(), 200);
+
+    // Signed in, with consent remembered: answered at once, never counted.
+    let r = h.browse(&url).await;
+    assert_eq!(r.status(), 303, "remembered consent needs no page");
+}
+
+#[tokio::test]
+async fn authorization_pages_are_limited_per_address_in_memory() {
+    authorization_pages_are_limited_per_address(
+        start(|b| b.authorization_pages_per_address(3)).await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn authorization_pages_are_limited_per_address_with_sqlite() {
+    let path = std::env::temp_dir().join(format!("mcp-auth-pages-{}.db", std::process::id()));
+    let remove = |path: &std::path::Path| {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            let _ = std::fs::remove_file(name);
+        }
+    };
+    remove(&path);
+    let store = mcp_auth_server::store::SqliteStore::open(&path)
+        .await
+        .unwrap();
+    authorization_pages_are_limited_per_address(
+        start_with_store(Arc::new(store), |b| b.authorization_pages_per_address(3)).await,
+    )
+    .await;
+    remove(&path);
+}

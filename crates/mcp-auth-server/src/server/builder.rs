@@ -65,6 +65,7 @@ pub struct AuthorizationServerBuilder {
     registrations_per_minute: u32,
     failed_logins_per_user: u32,
     failed_client_auths: u32,
+    authorization_pages_per_address: u32,
     max_body_size: usize,
     request_timeout: Duration,
     #[cfg(feature = "cimd")]
@@ -118,6 +119,7 @@ impl AuthorizationServerBuilder {
             registrations_per_minute: 60,
             failed_logins_per_user: 10,
             failed_client_auths: 20,
+            authorization_pages_per_address: 100,
             max_body_size: DEFAULT_MAX_BODY_SIZE,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             #[cfg(feature = "cimd")]
@@ -408,6 +410,19 @@ impl AuthorizationServerBuilder {
     /// router is served with `into_make_service_with_connect_info::<SocketAddr>()`.
     pub fn failed_client_auths(mut self, limit: u32) -> Self {
         self.failed_client_auths = limit;
+        self
+    }
+
+    /// At most this many authorization requests that wait for the user (a consent or sign-in
+    /// page, each kept in the store for up to 10 minutes) from one address within 10 minutes
+    /// (default 100). Over the limit, `GET /authorize` answers 429 with `Retry-After` (an error
+    /// page) until the window ends, and stores nothing. A request answered at once (remembered
+    /// consent, a [`Login`] that approves at once) is not counted. Without this bound one address
+    /// could fill the store with pending authorizations as fast as it can send requests.
+    /// Addresses are known when the router is served with
+    /// `into_make_service_with_connect_info::<SocketAddr>()`; without them nothing is counted.
+    pub fn authorization_pages_per_address(mut self, limit: u32) -> Self {
+        self.authorization_pages_per_address = limit;
         self
     }
 
@@ -735,6 +750,12 @@ impl AuthorizationServerBuilder {
                     "failed-client-auths",
                     self.failed_client_auths,
                     5 * 60,
+                    limit_store.clone(),
+                ),
+                authorization_pages: Limiter::new(
+                    "authorization-pages",
+                    self.authorization_pages_per_address,
+                    crate::flow::TRANSACTION_TTL,
                     limit_store,
                 ),
                 revocations,

@@ -26,11 +26,11 @@ use subtle::ConstantTimeEq;
 mod page;
 mod validate;
 
-use self::page::see_other;
 pub(crate) use self::page::{
     cookie, cookie_name, error_page, html, redirect_error, set_cookie, start_session,
     unavailable_page,
 };
+use self::page::{see_other, too_many_page};
 use self::validate::validate;
 
 use super::State;
@@ -114,7 +114,25 @@ async fn get_page(axum::extract::State(inner): State, request: Request) -> Respo
         }
     }
 
-    // Ask the user. Bind the transaction to this browser.
+    // Ask the user: a transaction kept in the store for up to ten minutes, so at most so many
+    // per address (when the server knows addresses).
+    if let Some(address) = crate::limit::address_key(&parts.extensions) {
+        let limiter = &inner.authorization_pages;
+        match limiter.hit(&address, now).await {
+            Ok(true) => {}
+            Ok(false) => {
+                #[cfg(feature = "tracing")]
+                tracing::warn!(key = %address, "authorization pages throttled for this address");
+                return too_many_page(limiter.retry_after(&address, now).await);
+            }
+            Err(_e) => {
+                #[cfg(feature = "tracing")]
+                tracing::error!(error = %_e, "counting an authorization page failed");
+                return unavailable_page();
+            }
+        }
+    }
+    // Bind the transaction to this browser.
     let mut cookies = Vec::new();
     let browser = match browser {
         Some(value) => value,

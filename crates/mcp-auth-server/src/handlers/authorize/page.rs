@@ -100,6 +100,21 @@ pub(crate) fn unavailable_page() -> Response {
     response
 }
 
+/// 429 with `Retry-After`: this address has too many authorization requests waiting for the
+/// user (see `authorization_pages_per_address`).
+pub(crate) fn too_many_page(retry_after: u64) -> Response {
+    let mut response = error_page(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many sign-in attempts",
+        "Too many authorization requests came from your network in the last minutes. Try again \
+         later.",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response
+}
+
 /// Cookie names: `__Host-` prefixed and `Secure` on an https issuer (AS-50); plain on a
 /// loopback http issuer, where browsers would drop a `Secure` cookie.
 pub(crate) fn cookie_name(inner: &Inner, name: &str) -> String {
