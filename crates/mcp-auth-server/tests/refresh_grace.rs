@@ -97,20 +97,11 @@ async fn twenty_concurrent_refreshes_with_one_token_all_succeed_in_memory() {
 #[cfg(feature = "sqlite")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_concurrent_refreshes_with_one_token_all_succeed_in_sqlite() {
-    let path = std::env::temp_dir().join(format!("mcp-auth-grace-{}.db", std::process::id()));
-    let remove = |path: &std::path::Path| {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut name = path.as_os_str().to_owned();
-            name.push(suffix);
-            let _ = std::fs::remove_file(name);
-        }
-    };
-    remove(&path);
-    let store = mcp_auth_server::store::SqliteStore::open(&path)
+    let db = common::TempDb::new("grace");
+    let store = mcp_auth_server::store::SqliteStore::open(&db.0)
         .await
         .unwrap();
     twenty_concurrent_refreshes(start_with_store(Arc::new(store), |b| b).await, "sqlite").await;
-    remove(&path);
 }
 
 #[tokio::test]

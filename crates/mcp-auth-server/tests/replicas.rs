@@ -4,6 +4,8 @@
 //! connection pool on the same SQLite file, serving its own port; the test client addresses
 //! them directly (the issuer names the address a load balancer would have).
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,6 +19,8 @@ use mcp_auth_server::{AuthorizationServer, AuthorizationServerBuilder, MachineCl
 use reqwest::redirect::Policy;
 use serde_json::{Map, Value};
 use tokio::net::TcpListener;
+
+use common::TempDb;
 
 const ISSUER: &str = "http://127.0.0.1:1";
 const RESOURCE: &str = "http://127.0.0.1:1/mcp";
@@ -37,40 +41,11 @@ struct Cluster {
     _file: TempDb,
 }
 
-/// A database file in the temp dir, deleted (with its WAL files) on drop.
-struct TempDb(std::path::PathBuf);
-
-impl TempDb {
-    fn new(name: &str) -> Self {
-        let path = std::env::temp_dir().join(format!(
-            "mcp-auth-replicas-{name}-{}.db",
-            std::process::id()
-        ));
-        let db = Self(path);
-        db.remove();
-        db
-    }
-
-    fn remove(&self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut name = self.0.clone().into_os_string();
-            name.push(suffix);
-            let _ = std::fs::remove_file(name);
-        }
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        self.remove();
-    }
-}
-
 async fn cluster(
     name: &str,
     configure: impl Fn(AuthorizationServerBuilder) -> AuthorizationServerBuilder,
 ) -> Cluster {
-    let file = TempDb::new(name);
+    let file = TempDb::new(&format!("replicas-{name}"));
     let mut replicas = Vec::new();
     for _ in 0..2 {
         // One pool per replica: two "processes" on one database.

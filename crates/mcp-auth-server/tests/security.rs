@@ -456,12 +456,9 @@ async fn a_loopback_deployment_refuses_foreign_host_names() {
 /// token (its grant), a replayed code, a reused refresh token; and a restart loads them.
 #[tokio::test]
 async fn every_revocation_reaches_the_in_process_list_and_survives_a_restart() {
-    let path = std::env::temp_dir().join(format!(
-        "mcp-auth-revocations-{}-{}.db",
-        std::process::id(),
-        rand_suffix()
-    ));
-    let store = SqliteStore::open(&path).await.unwrap();
+    let db = common::TempDb::new("revocations");
+    let path = &db.0;
+    let store = SqliteStore::open(path).await.unwrap();
     let shared: Arc<dyn Store> = Arc::new(store.clone());
     let h = start_with_store(shared, |b| b).await;
     let list = h.server.revocations();
@@ -553,15 +550,6 @@ async fn every_revocation_reaches_the_in_process_list_and_survives_a_restart() {
     }
     assert!(!reloaded.is_revoked(&claims_of(&fifth_access)));
     store.close().await;
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
-}
-
-fn rand_suffix() -> u64 {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).unwrap();
-    u64::from_le_bytes(bytes)
 }
 
 /// One address cannot fill the store with authorization requests waiting for the user: after
@@ -638,21 +626,10 @@ async fn authorization_pages_are_limited_per_address_in_memory() {
 
 #[tokio::test]
 async fn authorization_pages_are_limited_per_address_with_sqlite() {
-    let path = std::env::temp_dir().join(format!("mcp-auth-pages-{}.db", std::process::id()));
-    let remove = |path: &std::path::Path| {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut name = path.as_os_str().to_owned();
-            name.push(suffix);
-            let _ = std::fs::remove_file(name);
-        }
-    };
-    remove(&path);
-    let store = mcp_auth_server::store::SqliteStore::open(&path)
-        .await
-        .unwrap();
+    let db = common::TempDb::new("pages");
+    let store = SqliteStore::open(&db.0).await.unwrap();
     authorization_pages_are_limited_per_address(
         start_with_store(Arc::new(store), |b| b.authorization_pages_per_address(3)).await,
     )
     .await;
-    remove(&path);
 }

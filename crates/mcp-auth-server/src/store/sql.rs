@@ -286,3 +286,115 @@ pub(super) fn flow_from_row(row: &impl Columns) -> Result<FlowRecord, StoreError
         expires_at: row.time("expires_at")?,
     })
 }
+
+/// The [`Store`](super::Store) methods both SQL backends forward alike to the functions of their
+/// own `upstream` and `flows` modules (same names, same signatures): invoked inside each
+/// backend's `impl Store`, where `super::upstream` and `super::flows` are that backend's.
+macro_rules! forward_to_backend_modules {
+    () => {
+        fn put_upstream_tokens(&self, record: UpstreamTokenRecord) -> StoreFuture<'_, ()> {
+            super::upstream::put_upstream_tokens(self, record)
+        }
+
+        fn get_upstream_tokens<'a>(
+            &'a self,
+            subject: &'a str,
+            upstream: &'a str,
+        ) -> StoreFuture<'a, Option<UpstreamTokenRecord>> {
+            super::upstream::get_upstream_tokens(self, subject, upstream)
+        }
+
+        fn delete_upstream_tokens<'a>(&'a self, subject: &'a str) -> StoreFuture<'a, u64> {
+            super::upstream::delete_upstream_tokens(self, subject)
+        }
+
+        fn lease_upstream_refresh<'a>(
+            &'a self,
+            subject: &'a str,
+            upstream: &'a str,
+            lease: RefreshLease,
+            now: u64,
+        ) -> StoreFuture<'a, LeaseTake> {
+            super::upstream::lease_upstream_refresh(self, subject, upstream, lease, now)
+        }
+
+        fn finish_upstream_refresh<'a>(
+            &'a self,
+            record: UpstreamTokenRecord,
+            holder: &'a str,
+        ) -> StoreFuture<'a, bool> {
+            super::upstream::finish_upstream_refresh(self, record, holder)
+        }
+
+        fn release_upstream_refresh<'a>(
+            &'a self,
+            subject: &'a str,
+            upstream: &'a str,
+            holder: &'a str,
+        ) -> StoreFuture<'a, ()> {
+            super::upstream::release_upstream_refresh(self, subject, upstream, holder)
+        }
+
+        fn put_flow(&self, record: FlowRecord, _now: u64) -> StoreFuture<'_, ()> {
+            super::flows::put_flow(self, record)
+        }
+
+        fn get_flow<'a>(
+            &'a self,
+            kind: FlowKind,
+            key: &'a TokenHash,
+            now: u64,
+        ) -> StoreFuture<'a, Option<FlowRecord>> {
+            super::flows::get_flow(self, kind, key, now)
+        }
+
+        fn take_flow<'a>(
+            &'a self,
+            kind: FlowKind,
+            key: &'a TokenHash,
+            now: u64,
+        ) -> StoreFuture<'a, Option<FlowRecord>> {
+            super::flows::take_flow(self, kind, key, now)
+        }
+
+        fn delete_flows_of<'a>(&'a self, kind: FlowKind, subject: &'a str) -> StoreFuture<'a, u64> {
+            super::flows::delete_flows_of(self, kind, subject)
+        }
+
+        fn count_event<'a>(
+            &'a self,
+            key: &'a str,
+            window: u64,
+            now: u64,
+        ) -> StoreFuture<'a, Window> {
+            super::flows::count_event(self, key, window, now)
+        }
+
+        fn get_window<'a>(&'a self, key: &'a str, now: u64) -> StoreFuture<'a, Option<Window>> {
+            super::flows::get_window(self, key, now)
+        }
+
+        fn clear_window<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
+            super::flows::clear_window(self, key)
+        }
+
+        fn try_lease<'a>(
+            &'a self,
+            name: &'a str,
+            holder: &'a str,
+            until: u64,
+            now: u64,
+        ) -> StoreFuture<'a, bool> {
+            super::flows::try_lease(self, name, holder, until, now)
+        }
+
+        fn release_lease<'a>(&'a self, name: &'a str, holder: &'a str) -> StoreFuture<'a, ()> {
+            super::flows::release_lease(self, name, holder)
+        }
+
+        fn purge_expired(&self, now: u64) -> StoreFuture<'_, u64> {
+            super::flows::purge_expired(self, now)
+        }
+    };
+}
+pub(super) use forward_to_backend_modules;

@@ -380,3 +380,31 @@ impl Harness {
         response.json().await.unwrap()
     }
 }
+
+/// A SQLite database file in the temporary directory, named after the test and this process;
+/// removed with its `-wal` and `-shm` files when made (left over by a crashed run) and when
+/// dropped.
+pub struct TempDb(pub std::path::PathBuf);
+
+impl TempDb {
+    pub fn new(name: &str) -> Self {
+        let db =
+            Self(std::env::temp_dir().join(format!("mcp-auth-{name}-{}.db", std::process::id())));
+        db.remove();
+        db
+    }
+
+    fn remove(&self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = self.0.clone().into_os_string();
+            name.push(suffix);
+            let _ = std::fs::remove_file(name);
+        }
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
