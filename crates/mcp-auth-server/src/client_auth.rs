@@ -237,7 +237,11 @@ impl Throttle {
     async fn fail(&self, inner: &Inner) -> Result<bool, OAuthError> {
         let mut within = true;
         for key in self.keys() {
-            within &= inner.failed_client_auths.hit(key, self.now).await?;
+            within &= inner
+                .failed_client_auths
+                .hit(key, self.now)
+                .await?
+                .is_within();
         }
         Ok(within)
     }

@@ -52,13 +52,20 @@ impl Limiter {
         Ok(window.is_none_or(|w| w.count < self.max))
     }
 
-    /// Count one event for `key`; `false` when it is over the limit.
-    pub(crate) async fn hit(&self, key: &str, now: u64) -> Result<bool, StoreError> {
+    /// Count one event for `key`: [`Hit::Over`] when it is over the limit, with the seconds
+    /// until its window ends (from the window just counted: no second read of the store).
+    pub(crate) async fn hit(&self, key: &str, now: u64) -> Result<Hit, StoreError> {
         let window = self
             .store
             .count_event(&self.key(key), self.window, now)
             .await?;
-        Ok(window.count <= self.max)
+        Ok(if window.count <= self.max {
+            Hit::Within
+        } else {
+            Hit::Over {
+                retry_after: window.ends_at.saturating_sub(now).max(1),
+            }
+        })
     }
 
     /// Seconds until the window of `key` ends (at least 1).
@@ -72,6 +79,21 @@ impl Limiter {
     /// Forget `key` (a successful sign-in clears its failures).
     pub(crate) async fn clear(&self, key: &str) -> Result<(), StoreError> {
         self.store.clear_window(&self.key(key)).await
+    }
+}
+
+/// What [`Limiter::hit`] found once the event was counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hit {
+    /// Within the limit.
+    Within,
+    /// Over it until the window ends, `retry_after` seconds from now (at least 1).
+    Over { retry_after: u64 },
+}
+
+impl Hit {
+    pub(crate) fn is_within(self) -> bool {
+        self == Self::Within
     }
 }
 
@@ -143,14 +165,19 @@ mod tests {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let l = Limiter::new("t", 3, 60, store.clone());
         for now in [100, 101, 102] {
-            assert!(l.hit("a", now).await.unwrap());
+            assert!(l.hit("a", now).await.unwrap().is_within());
         }
         assert!(!l.allows("a", 103).await.unwrap());
-        assert!(!l.hit("a", 103).await.unwrap());
+        assert!(!l.hit("a", 103).await.unwrap().is_within());
+        assert_eq!(
+            l.hit("a", 110).await.unwrap(),
+            Hit::Over { retry_after: 50 },
+            "the window that began at 100 ends at 160"
+        );
         assert!(l.allows("b", 103).await.unwrap(), "keys are independent");
         assert_eq!(l.retry_after("a", 130).await, 30);
         assert!(l.allows("a", 160).await.unwrap(), "a new window");
-        assert!(l.hit("a", 160).await.unwrap());
+        assert!(l.hit("a", 160).await.unwrap().is_within());
         let other = Limiter::new("u", 3, 60, store);
         assert!(
             other.allows("a", 103).await.unwrap(),
@@ -161,7 +188,7 @@ mod tests {
     #[tokio::test]
     async fn clear_forgets_a_key() {
         let l = Limiter::new("t", 1, 60, Arc::new(MemoryStore::new()));
-        assert!(l.hit("a", 0).await.unwrap());
+        assert!(l.hit("a", 0).await.unwrap().is_within());
         assert!(!l.allows("a", 1).await.unwrap());
         l.clear("a").await.unwrap();
         assert!(l.allows("a", 1).await.unwrap());

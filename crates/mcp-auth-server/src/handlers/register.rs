@@ -67,6 +67,7 @@ use super::State;
 use crate::error::OAuthError;
 use crate::form::read_body;
 use crate::http::{is_json, no_store_json};
+use crate::limit::Hit;
 use crate::random::{random_id, random_secret};
 use crate::redirect;
 use crate::state::Inner;
@@ -118,13 +119,13 @@ async fn register(inner: &Inner, request: Request) -> Result<Response, OAuthErro
         } else {
             None
         };
-    if !inner.registrations.hit("", now).await? {
+    if let Hit::Over { retry_after } = inner.registrations.hit("", now).await? {
         #[cfg(feature = "tracing")]
         tracing::warn!("dynamic registration rate limit reached");
         let mut error =
             OAuthError::temporarily_unavailable().with_status(StatusCode::TOO_MANY_REQUESTS);
         error.description = "too many registrations; try again shortly".into();
-        error.retry_after = Some(inner.registrations.retry_after("", now).await);
+        error.retry_after = Some(retry_after);
         return Err(error);
     }
 

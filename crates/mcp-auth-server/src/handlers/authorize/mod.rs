@@ -36,6 +36,7 @@ use self::validate::validate;
 use super::State;
 use crate::flow::{AuthRequest, PendingUpstream, TRANSACTION_TTL, Transaction};
 use crate::form::Params;
+use crate::limit::Hit;
 use crate::login::User;
 use crate::login::page::{ConsentPage, render_consent};
 use crate::random::{random_id, random_secret};
@@ -117,13 +118,12 @@ async fn get_page(axum::extract::State(inner): State, request: Request) -> Respo
     // Ask the user: a transaction kept in the store for up to ten minutes, so at most so many
     // per address (when the server knows addresses).
     if let Some(address) = crate::limit::address_key(&parts.extensions) {
-        let limiter = &inner.authorization_pages;
-        match limiter.hit(&address, now).await {
-            Ok(true) => {}
-            Ok(false) => {
+        match inner.authorization_pages.hit(&address, now).await {
+            Ok(Hit::Within) => {}
+            Ok(Hit::Over { retry_after }) => {
                 #[cfg(feature = "tracing")]
                 tracing::warn!(key = %address, "authorization pages throttled for this address");
-                return too_many_page(limiter.retry_after(&address, now).await);
+                return too_many_page(retry_after);
             }
             Err(_e) => {
                 #[cfg(feature = "tracing")]
