@@ -45,12 +45,6 @@ impl<B> ToolScopesBody<B> {
         }
     }
 
-    /// A body that replays `data` and then `trailers`.
-    #[cfg(test)]
-    pub(super) fn buffered(data: Bytes, trailers: Option<HeaderMap>) -> Self {
-        Self::replay(data, trailers.map(Box::new))
-    }
-
     /// A body that replays `data` and then `trailers`, as read (boxed).
     pub(super) fn replay(data: Bytes, trailers: Option<Box<HeaderMap>>) -> Self {
         Self {
@@ -125,9 +119,9 @@ mod tests {
     async fn buffered_body_replays_data_then_trailers() {
         let mut trailers = HeaderMap::new();
         trailers.insert("x-check", "1".parse().unwrap());
-        let body = ToolScopesBody::<Full<Bytes>>::buffered(
+        let body = ToolScopesBody::<Full<Bytes>>::replay(
             Bytes::from_static(b"abc"),
-            Some(trailers.clone()),
+            Some(Box::new(trailers.clone())),
         );
         assert_eq!(body.size_hint().exact(), Some(3));
         let collected = body.collect().await.unwrap();
@@ -137,7 +131,7 @@ mod tests {
 
     #[tokio::test]
     async fn empty_buffered_body_is_at_its_end() {
-        let body = ToolScopesBody::<Full<Bytes>>::buffered(Bytes::new(), None);
+        let body = ToolScopesBody::<Full<Bytes>>::replay(Bytes::new(), None);
         assert!(body.is_end_stream());
         assert!(body.collect().await.unwrap().to_bytes().is_empty());
     }
