@@ -333,28 +333,8 @@ fn server_cpu(pid: u32) -> Option<(u64, u64)> {
         let text = fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
         total += text.split_whitespace().next()?.parse::<u64>().ok()?;
     }
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The fields after the command name (which may hold spaces) start at its closing `)`;
-    // `utime` is field 14, the 12th after it.
-    let user = stat
-        .rsplit_once(')')?
-        .1
-        .split_whitespace()
-        .nth(11)?
-        .parse()
-        .ok()?;
+    let [user, ..] = crate::procfs::stat_times(&pid.to_string()).ok()?;
     Some((total, user))
-}
-
-/// Clock ticks a second, for `/proc/<pid>/stat` (`getconf CLK_TCK`; 100 on Linux).
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|t| t.trim().parse().ok())
-        .unwrap_or(100.0)
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -372,7 +352,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 /// One run: `rounds` rounds of every route, each round starting with another route.
 fn drive_run(script: &str, addr: &str, pid: u32, options: &Options) -> Option<Vec<Row>> {
-    let ticks = clock_ticks();
+    let ticks = crate::procfs::clock_ticks() as f64;
     let n = ROUTES.len();
     let mut per_round: Vec<Vec<Figures>> = (0..n).map(|_| Vec::new()).collect();
     let mut cpu = vec![(0_u64, 0_u64, 0_u64); n];

@@ -41,6 +41,7 @@ mod bench_rs;
 mod conformance;
 mod fuzz;
 mod http;
+mod procfs;
 mod python;
 mod tidy;
 

@@ -20,6 +20,9 @@
 //! grant (for a code grant, both requests), and its own CPU use, so that a saturated load
 //! generator shows. Everything is loopback, and every loop is bounded in count and time.
 
+#[path = "../../src/procfs.rs"]
+mod procfs;
+
 use std::{
     ffi::OsString,
     fmt::Write as _,
@@ -225,7 +228,7 @@ struct Row {
 }
 
 async fn run(options: &Options) -> Result<(), String> {
-    let clock_ticks = clock_ticks();
+    let clock_ticks = procfs::clock_ticks();
     fs::create_dir_all(&options.work_dir)
         .map_err(|e| format!("{}: {e}", options.work_dir.display()))?;
     let wanted = |kind: Kind| options.only.is_empty() || options.only.contains(&kind);
@@ -412,41 +415,11 @@ fn table(rows: &[Row], clock_ticks: u64) -> String {
     out
 }
 
-/// `sysconf(_SC_CLK_TCK)` through `getconf` (no libc here); 100 when that fails.
-fn clock_ticks() -> u64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|out| String::from_utf8(out.stdout).ok())
-        .and_then(|text| text.trim().parse().ok())
-        .filter(|ticks| *ticks > 0)
-        .unwrap_or(100)
-}
-
 /// utime + stime of `/proc/{pid}/stat`, plus cutime + cstime (reaped children) when
 /// `children`, in clock ticks.
 fn cpu_ticks(pid: &str, children: bool) -> Result<u64, String> {
-    let path = format!("/proc/{pid}/stat");
-    let text = fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-    // The fields after the command name, which ends at the last ')': state is field 3, utime
-    // 14, stime 15, cutime 16, cstime 17.
-    let fields: Vec<&str> = text
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let field = |number: usize| -> Result<u64, String> {
-        fields
-            .get(number - 3)
-            .and_then(|f| f.parse::<i64>().ok())
-            .map(|v| v.max(0).unsigned_abs())
-            .ok_or_else(|| format!("{path}: no field {number}"))
-    };
-    let mut ticks = field(14)? + field(15)?;
-    if children {
-        ticks += field(16)? + field(17)?;
-    }
-    Ok(ticks)
+    let [utime, stime, cutime, cstime] = procfs::stat_times(pid)?;
+    Ok(utime + stime + if children { cutime + cstime } else { 0 })
 }
 
 /// What the demo's usage says it accepts for PostgreSQL.
