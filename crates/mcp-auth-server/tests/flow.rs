@@ -1259,11 +1259,7 @@ async fn open_registration_is_rate_limited() {
     assert_eq!(r.status(), 429);
     assert!(r.headers().contains_key("retry-after"));
     // The seconds left in the one-minute window, from the count that refused the request.
-    let retry: u64 = r.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry = common::retry_after(&r);
     assert!((1..=60).contains(&retry), "{retry}");
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["error"], "temporarily_unavailable");

@@ -408,3 +408,12 @@ impl Drop for TempDb {
         self.remove();
     }
 }
+
+/// The `Retry-After` of a response, in seconds (it must be there, as a number).
+pub fn retry_after(response: &reqwest::Response) -> u64 {
+    response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
