@@ -18,6 +18,7 @@
 //! | `cached-<fixture>` (`es256`, `rs256`, `eddsa`, `large` of `support/fixture.rs`) | the same, with that fixture's token | `BearerAuthLayer` + `CachedVerifier<JwtVerifier>`, the same token on every request (as in `benches/verify.rs`) |
 //! | `bare-post` | `POST` of a JSON-RPC `tools/call`, `MCP-Protocol-Version: 2025-11-25`, an `Mcp-Session-Id` | the handler |
 //! | `bearer-post` | the same | the bearer layer, ES256 |
+//! | `full-session`, `full-tools` | the same | bearer → `SessionBindingLayer`; bearer → `ToolScopesLayer`: each layer of the full stack alone |
 //! | `full-es256` | the same | bearer → `SessionBindingLayer` → `ToolScopesLayer` (the demo's stack) |
 //! | `bare-wide`, `full-wide` | the same `POST` with 6 more headers a real client sends (`Host`, `User-Agent`, `Accept`, `Accept-Encoding`, `Content-Length`, `Connection`) | the handler; the demo's stack |
 //!
@@ -203,6 +204,16 @@ fn main() {
             "notes_admin",
             "mcp:admin".parse::<mcp_auth_resource::ScopeSet>().unwrap(),
         );
+    let session = ServiceBuilder::new()
+        .layer(bearer(&fixtures[0]))
+        .layer(SessionBindingLayer::new())
+        .service(service_fn(handle::<Body>));
+    run(&runtime, "full-session", wanted, session, &es256, iters);
+    let tools = ServiceBuilder::new()
+        .layer(bearer(&fixtures[0]))
+        .layer(tool_scopes.clone())
+        .service(service_fn(handle));
+    run(&runtime, "full-tools", wanted, tools, &es256, iters);
     let full = ServiceBuilder::new()
         .layer(bearer(&fixtures[0]))
         .layer(SessionBindingLayer::new())

@@ -25,7 +25,6 @@
 use std::{borrow::Cow, fmt, slice, sync::OnceLock};
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::Value;
 
 /// The method whose calls need tool scopes.
 pub(crate) const TOOLS_CALL: &str = "tools/call";
@@ -113,13 +112,40 @@ impl<T> Field<T> {
     }
 }
 
+/// A request's `id`, as an error response echoes it. A string borrows from the body, as the
+/// other members do: a client that numbers its requests with strings (UUIDs) costs no
+/// allocation per request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) enum Id<'a> {
+    /// No `id`, or one that is neither a string nor an integer, or given twice: echoed as `null`.
+    #[default]
+    Null,
+    /// A string.
+    Str(Text<'a>),
+    /// An integer (what serde_json reads as `i64` or `u64`).
+    Int(serde_json::Number),
+}
+
+impl Id<'_> {
+    /// The id as JSON text (`"abc"`, `7` or `null`).
+    pub(crate) fn to_json(&self) -> String {
+        match self {
+            Self::Null => "null".to_owned(),
+            Self::Int(number) => number.to_string(),
+            Self::Str(text) => {
+                serde_json::to_string(text.as_ref()).unwrap_or_else(|_| "null".to_owned())
+            }
+        }
+    }
+}
+
 /// One JSON-RPC message.
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct Message<'a> {
     /// `method`: a string, given once.
     pub(crate) method: Field<Text<'a>>,
     /// `id`, echoed in an error response: a string or an integer given once, else `null`.
-    pub(crate) id: Value,
+    pub(crate) id: Id<'a>,
     /// `params`, when it is an object.
     pub(crate) params: Params<'a>,
     /// A duplicate `method` or `params`, or a `method` that is not a string.
@@ -347,7 +373,7 @@ impl<'de> Visitor<'de> for Element {
 fn message<'de, A: MapAccess<'de>>(mut map: A) -> Result<Message<'de>, A::Error> {
     let mut message = Message::default();
     let mut seen_params = false;
-    let mut id: Field<Value> = Field::Absent;
+    let mut id: Field<Id<'de>> = Field::Absent;
     while let Some(key) = map.next_key_seed(KeySeed)? {
         match key {
             Key::Method => {
@@ -392,7 +418,7 @@ fn message<'de, A: MapAccess<'de>>(mut map: A) -> Result<Message<'de>, A::Error>
     }
     message.id = match id {
         Field::Valid(id) => id,
-        _ => Value::Null,
+        _ => Id::Null,
     };
     Ok(message)
 }
@@ -434,28 +460,31 @@ impl<'de> Visitor<'de> for StringSeed {
 struct IdSeed;
 
 impl<'de> DeserializeSeed<'de> for IdSeed {
-    type Value = Field<Value>;
+    type Value = Field<Id<'de>>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for IdSeed {
-    type Value = Field<Value>;
+    type Value = Field<Id<'de>>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a request id")
     }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Field::Valid(Id::Str(Cow::Borrowed(v))))
+    }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Field::Valid(Value::from(v)))
+        Ok(Field::Valid(Id::Str(Cow::Owned(v.to_owned()))))
     }
     fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Field::Valid(Value::from(v)))
+        Ok(Field::Valid(Id::Str(Cow::Owned(v))))
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(Field::Valid(Value::from(v)))
+        Ok(Field::Valid(Id::Int(v.into())))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(Field::Valid(Value::from(v)))
+        Ok(Field::Valid(Id::Int(v.into())))
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         Skip.visit_map(map).map(|()| Field::Invalid)
@@ -700,7 +729,7 @@ mod tests {
             panic!("one message");
         };
         assert_eq!(message.method, Field::Valid("resources/read".into()));
-        assert_eq!(message.id, json!("ab"));
+        assert_eq!(message.id, Id::Str("ab".into()));
         assert_eq!(message.params.uri, Field::Valid("file:///x".into()));
         assert_eq!(message.params.name, Field::Valid("n".into()));
         assert_eq!(message.params.task_id, Field::Valid("t".into()));
@@ -748,14 +777,14 @@ mod tests {
         else {
             panic!("one message");
         };
-        assert_eq!(message.id, Value::Null);
+        assert_eq!(message.id, Id::Null);
         assert_eq!(message.params.uri, Field::Invalid);
         for id in ["1.5", "true", "null", "[1]", r#"{"a":1}"#] {
             let body = format!(r#"{{"id":{id}}}"#);
             let Parsed::Single(message) = parse(body.as_bytes()) else {
                 panic!("one message");
             };
-            assert_eq!(message.id, Value::Null, "{id}");
+            assert_eq!(message.id, Id::Null, "{id}");
         }
     }
 

@@ -346,7 +346,7 @@ where
         span.record("deny", None);
         let id = match &parsed {
             classify::Parsed::Single(message) => &message.id,
-            _ => &serde_json::Value::Null,
+            _ => &classify::Id::Null,
         };
         return State::Rejected {
             response: Some(header_mismatch(kind, headers::error_body(kind, id))),

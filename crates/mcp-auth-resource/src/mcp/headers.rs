@@ -9,10 +9,9 @@ use base64::{
 };
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
-use serde_json::Value;
 
 use super::{
-    classify::{Field, Message, Parsed, TOOLS_CALL},
+    classify::{Field, Id, Message, Parsed, TOOLS_CALL},
     rejection::HeaderMismatchKind,
 };
 
@@ -341,18 +340,13 @@ fn decode_name(value: &HeaderValue) -> Result<Cow<'_, [u8]>, HeaderMismatchKind>
 ///
 /// Written by hand so the members keep the order of the spec's example whatever serde_json's
 /// features are.
-pub(crate) fn error_body(kind: HeaderMismatchKind, id: &Value) -> Bytes {
-    let id = match id {
-        Value::String(_) | Value::Number(_) => serde_json::to_string(id).ok(),
-        _ => None,
-    };
-    let message = serde_json::to_string(kind.message()).ok();
-    match (id, message) {
-        (id, Some(message)) => Bytes::from(format!(
-            r#"{{"jsonrpc":"2.0","id":{},"error":{{"code":{HEADER_MISMATCH_CODE},"message":{message}}}}}"#,
-            id.as_deref().unwrap_or("null"),
+pub(crate) fn error_body(kind: HeaderMismatchKind, id: &Id<'_>) -> Bytes {
+    let id = id.to_json();
+    match serde_json::to_string(kind.message()).ok() {
+        Some(message) => Bytes::from(format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":{HEADER_MISMATCH_CODE},"message":{message}}}}}"#,
         )),
-        (_, None) => Bytes::from_static(
+        None => Bytes::from_static(
             br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32020,"message":"Header mismatch"}}"#,
         ),
     }
@@ -629,16 +623,29 @@ mod tests {
 
     #[test]
     fn the_error_body_is_a_json_rpc_error_with_the_request_id() {
-        let body = error_body(HeaderMismatchKind::NameMismatch, &Value::from(7));
-        let value: Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(value["jsonrpc"], "2.0");
-        assert_eq!(value["id"], 7);
-        assert_eq!(value["error"]["code"], -32020);
-        assert!(
-            value["error"]["message"]
-                .as_str()
-                .unwrap()
-                .starts_with("Header mismatch")
-        );
+        use serde_json::{Value, json};
+
+        let cases = [
+            (Id::Int(7.into()), json!(7)),
+            (Id::Int(u64::MAX.into()), json!(u64::MAX)),
+            (Id::Int((-3_i64).into()), json!(-3)),
+            (Id::Str("req-1".into()), json!("req-1")),
+            // Escaped again on the way out, whatever the id holds.
+            (Id::Str("a\"b\\c\u{1}é".into()), json!("a\"b\\c\u{1}é")),
+            (Id::Null, Value::Null),
+        ];
+        for (id, expected) in cases {
+            let body = error_body(HeaderMismatchKind::NameMismatch, &id);
+            let value: Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(value["jsonrpc"], "2.0");
+            assert_eq!(value["id"], expected, "{id:?}");
+            assert_eq!(value["error"]["code"], -32020);
+            assert!(
+                value["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("Header mismatch")
+            );
+        }
     }
 }

@@ -27,9 +27,7 @@
 
 use std::borrow::Cow;
 
-use serde_json::Value;
-
-use super::classify::{self, Field, Key, Message, Params, Parsed, Text};
+use super::classify::{self, Field, Id, Key, Message, Params, Parsed, Text};
 
 /// Deepest nesting the scan follows (serde_json's own limit is 128).
 const MAX_DEPTH: usize = 64;
@@ -206,10 +204,10 @@ impl<'a> Scan<'a> {
         Some(())
     }
 
-    /// `id`: a string without escapes, or an integer from 0 to `10^19 - 1`.
-    fn id(&mut self) -> Option<Value> {
+    /// `id`: a string without escapes (borrowed), or an integer from 0 to `10^19 - 1`.
+    fn id(&mut self) -> Option<Id<'a>> {
         if self.peek()? == b'"' {
-            return Some(Value::from(self.text()?.into_owned()));
+            return Some(Id::Str(self.text()?));
         }
         let start = self.at;
         let digits = self.body()[start..]
@@ -227,7 +225,7 @@ impl<'a> Scan<'a> {
             n = n * 10 + u64::from(b - b'0');
         }
         self.at += digits;
-        Some(Value::from(n))
+        Some(Id::Int(n.into()))
     }
 
     /// An object `params`: the members `classify::ParamsSeed` keeps.
@@ -461,7 +459,7 @@ fn once<'a>(field: &mut Field<Text<'a>>, value: Text<'a>) -> Option<()> {
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
     use crate::mcp::json_strategy::json_tree;
@@ -489,6 +487,23 @@ mod tests {
         ] {
             assert!(scans(body), "{body}");
         }
+    }
+
+    #[test]
+    fn a_string_id_is_borrowed_from_the_body() {
+        let body = br#"{"jsonrpc":"2.0","id":"0b6f3c1e-5b1a","method":"tools/call"}"#;
+        let Some(Parsed::Single(message)) = fast(body) else {
+            panic!("scanned");
+        };
+        assert!(
+            matches!(message.id, Id::Str(Cow::Borrowed("0b6f3c1e-5b1a"))),
+            "{:?}",
+            message.id
+        );
+        let Some(Parsed::Single(message)) = fast(br#"{"id":42}"#) else {
+            panic!("scanned");
+        };
+        assert_eq!(message.id, Id::Int(42_u64.into()));
     }
 
     #[test]
