@@ -8,6 +8,8 @@
 //!   passes are unstable ones, so the build runs with `RUSTC_BOOTSTRAP=1`. `--sanitizer none`
 //!   (default here; `--asan` for AddressSanitizer): the crates forbid `unsafe`, so ASan finds
 //!   nothing Rust's own checks miss, and the build is faster. Debug assertions are on.
+//! - `fuzz/Cargo.lock` is checked first (`cargo fetch --locked`): cargo-fuzz has no `--locked`,
+//!   and a lock file the build would have to change fails the command instead.
 //! - Builds go to `target/fuzz` (inside the git-ignored `target/`). Each target runs with the
 //!   committed seeds of `fuzz/corpus/<target>/` (read only) and a working corpus in
 //!   `target/fuzz/corpus/<target>/` that keeps what earlier runs found; crash, timeout and
@@ -183,6 +185,17 @@ pub(crate) fn run(args: &[String]) -> bool {
 }
 
 fn build(root: &Path, out: &Path, asan: bool) -> bool {
+    // cargo-fuzz has no `--locked`: check first that `fuzz/Cargo.lock` already pins every
+    // dependency, so that the build below cannot change it (as the workspace's `--locked`).
+    let manifest = root.join(FUZZ_DIR).join("Cargo.toml");
+    let manifest = manifest.to_string_lossy();
+    if !crate::cargo(&["fetch", "--locked", "--manifest-path", &manifest], &[]) {
+        eprintln!(
+            "xtask fuzz: {FUZZ_DIR}/Cargo.lock does not pin every dependency of {manifest}; \
+             update it (`cargo fetch --manifest-path {manifest}`) and commit it"
+        );
+        return false;
+    }
     let mut args: Vec<String> = vec![
         "fuzz".into(),
         "build".into(),

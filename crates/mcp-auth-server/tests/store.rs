@@ -37,8 +37,8 @@ async fn memory() -> Fixture {
 
 #[cfg(feature = "sqlite")]
 async fn sqlite() -> Fixture {
-    let file = TempDb::new();
-    let store = mcp_auth_server::store::SqliteStore::open(&file.path)
+    let file = TempDb::new("store-test");
+    let store = mcp_auth_server::store::SqliteStore::open(&file.0)
         .await
         .unwrap();
     Fixture {
@@ -61,38 +61,10 @@ async fn postgres() -> Option<Fixture> {
 
 /// A database file in the temp dir, deleted (with its WAL files) on drop.
 #[cfg(feature = "sqlite")]
-struct TempDb {
-    path: std::path::PathBuf,
-}
-
+#[path = "common/temp_db.rs"]
+mod temp_db;
 #[cfg(feature = "sqlite")]
-impl TempDb {
-    fn new() -> Self {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path =
-            std::env::temp_dir().join(format!("mcp-auth-store-test-{}-{n}.db", std::process::id()));
-        let db = Self { path };
-        db.remove(); // left over by a crashed run with the same pid
-        db
-    }
-
-    fn remove(&self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut name = self.path.clone().into_os_string();
-            name.push(suffix);
-            let _ = std::fs::remove_file(name);
-        }
-    }
-}
-
-#[cfg(feature = "sqlite")]
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        self.remove();
-    }
-}
+use temp_db::TempDb;
 
 /// The test database: its URL, a schema per test, raw connections.
 #[cfg(feature = "postgres")]
@@ -2054,7 +2026,7 @@ mod sqlite_file {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn client_refresh_family_consent_key_and_deny_list_survive_a_reopen() {
-        let file = TempDb::new();
+        let file = TempDb::new("store-test");
         let client = ClientRecord::confidential(
             "client-1",
             ClientAuthMethod::ClientSecretBasic,
@@ -2064,7 +2036,7 @@ mod sqlite_file {
         );
         let mcp = "https://mcp.example.com/mcp";
         {
-            let store = SqliteStore::open(&file.path).await.unwrap();
+            let store = SqliteStore::open(&file.0).await.unwrap();
             store.put_client(client.clone()).await.unwrap();
             store
                 .put_code(code("code-1", "grant-1", NOW + 60))
@@ -2095,7 +2067,7 @@ mod sqlite_file {
             store.close().await;
         }
 
-        let store = SqliteStore::open(&file.path).await.unwrap();
+        let store = SqliteStore::open(&file.0).await.unwrap();
         assert_eq!(store.get_client("client-1").await.unwrap(), Some(client));
         assert!(matches!(
             store.take_code(&TokenHash::of("code-1")).await.unwrap(),
@@ -2132,10 +2104,10 @@ mod sqlite_file {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn upstream_tokens_and_a_pending_refresh_lease_survive_a_reopen() {
-        let file = TempDb::new();
+        let file = TempDb::new("store-test");
         let ciphertext = [0u8, 1, 2, 250, 251, 255];
         {
-            let store = SqliteStore::open(&file.path).await.unwrap();
+            let store = SqliteStore::open(&file.0).await.unwrap();
             store
                 .put_upstream_tokens(upstream_record("alice", IDP, &ciphertext))
                 .await
@@ -2155,7 +2127,7 @@ mod sqlite_file {
             store.close().await;
         }
 
-        let store = SqliteStore::open(&file.path).await.unwrap();
+        let store = SqliteStore::open(&file.0).await.unwrap();
         assert_eq!(
             store.get_upstream_tokens("alice", IDP).await.unwrap(),
             Some(upstream_record("alice", IDP, &ciphertext))
@@ -2186,30 +2158,30 @@ mod sqlite_file {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn migrations_are_idempotent_when_the_same_file_is_opened_again() {
-        let file = TempDb::new();
-        let first = SqliteStore::open(&file.path).await.unwrap();
+        let file = TempDb::new("store-test");
+        let first = SqliteStore::open(&file.0).await.unwrap();
         first.put_key(key("k1", NOW)).await.unwrap();
         // A second store on the same file while the first is open, then after it closed.
-        let second = SqliteStore::open(&file.path).await.unwrap();
+        let second = SqliteStore::open(&file.0).await.unwrap();
         assert_eq!(second.list_keys().await.unwrap().len(), 1);
         second.put_key(key("k2", NOW + 1)).await.unwrap();
         assert_eq!(first.list_keys().await.unwrap().len(), 2);
         first.close().await;
         second.close().await;
-        let third = SqliteStore::open(&file.path).await.unwrap();
+        let third = SqliteStore::open(&file.0).await.unwrap();
         assert_eq!(third.list_keys().await.unwrap().len(), 2);
         third.close().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn connect_accepts_a_file_url_and_an_in_memory_url_shared_by_the_pool() {
-        let file = TempDb::new();
-        let url = format!("sqlite://{}?mode=rwc", file.path.display());
+        let file = TempDb::new("store-test");
+        let url = format!("sqlite://{}?mode=rwc", file.0.display());
         let store = SqliteStore::connect(&url).await.unwrap();
         store.put_key(key("k1", NOW)).await.unwrap();
         store.close().await;
         assert_eq!(
-            SqliteStore::open(&file.path)
+            SqliteStore::open(&file.0)
                 .await
                 .unwrap()
                 .list_keys()
@@ -2246,11 +2218,11 @@ mod sqlite_file {
 
     #[tokio::test]
     async fn a_database_from_a_newer_server_is_refused_with_the_versions_named() {
-        let file = TempDb::new();
-        SqliteStore::open(&file.path).await.unwrap().close().await;
+        let file = TempDb::new("store-test");
+        SqliteStore::open(&file.0).await.unwrap().close().await;
         {
             use sqlx::Connection;
-            let url = format!("sqlite://{}", file.path.display());
+            let url = format!("sqlite://{}", file.0.display());
             let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
             sqlx::query(
                 "INSERT INTO _sqlx_migrations \
@@ -2262,7 +2234,7 @@ mod sqlite_file {
             .unwrap();
             conn.close().await.unwrap();
         }
-        let error = SqliteStore::open(&file.path).await.unwrap_err();
+        let error = SqliteStore::open(&file.0).await.unwrap_err();
         assert_eq!(
             error.to_string(),
             "storage error: the database schema is at version 9, newer than this \
@@ -2280,7 +2252,7 @@ mod sqlite_file {
     async fn sqlx_connection(file: &TempDb, create: bool) -> sqlx::SqliteConnection {
         use sqlx::Connection;
         let mode = if create { "?mode=rwc" } else { "" };
-        let url = format!("sqlite://{}{mode}", file.path.display());
+        let url = format!("sqlite://{}{mode}", file.0.display());
         sqlx::SqliteConnection::connect(&url).await.unwrap()
     }
 
@@ -2293,7 +2265,7 @@ mod sqlite_file {
 
     #[tokio::test]
     async fn a_database_migrated_by_sqlx_opens_without_migrating_again() {
-        let file = TempDb::new();
+        let file = TempDb::new("store-test");
         {
             use sqlx::Connection;
             let mut conn = sqlx_connection(&file, true).await;
@@ -2309,7 +2281,7 @@ mod sqlite_file {
         }
         let before = versions(&mut sqlx_connection(&file, false).await).await;
         assert_eq!(before.len(), 8);
-        let store = SqliteStore::open(&file.path).await.unwrap();
+        let store = SqliteStore::open(&file.0).await.unwrap();
         assert_eq!(store.list_keys().await.unwrap()[0].kid, "k0");
         store.put_key(key("k1", NOW)).await.unwrap();
         store.close().await;
@@ -2322,8 +2294,8 @@ mod sqlite_file {
 
     #[tokio::test]
     async fn sqlx_accepts_a_database_this_store_migrated() {
-        let file = TempDb::new();
-        let store = SqliteStore::open(&file.path).await.unwrap();
+        let file = TempDb::new("store-test");
+        let store = SqliteStore::open(&file.0).await.unwrap();
         store.put_key(key("k1", NOW)).await.unwrap();
         store.close().await;
         let mut conn = sqlx_connection(&file, false).await;
@@ -2339,14 +2311,14 @@ mod sqlite_file {
 
     #[tokio::test]
     async fn a_changed_or_failed_migration_is_refused() {
-        let file = TempDb::new();
-        SqliteStore::open(&file.path).await.unwrap().close().await;
+        let file = TempDb::new("store-test");
+        SqliteStore::open(&file.0).await.unwrap().close().await;
         let mut conn = sqlx_connection(&file, false).await;
         sqlx::query("UPDATE _sqlx_migrations SET checksum = X'00' WHERE version = 3")
             .execute(&mut conn)
             .await
             .unwrap();
-        let error = SqliteStore::open(&file.path).await.unwrap_err();
+        let error = SqliteStore::open(&file.0).await.unwrap_err();
         assert_eq!(
             error.to_string(),
             "storage error: migration 3 of the SQLite database differs from the one this \
@@ -2356,7 +2328,7 @@ mod sqlite_file {
             .execute(&mut conn)
             .await
             .unwrap();
-        let error = SqliteStore::open(&file.path).await.unwrap_err();
+        let error = SqliteStore::open(&file.0).await.unwrap_err();
         assert!(error.to_string().contains("migration 8"), "{error}");
     }
 
@@ -2375,16 +2347,16 @@ mod sqlite_file {
             );
         }
         // mode=rw (the default) does not create a missing file.
-        let file = TempDb::new();
-        let url = format!("sqlite://{}", file.path.display());
+        let file = TempDb::new("store-test");
+        let url = format!("sqlite://{}", file.0.display());
         assert!(SqliteStore::connect(&url).await.is_err());
-        assert!(!file.path.exists());
+        assert!(!file.0.exists());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn a_failing_write_in_a_group_commit_fails_alone() {
-        let file = TempDb::new();
-        let store = SqliteStore::open(&file.path).await.unwrap();
+        let file = TempDb::new("store-test");
+        let store = SqliteStore::open(&file.0).await.unwrap();
         store
             .put_code(code("taken", "grant-0", NOW + 60))
             .await
@@ -2427,8 +2399,8 @@ mod sqlite_file {
 
     #[tokio::test]
     async fn calls_after_close_fail_and_writes_before_it_are_kept() {
-        let file = TempDb::new();
-        let store = SqliteStore::open(&file.path).await.unwrap();
+        let file = TempDb::new("store-test");
+        let store = SqliteStore::open(&file.0).await.unwrap();
         let clone = store.clone();
         let writes: Vec<_> = (0..20)
             .map(|i| {
@@ -2442,15 +2414,15 @@ mod sqlite_file {
         store.close().await;
         assert!(clone.list_keys().await.is_err());
         assert!(clone.put_key(key("late", NOW)).await.is_err());
-        let again = SqliteStore::open(&file.path).await.unwrap();
+        let again = SqliteStore::open(&file.0).await.unwrap();
         assert_eq!(again.list_keys().await.unwrap().len(), 20);
         again.close().await;
     }
 
     #[tokio::test]
     async fn debug_shows_the_location_and_no_records() {
-        let file = TempDb::new();
-        let store = SqliteStore::open(&file.path).await.unwrap();
+        let file = TempDb::new("store-test");
+        let store = SqliteStore::open(&file.0).await.unwrap();
         store.put_key(key("k1", NOW)).await.unwrap();
         let shown = format!("{store:?}");
         assert!(shown.starts_with("SqliteStore"), "{shown}");
@@ -2461,8 +2433,8 @@ mod sqlite_file {
 
     #[tokio::test]
     async fn store_errors_do_not_leak_sql_values() {
-        let file = TempDb::new();
-        let store = SqliteStore::open(&file.path).await.unwrap();
+        let file = TempDb::new("store-test");
+        let store = SqliteStore::open(&file.0).await.unwrap();
         store
             .put_code(code("code-secret", "grant-1", NOW + 60))
             .await

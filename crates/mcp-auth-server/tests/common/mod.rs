@@ -3,6 +3,10 @@
 //! the consent form) the way a browser would.
 #![allow(dead_code, unreachable_pub)]
 
+mod temp_db;
+#[allow(unused_imports, reason = "not every test file makes a database")]
+pub use temp_db::TempDb;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -378,34 +382,6 @@ impl Harness {
             .unwrap();
         assert_eq!(response.status(), 200);
         response.json().await.unwrap()
-    }
-}
-
-/// A SQLite database file in the temporary directory, named after the test and this process;
-/// removed with its `-wal` and `-shm` files when made (left over by a crashed run) and when
-/// dropped.
-pub struct TempDb(pub std::path::PathBuf);
-
-impl TempDb {
-    pub fn new(name: &str) -> Self {
-        let db =
-            Self(std::env::temp_dir().join(format!("mcp-auth-{name}-{}.db", std::process::id())));
-        db.remove();
-        db
-    }
-
-    fn remove(&self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut name = self.0.clone().into_os_string();
-            name.push(suffix);
-            let _ = std::fs::remove_file(name);
-        }
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        self.remove();
     }
 }
 
