@@ -464,6 +464,43 @@ async fn a_body_declared_over_the_limit_gets_413_without_being_read() {
 }
 
 #[tokio::test]
+async fn a_body_that_knows_its_length_over_the_limit_gets_413_without_being_read() {
+    let layer = layer().max_body_size(4096).unwrap();
+    let polled = Arc::new(AtomicBool::new(false));
+    // No header: the body's own exact length is the declaration.
+    let request = post(Untouched::exact(&polled, 4097));
+    let (response, seen) = send(layer, Some("mcp:admin"), request).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        rejection_kind(&response),
+        ToolScopesRejectionKind::BodyTooLarge
+    );
+    assert!(seen.is_none());
+    assert!(!polled.load(Ordering::SeqCst));
+}
+
+#[tokio::test]
+async fn a_body_that_knows_its_length_is_measured_by_it_not_by_the_header() {
+    // In-process only (hyper derives the one from the other): an exact 100 bytes under a
+    // `Content-Length` over the limit is read, not refused; reading is bounded by the limit
+    // anyway.
+    let layer = layer().max_body_size(4096).unwrap();
+    let polled = Arc::new(AtomicBool::new(false));
+    let mut request = post(Untouched::exact(&polled, 100));
+    request
+        .headers_mut()
+        .insert(header::CONTENT_LENGTH, "4097".parse().unwrap());
+    // The layer reads (the body never ends): still waiting, not refused.
+    let sent = tokio::time::timeout(
+        Duration::from_millis(200),
+        send(layer, Some("mcp:admin"), request),
+    )
+    .await;
+    assert!(sent.is_err(), "refused without reading");
+    assert!(polled.load(Ordering::SeqCst));
+}
+
+#[tokio::test]
 async fn a_streamed_body_over_the_limit_gets_413() {
     let layer = layer().max_body_size(4096).unwrap();
     // No length declared: chunks of 1000 bytes until the limit is crossed.
@@ -811,11 +848,17 @@ impl Body for Chunked {
 }
 
 /// A body that never yields, and records whether anyone polled it.
-struct Untouched(Arc<AtomicBool>);
+struct Untouched(Arc<AtomicBool>, Option<u64>);
 
 impl Untouched {
     fn new(polled: &Arc<AtomicBool>) -> Self {
-        Self(Arc::clone(polled))
+        Self(Arc::clone(polled), None)
+    }
+
+    /// The same body, saying it has exactly `len` bytes (as hyper's does for a
+    /// `Content-Length`).
+    fn exact(polled: &Arc<AtomicBool>, len: u64) -> Self {
+        Self(Arc::clone(polled), Some(len))
     }
 }
 
@@ -828,6 +871,10 @@ impl Body for Untouched {
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         self.0.store(true, Ordering::SeqCst);
         Poll::Pending
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.1.map_or_else(SizeHint::default, SizeHint::with_exact)
     }
 }
 

@@ -77,14 +77,18 @@ where
             return ResponseFuture::call(future, span);
         }
 
-        // Rule 3: refuse a body declared too large without reading it.
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-            .max(req.body().size_hint().lower());
+        // Rule 3: refuse a body declared too large without reading it. A body that knows its
+        // exact length says so itself (hyper's, from `Content-Length`): no header lookup, which
+        // hashes the name. Otherwise the header, or the body's lower bound if larger.
+        let hint = req.body().size_hint();
+        let declared = hint.exact().unwrap_or_else(|| {
+            req.headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+                .max(hint.lower())
+        });
         if declared > self.config.max_body_size as u64 {
             let span = ScopeSpan::new();
             span.record("deny", None);
