@@ -1,4 +1,4 @@
-//! The shared vocabulary of MCP authorization (MCP spec revision 2025-11-25).
+//! The shared vocabulary of MCP authorization (MCP spec revisions 2026-07-28 and 2025-11-25).
 //!
 //! This crate has no I/O and no async runtime. It holds the types and rules that the resource server
 //! ([`mcp-auth-resource`]), the authorization server and the client share:
