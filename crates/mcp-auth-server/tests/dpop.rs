@@ -303,3 +303,66 @@ async fn nonces_use_dpop_nonce_then_the_retry_with_the_nonce_succeeds() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["token_type"], "DPoP");
 }
+
+#[tokio::test]
+async fn replicas_with_one_nonce_secret_accept_each_others_nonces() {
+    let secret = mcp_auth_core::Secret::new("a shared secret of at least 32 bytes, not logged");
+    let a = common::start(|b| b.dpop(true).dpop_nonce_secret(&secret)).await;
+    let b = common::start(|b| b.dpop(true).dpop_nonce_secret(&secret)).await;
+    let other = common::start(|b| b.dpop(true).dpop_nonces(true)).await;
+    let key = DpopKey::generate().unwrap();
+
+    // Replica A asks for a nonce.
+    let (client_id, code, verifier) = a.code().await;
+    let response = a
+        .token_with_proof(
+            &exchange_form(&a, &client_id, &code, &verifier),
+            Some(&proof(&key, &a.url("/token"), None)),
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    let nonce = response.headers()["dpop-nonce"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+
+    // Replica B, with the same secret, takes it.
+    let (client_id, code, verifier) = b.code().await;
+    let form = exchange_form(&b, &client_id, &code, &verifier);
+    let response = b
+        .token_with_proof(&form, Some(&proof(&key, &b.url("/token"), Some(&nonce))))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["token_type"],
+        "DPoP"
+    );
+
+    // A server with a secret of its own does not: a fresh challenge, nothing issued.
+    let (client_id, code, verifier) = other.code().await;
+    let form = exchange_form(&other, &client_id, &code, &verifier);
+    let response = other
+        .token_with_proof(
+            &form,
+            Some(&proof(&key, &other.url("/token"), Some(&nonce))),
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    assert!(response.headers().get("dpop-nonce").is_some());
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "use_dpop_nonce");
+    assert!(body.get("access_token").is_none());
+}
+
+#[tokio::test]
+async fn a_short_nonce_secret_is_refused_when_the_server_is_built() {
+    let error = mcp_auth_server::AuthorizationServer::builder("http://127.0.0.1:1")
+        .resource("http://127.0.0.1:1/mcp")
+        .dpop(true)
+        .dpop_nonce_secret(&mcp_auth_core::Secret::new("too short"))
+        .build()
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("at least 32 bytes"), "{error}");
+    assert!(!format!("{error:?}").contains("too short"));
+}

@@ -46,6 +46,8 @@ pub struct AuthorizationServerBuilder {
     dpop: bool,
     #[cfg(feature = "dpop")]
     dpop_nonces: bool,
+    #[cfg(feature = "dpop")]
+    dpop_nonce_secret: Option<Secret>,
     key_policy: KeyPolicy,
     access_token_ttl: Duration,
     refresh_token_ttl: Duration,
@@ -100,6 +102,8 @@ impl AuthorizationServerBuilder {
             dpop: false,
             #[cfg(feature = "dpop")]
             dpop_nonces: false,
+            #[cfg(feature = "dpop")]
+            dpop_nonce_secret: None,
             key_policy: KeyPolicy::default(),
             access_token_ttl: Duration::from_secs(15 * 60),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
@@ -281,6 +285,36 @@ impl AuthorizationServerBuilder {
     #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
     pub fn dpop_nonces(mut self, enabled: bool) -> Self {
         self.dpop_nonces = enabled;
+        self
+    }
+
+    /// With [`dpop`](Self::dpop): server nonces (as [`dpop_nonces(true)`](Self::dpop_nonces)), made
+    /// and checked under `secret`, so that replicas sharing a store accept each other's nonces.
+    /// Give every replica the same secret, of at least 32 bytes (`openssl rand -base64 32`).
+    ///
+    /// Without it each process draws a secret of its own: a nonce one replica issued is refused
+    /// by another, which answers `use_dpop_nonce` again (a client retries once), so behind a
+    /// round-robin proxy the token endpoint would keep asking.
+    ///
+    /// Replicas still keep the proofs' `jti` replay cache each in its own memory: a proof sent
+    /// to one replica could be replayed to another within its lifetime (60 s, plus 30 s of
+    /// clock skew), for the same method, URL and key. Nonces bound that window to the nonce's.
+    ///
+    /// ```
+    /// # use mcp_auth_core::Secret;
+    /// # use mcp_auth_server::AuthorizationServer;
+    /// // The same on every replica: from the environment or a secret manager.
+    /// # let secret = Secret::new("0123456789abcdef0123456789abcdef");
+    /// let builder = AuthorizationServer::builder("https://auth.example.com")
+    ///     .dpop(true)
+    ///     .dpop_nonce_secret(&secret);
+    /// # drop(builder);
+    /// ```
+    #[cfg(feature = "dpop")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "dpop")))]
+    pub fn dpop_nonce_secret(mut self, secret: &Secret) -> Self {
+        self.dpop_nonces = true;
+        self.dpop_nonce_secret = Some(secret.clone());
         self
     }
 
@@ -619,13 +653,23 @@ impl AuthorizationServerBuilder {
             request_timeout,
             #[cfg(feature = "dpop")]
             dpop: if self.dpop {
-                let nonces = if self.dpop_nonces {
-                    Some(
-                        mcp_auth_jwt::dpop::DpopNonces::new(Arc::clone(&self.clock))
+                use mcp_auth_jwt::dpop::{DEFAULT_NONCE_LIFETIME, DpopNonces};
+                let nonces = match (&self.dpop_nonce_secret, self.dpop_nonces) {
+                    (Some(secret), _) if secret.expose().len() < 32 => {
+                        return Err(ConfigError::Invalid(
+                            "the DPoP nonce secret needs at least 32 bytes".into(),
+                        ));
+                    }
+                    (Some(secret), _) => Some(DpopNonces::with_secret(
+                        secret.expose().as_bytes(),
+                        DEFAULT_NONCE_LIFETIME,
+                        Arc::clone(&self.clock),
+                    )),
+                    (None, true) => Some(
+                        DpopNonces::new(Arc::clone(&self.clock))
                             .map_err(|e| ConfigError::Invalid(e.to_string().into()))?,
-                    )
-                } else {
-                    None
+                    ),
+                    (None, false) => None,
                 };
                 Some(crate::config::DpopSettings {
                     verifier: mcp_auth_jwt::dpop::DpopVerifier::new(Arc::clone(&self.clock)),
