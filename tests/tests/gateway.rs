@@ -1129,6 +1129,11 @@ async fn each_request_gets_one_gateway_span_with_decision_client_and_hashed_subj
     let manager = manager(&gw.url, ManualClock::new(SystemClock::default().now()));
     let token = manager.access_token().await.unwrap();
     logs.0.lock().unwrap().clear();
+    // The other tests of this binary run gateways on other threads, without a subscriber. A
+    // callsite they registered while this test's subscriber was being set may have cached
+    // "never" (tracing decides interest once per callsite, for every thread): decide again, now
+    // that this subscriber is known.
+    tracing::callsite::rebuild_interest_cache();
 
     assert_eq!(call(&gw, token.expose()).await.0, 200);
     let refused = reqwest::Client::new()
