@@ -32,6 +32,14 @@ fn proof(key: &DpopKey, url: &str, nonce: Option<&str>) -> String {
     key.proof(&claims).unwrap()
 }
 
+/// The `DPoP-Nonce` a `use_dpop_nonce` answer carries (it must).
+fn nonce_of(response: &reqwest::Response) -> String {
+    response.headers()["dpop-nonce"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
 fn payload(jwt: &str) -> Value {
     let part = jwt.split('.').nth(1).unwrap();
     serde_json::from_slice(
@@ -283,10 +291,7 @@ async fn nonces_use_dpop_nonce_then_the_retry_with_the_nonce_succeeds() {
         .token_with_proof(&form, Some(&proof(&key, &token_url, None)))
         .await;
     assert_eq!(response.status(), 400);
-    let nonce = response.headers()["dpop-nonce"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let nonce = nonce_of(&response);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], "use_dpop_nonce");
     assert!(body.get("access_token").is_none());
@@ -321,10 +326,7 @@ async fn replicas_with_one_nonce_secret_accept_each_others_nonces() {
         )
         .await;
     assert_eq!(response.status(), 400);
-    let nonce = response.headers()["dpop-nonce"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let nonce = nonce_of(&response);
 
     // Replica B, with the same secret, takes it.
     let (client_id, code, verifier) = b.code().await;
