@@ -63,7 +63,7 @@ impl Limiter {
             Hit::Within
         } else {
             Hit::Over {
-                retry_after: window.ends_at.saturating_sub(now).max(1),
+                retry_after: seconds_left(window.ends_at, now),
             }
         })
     }
@@ -71,7 +71,7 @@ impl Limiter {
     /// Seconds until the window of `key` ends (at least 1).
     pub(crate) async fn retry_after(&self, key: &str, now: u64) -> u64 {
         match self.store.get_window(&self.key(key), now).await {
-            Ok(Some(w)) => w.ends_at.saturating_sub(now).max(1),
+            Ok(Some(w)) => seconds_left(w.ends_at, now),
             _ => self.window,
         }
     }
@@ -80,6 +80,11 @@ impl Limiter {
     pub(crate) async fn clear(&self, key: &str) -> Result<(), StoreError> {
         self.store.clear_window(&self.key(key)).await
     }
+}
+
+/// The seconds from `now` until a window ending at `ends_at` ends: a `Retry-After` (at least 1).
+fn seconds_left(ends_at: u64, now: u64) -> u64 {
+    ends_at.saturating_sub(now).max(1)
 }
 
 /// What [`Limiter::hit`] found once the event was counted.
